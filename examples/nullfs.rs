@@ -1,0 +1,197 @@
+//! The benchmark baseline: a FUSE filesystem whose one large file `data` does
+//! nothing but copy bytes. Same dispatch threads, direct I/O and mount options as
+//! mmfs, so `tools/bench.sh` measures what mmfs adds on top of FUSE itself.
+//!
+//!     cargo run --release --example nullfs -- MOUNTPOINT [SIZE]
+//!
+//! Reads copy from a fixed pattern buffer; writes copy into a scratch buffer.
+
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request,
+    WriteFlags,
+};
+use nix::sys::signal::{SigSet, Signal};
+
+const DATA_INO: u64 = 2;
+const TTL: Duration = Duration::from_secs(60);
+const PATTERN_LEN: usize = 1 << 20;
+
+struct NullFs {
+    size: u64,
+    pattern: Vec<u8>,
+    start: SystemTime,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 1 << 20]);
+}
+
+impl NullFs {
+    fn attr(&self, ino: u64) -> FileAttr {
+        let (kind, perm, size) = if ino == DATA_INO {
+            (FileType::RegularFile, 0o666, self.size)
+        } else {
+            (FileType::Directory, 0o755, 0)
+        };
+        FileAttr {
+            ino: INodeNo(ino),
+            size,
+            blocks: 0,
+            atime: self.start,
+            mtime: self.start,
+            ctime: self.start,
+            crtime: self.start,
+            kind,
+            perm,
+            nlink: 1,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+}
+
+impl Filesystem for NullFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent.0 == 1 && name == "data" {
+            reply.entry(&TTL, &self.attr(DATA_INO), Generation(0));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match ino.0 {
+            1 | DATA_INO => reply.attr(&TTL, &self.attr(ino.0)),
+            _ => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO);
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let end = (offset + size as u64).min(self.size);
+        let n = end.saturating_sub(offset) as usize;
+        // Copy, as mmfs copies out of simulated RAM.
+        let mut out = vec![0u8; n];
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(PATTERN_LEN);
+            out[done..done + k].copy_from_slice(&self.pattern[..k]);
+            done += k;
+        }
+        reply.data(&out);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _wf: WriteFlags,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        if offset >= self.size {
+            return reply.error(Errno::ENOSPC);
+        }
+        let n = data.len().min((self.size - offset) as usize);
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < n {
+                s.resize(n, 0);
+            }
+            s[..n].copy_from_slice(&data[..n]);
+        });
+        reply.written(n as u32);
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        if ino.0 != 1 {
+            return reply.error(Errno::ENOTDIR);
+        }
+        let entries = [
+            (1, FileType::Directory, "."),
+            (1, FileType::Directory, ".."),
+            (DATA_INO, FileType::RegularFile, "data"),
+        ];
+        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}
+
+fn main() {
+    env_logger::init();
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 2 {
+        eprintln!("usage: nullfs MOUNTPOINT [SIZE]");
+        std::process::exit(2);
+    }
+    let size = match args.get(2) {
+        Some(s) => mmfs::cmd::args::parse_size(s).unwrap_or_else(|e| {
+            eprintln!("nullfs: {e}");
+            std::process::exit(2)
+        }),
+        None => 64 << 30,
+    };
+    let fs = NullFs {
+        size,
+        pattern: (0..PATTERN_LEN).map(|i| (i % 251) as u8).collect(),
+        start: SystemTime::now(),
+    };
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().expect("block signals");
+
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName("nullfs".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+    ];
+    config.n_threads = Some(mmfs::fs::FUSE_THREADS);
+    config.clone_fd = true;
+    let session = fuser::Session::new(fs, &args[1], &config).unwrap_or_else(|e| {
+        eprintln!("nullfs: cannot mount {}: {e}", args[1]);
+        std::process::exit(1)
+    });
+    let bg = session.spawn().expect("spawn");
+    let _ = signals.wait();
+    if let Err(e) = bg.umount_and_join() {
+        eprintln!("nullfs: unmount: {e}");
+    }
+}

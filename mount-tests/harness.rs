@@ -1,0 +1,421 @@
+//! The mount harness: mounts the cargo-built `mmfs` in a fresh temporary directory
+//! and runs the shell scenarios in `mount-tests/scenarios/` against it, plus the
+//! lifecycle tests (signals, bad mount points) that need a real mount.
+//!
+//! Every mount is unmounted whatever happens: the `Mount` guard stops the daemon
+//! and detaches the mount point in `Drop`, so a failing or hanging scenario (each
+//! runs under a timeout) leaves nothing behind.
+//!
+//! If FUSE cannot be mounted the tests fail with a clear message. They skip only
+//! when `MMFS_SKIP_MOUNT_TESTS=1` is set.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const MMFS: &str = env!("CARGO_BIN_EXE_mmfs");
+const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mount-tests/scenarios");
+const LIB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mount-tests/lib.sh");
+const MOUNT_WAIT: Duration = Duration::from_secs(20);
+const STOP_WAIT: Duration = Duration::from_secs(15);
+const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn skip() -> bool {
+    if std::env::var("MMFS_SKIP_MOUNT_TESTS").as_deref() == Ok("1") {
+        eprintln!("MMFS_SKIP_MOUNT_TESTS=1: mount test skipped");
+        return true;
+    }
+    false
+}
+
+fn is_mounted(mp: &Path) -> bool {
+    let want = mp.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| m == want)
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+fn detach(mp: &Path) {
+    if let Ok(c) = std::ffi::CString::new(mp.as_os_str().as_encoded_bytes()) {
+        // SAFETY: umount2 with a valid NUL-terminated path.
+        unsafe {
+            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running, mounted mmfs. Dropping it always unmounts.
+struct Mount {
+    _dir: tempfile::TempDir,
+    mp: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mount {
+    fn start(extra: &[&str]) -> Mount {
+        let dir = tempfile::Builder::new()
+            .prefix("mmfs-test-")
+            .tempdir()
+            .unwrap();
+        let mp = dir.path().join("mnt");
+        std::fs::create_dir(&mp).unwrap();
+        let mp = mp.canonicalize().unwrap();
+        let log = dir.path().join("mmfs.log");
+        let child = Command::new(MMFS)
+            .arg(&mp)
+            .args(["--clock", "manual"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("cannot start the mmfs binary");
+        let mut m = Mount {
+            _dir: dir,
+            mp,
+            log,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + MOUNT_WAIT;
+        while !is_mounted(&m.mp) {
+            if let Ok(Some(status)) = m.child.as_mut().unwrap().try_wait() {
+                m.child = None;
+                panic!(
+                    "mmfs could not mount FUSE ({status}): {}\n\
+                     The mount tests need /dev/fuse and root (or fusermount3). \
+                     Set MMFS_SKIP_MOUNT_TESTS=1 to skip them explicitly.",
+                    m.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mmfs did not mount within {MOUNT_WAIT:?}: {}",
+                m.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        m
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.mp.join(rel)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `sig` and waits for the daemon to exit; returns its exit status.
+    /// If it does not exit in time it is killed and the test fails.
+    fn stop_with(&mut self, sig: i32) -> ExitStatus {
+        let mut child = self.child.take().expect("mmfs already stopped");
+        signal(&child, sig);
+        match wait_timeout(&mut child, STOP_WAIT) {
+            Some(s) => s,
+            None => {
+                signal(&child, libc::SIGKILL);
+                let _ = child.wait();
+                detach(&self.mp);
+                panic!("mmfs did not exit within {STOP_WAIT:?} of signal {sig}");
+            }
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, libc::SIGTERM);
+            if wait_timeout(&mut child, STOP_WAIT).is_none() {
+                signal(&child, libc::SIGKILL);
+                let _ = child.wait();
+            }
+        }
+        if is_mounted(&self.mp) {
+            detach(&self.mp);
+        }
+    }
+}
+
+/// `# mmfs-args: ...` and `# timeout: SECONDS` lines at the top of a scenario.
+fn scenario_header(script: &str) -> (Vec<String>, Duration) {
+    let mut args = Vec::new();
+    let mut timeout = DEFAULT_SCENARIO_TIMEOUT;
+    for line in script.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(a) = line.strip_prefix("# mmfs-args:") {
+            args.extend(a.split_whitespace().map(String::from));
+        } else if let Some(t) = line.strip_prefix("# timeout:") {
+            timeout = Duration::from_secs(t.trim().parse().expect("bad timeout header"));
+        }
+    }
+    (args, timeout)
+}
+
+/// Mounts mmfs, runs one scenario script with `$MMFS` set to the mount point,
+/// checks `system/verify` (once it exists), then stops mmfs with SIGTERM and
+/// checks that it exited 0 and left no mount behind.
+fn run_scenario(name: &str) {
+    if skip() {
+        return;
+    }
+    let path = Path::new(SCENARIO_DIR).join(format!("{name}.sh"));
+    let script = std::fs::read_to_string(&path).expect("scenario script missing");
+    let (args, timeout) = scenario_header(&script);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut mount = Mount::start(&args);
+
+    let out_path = mount._dir.path().join("scenario.out");
+    let mut child = Command::new("bash")
+        .arg(&path)
+        .env("MMFS", &mount.mp)
+        .env("MMFS_BIN", MMFS)
+        .env("MMFS_LIB", LIB_SH)
+        .current_dir(mount._dir.path())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&out_path)
+                .unwrap(),
+        ))
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let status = wait_timeout(&mut child, timeout);
+    if status.is_none() {
+        // SAFETY: killpg on the scenario's own process group.
+        unsafe {
+            libc::killpg(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    }
+    let mut output = String::new();
+    let _ = std::fs::File::open(&out_path).and_then(|mut f| f.read_to_string(&mut output));
+
+    let verify = mount.path("system/verify");
+    let verify_text = if verify.exists() {
+        std::fs::read_to_string(&verify).ok()
+    } else {
+        None
+    };
+
+    let exit = mount.stop_with(libc::SIGTERM);
+    let log = mount.log_text();
+    let still_mounted = is_mounted(&mount.mp);
+
+    match status {
+        None => panic!(
+            "scenario {name} timed out after {timeout:?}\n--- output ---\n{output}\n--- mmfs log ---\n{log}"
+        ),
+        Some(s) if !s.success() => {
+            panic!(
+                "scenario {name} failed ({s})\n--- output ---\n{output}\n--- mmfs log ---\n{log}"
+            )
+        }
+        Some(_) => {}
+    }
+    if let Some(v) = verify_text {
+        assert!(v.starts_with("ok"), "system/verify after {name}:\n{v}");
+    }
+    assert!(
+        exit.success(),
+        "mmfs exited with {exit} after SIGTERM\n{log}"
+    );
+    assert!(!still_mounted, "mmfs left its mount behind");
+    assert!(!log.contains("panicked"), "mmfs panicked:\n{log}");
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_scenario(stringify!($name));
+            }
+        )*
+        const REGISTERED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+scenarios! {
+    readme_files,
+    control_files,
+    processes_and_pids,
+    config_and_layout,
+}
+
+/// Every script in the scenario directory runs as a test.
+#[test]
+fn every_scenario_is_registered() {
+    let mut found: Vec<String> = std::fs::read_dir(SCENARIO_DIR)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".sh").map(String::from))
+        .collect();
+    found.sort();
+    let mut registered: Vec<String> = REGISTERED.iter().map(|s| s.to_string()).collect();
+    registered.sort();
+    assert_eq!(
+        found, registered,
+        "add new scenario scripts to the scenarios! list"
+    );
+}
+
+#[test]
+fn sigterm_unmounts_cleanly() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    assert!(m.path("system/config").exists());
+    let status = m.stop_with(libc::SIGTERM);
+    assert!(status.success(), "exit status {status}: {}", m.log_text());
+    assert!(!is_mounted(&m.mp));
+}
+
+#[test]
+fn sigint_unmounts_cleanly() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let status = m.stop_with(libc::SIGINT);
+    assert!(status.success(), "exit status {status}: {}", m.log_text());
+    assert!(!is_mounted(&m.mp));
+}
+
+/// A shell sitting inside the mount must not stop mmfs from unmounting and exiting.
+#[test]
+fn sigterm_with_a_busy_mount_still_unmounts() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let mut busy = Command::new("sleep")
+        .arg("60")
+        .current_dir(m.path("processes"))
+        .spawn()
+        .unwrap();
+    let status = m.stop_with(libc::SIGTERM);
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(status.success(), "exit status {status}: {}", m.log_text());
+    assert!(!is_mounted(&m.mp));
+}
+
+/// Unmounting from outside (`umount`) ends the daemon with status 0.
+#[test]
+fn external_umount_ends_the_daemon() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let st = Command::new("umount").arg(&m.mp).status().unwrap();
+    assert!(st.success());
+    let mut child = m.child.take().unwrap();
+    let status = wait_timeout(&mut child, STOP_WAIT).expect("mmfs did not exit after umount");
+    assert!(status.success(), "exit status {status}");
+}
+
+fn run_mmfs_expecting_failure(args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(MMFS)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_timeout(&mut child, STOP_WAIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("mmfs {args:?} did not exit");
+    });
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code().unwrap_or(-1), err)
+}
+
+#[test]
+fn mount_point_that_is_a_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let (code, err) = run_mmfs_expecting_failure(&[file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
+    assert!(err.contains("not a directory"), "{err}");
+}
+
+#[test]
+fn busy_mount_point_exits_2() {
+    if skip() {
+        return;
+    }
+    let m = Mount::start(&[]);
+    let (code, err) = run_mmfs_expecting_failure(&[m.mp.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
+    assert!(err.contains("busy"), "{err}");
+    // The first mount is untouched.
+    assert!(m.path("system/config").exists());
+}
+
+#[test]
+fn bad_options_exit_2() {
+    let (code, err) = run_mmfs_expecting_failure(&["/tmp/x", "--arch", "sparc"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("sparc"), "{err}");
+}
+
+/// With no options: temporary state and files directories, removed at exit.
+#[test]
+fn default_run_removes_its_temporary_directories() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let config = std::fs::read_to_string(m.path("system/config")).unwrap();
+    let dir_of = |key: &str| {
+        config
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("{key} missing from config:\n{config}"))
+    };
+    let (state, files) = (dir_of("StateDir"), dir_of("Files"));
+    assert!(state.is_dir() && files.is_dir());
+    assert!(m.stop_with(libc::SIGTERM).success());
+    assert!(!state.exists(), "{} left behind", state.display());
+    assert!(!files.exists(), "{} left behind", files.display());
+}

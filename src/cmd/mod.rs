@@ -1,0 +1,126 @@
+//! The command language of the `control` files (SPEC §3).
+//!
+//! A command is one line, `verb arg arg key=value`. This module turns a line into a
+//! call on an [`Mm`] service and its result into the text a reader of the control
+//! file sees. It knows nothing of FUSE, so it is tested (and fuzzed) on its own.
+
+pub mod args;
+mod system;
+
+use crate::mm::{Mm, MmError};
+use crate::mm_err;
+
+/// Which control file a command was written to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Target {
+    /// `system/control`
+    System,
+}
+
+/// The result of one command: the text after `ok`, or the error.
+pub type Outcome = Result<String, MmError>;
+
+/// One command line split into words; `key=value` words are kept apart from the
+/// positional arguments.
+pub struct Words<'a> {
+    pub verb: &'a str,
+    pub args: Vec<&'a str>,
+    pub options: Vec<(&'a str, &'a str)>,
+}
+
+/// Splits a line into words. Returns `None` for a blank line or a `#` comment,
+/// which are not commands and leave the last outcome alone.
+pub fn split(line: &str) -> Option<Words<'_>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut it = line.split_ascii_whitespace();
+    let verb = it.next()?;
+    let mut args = Vec::new();
+    let mut options = Vec::new();
+    for w in it {
+        match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => options.push((k, v)),
+            _ => args.push(w),
+        }
+    }
+    Some(Words {
+        verb,
+        args,
+        options,
+    })
+}
+
+/// Runs one line against `target`. Blank lines and comments give `None`.
+pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
+    let line = match std::str::from_utf8(line) {
+        Ok(s) => s,
+        Err(_) => {
+            return Some(Err(mm_err!(
+                INVALID_PARAMETER,
+                "the command is not valid UTF-8 text"
+            )));
+        }
+    };
+    let words = split(line)?;
+    Some(match target {
+        Target::System => system::execute(mm, &words),
+    })
+}
+
+/// The text a reader of the control file sees for an outcome.
+pub fn render(outcome: &Outcome) -> String {
+    match outcome {
+        Ok(s) if s.is_empty() => "ok\n".to_string(),
+        Ok(s) => format!("ok {s}\n"),
+        Err(e) => format!("error {}: {}\n", e.status.name(), e.message),
+    }
+}
+
+/// Refuses `key=value` options on a command that takes none.
+pub(crate) fn no_options(w: &Words<'_>) -> Result<(), MmError> {
+    match w.options.first() {
+        None => Ok(()),
+        Some((k, _)) => Err(mm_err!(
+            INVALID_PARAMETER,
+            "{} takes no option '{k}='",
+            w.verb
+        )),
+    }
+}
+
+/// The error for a verb the target does not know.
+pub(crate) fn unknown_verb(w: &Words<'_>, file: &str, known: &str) -> MmError {
+    let verb: String = w.verb.chars().take(40).collect();
+    mm_err!(
+        INVALID_PARAMETER,
+        "unknown command '{}'; {file} takes: {known}",
+        verb.escape_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_options_apart() {
+        let w = split("  alloc 0 64K commit,reserve readwrite name=x  ").unwrap();
+        assert_eq!(w.verb, "alloc");
+        assert_eq!(w.args, vec!["0", "64K", "commit,reserve", "readwrite"]);
+        assert_eq!(w.options, vec![("name", "x")]);
+        assert!(split("   ").is_none());
+        assert!(split("# a comment").is_none());
+        let w = split("x =y").unwrap();
+        assert_eq!(w.args, vec!["=y"]);
+    }
+
+    #[test]
+    fn render_follows_the_spec() {
+        assert_eq!(render(&Ok(String::new())), "ok\n");
+        assert_eq!(render(&Ok("0x10000 0x1000".into())), "ok 0x10000 0x1000\n");
+        let e = mm_err!(INVALID_PARAMETER, "bad");
+        assert_eq!(render(&Err(e)), "error STATUS_INVALID_PARAMETER: bad\n");
+    }
+}

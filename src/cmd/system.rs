@@ -1,0 +1,118 @@
+//! Commands of `system/control`.
+
+use super::args::parse_number;
+use super::{Outcome, Words, no_options, unknown_verb};
+use crate::mm::Mm;
+use crate::mm_err;
+
+const KNOWN: &str = "tick [SECONDS], help";
+
+pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
+    no_options(w)?;
+    match w.verb {
+        "tick" => tick(mm, w),
+        "help" => Ok(KNOWN.to_string()),
+        _ => Err(unknown_verb(w, "system/control", KNOWN)),
+    }
+}
+
+/// `tick [SECONDS]`: SECONDS may have a fraction (`0.25`); the default is one second.
+fn tick(mm: &Mm, w: &Words<'_>) -> Outcome {
+    let ms = match w.args.as_slice() {
+        [] => 1000,
+        [s] => parse_seconds_ms(s)?,
+        _ => return Err(mm_err!(INVALID_PARAMETER, "usage: tick [SECONDS]")),
+    };
+    let now = mm.tick(ms)?;
+    Ok(format!("time_ms={now}"))
+}
+
+fn parse_seconds_ms(s: &str) -> Result<u64, crate::mm::MmError> {
+    let bad = || {
+        mm_err!(
+            INVALID_PARAMETER,
+            "'{}' is not a number of seconds (for example 1, 5 or 0.25)",
+            s.escape_default()
+        )
+    };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return Err(bad());
+    }
+    let whole_ms = if whole.is_empty() {
+        0
+    } else {
+        parse_number(whole)
+            .map_err(|_| bad())?
+            .checked_mul(1000)
+            .ok_or_else(bad)?
+    };
+    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
+        return Err(bad());
+    }
+    let frac_ms = if frac.is_empty() {
+        0
+    } else {
+        let digits: u64 = frac.parse().map_err(|_| bad())?;
+        digits * 1000 / 10u64.pow(frac.len() as u32)
+    };
+    whole_ms.checked_add(frac_ms).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Target, execute as run};
+    use crate::mm::NtStatus;
+    use crate::mm::config::MmConfig;
+    use crate::mm::types::Arch;
+
+    fn mm() -> Mm {
+        Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap()
+    }
+
+    #[test]
+    fn tick_advances_the_manual_clock() {
+        let m = mm();
+        assert_eq!(
+            run(&m, Target::System, b"tick").unwrap().unwrap(),
+            "time_ms=1000"
+        );
+        assert_eq!(
+            run(&m, Target::System, b"tick 2.5").unwrap().unwrap(),
+            "time_ms=3500"
+        );
+        assert_eq!(
+            run(&m, Target::System, b"tick .25").unwrap().unwrap(),
+            "time_ms=3750"
+        );
+        assert_eq!(m.clock().now_ms(), 3750);
+    }
+
+    #[test]
+    fn bad_commands_change_nothing() {
+        let m = mm();
+        for bad in [
+            &b"tick -1"[..],
+            b"tick 1 2",
+            b"tick x",
+            b"tick .",
+            b"tick 1.2.3",
+            b"tick 99999999999999999999",
+            b"tick 1e3",
+            b"tick 1 x=y",
+            b"frob",
+            b"\xff\xfe",
+        ] {
+            let e = run(&m, Target::System, bad).unwrap().unwrap_err();
+            assert_eq!(e.status, NtStatus::INVALID_PARAMETER, "{bad:?}");
+        }
+        let e = run(&m, Target::System, b"frob").unwrap().unwrap_err();
+        assert!(
+            e.message.contains("unknown command 'frob'"),
+            "{}",
+            e.message
+        );
+        assert_eq!(m.clock().now_ms(), 0);
+    }
+}

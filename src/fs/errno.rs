@@ -1,0 +1,56 @@
+//! NT status → errno, the one place the two meet (SPEC §3).
+
+use fuser::Errno;
+
+use crate::mm::NtStatus;
+
+pub fn errno_for(status: NtStatus) -> Errno {
+    use NtStatus::*;
+    match status {
+        INVALID_PARAMETER
+        | INVALID_PAGE_PROTECTION
+        | OBJECT_NAME_INVALID
+        | INVALID_DEVICE_REQUEST
+        | NOT_SUPPORTED
+        | SECTION_PROTECTION
+        | MAPPED_ALIGNMENT
+        | UNABLE_TO_FREE_VM
+        | UNABLE_TO_DELETE_SECTION
+        | NOT_LOCKED
+        | FREE_VM_NOT_AT_BASE => Errno::EINVAL,
+        CONFLICTING_ADDRESSES | OBJECT_NAME_COLLISION => Errno::EEXIST,
+        MEMORY_NOT_ALLOCATED
+        | INVALID_ADDRESS
+        | OBJECT_NAME_NOT_FOUND
+        | NOT_MAPPED_VIEW
+        | NOT_COMMITTED
+        | PROCESS_IS_TERMINATING => Errno::ENOENT,
+        COMMITMENT_LIMIT | NO_MEMORY | INSUFFICIENT_RESOURCES => Errno::ENOMEM,
+        PRIVILEGE_NOT_HELD | ACCESS_DENIED => Errno::EPERM,
+        WORKING_SET_QUOTA | SECTION_NOT_EXTENDED => Errno::EBUSY,
+        ACCESS_VIOLATION | GUARD_PAGE_VIOLATION => Errno::EFAULT,
+        IN_PAGE_ERROR => Errno::EIO,
+        SUCCESS => Errno::EIO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_table() {
+        assert_eq!(errno_for(NtStatus::INVALID_PARAMETER), Errno::EINVAL);
+        assert_eq!(errno_for(NtStatus::INVALID_PAGE_PROTECTION), Errno::EINVAL);
+        assert_eq!(errno_for(NtStatus::CONFLICTING_ADDRESSES), Errno::EEXIST);
+        assert_eq!(errno_for(NtStatus::MEMORY_NOT_ALLOCATED), Errno::ENOENT);
+        assert_eq!(errno_for(NtStatus::INVALID_ADDRESS), Errno::ENOENT);
+        assert_eq!(errno_for(NtStatus::COMMITMENT_LIMIT), Errno::ENOMEM);
+        assert_eq!(errno_for(NtStatus::NO_MEMORY), Errno::ENOMEM);
+        assert_eq!(errno_for(NtStatus::INSUFFICIENT_RESOURCES), Errno::ENOMEM);
+        assert_eq!(errno_for(NtStatus::PRIVILEGE_NOT_HELD), Errno::EPERM);
+        assert_eq!(errno_for(NtStatus::ACCESS_DENIED), Errno::EPERM);
+        assert_eq!(errno_for(NtStatus::WORKING_SET_QUOTA), Errno::EBUSY);
+        assert_eq!(errno_for(NtStatus::SECTION_NOT_EXTENDED), Errno::EBUSY);
+    }
+}

@@ -1,0 +1,304 @@
+//! The FUSE adapter: turns filesystem requests into calls on [`Mm`] and views
+//! of it into files. It knows nothing of PTE bits; NT statuses become errnos in
+//! [`errno`] only.
+//!
+//! Locks here (`inodes`, `handles`, `outcomes`) are leaves: each is held only for
+//! a table update, never while calling into `Mm` and never while replying.
+
+pub mod control;
+pub mod errno;
+mod fuse;
+pub mod handles;
+pub mod inode;
+pub mod node;
+mod readme;
+pub mod render;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use fuser::Errno;
+
+use crate::cmd::{self, Outcome, Target};
+use crate::mm::{Mm, MmError};
+use control::ControlHandle;
+use handles::{Handle, HandleTable, Listing};
+use inode::InodeTable;
+use node::{Dir, File, FileClass, Node};
+
+/// FUSE dispatch threads: mmfs and the nullfs baseline use the same number.
+pub const FUSE_THREADS: usize = 4;
+
+/// A mounted mmfs: the memory manager plus the filesystem's own tables.
+pub struct MmFs {
+    mm: Arc<Mm>,
+    inodes: Mutex<InodeTable>,
+    handles: Mutex<HandleTable>,
+    /// The rendered outcome of the last command written to each control file,
+    /// for readers that did not write one themselves.
+    outcomes: Mutex<HashMap<Target, String>>,
+    uid: u32,
+    gid: u32,
+    mount_time: SystemTime,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The tables stay structurally valid even if a holder panicked mid-request.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What `open` produced.
+pub struct Opened {
+    pub fh: u64,
+}
+
+impl MmFs {
+    pub fn new(mm: Arc<Mm>) -> MmFs {
+        MmFs {
+            mm,
+            inodes: Mutex::new(InodeTable::new()),
+            handles: Mutex::new(HandleTable::new()),
+            outcomes: Mutex::new(HashMap::new()),
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            mount_time: SystemTime::now(),
+        }
+    }
+
+    pub fn mm(&self) -> &Arc<Mm> {
+        &self.mm
+    }
+
+    /// The live node behind an inode number.
+    fn node(&self, ino: u64) -> Result<Node, Errno> {
+        let node = lock(&self.inodes).node(ino).ok_or(Errno::ENOENT)?;
+        if node::exists(&self.mm, node) {
+            Ok(node)
+        } else {
+            Err(Errno::ENOENT)
+        }
+    }
+
+    fn dir(&self, ino: u64) -> Result<Dir, Errno> {
+        match self.node(ino)? {
+            Node::Dir(d) => Ok(d),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// Resolves a name and counts the kernel's new reference to it.
+    pub fn lookup(&self, parent: u64, name: &str) -> Result<(u64, Node), Errno> {
+        let dir = self.dir(parent)?;
+        let node = node::lookup(&self.mm, dir, name).ok_or(Errno::ENOENT)?;
+        Ok((lock(&self.inodes).lookup(node), node))
+    }
+
+    pub fn forget(&self, ino: u64, n: u64) {
+        lock(&self.inodes).forget(ino, n);
+    }
+
+    pub fn getattr(&self, ino: u64) -> Result<Node, Errno> {
+        self.node(ino)
+    }
+
+    pub fn readlink(&self, ino: u64) -> Result<String, Errno> {
+        let node = self.node(ino)?;
+        node::readlink(&self.mm, node).ok_or(Errno::EINVAL)
+    }
+
+    /// `mkdir processes/NAME` creates a process.
+    pub fn mkdir(&self, parent: u64, name: &str) -> Result<(u64, Node), Errno> {
+        let dir = self.dir(parent)?;
+        if !dir.makes_processes() {
+            return Err(Errno::EPERM);
+        }
+        let pid = self
+            .mm
+            .create_process(name)
+            .map_err(|e| errno::errno_for(e.status))?;
+        let node = Node::Dir(Dir::Process(pid));
+        Ok((lock(&self.inodes).lookup(node), node))
+    }
+
+    /// `rmdir processes/NAME` terminates a process.
+    pub fn rmdir(&self, parent: u64, name: &str) -> Result<(), Errno> {
+        let dir = self.dir(parent)?;
+        if !dir.makes_processes() {
+            return Err(if node::lookup(&self.mm, dir, name).is_some() {
+                Errno::EPERM
+            } else {
+                Errno::ENOENT
+            });
+        }
+        let pid = self.mm.pid_of(name).ok_or(Errno::ENOENT)?;
+        self.mm
+            .terminate_process(pid)
+            .map_err(|e| errno::errno_for(e.status))
+    }
+
+    /// Truncation is how `echo cmd > control` starts; it is accepted on control
+    /// files and refused on generated ones.
+    pub fn truncate(&self, ino: u64) -> Result<Node, Errno> {
+        let node = self.node(ino)?;
+        match node {
+            Node::File(f) if matches!(f.class(), FileClass::Control(_)) => Ok(node),
+            Node::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EACCES),
+        }
+    }
+
+    pub fn open(&self, ino: u64, write: bool) -> Result<Opened, Errno> {
+        let file = match self.node(ino)? {
+            Node::File(f) => f,
+            Node::Dir(_) => return Err(Errno::EISDIR),
+            Node::PidLink(_) => return Err(Errno::ELOOP),
+        };
+        let handle = match file.class() {
+            FileClass::Generated => {
+                if write {
+                    return Err(Errno::EACCES);
+                }
+                let bytes =
+                    render::render(&self.mm, file).map_err(|e| errno::errno_for(e.status))?;
+                Handle::Snapshot(Arc::new(bytes))
+            }
+            FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
+        };
+        Ok(Opened {
+            fh: lock(&self.handles).insert(handle),
+        })
+    }
+
+    /// Bytes for a read; the lock is dropped before the caller replies.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let (source, start): (Arc<Vec<u8>>, u64) = {
+            let mut handles = lock(&self.handles);
+            match handles.get_mut(fh).ok_or(Errno::EBADF)? {
+                Handle::Snapshot(data) => (Arc::clone(data), offset),
+                Handle::Control(c) => {
+                    let text = match &c.own_outcome {
+                        Some(t) => t.clone(),
+                        None => lock(&self.outcomes)
+                            .get(&c.target)
+                            .cloned()
+                            .unwrap_or_default(),
+                    };
+                    let start = control::read_start(c, offset, size, text.len() as u64);
+                    (Arc::new(text.into_bytes()), start)
+                }
+                Handle::Dir(_) => return Err(Errno::EISDIR),
+            }
+        };
+        Ok(handles::slice_at(&source, start, size).to_vec())
+    }
+
+    /// A write to a control file: complete lines run now, a partial line waits.
+    pub fn write(&self, fh: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
+        let (target, lines) = {
+            let mut handles = lock(&self.handles);
+            match handles.get_mut(fh).ok_or(Errno::EBADF)? {
+                Handle::Control(c) => match c.take_lines(data, writer) {
+                    Ok(lines) => (c.target, Ok(lines)),
+                    Err(e) => (c.target, Err(e)),
+                },
+                _ => return Err(Errno::EACCES),
+            }
+        };
+        let outcome = match lines {
+            Ok(lines) => control::run_lines(&self.mm, target, &lines),
+            Err(e) => Some(Err(e)),
+        };
+        self.finish_commands(fh, target, outcome)?;
+        Ok(data.len() as u32)
+    }
+
+    /// Records an outcome for the descriptor and the file, and turns a failure into its errno.
+    fn finish_commands(
+        &self,
+        fh: u64,
+        target: Target,
+        outcome: Option<Outcome>,
+    ) -> Result<(), Errno> {
+        let Some(outcome) = outcome else {
+            return Ok(());
+        };
+        let text = cmd::render(&outcome);
+        if let Some(Handle::Control(c)) = lock(&self.handles).get_mut(fh) {
+            c.own_outcome = Some(text.clone());
+        }
+        lock(&self.outcomes).insert(target, text);
+        outcome
+            .map(|_| ())
+            .map_err(|e: MmError| errno::errno_for(e.status))
+    }
+
+    /// At close, a partial line without its newline still runs (SPEC §3): when the
+    /// process that wrote it closes a descriptor (`closer`), or at the last close
+    /// (`None`), whose failure nobody can see except by reading the outcome.
+    pub fn flush(&self, fh: u64, closer: Option<u32>) -> Result<(), Errno> {
+        let pending = {
+            let mut handles = lock(&self.handles);
+            match handles.get_mut(fh) {
+                Some(Handle::Control(c)) => c.take_pending(closer).map(|p| (c.target, p)),
+                _ => None,
+            }
+        };
+        match pending {
+            Some((target, line)) => {
+                let outcome = control::run_lines(&self.mm, target, &[line]);
+                self.finish_commands(fh, target, outcome)
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn release(&self, fh: u64) -> Result<(), Errno> {
+        let result = self.flush(fh, None);
+        lock(&self.handles).remove(fh);
+        result
+    }
+
+    pub fn opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let dir = self.dir(ino)?;
+        let entries = node::list(&self.mm, dir);
+        let listing: Listing = {
+            let mut inodes = lock(&self.inodes);
+            let parent_ino = inodes.ino_of(Node::Dir(node::parent(dir)));
+            let mut v = Vec::with_capacity(entries.len() + 2);
+            v.push((".".to_string(), Node::Dir(dir), ino));
+            v.push(("..".to_string(), Node::Dir(node::parent(dir)), parent_ino));
+            for (name, n) in entries {
+                let i = inodes.ino_of(n);
+                v.push((name, n, i));
+            }
+            Arc::new(v)
+        };
+        Ok(lock(&self.handles).insert(Handle::Dir(listing)))
+    }
+
+    pub fn listing(&self, fh: u64) -> Result<Listing, Errno> {
+        match lock(&self.handles).get(fh) {
+            Some(Handle::Dir(l)) => Ok(Arc::clone(l)),
+            Some(_) => Err(Errno::ENOTDIR),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        lock(&self.handles).remove(fh);
+    }
+
+    /// Open handles, for tests of the handle lifecycle.
+    pub fn open_handles(&self) -> usize {
+        lock(&self.handles).len()
+    }
+}
+
+/// Which regular file a node is, for attributes.
+pub(crate) fn file_of(node: Node) -> Option<File> {
+    match node {
+        Node::File(f) => Some(f),
+        _ => None,
+    }
+}

@@ -1,0 +1,12 @@
+//! mmfs: a simulated Windows NT memory manager, mounted as a FUSE filesystem.
+//!
+//! - [`mm`] is the memory manager itself: a library with no FUSE in it.
+//! - [`cmd`] is the command language of the `control` files: it parses a line and
+//!   calls an `mm` service. No FUSE either, so it can be tested and fuzzed alone.
+//! - [`fs`] is the FUSE adapter: inodes, generated files, control files, errno.
+//! - [`options`] is the command line.
+
+pub mod cmd;
+pub mod fs;
+pub mod mm;
+pub mod options;

@@ -1,0 +1,229 @@
+//! The command line (SPEC §1). Every option is parsed here and recorded in the
+//! running configuration, which `system/config` shows.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::cmd::args::parse_size;
+use crate::mm::config::{ClockMode, MmConfig, PagefileSpec};
+use crate::mm::types::{Arch, PAGE_SIZE};
+
+/// Default simulated RAM (SPEC §1).
+pub const DEFAULT_RAM: u64 = 256 << 20;
+/// Default first paging file, minimum and maximum (SPEC §1).
+pub const DEFAULT_PAGEFILE: PagefileSpec = PagefileSpec {
+    minimum: 256 << 20,
+    maximum: 1 << 30,
+};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "mmfs",
+    version,
+    about = "Run a simulated Windows NT memory manager and mount it as a FUSE filesystem.",
+    long_about = "Run a simulated Windows NT memory manager and mount it as a FUSE filesystem.\n\n\
+        Processes, sections, paging files and PFN lists are files under MOUNTPOINT; every \
+        directory has a README. mmfs runs in the foreground: Ctrl-C or SIGTERM unmounts \
+        cleanly and exits 0.\n\n\
+        Sizes accept decimal, 0x hex and K/M/G suffixes (binary units)."
+)]
+pub struct Options {
+    /// Directory to mount on (created if it does not exist; it must not already be a mount point).
+    pub mountpoint: PathBuf,
+
+    /// Simulated physical memory; page contents are real bytes, untouched pages cost no host memory.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_ram)]
+    pub ram: u64,
+
+    /// Paging format and address-space layout: x86 (2-level, 4-byte PTEs), pae (3-level,
+    /// 8-byte PTEs) or x64 (4-level).
+    #[arg(long, value_name = "ARCH", default_value = "x86", value_parser = parse_arch)]
+    pub arch: Arch,
+
+    /// x86/pae: give user mode 3 GB of address space (the /3GB boot option).
+    #[arg(long = "3gb")]
+    pub three_gb: bool,
+
+    /// A paging file MIN[:MAX] (default 256M:1G). Repeat for more paging files.
+    #[arg(long, value_name = "MIN[:MAX]", value_parser = parse_pagefile)]
+    pub pagefile: Vec<PagefileSpec>,
+
+    /// Where the paging files live. Default: a fresh temporary directory, removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The host directory shown under files/ (the cache-managed volume).
+    /// Default: a fresh temporary directory, removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+
+    /// auto: system threads run on real time. manual: nothing runs in the background;
+    /// time moves only when `tick` is written to system/control.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_clock)]
+    pub clock: ClockMode,
+
+    /// Let other users into the mount (per-process permissions still apply).
+    #[arg(long)]
+    pub allow_other: bool,
+}
+
+fn parse_ram(s: &str) -> Result<u64, String> {
+    let bytes = parse_size(s)?;
+    // At least 4 MB: the System process, page tables and the free-page thresholds need room.
+    if bytes < 4 << 20 {
+        return Err(format!("--ram {s} is too small: mmfs needs at least 4M"));
+    }
+    if bytes % PAGE_SIZE != 0 {
+        return Err(format!("--ram {s} is not a multiple of the 4K page size"));
+    }
+    // PFNs are 32-bit: 16 TiB of simulated RAM.
+    if bytes / PAGE_SIZE > u32::MAX as u64 {
+        return Err(format!("--ram {s} is too large: at most 16T"));
+    }
+    Ok(bytes)
+}
+
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::parse(s).ok_or_else(|| format!("unknown arch '{s}': use x86, pae or x64"))
+}
+
+fn parse_clock(s: &str) -> Result<ClockMode, String> {
+    match s {
+        "auto" => Ok(ClockMode::Auto),
+        "manual" => Ok(ClockMode::Manual),
+        _ => Err(format!("unknown clock '{s}': use auto or manual")),
+    }
+}
+
+fn parse_pagefile(s: &str) -> Result<PagefileSpec, String> {
+    let (min_s, max_s) = match s.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let minimum = parse_size(min_s)?;
+    let maximum = match max_s {
+        Some(m) => parse_size(m)?,
+        None => minimum,
+    };
+    if minimum % PAGE_SIZE != 0 || maximum % PAGE_SIZE != 0 {
+        return Err(format!("paging file sizes '{s}' must be multiples of 4K"));
+    }
+    // Slot 0 of every paging file is never used, so a useful file has at least two pages.
+    if minimum < 2 * PAGE_SIZE {
+        return Err(format!(
+            "paging file minimum in '{s}' is too small: at least 8K"
+        ));
+    }
+    if maximum < minimum {
+        return Err(format!("paging file '{s}': MAX is smaller than MIN"));
+    }
+    Ok(PagefileSpec { minimum, maximum })
+}
+
+impl Options {
+    /// The memory manager's configuration. Temporary directories are supplied by the caller,
+    /// which owns their lifetime.
+    pub fn to_config(&self, state_dir: PathBuf, files_dir: PathBuf) -> Result<MmConfig, String> {
+        if self.three_gb && self.arch == Arch::X64 {
+            return Err("--3gb applies to x86 and pae only".to_string());
+        }
+        let pagefiles = if self.pagefile.is_empty() {
+            vec![DEFAULT_PAGEFILE]
+        } else {
+            self.pagefile.clone()
+        };
+        if pagefiles.len() > 16 {
+            return Err("at most 16 paging files (the PTE's PageFileLow field has 4 bits)".into());
+        }
+        Ok(MmConfig {
+            ram_bytes: self.ram,
+            arch: self.arch,
+            three_gb: self.three_gb,
+            pagefiles,
+            state_dir,
+            state_dir_temporary: self.state_dir.is_none(),
+            files_dir,
+            files_dir_temporary: self.files.is_none(),
+            clock: self.clock,
+            allow_other: self.allow_other,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("mmfs").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let o = parse(&["/tmp/mm"]).unwrap();
+        assert_eq!(o.ram, 256 << 20);
+        assert_eq!(o.arch, Arch::X86);
+        assert!(!o.three_gb);
+        assert_eq!(o.clock, ClockMode::Auto);
+        assert!(o.pagefile.is_empty());
+        let c = o.to_config("/s".into(), "/f".into()).unwrap();
+        assert_eq!(c.pagefiles, vec![DEFAULT_PAGEFILE]);
+        assert!(c.state_dir_temporary && c.files_dir_temporary);
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let o = parse(&[
+            "/mnt",
+            "--ram",
+            "64M",
+            "--arch",
+            "pae",
+            "--3gb",
+            "--pagefile",
+            "16M:32M",
+            "--pagefile",
+            "8M",
+            "--state-dir",
+            "/s",
+            "--files",
+            "/f",
+            "--clock",
+            "manual",
+            "--allow-other",
+        ])
+        .unwrap();
+        assert_eq!(o.ram, 64 << 20);
+        assert_eq!(o.arch, Arch::Pae);
+        assert!(o.three_gb && o.allow_other);
+        assert_eq!(o.clock, ClockMode::Manual);
+        assert_eq!(
+            o.pagefile,
+            vec![
+                PagefileSpec {
+                    minimum: 16 << 20,
+                    maximum: 32 << 20
+                },
+                PagefileSpec {
+                    minimum: 8 << 20,
+                    maximum: 8 << 20
+                }
+            ]
+        );
+        let c = o.to_config("/s".into(), "/f".into()).unwrap();
+        assert!(!c.state_dir_temporary);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["/m", "--ram", "1K"]).is_err());
+        assert!(parse(&["/m", "--ram", "5000"]).is_err());
+        assert!(parse(&["/m", "--arch", "arm"]).is_err());
+        assert!(parse(&["/m", "--clock", "sometimes"]).is_err());
+        assert!(parse(&["/m", "--pagefile", "32M:16M"]).is_err());
+        assert!(parse(&["/m", "--pagefile", "4K"]).is_err());
+        let o = parse(&["/m", "--arch", "x64", "--3gb"]).unwrap();
+        assert!(o.to_config("/s".into(), "/f".into()).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Benchmarks: mounts mmfs and the no-op FUSE baseline (examples/nullfs.rs) side by
+# side and runs the same workloads against both in one run, printing each ratio.
+# Never part of the tests: figures go in the README's performance section.
+#
+#   tools/bench.sh            # all workloads
+#   BENCH_MB=512 tools/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MB=${BENCH_MB:-256}
+cargo build --release --quiet --bin mmfs --example nullfs
+MMFS_BIN=target/release/mmfs
+NULLFS_BIN=target/release/examples/nullfs
+
+work=$(mktemp -d /tmp/mmfs-bench.XXXXXX)
+mkdir -p "$work/mm" "$work/null" "$work/tmpfs"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    for d in "$work/mm" "$work/null" "$work/tmpfs"; do
+        mountpoint -q "$d" && umount -l "$d"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_mounted() {
+    for _ in $(seq 1 200); do mountpoint -q "$1" && return 0; sleep 0.05; done
+    echo "bench: $1 did not mount" >&2
+    exit 1
+}
+
+"$MMFS_BIN" "$work/mm" --clock manual --ram "${BENCH_RAM:-1G}" 2>"$work/mmfs.log" &
+pids+=($!)
+"$NULLFS_BIN" "$work/null" 64G 2>"$work/nullfs.log" &
+pids+=($!)
+mount -t tmpfs -o size=2G tmpfs "$work/tmpfs"
+wait_mounted "$work/mm"
+wait_mounted "$work/null"
+
+# Seconds taken by a command, from bash's own clock.
+seconds() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }'
+}
+
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.1f", (t > 0 ? n / t : 0) }'; }
+# Speed ratio of mmfs to the baseline: time_baseline / time_mmfs.
+ratio() { awk -v m="$1" -v b="$2" 'BEGIN { printf "%.2f", (m > 0 ? b / m : 0) }'; }
+
+report() { # name mb t_mmfs t_base baseline-name
+    printf '%-44s mmfs %8s MB/s   %-8s %8s MB/s   ratio %s\n' "$1" "$(rate "$2" "$3")" "$5" "$(rate "$2" "$4")" "$(ratio "$3" "$4")"
+}
+
+echo "mmfs bench: $(nproc) cores, workload ${MB} MB where sized"
+
+# 1. A large generated listing read in 4 KiB and 1 MiB chunks, against nullfs
+#    reading the same number of bytes and against cat of a tmpfs file of the same size.
+db=$work/mm/pfn/db
+if [[ -e $db ]]; then
+    bytes=$(cat "$db" | wc -c)
+    mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+    head -c "$bytes" /dev/urandom > "$work/tmpfs/db"
+    for bs in 4096 1048576; do
+        t_mm=$(seconds dd if="$db" of=/dev/null bs=$bs)
+        t_null=$(seconds dd if="$work/null/data" of=/dev/null bs=$bs count=$(( (bytes + bs - 1) / bs )))
+        report "pfn/db (${mb} MB) read, bs=$bs" "$mb" "$t_mm" "$t_null" nullfs
+    done
+    t_mm=$(seconds cat "$db")
+    t_tmp=$(seconds cat "$work/tmpfs/db")
+    report "pfn/db cat vs tmpfs cat" "$mb" "$t_mm" "$t_tmp" tmpfs
+fi
+
+# 2. Control-file round trips: N commands through system/control vs N 16-byte
+#    writes to nullfs (the cost of open+write+close through FUSE).
+n=2000
+t_mm=$(seconds bash -c "for i in \$(seq $n); do echo 'tick 0' > '$work/mm/system/control'; done")
+t_null=$(seconds bash -c "for i in \$(seq $n); do echo 'tick 0' > '$work/null/data'; done")
+printf '%-44s mmfs %8s ops/s  nullfs   %8s ops/s  ratio %s\n' "control writes ($n)" \
+    "$(rate $n "$t_mm")" "$(rate $n "$t_null")" "$(ratio "$t_mm" "$t_null")"
