@@ -1,23 +1,32 @@
 //! The simulated Windows NT memory manager: a library with no FUSE in it.
 //!
 //! [`Mm`] is the façade: NT's executive services (create a process, allocate
-//! virtual memory, ...) as methods, and read-only views of its state as plain data
-//! that the filesystem layer renders.
+//! virtual memory, touch memory, ...) as methods, and read-only views of its state
+//! as plain data (`views.rs`) that the filesystem layer renders.
 //!
 //! # Lock order
 //!
 //! Locks are taken in this order and never the other way round:
 //!
-//! 1. `Mm::processes` — the process table (RwLock).
-//!
-//! Later subsystems add their locks below it (the per-process address-space lock,
-//! then the PFN lock, which is always innermost).
+//! 1. `Mm::processes` — the process table (RwLock); held only to find or
+//!    insert/remove a process, except that creation and termination hold it while
+//!    they set up or tear down (so a name is never half-created).
+//! 2. `Process::space` — one process's address space: VADs, page tables, working
+//!    set (NT: the working-set pushlock and the address-creation lock).
+//! 3. `Machine::commit` — the commit charge (never held with 4).
+//! 4. `Machine::pfn` — the PFN lock: the PFN database and every transition PTE.
+//!    Innermost: nothing is taken while it is held.
 
 #[macro_use]
 pub mod status;
+pub mod address_space;
 pub mod clock;
 pub mod config;
+pub mod counters;
+pub mod fault;
 pub mod layout;
+pub mod memory;
+pub mod pagetable;
 pub mod pfn;
 pub mod physmem;
 pub mod process;
@@ -25,12 +34,25 @@ pub mod protection;
 pub mod pte;
 pub mod types;
 pub mod vad;
+pub mod verify;
+pub mod views;
+pub mod virtual_memory;
+pub mod working_set;
 
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use address_space::AddressSpace;
 use clock::Clock;
 use config::MmConfig;
-use process::{Pid, ProcessState, ProcessTable, SYSTEM_PROCESS_NAME};
+use fault::{Access, AccessFault, touch};
+use memory::{COMMIT_RAM_RESERVE, CommitState, Machine, Owner, PfnState};
+use pfn::PfnDatabase;
+use physmem::PhysicalMemory;
+use process::{Pid, Process, ProcessTable, SYSTEM_PROCESS_NAME};
+use protection::Protection;
+use pte::PteFormat;
+use types::{PAGE_SIZE, Va};
+use vad::AllocRequest;
 
 pub use status::{MmError, MmResult, NtStatus};
 
@@ -39,36 +61,58 @@ pub use status::{MmError, MmResult, NtStatus};
 pub struct Mm {
     config: MmConfig,
     clock: Clock,
+    machine: Machine,
     /// The process table. Lock order: 1.
     processes: RwLock<ProcessTable>,
 }
 
-/// What `processes/<name>/status` shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcessStatus {
-    pub name: String,
-    pub pid: Pid,
-    pub state: ProcessState,
-}
-
-/// A process as listed under `processes/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcessEntry {
-    pub name: String,
-    pub pid: Pid,
-}
-
 impl Mm {
-    /// Boots a simulated machine: the System process (pid 4) exists from the start.
+    /// Boots a simulated machine: physical memory, the PFN database (every page
+    /// zeroed), and the System process (pid 4).
     pub fn new(config: MmConfig) -> MmResult<Mm> {
-        let clock = Clock::new(config.clock);
-        let mut processes = ProcessTable::new();
-        processes.insert(SYSTEM_PROCESS_NAME, Some(Pid::SYSTEM), 0)?;
-        Ok(Mm {
+        let pages = u32::try_from(config.physical_pages())
+            .map_err(|_| mm_err!(INVALID_PARAMETER, "--ram is too large"))?;
+        let phys = PhysicalMemory::new(pages).map_err(|e| {
+            mm_err!(
+                INSUFFICIENT_RESOURCES,
+                "cannot reserve {} bytes of host address space for simulated RAM: {e}",
+                config.ram_bytes
+            )
+        })?;
+        let pagefile_pages: u64 = config
+            .pagefiles
+            .iter()
+            .map(|p| (p.minimum / PAGE_SIZE).saturating_sub(1))
+            .sum();
+        let limit = (pages as u64).saturating_sub(COMMIT_RAM_RESERVE) + pagefile_pages;
+        let machine = Machine {
+            fmt: PteFormat::new(config.arch),
+            layout: layout::Layout::new(config.arch, config.three_gb),
+            phys,
+            pfn: Mutex::new(PfnState {
+                db: PfnDatabase::new(pages),
+                owners: vec![None],
+            }),
+            commit: Mutex::new(CommitState {
+                total: 0,
+                peak: 0,
+                limit,
+            }),
+            counters: Default::default(),
+        };
+        let mm = Mm {
+            clock: Clock::new(config.clock),
             config,
-            clock,
-            processes: RwLock::new(processes),
-        })
+            machine,
+            processes: RwLock::new(ProcessTable::new()),
+        };
+        mm.create_process_with(
+            SYSTEM_PROCESS_NAME,
+            Some(Pid::SYSTEM),
+            working_set::SYSTEM_MINIMUM,
+            working_set::SYSTEM_MAXIMUM,
+        )?;
+        Ok(mm)
     }
 
     pub fn config(&self) -> &MmConfig {
@@ -79,28 +123,80 @@ impl Mm {
         &self.clock
     }
 
+    /// The machine (physical memory, PFN database, counters) for views and tests.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
     /// `tick SECONDS`: advance a manual clock and run whatever falls due.
     pub fn tick(&self, ms: u64) -> MmResult<u64> {
         self.clock.advance(ms)
     }
 
-    fn processes_read(&self) -> std::sync::RwLockReadGuard<'_, ProcessTable> {
+    fn processes_read(&self) -> RwLockReadGuard<'_, ProcessTable> {
         // A poisoned lock means a thread panicked mid-update; the table itself is
         // still a valid map, and refusing every later request would hang users.
         self.processes.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn processes_write(&self) -> std::sync::RwLockWriteGuard<'_, ProcessTable> {
+    fn processes_write(&self) -> RwLockWriteGuard<'_, ProcessTable> {
         self.processes.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Creates an empty process (`mkdir processes/NAME`).
-    pub fn create_process(&self, name: &str) -> MmResult<Pid> {
-        let now = self.clock.now_ms();
-        self.processes_write().insert(name, None, now)
+    /// The live process with `pid`.
+    pub fn process(&self, pid: Pid) -> MmResult<Arc<Process>> {
+        self.processes_read()
+            .get(pid)
+            .cloned()
+            .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))
     }
 
-    /// Terminates a process and frees everything it held (`rmdir processes/NAME`).
+    fn create_process_with(
+        &self,
+        name: &str,
+        pid: Option<Pid>,
+        ws_min: u64,
+        ws_max: u64,
+    ) -> MmResult<Pid> {
+        let mut table = self.processes_write();
+        let pid = table.reserve(name, pid)?;
+        let m = &self.machine;
+        let slot = m
+            .pfn_lock()
+            .add_owner(Owner {
+                pid,
+                dtb: types::Pfn(0),
+            })
+            .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "too many processes"))?;
+        let space = match AddressSpace::create(m, slot, ws_min, ws_max) {
+            Ok(s) => s,
+            Err(e) => {
+                m.pfn_lock().remove_owner(slot);
+                return Err(e);
+            }
+        };
+        if let Some(o) = m.pfn_lock().owners.get_mut(slot as usize) {
+            *o = Some(Owner {
+                pid,
+                dtb: space.dtb,
+            });
+        }
+        table.insert(Process::new(pid, name, self.clock.now_ms(), space));
+        Ok(pid)
+    }
+
+    /// Creates a process with an empty address space (`mkdir processes/NAME`).
+    pub fn create_process(&self, name: &str) -> MmResult<Pid> {
+        self.create_process_with(
+            name,
+            None,
+            working_set::DEFAULT_MINIMUM,
+            working_set::DEFAULT_MAXIMUM,
+        )
+    }
+
+    /// Terminates a process and frees everything it held (`rmdir processes/NAME`):
+    /// every page, page table, VAD and commit charge.
     pub fn terminate_process(&self, pid: Pid) -> MmResult<()> {
         if pid == Pid::SYSTEM {
             return Err(mm_err!(
@@ -108,10 +204,22 @@ impl Mm {
                 "the System process cannot be terminated"
             ));
         }
-        match self.processes_write().remove(pid) {
-            Some(_) => Ok(()),
-            None => Err(mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}")),
+        let mut table = self.processes_write();
+        let process = table
+            .remove(pid)
+            .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
+        let m = &self.machine;
+        let mut space = process.space();
+        let starts: Vec<u64> = space.vads.iter().map(|v| v.start_va().0).collect();
+        for start in starts {
+            if let Err(e) = virtual_memory::free(m, &mut space, start, 0, true) {
+                log::error!("terminating pid {pid}: releasing {start:#x}: {e}");
+            }
         }
+        space.destroy_tables(m);
+        space.state = process::ProcessState::Terminated;
+        m.pfn_lock().remove_owner(space.slot);
+        Ok(())
     }
 
     pub fn pid_of(&self, name: &str) -> Option<Pid> {
@@ -123,60 +231,150 @@ impl Mm {
     }
 
     /// Live processes in pid order.
-    pub fn processes(&self) -> Vec<ProcessEntry> {
+    pub fn processes(&self) -> Vec<views::ProcessEntry> {
         self.processes_read()
             .iter()
-            .map(|p| ProcessEntry {
+            .map(|p| views::ProcessEntry {
                 name: p.name.clone(),
                 pid: p.pid,
             })
             .collect()
     }
 
-    pub fn process_status(&self, pid: Pid) -> MmResult<ProcessStatus> {
-        let table = self.processes_read();
-        let p = table
-            .get(pid)
-            .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
-        Ok(ProcessStatus {
-            name: p.name.clone(),
-            pid: p.pid,
-            state: p.state,
+    fn all_processes(&self) -> Vec<Arc<Process>> {
+        self.processes_read().iter().cloned().collect()
+    }
+
+    /// NtAllocateVirtualMemory.
+    pub fn allocate(&self, pid: Pid, req: &AllocRequest) -> MmResult<(Va, u64)> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::allocate(&self.machine, &mut space, req)
+    }
+
+    /// NtFreeVirtualMemory.
+    pub fn free(&self, pid: Pid, address: u64, size: u64, release: bool) -> MmResult<(Va, u64)> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::free(&self.machine, &mut space, address, size, release)
+    }
+
+    /// NtProtectVirtualMemory; returns the old protection.
+    pub fn protect(
+        &self,
+        pid: Pid,
+        address: u64,
+        size: u64,
+        new: Protection,
+    ) -> MmResult<Protection> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::protect(&self.machine, &mut space, address, size, new)
+    }
+
+    /// NtLockVirtualMemory; returns the pages newly locked.
+    pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::lock(&self.machine, &mut space, address, size)
+    }
+
+    /// NtUnlockVirtualMemory; returns the pages unlocked.
+    pub fn unlock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::unlock(&self.machine, &mut space, address, size)
+    }
+
+    /// SetProcessWorkingSetSize (bytes; `None, None` empties the working set).
+    pub fn set_ws_limits(
+        &self,
+        pid: Pid,
+        min: Option<u64>,
+        max: Option<u64>,
+    ) -> MmResult<(u64, u64)> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        virtual_memory::set_ws_limits(&self.machine, &mut space, min, max)
+    }
+
+    /// Empties a process's working set; returns the pages trimmed.
+    pub fn trim(&self, pid: Pid) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.space();
+        Ok(space.trim_all(&self.machine))
+    }
+
+    /// Reads process memory through the simulated MMU, page by page, as a thread of
+    /// the process would. Stops at the first page that cannot be touched: returns
+    /// the bytes done, or the fault if none were.
+    pub fn read_memory(&self, pid: Pid, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
+        self.transfer(pid, va, buf.len(), Access::Read, |m, pfn, off, done, n| {
+            m.phys.read(pfn, off, &mut buf[done..done + n]);
         })
+    }
+
+    /// Writes process memory through the simulated MMU (see `read_memory`).
+    pub fn write_memory(&self, pid: Pid, va: u64, data: &[u8]) -> Result<usize, AccessFault> {
+        self.transfer(
+            pid,
+            va,
+            data.len(),
+            Access::Write,
+            |m, pfn, off, done, n| {
+                m.phys.write(pfn, off, &data[done..done + n]);
+            },
+        )
+    }
+
+    fn transfer(
+        &self,
+        pid: Pid,
+        va: u64,
+        len: usize,
+        access: Access,
+        mut copy: impl FnMut(&Machine, types::Pfn, usize, usize, usize),
+    ) -> Result<usize, AccessFault> {
+        let process = self.process(pid).map_err(|error| AccessFault {
+            kind: fault::FaultKind::NotCommitted,
+            error,
+        })?;
+        let m = &self.machine;
+        let user_end = m.layout.highest_user_address();
+        let mut space = process.space();
+        let mut done = 0usize;
+        while done < len {
+            let addr = va.checked_add(done as u64).filter(|&a| a <= user_end);
+            let Some(addr) = addr else {
+                let a = va.saturating_add(done as u64);
+                let f = AccessFault {
+                    kind: fault::FaultKind::NotCommitted,
+                    error: mm_err!(
+                        ACCESS_VIOLATION,
+                        "{a:#x} is above the highest user address {user_end:#x}"
+                    ),
+                };
+                space.last_exception = Some(address_space::Exception {
+                    status: NtStatus::ACCESS_VIOLATION,
+                    write: access == Access::Write,
+                    va: Va(a),
+                });
+                m.counters
+                    .access_violations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return if done > 0 { Ok(done) } else { Err(f) };
+            };
+            let page_off = (addr % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - page_off).min(len - done);
+            match touch(m, &mut space, Va(addr), access) {
+                Ok(pfn) => copy(m, pfn, page_off, done, n),
+                Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
+            }
+            done += n;
+        }
+        Ok(done)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mm::types::Arch;
-
-    fn mm() -> Mm {
-        Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap()
-    }
-
-    #[test]
-    fn system_process_exists_at_boot() {
-        let m = mm();
-        assert_eq!(m.pid_of("System"), Some(Pid(4)));
-        let s = m.process_status(Pid(4)).unwrap();
-        assert_eq!(s.state, ProcessState::Running);
-        assert_eq!(
-            m.terminate_process(Pid(4)).unwrap_err().status,
-            NtStatus::ACCESS_DENIED
-        );
-    }
-
-    #[test]
-    fn create_and_terminate() {
-        let m = mm();
-        let pid = m.create_process("app").unwrap();
-        assert_eq!(m.processes().len(), 2);
-        m.terminate_process(pid).unwrap();
-        assert_eq!(
-            m.terminate_process(pid).unwrap_err().status,
-            NtStatus::OBJECT_NAME_NOT_FOUND
-        );
-        assert_eq!(m.processes().len(), 1);
-    }
-}
+mod tests;

@@ -136,6 +136,53 @@ impl PhysicalMemory {
         }
     }
 
+    /// Reads a page-table entry of `size` bytes (4 or 8) at `offset` of frame `pfn`
+    /// atomically. PTEs are read by a process's own thread while the PFN lock holder
+    /// may rewrite a transition PTE of that process, so entries use atomic accesses,
+    /// never plain copies. Offsets must be aligned to `size`; a miss reads as 0.
+    pub fn load_entry(&self, pfn: Pfn, offset: usize, size: usize) -> u64 {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        debug_assert!(size == 4 || size == 8);
+        if offset % size != 0 {
+            debug_assert!(false, "misaligned entry offset {offset:#x}");
+            return 0;
+        }
+        let Some(p) = self.span(pfn, offset, size) else {
+            return 0;
+        };
+        // SAFETY: `span` checked the bounds; the mapping is page aligned and `offset`
+        // is a multiple of `size`, so the pointer is aligned for the atomic type, and
+        // all concurrent accesses to entries go through these atomic functions.
+        unsafe {
+            if size == 8 {
+                (*p.cast::<AtomicU64>()).load(Ordering::Acquire)
+            } else {
+                u64::from((*p.cast::<AtomicU32>()).load(Ordering::Acquire))
+            }
+        }
+    }
+
+    /// Writes a page-table entry atomically (see [`load_entry`](Self::load_entry)).
+    pub fn store_entry(&self, pfn: Pfn, offset: usize, size: usize, value: u64) {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        debug_assert!(size == 4 || size == 8);
+        if offset % size != 0 {
+            debug_assert!(false, "misaligned entry offset {offset:#x}");
+            return;
+        }
+        let Some(p) = self.span(pfn, offset, size) else {
+            return;
+        };
+        // SAFETY: as in `load_entry`.
+        unsafe {
+            if size == 8 {
+                (*p.cast::<AtomicU64>()).store(value, Ordering::Release)
+            } else {
+                (*p.cast::<AtomicU32>()).store(value as u32, Ordering::Release)
+            }
+        }
+    }
+
     /// Fills frame `pfn` with zeros using `memset`; the page stays resident.
     pub fn zero(&self, pfn: Pfn) {
         if let Some(dst) = self.span(pfn, 0, PAGE) {

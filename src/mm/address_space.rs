@@ -1,0 +1,528 @@
+//! A process's address space: its page tables (real frames of simulated RAM), its
+//! VADs, its working set and its charges. Callers hold the process's address-space
+//! lock (NT: the working-set pushlock plus the address-creation lock) for every
+//! function here; functions that also need the PFN lock take it themselves.
+
+use super::counters::{add, bump};
+use super::memory::{Machine, PfnState};
+use super::pagetable::{EntryLoc, PageTables, top_level};
+use super::pfn::{PageLocation, PageUse};
+use super::process::ProcessState;
+use super::protection::Protection;
+use super::pte::{HardwarePte, Level, PteState};
+use super::status::MmResult;
+use super::types::{Arch, PAGE_SIZE, Pfn, Va};
+use super::vad::VadTree;
+use super::working_set::{WorkingSet, Wsle, WsleKind};
+
+/// Per-process fault counts (status file).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FaultCounts {
+    pub page_faults: u64,
+    pub demand_zero: u64,
+    pub transition: u64,
+    pub hard: u64,
+    pub copy_on_write: u64,
+}
+
+/// The last exception a touch of this process's memory raised.
+#[derive(Clone, Debug)]
+pub struct Exception {
+    pub status: super::NtStatus,
+    pub write: bool,
+    pub va: Va,
+}
+
+pub struct AddressSpace {
+    /// Owner slot in the PFN database.
+    pub slot: u16,
+    /// DirectoryTableBase.
+    pub dtb: Pfn,
+    pub state: ProcessState,
+    pub vads: VadTree,
+    pub ws: WorkingSet,
+    /// Frames of page tables (including the directory) this process holds;
+    /// each is charged one page of commit.
+    pub page_table_pages: u64,
+    /// Private data pages materialized (valid or in transition).
+    pub private_pages: u64,
+    pub commit_peak: u64,
+    pub faults: FaultCounts,
+    pub last_exception: Option<Exception>,
+}
+
+/// The valid PTE template for an upper-level entry pointing at a user page table:
+/// present, writable, user, accessed, dirty (NT's valid PDE for user space).
+fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> u64 {
+    m.fmt.encode(&PteState::Valid(HardwarePte {
+        pfn,
+        write: true,
+        owner: user,
+        accessed: true,
+        dirty: true,
+        ..HardwarePte::default()
+    }))
+}
+
+/// A valid PTE for a private data page with protection `p`.
+pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> u64 {
+    m.fmt.encode(&PteState::Valid(HardwarePte {
+        pfn,
+        write: p.allows_write() && !p.is_copy_on_write(),
+        owner: true,
+        accessed: true,
+        dirty,
+        copy_on_write: p.is_copy_on_write(),
+        no_execute: !p.allows_execute() && m.fmt.arch() != Arch::X86,
+        ..HardwarePte::default()
+    }))
+}
+
+impl AddressSpace {
+    pub fn tables<'a>(&self, m: &'a Machine) -> PageTables<'a> {
+        PageTables::new(&m.fmt, &m.phys, self.dtb)
+    }
+
+    /// Commit charged to this process: its VADs plus its page tables.
+    pub fn commit_charge(&self) -> u64 {
+        self.vads.iter().map(|v| v.commit_charge).sum::<u64>() + self.page_table_pages
+    }
+
+    pub fn note_commit_peak(&mut self) {
+        self.commit_peak = self.commit_peak.max(self.commit_charge());
+    }
+
+    /// Creates an address space: the top-level table with its self-map entry
+    /// (PAE: the PDPT and its four page directories). Charges their commit.
+    pub fn create(m: &Machine, slot: u16, ws_min: u64, ws_max: u64) -> MmResult<AddressSpace> {
+        let tables_needed = match m.fmt.arch() {
+            Arch::Pae => 5,
+            _ => 1,
+        };
+        m.charge_commit(tables_needed)?;
+        let mut pages = Vec::new();
+        {
+            let mut st = m.pfn_lock();
+            for _ in 0..tables_needed {
+                match m.allocate_locked(&mut st, true) {
+                    Some(p) => pages.push(p.pfn),
+                    None => {
+                        for &p in &pages {
+                            m.free_page_locked(&mut st, p);
+                        }
+                        drop(st);
+                        m.uncharge_commit(tables_needed);
+                        return Err(mm_err!(
+                            NO_MEMORY,
+                            "no physical page is available for a new page directory"
+                        ));
+                    }
+                }
+            }
+        }
+        let dtb = pages[0];
+        let mut space = AddressSpace {
+            slot,
+            dtb,
+            state: ProcessState::Running,
+            vads: VadTree::new(),
+            ws: WorkingSet::new(ws_min, ws_max),
+            page_table_pages: tables_needed,
+            private_pages: 0,
+            commit_peak: tables_needed,
+            faults: FaultCounts::default(),
+            last_exception: None,
+        };
+        let tables = space.tables(m);
+        let pte_base = m.layout.pte_base();
+        let mut setup: Vec<(Pfn, u64, Option<Va>, u32)> = Vec::new(); // pfn, pte_address, ws va, children
+        match m.fmt.arch() {
+            Arch::X86 | Arch::X64 => {
+                // The self-map: one top-level entry points at the top-level table.
+                let level = top_level(&m.fmt);
+                let loc = tables.entry(Va(pte_base), level).expect("self-map entry");
+                tables.write(loc, table_entry(m, dtb, false));
+                let table_va = self_map_va(m, level, Va(pte_base));
+                setup.push((dtb, pte_address_of(m, table_va), Some(table_va), 0));
+            }
+            Arch::Pae => {
+                // PDPT entry i -> page directory i; the directory for 0xC0000000 maps all
+                // four directories at PDE_BASE (entries 0..3), which is PAE's self-map.
+                let pds = &pages[1..5];
+                for (i, &pd) in pds.iter().enumerate() {
+                    tables.write(
+                        EntryLoc {
+                            table: dtb,
+                            index: i as u64,
+                        },
+                        table_entry(m, pd, true),
+                    );
+                }
+                let self_pd = pds[3];
+                for (i, &pd) in pds.iter().enumerate() {
+                    tables.write(
+                        EntryLoc {
+                            table: self_pd,
+                            index: i as u64,
+                        },
+                        table_entry(m, pd, false),
+                    );
+                }
+                // The PDPT has no self-map address (NT keeps it outside the mapped tables).
+                setup.push((dtb, 0, None, 4));
+                for (i, &pd) in pds.iter().enumerate() {
+                    let table_va = Va(m.layout.pde_base() + i as u64 * PAGE_SIZE);
+                    setup.push((pd, pte_address_of(m, table_va), Some(table_va), 0));
+                }
+            }
+        }
+        let mut st = m.pfn_lock();
+        for (pfn, pte_address, ws_va, children) in setup {
+            let ws_index = match ws_va {
+                Some(va) => space.ws.insert(Wsle {
+                    va,
+                    pfn,
+                    age: 0,
+                    locked: false,
+                    protection: Protection::READWRITE,
+                    kind: WsleKind::PageTable,
+                }),
+                None => 0,
+            };
+            activate_locked(
+                &mut st,
+                pfn,
+                slot,
+                PageUse::PageTable,
+                pte_address,
+                0,
+                1 + children,
+                ws_index,
+            );
+        }
+        Ok(space)
+    }
+
+    /// The PTE location of `va`, creating any missing page tables on the way
+    /// (each charged one page of commit and added to the working set).
+    pub fn ensure_leaf(&mut self, m: &Machine, va: Va) -> MmResult<EntryLoc> {
+        let tables = self.tables(m);
+        let mut level = tables.top();
+        let mut table = self.dtb;
+        loop {
+            let index = m
+                .fmt
+                .index(va, level)
+                .ok_or_else(|| mm_err!(INVALID_ADDRESS, "{:#x} is not translatable", va.0))?;
+            let loc = EntryLoc { table, index };
+            if level == Level::Pte {
+                return Ok(loc);
+            }
+            let lower = Level::from_number(level.number() - 1).expect("level below");
+            let raw = tables.read(loc);
+            table = match tables.valid_pfn(raw) {
+                Some(child) => child,
+                None => self.create_table(m, va, level, loc)?,
+            };
+            level = lower;
+        }
+    }
+
+    /// Creates the table that `parent` (an entry at `level`) will point at.
+    fn create_table(
+        &mut self,
+        m: &Machine,
+        va: Va,
+        level: Level,
+        parent: EntryLoc,
+    ) -> MmResult<Pfn> {
+        m.charge_commit(1)?;
+        let mut st = m.pfn_lock();
+        let Some(page) = m.allocate_locked(&mut st, true) else {
+            drop(st);
+            m.uncharge_commit(1);
+            return Err(mm_err!(
+                NO_MEMORY,
+                "no physical page is available for a page table"
+            ));
+        };
+        let lower = Level::from_number(level.number() - 1).expect("level below");
+        let table_va = self_map_va(m, lower, va);
+        let ws_index = self.ws.insert(Wsle {
+            va: table_va,
+            pfn: page.pfn,
+            age: 0,
+            locked: false,
+            protection: Protection::READWRITE,
+            kind: WsleKind::PageTable,
+        });
+        activate_locked(
+            &mut st,
+            page.pfn,
+            self.slot,
+            PageUse::PageTable,
+            pte_address_of(m, table_va),
+            0,
+            1,
+            ws_index,
+        );
+        st.db.increment_share(parent.table);
+        drop(st);
+        self.tables(m).write(parent, table_entry(m, page.pfn, true));
+        self.page_table_pages += 1;
+        self.note_commit_peak();
+        Ok(page.pfn)
+    }
+
+    /// Installs a new private page at `va`: the page (already allocated and zeroed)
+    /// becomes Active, valid in the PTE at `loc`, and joins the working set.
+    /// Caller holds the PFN lock (`st`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn install_private_locked(
+        &mut self,
+        m: &Machine,
+        st: &mut PfnState,
+        loc: EntryLoc,
+        va: Va,
+        pfn: Pfn,
+        protection: Protection,
+        dirty: bool,
+    ) {
+        let ws_index = self.ws.insert(Wsle {
+            va,
+            pfn,
+            age: 0,
+            locked: false,
+            protection,
+            kind: WsleKind::Private,
+        });
+        let original = m.fmt.encode(&PteState::DemandZero { protection });
+        activate_locked(
+            st,
+            pfn,
+            self.slot,
+            PageUse::ProcessPrivate,
+            pte_va(m, va),
+            original,
+            1,
+            ws_index,
+        );
+        // A private page has no copy anywhere else until the modified page writer
+        // writes it, so it starts modified (WRK: MiInitializePfn on demand zero).
+        st.db.set_modified(pfn, true);
+        st.db.increment_share(loc.table);
+        self.tables(m)
+            .write(loc, data_pte(m, pfn, protection, dirty));
+    }
+
+    /// Takes a valid private page out of the working set: its PTE becomes a
+    /// transition PTE and the page goes to the modified list (or standby if clean).
+    /// Returns false (and does nothing) for a locked or page-table entry.
+    pub fn trim_entry(&mut self, m: &Machine, index: u32) -> bool {
+        let Some(e) = self.ws.get(index).copied() else {
+            return false;
+        };
+        if e.locked || e.kind != WsleKind::Private {
+            return false;
+        }
+        let tables = self.tables(m);
+        let Some(loc) = tables.leaf(e.va) else {
+            return false;
+        };
+        let mut st = m.pfn_lock();
+        let raw = tables.read(loc);
+        let PteState::Valid(h) = m.fmt.decode(raw) else {
+            return false;
+        };
+        self.ws.remove(index);
+        if h.dirty {
+            st.db.set_modified(h.pfn, true);
+        }
+        tables.write(
+            loc,
+            m.fmt.encode(&PteState::Transition {
+                pfn: h.pfn,
+                protection: e.protection,
+            }),
+        );
+        st.db.decrement_share(loc.table);
+        st.db.set_share_count(h.pfn, 0);
+        st.db.set_ws_index(h.pfn, 0);
+        st.db.set_reference_count(h.pfn, 0);
+        let to = if st.db.modified(h.pfn) {
+            PageLocation::Modified
+        } else {
+            PageLocation::Standby
+        };
+        st.db.insert(h.pfn, to);
+        drop(st);
+        bump(&m.counters.pages_trimmed);
+        true
+    }
+
+    /// Empties the working set (all but locked and page-table entries); returns how
+    /// many pages left it.
+    pub fn trim_all(&mut self, m: &Machine) -> u64 {
+        let indexes: Vec<u32> = self.ws.iter().map(|(i, _)| i).collect();
+        let trimmed = indexes
+            .into_iter()
+            .filter(|&i| self.trim_entry(m, i))
+            .count() as u64;
+        bump(&m.counters.working_set_trims);
+        trimmed
+    }
+
+    /// Frees whatever private page the PTE at `loc` holds (valid or in transition)
+    /// and writes `new` into the PTE. Returns true if the PTE held a committed page
+    /// state (valid, transition, demand-zero or pagefile).
+    pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, new: u64) -> bool {
+        let tables = self.tables(m);
+        let mut st = m.pfn_lock();
+        let raw = tables.read(loc);
+        let committed = match m.fmt.decode(raw) {
+            PteState::Valid(h) => {
+                let index = st.db.ws_index(h.pfn);
+                if let Some(e) = self.ws.remove(index) {
+                    debug_assert_eq!(e.pfn, h.pfn);
+                }
+                st.db.decrement_share(loc.table);
+                m.free_page_locked(&mut st, h.pfn);
+                self.private_pages -= 1;
+                true
+            }
+            PteState::Transition { pfn, .. } => {
+                if st.db.location(pfn).is_some_and(|l| l.is_list()) {
+                    st.db.unlink(pfn);
+                }
+                m.free_page_locked(&mut st, pfn);
+                self.private_pages -= 1;
+                true
+            }
+            PteState::DemandZero { .. } | PteState::PageFile { .. } => true,
+            _ => false,
+        };
+        tables.write(loc, new);
+        committed
+    }
+
+    /// Frees every page table that maps nothing in `[start, end]` any more (after a
+    /// release), lowest level first; the top-level table and PAE's four fixed page
+    /// directories stay.
+    pub fn free_empty_tables(&mut self, m: &Machine, start: u64, end: u64) {
+        let tables = self.tables(m);
+        let pae = m.fmt.arch() == Arch::Pae;
+        // (level of the parent entry, parent entry, child table)
+        let mut candidates: Vec<(Level, EntryLoc, Pfn)> = Vec::new();
+        tables.for_each_entry(start, end, &mut |level, _, loc, raw| {
+            if level == Level::Pte || (pae && level == Level::Ppe) {
+                return;
+            }
+            if let Some(child) = tables.valid_pfn(raw) {
+                candidates.push((level, loc, child));
+            }
+        });
+        candidates.sort_by_key(|c| c.0);
+        for (level, parent, child) in candidates {
+            let child_level = Level::from_number(level.number() - 1).unwrap_or(Level::Pte);
+            let entries = m.fmt.entries_per_table(child_level);
+            let empty = (0..entries).all(|i| {
+                tables.read(EntryLoc {
+                    table: child,
+                    index: i,
+                }) == 0
+            });
+            if !empty {
+                continue;
+            }
+            let mut st = m.pfn_lock();
+            let index = st.db.ws_index(child);
+            self.ws.remove(index);
+            tables.write(parent, 0);
+            st.db.decrement_share(parent.table);
+            m.free_page_locked(&mut st, child);
+            drop(st);
+            self.page_table_pages -= 1;
+            m.uncharge_commit(1);
+        }
+    }
+
+    /// Frees every table frame (the address space must hold no pages any more).
+    pub fn destroy_tables(&mut self, m: &Machine) {
+        let tables = self.tables(m);
+        let mut frames: Vec<Pfn> = Vec::new();
+        let user_end = m.layout.highest_user_address();
+        tables.for_each_entry(0, user_end, &mut |level, _, _, raw| {
+            if level != Level::Pte {
+                if let Some(child) = tables.valid_pfn(raw) {
+                    frames.push(child);
+                }
+            }
+        });
+        if m.fmt.arch() == Arch::Pae {
+            // The four page directories: user ones were found above if in range.
+            for i in 0..4 {
+                if let Some(pd) = tables.valid_pfn(tables.read(EntryLoc {
+                    table: self.dtb,
+                    index: i,
+                })) {
+                    if !frames.contains(&pd) {
+                        frames.push(pd);
+                    }
+                }
+            }
+        }
+        frames.push(self.dtb);
+        let mut st = m.pfn_lock();
+        for &f in &frames {
+            let index = st.db.ws_index(f);
+            self.ws.remove(index);
+            m.free_page_locked(&mut st, f);
+        }
+        drop(st);
+        m.uncharge_commit(frames.len() as u64);
+        self.page_table_pages = self.page_table_pages.saturating_sub(frames.len() as u64);
+    }
+}
+
+/// Sets up a frame that just left the lists for a new use.
+#[allow(clippy::too_many_arguments)]
+pub fn activate_locked(
+    st: &mut PfnState,
+    pfn: Pfn,
+    slot: u16,
+    use_: PageUse,
+    pte_address: u64,
+    original_pte: u64,
+    share: u32,
+    ws_index: u32,
+) {
+    st.db.set_location(pfn, PageLocation::Active);
+    st.db.set_page_use(pfn, use_);
+    st.db.set_owner(pfn, slot);
+    st.db.set_pte_address(pfn, pte_address);
+    st.db.set_original_pte(pfn, original_pte);
+    st.db.set_share_count(pfn, share);
+    st.db.set_reference_count(pfn, 1);
+    st.db.set_ws_index(pfn, ws_index);
+}
+
+/// The self-map address of the PTE of `va` (NT's MiGetPteAddress).
+pub fn pte_va(m: &Machine, va: Va) -> u64 {
+    m.fmt.entry_va(va, Level::Pte).map_or(0, |v| v.0)
+}
+
+/// The self-map VA at which the table holding `va`'s `level` entry appears.
+fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
+    m.fmt.entry_va(va, level).map_or(Va(0), |e| e.page_base())
+}
+
+/// The PteAddress of a table page seen at `table_va` in the self-map.
+fn pte_address_of(m: &Machine, table_va: Va) -> u64 {
+    pte_va(m, table_va)
+}
+
+/// Adds to a per-process and the matching system counter.
+pub fn count_fault(m: &Machine, space: &mut AddressSpace) {
+    space.faults.page_faults += 1;
+    add(&m.counters.page_faults, 1);
+}

@@ -1,0 +1,627 @@
+//! Tests of the core without FUSE: services, status codes, faults, the self-map,
+//! and invariants after random operation sequences.
+
+use super::config::MmConfig;
+use super::fault::FaultKind;
+use super::pfn::PageLocation;
+use super::process::Pid;
+use super::protection::Protection;
+use super::pte::Level;
+use super::types::{Arch, PAGE_SIZE, Va};
+use super::vad::AllocRequest;
+use super::{Mm, NtStatus};
+
+const RW: Protection = Protection::READWRITE;
+
+fn machine(arch: Arch) -> Mm {
+    Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap()
+}
+
+fn req(address: u64, size: u64, flags: &str, p: Protection) -> AllocRequest {
+    let mut r = AllocRequest::new(address, size, p);
+    for f in flags.split(',') {
+        match f {
+            "reserve" => r.reserve = true,
+            "commit" => r.commit = true,
+            "top-down" => r.top_down = true,
+            "reset" => r.reset = true,
+            "" => {}
+            _ => panic!("flag {f}"),
+        }
+    }
+    r
+}
+
+fn assert_verified(mm: &Mm) {
+    let r = mm.verify();
+    assert!(r.ok(), "verify:\n{}", r.violations.join("\n"));
+}
+
+fn meminfo(mm: &Mm, key: &str) -> u64 {
+    mm.meminfo().into_iter().find(|(k, _)| *k == key).unwrap().1
+}
+
+#[test]
+fn boot_state_verifies_on_every_arch() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        assert_verified(&mm);
+        let total: u64 = [
+            "ZeroedPages",
+            "FreePages",
+            "StandbyPages",
+            "ModifiedPages",
+            "ModifiedNoWritePages",
+            "BadPages",
+            "ActivePages",
+            "TransitionPages",
+        ]
+        .iter()
+        .map(|k| meminfo(&mm, k))
+        .sum();
+        assert_eq!(total, meminfo(&mm, "PhysicalPages"), "{arch:?}");
+        let sys = mm.process_status(Pid::SYSTEM).unwrap();
+        assert!(sys.page_table_pages >= 1);
+        assert_eq!(sys.commit_charge, meminfo(&mm, "CommitCharge"));
+    }
+}
+
+#[test]
+fn demand_zero_write_and_read_back_on_every_arch() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let (base, size) = mm
+            .allocate(pid, &req(0, 0x10000, "reserve,commit", RW))
+            .unwrap();
+        assert_eq!(size, 0x10000);
+        let data: Vec<u8> = (0..0x3000u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(
+            mm.write_memory(pid, base.0 + 0x800, &data).unwrap(),
+            data.len()
+        );
+        let mut back = vec![0u8; data.len()];
+        assert_eq!(
+            mm.read_memory(pid, base.0 + 0x800, &mut back).unwrap(),
+            back.len()
+        );
+        assert_eq!(back, data);
+        // Untouched committed memory reads as zeros.
+        let mut z = vec![1u8; 0x1000];
+        mm.read_memory(pid, base.0 + 0xF000, &mut z).unwrap();
+        assert!(z.iter().all(|&b| b == 0));
+        let s = mm.process_status(pid).unwrap();
+        assert_eq!(s.demand_zero_faults, 5, "{arch:?}: pages 0..4 and 15");
+        assert_eq!(s.private_pages, 5);
+        assert_eq!(mm.counter("demand_zero_faults"), 5);
+        assert_verified(&mm);
+    }
+}
+
+#[test]
+fn self_map_shows_the_pte_where_nt_says() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let (base, _) = mm
+            .allocate(pid, &req(0, 0x20000, "reserve,commit", RW))
+            .unwrap();
+        mm.write_memory(pid, base.0 + 0x1000, b"x").unwrap();
+        let va = base.0 + 0x1000;
+        let d = mm.pte_detail(pid, va).unwrap();
+        assert_eq!(d.state, "valid");
+        let pte = d.levels.last().unwrap();
+        assert_eq!(pte.name, "PTE");
+        let expect = match arch {
+            Arch::X86 => 0xC000_0000 + (va >> 12) * 4,
+            Arch::Pae => 0xC000_0000 + (va >> 12) * 8,
+            Arch::X64 => 0xFFFF_F680_0000_0000 + (va >> 12) * 8,
+        };
+        assert_eq!(pte.address, Some(expect), "{arch:?}");
+        // Translating the PTE's self-map address through the process's own page
+        // tables reaches the very entry the walk read: the self-map holds.
+        let p = mm.process(pid).unwrap();
+        let space = p.space();
+        let m = mm.machine();
+        let tables = space.tables(m);
+        let walk = tables.walk(Va(expect));
+        let (level, _, raw) = *walk.last().unwrap();
+        assert_eq!(
+            level,
+            Level::Pte,
+            "{arch:?}: self-map walk incomplete: {walk:?}"
+        );
+        let frame = tables.valid_pfn(raw).expect("self-map page is valid");
+        let size = m.fmt.pte_size() as usize;
+        let through_self_map = m
+            .phys
+            .load_entry(frame, (expect % PAGE_SIZE) as usize, size);
+        assert_eq!(through_self_map, pte.raw, "{arch:?}");
+    }
+}
+
+#[test]
+fn allocation_rules_and_status_codes() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (base, _) = mm
+        .allocate(pid, &req(0x100000, 0x10000, "reserve", RW))
+        .unwrap();
+    assert_eq!(base, Va(0x100000));
+    let e = mm
+        .allocate(pid, &req(0x100000, 0x1000, "reserve", RW))
+        .unwrap_err();
+    assert_eq!(e.status, NtStatus::CONFLICTING_ADDRESSES);
+    let e = mm.free(pid, 0x500000, 0, true).unwrap_err();
+    assert_eq!(e.status, NtStatus::MEMORY_NOT_ALLOCATED);
+    let e = mm.free(pid, 0x101000, 0, true).unwrap_err();
+    assert_eq!(e.status, NtStatus::FREE_VM_NOT_AT_BASE);
+    let e = mm.allocate(pid, &req(0, 0x1000, "", RW)).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    let e = mm
+        .allocate(
+            pid,
+            &req(0, 0x1000, "reserve,commit", Protection::WRITECOPY),
+        )
+        .unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PAGE_PROTECTION);
+    assert_eq!(
+        Protection::parse("readwrite+bogus").unwrap_err().status,
+        NtStatus::INVALID_PAGE_PROTECTION
+    );
+    // Top-down picks the highest 64 KB-aligned hole below 2 GB.
+    let (top, _) = mm
+        .allocate(pid, &req(0, 0x1000, "reserve,top-down", RW))
+        .unwrap();
+    assert_eq!(top, Va(0x7FFE_0000));
+    // Committing inside the reservation charges once, even when repeated.
+    let before = meminfo(&mm, "CommitCharge");
+    mm.allocate(pid, &req(0x102000, 0x2000, "commit", RW))
+        .unwrap();
+    mm.allocate(pid, &req(0x102000, 0x2000, "commit", RW))
+        .unwrap();
+    assert_eq!(
+        meminfo(&mm, "CommitCharge"),
+        before + 2 + 1,
+        "2 pages + 1 page table"
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn commit_limit_is_enforced() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let limit = meminfo(&mm, "CommitLimit");
+    let e = mm
+        .allocate(pid, &req(0, (limit + 1) * PAGE_SIZE, "reserve,commit", RW))
+        .unwrap_err();
+    assert_eq!(e.status, NtStatus::COMMITMENT_LIMIT);
+    // A reservation costs no commit.
+    mm.allocate(pid, &req(0, (limit + 1) * PAGE_SIZE, "reserve", RW))
+        .unwrap();
+    assert_verified(&mm);
+}
+
+#[test]
+fn fault_outcomes() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let mut buf = [0u8; 16];
+    // Free address space.
+    let f = mm.read_memory(pid, 0x300000, &mut buf).unwrap_err();
+    assert_eq!(
+        (f.kind, f.error.status),
+        (FaultKind::NotCommitted, NtStatus::ACCESS_VIOLATION)
+    );
+    // Reserved only.
+    let (r, _) = mm.allocate(pid, &req(0, 0x10000, "reserve", RW)).unwrap();
+    assert_eq!(
+        mm.read_memory(pid, r.0, &mut buf).unwrap_err().kind,
+        FaultKind::NotCommitted
+    );
+    // Read-only: reads work, writes do not.
+    let (ro, _) = mm
+        .allocate(pid, &req(0, 0x1000, "reserve,commit", Protection::READONLY))
+        .unwrap();
+    mm.read_memory(pid, ro.0, &mut buf).unwrap();
+    assert_eq!(
+        mm.write_memory(pid, ro.0, b"x").unwrap_err().kind,
+        FaultKind::Protection
+    );
+    let s = mm.process_status(pid).unwrap();
+    assert_eq!(
+        s.last_exception,
+        format!("STATUS_ACCESS_VIOLATION write 0x{:08x}", ro.0)
+    );
+    // No access.
+    let (na, _) = mm
+        .allocate(pid, &req(0, 0x1000, "reserve,commit", Protection::NOACCESS))
+        .unwrap();
+    assert_eq!(
+        mm.read_memory(pid, na.0, &mut buf).unwrap_err().kind,
+        FaultKind::Protection
+    );
+    // A guard page fails once, then works.
+    let guard = Protection::READWRITE.with_guard(true);
+    let (g, _) = mm
+        .allocate(pid, &req(0, 0x2000, "reserve,commit", guard))
+        .unwrap();
+    let f = mm.write_memory(pid, g.0, b"hi").unwrap_err();
+    assert_eq!(
+        (f.kind, f.error.status),
+        (FaultKind::Guard, NtStatus::GUARD_PAGE_VIOLATION)
+    );
+    assert_eq!(mm.write_memory(pid, g.0, b"hi").unwrap(), 2);
+    // The second page's guard is still armed: a transfer across stops at it.
+    assert_eq!(
+        mm.write_memory(pid, g.0 + 0xFF0, &[7u8; 0x20]).unwrap(),
+        0x10
+    );
+    assert_eq!(mm.counter("guard_page_faults"), 2);
+    // Beyond user space.
+    assert_eq!(
+        mm.read_memory(pid, 0x8000_0000, &mut buf).unwrap_err().kind,
+        FaultKind::NotCommitted
+    );
+    assert_eq!(
+        mm.read_memory(pid, u64::MAX - 4, &mut buf)
+            .unwrap_err()
+            .kind,
+        FaultKind::NotCommitted
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn protect_returns_the_old_protection() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x4000, "reserve,commit", RW))
+        .unwrap();
+    mm.write_memory(pid, b.0, b"abc").unwrap();
+    assert_eq!(
+        mm.protect(pid, b.0, 0x4000, Protection::READONLY).unwrap(),
+        RW
+    );
+    assert_eq!(
+        mm.write_memory(pid, b.0, b"x").unwrap_err().kind,
+        FaultKind::Protection
+    );
+    assert_eq!(
+        mm.protect(pid, b.0, 0x1000, Protection::NOACCESS).unwrap(),
+        Protection::READONLY
+    );
+    let mut buf = [0u8; 3];
+    assert_eq!(
+        mm.read_memory(pid, b.0, &mut buf).unwrap_err().kind,
+        FaultKind::Protection
+    );
+    assert_eq!(
+        mm.protect(pid, b.0, 0x1000, RW).unwrap(),
+        Protection::NOACCESS
+    );
+    mm.read_memory(pid, b.0, &mut buf).unwrap();
+    assert_eq!(&buf, b"abc", "contents survive protection changes");
+    let (r, _) = mm.allocate(pid, &req(0, 0x10000, "reserve", RW)).unwrap();
+    assert_eq!(
+        mm.protect(pid, r.0, 0x1000, Protection::READONLY)
+            .unwrap_err()
+            .status,
+        NtStatus::NOT_COMMITTED
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn trim_then_transition_fault_keeps_the_bytes() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x8000, "reserve,commit", RW))
+        .unwrap();
+    let data: Vec<u8> = (0..0x8000u32).map(|i| (i % 253) as u8).collect();
+    mm.write_memory(pid, b.0, &data).unwrap();
+    let modified = meminfo(&mm, "ModifiedPages");
+    assert_eq!(mm.trim(pid).unwrap(), 8);
+    assert_eq!(meminfo(&mm, "ModifiedPages"), modified + 8);
+    assert_verified(&mm);
+    let d = mm.pte_detail(pid, b.0).unwrap();
+    assert_eq!(d.state, "transition");
+    let mut back = vec![0u8; data.len()];
+    mm.read_memory(pid, b.0, &mut back).unwrap();
+    assert_eq!(back, data);
+    assert_eq!(mm.process_status(pid).unwrap().transition_faults, 8);
+    assert_eq!(meminfo(&mm, "ModifiedPages"), modified);
+    assert_verified(&mm);
+}
+
+#[test]
+fn decommit_and_release_free_everything() {
+    let mm = machine(Arch::X86);
+    let before: Vec<(&str, u64)> = mm.meminfo();
+    let pid = mm.create_process("app").unwrap();
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x40000, "reserve,commit", RW))
+        .unwrap();
+    mm.write_memory(pid, b.0, &vec![5u8; 0x40000]).unwrap();
+    mm.trim(pid).unwrap();
+    mm.read_memory(pid, b.0, &mut [0u8; 0x2000]).unwrap();
+    mm.free(pid, b.0 + 0x1000, 0x1000, false).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        mm.read_memory(pid, b.0 + 0x1000, &mut buf)
+            .unwrap_err()
+            .kind,
+        FaultKind::NotCommitted
+    );
+    assert_verified(&mm);
+    // Recommitting gives a zero page.
+    mm.allocate(pid, &req(b.0 + 0x1000, 0x1000, "commit", RW))
+        .unwrap();
+    mm.read_memory(pid, b.0 + 0x1000, &mut buf).unwrap();
+    assert_eq!(buf, [0; 4]);
+    assert_verified(&mm);
+    // Releasing a middle part splits the reservation.
+    mm.free(pid, b.0 + 0x10000, 0x10000, true).unwrap();
+    assert_eq!(mm.vads(pid).unwrap().len(), 2);
+    assert_verified(&mm);
+    mm.terminate_process(pid).unwrap();
+    assert_verified(&mm);
+    let after = mm.meminfo();
+    for key in [
+        "AvailablePages",
+        "ActivePages",
+        "CommitCharge",
+        "ModifiedPages",
+        "StandbyPages",
+    ] {
+        let get = |v: &[(&str, u64)]| v.iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(get(&after), get(&before), "{key}");
+    }
+}
+
+#[test]
+fn lock_quota_and_unlock() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x100000, "reserve,commit", RW))
+        .unwrap();
+    // Default minimum 50: 42 + 8 fits, 43 does not.
+    assert_eq!(
+        mm.lock(pid, b.0, 43 * PAGE_SIZE).unwrap_err().status,
+        NtStatus::WORKING_SET_QUOTA
+    );
+    assert_eq!(mm.lock(pid, b.0, 42 * PAGE_SIZE).unwrap(), 42);
+    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 42);
+    // Locked pages survive trimming.
+    mm.trim(pid).unwrap();
+    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 42);
+    assert_eq!(mm.pte_detail(pid, b.0).unwrap().state, "valid");
+    // Unlocking pages that are not locked: STATUS_NOT_LOCKED, and they leave the working set.
+    mm.write_memory(pid, b.0 + 50 * PAGE_SIZE, b"z").unwrap();
+    let e = mm.unlock(pid, b.0 + 50 * PAGE_SIZE, PAGE_SIZE).unwrap_err();
+    assert_eq!(e.status, NtStatus::NOT_LOCKED);
+    assert_eq!(
+        mm.pte_detail(pid, b.0 + 50 * PAGE_SIZE).unwrap().state,
+        "transition"
+    );
+    assert_eq!(mm.unlock(pid, b.0, 42 * PAGE_SIZE).unwrap(), 42);
+    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 0);
+    // ws-limits: raising the minimum allows more locking; bad limits are refused.
+    assert_eq!(
+        mm.set_ws_limits(pid, Some(200 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+            .unwrap_err()
+            .status,
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        mm.set_ws_limits(pid, Some(200 * PAGE_SIZE), Some(400 * PAGE_SIZE))
+            .unwrap(),
+        (200, 400)
+    );
+    assert_eq!(mm.lock(pid, b.0, 100 * PAGE_SIZE).unwrap(), 100);
+    assert_verified(&mm);
+}
+
+#[test]
+fn page_tables_are_real_pages() {
+    let mm = machine(Arch::X64);
+    let pid = mm.create_process("app").unwrap();
+    let before = mm.process_status(pid).unwrap().page_table_pages;
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x1000, "reserve,commit", RW))
+        .unwrap();
+    mm.write_memory(pid, b.0, b"x").unwrap();
+    // x64: a PDPT, a PD and a PT appear below the PML4.
+    assert_eq!(mm.process_status(pid).unwrap().page_table_pages, before + 3);
+    let usecounts = mm.usecounts();
+    let pt = usecounts.iter().find(|r| r.name == "PageTable").unwrap();
+    assert_eq!(
+        pt.counts[0],
+        mm.process_status(pid).unwrap().page_table_pages
+            + mm.process_status(Pid::SYSTEM).unwrap().page_table_pages
+    );
+    mm.free(pid, b.0, 0, true).unwrap();
+    assert_eq!(
+        mm.process_status(pid).unwrap().page_table_pages,
+        before,
+        "empty tables are freed"
+    );
+    assert_verified(&mm);
+}
+
+/// A tiny deterministic PRNG so failures replay from the printed seed.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random operation sequences over several processes, checked against a model of
+/// every byte and of which touches must fail, with verify after every batch.
+#[test]
+fn random_sequences_keep_every_invariant() {
+    use std::collections::HashMap;
+    let seed = std::env::var("MMFS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let mut rng = XorShift(seed ^ arch as u64);
+        let pids: Vec<Pid> = (0..3)
+            .map(|i| mm.create_process(&format!("p{i}")).unwrap())
+            .collect();
+        // Model: per (pid, page va) -> Some(contents) if committed (None = reserved only).
+        let mut model: HashMap<(Pid, u64), Option<Vec<u8>>> = HashMap::new();
+        let mut regions: Vec<(Pid, u64, u64)> = Vec::new();
+        for step in 0..1500 {
+            let pid = pids[rng.below(3) as usize];
+            match rng.below(8) {
+                0 => {
+                    let pages = 1 + rng.below(40);
+                    let commit = rng.below(2) == 0;
+                    let flags = if commit { "reserve,commit" } else { "reserve" };
+                    if let Ok((b, size)) = mm.allocate(pid, &req(0, pages * PAGE_SIZE, flags, RW)) {
+                        for p in 0..size / PAGE_SIZE {
+                            model.insert(
+                                (pid, b.0 + p * PAGE_SIZE),
+                                commit.then(|| vec![0u8; PAGE_SIZE as usize]),
+                            );
+                        }
+                        regions.push((pid, b.0, size));
+                    }
+                }
+                1 | 2 | 3 => {
+                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).collect();
+                    if cands.is_empty() {
+                        continue;
+                    }
+                    let &(_, b, size) = cands[rng.below(cands.len() as u64) as usize];
+                    let off = rng.below(size);
+                    let len = (1 + rng.below(3 * PAGE_SIZE)).min(size - off) as usize;
+                    let byte = rng.next() as u8;
+                    let data = vec![byte; len];
+                    let res = mm.write_memory(pid, b + off, &data);
+                    // Expected: bytes up to the first uncommitted page.
+                    let mut expect = 0usize;
+                    while expect < len {
+                        let va = b + off + expect as u64;
+                        let page = va & !(PAGE_SIZE - 1);
+                        match model.get_mut(&(pid, page)) {
+                            Some(Some(c)) => {
+                                let po = (va - page) as usize;
+                                let n = (PAGE_SIZE as usize - po).min(len - expect);
+                                c[po..po + n].copy_from_slice(&data[expect..expect + n]);
+                                expect += n;
+                            }
+                            _ => break,
+                        }
+                    }
+                    match res {
+                        Ok(n) => assert_eq!(n, expect, "seed {seed:#x} step {step}"),
+                        Err(f) => {
+                            assert_eq!(expect, 0, "seed {seed:#x} step {step}: {f:?}");
+                            assert_eq!(f.kind, FaultKind::NotCommitted);
+                        }
+                    }
+                }
+                4 => {
+                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).cloned().collect();
+                    if cands.is_empty() {
+                        continue;
+                    }
+                    let (_, b, size) = cands[rng.below(cands.len() as u64) as usize];
+                    let p = rng.below(size / PAGE_SIZE);
+                    let n = 1 + rng.below(size / PAGE_SIZE - p);
+                    let start = b + p * PAGE_SIZE;
+                    if rng.below(2) == 0 {
+                        mm.allocate(pid, &req(start, n * PAGE_SIZE, "commit", RW))
+                            .unwrap();
+                        for i in 0..n {
+                            let e = model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap();
+                            if e.is_none() {
+                                *e = Some(vec![0u8; PAGE_SIZE as usize]);
+                            }
+                        }
+                    } else {
+                        mm.free(pid, start, n * PAGE_SIZE, false).unwrap();
+                        for i in 0..n {
+                            *model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap() = None;
+                        }
+                    }
+                }
+                5 => {
+                    let cands: Vec<usize> = (0..regions.len())
+                        .filter(|&i| regions[i].0 == pid)
+                        .collect();
+                    if cands.is_empty() {
+                        continue;
+                    }
+                    let i = cands[rng.below(cands.len() as u64) as usize];
+                    let (_, b, size) = regions.remove(i);
+                    mm.free(pid, b, 0, true).unwrap();
+                    for p in 0..size / PAGE_SIZE {
+                        model.remove(&(pid, b + p * PAGE_SIZE));
+                    }
+                }
+                6 => {
+                    mm.trim(pid).unwrap();
+                }
+                _ => {
+                    // Read a whole region back and compare with the model.
+                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).cloned().collect();
+                    for (_, b, size) in cands {
+                        for p in 0..size / PAGE_SIZE {
+                            let va = b + p * PAGE_SIZE;
+                            let mut buf = vec![0u8; PAGE_SIZE as usize];
+                            let r = mm.read_memory(pid, va, &mut buf);
+                            match model.get(&(pid, va)).unwrap() {
+                                Some(c) => {
+                                    assert_eq!(r.unwrap(), PAGE_SIZE as usize);
+                                    assert!(
+                                        buf == *c,
+                                        "seed {seed:#x} step {step}: contents of {va:#x} differ"
+                                    );
+                                }
+                                None => assert_eq!(r.unwrap_err().kind, FaultKind::NotCommitted),
+                            }
+                        }
+                    }
+                }
+            }
+            if step % 100 == 99 {
+                let r = mm.verify();
+                assert!(
+                    r.ok(),
+                    "seed {seed:#x} {arch:?} step {step}:\n{}",
+                    r.violations.join("\n")
+                );
+            }
+        }
+        for pid in pids {
+            mm.terminate_process(pid).unwrap();
+        }
+        assert_verified(&mm);
+        assert_eq!(
+            meminfo(&mm, "CommitCharge"),
+            mm.process_status(Pid::SYSTEM).unwrap().commit_charge
+        );
+        assert_eq!(
+            mm.pfn_list(PageLocation::Active).len() as u64,
+            meminfo(&mm, "ActivePages")
+        );
+    }
+}
