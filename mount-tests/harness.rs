@@ -268,6 +268,11 @@ scenarios! {
     control_files,
     processes_and_pids,
     config_and_layout,
+    mem_roundtrip,
+    error_paths,
+    large_listing,
+    arch_x64,
+    arch_pae,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -52,3 +52,33 @@ kv() {
     awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print; found = 1 } END { exit !found }' "$1" \
         || fail "$1 has no key $2"
 }
+
+# cmd CONTROL LINE : run one command; prints its result (the text after "ok").
+cmd() {
+    printf '%s\n' "$2" > "$1" || fail "'$2' > $1 failed: $(cat "$1")"
+    local out
+    out=$(cat "$1")
+    [[ "$out" == ok* ]] || fail "'$2': $out"
+    out=${out#ok}
+    echo "${out# }"
+}
+
+# expect_cmd_error ERRNO_TEXT STATUS CONTROL LINE : the command fails with that errno
+# and the control file reads `error STATUS: ...`.
+expect_cmd_error() {
+    local want=$1 status=$2 file=$3 line=$4
+    expect_write_error "$want" "$file" "$line"
+    local out
+    out=$(cat "$file")
+    [[ "$out" == "error $status: "* ]] || fail "'$line': outcome '$out', expected error $status"
+}
+
+# verify_ok : system/verify must say ok.
+verify_ok() {
+    local v
+    v=$(cat "$MMFS/system/verify")
+    [[ "$v" == ok* ]] || fail "verify: $v"
+}
+
+# hexadd A B : A + B in 0x hex (8 digits).
+hexadd() { printf '0x%08x' $(( $1 + $2 )); }

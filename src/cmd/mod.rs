@@ -5,6 +5,7 @@
 //! file sees. It knows nothing of FUSE, so it is tested (and fuzzed) on its own.
 
 pub mod args;
+mod process;
 mod system;
 
 use crate::mm::{Mm, MmError};
@@ -15,6 +16,8 @@ use crate::mm_err;
 pub enum Target {
     /// `system/control`
     System,
+    /// `processes/<name>/control`
+    Process(crate::mm::process::Pid),
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -66,6 +69,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
     let words = split(line)?;
     Some(match target {
         Target::System => system::execute(mm, &words),
+        Target::Process(pid) => process::execute(mm, pid, &words),
     })
 }
 

@@ -3,6 +3,18 @@
 use fuser::Errno;
 
 use crate::mm::NtStatus;
+use crate::mm::fault::{AccessFault, FaultKind};
+
+/// The errno of a failed `mem` access (SPEC §7): not committed and guard pages
+/// give EFAULT, a forbidding protection EACCES, an in-page error EIO.
+pub fn errno_for_fault(f: &AccessFault) -> Errno {
+    match f.kind {
+        FaultKind::NotCommitted | FaultKind::Guard => Errno::EFAULT,
+        FaultKind::Protection => Errno::EACCES,
+        FaultKind::InPage => Errno::EIO,
+        FaultKind::Resources => errno_for(f.error.status),
+    }
+}
 
 pub fn errno_for(status: NtStatus) -> Errno {
     use NtStatus::*;

@@ -31,6 +31,13 @@ impl MmFs {
             Node::File(f) => match f.class() {
                 FileClass::Generated => (FileType::RegularFile, 0o444, 1, 0),
                 FileClass::Control(_) => (FileType::RegularFile, 0o644, 1, 0),
+                // Sized as the user address space, like a view of it.
+                FileClass::Mem(_) => (
+                    FileType::RegularFile,
+                    0o600,
+                    1,
+                    self.mm().machine().layout.highest_user_address() + 1,
+                ),
             },
         };
         debug_assert!(file_of(node).is_some() || kind != FileType::RegularFile);
@@ -219,14 +226,14 @@ impl Filesystem for MmFs {
         req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
-        _offset: u64,
+        offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match MmFs::write(self, fh.0, data, req.pid()) {
+        match MmFs::write(self, fh.0, offset, data, req.pid()) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }

@@ -18,6 +18,8 @@ pub enum Handle {
     Snapshot(Arc<Vec<u8>>),
     Control(ControlHandle),
     Dir(Listing),
+    /// A process's `mem`: reads and writes go to the simulated MMU.
+    Mem(crate::mm::process::Pid),
 }
 
 /// Handle numbers are never reused while mounted.

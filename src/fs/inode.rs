@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn lookups_are_counted_and_forgotten() {
         let mut t = InodeTable::new();
-        let n = Node::File(File::SystemConfig);
+        let n = Node::File(File::System(crate::fs::node::SystemFile::Config));
         let a = t.lookup(n);
         let b = t.lookup(n);
         assert_eq!(a, b);

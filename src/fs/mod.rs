@@ -137,12 +137,15 @@ impl MmFs {
             .map_err(|e| errno::errno_for(e.status))
     }
 
-    /// Truncation is how `echo cmd > control` starts; it is accepted on control
-    /// files and refused on generated ones.
+    /// Truncation is how `echo cmd > control` starts, and what `dd of=mem` does
+    /// before seeking; it is accepted (and changes nothing) on control and mem
+    /// files, and refused on generated ones.
     pub fn truncate(&self, ino: u64) -> Result<Node, Errno> {
         let node = self.node(ino)?;
         match node {
-            Node::File(f) if matches!(f.class(), FileClass::Control(_)) => Ok(node),
+            Node::File(f) if matches!(f.class(), FileClass::Control(_) | FileClass::Mem(_)) => {
+                Ok(node)
+            }
             Node::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
         }
@@ -164,6 +167,7 @@ impl MmFs {
                 Handle::Snapshot(Arc::new(bytes))
             }
             FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
+            FileClass::Mem(pid) => Handle::Mem(pid),
         };
         Ok(Opened {
             fh: lock(&self.handles).insert(handle),
@@ -175,6 +179,11 @@ impl MmFs {
         let (source, start): (Arc<Vec<u8>>, u64) = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh).ok_or(Errno::EBADF)? {
+                Handle::Mem(pid) => {
+                    let pid = *pid;
+                    drop(handles);
+                    return self.read_mem(pid, offset, size);
+                }
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
                 Handle::Control(c) => {
                     let text = match &c.own_outcome {
@@ -193,8 +202,41 @@ impl MmFs {
         Ok(handles::slice_at(&source, start, size).to_vec())
     }
 
+    /// A read of `mem`: through the simulated MMU, stopping at the first page that
+    /// cannot be touched (SPEC §7).
+    fn read_mem(
+        &self,
+        pid: crate::mm::process::Pid,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>, Errno> {
+        let mut buf = vec![0u8; size as usize];
+        match self.mm.read_memory(pid, offset, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(f) => Err(errno::errno_for_fault(&f)),
+        }
+    }
+
+    /// A write to `mem` or to a control file.
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
+        let pid = match lock(&self.handles).get(fh).ok_or(Errno::EBADF)? {
+            Handle::Mem(pid) => Some(*pid),
+            _ => None,
+        };
+        match pid {
+            Some(pid) => match self.mm.write_memory(pid, offset, data) {
+                Ok(n) => Ok(n as u32),
+                Err(f) => Err(errno::errno_for_fault(&f)),
+            },
+            None => self.write_control(fh, data, writer),
+        }
+    }
+
     /// A write to a control file: complete lines run now, a partial line waits.
-    pub fn write(&self, fh: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
+    fn write_control(&self, fh: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
         let (target, lines) = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh).ok_or(Errno::EBADF)? {

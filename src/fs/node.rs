@@ -3,7 +3,9 @@
 //! tested (and fuzzed) without a mount.
 
 use crate::cmd::Target;
+use crate::cmd::args::parse_number;
 use crate::mm::Mm;
+use crate::mm::pfn::PageLocation;
 use crate::mm::process::Pid;
 
 /// A directory of the tree.
@@ -11,9 +13,13 @@ use crate::mm::process::Pid;
 pub enum Dir {
     Root,
     System,
+    Pfn,
+    PfnLists,
     Processes,
     Pids,
     Process(Pid),
+    /// `processes/<name>/pte/`: lookup-only entries, one per virtual address.
+    PteDir(Pid),
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -21,19 +27,50 @@ pub enum Dir {
 pub enum DirClass {
     Root,
     System,
+    Pfn,
+    PfnLists,
     Processes,
     Pids,
     Process,
+    PteDir,
+}
+
+/// Files of `system/`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SystemFile {
+    Meminfo,
+    Counters,
+    Usecounts,
+    Layout,
+    Config,
+    Verify,
+    Control,
+}
+
+/// Files of a process directory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ProcessFile {
+    Status,
+    Mem,
+    Vads,
+    Ptes,
+    Workingset,
+    Maps,
+    Control,
 }
 
 /// A regular file of the tree.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum File {
     Readme(DirClass),
-    SystemConfig,
-    SystemLayout,
-    SystemControl,
-    ProcessStatus(Pid),
+    System(SystemFile),
+    PfnList(PageLocation),
+    PfnDb,
+    /// `pfn/<PFN>` (lookup-only).
+    PfnEntry(u32),
+    Process(Pid, ProcessFile),
+    /// `processes/<name>/pte/<VA>` (lookup-only).
+    PteEntry(Pid, u64),
 }
 
 /// Any node: the key the inode table maps to an inode number.
@@ -52,16 +89,52 @@ pub enum FileClass {
     Generated,
     /// Line commands in, the last outcome out.
     Control(Target),
+    /// A process's address space: every access goes through the simulated MMU.
+    Mem(Pid),
 }
+
+const SYSTEM_FILES: [(&str, SystemFile); 7] = [
+    ("meminfo", SystemFile::Meminfo),
+    ("counters", SystemFile::Counters),
+    ("usecounts", SystemFile::Usecounts),
+    ("layout", SystemFile::Layout),
+    ("config", SystemFile::Config),
+    ("verify", SystemFile::Verify),
+    ("control", SystemFile::Control),
+];
+
+const PROCESS_FILES: [(&str, ProcessFile); 7] = [
+    ("status", ProcessFile::Status),
+    ("mem", ProcessFile::Mem),
+    ("vads", ProcessFile::Vads),
+    ("ptes", ProcessFile::Ptes),
+    ("workingset", ProcessFile::Workingset),
+    ("maps", ProcessFile::Maps),
+    ("control", ProcessFile::Control),
+];
+
+/// `pfn/lists/` in the SPEC's order.
+pub const PFN_LISTS: [(&str, PageLocation); 7] = [
+    ("zeroed", PageLocation::Zeroed),
+    ("free", PageLocation::Free),
+    ("standby", PageLocation::Standby),
+    ("modified", PageLocation::Modified),
+    ("modified-no-write", PageLocation::ModifiedNoWrite),
+    ("bad", PageLocation::Bad),
+    ("active", PageLocation::Active),
+];
 
 impl Dir {
     pub fn class(self) -> DirClass {
         match self {
             Dir::Root => DirClass::Root,
             Dir::System => DirClass::System,
+            Dir::Pfn => DirClass::Pfn,
+            Dir::PfnLists => DirClass::PfnLists,
             Dir::Processes => DirClass::Processes,
             Dir::Pids => DirClass::Pids,
             Dir::Process(_) => DirClass::Process,
+            Dir::PteDir(_) => DirClass::PteDir,
         }
     }
 
@@ -74,7 +147,9 @@ impl Dir {
 impl File {
     pub fn class(self) -> FileClass {
         match self {
-            File::SystemControl => FileClass::Control(Target::System),
+            File::System(SystemFile::Control) => FileClass::Control(Target::System),
+            File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
+            File::Process(pid, ProcessFile::Mem) => FileClass::Mem(pid),
             _ => FileClass::Generated,
         }
     }
@@ -83,9 +158,9 @@ impl File {
 /// The process a node belongs to, if any: such nodes vanish with the process.
 pub fn owning_process(node: Node) -> Option<Pid> {
     match node {
-        Node::Dir(Dir::Process(p)) | Node::File(File::ProcessStatus(p)) | Node::PidLink(p) => {
-            Some(p)
-        }
+        Node::Dir(Dir::Process(p) | Dir::PteDir(p))
+        | Node::File(File::Process(p, _) | File::PteEntry(p, _))
+        | Node::PidLink(p) => Some(p),
         _ => None,
     }
 }
@@ -100,24 +175,36 @@ pub fn exists(mm: &Mm, node: Node) -> bool {
 
 const README: &str = "README";
 
+fn find<T: Copy>(table: &[(&str, T)], name: &str) -> Option<T> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
 /// Resolves `name` in `dir`. Lookup-only names (which `list` does not show) resolve too.
 pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
+    if !exists(mm, Node::Dir(dir)) {
+        return None;
+    }
     if name == README {
         return Some(Node::File(File::Readme(dir.class())));
     }
     match dir {
         Dir::Root => match name {
             "system" => Some(Node::Dir(Dir::System)),
+            "pfn" => Some(Node::Dir(Dir::Pfn)),
             "processes" => Some(Node::Dir(Dir::Processes)),
             "pids" => Some(Node::Dir(Dir::Pids)),
             _ => None,
         },
-        Dir::System => match name {
-            "config" => Some(Node::File(File::SystemConfig)),
-            "layout" => Some(Node::File(File::SystemLayout)),
-            "control" => Some(Node::File(File::SystemControl)),
-            _ => None,
+        Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
+        Dir::Pfn => match name {
+            "lists" => Some(Node::Dir(Dir::PfnLists)),
+            "db" => Some(Node::File(File::PfnDb)),
+            _ => {
+                let pfn = u32::try_from(parse_number(name).ok()?).ok()?;
+                (pfn < mm.machine().phys.pages()).then_some(Node::File(File::PfnEntry(pfn)))
+            }
         },
+        Dir::PfnLists => find(&PFN_LISTS, name).map(|l| Node::File(File::PfnList(l))),
         Dir::Processes => mm.pid_of(name).map(|p| Node::Dir(Dir::Process(p))),
         Dir::Pids => {
             // Only the canonical decimal spelling, so each pid has one name.
@@ -127,12 +214,14 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             }
             mm.process_name(Pid(pid)).map(|_| Node::PidLink(Pid(pid)))
         }
-        Dir::Process(pid) => {
-            mm.process_name(pid)?;
-            match name {
-                "status" => Some(Node::File(File::ProcessStatus(pid))),
-                _ => None,
-            }
+        Dir::Process(pid) => match name {
+            "pte" => Some(Node::Dir(Dir::PteDir(pid))),
+            _ => find(&PROCESS_FILES, name).map(|f| Node::File(File::Process(pid, f))),
+        },
+        Dir::PteDir(pid) => {
+            let va = parse_number(name).ok()?;
+            (va <= mm.machine().layout.highest_user_address())
+                .then_some(Node::File(File::PteEntry(pid, va)))
         }
     }
 }
@@ -144,13 +233,23 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
     match dir {
         Dir::Root => {
             add("system", Node::Dir(Dir::System));
+            add("pfn", Node::Dir(Dir::Pfn));
             add("processes", Node::Dir(Dir::Processes));
             add("pids", Node::Dir(Dir::Pids));
         }
         Dir::System => {
-            add("config", Node::File(File::SystemConfig));
-            add("layout", Node::File(File::SystemLayout));
-            add("control", Node::File(File::SystemControl));
+            for (n, f) in SYSTEM_FILES {
+                add(n, Node::File(File::System(f)));
+            }
+        }
+        Dir::Pfn => {
+            add("lists", Node::Dir(Dir::PfnLists));
+            add("db", Node::File(File::PfnDb));
+        }
+        Dir::PfnLists => {
+            for (n, l) in PFN_LISTS {
+                add(n, Node::File(File::PfnList(l)));
+            }
         }
         Dir::Processes => {
             for p in mm.processes() {
@@ -164,9 +263,13 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
         }
         Dir::Process(pid) => {
             if mm.process_name(pid).is_some() {
-                add("status", Node::File(File::ProcessStatus(pid)));
+                for (n, f) in PROCESS_FILES {
+                    add(n, Node::File(File::Process(pid, f)));
+                }
+                add("pte", Node::Dir(Dir::PteDir(pid)));
             }
         }
+        Dir::PteDir(_) => {}
     }
     out
 }
@@ -174,8 +277,10 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
 /// The parent of a directory (for `..`).
 pub fn parent(dir: Dir) -> Dir {
     match dir {
-        Dir::Root | Dir::System | Dir::Processes | Dir::Pids => Dir::Root,
+        Dir::Root | Dir::System | Dir::Pfn | Dir::Processes | Dir::Pids => Dir::Root,
+        Dir::PfnLists => Dir::Pfn,
         Dir::Process(_) => Dir::Processes,
+        Dir::PteDir(p) => Dir::Process(p),
     }
 }
 
@@ -203,6 +308,7 @@ mod tests {
         let m = mm();
         m.create_process("app").unwrap();
         let mut dirs = vec![Dir::Root];
+        let mut seen = 0;
         while let Some(d) = dirs.pop() {
             for (name, node) in list(&m, d) {
                 assert_eq!(lookup(&m, d, &name), Some(node), "{d:?}/{name}");
@@ -210,8 +316,10 @@ mod tests {
                     assert_eq!(parent(sub), d);
                     dirs.push(sub);
                 }
+                seen += 1;
             }
         }
+        assert!(seen > 30);
     }
 
     #[test]
@@ -230,7 +338,33 @@ mod tests {
         m.terminate_process(pid).unwrap();
         assert!(!exists(&m, link));
         assert_eq!(lookup(&m, Dir::Process(pid), "status"), None);
+        assert_eq!(lookup(&m, Dir::PteDir(pid), "0x10000"), None);
         assert!(list(&m, Dir::Process(pid)).len() == 1);
+    }
+
+    #[test]
+    fn lookup_only_entries() {
+        let m = mm();
+        let pages = m.machine().phys.pages();
+        assert_eq!(
+            lookup(&m, Dir::Pfn, "0x1a3"),
+            Some(Node::File(File::PfnEntry(0x1a3)))
+        );
+        assert_eq!(
+            lookup(&m, Dir::Pfn, "419"),
+            Some(Node::File(File::PfnEntry(419)))
+        );
+        assert_eq!(lookup(&m, Dir::Pfn, &format!("{pages}")), None);
+        assert_eq!(lookup(&m, Dir::Pfn, "0x"), None);
+        assert!(!list(&m, Dir::Pfn).iter().any(|(n, _)| n.starts_with("0x")));
+        let pte = Dir::PteDir(Pid::SYSTEM);
+        assert_eq!(
+            lookup(&m, pte, "0x10000"),
+            Some(Node::File(File::PteEntry(Pid::SYSTEM, 0x10000)))
+        );
+        assert_eq!(lookup(&m, pte, "0x80000000"), None, "above user space");
+        assert_eq!(lookup(&m, pte, "junk"), None);
+        assert_eq!(list(&m, pte).len(), 1, "only the README is listed");
     }
 
     #[test]
@@ -239,9 +373,12 @@ mod tests {
         for d in [
             Dir::Root,
             Dir::System,
+            Dir::Pfn,
+            Dir::PfnLists,
             Dir::Processes,
             Dir::Pids,
             Dir::Process(Pid(4)),
+            Dir::PteDir(Pid(4)),
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }
@@ -253,11 +390,24 @@ mod tests {
         for d in [
             Dir::Root,
             Dir::System,
+            Dir::Pfn,
+            Dir::PfnLists,
             Dir::Processes,
             Dir::Pids,
             Dir::Process(Pid(4)),
+            Dir::PteDir(Pid(4)),
         ] {
-            for name in ["", ".", "..", "nope", "\u{0}", "README/x", &"x".repeat(300)] {
+            for name in [
+                "",
+                ".",
+                "..",
+                "nope",
+                "\u{0}",
+                "README/x",
+                &"x".repeat(300),
+                "-1",
+                "0x-1",
+            ] {
                 assert_eq!(lookup(&m, d, name), None, "{d:?} {name:?}");
             }
         }

@@ -6,26 +6,42 @@ pub fn text(class: DirClass) -> &'static str {
     match class {
         DirClass::Root => ROOT,
         DirClass::System => SYSTEM,
+        DirClass::Pfn => PFN,
+        DirClass::PfnLists => PFN_LISTS,
         DirClass::Processes => PROCESSES,
         DirClass::Pids => PIDS,
         DirClass::Process => PROCESS,
+        DirClass::PteDir => PTE_DIR,
     }
 }
 
 const ROOT: &str = "\
 mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
 
-  system/      the whole machine: configuration, address-space layout, control
+  system/      the whole machine: memory counts, counters, layout, verify, control
+  pfn/         the PFN database: one entry per physical page, and the page lists
   processes/   one directory per process; mkdir creates one, rmdir terminates it
   pids/        <pid> -> ../processes/<name>
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
-  - addresses, PTE values and PFNs are 0x hex, counts are decimal;
-  - key/value files have one `Key: value` per line; tables start with a `#` header;
+  - addresses, PTE values and PFNs are 0x hex, counts are decimal, sizes in
+    tables are in pages;
+  - key/value files have one `Key: value` per line; tables start with a `#`
+    header naming the columns (`awk 'NR>1'` gives the rows);
   - objects change by writing one-line commands to a `control` file. A failing
     command makes the write fail with an errno; reading the control file gives
     `ok ...` or `error STATUS_NAME: what was wrong`.
+
+A first session:
+  mkdir processes/app
+  echo 'alloc 0 1M reserve,commit readwrite' > processes/app/control
+  cat processes/app/control                     # ok 0x10000 0x100000
+  head -c 64K /dev/urandom | dd of=processes/app/mem bs=64K seek=1 oflag=seek_bytes
+  cat processes/app/status system/meminfo
+  echo trim > processes/app/control             # pages go to the modified list
+  cat pfn/lists/modified | wc -l
+  cat system/verify
 
 Every directory has a README like this one.
 ";
@@ -33,25 +49,57 @@ Every directory has a README like this one.
 const SYSTEM: &str = "\
 system/: the whole simulated machine.
 
-  config    the running configuration (key/value): --ram, --arch, --3gb, paging
-            files, state and files directories, clock, allow-other
-  layout    the address-space layout of the running arch: `# start end region`
-  control   commands for the whole machine (write one per line):
-              tick [SECONDS]   with --clock manual: advance simulated time by
-                               SECONDS (default 1; fractions like 0.25 work)
-              help             list the commands
-            Reading it gives the outcome of the last command, for example
-            `ok time_ms=5000` or `error STATUS_INVALID_PARAMETER: ...`.
+  meminfo    key/value, in pages: the list counts (they add up to PhysicalPages),
+             AvailablePages (zeroed + free + standby), commit charge/limit/peak
+  counters   one `name value` per line: faults of each kind, access violations,
+             guard page faults, pages zeroed, trims, pages repurposed, ...
+  usecounts  RAMMap's Use Counts: rows by use (ProcessPrivate, PageTable, ...),
+             columns by page list
+  layout     the address-space layout of the running arch: `# start end region`
+  config     the running configuration (key/value)
+  verify     reading it checks every invariant of the PFN database, page tables,
+             working sets and commit charge: `ok: ...` or one line per violation
+  control    commands for the whole machine (one per line):
+               tick [SECONDS]   with --clock manual: advance simulated time
+                                (default 1 second; fractions like 0.25 work)
+               help             list the commands
+             Reading it gives the outcome of the last command, for example
+             `ok time_ms=5000` or `error STATUS_INVALID_PARAMETER: ...`.
+";
 
-Example:
-  echo 'tick 5' > system/control && cat system/control
+const PFN: &str = "\
+pfn/: the PFN database, one entry per physical page (MMPFN).
+
+  db        table `# pfn state use pid va pte_address share ref priority flags
+            original_pte`, one fixed-width row per physical page. flags: M
+            modified, R read in progress, W write in progress, P prototype PTE,
+            E in-page error (- when clear)
+  lists/    the page lists, one PFN per line, head first
+  <PFN>     one page in detail (the !pfn view), e.g. `cat pfn/0x1a3`. These are
+            not listed; any PFN below PhysicalPages works, in hex or decimal.
+
+States: zeroed free standby modified modified-no-write bad active transition.
+";
+
+const PFN_LISTS: &str = "\
+pfn/lists/: one file per page list, one PFN per line, head of the list first,
+no header, so `wc -l` is the page count.
+
+  zeroed free standby modified modified-no-write bad   NT's page lists
+  active                                               every Active/Valid page,
+                                                       in PFN order
+
+Zeroed pages are inserted at the head; the other lists insert at the tail
+(oldest first). standby lists priority 0 first, as NT repurposes it.
 ";
 
 const PROCESSES: &str = "\
 processes/: one directory per process.
 
-  mkdir processes/NAME    create a process (pids are multiples of 4)
-  rmdir processes/NAME    terminate it and free everything it held
+  mkdir processes/NAME    create a process (pids are multiples of 4) with an empty
+                          address space: just its page directory
+  rmdir processes/NAME    terminate it and free every page, page table, VAD and
+                          commit charge it held
 
 NAME is 1 to 64 letters, digits and . _ - + @ (not starting with '.').
 `System` (pid 4) exists from the start and cannot be terminated.
@@ -66,5 +114,43 @@ pids/: every process by its id.
 const PROCESS: &str = "\
 processes/<name>/: one process.
 
-  status    key/value: Name, Pid, State (running, outswapped, terminated)
+  status      key/value: Name, Pid, State, DirectoryTableBase, WorkingSetSize/
+              Minimum/Maximum, PeakWorkingSetSize, PrivatePages, CommitCharge,
+              LockedPages, PageFaultCount, DemandZeroFaults, TransitionFaults,
+              HardFaults, CopyOnWriteFaults, LastException, ...
+  mem         the user address space as a file: the offset is the virtual address.
+              Reads and writes take page faults as a thread would. A transfer stops
+              at the first page it cannot touch; with nothing done it fails:
+              EFAULT not committed, EACCES protection, EFAULT once for a guard page
+  vads        table `# start end commit_pages type protection flags name`
+  ptes        table `# va pte state pfn_or_offset protection`, every page of every
+              VAD whose page table exists
+  pte/<VA>    the !pte view of one address (lookup-only: `cat pte/0x10000`)
+  workingset  table `# index va pfn age locked kind` (the !wsle view)
+  maps        /proc/PID/maps format, one line per VAD
+  control     NT's virtual memory services, one command per line:
+    alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
+                                 choose. TYPE: comma list of reserve commit
+                                 top-down reset. PROT: noaccess readonly readwrite
+                                 execute execute-read execute-readwrite, with
+                                 +guard and/or +nocache (PAGE_* names work too).
+                                 Result: ok BASE SIZE
+    free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
+                                 the base). Result: ok BASE SIZE
+    protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
+    lock ADDR SIZE / unlock ADDR SIZE   VirtualLock / VirtualUnlock
+    ws-limits MIN MAX            SetProcessWorkingSetSize in bytes; -1 -1 empties
+    trim                         empty the working set (pages go to the modified
+                                 list, or standby if clean). Result: ok PAGES
+  Errors: EINVAL bad arguments or protection, EEXIST conflicting addresses,
+  ENOENT not allocated, ENOMEM commit limit, EBUSY working-set quota.
+";
+
+const PTE_DIR: &str = "\
+processes/<name>/pte/: the !pte view of any user address, by name.
+
+  cat pte/0x10000     each paging level's entry: its self-map address and value,
+                      then the decoded state (valid, transition, demand-zero,
+                      pagefile, prototype, decommitted, none), PFN, protection
+                      and the VAD. Addresses are not listed; any user address works.
 ";

@@ -1,22 +1,42 @@
 //! Generated files: each is rendered whole when it is opened (a snapshot), from
-//! plain-data views the core provides.
+//! plain-data views the core provides. Formats follow SPEC §2: key/value files,
+//! counter files, `#`-headed tables with space-separated columns, lists.
 
 use std::fmt::Write;
 
-use super::node::File;
+use super::node::{File, ProcessFile, SystemFile};
 use super::readme;
 use crate::mm::layout::Layout;
 use crate::mm::process::Pid;
+use crate::mm::types::{Arch, Pfn};
+use crate::mm::views::{PfnRow, VadRow};
 use crate::mm::{Mm, MmResult};
 
-/// Renders a generated file. Control files are not rendered here.
+/// Renders a generated file. Control and mem files are not rendered here.
 pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
     let text = match file {
         File::Readme(class) => readme::text(class).to_string(),
-        File::SystemConfig => config(mm),
-        File::SystemLayout => layout(mm),
-        File::ProcessStatus(pid) => process_status(mm, pid)?,
-        File::SystemControl => String::new(),
+        File::System(f) => match f {
+            SystemFile::Meminfo => key_values(&mm.meminfo()),
+            SystemFile::Counters => counters(mm),
+            SystemFile::Usecounts => usecounts(mm),
+            SystemFile::Layout => layout(mm),
+            SystemFile::Config => config(mm),
+            SystemFile::Verify => verify(mm),
+            SystemFile::Control => String::new(),
+        },
+        File::PfnList(loc) => pfn_list(mm, loc),
+        File::PfnDb => pfn_db(mm),
+        File::PfnEntry(pfn) => pfn_entry(mm, Pfn(pfn))?,
+        File::Process(pid, f) => match f {
+            ProcessFile::Status => process_status(mm, pid)?,
+            ProcessFile::Vads => vads(mm, pid)?,
+            ProcessFile::Ptes => ptes(mm, pid)?,
+            ProcessFile::Workingset => workingset(mm, pid)?,
+            ProcessFile::Maps => maps(mm, pid)?,
+            ProcessFile::Mem | ProcessFile::Control => String::new(),
+        },
+        File::PteEntry(pid, va) => pte_entry(mm, pid, va)?,
     };
     Ok(text.into_bytes())
 }
@@ -34,8 +54,50 @@ impl KeyValue {
     }
 }
 
+fn key_values(pairs: &[(&str, u64)]) -> String {
+    let mut kv = KeyValue::new();
+    for (k, v) in pairs {
+        kv.put(k, v);
+    }
+    kv.0
+}
+
 fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
+}
+
+/// Hex digits an address or PTE needs on this arch (fixed width keeps tables aligned).
+fn va_width(mm: &Mm) -> usize {
+    if mm.config().arch == Arch::X64 { 16 } else { 8 }
+}
+
+fn pte_width(mm: &Mm) -> usize {
+    if mm.config().arch == Arch::X86 { 8 } else { 16 }
+}
+
+fn pfn_width(mm: &Mm) -> usize {
+    let max = mm.machine().phys.pages().saturating_sub(1).max(1);
+    (32 - max.leading_zeros()).div_ceil(4).max(5) as usize
+}
+
+/// Appends `0x` and `v` in `width` hex digits, without the formatting machinery
+/// (pfn/db has a row per page of RAM).
+fn push_hex(out: &mut String, v: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("0x");
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1) as usize;
+    for _ in digits..width {
+        out.push('0');
+    }
+    for i in (0..digits).rev() {
+        out.push(DIGITS[((v >> (i * 4)) & 0xf) as usize] as char);
+    }
+}
+
+fn hex(v: u64, width: usize) -> String {
+    let mut s = String::with_capacity(width + 2);
+    push_hex(&mut s, v, width);
+    s
 }
 
 fn config(mm: &Mm) -> String {
@@ -70,20 +132,150 @@ fn config(mm: &Mm) -> String {
 fn layout(mm: &Mm) -> String {
     let c = mm.config();
     let layout = Layout::new(c.arch, c.three_gb);
-    let width = if c.arch == crate::mm::types::Arch::X64 {
-        16
-    } else {
-        8
-    };
+    let w = va_width(mm);
     let mut out = String::from("# start end region\n");
     for r in layout.regions() {
-        let _ = writeln!(
-            out,
-            "0x{:0width$x} 0x{:0width$x} {}",
-            r.start, r.end, r.name,
-        );
+        let _ = writeln!(out, "{} {} {}", hex(r.start, w), hex(r.end, w), r.name);
     }
     out
+}
+
+fn counters(mm: &Mm) -> String {
+    let mut out = String::new();
+    for (name, v) in mm.counters() {
+        let _ = writeln!(out, "{name} {v}");
+    }
+    out
+}
+
+fn usecounts(mm: &Mm) -> String {
+    let mut out = String::from(
+        "# use total active standby modified modified_no_write transition zeroed free bad\n",
+    );
+    for r in mm.usecounts() {
+        let _ = write!(out, "{:<15}", r.name);
+        for c in r.counts {
+            let _ = write!(out, " {c:>8}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn verify(mm: &Mm) -> String {
+    let r = mm.verify();
+    if r.ok() {
+        format!(
+            "ok: {} pages, {} processes, commit charge {} pages: every invariant holds\n",
+            r.pages, r.processes, r.commit
+        )
+    } else {
+        let mut out = String::new();
+        for v in r.violations {
+            out.push_str(&v);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn pfn_list(mm: &Mm, loc: crate::mm::pfn::PageLocation) -> String {
+    let list = mm.pfn_list(loc);
+    let w = pfn_width(mm);
+    let mut out = String::with_capacity(list.len() * (w + 3));
+    for p in list {
+        push_hex(&mut out, p.0 as u64, w);
+        out.push('\n');
+    }
+    out
+}
+
+fn flags(r: &PfnRow) -> String {
+    [
+        (r.modified, 'M'),
+        (r.read_in_progress, 'R'),
+        (r.write_in_progress, 'W'),
+        (r.prototype, 'P'),
+        (r.in_page_error, 'E'),
+    ]
+    .iter()
+    .map(|&(on, c)| if on { c } else { '-' })
+    .collect()
+}
+
+fn pfn_db(mm: &Mm) -> String {
+    let rows = mm.pfn_rows();
+    let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
+    let mut out = String::with_capacity(rows.len() * (pw + 2 * vw + tw + 70));
+    let _ = writeln!(
+        out,
+        "# pfn state use pid va pte_address share ref priority flags original_pte"
+    );
+    for r in &rows {
+        push_hex(&mut out, r.pfn.0 as u64, pw);
+        let _ = write!(out, " {:<17} {:<14} ", r.location.name(), r.use_.name());
+        match r.pid {
+            Some(p) => {
+                let _ = write!(out, "{:>6} ", p.0);
+            }
+            None => out.push_str("     - "),
+        }
+        match r.va {
+            Some(va) => push_hex(&mut out, va, vw),
+            None => {
+                out.push('-');
+                out.extend(std::iter::repeat_n(' ', vw + 1));
+            }
+        }
+        out.push(' ');
+        push_hex(&mut out, r.pte_address, vw);
+        let _ = write!(
+            out,
+            " {:>5} {:>5} {} {} ",
+            r.share_count,
+            r.reference_count,
+            r.priority,
+            flags(r)
+        );
+        push_hex(&mut out, r.original_pte, tw);
+        out.push('\n');
+    }
+    out
+}
+
+fn pfn_entry(mm: &Mm, pfn: Pfn) -> MmResult<String> {
+    let r = mm
+        .pfn_detail(pfn)
+        .ok_or_else(|| crate::mm_err!(INVALID_PARAMETER, "no physical page {:#x}", pfn.0))?;
+    let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
+    let link = |l: Option<Pfn>| l.map_or("none".to_string(), |p| hex(p.0 as u64, pw));
+    let yes = |b: bool| if b { 1 } else { 0 };
+    let mut kv = KeyValue::new();
+    kv.put("Pfn", hex(r.pfn.0 as u64, pw))
+        .put("State", r.location.name())
+        .put("Use", r.use_.name())
+        .put("ReferenceCount", r.reference_count)
+        .put("ShareCount", r.share_count)
+        .put("PteAddress", hex(r.pte_address, vw))
+        .put("OriginalPte", hex(r.original_pte, tw))
+        .put("Flink", link(r.flink))
+        .put("Blink", link(r.blink))
+        .put("Modified", yes(r.modified))
+        .put("ReadInProgress", yes(r.read_in_progress))
+        .put("WriteInProgress", yes(r.write_in_progress))
+        .put("Priority", r.priority)
+        .put(
+            "Owner",
+            r.pid.map_or("none".to_string(), |p| p.0.to_string()),
+        )
+        .put(
+            "VirtualAddress",
+            r.va.map_or("none".to_string(), |v| hex(v, vw)),
+        )
+        .put("PrototypePte", yes(r.prototype))
+        .put("InPageError", yes(r.in_page_error))
+        .put("WsIndex", r.ws_index);
+    Ok(kv.0)
 }
 
 fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
@@ -91,6 +283,188 @@ fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
     let mut kv = KeyValue::new();
     kv.put("Name", &s.name)
         .put("Pid", s.pid)
-        .put("State", s.state.name());
+        .put("State", s.state.name())
+        .put("DirectoryTableBase", hex(s.directory_table_base, 8))
+        .put("WorkingSetSize", s.working_set_size)
+        .put("WorkingSetMinimum", s.working_set_minimum)
+        .put("WorkingSetMaximum", s.working_set_maximum)
+        .put("PeakWorkingSetSize", s.peak_working_set_size)
+        .put("PrivatePages", s.private_pages)
+        .put("CommitCharge", s.commit_charge)
+        .put("LockedPages", s.locked_pages)
+        .put("PageFaultCount", s.page_fault_count)
+        .put("DemandZeroFaults", s.demand_zero_faults)
+        .put("TransitionFaults", s.transition_faults)
+        .put("HardFaults", s.hard_faults)
+        .put("CopyOnWriteFaults", s.copy_on_write_faults)
+        .put("LastException", &s.last_exception)
+        .put("PeakCommitCharge", s.peak_commit_charge)
+        .put("PageTablePages", s.page_table_pages)
+        .put("VirtualSize", s.virtual_size);
     Ok(kv.0)
+}
+
+fn vad_flags(v: &VadRow) -> String {
+    let mut f = Vec::new();
+    if v.private {
+        f.push("private");
+    }
+    if v.mem_commit {
+        f.push("mem_commit");
+    }
+    if f.is_empty() {
+        "-".into()
+    } else {
+        f.join(",")
+    }
+}
+
+fn vads(mm: &Mm, pid: Pid) -> MmResult<String> {
+    let w = va_width(mm);
+    let mut out = String::from("# start end commit_pages type protection flags name\n");
+    for v in mm.vads(pid)? {
+        let _ = writeln!(
+            out,
+            "{} {} {:>8} {:<8} {:<18} {:<18} {}",
+            hex(v.start, w),
+            hex(v.end, w),
+            v.commit_pages,
+            v.type_name,
+            v.protection.name(),
+            vad_flags(&v),
+            v.name.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(out)
+}
+
+fn ptes(mm: &Mm, pid: Pid) -> MmResult<String> {
+    let (vw, tw) = (va_width(mm), pte_width(mm));
+    let rows = mm.ptes(pid)?;
+    let mut out = String::with_capacity(rows.len() * (vw + tw + 50));
+    out.push_str("# va pte state pfn_or_offset protection\n");
+    for r in rows {
+        push_hex(&mut out, r.va, vw);
+        out.push(' ');
+        push_hex(&mut out, r.raw, tw);
+        let _ = write!(out, " {:<11} ", r.state);
+        match r.pfn_or_offset {
+            Some(v) => push_hex(&mut out, v, 8),
+            None => out.push_str("-         "),
+        }
+        out.push(' ');
+        out.push_str(&r.protection.map_or("-".to_string(), |p| p.name()));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn pte_entry(mm: &Mm, pid: Pid, va: u64) -> MmResult<String> {
+    let d = mm.pte_detail(pid, va)?;
+    let (vw, tw) = (va_width(mm), pte_width(mm));
+    let mut kv = KeyValue::new();
+    kv.put("VirtualAddress", hex(d.va, vw));
+    for l in &d.levels {
+        let name = match l.name {
+            "PXE" => "Pxe",
+            "PPE" => "Ppe",
+            "PDE" => "Pde",
+            _ => "Pte",
+        };
+        kv.put(
+            &format!("{name}Address"),
+            l.address.map_or("none".to_string(), |a| hex(a, vw)),
+        );
+        kv.put(&format!("{name}Value"), hex(l.raw, tw));
+    }
+    kv.put("State", d.state);
+    if let Some(p) = d.pfn {
+        kv.put("Pfn", hex(p.0 as u64, pfn_width(mm)));
+    }
+    if let Some((file, slot)) = d.pagefile {
+        kv.put("PagingFile", file)
+            .put("PagingFileOffset", hex(slot as u64 * 4096, 8));
+    }
+    kv.put(
+        "Protection",
+        d.protection.map_or("none".to_string(), |p| p.name()),
+    );
+    if let Some(f) = &d.valid_flags {
+        kv.put("Flags", f);
+    }
+    match &d.vad {
+        Some(v) => kv.put(
+            "Vad",
+            format_args!(
+                "{}-{} {} {}",
+                hex(v.start, vw),
+                hex(v.end, vw),
+                v.type_name,
+                v.protection.name()
+            ),
+        ),
+        None => kv.put("Vad", "none"),
+    };
+    Ok(kv.0)
+}
+
+fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {
+    let vw = va_width(mm);
+    let pw = pfn_width(mm);
+    let mut out = String::from("# index va pfn age locked kind\n");
+    for r in mm.workingset(pid)? {
+        let _ = writeln!(
+            out,
+            "{:>6} {} {} {} {} {}",
+            r.index,
+            hex(r.va, vw),
+            hex(r.pfn.0 as u64, pw),
+            r.age,
+            if r.locked { 1 } else { 0 },
+            if r.page_table { "pagetable" } else { "private" }
+        );
+    }
+    Ok(out)
+}
+
+/// Linux `/proc/PID/maps` lines, one per VAD.
+fn maps(mm: &Mm, pid: Pid) -> MmResult<String> {
+    let w = va_width(mm);
+    let mut out = String::new();
+    for v in mm.vads(pid)? {
+        let p = v.protection;
+        let perms = format!(
+            "{}{}{}{}",
+            if p.allows_read() && !p.is_noaccess() {
+                'r'
+            } else {
+                '-'
+            },
+            if p.allows_write() { 'w' } else { '-' },
+            if p.allows_execute() { 'x' } else { '-' },
+            if v.private { 'p' } else { 's' }
+        );
+        let _ = writeln!(
+            out,
+            "{:0w$x}-{:0w$x} {perms} 00000000 00:00 0 {}",
+            v.start,
+            v.end + 1,
+            v.name.as_deref().unwrap_or("")
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_fixed_width() {
+        let mut s = String::new();
+        push_hex(&mut s, 0x1a3, 8);
+        assert_eq!(s, "0x000001a3");
+        assert_eq!(hex(0, 4), "0x0000");
+        assert_eq!(hex(u64::MAX, 8), "0xffffffffffffffff");
+    }
 }

@@ -452,10 +452,10 @@ impl AddressSpace {
         let mut frames: Vec<Pfn> = Vec::new();
         let user_end = m.layout.highest_user_address();
         tables.for_each_entry(0, user_end, &mut |level, _, _, raw| {
-            if level != Level::Pte {
-                if let Some(child) = tables.valid_pfn(raw) {
-                    frames.push(child);
-                }
+            if level != Level::Pte
+                && let Some(child) = tables.valid_pfn(raw)
+            {
+                frames.push(child);
             }
         });
         if m.fmt.arch() == Arch::Pae {
@@ -464,10 +464,9 @@ impl AddressSpace {
                 if let Some(pd) = tables.valid_pfn(tables.read(EntryLoc {
                     table: self.dtb,
                     index: i,
-                })) {
-                    if !frames.contains(&pd) {
-                        frames.push(pd);
-                    }
+                })) && !frames.contains(&pd)
+                {
+                    frames.push(pd);
                 }
             }
         }

@@ -143,7 +143,7 @@ impl PhysicalMemory {
     pub fn load_entry(&self, pfn: Pfn, offset: usize, size: usize) -> u64 {
         use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
         debug_assert!(size == 4 || size == 8);
-        if offset % size != 0 {
+        if !offset.is_multiple_of(size) {
             debug_assert!(false, "misaligned entry offset {offset:#x}");
             return 0;
         }
@@ -166,7 +166,7 @@ impl PhysicalMemory {
     pub fn store_entry(&self, pfn: Pfn, offset: usize, size: usize, value: u64) {
         use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
         debug_assert!(size == 4 || size == 8);
-        if offset % size != 0 {
+        if !offset.is_multiple_of(size) {
             debug_assert!(false, "misaligned entry offset {offset:#x}");
             return;
         }

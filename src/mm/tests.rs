@@ -504,7 +504,7 @@ fn random_sequences_keep_every_invariant() {
                         regions.push((pid, b.0, size));
                     }
                 }
-                1 | 2 | 3 => {
+                1..=3 => {
                     let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).collect();
                     if cands.is_empty() {
                         continue;

@@ -12,7 +12,7 @@ use super::protection::Protection;
 use super::pte::PteState;
 use super::status::MmResult;
 use super::types::{PAGE_SIZE, Va, Vpn};
-use super::vad::{self, AddressLimits, AllocPlan, AllocRequest, FreeKind, ProtectCheck};
+use super::vad::{self, AddressLimits, AllocPlan, AllocRequest, ProtectCheck};
 use super::working_set::{MINIMUM_FLOOR, WsleKind};
 
 /// The address range user allocations may use on this machine.
@@ -122,12 +122,12 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
                             tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
                             st.db.set_modified(h.pfn, false);
                         }
-                        PteState::Transition { pfn, .. } => {
-                            if st.db.location(pfn) == Some(super::pfn::PageLocation::Modified) {
-                                st.db.unlink(pfn);
-                                st.db.set_modified(pfn, false);
-                                st.db.insert(pfn, super::pfn::PageLocation::Standby);
-                            }
+                        PteState::Transition { pfn, .. }
+                            if st.db.location(pfn) == Some(super::pfn::PageLocation::Modified) =>
+                        {
+                            st.db.unlink(pfn);
+                            st.db.set_modified(pfn, false);
+                            st.db.insert(pfn, super::pfn::PageLocation::Standby);
                         }
                         _ => {}
                     }
@@ -379,10 +379,10 @@ pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> M
     for vpn in first.0..=last.0 {
         let va = Vpn(vpn).va();
         touch(m, space, va, Access::Read).map_err(|f| f.error)?;
-        if let Some((index, _)) = locked_entry(m, space, Vpn(vpn)) {
-            if let Some(e) = space.ws.get_mut(index) {
-                e.locked = true;
-            }
+        if let Some((index, _)) = locked_entry(m, space, Vpn(vpn))
+            && let Some(e) = space.ws.get_mut(index)
+        {
+            e.locked = true;
         }
     }
     Ok(new)

@@ -1,0 +1,71 @@
+# Every error path shows its errno and its readable reason; state is unchanged.
+# mmfs-args: --ram 32M --pagefile 16M
+source "$MMFS_LIB"
+P=$MMFS/processes/app
+mkdir "$P"
+C=$P/control
+read -r base _ <<< "$(cmd "$C" 'alloc 0x100000 64K reserve readwrite')"
+assert_eq "$base" "0x100000"
+commit_before=$(kv "$MMFS/system/meminfo" CommitCharge)
+
+expect_cmd_error "File exists" STATUS_CONFLICTING_ADDRESSES "$C" "alloc 0x100000 4K reserve readwrite"
+expect_cmd_error "No such file or directory" STATUS_MEMORY_NOT_ALLOCATED "$C" "free 0x500000 0 release"
+expect_cmd_error "Invalid argument" STATUS_FREE_VM_NOT_AT_BASE "$C" "free 0x101000 0 release"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PAGE_PROTECTION "$C" "alloc 0 4K reserve,commit readwrite+sparkly"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PAGE_PROTECTION "$C" "alloc 0 4K reserve,commit writecopy"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0 4K sideways readwrite"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0 0 reserve readwrite"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0x12"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "teleport"
+expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$C" "alloc 0 1G reserve,commit readwrite"
+expect_cmd_error "No such file or directory" STATUS_NOT_COMMITTED "$C" "protect 0x100000 4K readonly"
+assert_eq "$(kv "$MMFS/system/meminfo" CommitCharge)" "$commit_before" "failed commands charged commit"
+assert_eq "$(awk 'NR > 1' "$P/vads" | wc -l)" "1" "failed commands left VADs"
+
+# Lock beyond the working-set minimum (50 pages, 8 kept free).
+read -r lb _ <<< "$(cmd "$C" 'alloc 0 1M reserve,commit readwrite')"
+expect_cmd_error "Device or resource busy" STATUS_WORKING_SET_QUOTA "$C" "lock $lb 0x2b000"
+assert_eq "$(cmd "$C" "lock $lb 0x2a000")" "42" "pages locked"
+assert_eq "$(kv "$P/status" LockedPages)" "42"
+cmd "$C" trim > /dev/null
+assert_eq "$(kv "$P/status" LockedPages)" "42" "locked pages survive trim"
+assert_eq "$(kv "$P/pte/$lb" State)" "valid"
+expect_cmd_error "Invalid argument" STATUS_NOT_LOCKED "$C" "unlock $(hexadd "$lb" 0x80000) 4K"
+assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "1048576 4194304"
+assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "ws-limits 4M 1M"
+
+# mem: reserved-only memory is EFAULT; read-only refuses writes with EACCES.
+expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((base)) iflag=skip_bytes count=1 status=none of=/dev/null
+assert_match "$(kv "$P/status" LastException)" "STATUS_ACCESS_VIOLATION read 0x00100000"
+read -r ro _ <<< "$(cmd "$C" 'alloc 0 4K reserve,commit readonly')"
+dd if="$P/mem" bs=4096 skip=$((ro)) iflag=skip_bytes count=1 status=none of=/dev/null
+expect_error "Permission denied" bash -c "printf x | dd of='$P/mem' bs=1 seek=$((ro)) oflag=seek_bytes conv=notrunc status=none"
+assert_match "$(kv "$P/status" LastException)" "STATUS_ACCESS_VIOLATION write $(printf '0x%08x' $((ro)))"
+assert_eq "$(cmd "$C" "protect $ro 4K readwrite")" "readonly" "old protection"
+printf x | dd of="$P/mem" bs=1 seek=$((ro)) oflag=seek_bytes conv=notrunc status=none
+
+# A guard page fails once with EFAULT (STATUS_GUARD_PAGE_VIOLATION), then works.
+read -r g _ <<< "$(cmd "$C" 'alloc 0 8K reserve,commit readwrite+guard')"
+expect_error "Bad address" bash -c "printf hi | dd of='$P/mem' bs=2 seek=$((g)) oflag=seek_bytes conv=notrunc status=none"
+assert_match "$(kv "$P/status" LastException)" "STATUS_GUARD_PAGE_VIOLATION write *"
+printf hi | dd of="$P/mem" bs=2 seek=$((g)) oflag=seek_bytes conv=notrunc status=none
+assert_eq "$(dd if="$P/mem" bs=2 skip=$((g)) iflag=skip_bytes count=1 status=none)" "hi"
+(( $(awk '$1 == "guard_page_faults" { print $2 }' "$MMFS/system/counters") == 1 )) || fail "guard counter"
+
+# A transfer that crosses into an uncommitted page returns the bytes before it.
+read -r pc _ <<< "$(cmd "$C" 'alloc 0 64K reserve readwrite')"
+cmd "$C" "alloc $pc 4K commit readwrite" > /dev/null
+n=$(head -c 8192 /dev/zero | dd of="$P/mem" bs=8192 seek=$((pc)) oflag=seek_bytes conv=notrunc 2>&1 | grep -o '^[0-9]* bytes' | head -1 || true)
+assert_eq "$n" "4096 bytes" "partial write"
+# Beyond user space.
+expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((0x7fff0000)) iflag=skip_bytes count=1 status=none of=/dev/null
+
+# Hostile input: random bytes to the control file and random offsets/sizes on mem.
+for i in $(seq 1 200); do
+    head -c $((RANDOM % 200 + 1)) /dev/urandom > junk
+    cat junk > "$C" 2> /dev/null || true
+    dd if="$P/mem" of=/dev/null bs=$((RANDOM % 9000 + 1)) skip=$((RANDOM * RANDOM)) iflag=skip_bytes count=1 status=none 2> /dev/null || true
+done
+ls "$MMFS/processes" | grep -qx app || fail "process gone"
+verify_ok
