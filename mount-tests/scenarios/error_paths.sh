@@ -69,3 +69,21 @@ for i in $(seq 1 200); do
 done
 ls "$MMFS/processes" | grep -qx app || fail "process gone"
 verify_ok
+
+# A page that goes bad: a transfer across it returns the bytes before it; a read
+# of it fails with EIO and STATUS_IN_PAGE_ERROR; freed, it stays on the bad list.
+read -r bp _ <<< "$(cmd "$C" 'alloc 0 16K reserve,commit readwrite')"
+head -c 16384 /dev/urandom > bdata
+dd if=bdata of="$P/mem" bs=16K seek=$((bp)) oflag=seek_bytes status=none
+bad=$(kv "$P/pte/$(hexadd "$bp" 0x2000)" Pfn)
+cmd "$MMFS/system/control" "bad-page $bad" > /dev/null
+n=$(dd if="$P/mem" of=/dev/null bs=16K skip=$((bp)) iflag=skip_bytes count=1 2>&1 | grep -o '^[0-9]* bytes' | head -1 || true)
+assert_eq "$n" "8192 bytes" "bytes before the bad page"
+expect_error "Input/output error" dd if="$P/mem" of=/dev/null bs=4K skip=$(( bp + 0x2000 )) iflag=skip_bytes count=1 status=none
+assert_match "$(kv "$P/status" LastException)" "STATUS_IN_PAGE_ERROR read *"
+badpages=$(kv "$MMFS/system/meminfo" BadPages)
+cmd "$C" "free $(hexadd "$bp" 0x2000) 4K decommit" > /dev/null
+assert_eq "$(kv "$MMFS/system/meminfo" BadPages)" "$((badpages + 1))"
+grep -qx "$bad" "$MMFS/pfn/lists/bad" || fail "$bad not on the bad list"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$MMFS/system/control" "bad-page 0x99999999"
+verify_ok

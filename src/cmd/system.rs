@@ -5,12 +5,22 @@ use super::{Outcome, Words, no_options, unknown_verb};
 use crate::mm::Mm;
 use crate::mm_err;
 
-const KNOWN: &str = "tick [SECONDS], help";
+const KNOWN: &str = "tick [SECONDS], bad-page PFN, help";
 
 pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
     no_options(w)?;
     match w.verb {
         "tick" => tick(mm, w),
+        "bad-page" => match w.args.as_slice() {
+            [p] => {
+                let pfn = parse_number(p)
+                    .ok()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| mm_err!(INVALID_PARAMETER, "'{}' is not a PFN", p.escape_default()))?;
+                mm.mark_page_bad(crate::mm::types::Pfn(pfn))
+            }
+            _ => Err(mm_err!(INVALID_PARAMETER, "usage: bad-page PFN")),
+        },
         "help" => Ok(KNOWN.to_string()),
         _ => Err(unknown_verb(w, "system/control", KNOWN)),
     }

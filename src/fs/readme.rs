@@ -62,6 +62,10 @@ system/: the whole simulated machine.
   control    commands for the whole machine (one per line):
                tick [SECONDS]   with --clock manual: advance simulated time
                                 (default 1 second; fractions like 0.25 work)
+               bad-page PFN     a memory error: a free page moves to the bad
+                                list; a page in use makes every later touch
+                                fail with EIO (STATUS_IN_PAGE_ERROR) and goes to
+                                the bad list when freed
                help             list the commands
              Reading it gives the outcome of the last command, for example
              `ok time_ms=5000` or `error STATUS_INVALID_PARAMETER: ...`.

@@ -102,7 +102,19 @@ impl Machine {
     /// repurposed: its old owner's PTE is restored from OriginalPte first.
     /// The page is left in Transition, on no list; the caller makes it Active.
     pub fn allocate_locked(&self, st: &mut PfnState, need_zeroed: bool) -> Option<NewPage> {
-        let (pfn, from) = st.db.remove_any(need_zeroed)?;
+        let (pfn, from) = loop {
+            let (pfn, from) = st.db.remove_any(need_zeroed)?;
+            if st.db.in_page_error(pfn) {
+                // A standby page marked bad: its owner's PTE goes back to the
+                // paging file form, and the frame is retired instead of reused.
+                if from == PageLocation::Standby {
+                    self.repurpose_locked(st, pfn);
+                }
+                st.db.insert(pfn, PageLocation::Bad);
+                continue;
+            }
+            break (pfn, from);
+        };
         if from == PageLocation::Standby {
             self.repurpose_locked(st, pfn);
         }

@@ -305,6 +305,54 @@ impl Mm {
         Ok(space.trim_all(&self.machine))
     }
 
+    /// Marks a physical page bad, as a memory error would (MmMarkPhysicalPageBad-like):
+    /// a free or zeroed page moves to the bad list at once; a page in use keeps its
+    /// place but every later touch of it fails with STATUS_IN_PAGE_ERROR, and it
+    /// goes to the bad list when it is freed. Page-table pages are refused.
+    pub fn mark_page_bad(&self, pfn: types::Pfn) -> MmResult<String> {
+        let m = &self.machine;
+        let (loc, use_, owner) = {
+            let st = m.pfn_lock();
+            let loc = st
+                .db
+                .location(pfn)
+                .ok_or_else(|| mm_err!(INVALID_PARAMETER, "no physical page {:#x}", pfn.0))?;
+            (loc, st.db.page_use(pfn), st.owner(st.db.owner(pfn)))
+        };
+        use pfn::{PageLocation as L, PageUse};
+        match loc {
+            L::Bad => return Ok("already bad".into()),
+            L::Zeroed | L::Free => {
+                m.pfn_lock().db.mark_bad(pfn);
+                return Ok("bad".into());
+            }
+            _ if use_ == PageUse::PageTable => {
+                return Err(mm_err!(
+                    INVALID_PARAMETER,
+                    "pfn {:#x} holds a page table; only data pages can be marked bad",
+                    pfn.0
+                ));
+            }
+            _ => {}
+        }
+        // A page in use: take it out of its owner's working set so the next touch
+        // faults and finds the error, then flag it.
+        if loc == L::Active {
+            let process = owner.and_then(|o| self.process(o.pid).ok());
+            if let Some(p) = process {
+                let mut space = p.space();
+                let index = m.pfn_lock().db.ws_index(pfn);
+                if let Some(e) = space.ws.get_mut(index) {
+                    e.locked = false;
+                }
+                space.trim_entry(m, index);
+            }
+        }
+        let mut st = m.pfn_lock();
+        st.db.set_in_page_error(pfn, true);
+        Ok(format!("bad ({} until freed)", st.db.location(pfn).map_or("?", |l| l.name())))
+    }
+
     /// Reads process memory through the simulated MMU, page by page, as a thread of
     /// the process would. Stops at the first page that cannot be touched: returns
     /// the bytes done, or the fault if none were.
