@@ -4,9 +4,12 @@
 //!
 //!     cargo run --release --example nullfs -- MOUNTPOINT [SIZE]
 //!
-//! Reads copy from a fixed pattern buffer; writes copy into a scratch buffer.
+//! The file's bytes live in one sparse anonymous mapping made exactly as mmfs makes
+//! its simulated RAM (MAP_NORESERVE, no transparent huge pages): a write copies into
+//! it and a read copies out of it, nothing else. So both sides pay the same host
+//! cost for memory touched the first time, and the ratio measures what the
+//! simulation (page tables, PFN database, working sets) adds to FUSE itself.
 
-use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::time::{Duration, SystemTime};
 
@@ -19,16 +22,47 @@ use nix::sys::signal::{SigSet, Signal};
 
 const DATA_INO: u64 = 2;
 const TTL: Duration = Duration::from_secs(60);
-const PATTERN_LEN: usize = 1 << 20;
+
+/// The file's bytes: a sparse anonymous mapping.
+struct Backing {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping lives as long as the filesystem; concurrent copies to
+// overlapping ranges can only tear bytes, as on any file without locking.
+unsafe impl Send for Backing {}
+unsafe impl Sync for Backing {}
+
+impl Backing {
+    fn new(len: usize) -> Backing {
+        // SAFETY: a fresh private anonymous mapping; checked for failure below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert!(ptr != libc::MAP_FAILED, "nullfs: cannot map {len} bytes");
+        // SAFETY: advice on the mapping just made.
+        unsafe {
+            libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE);
+        }
+        Backing {
+            base: ptr.cast(),
+            len,
+        }
+    }
+}
 
 struct NullFs {
     size: u64,
-    pattern: Vec<u8>,
+    data: Backing,
     start: SystemTime,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 1 << 20]);
 }
 
 impl NullFs {
@@ -89,15 +123,18 @@ impl Filesystem for NullFs {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let end = (offset + size as u64).min(self.size);
+        let end = (offset.saturating_add(size as u64)).min(self.size);
         let n = end.saturating_sub(offset) as usize;
-        // Copy, as mmfs copies out of simulated RAM.
         let mut out = vec![0u8; n];
-        let mut done = 0;
-        while done < n {
-            let k = (n - done).min(PATTERN_LEN);
-            out[done..done + k].copy_from_slice(&self.pattern[..k]);
-            done += k;
+        if n > 0 {
+            // SAFETY: offset + n <= size == the mapping's length.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.data.base.add(offset as usize),
+                    out.as_mut_ptr(),
+                    n,
+                )
+            };
         }
         reply.data(&out);
     }
@@ -118,13 +155,11 @@ impl Filesystem for NullFs {
             return reply.error(Errno::ENOSPC);
         }
         let n = data.len().min((self.size - offset) as usize);
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < n {
-                s.resize(n, 0);
-            }
-            s[..n].copy_from_slice(&data[..n]);
-        });
+        debug_assert!(offset as usize + n <= self.data.len);
+        // SAFETY: offset + n <= size == the mapping's length.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.data.base.add(offset as usize), n)
+        };
         reply.written(n as u32);
     }
 
@@ -169,7 +204,7 @@ fn main() {
     };
     let fs = NullFs {
         size,
-        pattern: (0..PATTERN_LEN).map(|i| (i % 251) as u8).collect(),
+        data: Backing::new(size as usize),
         start: SystemTime::now(),
     };
     let mut signals = SigSet::empty();

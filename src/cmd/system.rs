@@ -16,7 +16,9 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
                 let pfn = parse_number(p)
                     .ok()
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| mm_err!(INVALID_PARAMETER, "'{}' is not a PFN", p.escape_default()))?;
+                    .ok_or_else(|| {
+                        mm_err!(INVALID_PARAMETER, "'{}' is not a PFN", p.escape_default())
+                    })?;
                 mm.mark_page_bad(crate::mm::types::Pfn(pfn))
             }
             _ => Err(mm_err!(INVALID_PARAMETER, "usage: bad-page PFN")),

@@ -350,7 +350,35 @@ impl Mm {
         }
         let mut st = m.pfn_lock();
         st.db.set_in_page_error(pfn, true);
-        Ok(format!("bad ({} until freed)", st.db.location(pfn).map_or("?", |l| l.name())))
+        Ok(format!(
+            "bad ({} until freed)",
+            st.db.location(pfn).map_or("?", |l| l.name())
+        ))
+    }
+
+    /// Touches `pages` pages from `va` as a thread would (one access per page, no
+    /// data copied): the fault path alone, for probes and benchmarks. Returns the
+    /// pages touched before the first failure.
+    pub fn touch_pages(
+        &self,
+        pid: Pid,
+        va: u64,
+        pages: u64,
+        write: bool,
+    ) -> Result<u64, AccessFault> {
+        let process = self.process(pid).map_err(|error| AccessFault {
+            kind: fault::FaultKind::NotCommitted,
+            error,
+        })?;
+        let access = if write { Access::Write } else { Access::Read };
+        let mut space = process.space();
+        for i in 0..pages {
+            let addr = va.saturating_add(i * PAGE_SIZE);
+            if let Err(f) = touch(&self.machine, &mut space, Va(addr), access) {
+                return if i > 0 { Ok(i) } else { Err(f) };
+            }
+        }
+        Ok(pages)
     }
 
     /// Reads process memory through the simulated MMU, page by page, as a thread of

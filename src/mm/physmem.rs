@@ -85,6 +85,15 @@ impl PhysicalMemory {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        // No transparent huge pages, whatever the host's default: simulated RAM
+        // stays sparse at 4 KiB (a released frame really gives its memory back),
+        // and a new page table does not make the host zero 2 MiB. Measured on the
+        // 2-core bench machine: with THP, 1 MiB `mem` writes into fresh memory ran
+        // about 2x faster but x64 demand-zero faults fell from 10.6 to 3.4 M/s.
+        // SAFETY: madvise on the mapping just created, over its exact length.
+        unsafe {
+            libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE);
+        }
         let base = NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
         Ok(PhysicalMemory { base, pages, len })

@@ -630,7 +630,9 @@ fn random_sequences_keep_every_invariant() {
 fn a_transfer_into_a_bad_page_returns_the_bytes_before_it() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();
-    let (b, _) = mm.allocate(pid, &req(0, 0x4000, "reserve,commit", RW)).unwrap();
+    let (b, _) = mm
+        .allocate(pid, &req(0, 0x4000, "reserve,commit", RW))
+        .unwrap();
     mm.write_memory(pid, b.0, &[9u8; 0x4000]).unwrap();
     let pfn = mm.pte_detail(pid, b.0 + 0x2000).unwrap().pfn.unwrap();
     mm.mark_page_bad(pfn).unwrap();
@@ -638,7 +640,10 @@ fn a_transfer_into_a_bad_page_returns_the_bytes_before_it() {
     let mut buf = vec![0u8; 0x4000];
     assert_eq!(mm.read_memory(pid, b.0, &mut buf).unwrap(), 0x2000);
     let f = mm.read_memory(pid, b.0 + 0x2000, &mut buf).unwrap_err();
-    assert_eq!((f.kind, f.error.status), (FaultKind::InPage, NtStatus::IN_PAGE_ERROR));
+    assert_eq!(
+        (f.kind, f.error.status),
+        (FaultKind::InPage, NtStatus::IN_PAGE_ERROR)
+    );
     // Both transfers hit the bad page: the first stopped there, the second failed.
     assert_eq!(mm.counter("in_page_errors"), 2);
     // Freed, it lands on the bad list for good.
@@ -650,7 +655,9 @@ fn a_transfer_into_a_bad_page_returns_the_bytes_before_it() {
     let z = mm.pfn_list(PageLocation::Zeroed)[0];
     mm.mark_page_bad(z).unwrap();
     assert_eq!(mm.pfn_list(PageLocation::Bad).len() as u64, bad + 2);
-    let e = mm.mark_page_bad(mm.process(pid).unwrap().space().dtb).unwrap_err();
+    let e = mm
+        .mark_page_bad(mm.process(pid).unwrap().space().dtb)
+        .unwrap_err();
     assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
     assert_verified(&mm);
 }
