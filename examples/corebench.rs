@@ -82,4 +82,21 @@ fn main() {
         "x86  write_memory 1 MiB blocks, fresh memory: {:>7.0} MB/s",
         median(rates) / 1e6
     );
+
+    // Rendering pfn/db (a row per page of RAM): the cost of opening the listing.
+    let mm = machine(ram, Arch::X86);
+    let mut rates = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let text = mmfs::fs::render::render(&mm, mmfs::fs::node::File::PfnDb).unwrap();
+        rates.push(text.len() as f64 / t.elapsed().as_secs_f64());
+        bytes = text.len();
+    }
+    println!(
+        "x86  render pfn/db ({:.1} MB, {} pages): {:>7.0} MB/s",
+        bytes as f64 / 1e6,
+        ram / PAGE_SIZE,
+        median(rates) / 1e6
+    );
 }

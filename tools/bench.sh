@@ -59,21 +59,32 @@ report() { # name mb t_mmfs t_base baseline-name
 
 echo "mmfs bench: $(nproc) cores, workload ${MB} MB where sized"
 
+# Median of a list of numbers.
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+REPS=${BENCH_REPS:-5}
+
 # 0. mem: 1 MiB sequential writes into fresh committed memory (every page a
 #    demand-zero fault), then 1 MiB sequential reads of that resident memory,
-#    against the same dd on nullfs's file.
-P=$work/mm/processes/bench
-mkdir "$P"
-echo "alloc 0 ${MB}M reserve,commit readwrite" > "$P/control"
-read -r base _ < <(sed 's/^ok //' "$P/control")
-t_mm=$(seconds dd if=/dev/zero of="$P/mem" bs=1M count="$MB" seek=$((base)) oflag=seek_bytes conv=notrunc)
-t_null=$(seconds dd if=/dev/zero of="$work/null/data" bs=1M count="$MB" conv=notrunc)
-report "mem 1 MiB writes, fresh memory" "$MB" "$t_mm" "$t_null" nullfs
-t_mm=$(seconds dd if="$P/mem" of=/dev/null bs=1M count="$MB" skip=$((base)) iflag=skip_bytes)
-t_null=$(seconds dd if="$work/null/data" of=/dev/null bs=1M count="$MB")
-report "mem 1 MiB reads, resident memory" "$MB" "$t_mm" "$t_null" nullfs
-grep -q '^ok' "$work/mm/system/verify" || { echo "bench: verify failed" >&2; cat "$work/mm/system/verify" >&2; exit 1; }
-rmdir "$P"
+#    against the same dd on nullfs. The two sides alternate, REPS times; each
+#    repetition writes memory neither side has touched before (a new process on
+#    mmfs, a new region of the nullfs file), and the medians are compared.
+w_mm=(); w_null=(); r_mm=(); r_null=()
+for rep in $(seq 1 "$REPS"); do
+    P=$work/mm/processes/bench$rep
+    mkdir "$P"
+    echo "alloc 0 ${MB}M reserve,commit readwrite" > "$P/control"
+    read -r base _ < <(sed 's/^ok //' "$P/control")
+    w_mm+=("$(seconds dd if=/dev/zero of="$P/mem" bs=1M count="$MB" seek=$((base)) oflag=seek_bytes conv=notrunc)")
+    w_null+=("$(seconds dd if=/dev/zero of="$work/null/data" bs=1M count="$MB" seek=$(( rep * MB )) conv=notrunc)")
+    r_mm+=("$(seconds dd if="$P/mem" of=/dev/null bs=1M count="$MB" skip=$((base)) iflag=skip_bytes)")
+    r_null+=("$(seconds dd if="$work/null/data" of=/dev/null bs=1M count="$MB" skip=$(( rep * MB )))")
+    grep -q '^ok' "$work/mm/system/verify" || { echo "bench: verify failed" >&2; cat "$work/mm/system/verify" >&2; exit 1; }
+    rmdir "$P"
+done
+med() { printf '%s\n' "$@" | median; }
+report "mem 1 MiB writes, fresh memory (median/$REPS)" "$MB" "$(med "${w_mm[@]}")" "$(med "${w_null[@]}")" nullfs
+report "mem 1 MiB reads, resident (median/$REPS)" "$MB" "$(med "${r_mm[@]}")" "$(med "${r_null[@]}")" nullfs
 
 # 1. A large generated listing read in 4 KiB and 1 MiB chunks, against nullfs
 #    reading the same number of bytes and against cat of a tmpfs file of the same size.

@@ -190,53 +190,76 @@ fn pfn_list(mm: &Mm, loc: crate::mm::pfn::PageLocation) -> String {
     out
 }
 
-fn flags(r: &PfnRow) -> String {
+fn flag_chars(r: &PfnRow) -> [u8; 5] {
+    let f = |on: bool, c: u8| if on { c } else { b'-' };
     [
-        (r.modified, 'M'),
-        (r.read_in_progress, 'R'),
-        (r.write_in_progress, 'W'),
-        (r.prototype, 'P'),
-        (r.in_page_error, 'E'),
+        f(r.modified, b'M'),
+        f(r.read_in_progress, b'R'),
+        f(r.write_in_progress, b'W'),
+        f(r.prototype, b'P'),
+        f(r.in_page_error, b'E'),
     ]
-    .iter()
-    .map(|&(on, c)| if on { c } else { '-' })
-    .collect()
+}
+
+/// Appends `s` left-aligned in `width` columns.
+fn push_left(out: &mut String, s: &str, width: usize) {
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(s.len())));
+}
+
+/// Appends `v` in decimal, right-aligned in `width` columns.
+fn push_dec(out: &mut String, v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(digits)));
+    // The buffer holds ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("?"));
 }
 
 fn pfn_db(mm: &Mm) -> String {
     let rows = mm.pfn_rows();
     let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
     let mut out = String::with_capacity(rows.len() * (pw + 2 * vw + tw + 70));
-    let _ = writeln!(
-        out,
-        "# pfn state use pid va pte_address share ref priority flags original_pte"
-    );
+    out.push_str("# pfn state use pid va pte_address share ref priority flags original_pte\n");
     for r in &rows {
         push_hex(&mut out, r.pfn.0 as u64, pw);
-        let _ = write!(out, " {:<17} {:<14} ", r.location.name(), r.use_.name());
+        out.push(' ');
+        push_left(&mut out, r.location.name(), 17);
+        out.push(' ');
+        push_left(&mut out, r.use_.name(), 14);
+        out.push(' ');
         match r.pid {
-            Some(p) => {
-                let _ = write!(out, "{:>6} ", p.0);
-            }
-            None => out.push_str("     - "),
+            Some(p) => push_dec(&mut out, p.0 as u64, 6),
+            None => out.push_str("     -"),
         }
+        out.push(' ');
         match r.va {
             Some(va) => push_hex(&mut out, va, vw),
-            None => {
-                out.push('-');
-                out.extend(std::iter::repeat_n(' ', vw + 1));
-            }
+            None => push_left(&mut out, "-", vw + 2),
         }
         out.push(' ');
         push_hex(&mut out, r.pte_address, vw);
-        let _ = write!(
-            out,
-            " {:>5} {:>5} {} {} ",
-            r.share_count,
-            r.reference_count,
-            r.priority,
-            flags(r)
-        );
+        out.push(' ');
+        push_dec(&mut out, r.share_count as u64, 5);
+        out.push(' ');
+        push_dec(&mut out, r.reference_count as u64, 5);
+        out.push(' ');
+        push_dec(&mut out, r.priority as u64, 1);
+        out.push(' ');
+        for c in flag_chars(r) {
+            out.push(c as char);
+        }
+        out.push(' ');
         push_hex(&mut out, r.original_pte, tw);
         out.push('\n');
     }
