@@ -21,6 +21,12 @@ expect_error "Invalid argument" bash -c "printf 'tick 1\ntick 2\nbogus\ntick 100
 echo 'tick 0' > "$ctl"
 assert_eq "$(cat "$ctl")" "ok time_ms=8000" "lines after the failure did not run"
 
+# A failure also stops a partial line that arrived in the same write.
+expect_error "Invalid argument" bash -c "printf 'bogus\ntick 7' | dd of='$ctl' bs=64K iflag=fullblock status=none"
+assert_match "$(cat "$ctl")" "error STATUS_INVALID_PARAMETER: unknown command 'bogus'*" "failure outcome kept"
+echo 'tick 0' > "$ctl"
+assert_eq "$(cat "$ctl")" "ok time_ms=8000" "the partial line after the failure did not run"
+
 # Blank lines and comments are not commands.
 printf '\n# a comment\n\ntick 1\n\n' > "$ctl"
 assert_eq "$(cat "$ctl")" "ok time_ms=9000"

@@ -251,6 +251,12 @@ impl MmFs {
             Ok(lines) => control::run_lines(&self.mm, target, &lines),
             Err(e) => Some(Err(e)),
         };
+        if matches!(outcome, Some(Err(_))) {
+            // Stop at the first failure: a partial line after it must not run at close.
+            if let Some(Handle::Control(c)) = lock(&self.handles).get_mut(fh) {
+                c.take_pending(None);
+            }
+        }
         self.finish_commands(fh, target, outcome)?;
         Ok(data.len() as u32)
     }

@@ -204,12 +204,17 @@ impl Mm {
                 "the System process cannot be terminated"
             ));
         }
-        let mut table = self.processes_write();
-        let process = table
+        // Out of the table first (so no new request finds it), then torn down
+        // without holding the table: a big address space takes a while to free.
+        let process = self
+            .processes_write()
             .remove(pid)
             .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
         let m = &self.machine;
         let mut space = process.space();
+        // Marked first: a request that found the process before it left the table
+        // and waits for this lock must see it dead, not a half-freed space.
+        space.state = process::ProcessState::Terminated;
         let starts: Vec<u64> = space.vads.iter().map(|v| v.start_va().0).collect();
         for start in starts {
             if let Err(e) = virtual_memory::free(m, &mut space, start, 0, true) {
@@ -217,7 +222,6 @@ impl Mm {
             }
         }
         space.destroy_tables(m);
-        space.state = process::ProcessState::Terminated;
         m.pfn_lock().remove_owner(space.slot);
         Ok(())
     }
@@ -248,14 +252,14 @@ impl Mm {
     /// NtAllocateVirtualMemory.
     pub fn allocate(&self, pid: Pid, req: &AllocRequest) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::allocate(&self.machine, &mut space, req)
     }
 
     /// NtFreeVirtualMemory.
     pub fn free(&self, pid: Pid, address: u64, size: u64, release: bool) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::free(&self.machine, &mut space, address, size, release)
     }
 
@@ -268,21 +272,21 @@ impl Mm {
         new: Protection,
     ) -> MmResult<Protection> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::protect(&self.machine, &mut space, address, size, new)
     }
 
     /// NtLockVirtualMemory; returns the pages newly locked.
     pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::lock(&self.machine, &mut space, address, size)
     }
 
     /// NtUnlockVirtualMemory; returns the pages unlocked.
     pub fn unlock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::unlock(&self.machine, &mut space, address, size)
     }
 
@@ -294,14 +298,14 @@ impl Mm {
         max: Option<u64>,
     ) -> MmResult<(u64, u64)> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         virtual_memory::set_ws_limits(&self.machine, &mut space, min, max)
     }
 
     /// Empties a process's working set; returns the pages trimmed.
     pub fn trim(&self, pid: Pid) -> MmResult<u64> {
         let p = self.process(pid)?;
-        let mut space = p.space();
+        let mut space = p.live_space()?;
         Ok(space.trim_all(&self.machine))
     }
 
@@ -310,46 +314,52 @@ impl Mm {
     /// place but every later touch of it fails with STATUS_IN_PAGE_ERROR, and it
     /// goes to the bad list when it is freed. Page-table pages are refused.
     pub fn mark_page_bad(&self, pfn: types::Pfn) -> MmResult<String> {
+        use pfn::{PageLocation as L, PageUse};
         let m = &self.machine;
-        let (loc, use_, owner) = {
-            let st = m.pfn_lock();
+        // Decide and act on free pages under one hold of the PFN lock, so the page
+        // cannot be handed out in between.
+        let owner = {
+            let mut st = m.pfn_lock();
             let loc = st
                 .db
                 .location(pfn)
                 .ok_or_else(|| mm_err!(INVALID_PARAMETER, "no physical page {:#x}", pfn.0))?;
-            (loc, st.db.page_use(pfn), st.owner(st.db.owner(pfn)))
+            match loc {
+                L::Bad => return Ok("already bad".into()),
+                L::Zeroed | L::Free => {
+                    st.db.mark_bad(pfn);
+                    return Ok("bad".into());
+                }
+                _ if st.db.page_use(pfn) == PageUse::PageTable => {
+                    return Err(mm_err!(
+                        INVALID_PARAMETER,
+                        "pfn {:#x} holds a page table; only data pages can be marked bad",
+                        pfn.0
+                    ));
+                }
+                _ => {}
+            }
+            st.db.set_in_page_error(pfn, true);
+            st.owner(st.db.owner(pfn))
         };
-        use pfn::{PageLocation as L, PageUse};
-        match loc {
-            L::Bad => return Ok("already bad".into()),
-            L::Zeroed | L::Free => {
-                m.pfn_lock().db.mark_bad(pfn);
-                return Ok("bad".into());
-            }
-            _ if use_ == PageUse::PageTable => {
-                return Err(mm_err!(
-                    INVALID_PARAMETER,
-                    "pfn {:#x} holds a page table; only data pages can be marked bad",
-                    pfn.0
-                ));
-            }
-            _ => {}
-        }
         // A page in use: take it out of its owner's working set so the next touch
-        // faults and finds the error, then flag it.
-        if loc == L::Active {
-            let process = owner.and_then(|o| self.process(o.pid).ok());
-            if let Some(p) = process {
-                let mut space = p.space();
-                let index = m.pfn_lock().db.ws_index(pfn);
+        // faults and finds the error. Re-checked under the owner's lock and the PFN
+        // lock: the page must still be that process's and valid in that entry.
+        if let Some(p) = owner.and_then(|o| self.process(o.pid).ok()) {
+            let mut space = p.space();
+            let index = {
+                let st = m.pfn_lock();
+                let ours = st.db.location(pfn) == Some(L::Active) && st.db.owner(pfn) == space.slot;
+                ours.then(|| st.db.ws_index(pfn))
+            };
+            if let Some(index) = index.filter(|&i| space.ws.get(i).is_some_and(|e| e.pfn == pfn)) {
                 if let Some(e) = space.ws.get_mut(index) {
                     e.locked = false;
                 }
                 space.trim_entry(m, index);
             }
         }
-        let mut st = m.pfn_lock();
-        st.db.set_in_page_error(pfn, true);
+        let st = m.pfn_lock();
         Ok(format!(
             "bad ({} until freed)",
             st.db.location(pfn).map_or("?", |l| l.name())
@@ -371,9 +381,24 @@ impl Mm {
             error,
         })?;
         let access = if write { Access::Write } else { Access::Read };
-        let mut space = process.space();
+        let mut space = process.live_space().map_err(|error| AccessFault {
+            kind: fault::FaultKind::NotCommitted,
+            error,
+        })?;
+        let user_end = self.machine.layout.highest_user_address();
         for i in 0..pages {
-            let addr = va.saturating_add(i * PAGE_SIZE);
+            let addr = va.saturating_add(i.saturating_mul(PAGE_SIZE));
+            if addr > user_end {
+                let error = mm_err!(
+                    ACCESS_VIOLATION,
+                    "{addr:#x} is above the highest user address"
+                );
+                let f = AccessFault {
+                    kind: fault::FaultKind::NotCommitted,
+                    error,
+                };
+                return if i > 0 { Ok(i) } else { Err(f) };
+            }
             if let Err(f) = touch(&self.machine, &mut space, Va(addr), access) {
                 return if i > 0 { Ok(i) } else { Err(f) };
             }
@@ -417,7 +442,10 @@ impl Mm {
         })?;
         let m = &self.machine;
         let user_end = m.layout.highest_user_address();
-        let mut space = process.space();
+        let mut space = process.live_space().map_err(|error| AccessFault {
+            kind: fault::FaultKind::NotCommitted,
+            error,
+        })?;
         let mut done = 0usize;
         while done < len {
             let addr = va.checked_add(done as u64).filter(|&a| a <= user_end);

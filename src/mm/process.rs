@@ -62,10 +62,27 @@ impl Process {
         }
     }
 
-    /// Takes the address-space lock.
+    /// Takes the address-space lock, whatever the process's state (termination
+    /// and views use this).
     pub fn space(&self) -> MutexGuard<'_, AddressSpace> {
         // A panic mid-update is a bug caught by verify; keep serving the rest.
         self.space.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the address-space lock of a live process. A request that found the
+    /// process just before `rmdir` tore it down gets STATUS_PROCESS_IS_TERMINATING
+    /// instead of touching freed frames.
+    pub fn live_space(&self) -> MmResult<MutexGuard<'_, AddressSpace>> {
+        let space = self.space();
+        if space.state == ProcessState::Terminated {
+            return Err(mm_err!(
+                PROCESS_IS_TERMINATING,
+                "process {} ({}) has terminated",
+                self.name,
+                self.pid
+            ));
+        }
+        Ok(space)
     }
 }
 
@@ -90,6 +107,12 @@ pub fn validate_process_name(name: &str) -> MmResult<()> {
         return Err(mm_err!(
             OBJECT_NAME_INVALID,
             "a process name has 1 to {MAX_PROCESS_NAME} characters"
+        ));
+    }
+    if name == "README" {
+        return Err(mm_err!(
+            OBJECT_NAME_INVALID,
+            "README is the directory's own file; choose another process name"
         ));
     }
     if name.starts_with('.') {
@@ -187,7 +210,16 @@ mod tests {
     #[test]
     fn names_are_checked() {
         let t = ProcessTable::new();
-        for bad in ["", ".hidden", "a b", "a/b", "x\n", &"n".repeat(65), "é"] {
+        for bad in [
+            "",
+            ".hidden",
+            "a b",
+            "a/b",
+            "x\n",
+            &"n".repeat(65),
+            "é",
+            "README",
+        ] {
             assert_eq!(
                 t.reserve(bad, None).unwrap_err().status,
                 NtStatus::OBJECT_NAME_INVALID,

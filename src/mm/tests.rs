@@ -661,3 +661,98 @@ fn a_transfer_into_a_bad_page_returns_the_bytes_before_it() {
     assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
     assert_verified(&mm);
 }
+
+#[test]
+fn huge_ranges_are_bounded_and_refused_cleanly() {
+    let mm = machine(Arch::X64);
+    let pid = mm.create_process("app").unwrap();
+    // A reservation of most of x64 user space costs nothing and every service on
+    // it finishes at once.
+    let (b, size) = mm
+        .allocate(pid, &req(0, 0x700_0000_0000, "reserve", RW))
+        .unwrap();
+    let e = mm.unlock(pid, 0, u64::MAX).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    assert_eq!(
+        mm.unlock(pid, b.0, size).unwrap_err().status,
+        NtStatus::NOT_LOCKED
+    );
+    assert_eq!(
+        mm.lock(pid, b.0, size).unwrap_err().status,
+        NtStatus::WORKING_SET_QUOTA
+    );
+    assert_eq!(
+        mm.protect(pid, b.0, size, Protection::READONLY)
+            .unwrap_err()
+            .status,
+        NtStatus::NOT_COMMITTED
+    );
+    mm.allocate(pid, &req(b.0 + 0x1000, 0x2000, "commit", RW))
+        .unwrap();
+    mm.write_memory(pid, b.0 + 0x1000, b"x").unwrap();
+    assert_eq!(
+        mm.allocate(pid, &req(b.0, size, "commit", RW))
+            .unwrap_err()
+            .status,
+        NtStatus::COMMITMENT_LIMIT
+    );
+    assert_verified(&mm);
+    mm.free(pid, b.0, size, false).unwrap();
+    mm.free(pid, b.0, 0, true).unwrap();
+    assert_verified(&mm);
+    // Kernel addresses are not lockable.
+    let x86 = machine(Arch::X86);
+    let p = x86.create_process("k").unwrap();
+    assert_eq!(
+        x86.lock(p, 0xC030_0000, 0x1000).unwrap_err().status,
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        x86.touch_pages(p, 0x7FFF_0000, 4, false).unwrap_err().kind,
+        FaultKind::NotCommitted
+    );
+}
+
+#[test]
+fn a_terminated_process_refuses_requests() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let p = mm.process(pid).unwrap();
+    mm.terminate_process(pid).unwrap();
+    // A request holding the process from before the rmdir sees it dead.
+    let e = p.live_space().err().unwrap();
+    assert_eq!(e.status, NtStatus::PROCESS_IS_TERMINATING);
+    assert_eq!(
+        mm.allocate(pid, &req(0, 0x1000, "reserve", RW))
+            .unwrap_err()
+            .status,
+        NtStatus::OBJECT_NAME_NOT_FOUND
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn recommit_changes_protection_and_ws_limits_trim() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (b, _) = mm.allocate(pid, &req(0, 0x100000, "reserve", RW)).unwrap();
+    mm.allocate(pid, &req(b.0, 0x100000, "commit", RW)).unwrap();
+    mm.write_memory(pid, b.0, &[1u8; 0x100000]).unwrap();
+    let commit = meminfo(&mm, "CommitCharge");
+    mm.allocate(pid, &req(b.0, 0x1000, "commit", Protection::READONLY))
+        .unwrap();
+    assert_eq!(meminfo(&mm, "CommitCharge"), commit, "no second charge");
+    assert_eq!(
+        mm.write_memory(pid, b.0, b"x").unwrap_err().kind,
+        FaultKind::Protection
+    );
+    // A maximum below the working set trims it down.
+    assert!(mm.process_status(pid).unwrap().working_set_size > 100);
+    mm.set_ws_limits(pid, Some(50 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+        .unwrap();
+    assert!(mm.process_status(pid).unwrap().working_set_size <= 100);
+    let mut back = vec![0u8; 0x100000];
+    mm.read_memory(pid, b.0, &mut back).unwrap();
+    assert!(back.iter().all(|&x| x == 1));
+    assert_verified(&mm);
+}

@@ -21,7 +21,7 @@ use super::Mm;
 use super::address_space::pte_va;
 use super::pfn::{PageLocation, PageUse};
 use super::pte::{Level, PteState};
-use super::types::{Pfn, Va, Vpn};
+use super::types::{Pfn, Va};
 use super::working_set::WsleKind;
 
 /// The result of a verify pass.
@@ -219,16 +219,13 @@ impl Mm {
                 }
             }
             for vad in space.vads.iter() {
-                let committed = (vad.starting_vpn.0..=vad.ending_vpn.0)
-                    .filter(|&p| {
-                        let raw = tables.leaf(Vpn(p).va()).map_or(0, |l| tables.read(l));
-                        match m.fmt.decode(raw) {
-                            PteState::Zero => vad.mem_commit,
-                            PteState::Decommitted => false,
-                            _ => true,
-                        }
-                    })
-                    .count() as u64;
+                let committed = super::virtual_memory::count_committed(
+                    m,
+                    &tables,
+                    vad.starting_vpn,
+                    vad.ending_vpn,
+                    vad.mem_commit,
+                );
                 if committed != vad.commit_charge {
                     v.push(format!(
                         "pid {pid}: VAD {} charges {} pages but {committed} are committed",

@@ -152,6 +152,15 @@ pub fn state_name(s: &PteState) -> &'static str {
     }
 }
 
+/// The state word of the `ptes` table, limited to the SPEC's set (§7): a
+/// decommitted PTE holds no page, so it is `none` there (`pte/<VA>` says more).
+fn table_state_name(s: &PteState) -> &'static str {
+    match s {
+        PteState::Decommitted => "none",
+        other => state_name(other),
+    }
+}
+
 fn level_name(l: Level) -> &'static str {
     match l {
         Level::Pxe => "PXE",
@@ -423,7 +432,7 @@ impl Mm {
             va,
             pte_address: pte_va(m, Va(va)),
             raw,
-            state: state_name(&state),
+            state: table_state_name(&state),
             pfn_or_offset,
             protection,
         }

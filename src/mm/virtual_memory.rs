@@ -4,12 +4,19 @@
 //! reserved, split, released) are in `vad/`; this module does the page-table and
 //! commit side. Rules follow the WRK (Server 2003 SP1). Callers hold the process's
 //! address-space lock.
+//!
+//! Cost: a reservation can span all of user space (8 TB on x64) at no charge, so no
+//! loop here runs over every page of a range unless those pages are committed
+//! (bounded by the commit limit) or in the working set; sparse ranges are walked
+//! through the page tables that exist (`PageTables::for_each_entry`).
+//! Every service checks what can fail before it changes anything.
 
-use super::address_space::AddressSpace;
+use super::address_space::{AddressSpace, data_pte};
 use super::fault::{Access, touch};
 use super::memory::Machine;
+use super::pagetable::{EntryLoc, PageTables};
 use super::protection::Protection;
-use super::pte::PteState;
+use super::pte::{Level, PteState};
 use super::status::MmResult;
 use super::types::{PAGE_SIZE, Va, Vpn};
 use super::vad::{self, AddressLimits, AllocPlan, AllocRequest, ProtectCheck};
@@ -25,12 +32,63 @@ pub fn limits(m: &Machine) -> AddressLimits {
     }
 }
 
-/// Whether the page at `vpn` (inside VAD `vad_commit`-style reservation) is committed,
-/// judged from its PTE as NT's MiIsPteDecommittedPage / MiCalculatePageCommitment do.
-fn page_committed(m: &Machine, space: &AddressSpace, vpn: Vpn, vad_mem_commit: bool) -> bool {
+/// Whether the PTE value `raw` (inside a VAD with MemCommit `mem_commit`) is a
+/// committed page, as NT's MiCalculatePageCommitment judges it.
+fn committed_pte(m: &Machine, raw: u64, mem_commit: bool) -> bool {
+    match m.fmt.decode(raw) {
+        PteState::Zero => mem_commit,
+        PteState::Decommitted => false,
+        _ => true,
+    }
+}
+
+/// Whether the page at `vpn` is committed, judged from its PTE.
+fn page_committed(m: &Machine, space: &AddressSpace, vpn: Vpn, mem_commit: bool) -> bool {
     let tables = space.tables(m);
     let raw = tables.leaf(vpn.va()).map_or(0, |l| tables.read(l));
-    committed_pte(m, raw, vad_mem_commit)
+    committed_pte(m, raw, mem_commit)
+}
+
+/// Committed pages in `[first, last]`, walking only the page tables that exist
+/// (a missing table means zero PTEs: committed exactly when `mem_commit`).
+pub fn count_committed(
+    m: &Machine,
+    tables: &PageTables<'_>,
+    first: Vpn,
+    last: Vpn,
+    mem_commit: bool,
+) -> u64 {
+    let pages = last.0 - first.0 + 1;
+    let (mut yes, mut no) = (0u64, 0u64);
+    tables.for_each_entry(
+        first.va().0,
+        last.va().0 + (PAGE_SIZE - 1),
+        &mut |level, _, _, raw| {
+            if level == Level::Pte {
+                if committed_pte(m, raw, mem_commit) {
+                    yes += 1;
+                } else {
+                    no += 1;
+                }
+            }
+        },
+    );
+    if mem_commit { pages - no } else { yes }
+}
+
+/// The PTEs of existing page tables in `[first, last]` that hold anything.
+fn nonzero_ptes(tables: &PageTables<'_>, first: Vpn, last: Vpn) -> Vec<EntryLoc> {
+    let mut out = Vec::new();
+    tables.for_each_entry(
+        first.va().0,
+        last.va().0 + (PAGE_SIZE - 1),
+        &mut |level, _, loc, raw| {
+            if level == Level::Pte && raw != 0 {
+                out.push(loc);
+            }
+        },
+    );
+    out
 }
 
 /// NtAllocateVirtualMemory. Returns the base and size of the range.
@@ -57,94 +115,91 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
             size,
             vad_start,
         } => {
-            let v = space
-                .vads
-                .get(vad_start)
-                .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
-            if !v.private_memory {
-                return Err(mm_err!(
-                    CONFLICTING_ADDRESSES,
-                    "{:#x} is a mapped view; commit it through its section",
-                    base.0
-                ));
-            }
-            let mem_commit = v.mem_commit;
-            let first = base.vpn();
-            let last = Vpn(first.0 + size / PAGE_SIZE - 1);
-            let new_pages: Vec<Vpn> = (first.0..=last.0)
-                .map(Vpn)
-                .filter(|&p| !page_committed(m, space, p, mem_commit))
-                .collect();
-            m.charge_commit(new_pages.len() as u64)?;
-            let template = m.fmt.encode(&PteState::DemandZero {
-                protection: req.protection,
-            });
-            let mut done = 0u64;
-            for vpn in &new_pages {
-                match space.ensure_leaf(m, vpn.va()) {
-                    Ok(loc) => {
-                        space.tables(m).write(loc, template);
-                        done += 1;
-                    }
-                    Err(e) => {
-                        // Undo: the pages written so far go back to uncommitted.
-                        let undo = if mem_commit {
-                            m.fmt.encode(&PteState::Decommitted)
-                        } else {
-                            0
-                        };
-                        for v in new_pages.iter().take(done as usize) {
-                            if let Some(loc) = space.tables(m).leaf(v.va()) {
-                                space.tables(m).write(loc, undo);
-                            }
-                        }
-                        m.uncharge_commit(new_pages.len() as u64);
-                        return Err(e);
-                    }
-                }
-            }
-            if let Some(v) = space.vads.find_mut(vad_start) {
-                v.commit_charge += done;
-            }
-            space.note_commit_peak();
+            commit_existing(m, space, base, size, vad_start, req.protection)?;
             Ok((base, size))
         }
         AllocPlan::Reset { base, size, .. } => {
-            // MEM_RESET: the contents are no longer wanted. The pages stay committed;
-            // a modified page loses its modified state so it is never written out.
-            let mut st = m.pfn_lock();
-            let tables = space.tables(m);
-            for v in base.vpn().0..base.vpn().0 + size / PAGE_SIZE {
-                if let Some(loc) = tables.leaf(Vpn(v).va()) {
-                    match m.fmt.decode(tables.read(loc)) {
-                        PteState::Valid(mut h) => {
-                            h.dirty = false;
-                            tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
-                            st.db.set_modified(h.pfn, false);
-                        }
-                        PteState::Transition { pfn, .. }
-                            if st.db.location(pfn) == Some(super::pfn::PageLocation::Modified) =>
-                        {
-                            st.db.unlink(pfn);
-                            st.db.set_modified(pfn, false);
-                            st.db.insert(pfn, super::pfn::PageLocation::Standby);
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            reset(m, space, base, size);
             Ok((base, size))
         }
     }
 }
 
-/// Whether the PTE value `raw` (inside a VAD with MemCommit `mem_commit`) is a
-/// committed page, as NT's MiCalculatePageCommitment judges it.
-fn committed_pte(m: &Machine, raw: u64, mem_commit: bool) -> bool {
-    match m.fmt.decode(raw) {
-        PteState::Zero => mem_commit,
-        PteState::Decommitted => false,
-        _ => true,
+/// MEM_COMMIT inside an existing reservation: uncommitted pages get demand-zero
+/// PTEs (charged once), and already-committed pages take the new protection, as
+/// WRK's NtAllocateVirtualMemory does by protecting the whole range.
+fn commit_existing(
+    m: &Machine,
+    space: &mut AddressSpace,
+    base: Va,
+    size: u64,
+    vad_start: Vpn,
+    protection: Protection,
+) -> MmResult<()> {
+    let v = space
+        .vads
+        .get(vad_start)
+        .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
+    if !v.private_memory {
+        return Err(mm_err!(
+            CONFLICTING_ADDRESSES,
+            "{:#x} is a mapped view; commit it through its section",
+            base.0
+        ));
+    }
+    let mem_commit = v.mem_commit;
+    let first = base.vpn();
+    let last = Vpn(first.0 + size / PAGE_SIZE - 1);
+    let already = count_committed(m, &space.tables(m), first, last, mem_commit);
+    let new = (last.0 - first.0 + 1) - already;
+    // Charged before any page-table work, so a range beyond the limit costs nothing.
+    m.charge_commit(new)?;
+    // Every page of the range is committed from here on, so this loop is bounded by
+    // the commit limit. Page tables first: their failure leaves nothing half done.
+    for vpn in first.0..=last.0 {
+        if let Err(e) = space.ensure_leaf(m, Vpn(vpn).va()) {
+            m.uncharge_commit(new);
+            return Err(e);
+        }
+    }
+    let template = m.fmt.encode(&PteState::DemandZero { protection });
+    for vpn in first.0..=last.0 {
+        let vpn = Vpn(vpn);
+        if page_committed(m, space, vpn, mem_commit) {
+            set_page_protection(m, space, vpn, protection);
+        } else if let Some(loc) = space.tables(m).leaf(vpn.va()) {
+            space.tables(m).write(loc, template);
+        }
+    }
+    if let Some(v) = space.vads.find_mut(vad_start) {
+        v.commit_charge += new;
+    }
+    space.note_commit_peak();
+    Ok(())
+}
+
+/// MEM_RESET: the contents are no longer wanted. The pages stay committed; a
+/// modified page loses its modified state so it is never written out.
+fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
+    let tables = space.tables(m);
+    let last = Vpn(base.vpn().0 + size / PAGE_SIZE - 1);
+    for loc in nonzero_ptes(&tables, base.vpn(), last) {
+        let mut st = m.pfn_lock();
+        match m.fmt.decode(tables.read(loc)) {
+            PteState::Valid(mut h) => {
+                h.dirty = false;
+                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
+                st.db.set_modified(h.pfn, false);
+            }
+            PteState::Transition { pfn, .. }
+                if st.db.location(pfn) == Some(super::pfn::PageLocation::Modified) =>
+            {
+                st.db.unlink(pfn);
+                st.db.set_modified(pfn, false);
+                st.db.insert(pfn, super::pfn::PageLocation::Standby);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -164,45 +219,38 @@ pub fn free(
     let mem_commit = v.mem_commit;
     let (first, last) = (plan.first_vpn, plan.last_vpn);
     let tables = space.tables(m);
-    let committed = |a: Vpn, b: Vpn| {
-        (a.0..=b.0)
-            .filter(|&p| {
-                let raw = tables.leaf(Vpn(p).va()).map_or(0, |l| tables.read(l));
-                committed_pte(m, raw, mem_commit)
-            })
-            .count() as u64
-    };
     if plan.is_release() {
         // The reservation changes first, its charge recounted from the PTEs as they
         // are; then the pages go and their PTEs become zero (nothing reserved).
-        let released = vad::apply_release(&mut space.vads, &plan, committed)?;
-        for vpn in first.0..=last.0 {
-            if let Some(loc) = space.tables(m).leaf(Vpn(vpn).va()) {
-                space.delete_pte(m, loc, 0);
-            }
+        let released = vad::apply_release(&mut space.vads, &plan, |a, b| {
+            count_committed(m, &tables, a, b, mem_commit)
+        })?;
+        for loc in nonzero_ptes(&tables, first, last) {
+            space.delete_pte(m, loc, 0);
         }
         m.uncharge_commit(released);
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);
         return Ok((plan.base(), plan.size()));
     }
-    // Decommit: each committed page's frame goes to the free list and its PTE says
-    // decommitted (zero would read as committed in a MemCommit reservation).
-    let released = committed(first, last);
-    let new_pte = if mem_commit {
-        m.fmt.encode(&PteState::Decommitted)
+    let released = count_committed(m, &tables, first, last, mem_commit);
+    if mem_commit {
+        // In a MemCommit reservation a zero PTE reads as committed, so every page
+        // needs a PTE that says decommitted (NT makes the page tables for that).
+        // The range is committed pages, bounded by the commit limit. Tables first,
+        // so a failure changes nothing.
+        for vpn in first.0..=last.0 {
+            space.ensure_leaf(m, Vpn(vpn).va())?;
+        }
+        let decommitted = m.fmt.encode(&PteState::Decommitted);
+        for vpn in first.0..=last.0 {
+            if let Some(loc) = space.tables(m).leaf(Vpn(vpn).va()) {
+                space.delete_pte(m, loc, decommitted);
+            }
+        }
     } else {
-        0
-    };
-    for vpn in first.0..=last.0 {
-        let va = Vpn(vpn).va();
-        let loc = match space.tables(m).leaf(va) {
-            Some(loc) => loc,
-            // A never-touched page of a MemCommit reservation needs a PTE that
-            // says it is decommitted (NT makes the page table for it too).
-            None if mem_commit => space.ensure_leaf(m, va)?,
-            None => continue,
-        };
-        space.delete_pte(m, loc, new_pte);
+        for loc in nonzero_ptes(&tables, first, last) {
+            space.delete_pte(m, loc, 0);
+        }
     }
     if let Some(v) = space.vads.find_mut(plan.vad_start) {
         v.commit_charge -= released.min(v.commit_charge);
@@ -218,10 +266,12 @@ fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<Protec
     let raw = loc.map_or(0, |l| tables.read(l));
     match m.fmt.decode(raw) {
         PteState::Valid(h) => {
-            let st = m.pfn_lock();
-            let index = st.db.ws_index(h.pfn);
-            drop(st);
-            space.ws.get(index).map(|e| e.protection)
+            let index = m.pfn_lock().db.ws_index(h.pfn);
+            space
+                .ws
+                .get(index)
+                .filter(|e| e.kind == WsleKind::Private)
+                .map(|e| e.protection)
         }
         PteState::Transition { protection, .. }
         | PteState::DemandZero { protection }
@@ -251,58 +301,65 @@ pub fn protect(
     if vad::check_protect_change(v, new)? == ProtectCheck::AlreadyReadWrite {
         return Ok(Protection::READWRITE);
     }
+    // Every page must be committed (the loop stops at the first that is not, so it
+    // is bounded by the commit limit), and gets its page table now, so the second
+    // pass cannot fail half way.
     let mut old = None;
     for vpn in first.0..=last.0 {
-        match page_protection(m, space, Vpn(vpn)) {
-            Some(p) => {
-                old.get_or_insert(p);
-            }
-            None => {
-                return Err(mm_err!(
-                    NOT_COMMITTED,
-                    "{:#x} is not committed; only committed pages can be protected",
-                    Vpn(vpn).va().0
-                ));
-            }
-        }
+        let Some(p) = page_protection(m, space, Vpn(vpn)) else {
+            return Err(mm_err!(
+                NOT_COMMITTED,
+                "{:#x} is not committed; only committed pages can be protected",
+                Vpn(vpn).va().0
+            ));
+        };
+        old.get_or_insert(p);
+        space.ensure_leaf(m, Vpn(vpn).va())?;
     }
     for vpn in first.0..=last.0 {
-        set_page_protection(m, space, Vpn(vpn), new)?;
+        set_page_protection(m, space, Vpn(vpn), new);
     }
     Ok(old.unwrap_or(new))
 }
 
-fn set_page_protection(
-    m: &Machine,
-    space: &mut AddressSpace,
-    vpn: Vpn,
-    new: Protection,
-) -> MmResult<()> {
-    let va = vpn.va();
-    let loc = space.ensure_leaf(m, va)?;
+/// Gives a committed page (whose page table exists) protection `new`. The PFN's
+/// OriginalPte takes it too, so a page that is repurposed and read back keeps it.
+fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Protection) {
     let tables = space.tables(m);
-    let raw = tables.read(loc);
-    match m.fmt.decode(raw) {
+    let Some(loc) = tables.leaf(vpn.va()) else {
+        return;
+    };
+    match m.fmt.decode(tables.read(loc)) {
         PteState::Valid(h) => {
-            let index = m.pfn_lock().db.ws_index(h.pfn);
+            let index = {
+                let mut st = m.pfn_lock();
+                st.db.set_original_pte(
+                    h.pfn,
+                    m.fmt.encode(&PteState::DemandZero { protection: new }),
+                );
+                st.db.ws_index(h.pfn)
+            };
             if new.is_noaccess() || new.is_guard() {
                 // A page that may not be touched cannot stay valid: it leaves the
-                // working set (as a trim would) with the new protection.
+                // working set (as a trim would) with the new protection, and so
+                // loses any VirtualLock (mmfs's rule; a locked page is one the
+                // process can touch without faulting).
                 if let Some(e) = space.ws.get_mut(index) {
                     e.protection = new;
                     e.locked = false;
                 }
                 space.trim_entry(m, index);
-                return Ok(());
+                return;
             }
             if let Some(e) = space.ws.get_mut(index) {
                 e.protection = new;
             }
-            let dirty = h.dirty;
-            tables.write(loc, super::address_space::data_pte(m, h.pfn, new, dirty));
+            tables.write(loc, data_pte(m, h.pfn, new, h.dirty));
         }
         PteState::Transition { pfn, .. } => {
-            let _st = m.pfn_lock();
+            let mut st = m.pfn_lock();
+            st.db
+                .set_original_pte(pfn, m.fmt.encode(&PteState::DemandZero { protection: new }));
             tables.write(
                 loc,
                 m.fmt.encode(&PteState::Transition {
@@ -326,24 +383,47 @@ fn set_page_protection(
         }
         _ => {}
     }
-    Ok(())
 }
 
-/// The pages of `[address, address + size)`, rounded out to whole pages.
-fn page_range(address: u64, size: u64) -> MmResult<(Vpn, Vpn)> {
+/// The pages of `[address, address + size)`, rounded out to whole pages, which
+/// must lie in user space.
+fn page_range(m: &Machine, address: u64, size: u64) -> MmResult<(Vpn, Vpn)> {
     if size == 0 {
         return Err(mm_err!(INVALID_PARAMETER, "the size is 0"));
     }
     let end = address
         .checked_add(size - 1)
         .ok_or_else(|| mm_err!(INVALID_PARAMETER, "{address:#x} + {size:#x} wraps around"))?;
+    let highest = m.layout.highest_user_address();
+    if end > highest {
+        return Err(mm_err!(
+            INVALID_PARAMETER,
+            "{address:#x}-{end:#x} goes beyond the highest user address {highest:#x}"
+        ));
+    }
     Ok((Va(address).vpn(), Va(end).vpn()))
 }
 
 /// NtLockVirtualMemory (MAP_PROCESS): makes the pages resident and locks them in
 /// the working set. Returns the number of pages newly locked.
 pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> MmResult<u64> {
-    let (first, last) = page_range(address, size)?;
+    let (first, last) = page_range(m, address, size)?;
+    let pages = last.0 - first.0 + 1;
+    let locked = space.ws.locked_count();
+    // WRK: the working set must keep 8 pages free above the locked ones. Pages of
+    // the range that are locked already count once, so `pages` bounds the need;
+    // checking it first also bounds every loop below by the working-set minimum.
+    let quota_error = |new: u64| {
+        mm_err!(
+            WORKING_SET_QUOTA,
+            "locking {new} more pages needs a working-set minimum above {} pages (it is {}); raise it with ws-limits",
+            locked + new + 8,
+            space.ws.minimum
+        )
+    };
+    if pages + 8 > space.ws.minimum {
+        return Err(quota_error(pages));
+    }
     for vpn in first.0..=last.0 {
         let p = page_protection(m, space, Vpn(vpn)).ok_or_else(|| {
             mm_err!(
@@ -361,20 +441,12 @@ pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> M
             ));
         }
     }
-    let pages = last.0 - first.0 + 1;
     let already = (first.0..=last.0)
         .filter(|&v| locked_entry(m, space, Vpn(v)).is_some_and(|(_, l)| l))
         .count() as u64;
-    let locked = space.ws.locked_count();
     let new = pages - already;
-    // WRK: the working set must keep 8 pages free above the locked ones.
     if locked + new + 8 > space.ws.minimum {
-        return Err(mm_err!(
-            WORKING_SET_QUOTA,
-            "locking {new} more pages needs a working-set minimum above {} pages (it is {}); raise it with ws-limits",
-            locked + new + 8,
-            space.ws.minimum
-        ));
+        return Err(quota_error(new));
     }
     for vpn in first.0..=last.0 {
         let va = Vpn(vpn).va();
@@ -388,7 +460,7 @@ pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> M
     Ok(new)
 }
 
-/// The working-set entry of a valid page: (index, locked).
+/// The working-set entry of a valid private page: (index, locked).
 fn locked_entry(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<(u32, bool)> {
     let tables = space.tables(m);
     let loc = tables.leaf(vpn.va())?;
@@ -396,27 +468,49 @@ fn locked_entry(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<(u32, boo
         return None;
     };
     let index = m.pfn_lock().db.ws_index(h.pfn);
-    space.ws.get(index).map(|e| (index, e.locked))
+    space
+        .ws
+        .get(index)
+        .filter(|e| e.kind == WsleKind::Private && e.pfn == h.pfn)
+        .map(|e| (index, e.locked))
 }
 
 /// NtUnlockVirtualMemory. Every page must be locked: otherwise the unlocked ones
 /// are removed from the working set and STATUS_NOT_LOCKED is returned (NT does
 /// exactly this). Returns the number of pages unlocked.
 pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> MmResult<u64> {
-    let (first, last) = page_range(address, size)?;
-    let entries: Vec<Option<(u32, bool)>> = (first.0..=last.0)
-        .map(|v| locked_entry(m, space, Vpn(v)))
-        .collect();
-    if entries.iter().all(|e| e.is_some_and(|(_, l)| l)) {
-        for (index, _) in entries.into_iter().flatten() {
-            if let Some(e) = space.ws.get_mut(index) {
-                e.locked = false;
+    let (first, last) = page_range(m, address, size)?;
+    let pages = last.0 - first.0 + 1;
+    // More pages than are locked at all cannot all be locked; otherwise the range
+    // is no longer than the working set, which bounds the walk.
+    if pages <= space.ws.locked_count() {
+        let entries: Vec<Option<(u32, bool)>> = (first.0..=last.0)
+            .map(|v| locked_entry(m, space, Vpn(v)))
+            .collect();
+        if entries.iter().all(|e| e.is_some_and(|(_, l)| l)) {
+            for (index, _) in entries.into_iter().flatten() {
+                if let Some(e) = space.ws.get_mut(index) {
+                    e.locked = false;
+                }
             }
+            return Ok(pages);
         }
-        return Ok(last.0 - first.0 + 1);
     }
-    for (index, locked) in entries.into_iter().flatten() {
-        if !locked {
+    // Remove the range's unlocked valid pages from the working set; only the page
+    // tables that exist are walked.
+    let tables = space.tables(m);
+    let mut valid = Vec::new();
+    tables.for_each_entry(
+        first.va().0,
+        last.va().0 + (PAGE_SIZE - 1),
+        &mut |level, va, _, raw| {
+            if level == Level::Pte && m.fmt.is_valid(raw) {
+                valid.push(Va(va).vpn());
+            }
+        },
+    );
+    for vpn in valid {
+        if let Some((index, false)) = locked_entry(m, space, vpn) {
             space.trim_entry(m, index);
         }
     }
@@ -429,6 +523,7 @@ pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) ->
 }
 
 /// SetProcessWorkingSetSize. `None, None` (-1, -1) empties the working set.
+/// A maximum below the current size trims the working set down to it.
 /// Returns the limits now in force, in pages.
 pub fn set_ws_limits(
     m: &Machine,
@@ -471,14 +566,14 @@ pub fn set_ws_limits(
     }
     space.ws.minimum = min;
     space.ws.maximum = max;
+    if space.ws.len() > max {
+        let indexes: Vec<u32> = space.ws.iter().map(|(i, _)| i).collect();
+        for i in indexes {
+            if space.ws.len() <= max {
+                break;
+            }
+            space.trim_entry(m, i);
+        }
+    }
     Ok((min, max))
-}
-
-/// How many private (non page-table) pages the working set holds.
-pub fn private_ws_pages(space: &AddressSpace) -> u64 {
-    space
-        .ws
-        .iter()
-        .filter(|(_, e)| e.kind == WsleKind::Private)
-        .count() as u64
 }

@@ -164,10 +164,10 @@ impl PageUse {
             PageUse::PageTable => "PageTable",
             PageUse::PagedPool => "PagedPool",
             PageUse::NonPagedPool => "NonPagedPool",
-            PageUse::SystemPte => "SystemPte",
+            PageUse::SystemPte => "SystemPTE",
             PageUse::SessionPrivate => "SessionPrivate",
             PageUse::Metafile => "Metafile",
-            PageUse::Awe => "Awe",
+            PageUse::Awe => "AWE",
             PageUse::DriverLocked => "DriverLocked",
             PageUse::KernelStack => "KernelStack",
             PageUse::LargePage => "LargePage",
@@ -416,8 +416,8 @@ mod tests {
         let uses: Vec<_> = PageUse::ALL.iter().map(|u| u.to_string()).collect();
         assert_eq!(
             uses.join(" "),
-            "ProcessPrivate MappedFile Shareable PageTable PagedPool NonPagedPool SystemPte \
-             SessionPrivate Metafile Awe DriverLocked KernelStack LargePage Unused"
+            "ProcessPrivate MappedFile Shareable PageTable PagedPool NonPagedPool SystemPTE \
+             SessionPrivate Metafile AWE DriverLocked KernelStack LargePage Unused"
         );
     }
 }
