@@ -227,11 +227,11 @@ fn push_dec(out: &mut String, v: u64, width: usize) {
 }
 
 fn pfn_db(mm: &Mm) -> String {
-    let rows = mm.pfn_rows();
+    let pages = mm.machine().phys.pages() as usize;
     let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
-    let mut out = String::with_capacity(rows.len() * (pw + 2 * vw + tw + 70));
+    let mut out = String::with_capacity(pages * (pw + 2 * vw + tw + 70));
     out.push_str("# pfn state use pid va pte_address share ref priority flags original_pte\n");
-    for r in &rows {
+    mm.for_each_pfn_row(|r| {
         push_hex(&mut out, r.pfn.0 as u64, pw);
         out.push(' ');
         push_left(&mut out, r.location.name(), 17);
@@ -262,7 +262,7 @@ fn pfn_db(mm: &Mm) -> String {
         out.push(' ');
         push_hex(&mut out, r.original_pte, tw);
         out.push('\n');
-    }
+    });
     out
 }
 

@@ -364,21 +364,32 @@ impl Mm {
         })
     }
 
-    /// `pfn/db`: every physical page. The PFN lock is held only in chunks, so a
-    /// large listing does not stall faults for long.
-    pub fn pfn_rows(&self) -> Vec<PfnRow> {
+    /// `pfn/db`: every physical page, in PFN order, handed to `visit` one row at a
+    /// time (no table of rows is built: with 64 GB of RAM it would be gigabytes).
+    /// The PFN lock is held only in chunks, so a large listing does not stall
+    /// faults for long; rows are each consistent, the whole is not one instant.
+    pub fn for_each_pfn_row(&self, mut visit: impl FnMut(&PfnRow)) {
         let owners = self.owner_pids();
         let pages = self.machine().phys.pages();
-        let mut rows = Vec::with_capacity(pages as usize);
         const CHUNK: u32 = 4096;
+        let mut rows = Vec::with_capacity(CHUNK as usize);
         let mut start = 0u32;
         while start < pages {
             let end = start.saturating_add(CHUNK).min(pages);
-            let st = self.machine().pfn_lock();
-            rows.extend((start..end).filter_map(|p| self.row_of(&st, &owners, Pfn(p))));
-            drop(st);
+            {
+                let st = self.machine().pfn_lock();
+                rows.extend((start..end).filter_map(|p| self.row_of(&st, &owners, Pfn(p))));
+            }
+            rows.iter().for_each(&mut visit);
+            rows.clear();
             start = end;
         }
+    }
+
+    /// Every physical page's row (for tests; the file streams `for_each_pfn_row`).
+    pub fn pfn_rows(&self) -> Vec<PfnRow> {
+        let mut rows = Vec::new();
+        self.for_each_pfn_row(|r| rows.push(r.clone()));
         rows
     }
 
