@@ -4,9 +4,9 @@
 //!
 //!     cargo run --release --example nullfs -- MOUNTPOINT [SIZE]
 //!
-//! The file's bytes live in one sparse anonymous mapping made exactly as mmfs makes
-//! its simulated RAM (MAP_NORESERVE, no transparent huge pages): a write copies into
-//! it and a read copies out of it, nothing else. So both sides pay the same host
+//! The file's bytes live in a `PhysicalMemory`, the very type mmfs keeps simulated
+//! RAM in (one sparse mapping): a write copies into it and a read copies out of it,
+//! page by page, nothing else. So both sides pay the same host
 //! cost for memory touched the first time, and the ratio measures what the
 //! simulation (page tables, PFN database, working sets) adds to FUSE itself.
 
@@ -18,51 +18,35 @@ use fuser::{
     OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request,
     WriteFlags,
 };
+use mmfs::mm::physmem::PhysicalMemory;
+use mmfs::mm::types::Pfn;
 use nix::sys::signal::{SigSet, Signal};
 
 const DATA_INO: u64 = 2;
 const TTL: Duration = Duration::from_secs(60);
 
-/// The file's bytes: a sparse anonymous mapping.
-struct Backing {
-    base: *mut u8,
-    len: usize,
-}
-
-// SAFETY: the mapping lives as long as the filesystem; concurrent copies to
-// overlapping ranges can only tear bytes, as on any file without locking.
-unsafe impl Send for Backing {}
-unsafe impl Sync for Backing {}
-
-impl Backing {
-    fn new(len: usize) -> Backing {
-        // SAFETY: a fresh private anonymous mapping; checked for failure below.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert!(ptr != libc::MAP_FAILED, "nullfs: cannot map {len} bytes");
-        // SAFETY: advice on the mapping just made.
-        unsafe {
-            libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE);
-        }
-        Backing {
-            base: ptr.cast(),
-            len,
-        }
-    }
-}
-
 struct NullFs {
     size: u64,
-    data: Backing,
+    /// The file's bytes, page by page: the same type mmfs keeps simulated RAM in.
+    data: PhysicalMemory,
     start: SystemTime,
+}
+
+const PAGE: u64 = 4096;
+
+/// The pieces of `[offset, offset + len)` page by page: (page, offset in page, length).
+fn pages(offset: u64, len: usize) -> impl Iterator<Item = (Pfn, usize, usize)> {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let at = offset + done as u64;
+        let in_page = (at % PAGE) as usize;
+        let n = (PAGE as usize - in_page).min(len - done);
+        done += n;
+        Some((Pfn((at / PAGE) as u32), in_page, n))
+    })
 }
 
 impl NullFs {
@@ -126,15 +110,10 @@ impl Filesystem for NullFs {
         let end = (offset.saturating_add(size as u64)).min(self.size);
         let n = end.saturating_sub(offset) as usize;
         let mut out = vec![0u8; n];
-        if n > 0 {
-            // SAFETY: offset + n <= size == the mapping's length.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    self.data.base.add(offset as usize),
-                    out.as_mut_ptr(),
-                    n,
-                )
-            };
+        let mut done = 0;
+        for (page, off, len) in pages(offset, n) {
+            self.data.read(page, off, &mut out[done..done + len]);
+            done += len;
         }
         reply.data(&out);
     }
@@ -155,11 +134,11 @@ impl Filesystem for NullFs {
             return reply.error(Errno::ENOSPC);
         }
         let n = data.len().min((self.size - offset) as usize);
-        debug_assert!(offset as usize + n <= self.data.len);
-        // SAFETY: offset + n <= size == the mapping's length.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.data.base.add(offset as usize), n)
-        };
+        let mut done = 0;
+        for (page, off, len) in pages(offset, n) {
+            self.data.write(page, off, &data[done..done + len]);
+            done += len;
+        }
         reply.written(n as u32);
     }
 
@@ -204,7 +183,11 @@ fn main() {
     };
     let fs = NullFs {
         size,
-        data: Backing::new(size as usize),
+        data: PhysicalMemory::new((size.div_ceil(PAGE)).min(u32::MAX as u64) as u32)
+            .unwrap_or_else(|e| {
+                eprintln!("nullfs: cannot map {size} bytes: {e}");
+                std::process::exit(1)
+            }),
         start: SystemTime::now(),
     };
     let mut signals = SigSet::empty();

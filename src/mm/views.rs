@@ -161,6 +161,19 @@ fn table_state_name(s: &PteState) -> &'static str {
     }
 }
 
+fn vad_row(v: &super::vad::Vad) -> VadRow {
+    VadRow {
+        start: v.start_va().0,
+        end: v.end_va().0,
+        commit_pages: v.commit_charge,
+        type_name: v.type_name(),
+        protection: v.protection,
+        mem_commit: v.mem_commit,
+        private: v.private_memory,
+        name: v.section.as_ref().map(|s| s.name.clone()),
+    }
+}
+
 fn level_name(l: Level) -> &'static str {
     match l {
         Level::Pxe => "PXE",
@@ -403,20 +416,7 @@ impl Mm {
     pub fn vads(&self, pid: Pid) -> MmResult<Vec<VadRow>> {
         let p = self.process(pid)?;
         let space = p.space();
-        Ok(space
-            .vads
-            .iter()
-            .map(|v| VadRow {
-                start: v.start_va().0,
-                end: v.end_va().0,
-                commit_pages: v.commit_charge,
-                type_name: v.type_name(),
-                protection: v.protection,
-                mem_commit: v.mem_commit,
-                private: v.private_memory,
-                name: v.section.as_ref().map(|s| s.name.clone()),
-            })
-            .collect())
+        Ok(space.vads.iter().map(vad_row).collect())
     }
 
     fn pte_row(
@@ -497,16 +497,7 @@ impl Mm {
             .filter(|(l, _, _)| *l == Level::Pte)
             .map_or(0, |w| w.2);
         let state = m.fmt.decode(leaf);
-        let vad = space.vads.find(Va(va).vpn()).map(|v| VadRow {
-            start: v.start_va().0,
-            end: v.end_va().0,
-            commit_pages: v.commit_charge,
-            type_name: v.type_name(),
-            protection: v.protection,
-            mem_commit: v.mem_commit,
-            private: v.private_memory,
-            name: v.section.as_ref().map(|s| s.name.clone()),
-        });
+        let vad = space.vads.find(Va(va).vpn()).map(vad_row);
         let (pfn, pagefile, protection, valid_flags) = match state {
             PteState::Valid(h) => {
                 let index = m.pfn_lock().db.ws_index(h.pfn);
