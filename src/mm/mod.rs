@@ -482,3 +482,5 @@ impl Mm {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;

@@ -7,6 +7,7 @@ use super::pfn::PageLocation;
 use super::process::Pid;
 use super::protection::Protection;
 use super::pte::Level;
+use super::testutil::XorShift;
 use super::types::{Arch, PAGE_SIZE, Va};
 use super::vad::AllocRequest;
 use super::{Mm, NtStatus};
@@ -451,22 +452,6 @@ fn page_tables_are_real_pages() {
         "empty tables are freed"
     );
     assert_verified(&mm);
-}
-
-/// A tiny deterministic PRNG so failures replay from the printed seed.
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Random operation sequences over several processes, checked against a model of

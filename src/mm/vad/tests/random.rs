@@ -1,24 +1,8 @@
 //! Randomized reserve/release sequences against a page-bitmap model.
 
 use super::*;
+use crate::mm::testutil::XorShift;
 use crate::mm::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE};
-
-/// Marsaglia's xorshift64: deterministic, no dependencies.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// 16 MB of address space: 4096 pages, 256 allocation slots.
 const LIMITS: AddressLimits = AddressLimits {

@@ -1,0 +1,21 @@
+//! Helpers shared by the core's tests.
+
+/// Marsaglia's xorshift64: deterministic and dependency-free, so a failing random
+/// test replays from the seed it prints.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
