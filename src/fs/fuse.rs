@@ -12,8 +12,8 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use super::MmFs;
 use super::node::{Dir, FileClass, Node};
-use super::{MmFs, file_of};
 
 /// How long the kernel may cache names and attributes. Short, because processes
 /// come and go; every content access still reaches mmfs (direct I/O).
@@ -40,7 +40,6 @@ impl MmFs {
                 ),
             },
         };
-        debug_assert!(file_of(node).is_some() || kind != FileType::RegularFile);
         FileAttr {
             ino: INodeNo(ino),
             size,

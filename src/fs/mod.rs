@@ -25,7 +25,7 @@ use crate::mm::{Mm, MmError};
 use control::ControlHandle;
 use handles::{Handle, HandleTable, Listing};
 use inode::InodeTable;
-use node::{Dir, File, FileClass, Node};
+use node::{Dir, FileClass, Node};
 
 /// FUSE dispatch threads: mmfs and the nullfs baseline use the same number.
 pub const FUSE_THREADS: usize = 4;
@@ -335,18 +335,5 @@ impl MmFs {
 
     pub fn releasedir(&self, fh: u64) {
         lock(&self.handles).remove(fh);
-    }
-
-    /// Open handles, for tests of the handle lifecycle.
-    pub fn open_handles(&self) -> usize {
-        lock(&self.handles).len()
-    }
-}
-
-/// Which regular file a node is, for attributes.
-pub(crate) fn file_of(node: Node) -> Option<File> {
-    match node {
-        Node::File(f) => Some(f),
-        _ => None,
     }
 }

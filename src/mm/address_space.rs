@@ -143,7 +143,7 @@ impl AddressSpace {
                 let loc = tables.entry(Va(pte_base), level).expect("self-map entry");
                 tables.write(loc, table_entry(m, dtb, false));
                 let table_va = self_map_va(m, level, Va(pte_base));
-                setup.push((dtb, pte_address_of(m, table_va), Some(table_va), 0));
+                setup.push((dtb, pte_va(m, table_va), Some(table_va), 0));
             }
             Arch::Pae => {
                 // PDPT entry i -> page directory i; the directory for 0xC0000000 maps all
@@ -172,21 +172,19 @@ impl AddressSpace {
                 setup.push((dtb, 0, None, 4));
                 for (i, &pd) in pds.iter().enumerate() {
                     let table_va = Va(m.layout.pde_base() + i as u64 * PAGE_SIZE);
-                    setup.push((pd, pte_address_of(m, table_va), Some(table_va), 0));
+                    setup.push((pd, pte_va(m, table_va), Some(table_va), 0));
                 }
             }
         }
         let mut st = m.pfn_lock();
         for (pfn, pte_address, ws_va, children) in setup {
             let ws_index = match ws_va {
-                Some(va) => space.ws.insert(Wsle {
+                Some(va) => space.ws.insert(Wsle::new(
                     va,
                     pfn,
-                    age: 0,
-                    locked: false,
-                    protection: Protection::READWRITE,
-                    kind: WsleKind::PageTable,
-                }),
+                    Protection::READWRITE,
+                    WsleKind::PageTable,
+                )),
                 None => 0,
             };
             activate_locked(
@@ -248,20 +246,18 @@ impl AddressSpace {
         };
         let lower = Level::from_number(level.number() - 1).expect("level below");
         let table_va = self_map_va(m, lower, va);
-        let ws_index = self.ws.insert(Wsle {
-            va: table_va,
-            pfn: page.pfn,
-            age: 0,
-            locked: false,
-            protection: Protection::READWRITE,
-            kind: WsleKind::PageTable,
-        });
+        let ws_index = self.ws.insert(Wsle::new(
+            table_va,
+            page.pfn,
+            Protection::READWRITE,
+            WsleKind::PageTable,
+        ));
         activate_locked(
             &mut st,
             page.pfn,
             self.slot,
             PageUse::PageTable,
-            pte_address_of(m, table_va),
+            pte_va(m, table_va),
             0,
             1,
             ws_index,
@@ -288,14 +284,6 @@ impl AddressSpace {
         protection: Protection,
         dirty: bool,
     ) {
-        let ws_index = self.ws.insert(Wsle {
-            va,
-            pfn,
-            age: 0,
-            locked: false,
-            protection,
-            kind: WsleKind::Private,
-        });
         let original = m.fmt.encode(&PteState::DemandZero { protection });
         activate_locked(
             st,
@@ -305,11 +293,34 @@ impl AddressSpace {
             pte_va(m, va),
             original,
             1,
-            ws_index,
+            0,
         );
         // A private page has no copy anywhere else until the modified page writer
         // writes it, so it starts modified (WRK: MiInitializePfn on demand zero).
         st.db.set_modified(pfn, true);
+        self.map_valid_locked(m, st, loc, va, pfn, protection, dirty);
+    }
+
+    /// The last step of every fault that makes a private frame valid (demand zero,
+    /// transition): the frame joins the working set, the PTE becomes valid, and the
+    /// page table counts one more valid entry. The frame is already Active.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_valid_locked(
+        &mut self,
+        m: &Machine,
+        st: &mut PfnState,
+        loc: EntryLoc,
+        va: Va,
+        pfn: Pfn,
+        protection: Protection,
+        dirty: bool,
+    ) {
+        let ws_index = self
+            .ws
+            .insert(Wsle::new(va, pfn, protection, WsleKind::Private));
+        st.db.set_share_count(pfn, 1);
+        st.db.set_reference_count(pfn, 1);
+        st.db.set_ws_index(pfn, ws_index);
         st.db.increment_share(loc.table);
         self.tables(m)
             .write(loc, data_pte(m, pfn, protection, dirty));
@@ -513,11 +524,6 @@ pub fn pte_va(m: &Machine, va: Va) -> u64 {
 /// The self-map VA at which the table holding `va`'s `level` entry appears.
 fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
     m.fmt.entry_va(va, level).map_or(Va(0), |e| e.page_base())
-}
-
-/// The PteAddress of a table page seen at `table_va` in the self-map.
-fn pte_address_of(m: &Machine, table_va: Va) -> u64 {
-    pte_va(m, table_va)
 }
 
 /// Adds to a per-process and the matching system counter.

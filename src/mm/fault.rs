@@ -5,7 +5,7 @@
 //! set); anything else is a fault, dispatched on the PTE's state as NT does.
 //! Callers hold the process's address-space lock.
 
-use super::address_space::{AddressSpace, Exception, count_fault, data_pte};
+use super::address_space::{AddressSpace, Exception, count_fault};
 use super::counters::bump;
 use super::memory::Machine;
 use super::pagetable::EntryLoc;
@@ -173,7 +173,6 @@ fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault {
 /// The access check for a page that is about to become valid with protection `p`.
 /// A guard page is disarmed (its PTE rewritten without GUARD) and reported once.
 fn check_protection(
-    m: &Machine,
     space: &mut AddressSpace,
     va: Va,
     access: Access,
@@ -192,7 +191,6 @@ fn check_protection(
             ),
         ));
     }
-    let _ = m;
     if p.is_noaccess() || p.is_decommit() || p.raw() == 0 {
         return Err(protection_fault(va, access, "the page is PAGE_NOACCESS"));
     }
@@ -226,7 +224,7 @@ fn demand_zero(
     access: Access,
     protection: Protection,
 ) -> Result<Pfn, AccessFault> {
-    check_protection(m, space, va, access, protection, |space, disarmed| {
+    check_protection(space, va, access, protection, |space, disarmed| {
         let loc = space.ensure_leaf(m, va).map_err(resources)?;
         space.tables(m).write(
             loc,
@@ -273,9 +271,9 @@ fn transition(
     pfn: Pfn,
     protection: Protection,
 ) -> Result<Pfn, AccessFault> {
-    check_protection(m, space, va, access, protection, |space, disarmed| {
-        let mut st = m.pfn_lock();
-        let _ = &mut st;
+    check_protection(space, va, access, protection, |space, disarmed| {
+        // Transition PTEs change only under the PFN lock.
+        let _pfn_lock = m.pfn_lock();
         space.tables(m).write(
             loc,
             m.fmt.encode(&PteState::Transition {
@@ -309,19 +307,15 @@ fn transition(
         st.db.unlink(pfn);
     }
     st.db.set_location(pfn, PageLocation::Active);
-    st.db.set_share_count(pfn, 1);
-    st.db.set_reference_count(pfn, 1);
-    let ws_index = space.ws.insert(super::working_set::Wsle {
-        va: va.page_base(),
+    space.map_valid_locked(
+        m,
+        &mut st,
+        loc,
+        va.page_base(),
         pfn,
-        age: 0,
-        locked: false,
         protection,
-        kind: super::working_set::WsleKind::Private,
-    });
-    st.db.set_ws_index(pfn, ws_index);
-    st.db.increment_share(loc.table);
-    tables.write(loc, data_pte(m, pfn, protection, access == Access::Write));
+        access == Access::Write,
+    );
     drop(st);
     space.faults.transition += 1;
     count_fault(m, space);

@@ -376,34 +376,10 @@ impl Mm {
         pages: u64,
         write: bool,
     ) -> Result<u64, AccessFault> {
-        let process = self.process(pid).map_err(|error| AccessFault {
-            kind: fault::FaultKind::NotCommitted,
-            error,
-        })?;
         let access = if write { Access::Write } else { Access::Read };
-        let mut space = process.live_space().map_err(|error| AccessFault {
-            kind: fault::FaultKind::NotCommitted,
-            error,
-        })?;
-        let user_end = self.machine.layout.highest_user_address();
-        for i in 0..pages {
-            let addr = va.saturating_add(i.saturating_mul(PAGE_SIZE));
-            if addr > user_end {
-                let error = mm_err!(
-                    ACCESS_VIOLATION,
-                    "{addr:#x} is above the highest user address"
-                );
-                let f = AccessFault {
-                    kind: fault::FaultKind::NotCommitted,
-                    error,
-                };
-                return if i > 0 { Ok(i) } else { Err(f) };
-            }
-            if let Err(f) = touch(&self.machine, &mut space, Va(addr), access) {
-                return if i > 0 { Ok(i) } else { Err(f) };
-            }
-        }
-        Ok(pages)
+        let len = usize::try_from(pages.saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX);
+        let done = self.transfer(pid, va & !(PAGE_SIZE - 1), len, access, |_, _, _, _, _| {})?;
+        Ok((done as u64).div_ceil(PAGE_SIZE))
     }
 
     /// Reads process memory through the simulated MMU, page by page, as a thread of

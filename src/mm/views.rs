@@ -1,11 +1,8 @@
 //! Read-only views of the memory manager as plain data, for the filesystem to render.
 //! Nothing here changes state; each view takes the locks it needs briefly.
 
-use std::sync::atomic::Ordering;
-
 use super::Mm;
 use super::address_space::pte_va;
-use super::pagetable::PageTables;
 use super::pfn::{PageLocation, PageUse};
 use super::process::{Pid, ProcessState};
 use super::protection::Protection;
@@ -399,13 +396,6 @@ impl Mm {
         }
     }
 
-    /// Every physical page's row (for tests; the file streams `for_each_pfn_row`).
-    pub fn pfn_rows(&self) -> Vec<PfnRow> {
-        let mut rows = Vec::new();
-        self.for_each_pfn_row(|r| rows.push(r.clone()));
-        rows
-    }
-
     /// `pfn/<PFN>`.
     pub fn pfn_detail(&self, pfn: Pfn) -> Option<PfnRow> {
         let owners = self.owner_pids();
@@ -419,13 +409,7 @@ impl Mm {
         Ok(space.vads.iter().map(vad_row).collect())
     }
 
-    fn pte_row(
-        &self,
-        tables: &PageTables<'_>,
-        va: u64,
-        raw: u64,
-        wsp: impl Fn(Pfn) -> Option<Protection>,
-    ) -> PteRow {
+    fn pte_row(&self, va: u64, raw: u64, wsp: impl Fn(Pfn) -> Option<Protection>) -> PteRow {
         let m = self.machine();
         let state = m.fmt.decode(raw);
         let (pfn_or_offset, protection) = match state {
@@ -438,7 +422,6 @@ impl Mm {
             PteState::Prototype { protection, .. } => (None, Some(protection)),
             _ => (None, None),
         };
-        let _ = tables;
         PteRow {
             va,
             pte_address: pte_va(m, Va(va)),
@@ -463,7 +446,7 @@ impl Mm {
         for v in space.vads.iter() {
             tables.for_each_entry(v.start_va().0, v.end_va().0, &mut |level, va, _, raw| {
                 if level == Level::Pte {
-                    rows.push(self.pte_row(&tables, va, raw, ws_prot));
+                    rows.push(self.pte_row(va, raw, ws_prot));
                 }
             });
         }
@@ -562,10 +545,5 @@ impl Mm {
                 page_table: e.kind == WsleKind::PageTable,
             })
             .collect())
-    }
-
-    /// Total page faults (for tests and the bench).
-    pub fn page_faults(&self) -> u64 {
-        self.machine().counters.page_faults.load(Ordering::Relaxed)
     }
 }

@@ -29,6 +29,20 @@ pub struct Wsle {
     pub kind: WsleKind,
 }
 
+impl Wsle {
+    /// A new, young, unlocked entry.
+    pub fn new(va: Va, pfn: Pfn, protection: Protection, kind: WsleKind) -> Wsle {
+        Wsle {
+            va,
+            pfn,
+            age: 0,
+            locked: false,
+            protection,
+            kind,
+        }
+    }
+}
+
 /// Default working-set limits on a normal machine (facts §5).
 pub const DEFAULT_MINIMUM: u64 = 50;
 pub const DEFAULT_MAXIMUM: u64 = 345;
