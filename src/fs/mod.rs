@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod errno;
+pub mod events;
 mod fuse;
 pub mod handles;
 pub mod inode;

@@ -23,6 +23,7 @@ pub mod address_space;
 pub mod clock;
 pub mod config;
 pub mod counters;
+pub mod events;
 pub mod fault;
 pub mod layout;
 pub mod memory;
