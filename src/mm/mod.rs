@@ -26,6 +26,7 @@ pub mod counters;
 pub mod fault;
 pub mod layout;
 pub mod memory;
+pub mod pagefile;
 pub mod pagetable;
 pub mod pfn;
 pub mod physmem;
