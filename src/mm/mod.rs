@@ -27,6 +27,7 @@ pub mod events;
 pub mod fault;
 pub mod layout;
 pub mod memory;
+pub mod pagefile;
 pub mod pagetable;
 pub mod pfn;
 pub mod physmem;
