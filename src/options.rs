@@ -147,6 +147,7 @@ impl Options {
             files_dir_temporary: self.files.is_none(),
             clock: self.clock,
             allow_other: self.allow_other,
+            scratch: None,
         })
     }
 }

@@ -4,10 +4,11 @@
 //! function here; functions that also need the PFN lock take it themselves.
 
 use super::counters::{add, bump};
+use super::memory::NewPage;
 use super::memory::{Machine, PfnState};
 use super::pagetable::{EntryLoc, PageTables, top_level};
 use super::pfn::{PageLocation, PageUse};
-use super::process::ProcessState;
+use super::process::{Pid, ProcessState};
 use super::protection::Protection;
 use super::pte::{HardwarePte, Level, PteState};
 use super::status::MmResult;
@@ -34,6 +35,7 @@ pub struct Exception {
 }
 
 pub struct AddressSpace {
+    pub pid: Pid,
     /// Owner slot in the PFN database.
     pub slot: u16,
     /// DirectoryTableBase.
@@ -49,6 +51,9 @@ pub struct AddressSpace {
     pub commit_peak: u64,
     pub faults: FaultCounts,
     pub last_exception: Option<Exception>,
+    /// Simulated time of the last touch of this process's memory (the swapper
+    /// outswaps processes idle for long).
+    pub last_access_ms: u64,
 }
 
 /// The valid PTE template for an upper-level entry pointing at a user page table:
@@ -94,34 +99,39 @@ impl AddressSpace {
 
     /// Creates an address space: the top-level table with its self-map entry
     /// (PAE: the PDPT and its four page directories). Charges their commit.
-    pub fn create(m: &Machine, slot: u16, ws_min: u64, ws_max: u64) -> MmResult<AddressSpace> {
+    pub fn create(
+        m: &Machine,
+        pid: Pid,
+        slot: u16,
+        ws_min: u64,
+        ws_max: u64,
+    ) -> MmResult<AddressSpace> {
         let tables_needed = match m.fmt.arch() {
             Arch::Pae => 5,
             _ => 1,
         };
         m.charge_commit(tables_needed)?;
         let mut pages = Vec::new();
-        {
-            let mut st = m.pfn_lock();
-            for _ in 0..tables_needed {
-                match m.allocate_locked(&mut st, true) {
-                    Some(p) => pages.push(p.pfn),
-                    None => {
-                        for &p in &pages {
-                            m.free_page_locked(&mut st, p);
-                        }
-                        drop(st);
-                        m.uncharge_commit(tables_needed);
-                        return Err(mm_err!(
-                            NO_MEMORY,
-                            "no physical page is available for a new page directory"
-                        ));
+        for _ in 0..tables_needed {
+            match m.obtain_page_without_trim(true) {
+                Some(p) => pages.push(p.pfn),
+                None => {
+                    let mut st = m.pfn_lock();
+                    for &p in &pages {
+                        m.free_page_locked(&mut st, p);
                     }
+                    drop(st);
+                    m.uncharge_commit(tables_needed);
+                    return Err(mm_err!(
+                        NO_MEMORY,
+                        "no physical page is available for a new page directory"
+                    ));
                 }
             }
         }
         let dtb = pages[0];
         let mut space = AddressSpace {
+            pid,
             slot,
             dtb,
             state: ProcessState::Running,
@@ -132,6 +142,7 @@ impl AddressSpace {
             commit_peak: tables_needed,
             faults: FaultCounts::default(),
             last_exception: None,
+            last_access_ms: m.clock.now_ms(),
         };
         let tables = space.tables(m);
         let pte_base = m.layout.pte_base();
@@ -235,15 +246,14 @@ impl AddressSpace {
         parent: EntryLoc,
     ) -> MmResult<Pfn> {
         m.charge_commit(1)?;
-        let mut st = m.pfn_lock();
-        let Some(page) = m.allocate_locked(&mut st, true) else {
-            drop(st);
-            m.uncharge_commit(1);
-            return Err(mm_err!(
-                NO_MEMORY,
-                "no physical page is available for a page table"
-            ));
+        let page = match self.obtain_page(m, true) {
+            Ok(p) => p,
+            Err(e) => {
+                m.uncharge_commit(1);
+                return Err(e);
+            }
         };
+        let mut st = m.pfn_lock();
         let lower = Level::from_number(level.number() - 1).expect("level below");
         let table_va = self_map_va(m, lower, va);
         let ws_index = self.ws.insert(Wsle::new(
@@ -295,6 +305,7 @@ impl AddressSpace {
             1,
             0,
         );
+        st.db.set_reference_count(pfn, 0);
         // A private page has no copy anywhere else until the modified page writer
         // writes it, so it starts modified (WRK: MiInitializePfn on demand zero).
         st.db.set_modified(pfn, true);
@@ -319,7 +330,9 @@ impl AddressSpace {
             .ws
             .insert(Wsle::new(va, pfn, protection, WsleKind::Private));
         st.db.set_share_count(pfn, 1);
-        st.db.set_reference_count(pfn, 1);
+        // One reference for the mapping; a cluster write still in flight holds
+        // its own (the frame came back while being written).
+        st.db.increment_reference(pfn);
         st.db.set_ws_index(pfn, ws_index);
         st.db.increment_share(loc.table);
         self.tables(m)
@@ -327,8 +340,9 @@ impl AddressSpace {
     }
 
     /// Takes a valid private page out of the working set: its PTE becomes a
-    /// transition PTE and the page goes to the modified list (or standby if clean).
-    /// Returns false (and does nothing) for a locked or page-table entry.
+    /// transition PTE and the page goes to the modified list if it was dirtied (or
+    /// was never written to the paging file), else to standby. Returns false (and
+    /// does nothing) for a locked or page-table entry.
     pub fn trim_entry(&mut self, m: &Machine, index: u32) -> bool {
         let Some(e) = self.ws.get(index).copied() else {
             return false;
@@ -347,7 +361,9 @@ impl AddressSpace {
         };
         self.ws.remove(index);
         if h.dirty {
+            // Written since it came in: any copy in the paging file is stale.
             st.db.set_modified(h.pfn, true);
+            m.release_backing_locked(&mut st, h.pfn);
         }
         tables.write(
             loc,
@@ -359,15 +375,29 @@ impl AddressSpace {
         st.db.decrement_share(loc.table);
         st.db.set_share_count(h.pfn, 0);
         st.db.set_ws_index(h.pfn, 0);
-        st.db.set_reference_count(h.pfn, 0);
         let to = if st.db.modified(h.pfn) {
             PageLocation::Modified
         } else {
             PageLocation::Standby
         };
-        st.db.insert(h.pfn, to);
+        if st.db.decrement_reference(h.pfn) == 0 {
+            st.db.insert(h.pfn, to);
+        } else {
+            // A cluster write of this frame is still in flight; its completion
+            // puts the frame on the right list.
+            st.db.set_location(h.pfn, PageLocation::Transition);
+        }
         drop(st);
         bump(&m.counters.pages_trimmed);
+        crate::mm_event!(
+            m,
+            "ws.trim",
+            "pid={} va={:#x} pfn={:#x} to={}",
+            self.pid,
+            e.va.0,
+            h.pfn.0,
+            to.name()
+        );
         true
     }
 
@@ -383,9 +413,136 @@ impl AddressSpace {
         trimmed
     }
 
-    /// Frees whatever private page the PTE at `loc` holds (valid or in transition)
-    /// and writes `new` into the PTE. Returns true if the PTE held a committed page
-    /// state (valid, transition, demand-zero or pagefile).
+    /// Trims pages of age `min_age` or more, at most `max_pages`, never taking the
+    /// working set below `floor` pages. Returns the pages trimmed.
+    pub fn trim_aged(&mut self, m: &Machine, min_age: u8, max_pages: u64, floor: u64) -> u64 {
+        let candidates: Vec<u32> = self
+            .ws
+            .iter()
+            .filter(|(_, e)| e.kind == WsleKind::Private && !e.locked && e.age >= min_age)
+            .map(|(i, _)| i)
+            .collect();
+        let mut trimmed = 0;
+        for i in candidates {
+            if trimmed >= max_pages || self.ws.len() <= floor {
+                break;
+            }
+            if self.trim_entry(m, i) {
+                trimmed += 1;
+            }
+        }
+        if trimmed > 0 {
+            bump(&m.counters.working_set_trims);
+        }
+        trimmed
+    }
+
+    /// One aging pass (the working-set manager's): an entry whose PTE was accessed
+    /// since the last pass gets age 0 and its accessed bit cleared; any other entry
+    /// ages by one, up to 3 (WRK: two bits of age in the WSLE).
+    pub fn age_working_set(&mut self, m: &Machine) -> u64 {
+        let tables = self.tables(m);
+        let mut aged = 0;
+        for (_, e) in self.ws.iter_mut() {
+            if e.kind != WsleKind::Private {
+                continue;
+            }
+            let Some(loc) = tables.leaf(e.va) else {
+                continue;
+            };
+            let raw = tables.read(loc);
+            if let PteState::Valid(mut h) = m.fmt.decode(raw) {
+                if h.accessed {
+                    h.accessed = false;
+                    tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
+                    e.age = 0;
+                } else {
+                    e.age = (e.age + 1).min(super::working_set::MAXIMUM_AGE);
+                }
+                aged += 1;
+            }
+        }
+        aged
+    }
+
+    /// Working-set replacement at fault time: a process at its maximum while
+    /// memory is not plentiful gives up one of its own pages before it takes a new
+    /// one (WRK MiDoReplacement). The victim is found by a clock hand: an entry
+    /// whose page was accessed since it was last looked at gets a second chance
+    /// (accessed bit cleared, age 0); the first entry of age 2 or more goes, else
+    /// the oldest of the first 64 looked at.
+    pub fn replace_if_at_maximum(&mut self, m: &Machine) {
+        if self.ws.len() < self.ws.maximum {
+            return;
+        }
+        let available = m.pfn_lock().db.available();
+        if available > m.thresholds.plenty_free && !self.ws.hard_maximum {
+            return;
+        }
+        let tables = self.tables(m);
+        let mut best: Option<(u32, u8)> = None;
+        let mut looked = 0;
+        let slots = self.ws.slots();
+        for step in 0..slots {
+            let i = ((self.ws.hand as u64 + step) % slots.max(1)) as u32;
+            let Some(e) = self.ws.get_mut(i) else {
+                continue;
+            };
+            if e.locked || e.kind != WsleKind::Private {
+                continue;
+            }
+            looked += 1;
+            if let Some(loc) = tables.leaf(e.va)
+                && let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc))
+                && h.accessed
+            {
+                h.accessed = false;
+                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
+                e.age = 0;
+            }
+            if e.age >= 2 {
+                best = Some((i, e.age));
+                break;
+            }
+            if best.is_none_or(|(_, age)| e.age > age) {
+                best = Some((i, e.age));
+            }
+            if looked >= 64 {
+                break;
+            }
+        }
+        if let Some((victim, _)) = best {
+            self.ws.hand = victim.wrapping_add(1);
+            if self.trim_entry(m, victim) {
+                crate::mm_event!(m, "ws.replace", "pid={} index={victim}", self.pid);
+            }
+        }
+    }
+
+    /// A free page for this process's fault, reclaiming if none is available: the
+    /// modified page writer writes a cluster inline (making standby pages), else
+    /// this process gives up some of its own pages. Allocation never blocks on the
+    /// background threads, so it cannot deadlock on them; it fails with
+    /// STATUS_NO_MEMORY only when nothing here can be reclaimed (the caller may
+    /// still trim other processes).
+    pub fn obtain_page(&mut self, m: &Machine, need_zeroed: bool) -> MmResult<NewPage> {
+        loop {
+            if let Some(p) = m.obtain_page_without_trim(need_zeroed) {
+                return Ok(p);
+            }
+            let floor = 0;
+            if self.trim_aged(m, 0, RECLAIM_BATCH, floor) == 0 {
+                return Err(mm_err!(
+                    NO_MEMORY,
+                    "no physical page is available: every page is in use, locked or waiting to be written to a full paging file"
+                ));
+            }
+        }
+    }
+
+    /// Frees whatever private page the PTE at `loc` holds (valid, in transition or
+    /// in a paging file) and writes `new` into the PTE. Returns true if the PTE held
+    /// a committed page state (valid, transition, demand-zero or pagefile).
     pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, new: u64) -> bool {
         let tables = self.tables(m);
         let mut st = m.pfn_lock();
@@ -397,19 +554,21 @@ impl AddressSpace {
                     debug_assert_eq!(e.pfn, h.pfn);
                 }
                 st.db.decrement_share(loc.table);
-                m.free_page_locked(&mut st, h.pfn);
+                m.release_frame_locked(&mut st, h.pfn);
                 self.private_pages -= 1;
                 true
             }
             PteState::Transition { pfn, .. } => {
-                if st.db.location(pfn).is_some_and(|l| l.is_list()) {
-                    st.db.unlink(pfn);
-                }
-                m.free_page_locked(&mut st, pfn);
+                m.release_frame_locked(&mut st, pfn);
                 self.private_pages -= 1;
                 true
             }
-            PteState::DemandZero { .. } | PteState::PageFile { .. } => true,
+            PteState::PageFile { file, slot, .. } => {
+                m.pagefiles_lock().release(file, slot);
+                self.private_pages -= 1;
+                true
+            }
+            PteState::DemandZero { .. } => true,
             _ => false,
         };
         tables.write(loc, new);
@@ -493,6 +652,9 @@ impl AddressSpace {
         self.page_table_pages = self.page_table_pages.saturating_sub(frames.len() as u64);
     }
 }
+
+/// Pages a faulting process gives up at a time when no page is available.
+const RECLAIM_BATCH: u64 = 16;
 
 /// Sets up a frame that just left the lists for a new use.
 #[allow(clippy::too_many_arguments)]

@@ -42,6 +42,13 @@ impl Clock {
 
     /// Moves a manual clock forward; returns the new time.
     pub fn advance(&self, ms: u64) -> MmResult<u64> {
+        self.check_advance(ms)?;
+        Ok(self.manual_ms.fetch_add(ms, Ordering::AcqRel) + ms)
+    }
+
+    /// Whether `advance(ms)` would be accepted (so `tick` can refuse before any
+    /// step runs).
+    pub fn check_advance(&self, ms: u64) -> MmResult<()> {
         if self.mode != ClockMode::Manual {
             return Err(crate::mm_err!(
                 INVALID_DEVICE_REQUEST,
@@ -56,7 +63,7 @@ impl Clock {
                 MAX_TICK_MS / 1000
             ));
         }
-        Ok(self.manual_ms.fetch_add(ms, Ordering::AcqRel) + ms)
+        Ok(())
     }
 }
 

@@ -41,11 +41,24 @@ pub struct MmConfig {
     pub files_dir_temporary: bool,
     pub clock: ClockMode,
     pub allow_other: bool,
+    /// Keeps a test's private state directory alive as long as the configuration
+    /// (and the memory manager holding it): removed when the last copy goes.
+    pub scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl MmConfig {
     /// A configuration for tests of the core: small RAM, manual clock, throwaway paths.
     pub fn for_tests(ram_bytes: u64, arch: Arch) -> MmConfig {
+        // Each test machine gets its own state directory: paging files of
+        // machines running in parallel must not share host files.
+        let scratch = tempfile::Builder::new()
+            .prefix("mmfs-test-")
+            .tempdir()
+            .ok()
+            .map(std::sync::Arc::new);
+        let state_dir = scratch
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf());
         MmConfig {
             ram_bytes,
             arch,
@@ -54,12 +67,13 @@ impl MmConfig {
                 minimum: 16 << 20,
                 maximum: 64 << 20,
             }],
-            state_dir: std::env::temp_dir(),
+            state_dir,
             state_dir_temporary: false,
             files_dir: std::env::temp_dir(),
             files_dir_temporary: false,
             clock: ClockMode::Manual,
             allow_other: false,
+            scratch,
         }
     }
 

@@ -5,15 +5,15 @@
 //! set); anything else is a fault, dispatched on the PTE's state as NT does.
 //! Callers hold the process's address-space lock.
 
-use super::address_space::{AddressSpace, Exception, count_fault};
-use super::counters::bump;
+use super::address_space::{AddressSpace, Exception, activate_locked, count_fault, pte_va};
+use super::counters::{add, bump};
 use super::memory::Machine;
 use super::pagetable::EntryLoc;
-use super::pfn::PageLocation;
+use super::pfn::{PageLocation, PageUse};
 use super::protection::Protection;
 use super::pte::PteState;
 use super::status::{MmError, NtStatus};
-use super::types::{Pfn, Va};
+use super::types::{PAGE_SIZE, Pfn, Va};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Access {
@@ -76,6 +76,15 @@ pub fn touch(
             write: access == Access::Write,
             va,
         });
+        crate::mm_event!(
+            m,
+            "fault.exception",
+            "pid={} va={:#x} access={} status={}",
+            space.pid,
+            va.0,
+            verb(access),
+            f.error.status.name()
+        );
     }
     result
 }
@@ -130,14 +139,20 @@ fn dispatch(
             protection,
         ),
         PteState::Decommitted => Err(not_committed(space, va, access)),
-        PteState::PageFile { .. } => Err(fault(
-            FaultKind::InPage,
-            NtStatus::IN_PAGE_ERROR,
-            format!(
-                "{:#x} is in a paging file, which this build cannot read",
-                va.0
-            ),
-        )),
+        PteState::PageFile {
+            file,
+            slot,
+            protection,
+        } => page_file(
+            m,
+            space,
+            loc.expect("pagefile PTE has a location"),
+            va,
+            access,
+            file,
+            slot,
+            protection,
+        ),
         PteState::Prototype { .. } | PteState::Subsection { .. } => Err(fault(
             FaultKind::InPage,
             NtStatus::IN_PAGE_ERROR,
@@ -234,15 +249,10 @@ fn demand_zero(
         );
         Ok(())
     })?;
+    space.replace_if_at_maximum(m);
     let loc = space.ensure_leaf(m, va).map_err(resources)?;
+    let page = space.obtain_page(m, true).map_err(resources)?;
     let mut st = m.pfn_lock();
-    let page = m.allocate_locked(&mut st, true).ok_or_else(|| {
-        resources(mm_err!(
-            NO_MEMORY,
-            "no physical page is available for {:#x}",
-            va.0
-        ))
-    })?;
     space.install_private_locked(
         m,
         &mut st,
@@ -257,6 +267,14 @@ fn demand_zero(
     space.faults.demand_zero += 1;
     count_fault(m, space);
     bump(&m.counters.demand_zero_faults);
+    crate::mm_event!(
+        m,
+        "fault.demand-zero",
+        "pid={} va={:#x} pfn={:#x}",
+        space.pid,
+        va.page_base().0,
+        page.pfn.0
+    );
     Ok(page.pfn)
 }
 
@@ -283,6 +301,7 @@ fn transition(
         );
         Ok(())
     })?;
+    space.replace_if_at_maximum(m);
     let mut st = m.pfn_lock();
     // Re-read under the PFN lock: transition PTEs are the PFN lock's to change.
     let tables = space.tables(m);
@@ -306,6 +325,7 @@ fn transition(
     if was.is_some_and(PageLocation::is_list) {
         st.db.unlink(pfn);
     }
+    // From a list, or (no list) a frame whose cluster write is still in flight.
     st.db.set_location(pfn, PageLocation::Active);
     space.map_valid_locked(
         m,
@@ -320,5 +340,238 @@ fn transition(
     space.faults.transition += 1;
     count_fault(m, space);
     bump(&m.counters.transition_faults);
+    crate::mm_event!(
+        m,
+        "fault.transition",
+        "pid={} va={:#x} pfn={:#x} from={}",
+        space.pid,
+        va.page_base().0,
+        pfn.0,
+        was.map_or("?", PageLocation::name)
+    );
     Ok(pfn)
+}
+
+/// Pages a hard fault on private data reads at once (WRK: the data cluster, the
+/// faulting page and 3 more; code would read 8).
+pub const READ_CLUSTER: u64 = 4;
+
+/// One page of a read cluster: its PTE, its slot, its protection.
+struct ClusterPage {
+    loc: EntryLoc,
+    va: Va,
+    slot: u32,
+    protection: Protection,
+}
+
+/// A hard fault: the page is in a paging file. Its slot is read into a new frame
+/// together with neighbouring pages of the same page table whose slots follow on
+/// (read clustering); the neighbours go to standby with transition PTEs, so touching
+/// them next is a soft fault. The frame keeps the slot in its OriginalPte: the
+/// page stays clean until written, and a clean page trims straight to standby.
+#[allow(clippy::too_many_arguments)]
+fn page_file(
+    m: &Machine,
+    space: &mut AddressSpace,
+    loc: EntryLoc,
+    va: Va,
+    access: Access,
+    file: u8,
+    slot: u32,
+    protection: Protection,
+) -> Result<Pfn, AccessFault> {
+    check_protection(space, va, access, protection, |space, disarmed| {
+        space.tables(m).write(
+            loc,
+            m.fmt.encode(&PteState::PageFile {
+                file,
+                slot,
+                protection: disarmed,
+            }),
+        );
+        Ok(())
+    })?;
+    space.replace_if_at_maximum(m);
+    let page = space.obtain_page(m, false).map_err(resources)?;
+    // Reclaiming trims only valid pages of this process, so the PTE still names
+    // the same slot; the cluster is chosen after it.
+    let neighbours = read_cluster(m, space, loc, va, file, slot);
+    let mut frames = vec![page.pfn];
+    {
+        let mut st = m.pfn_lock();
+        for _ in &neighbours {
+            // Clustering is opportunistic: it never reclaims.
+            match m.allocate_locked(&mut st, false) {
+                Some(p) => frames.push(p.pfn),
+                None => break,
+            }
+        }
+        for &f in &frames {
+            st.db.set_read_in_progress(f, true);
+        }
+    }
+    let neighbours = &neighbours[..frames.len() - 1];
+    let first_slot = neighbours
+        .iter()
+        .map(|n| n.slot)
+        .chain([slot])
+        .min()
+        .unwrap_or(slot);
+    let mut buf = vec![0u8; frames.len() * PAGE_SIZE as usize];
+    let io = m.pagefiles_lock().io(file);
+    let read = match io {
+        Some(io) => io.read_pages(first_slot, &mut buf),
+        None => Err(std::io::Error::other("no such paging file")),
+    };
+    let mut st = m.pfn_lock();
+    if let Err(e) = read {
+        for &f in &frames {
+            st.db.set_read_in_progress(f, false);
+            m.free_page_locked(&mut st, f);
+        }
+        drop(st);
+        log::warn!("paging file {file} read at slot {slot:#x} failed: {e}");
+        crate::mm_event!(
+            m,
+            "pagefile.read-error",
+            "pid={} va={:#x} file={file} slot={slot:#x}",
+            space.pid,
+            va.page_base().0
+        );
+        return Err(fault(
+            FaultKind::InPage,
+            NtStatus::IN_PAGE_ERROR,
+            format!(
+                "{} of {:#x}: reading it from paging file {file} at slot {slot:#x} failed: {e}",
+                verb(access),
+                va.0
+            ),
+        ));
+    }
+    let slice = |s: u32| {
+        let at = (s - first_slot) as usize * PAGE_SIZE as usize;
+        &buf[at..at + PAGE_SIZE as usize]
+    };
+    for (n, &f) in neighbours.iter().zip(&frames[1..]) {
+        m.phys.write(f, 0, slice(n.slot));
+        let original = m.fmt.encode(&PteState::PageFile {
+            file,
+            slot: n.slot,
+            protection: n.protection,
+        });
+        activate_locked(
+            &mut st,
+            f,
+            space.slot,
+            PageUse::ProcessPrivate,
+            pte_va(m, n.va),
+            original,
+            0,
+            0,
+        );
+        st.db.set_read_in_progress(f, false);
+        st.db.set_reference_count(f, 0);
+        st.db.set_location(f, PageLocation::Transition);
+        st.db.insert(f, PageLocation::Standby);
+        space.tables(m).write(
+            n.loc,
+            m.fmt.encode(&PteState::Transition {
+                pfn: f,
+                protection: n.protection,
+            }),
+        );
+    }
+    m.phys.write(page.pfn, 0, slice(slot));
+    let original = m.fmt.encode(&PteState::PageFile {
+        file,
+        slot,
+        protection,
+    });
+    activate_locked(
+        &mut st,
+        page.pfn,
+        space.slot,
+        PageUse::ProcessPrivate,
+        pte_va(m, va.page_base()),
+        original,
+        1,
+        0,
+    );
+    st.db.set_read_in_progress(page.pfn, false);
+    st.db.set_reference_count(page.pfn, 0);
+    space.map_valid_locked(
+        m,
+        &mut st,
+        loc,
+        va.page_base(),
+        page.pfn,
+        protection,
+        access == Access::Write,
+    );
+    if access == Access::Write {
+        // Written at once: the slot's copy is stale already.
+        st.db.set_modified(page.pfn, true);
+        m.release_backing_locked(&mut st, page.pfn);
+    }
+    drop(st);
+    let pages = frames.len() as u64;
+    space.faults.hard += 1;
+    count_fault(m, space);
+    bump(&m.counters.hard_faults);
+    add(&m.counters.pages_read_from_pagefile, pages);
+    crate::mm_event!(
+        m,
+        "fault.hard",
+        "pid={} va={:#x} pfn={:#x} file={file} slot={slot:#x} pages={pages}",
+        space.pid,
+        va.page_base().0,
+        page.pfn.0
+    );
+    Ok(page.pfn)
+}
+
+/// The neighbours of a hard fault worth reading with it: PTEs of the same page
+/// table, after the fault and then before it, that are in the same paging file at
+/// the slots that continue the run.
+fn read_cluster(
+    m: &Machine,
+    space: &AddressSpace,
+    loc: EntryLoc,
+    va: Va,
+    file: u8,
+    slot: u32,
+) -> Vec<ClusterPage> {
+    let tables = space.tables(m);
+    let entries = m.fmt.entries_per_table(crate::mm::pte::Level::Pte);
+    let mut out = Vec::new();
+    for direction in [1i64, -1] {
+        for k in 1..READ_CLUSTER as i64 {
+            if out.len() as u64 + 1 >= READ_CLUSTER {
+                return out;
+            }
+            let index = loc.index as i64 + direction * k;
+            let s = slot as i64 + direction * k;
+            if index < 0 || index >= entries as i64 || s <= 0 || s > u32::MAX as i64 {
+                break;
+            }
+            let l = EntryLoc {
+                table: loc.table,
+                index: index as u64,
+            };
+            match m.fmt.decode(tables.read(l)) {
+                PteState::PageFile {
+                    file: f,
+                    slot: ns,
+                    protection,
+                } if f == file && ns as i64 == s => out.push(ClusterPage {
+                    loc: l,
+                    va: Va((va.page_base().0 as i64 + direction * k * PAGE_SIZE as i64) as u64),
+                    slot: ns,
+                    protection,
+                }),
+                _ => break,
+            }
+        }
+    }
+    out
 }

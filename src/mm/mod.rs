@@ -15,7 +15,14 @@
 //!    set (NT: the working-set pushlock and the address-creation lock).
 //! 3. `Machine::commit` — the commit charge (never held with 4).
 //! 4. `Machine::pfn` — the PFN lock: the PFN database and every transition PTE.
-//!    Innermost: nothing is taken while it is held.
+//! 5. Leaves, taken under 3 or 4 and holding nothing else:
+//!    `Machine::pagefiles` (the slot bitmaps; file I/O happens with no lock held),
+//!    the event log's queues, and the system threads' wake-up condvar.
+//!
+//! Paging I/O is done holding at most the faulting process's address-space lock
+//! (a hard fault) or no lock at all (the modified page writer): never the PFN lock.
+//! A process holding its own address-space lock only *tries* other processes'
+//! locks (reclaim), so two faulting processes never wait for each other.
 
 #[macro_use]
 pub mod status;
@@ -27,6 +34,7 @@ pub mod events;
 pub mod fault;
 pub mod layout;
 pub mod memory;
+pub mod modified_writer;
 pub mod pagefile;
 pub mod pagetable;
 pub mod pfn;
@@ -34,6 +42,7 @@ pub mod physmem;
 pub mod process;
 pub mod protection;
 pub mod pte;
+pub mod threads;
 pub mod types;
 pub mod vad;
 pub mod verify;
@@ -46,8 +55,10 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use address_space::AddressSpace;
 use clock::Clock;
 use config::MmConfig;
+use events::EventLog;
 use fault::{Access, AccessFault, touch};
 use memory::{COMMIT_RAM_RESERVE, CommitState, Machine, Owner, PfnState};
+use pagefile::PagingFiles;
 use pfn::PfnDatabase;
 use physmem::PhysicalMemory;
 use process::{Pid, Process, ProcessTable, SYSTEM_PROCESS_NAME};
@@ -58,19 +69,24 @@ use vad::AllocRequest;
 
 pub use status::{MmError, MmResult, NtStatus};
 
+/// Pages a faulting process asks the others for, per round, when none is left.
+const RECLAIM_FROM_OTHERS: u64 = 64;
+
 /// One simulated machine's memory manager. Everything lives in this value, so a
 /// test can run several machines at once.
 pub struct Mm {
     config: MmConfig,
-    clock: Clock,
     machine: Machine,
     /// The process table. Lock order: 1.
     processes: RwLock<ProcessTable>,
+    /// The system threads' statistics.
+    threads: threads::ThreadTable,
 }
 
 impl Mm {
     /// Boots a simulated machine: physical memory, the PFN database (every page
-    /// zeroed), and the System process (pid 4).
+    /// zeroed), the paging files (host files in the state directory) and the
+    /// System process (pid 4).
     pub fn new(config: MmConfig) -> MmResult<Mm> {
         let pages = u32::try_from(config.physical_pages())
             .map_err(|_| mm_err!(INVALID_PARAMETER, "--ram is too large"))?;
@@ -81,32 +97,45 @@ impl Mm {
                 config.ram_bytes
             )
         })?;
-        let pagefile_pages: u64 = config
-            .pagefiles
-            .iter()
-            .map(|p| (p.minimum / PAGE_SIZE).saturating_sub(1))
-            .sum();
-        let limit = (pages as u64).saturating_sub(COMMIT_RAM_RESERVE) + pagefile_pages;
+        let fmt = PteFormat::new(config.arch);
+        let mut pagefiles = PagingFiles::new(config.state_dir.clone(), fmt.max_pagefile_slots());
+        for (i, spec) in config.pagefiles.iter().enumerate() {
+            let name = if i == 0 {
+                "pagefile.sys".to_string()
+            } else {
+                format!("pagefile{i}.sys")
+            };
+            pagefiles.create(&name, spec.minimum / PAGE_SIZE, spec.maximum / PAGE_SIZE)?;
+        }
+        let ram_part = (pages as u64).saturating_sub(COMMIT_RAM_RESERVE);
+        let limit = ram_part + pagefiles.commit_pages();
         let machine = Machine {
-            fmt: PteFormat::new(config.arch),
+            fmt,
             layout: layout::Layout::new(config.arch, config.three_gb),
             phys,
+            clock: Clock::new(config.clock),
             pfn: Mutex::new(PfnState {
                 db: PfnDatabase::new(pages),
                 owners: vec![None],
+                slots_in_flight: 0,
             }),
             commit: Mutex::new(CommitState {
                 total: 0,
                 peak: 0,
                 limit,
+                ram_part,
             }),
+            pagefiles: Mutex::new(pagefiles),
             counters: Default::default(),
+            events: EventLog::new(),
+            thresholds: memory::Thresholds::for_ram(pages as u64),
+            wakeups: Default::default(),
         };
         let mm = Mm {
-            clock: Clock::new(config.clock),
             config,
             machine,
             processes: RwLock::new(ProcessTable::new()),
+            threads: Default::default(),
         };
         mm.create_process_with(
             SYSTEM_PROCESS_NAME,
@@ -122,17 +151,17 @@ impl Mm {
     }
 
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        &self.machine.clock
+    }
+
+    /// The live trace (`system/events`).
+    pub fn events(&self) -> &EventLog {
+        &self.machine.events
     }
 
     /// The machine (physical memory, PFN database, counters) for views and tests.
     pub fn machine(&self) -> &Machine {
         &self.machine
-    }
-
-    /// `tick SECONDS`: advance a manual clock and run whatever falls due.
-    pub fn tick(&self, ms: u64) -> MmResult<u64> {
-        self.clock.advance(ms)
     }
 
     fn processes_read(&self) -> RwLockReadGuard<'_, ProcessTable> {
@@ -170,7 +199,7 @@ impl Mm {
                 dtb: types::Pfn(0),
             })
             .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "too many processes"))?;
-        let space = match AddressSpace::create(m, slot, ws_min, ws_max) {
+        let space = match AddressSpace::create(m, pid, slot, ws_min, ws_max) {
             Ok(s) => s,
             Err(e) => {
                 m.pfn_lock().remove_owner(slot);
@@ -183,7 +212,7 @@ impl Mm {
                 dtb: space.dtb,
             });
         }
-        table.insert(Process::new(pid, name, self.clock.now_ms(), space));
+        table.insert(Process::new(pid, name, m.clock.now_ms(), space));
         Ok(pid)
     }
 
@@ -368,6 +397,95 @@ impl Mm {
         ))
     }
 
+    /// Reclaim for a process that found no page: trims up to `pages` pages from
+    /// the other processes (largest working sets first) whose address-space lock
+    /// can be taken without waiting — the caller holds its own, and waiting for
+    /// another could deadlock with that process doing the same.
+    fn trim_other_processes(&self, except: Pid, pages: u64) -> u64 {
+        let m = &self.machine;
+        let mut others: Vec<(u64, Arc<Process>)> = self
+            .all_processes()
+            .into_iter()
+            .filter(|p| p.pid != except)
+            .filter_map(|p| {
+                let len = p.try_space()?.ws.len();
+                Some((len, p))
+            })
+            .collect();
+        others.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+        let mut trimmed = 0;
+        for (_, p) in others {
+            if trimmed >= pages {
+                break;
+            }
+            if let Some(mut space) = p.try_space() {
+                trimmed += space.trim_aged(m, 0, pages - trimmed, 0);
+            }
+        }
+        // The trimmed pages are modified: write them so they become available.
+        if trimmed > 0 {
+            m.flush_modified();
+        }
+        trimmed
+    }
+
+    /// `empty-working-sets` (RAMMap's Empty Working Sets): every process's working
+    /// set is emptied; returns the pages trimmed.
+    pub fn empty_working_sets(&self) -> u64 {
+        let m = &self.machine;
+        self.all_processes()
+            .iter()
+            .map(|p| {
+                let mut space = p.space();
+                if space.state == process::ProcessState::Terminated {
+                    0
+                } else {
+                    space.trim_all(m)
+                }
+            })
+            .sum()
+    }
+
+    /// `empty-standby` (RAMMap's Empty Standby List): every standby page is
+    /// repurposed onto the free list; their owners' next touches are hard faults.
+    /// Returns the pages freed.
+    pub fn empty_standby(&self) -> u64 {
+        let m = &self.machine;
+        let mut st = m.pfn_lock();
+        let mut n = 0;
+        while let Some(pfn) = st.db.remove_head(pfn::PageLocation::Standby) {
+            m.restore_owner_pte_locked(&mut st, pfn);
+            // The owner's PTE now holds the slot.
+            st.db.set_original_pte(pfn, 0);
+            m.free_page_locked(&mut st, pfn);
+            n += 1;
+        }
+        drop(st);
+        crate::mm_event!(m, "list.empty-standby", "pages={n}");
+        n
+    }
+
+    /// `flush-modified` (RAMMap's Empty Modified Page List): writes every modified
+    /// page to the paging files; returns the pages written.
+    pub fn flush_modified(&self) -> u64 {
+        self.machine.flush_modified()
+    }
+
+    /// NtCreatePagingFile (`pagefiles/control create NAME MIN MAX`, sizes in bytes).
+    pub fn create_pagefile(&self, name: &str, minimum: u64, maximum: u64) -> MmResult<()> {
+        let m = &self.machine;
+        let mut c = m.commit_lock();
+        let mut pf = m.pagefiles_lock();
+        pf.create(name, minimum / PAGE_SIZE, maximum / PAGE_SIZE)?;
+        c.limit = c.ram_part + pf.commit_pages();
+        Ok(())
+    }
+
+    /// The paging files, for `pagefiles/`.
+    pub fn pagefiles(&self) -> Vec<pagefile::PagingFileInfo> {
+        self.machine.pagefiles_lock().info()
+    }
+
     /// Touches `pages` pages from `va` as a thread would (one access per page, no
     /// data copied): the fault path alone, for probes and benchmarks. Returns the
     /// pages touched before the first failure.
@@ -424,6 +542,9 @@ impl Mm {
             kind: fault::FaultKind::NotCommitted,
             error,
         })?;
+        // A thread of the process runs: an outswapped process comes back first.
+        threads::inswap(m, &mut space);
+        space.last_access_ms = m.clock.now_ms();
         let mut done = 0usize;
         while done < len {
             let addr = va.checked_add(done as u64).filter(|&a| a <= user_end);
@@ -448,7 +569,20 @@ impl Mm {
             };
             let page_off = (addr % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - page_off).min(len - done);
-            match touch(m, &mut space, Va(addr), access) {
+            let mut result = touch(m, &mut space, Va(addr), access);
+            // Out of pages even after this process gave up its own: other
+            // processes give up some (those whose lock is free right now), then
+            // the touch is retried.
+            while let Err(f) = &result {
+                if f.kind != fault::FaultKind::Resources || f.error.status != NtStatus::NO_MEMORY {
+                    break;
+                }
+                if self.trim_other_processes(pid, RECLAIM_FROM_OTHERS) == 0 {
+                    break;
+                }
+                result = touch(m, &mut space, Va(addr), access);
+            }
+            match result {
                 Ok(pfn) => copy(m, pfn, page_off, done, n),
                 Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
             }

@@ -69,6 +69,16 @@ impl Process {
         self.space.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The address-space lock if it is free right now (reclaim from inside
+    /// another process's fault must not wait).
+    pub fn try_space(&self) -> Option<MutexGuard<'_, AddressSpace>> {
+        match self.space.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Takes the address-space lock of a live process. A request that found the
     /// process just before `rmdir` tore it down gets STATUS_PROCESS_IS_TERMINATING
     /// instead of touching freed frames.

@@ -194,13 +194,46 @@ fn commit_limit_is_enforced() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();
     let limit = meminfo(&mm, "CommitLimit");
+    let maximum =
+        mm.machine().commit_lock().ram_part + mm.machine().pagefiles_lock().maximum_commit_pages();
+    // Beyond what the paging files can ever give: refused, nothing changes.
     let e = mm
-        .allocate(pid, &req(0, (limit + 1) * PAGE_SIZE, "reserve,commit", RW))
+        .allocate(
+            pid,
+            &req(0, (maximum + 1) * PAGE_SIZE, "reserve,commit", RW),
+        )
         .unwrap_err();
     assert_eq!(e.status, NtStatus::COMMITMENT_LIMIT);
+    assert_eq!(meminfo(&mm, "CommitLimit"), limit);
+    assert!(mm.vads(pid).unwrap().is_empty());
     // A reservation costs no commit.
-    mm.allocate(pid, &req(0, (limit + 1) * PAGE_SIZE, "reserve", RW))
+    mm.allocate(pid, &req(0, (maximum + 1) * PAGE_SIZE, "reserve", RW))
         .unwrap();
+    assert_verified(&mm);
+}
+
+#[test]
+fn commit_past_the_limit_grows_the_paging_file() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let limit = meminfo(&mm, "CommitLimit");
+    let used = meminfo(&mm, "CommitCharge");
+    let size = (limit - used + 10) * PAGE_SIZE;
+    let (base, _) = mm
+        .allocate(pid, &req(0, size, "reserve,commit", RW))
+        .unwrap();
+    let grown = meminfo(&mm, "CommitLimit");
+    // At least 16 MB at once (facts §7), and the paging file's size follows.
+    assert!(grown >= limit + 4096, "{limit} -> {grown}");
+    let pf = &mm.pagefiles()[0];
+    assert!(pf.current_pages > pf.minimum_pages);
+    assert_verified(&mm);
+    // Released again: the segment dereference thread shrinks it back.
+    mm.free(pid, base.0, 0, true).unwrap();
+    mm.run_thread(crate::mm::threads::SystemThread::SegmentDereference);
+    let pf = &mm.pagefiles()[0];
+    assert_eq!(pf.current_pages, pf.minimum_pages);
+    assert_eq!(meminfo(&mm, "CommitLimit"), limit);
     assert_verified(&mm);
 }
 

@@ -51,6 +51,8 @@ pub const SYSTEM_MINIMUM: u64 = 50;
 pub const SYSTEM_MAXIMUM: u64 = 450;
 /// No working set may be set below this many pages (MmMinimumWorkingSetSize).
 pub const MINIMUM_FLOOR: u64 = 20;
+/// The oldest age an entry reaches (WRK: two bits of age in the WSLE).
+pub const MAXIMUM_AGE: u8 = 3;
 
 pub struct WorkingSet {
     entries: Vec<Option<Wsle>>,
@@ -60,6 +62,10 @@ pub struct WorkingSet {
     pub peak: u64,
     pub minimum: u64,
     pub maximum: u64,
+    /// MaximumWorkingSetHard: replace at the maximum even when memory is plentiful.
+    pub hard_maximum: bool,
+    /// The replacement clock hand (NT's NextSlot): where the next victim search starts.
+    pub hand: u32,
 }
 
 impl WorkingSet {
@@ -71,7 +77,14 @@ impl WorkingSet {
             peak: 0,
             minimum,
             maximum,
+            hard_maximum: false,
+            hand: 0,
         }
+    }
+
+    /// Entry slots, used or free (the range indexes fall in).
+    pub fn slots(&self) -> u64 {
+        self.entries.len() as u64
     }
 
     /// Adds an entry; returns its index (the PFN's WsIndex).
@@ -112,6 +125,14 @@ impl WorkingSet {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+
+    /// Entries in index order, mutable (aging).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut Wsle)> {
+        self.entries
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_mut().map(|e| (i as u32, e)))
     }
 
     pub fn len(&self) -> u64 {

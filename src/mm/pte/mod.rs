@@ -214,6 +214,13 @@ impl PteFormat {
         self.spec.pte_size
     }
 
+    /// How many pages a paging file may hold: PageFileHigh's range (x86: 20 bits,
+    /// 4 GB; PAE and x64: 32 bits). The all-ones offset is left out: x86 reserves
+    /// it (MI_PTE_LOOKUP_NEEDED) in prototype pointers.
+    pub fn max_pagefile_slots(&self) -> u64 {
+        (1u64 << self.spec.page_file_high_bits) - 1
+    }
+
     /// Paging levels: 2, 3 or 4.
     pub fn levels(&self) -> u32 {
         self.spec.geometry.len() as u32

@@ -1,0 +1,246 @@
+//! The modified page writer (MiModifiedPageWriter): writes modified private pages
+//! to the paging files in clusters and moves them to standby.
+//!
+//! One cluster write, as in WRK:
+//!
+//! 1. Under the PFN lock: take up to 16 pagefile-bound pages from the head of the
+//!    modified list and a run of as many consecutive paging-file slots; each page
+//!    leaves the list (location Transition), gains a reference for the I/O, gets
+//!    WriteInProgress, and loses Modified (so a write to it meanwhile shows). Its
+//!    contents are copied into the I/O buffer while the lock is held.
+//! 2. Without any lock: one `pwrite` of the cluster.
+//! 3. Under the PFN lock again, per page: drop the I/O reference. On success the
+//!    OriginalPte names the slot, and an unreferenced page goes to the tail of
+//!    standby — unless it was dirtied meanwhile (back to modified, slot released).
+//!    On failure the slot is released and the page goes back on the modified list
+//!    with nothing lost. A page deleted meanwhile (freed, process gone) is freed now.
+//!
+//! The owner's transition PTE never changes: it names the frame throughout, so a
+//! fault during the write is an ordinary soft fault.
+
+use super::counters::{add, bump};
+use super::memory::{Machine, PfnState};
+use super::pagefile::SlotRun;
+use super::pfn::PageLocation;
+use super::pte::PteState;
+use super::types::{PAGE_SIZE, Pfn};
+
+/// Pages per cluster write (WRK: MM_MAXIMUM_WRITE_CLUSTER, 64 KB).
+pub const WRITE_CLUSTER: u32 = 16;
+
+/// What one cluster write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClusterOutcome {
+    pub written: u64,
+    pub failed: u64,
+}
+
+struct Cluster {
+    pages: Vec<Pfn>,
+    run: SlotRun,
+}
+
+enum Gather {
+    Empty,
+    NoSlots,
+    Cluster(Cluster, Vec<u8>),
+}
+
+impl Machine {
+    /// Writes one cluster of modified pages (growing a paging file if every slot is
+    /// taken). Callers hold no lock: this takes the PFN lock twice and does the I/O
+    /// between.
+    pub fn write_modified_cluster(&self) -> ClusterOutcome {
+        let mut grown = false;
+        loop {
+            let gathered = {
+                let mut st = self.pfn_lock();
+                self.gather_cluster_locked(&mut st)
+            };
+            match gathered {
+                Gather::Empty => return ClusterOutcome::default(),
+                Gather::NoSlots if !grown => {
+                    // Every slot is taken at the current sizes: grow toward the
+                    // maximum (the commit limit rises with it), then try again.
+                    grown = true;
+                    let added = self
+                        .pagefiles_lock()
+                        .extend(super::memory::PAGEFILE_GROWTH_PAGES);
+                    if added == 0 {
+                        return ClusterOutcome::default();
+                    }
+                    self.refresh_commit_limit();
+                    crate::mm_event!(self, "pagefile.extend", "pages={added}");
+                }
+                Gather::NoSlots => return ClusterOutcome::default(),
+                Gather::Cluster(c, data) => return self.write_cluster(c, data),
+            }
+        }
+    }
+
+    fn gather_cluster_locked(&self, st: &mut PfnState) -> Gather {
+        let waiting = st.db.list_count(PageLocation::Modified);
+        if waiting == 0 {
+            return Gather::Empty;
+        }
+        let want = (waiting.min(WRITE_CLUSTER as u64)) as u32;
+        let Some(run) = self.pagefiles_lock().allocate(want) else {
+            return Gather::NoSlots;
+        };
+        let pages: Vec<Pfn> = st
+            .db
+            .iter_list(PageLocation::Modified)
+            .take(run.count as usize)
+            .collect();
+        let mut data = vec![0u8; pages.len() * PAGE_SIZE as usize];
+        for (i, &pfn) in pages.iter().enumerate() {
+            st.db.unlink(pfn);
+            st.db.increment_reference(pfn);
+            st.db.set_write_in_progress(pfn, true);
+            st.db.set_modified(pfn, false);
+            let at = i * PAGE_SIZE as usize;
+            self.phys
+                .read(pfn, 0, &mut data[at..at + PAGE_SIZE as usize]);
+        }
+        // Fewer pages than slots cannot happen (the run is at most the list
+        // length), but a shorter list must not leak slots.
+        if (pages.len() as u32) < run.count {
+            let mut pf = self.pagefiles_lock();
+            for slot in run.first + pages.len() as u32..run.first + run.count {
+                pf.release(run.file, slot);
+            }
+        }
+        let run = SlotRun {
+            count: pages.len() as u32,
+            ..run
+        };
+        st.slots_in_flight += run.count as u64;
+        Gather::Cluster(Cluster { pages, run }, data)
+    }
+
+    fn write_cluster(&self, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
+        let io = self.pagefiles_lock().io(c.run.file);
+        let result = match io {
+            Some(io) => io.write_pages(c.run.first, &data),
+            None => Err(std::io::Error::other("the paging file is gone")),
+        };
+        let mut st = self.pfn_lock();
+        st.slots_in_flight -= c.run.count as u64;
+        let ok = result.is_ok();
+        for (i, &pfn) in c.pages.iter().enumerate() {
+            self.complete_page_write_locked(&mut st, pfn, c.run.file, c.run.first + i as u32, ok);
+        }
+        drop(st);
+        let n = c.pages.len() as u64;
+        match result {
+            Ok(()) => {
+                add(&self.counters.pages_written_to_pagefile, n);
+                bump(&self.counters.pagefile_write_ios);
+                crate::mm_event!(
+                    self,
+                    "pagefile.write",
+                    "file={} slot={:#x} pages={n}",
+                    c.run.file,
+                    c.run.first
+                );
+                ClusterOutcome {
+                    written: n,
+                    failed: 0,
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "paging file {} write of {n} pages at slot {:#x} failed: {e}; the pages stay modified",
+                    c.run.file,
+                    c.run.first
+                );
+                crate::mm_event!(
+                    self,
+                    "pagefile.write-error",
+                    "file={} slot={:#x} pages={n}",
+                    c.run.file,
+                    c.run.first
+                );
+                ClusterOutcome {
+                    written: 0,
+                    failed: n,
+                }
+            }
+        }
+    }
+
+    /// Step 3 for one page (see the module docs).
+    fn complete_page_write_locked(
+        &self,
+        st: &mut PfnState,
+        pfn: Pfn,
+        file: u8,
+        slot: u32,
+        ok: bool,
+    ) {
+        st.db.set_write_in_progress(pfn, false);
+        let references = st.db.decrement_reference(pfn);
+        let dirtied = st.db.modified(pfn);
+        if ok && !dirtied && !st.db.deleted(pfn) {
+            let protection = match self.fmt.decode(st.db.original_pte(pfn)) {
+                PteState::DemandZero { protection } | PteState::PageFile { protection, .. } => {
+                    protection
+                }
+                _ => super::protection::Protection::READWRITE,
+            };
+            st.db.set_original_pte(
+                pfn,
+                self.fmt.encode(&PteState::PageFile {
+                    file,
+                    slot,
+                    protection,
+                }),
+            );
+        } else {
+            // Failed, dirtied again, or deleted: this slot holds nothing anyone
+            // will read.
+            self.pagefiles_lock().release(file, slot);
+            if !ok {
+                st.db.set_modified(pfn, true);
+            }
+        }
+        if references > 0 {
+            // Mapped again meanwhile: it stays Active; a later trim places it.
+            return;
+        }
+        if st.db.deleted(pfn) {
+            self.free_page_locked(st, pfn);
+        } else if st.db.modified(pfn) {
+            st.db.insert(pfn, PageLocation::Modified);
+        } else {
+            st.db.insert(pfn, PageLocation::Standby);
+        }
+    }
+
+    /// Writes modified pages until the list is empty or nothing more can be
+    /// written (RAMMap's "Empty Modified Page List", and `flush-modified`).
+    pub fn flush_modified(&self) -> u64 {
+        let mut total = 0;
+        loop {
+            let o = self.write_modified_cluster();
+            if o.written == 0 {
+                return total;
+            }
+            total += o.written;
+        }
+    }
+
+    /// One pass of the modified page writer thread: clusters until fewer than a
+    /// cluster's worth of pages remain (WRK), or a write fails.
+    pub fn modified_page_writer_pass(&self) -> u64 {
+        let mut total = 0;
+        while self.pfn_lock().db.list_count(PageLocation::Modified) >= WRITE_CLUSTER as u64 {
+            let o = self.write_modified_cluster();
+            if o.written == 0 {
+                break;
+            }
+            total += o.written;
+        }
+        total
+    }
+}
