@@ -35,12 +35,12 @@ pub struct ClusterOutcome {
     pub failed: u64,
 }
 
-struct Cluster {
+pub(super) struct Cluster {
     pages: Vec<Pfn>,
     run: SlotRun,
 }
 
-enum Gather {
+pub(super) enum Gather {
     Empty,
     NoSlots,
     Cluster(Cluster, Vec<u8>),
@@ -78,7 +78,7 @@ impl Machine {
         }
     }
 
-    fn gather_cluster_locked(&self, st: &mut PfnState) -> Gather {
+    pub(super) fn gather_cluster_locked(&self, st: &mut PfnState) -> Gather {
         let waiting = st.db.list_count(PageLocation::Modified);
         if waiting == 0 {
             return Gather::Empty;
@@ -118,7 +118,7 @@ impl Machine {
         Gather::Cluster(Cluster { pages, run }, data)
     }
 
-    fn write_cluster(&self, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
+    pub(super) fn write_cluster(&self, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
         let io = self.pagefiles_lock().io(c.run.file);
         let result = match io {
             Some(io) => io.write_pages(c.run.first, &data),

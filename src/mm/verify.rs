@@ -13,7 +13,12 @@
 //! - every Active page is found exactly once by the walks;
 //! - no PTE outside a VAD holds anything;
 //! - each VAD's commit charge is its committed pages; the system commit charge is
-//!   the sum of the processes' charges; private page counts match the PTEs.
+//!   the sum of the processes' charges; private page counts match the PTEs;
+//! - every paging-file slot in use is named exactly once — by a pagefile PTE, by
+//!   the OriginalPte of a frame holding that page, or by a cluster write in
+//!   flight — and every slot named is in use;
+//! - a standby page has a copy in a paging file (repurposing it loses nothing);
+//!   a modified page is marked Modified; a page in Transition has I/O in flight.
 
 use std::collections::HashMap;
 
@@ -53,6 +58,22 @@ impl Mm {
         let st = m.pfn_lock();
         v.extend(st.db.verify());
 
+        let pagefiles = m.pagefiles_lock();
+        v.extend(pagefiles.verify());
+        // (file, slot) -> who names it.
+        let mut slots: HashMap<(u8, u32), String> = HashMap::new();
+        let mut name_slot = |file: u8, slot: u32, who: String, v: &mut Vec<String>| {
+            if !pagefiles.is_allocated(file, slot) {
+                v.push(format!(
+                    "{who} names paging file {file} slot {slot:#x}, which is free"
+                ));
+            }
+            if let Some(prev) = slots.insert((file, slot), who.clone()) {
+                v.push(format!(
+                    "paging file {file} slot {slot:#x} is named twice: by {prev} and by {who}"
+                ));
+            }
+        };
         let mut seen: HashMap<Pfn, String> = HashMap::new();
         let mut commit_sum = 0u64;
         for (pid, space) in &spaces {
@@ -130,6 +151,10 @@ impl Mm {
                                 h.pfn.0, e.ws_index
                             )),
                         }
+                    }
+                    PteState::PageFile { file, slot, .. } => {
+                        private += 1;
+                        name_slot(file, slot, format!("pid {pid}'s PTE of {va:#x}"), &mut v);
                     }
                     PteState::Transition { pfn, .. } => {
                         private += 1;
@@ -241,14 +266,44 @@ impl Mm {
         }
         for pfn in 0..st.db.pages() {
             let pfn = Pfn(pfn);
-            match st.db.location(pfn) {
+            let location = st.db.location(pfn);
+            if location.is_some_and(|l| {
+                !matches!(
+                    l,
+                    PageLocation::Zeroed | PageLocation::Free | PageLocation::Bad
+                )
+            }) && st.db.page_use(pfn) == PageUse::ProcessPrivate
+            {
+                match m.fmt.decode(st.db.original_pte(pfn)) {
+                    PteState::PageFile { file, slot, .. } => name_slot(
+                        file,
+                        slot,
+                        format!("pfn {:#x}'s OriginalPte", pfn.0),
+                        &mut v,
+                    ),
+                    _ if location == Some(PageLocation::Standby) => v.push(format!(
+                        "pfn {:#x} is on standby with no copy in a paging file",
+                        pfn.0
+                    )),
+                    _ => {}
+                }
+            }
+            if location == Some(PageLocation::Modified) && !st.db.modified(pfn) {
+                v.push(format!(
+                    "pfn {:#x} is on the modified list but not Modified",
+                    pfn.0
+                ));
+            }
+            match location {
                 Some(PageLocation::Active) if !seen.contains_key(&pfn) => {
                     v.push(format!(
                         "pfn {:#x} is Active but no page table maps it",
                         pfn.0
                     ));
                 }
-                Some(PageLocation::Transition) => {
+                Some(PageLocation::Transition)
+                    if !st.db.write_in_progress(pfn) && !st.db.read_in_progress(pfn) =>
+                {
                     v.push(format!(
                         "pfn {:#x} is in Transition with no I/O in flight",
                         pfn.0
@@ -271,6 +326,15 @@ impl Mm {
             if v.len() > MAX_LINES {
                 break;
             }
+        }
+        let named = slots.len() as u64 + st.slots_in_flight;
+        if named != pagefiles.used_pages() {
+            v.push(format!(
+                "the paging files have {} slots in use but {} are named ({} by a cluster write in flight)",
+                pagefiles.used_pages(),
+                named,
+                st.slots_in_flight
+            ));
         }
         if commit_sum != commit.total {
             v.push(format!(

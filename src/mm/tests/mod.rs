@@ -774,3 +774,5 @@ fn recommit_changes_protection_and_ws_limits_trim() {
     assert!(back.iter().all(|&x| x == 1));
     assert_verified(&mm);
 }
+
+mod paging;
