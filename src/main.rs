@@ -87,8 +87,8 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     let config = options
         .to_config(state.path(), files.path())
         .map_err(Failure::Usage)?;
-    let mm = Mm::new(config).map_err(|e| Failure::Runtime(e.to_string()))?;
-    let fs = MmFs::new(Arc::new(mm));
+    let mm = Arc::new(Mm::new(config).map_err(|e| Failure::Runtime(e.to_string()))?);
+    let fs = MmFs::new(Arc::clone(&mm));
 
     // Signals are taken by one waiting thread; block them before any other thread
     // starts so that every thread inherits the mask.
@@ -96,6 +96,10 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     signals
         .thread_block()
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
+    // With --clock auto the system threads run from now on (they inherit the
+    // blocked signal mask).
+    let mut system_threads = mmfs::mm::threads::Dispatcher::start(Arc::clone(&mm))
+        .map_err(|e| Failure::Runtime(format!("cannot start the system threads: {e}")))?;
 
     let mut fuse_config = fuser::Config::default();
     fuse_config.mount_options = vec![
@@ -152,6 +156,10 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
         }
     }
 
+    // Parked `system/events` readers get EOF first, so nothing holds the mount
+    // busy waiting for an event that will never come.
+    mm.events().shutdown();
+    system_threads.stop();
     unmount(mountpoint);
     join_with_grace(background);
     drop(files);

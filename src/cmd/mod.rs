@@ -5,6 +5,7 @@
 //! file sees. It knows nothing of FUSE, so it is tested (and fuzzed) on its own.
 
 pub mod args;
+mod pagefiles;
 mod process;
 mod system;
 
@@ -18,6 +19,8 @@ pub enum Target {
     System,
     /// `processes/<name>/control`
     Process(crate::mm::process::Pid),
+    /// `pagefiles/control`
+    Pagefiles,
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -70,6 +73,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
     Some(match target {
         Target::System => system::execute(mm, &words),
         Target::Process(pid) => process::execute(mm, pid, &words),
+        Target::Pagefiles => pagefiles::execute(mm, &words),
     })
 }
 

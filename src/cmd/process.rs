@@ -9,7 +9,8 @@ use crate::mm::{Mm, MmError};
 use crate::mm_err;
 
 const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release, \
-protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX, trim, help";
+protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
+outswap, inswap, help";
 
 pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -31,6 +32,15 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
         "trim" => {
             args::<0>(w, "trim")?;
             Ok(format!("{}", mm.trim(pid)?))
+        }
+        "outswap" => {
+            args::<0>(w, "outswap")?;
+            Ok(format!("{}", mm.outswap(pid)?))
+        }
+        "inswap" => {
+            args::<0>(w, "inswap")?;
+            let was = mm.inswap(pid)?;
+            Ok(if was { "inswapped" } else { "already in" }.to_string())
         }
         "help" => Ok(KNOWN.to_string()),
         _ => Err(unknown_verb(w, "processes/<name>/control", KNOWN)),
@@ -107,13 +117,19 @@ fn protect(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     Ok(old.name())
 }
 
-/// `ws-limits MIN MAX` (bytes) — SetProcessWorkingSetSize; `-1 -1` empties the
-/// working set. The result is the limits in force, in bytes.
+/// `ws-limits MIN MAX [hard|soft]` (bytes) — SetProcessWorkingSetSize(Ex); `-1 -1`
+/// empties the working set. `hard` makes the maximum hard
+/// (QUOTA_LIMITS_HARDWS_MAX_ENABLE): the process replaces its own pages at the
+/// maximum even when memory is plentiful. The result is the limits in force, in
+/// bytes, followed by `hard` when the maximum is hard.
 fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
-    let [a, b] = args::<2>(
-        w,
-        "ws-limits MIN MAX (bytes, or -1 -1 to empty the working set)",
-    )?;
+    let usage = "ws-limits MIN MAX [hard|soft] (bytes, or -1 -1 to empty the working set)";
+    let (a, b, hard) = match w.args.as_slice() {
+        [a, b] => (*a, *b, None),
+        [a, b, "hard"] => (*a, *b, Some(true)),
+        [a, b, "soft"] => (*a, *b, Some(false)),
+        _ => return Err(mm_err!(INVALID_PARAMETER, "usage: {usage}")),
+    };
     let limit = |s: &str| -> Result<Option<u64>, MmError> {
         if s == "-1" {
             Ok(None)
@@ -121,7 +137,9 @@ fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
             size(s).map(Some)
         }
     };
-    let (min, max) = mm.set_ws_limits(pid, limit(a)?, limit(b)?)?;
+    let (min, max, hard) = mm.set_ws_limits_ex(pid, limit(a)?, limit(b)?, hard)?;
     let page = crate::mm::types::PAGE_SIZE;
-    Ok(format!("{} {}", min * page, max * page))
+    // A soft maximum prints as before (two numbers); a hard one says so.
+    let kind = if hard { " hard" } else { "" };
+    Ok(format!("{} {}{kind}", min * page, max * page))
 }

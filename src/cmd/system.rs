@@ -3,9 +3,11 @@
 use super::args::parse_number;
 use super::{Outcome, Words, no_options, unknown_verb};
 use crate::mm::Mm;
+use crate::mm::threads::SystemThread;
 use crate::mm_err;
 
-const KNOWN: &str = "tick [SECONDS], bad-page PFN, help";
+const KNOWN: &str = "tick [SECONDS], run THREAD, empty-working-sets, empty-standby, \
+flush-modified, bad-page PFN, help";
 
 pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -23,8 +25,38 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
             }
             _ => Err(mm_err!(INVALID_PARAMETER, "usage: bad-page PFN")),
         },
+        "run" => match w.args.as_slice() {
+            [name] => {
+                let t = SystemThread::from_name(name).ok_or_else(|| {
+                    let names: Vec<&str> = SystemThread::ALL.iter().map(|t| t.name()).collect();
+                    mm_err!(
+                        INVALID_PARAMETER,
+                        "no system thread '{}'; threads are: {}",
+                        name.escape_default(),
+                        names.join(", ")
+                    )
+                })?;
+                Ok(format!("pages={}", mm.run_thread(t)))
+            }
+            _ => Err(mm_err!(INVALID_PARAMETER, "usage: run THREAD")),
+        },
+        "empty-working-sets" => no_args(w).map(|_| format!("pages={}", mm.empty_working_sets())),
+        "empty-standby" => no_args(w).map(|_| format!("pages={}", mm.empty_standby())),
+        "flush-modified" => no_args(w).map(|_| format!("pages={}", mm.flush_modified())),
         "help" => Ok(KNOWN.to_string()),
         _ => Err(unknown_verb(w, "system/control", KNOWN)),
+    }
+}
+
+fn no_args(w: &Words<'_>) -> Result<(), crate::mm::MmError> {
+    if w.args.is_empty() {
+        Ok(())
+    } else {
+        Err(mm_err!(
+            INVALID_PARAMETER,
+            "usage: {} (no arguments)",
+            w.verb
+        ))
     }
 }
 

@@ -29,7 +29,7 @@ impl MmFs {
                 (FileType::Symlink, 0o777, 1, len)
             }
             Node::File(f) => match f.class() {
-                FileClass::Generated => (FileType::RegularFile, 0o444, 1, 0),
+                FileClass::Generated | FileClass::Events => (FileType::RegularFile, 0o444, 1, 0),
                 FileClass::Control(_) => (FileType::RegularFile, 0o644, 1, 0),
                 // Sized as the user address space, like a view of it.
                 FileClass::Mem(_) => (
@@ -197,7 +197,12 @@ impl Filesystem for MmFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
         match MmFs::open(self, ino.0, write) {
-            // Direct I/O: every read reaches mmfs, and a size-0 file still shows its bytes.
+            // Direct I/O: every read reaches mmfs, and a size-0 file still shows its
+            // bytes. A stream (events) has no offsets either.
+            Ok(o) if self.events_of(o.fh).is_some() => reply.opened(
+                FileHandle(o.fh),
+                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE,
+            ),
             Ok(o) => reply.opened(FileHandle(o.fh), FopenFlags::FOPEN_DIRECT_IO),
             Err(e) => reply.error(e),
         }
@@ -205,15 +210,20 @@ impl Filesystem for MmFs {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if let Some(sub) = self.events_of(fh.0) {
+            // May block: the reply is finished by a waiter thread, never here.
+            let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+            return super::events::serve_read(sub, size, req.pid(), nonblock, reply);
+        }
         match MmFs::read(self, fh.0, offset, size) {
             Ok(bytes) => reply.data(&bytes),
             Err(e) => reply.error(e),

@@ -20,6 +20,8 @@ pub enum Handle {
     Dir(Listing),
     /// A process's `mem`: reads and writes go to the simulated MMU.
     Mem(crate::mm::process::Pid),
+    /// `system/events`: this reader's subscription (its own bounded queue).
+    Events(Arc<crate::mm::events::Subscription>),
 }
 
 /// Handle numbers are never reused while mounted.

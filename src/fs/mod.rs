@@ -169,6 +169,12 @@ impl MmFs {
             }
             FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
             FileClass::Mem(pid) => Handle::Mem(pid),
+            FileClass::Events => {
+                if write {
+                    return Err(Errno::EACCES);
+                }
+                Handle::Events(self.mm.events().subscribe())
+            }
         };
         Ok(Opened {
             fh: lock(&self.handles).insert(handle),
@@ -198,9 +204,19 @@ impl MmFs {
                     (Arc::new(text.into_bytes()), start)
                 }
                 Handle::Dir(_) => return Err(Errno::EISDIR),
+                // Served by `events_of` and `events::serve_read` (it may block).
+                Handle::Events(_) => return Err(Errno::EINVAL),
             }
         };
         Ok(handles::slice_at(&source, start, size).to_vec())
+    }
+
+    /// The subscription behind an open `system/events`, if `fh` is one.
+    pub fn events_of(&self, fh: u64) -> Option<Arc<crate::mm::events::Subscription>> {
+        match lock(&self.handles).get(fh) {
+            Some(Handle::Events(sub)) => Some(Arc::clone(sub)),
+            _ => None,
+        }
     }
 
     /// A read of `mem`: through the simulated MMU, stopping at the first page that

@@ -20,6 +20,10 @@ pub enum Dir {
     Process(Pid),
     /// `processes/<name>/pte/`: lookup-only entries, one per virtual address.
     PteDir(Pid),
+    Pagefiles,
+    /// `pagefiles/<name>/`, by the paging file's index (PageFileLow); paging files
+    /// are never removed, so an index always means the same file.
+    Pagefile(u8),
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -33,6 +37,8 @@ pub enum DirClass {
     Pids,
     Process,
     PteDir,
+    Pagefiles,
+    Pagefile,
 }
 
 /// Files of `system/`.
@@ -43,6 +49,8 @@ pub enum SystemFile {
     Usecounts,
     Layout,
     Config,
+    Threads,
+    Events,
     Verify,
     Control,
 }
@@ -71,6 +79,8 @@ pub enum File {
     Process(Pid, ProcessFile),
     /// `processes/<name>/pte/<VA>` (lookup-only).
     PteEntry(Pid, u64),
+    PagefilesControl,
+    PagefileInfo(u8),
 }
 
 /// Any node: the key the inode table maps to an inode number.
@@ -91,14 +101,18 @@ pub enum FileClass {
     Control(Target),
     /// A process's address space: every access goes through the simulated MMU.
     Mem(Pid),
+    /// `system/events`: a live stream, reads block until an event comes.
+    Events,
 }
 
-const SYSTEM_FILES: [(&str, SystemFile); 7] = [
+const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("meminfo", SystemFile::Meminfo),
     ("counters", SystemFile::Counters),
     ("usecounts", SystemFile::Usecounts),
     ("layout", SystemFile::Layout),
     ("config", SystemFile::Config),
+    ("threads", SystemFile::Threads),
+    ("events", SystemFile::Events),
     ("verify", SystemFile::Verify),
     ("control", SystemFile::Control),
 ];
@@ -135,6 +149,8 @@ impl Dir {
             Dir::Pids => DirClass::Pids,
             Dir::Process(_) => DirClass::Process,
             Dir::PteDir(_) => DirClass::PteDir,
+            Dir::Pagefiles => DirClass::Pagefiles,
+            Dir::Pagefile(_) => DirClass::Pagefile,
         }
     }
 
@@ -148,6 +164,8 @@ impl File {
     pub fn class(self) -> FileClass {
         match self {
             File::System(SystemFile::Control) => FileClass::Control(Target::System),
+            File::System(SystemFile::Events) => FileClass::Events,
+            File::PagefilesControl => FileClass::Control(Target::Pagefiles),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
             File::Process(pid, ProcessFile::Mem) => FileClass::Mem(pid),
             _ => FileClass::Generated,
@@ -193,6 +211,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "pfn" => Some(Node::Dir(Dir::Pfn)),
             "processes" => Some(Node::Dir(Dir::Processes)),
             "pids" => Some(Node::Dir(Dir::Pids)),
+            "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
             _ => None,
         },
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
@@ -223,6 +242,15 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             (va <= mm.machine().layout.highest_user_address())
                 .then_some(Node::File(File::PteEntry(pid, va)))
         }
+        Dir::Pagefiles => match name {
+            "control" => Some(Node::File(File::PagefilesControl)),
+            _ => mm
+                .pagefiles()
+                .into_iter()
+                .find(|f| f.name == name)
+                .map(|f| Node::Dir(Dir::Pagefile(f.index))),
+        },
+        Dir::Pagefile(i) => (name == "info").then_some(Node::File(File::PagefileInfo(i))),
     }
 }
 
@@ -236,6 +264,7 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("pfn", Node::Dir(Dir::Pfn));
             add("processes", Node::Dir(Dir::Processes));
             add("pids", Node::Dir(Dir::Pids));
+            add("pagefiles", Node::Dir(Dir::Pagefiles));
         }
         Dir::System => {
             for (n, f) in SYSTEM_FILES {
@@ -270,6 +299,13 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             }
         }
         Dir::PteDir(_) => {}
+        Dir::Pagefiles => {
+            add("control", Node::File(File::PagefilesControl));
+            for f in mm.pagefiles() {
+                add(&f.name, Node::Dir(Dir::Pagefile(f.index)));
+            }
+        }
+        Dir::Pagefile(i) => add("info", Node::File(File::PagefileInfo(i))),
     }
     out
 }
@@ -277,7 +313,10 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
 /// The parent of a directory (for `..`).
 pub fn parent(dir: Dir) -> Dir {
     match dir {
-        Dir::Root | Dir::System | Dir::Pfn | Dir::Processes | Dir::Pids => Dir::Root,
+        Dir::Root | Dir::System | Dir::Pfn | Dir::Processes | Dir::Pids | Dir::Pagefiles => {
+            Dir::Root
+        }
+        Dir::Pagefile(_) => Dir::Pagefiles,
         Dir::PfnLists => Dir::Pfn,
         Dir::Process(_) => Dir::Processes,
         Dir::PteDir(p) => Dir::Process(p),
@@ -379,6 +418,8 @@ mod tests {
             Dir::Pids,
             Dir::Process(Pid(4)),
             Dir::PteDir(Pid(4)),
+            Dir::Pagefiles,
+            Dir::Pagefile(0),
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

@@ -12,6 +12,8 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::Pids => PIDS,
         DirClass::Process => PROCESS,
         DirClass::PteDir => PTE_DIR,
+        DirClass::Pagefiles => PAGEFILES,
+        DirClass::Pagefile => PAGEFILE,
     }
 }
 
@@ -22,6 +24,7 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
   pfn/         the PFN database: one entry per physical page, and the page lists
   processes/   one directory per process; mkdir creates one, rmdir terminates it
   pids/        <pid> -> ../processes/<name>
+  pagefiles/   the paging files (real files in the state directory)
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
@@ -41,6 +44,8 @@ A first session:
   cat processes/app/status system/meminfo
   echo trim > processes/app/control             # pages go to the modified list
   cat pfn/lists/modified | wc -l
+  echo 'run modified-page-writer' > system/control   # written: now standby
+  cat processes/app/mem > /dev/null             # soft (transition) faults
   cat system/verify
 
 Every directory has a README like this one.
@@ -57,11 +62,29 @@ system/: the whole simulated machine.
              columns by page list
   layout     the address-space layout of the running arch: `# start end region`
   config     the running configuration (key/value)
+  threads    table `# name priority state wakeups last_run_ms pages_processed`:
+             the memory manager's system threads (balance-set-manager,
+             working-set-manager, swapper, modified-page-writer,
+             segment-dereference, zero-page-thread)
+  events     a live trace: `cat system/events` prints one line per event from
+             the moment it is opened (`<seq> <time_ms> <event> key=value ...`):
+             fault.demand-zero fault.transition fault.hard fault.exception
+             ws.trim ws.replace page.repurposed pagefile.write pagefile.read-error
+             pagefile.extend pagefile.shrink thread.run process.outswap
+             process.inswap list.empty-standby. Reads block until an event comes;
+             Ctrl-C ends it. A slow reader loses the oldest events and sees
+             `events.lost count=N`. Nobody reading costs nothing.
   verify     reading it checks every invariant of the PFN database, page tables,
              working sets and commit charge: `ok: ...` or one line per violation
   control    commands for the whole machine (one per line):
                tick [SECONDS]   with --clock manual: advance simulated time
                                 (default 1 second; fractions like 0.25 work)
+               run THREAD       one pass of a system thread now (names as in
+                                `threads`)
+               empty-working-sets   trim every working set (RAMMap's Empty)
+               empty-standby    every standby page goes to the free list; the
+                                next touch of each is a hard fault
+               flush-modified   write every modified page to the paging files
                bad-page PFN     a memory error: a free page moves to the bad
                                 list; a page in use makes every later touch
                                 fail with EIO (STATUS_IN_PAGE_ERROR) and goes to
@@ -69,6 +92,14 @@ system/: the whole simulated machine.
                help             list the commands
              Reading it gives the outcome of the last command, for example
              `ok time_ms=5000` or `error STATUS_INVALID_PARAMETER: ...`.
+
+With --clock auto the system threads run on real time: the balance set manager
+every second (it calls the working-set manager, which ages working sets and
+trims them when available memory is low; every 4th second the swapper
+outswaps processes idle for 15 s), the modified page writer when the modified
+list grows long or memory runs low, the zero page thread when free pages
+gather. With --clock manual nothing runs until `tick` or `run`; a fault that
+finds no available page still writes modified pages and trims inline.
 ";
 
 const PFN: &str = "\
@@ -125,7 +156,8 @@ processes/<name>/: one process.
   mem         the user address space as a file: the offset is the virtual address.
               Reads and writes take page faults as a thread would. A transfer stops
               at the first page it cannot touch; with nothing done it fails:
-              EFAULT not committed, EACCES protection, EFAULT once for a guard page
+              EFAULT not committed, EACCES protection, EFAULT once for a guard page,
+              EIO when the page cannot be read in (STATUS_IN_PAGE_ERROR)
   vads        table `# start end commit_pages type protection flags name`
   ptes        table `# va pte state pfn_or_offset protection`, every page of every
               VAD whose page table exists
@@ -143,9 +175,14 @@ processes/<name>/: one process.
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
     lock ADDR SIZE / unlock ADDR SIZE   VirtualLock / VirtualUnlock
-    ws-limits MIN MAX            SetProcessWorkingSetSize in bytes; -1 -1 empties
+    ws-limits MIN MAX [hard]     SetProcessWorkingSetSize in bytes; -1 -1 empties.
+                                 hard: replace at the maximum even when memory is
+                                 plentiful (otherwise only when it is short)
     trim                         empty the working set (pages go to the modified
                                  list, or standby if clean). Result: ok PAGES
+    outswap / inswap             swap the process out (its working set is emptied,
+                                 State: outswapped) or back in (any touch of
+                                 mem inswaps it too)
   Errors: EINVAL bad arguments or protection, EEXIST conflicting addresses,
   ENOENT not allocated, ENOMEM commit limit, EBUSY working-set quota.
 ";
@@ -157,4 +194,27 @@ processes/<name>/pte/: the !pte view of any user address, by name.
                       then the decoded state (valid, transition, demand-zero,
                       pagefile, prototype, decommitted, none), PFN, protection
                       and the VAD. Addresses are not listed; any user address works.
+";
+
+const PAGEFILES: &str = "\
+pagefiles/: the paging files. Each is a real host file in the state directory;
+page contents really are written to it and read back from it.
+
+  control   create NAME MIN MAX    NtCreatePagingFile (sizes in bytes, K/M/G);
+                                   the file starts at MIN and may grow to MAX
+  <name>/   one paging file; the first is pagefile.sys (--pagefile)
+
+The commit limit is RAM (less a small reserve) plus each paging file's current
+size less one page (slot 0 is never used). A commit past the limit grows the
+files (by at least 16 MB, up to their maximum) before failing with ENOMEM
+(STATUS_COMMITMENT_LIMIT); the segment dereference thread grows them above 90%
+use and shrinks them below 80%.
+";
+
+const PAGEFILE: &str = "\
+pagefiles/<name>/: one paging file.
+
+  info   key/value: Path, MinimumSize, MaximumSize, CurrentSize (bytes),
+         UsedPages, FreePages, PeakUsedPages, PagesWritten, PagesRead, Index
+         (the PageFileLow value in pagefile PTEs)
 ";

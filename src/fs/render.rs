@@ -22,8 +22,9 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             SystemFile::Usecounts => usecounts(mm),
             SystemFile::Layout => layout(mm),
             SystemFile::Config => config(mm),
+            SystemFile::Threads => threads(mm),
             SystemFile::Verify => verify(mm),
-            SystemFile::Control => String::new(),
+            SystemFile::Control | SystemFile::Events => String::new(),
         },
         File::PfnList(loc) => pfn_list(mm, loc),
         File::PfnDb => pfn_db(mm),
@@ -37,6 +38,8 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             ProcessFile::Mem | ProcessFile::Control => String::new(),
         },
         File::PteEntry(pid, va) => pte_entry(mm, pid, va)?,
+        File::PagefileInfo(index) => pagefile_info(mm, index)?,
+        File::PagefilesControl => String::new(),
     };
     Ok(text.into_bytes())
 }
@@ -298,6 +301,41 @@ fn pfn_entry(mm: &Mm, pfn: Pfn) -> MmResult<String> {
         .put("PrototypePte", yes(r.prototype))
         .put("InPageError", yes(r.in_page_error))
         .put("WsIndex", r.ws_index);
+    Ok(kv.0)
+}
+
+fn threads(mm: &Mm) -> String {
+    let mut out = String::from("# name priority state wakeups last_run_ms pages_processed\n");
+    for r in mm.thread_rows() {
+        let last = r.last_run_ms.map_or("-".to_string(), |t| t.to_string());
+        let _ = writeln!(
+            out,
+            "{:<22} {:>3} {:<8} {:>8} {:>12} {:>10}",
+            r.name, r.priority, r.state, r.wakeups, last, r.pages_processed
+        );
+    }
+    out
+}
+
+fn pagefile_info(mm: &Mm, index: u8) -> MmResult<String> {
+    let f = mm
+        .pagefiles()
+        .into_iter()
+        .find(|f| f.index == index)
+        .ok_or_else(|| crate::mm_err!(OBJECT_NAME_NOT_FOUND, "no paging file {index}"))?;
+    let page = crate::mm::types::PAGE_SIZE;
+    let mut kv = KeyValue::new();
+    kv.put("Name", &f.name)
+        .put("Path", f.path.display())
+        .put("MinimumSize", f.minimum_pages * page)
+        .put("MaximumSize", f.maximum_pages * page)
+        .put("CurrentSize", f.current_pages * page)
+        .put("UsedPages", f.used_pages)
+        .put("FreePages", f.free_pages)
+        .put("PeakUsedPages", f.peak_used_pages)
+        .put("PagesWritten", f.pages_written)
+        .put("PagesRead", f.pages_read)
+        .put("Index", f.index);
     Ok(kv.0)
 }
 

@@ -333,6 +333,24 @@ impl Mm {
         virtual_memory::set_ws_limits(&self.machine, &mut space, min, max)
     }
 
+    /// SetProcessWorkingSetSizeEx: the limits, and whether the maximum is hard
+    /// (`None` leaves that as it was). Returns the limits in pages and the flag.
+    pub fn set_ws_limits_ex(
+        &self,
+        pid: Pid,
+        min: Option<u64>,
+        max: Option<u64>,
+        hard_maximum: Option<bool>,
+    ) -> MmResult<(u64, u64, bool)> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        let (min, max) = virtual_memory::set_ws_limits(&self.machine, &mut space, min, max)?;
+        if let Some(hard) = hard_maximum {
+            space.ws.hard_maximum = hard;
+        }
+        Ok((min, max, space.ws.hard_maximum))
+    }
+
     /// Empties a process's working set; returns the pages trimmed.
     pub fn trim(&self, pid: Pid) -> MmResult<u64> {
         let p = self.process(pid)?;
