@@ -86,9 +86,15 @@ impl Mount {
         std::fs::create_dir(&mp).unwrap();
         let mp = mp.canonicalize().unwrap();
         let log = dir.path().join("mmfs.log");
+        // Manual clock unless the scenario asks for another.
+        let clock: &[&str] = if extra.contains(&"--clock") {
+            &[]
+        } else {
+            &["--clock", "manual"]
+        };
         let child = Command::new(MMFS)
             .arg(&mp)
-            .args(["--clock", "manual"])
+            .args(clock)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -273,6 +279,11 @@ scenarios! {
     large_listing,
     arch_x64,
     arch_pae,
+    paging_overcommit,
+    paging_lists,
+    paging_limits,
+    events_trace,
+    threads_auto,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -23,8 +23,13 @@ pub const READER_CAPACITY: usize = 4096;
 /// Emits an event only if someone reads: otherwise neither the time nor the
 /// format arguments are evaluated.
 ///
-/// ```ignore
-/// emit_event!(m.events, clock.now_ms(), "fault.demand-zero", "pid={pid} va={va:#x} pfn={pfn:#x}");
+/// ```
+/// let log = mmfs::mm::events::EventLog::new();
+/// let reader = log.subscribe();
+/// let (pid, va, pfn) = (8, 0x10000u64, 0x1a3u32);
+/// mmfs::emit_event!(log, 10331, "fault.demand-zero", "pid={pid} va={va:#x} pfn={pfn:#x}");
+/// let line = String::from_utf8(reader.take(4096)).unwrap();
+/// assert!(line.ends_with(" 10331 fault.demand-zero pid=8 va=0x10000 pfn=0x1a3\n"), "{line}");
 /// ```
 #[macro_export]
 macro_rules! emit_event {
