@@ -365,6 +365,26 @@ impl AddressSpace {
             st.db.set_modified(h.pfn, true);
             m.release_backing_locked(&mut st, h.pfn);
         }
+        let backed = matches!(
+            m.fmt.decode(st.db.original_pte(h.pfn)),
+            PteState::PageFile { .. }
+        );
+        if !st.db.modified(h.pfn) && !backed && st.db.reference_count(h.pfn) == 1 {
+            // Clean with no copy anywhere: only MEM_RESET makes such a page, and
+            // its contents are not wanted. It is freed; the page reads as zeros.
+            st.db.decrement_share(loc.table);
+            tables.write(
+                loc,
+                m.fmt.encode(&PteState::DemandZero {
+                    protection: e.protection,
+                }),
+            );
+            m.release_frame_locked(&mut st, h.pfn);
+            self.private_pages -= 1;
+            drop(st);
+            bump(&m.counters.pages_trimmed);
+            return true;
+        }
         tables.write(
             loc,
             m.fmt.encode(&PteState::Transition {

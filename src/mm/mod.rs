@@ -218,12 +218,14 @@ impl Mm {
 
     /// Creates a process with an empty address space (`mkdir processes/NAME`).
     pub fn create_process(&self, name: &str) -> MmResult<Pid> {
-        self.create_process_with(
-            name,
-            None,
-            working_set::DEFAULT_MINIMUM,
-            working_set::DEFAULT_MAXIMUM,
-        )
+        self.with_reclaim(Pid(0), || {
+            self.create_process_with(
+                name,
+                None,
+                working_set::DEFAULT_MINIMUM,
+                working_set::DEFAULT_MAXIMUM,
+            )
+        })
     }
 
     /// Terminates a process and frees everything it held (`rmdir processes/NAME`):
@@ -280,18 +282,39 @@ impl Mm {
         self.processes_read().iter().cloned().collect()
     }
 
+    /// Runs a service that may need physical pages (for page tables, or to make
+    /// pages resident). The services fail atomically, so when one finds no page
+    /// even after reclaiming from its own process, other processes give up some
+    /// and it runs again — as NT's allocator would wait for the working-set
+    /// manager rather than fail while memory can be reclaimed.
+    fn with_reclaim<T>(&self, pid: Pid, mut op: impl FnMut() -> MmResult<T>) -> MmResult<T> {
+        loop {
+            match op() {
+                Err(e)
+                    if e.status == NtStatus::NO_MEMORY
+                        && self.trim_other_processes(pid, RECLAIM_FROM_OTHERS) > 0 => {}
+                result => return result,
+            }
+        }
+    }
+
     /// NtAllocateVirtualMemory.
     pub fn allocate(&self, pid: Pid, req: &AllocRequest) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
-        let mut space = p.live_space()?;
-        virtual_memory::allocate(&self.machine, &mut space, req)
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            virtual_memory::allocate(&self.machine, &mut space, req)
+        })
     }
 
     /// NtFreeVirtualMemory.
     pub fn free(&self, pid: Pid, address: u64, size: u64, release: bool) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
-        let mut space = p.live_space()?;
-        virtual_memory::free(&self.machine, &mut space, address, size, release)
+        // Decommitting may need page tables for its decommitted PTEs.
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            virtual_memory::free(&self.machine, &mut space, address, size, release)
+        })
     }
 
     /// NtProtectVirtualMemory; returns the old protection.
@@ -310,8 +333,10 @@ impl Mm {
     /// NtLockVirtualMemory; returns the pages newly locked.
     pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
         let p = self.process(pid)?;
-        let mut space = p.live_space()?;
-        virtual_memory::lock(&self.machine, &mut space, address, size)
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            virtual_memory::lock(&self.machine, &mut space, address, size)
+        })
     }
 
     /// NtUnlockVirtualMemory; returns the pages unlocked.

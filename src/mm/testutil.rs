@@ -6,7 +6,12 @@ pub struct XorShift(pub u64);
 
 impl XorShift {
     pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
+        // Zero is xorshift's one fixed point: a zero seed would repeat 0 forever.
+        let mut x = if self.0 == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            self.0
+        };
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

@@ -178,8 +178,9 @@ fn commit_existing(
     Ok(())
 }
 
-/// MEM_RESET: the contents are no longer wanted. The pages stay committed; a
-/// modified page loses its modified state so it is never written out.
+/// MEM_RESET: the contents are no longer wanted. The pages stay committed and are
+/// never written out: a valid page is made clean (if it has no paging-file copy,
+/// trimming it then frees it), a page waiting on the modified list is freed now.
 fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
     let tables = space.tables(m);
     let last = Vpn(base.vpn().0 + size / PAGE_SIZE - 1);
@@ -191,12 +192,15 @@ fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
                 tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
                 st.db.set_modified(h.pfn, false);
             }
-            PteState::Transition { pfn, .. }
+            PteState::Transition { pfn, protection }
                 if st.db.location(pfn) == Some(super::pfn::PageLocation::Modified) =>
             {
+                // Waiting to be written, and nobody wants the contents: the frame
+                // is freed and the page reads as zeros from now on.
                 st.db.unlink(pfn);
-                st.db.set_modified(pfn, false);
-                st.db.insert(pfn, super::pfn::PageLocation::Standby);
+                m.free_page_locked(&mut st, pfn);
+                tables.write(loc, m.fmt.encode(&PteState::DemandZero { protection }));
+                space.private_pages -= 1;
             }
             _ => {}
         }
@@ -333,10 +337,8 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
         PteState::Valid(h) => {
             let index = {
                 let mut st = m.pfn_lock();
-                st.db.set_original_pte(
-                    h.pfn,
-                    m.fmt.encode(&PteState::DemandZero { protection: new }),
-                );
+                let original = reprotect(m, st.db.original_pte(h.pfn), new);
+                st.db.set_original_pte(h.pfn, original);
                 st.db.ws_index(h.pfn)
             };
             if new.is_noaccess() || new.is_guard() {
@@ -358,8 +360,8 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
         }
         PteState::Transition { pfn, .. } => {
             let mut st = m.pfn_lock();
-            st.db
-                .set_original_pte(pfn, m.fmt.encode(&PteState::DemandZero { protection: new }));
+            let original = reprotect(m, st.db.original_pte(pfn), new);
+            st.db.set_original_pte(pfn, original);
             tables.write(
                 loc,
                 m.fmt.encode(&PteState::Transition {
@@ -382,6 +384,19 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
             );
         }
         _ => {}
+    }
+}
+
+/// An OriginalPte with protection `new`: a paging-file copy stays named (its slot
+/// is the page's backing), anything else becomes demand-zero.
+fn reprotect(m: &Machine, original: u64, new: Protection) -> u64 {
+    match m.fmt.decode(original) {
+        PteState::PageFile { file, slot, .. } => m.fmt.encode(&PteState::PageFile {
+            file,
+            slot,
+            protection: new,
+        }),
+        _ => m.fmt.encode(&PteState::DemandZero { protection: new }),
     }
 }
 

@@ -497,7 +497,9 @@ fn random_sequences_keep_every_invariant() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
     for arch in [Arch::X86, Arch::Pae, Arch::X64] {
-        let mm = machine(arch);
+        // 1 MB of RAM (256 pages): the processes' memory is several times what
+        // RAM holds, so pages page out and back all the time.
+        let mm = Mm::new(MmConfig::for_tests(1 << 20, arch)).unwrap();
         let mut rng = XorShift(seed ^ arch as u64);
         let pids: Vec<Pid> = (0..3)
             .map(|i| mm.create_process(&format!("p{i}")).unwrap())
@@ -509,7 +511,7 @@ fn random_sequences_keep_every_invariant() {
             let pid = pids[rng.below(3) as usize];
             match rng.below(8) {
                 0 => {
-                    let pages = 1 + rng.below(40);
+                    let pages = 1 + rng.below(64);
                     let commit = rng.below(2) == 0;
                     let flags = if commit { "reserve,commit" } else { "reserve" };
                     if let Ok((b, size)) = mm.allocate(pid, &req(0, pages * PAGE_SIZE, flags, RW)) {
@@ -528,8 +530,13 @@ fn random_sequences_keep_every_invariant() {
                         continue;
                     }
                     let &(_, b, size) = cands[rng.below(cands.len() as u64) as usize];
-                    let off = rng.below(size);
-                    let len = (1 + rng.below(3 * PAGE_SIZE)).min(size - off) as usize;
+                    // Mostly small writes; one in four fills the whole region.
+                    let (off, len) = if rng.below(4) == 0 {
+                        (0, size as usize)
+                    } else {
+                        let off = rng.below(size);
+                        (off, (1 + rng.below(3 * PAGE_SIZE)).min(size - off) as usize)
+                    };
                     let byte = rng.next() as u8;
                     let data = vec![byte; len];
                     let res = mm.write_memory(pid, b + off, &data);
@@ -596,7 +603,18 @@ fn random_sequences_keep_every_invariant() {
                     }
                 }
                 6 => {
-                    mm.trim(pid).unwrap();
+                    use crate::mm::threads::SystemThread;
+                    match rng.below(9) {
+                        0 => drop(mm.trim(pid).unwrap()),
+                        1 => drop(mm.run_thread(SystemThread::ModifiedPageWriter)),
+                        2 => drop(mm.flush_modified()),
+                        3 => drop(mm.empty_standby()),
+                        4 => drop(mm.outswap(pid).unwrap()),
+                        5 => drop(mm.tick(1000 * (1 + rng.below(20))).unwrap()),
+                        6 => drop(mm.run_thread(SystemThread::WorkingSetManager)),
+                        7 => drop(mm.run_thread(SystemThread::ZeroPageThread)),
+                        _ => drop(mm.empty_working_sets()),
+                    }
                 }
                 _ => {
                     // Read a whole region back and compare with the model.
@@ -629,10 +647,19 @@ fn random_sequences_keep_every_invariant() {
                 );
             }
         }
+        // The run really paged: pages went to the paging file and came back.
+        for c in [
+            "pages_written_to_pagefile",
+            "hard_faults",
+            "pages_repurposed",
+        ] {
+            assert!(mm.counter(c) > 0, "{arch:?}: {c} is 0");
+        }
         for pid in pids {
             mm.terminate_process(pid).unwrap();
         }
         assert_verified(&mm);
+        assert_eq!(mm.machine().pagefiles_lock().used_pages(), 0);
         assert_eq!(
             meminfo(&mm, "CommitCharge"),
             mm.process_status(Pid::SYSTEM).unwrap().commit_charge
