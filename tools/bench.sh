@@ -128,13 +128,21 @@ mkdir "$P"
 echo "alloc 0 ${PAGE_MB}M reserve,commit readwrite" > "$P/control"
 read -r base _ < <(sed 's/^ok //' "$P/control")
 dd if=/dev/zero of="$P/mem" bs=1M count="$PAGE_MB" seek=$((base)) oflag=seek_bytes conv=notrunc status=none
-c_mm=(); c_host=()
+# nullfs overwriting a region it already holds: the same transfer through FUSE
+# with no paging at all (the ceiling for this workload through a mount).
+dd if=/dev/zero of="$work/null/data" bs=1M count="$PAGE_MB" conv=notrunc status=none
+c_mm=(); c_host=(); c_sync=(); c_null=()
 for rep in $(seq 1 "$REPS"); do
     c_mm+=("$(seconds dd if=/dev/zero of="$P/mem" bs=1M count="$PAGE_MB" seek=$((base)) oflag=seek_bytes conv=notrunc)")
-    c_host+=("$(seconds dd if=/dev/zero of="$work/state/host-write" bs=1M count="$PAGE_MB" conv=notrunc)")
+    rm -f "$work/state/host-write"
+    c_host+=("$(seconds dd if=/dev/zero of="$work/state/host-write" bs=1M count="$PAGE_MB")")
+    c_sync+=("$(seconds dd if=/dev/zero of="$work/state/host-write" bs=1M count="$PAGE_MB" conv=notrunc,fdatasync)")
+    c_null+=("$(seconds dd if=/dev/zero of="$work/null/data" bs=1M count="$PAGE_MB" conv=notrunc)")
 done
 grep -q '^ok' "$work/pg/system/verify" || { echo "bench: verify failed after paging" >&2; exit 1; }
 hard=$(awk '$1 == "hard_faults" { print $2 }' "$work/pg/system/counters")
 written=$(awk '$1 == "pages_written_to_pagefile" { print $2 }' "$work/pg/system/counters")
 report "paging: 4x RAM cycled through mem (median/$REPS)" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_host[@]}")" host-dd
+report "  same, vs host write with fdatasync" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_sync[@]}")" host-sync
+report "  same, vs nullfs overwriting (no paging)" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_null[@]}")" nullfs
 echo "  ($hard hard faults, $written pages written to the paging file over $(( REPS + 1 )) cycles)"
