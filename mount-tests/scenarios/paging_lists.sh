@@ -63,3 +63,22 @@ head -c 4096 < <(dd if="$P/mem" bs=4K skip=$((base)) iflag=skip_bytes count=1 st
 assert_eq "$(kv "$P/status" State)" "running"
 (( $(counter inswaps) == 1 && $(counter outswaps) == 1 )) || fail "swap counters"
 verify_ok
+
+# Injected paging I/O failures: a failed write leaves the pages modified; a failed
+# read is EIO with STATUS_IN_PAGE_ERROR, and the next touch reads the bytes.
+dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
+cmd "$P/control" trim > /dev/null
+cmd "$S" 'inject pagefile-write eio 1' > /dev/null
+mod=$(mi ModifiedPages)
+(( mod > 0 )) || fail "nothing modified to write"
+assert_eq "$(cmd "$S" flush-modified)" "pages=0" "the failed write"
+assert_eq "$(mi ModifiedPages)" "$mod" "pages still modified after the failed write"
+verify_ok
+cmd "$S" flush-modified > /dev/null
+assert_eq "$(mi ModifiedPages)" "0" "the retry after the failed write"
+cmd "$S" empty-standby > /dev/null
+cmd "$S" 'inject pagefile-read eio 1' > /dev/null
+expect_error "Input/output error" dd if="$P/mem" of=/dev/null bs=4K skip=$((base)) iflag=skip_bytes count=1 status=none
+assert_match "$(kv "$P/status" LastException)" "STATUS_IN_PAGE_ERROR read *"
+dd if="$P/mem" bs=64K skip=$((base)) iflag=skip_bytes count=16 status=none | cmp - data || fail "bytes after the failed read"
+verify_ok

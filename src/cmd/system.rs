@@ -7,7 +7,7 @@ use crate::mm::threads::SystemThread;
 use crate::mm_err;
 
 const KNOWN: &str = "tick [SECONDS], run THREAD, empty-working-sets, empty-standby, \
-flush-modified, bad-page PFN, help";
+flush-modified, bad-page PFN, inject pagefile-write|pagefile-read eio N, help";
 
 pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -43,6 +43,17 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
         "empty-working-sets" => no_args(w).map(|_| format!("pages={}", mm.empty_working_sets())),
         "empty-standby" => no_args(w).map(|_| format!("pages={}", mm.empty_standby())),
         "flush-modified" => no_args(w).map(|_| format!("pages={}", mm.flush_modified())),
+        "inject" => match w.args.as_slice() {
+            [what, "eio", n] => {
+                let n = parse_number(n).map_err(|e| mm_err!(INVALID_PARAMETER, "count: {e}"))?;
+                mm.inject(what, n)?;
+                Ok(format!("{what} eio {n}"))
+            }
+            _ => Err(mm_err!(
+                INVALID_PARAMETER,
+                "usage: inject pagefile-write|pagefile-read eio N"
+            )),
+        },
         "help" => Ok(KNOWN.to_string()),
         _ => Err(unknown_verb(w, "system/control", KNOWN)),
     }

@@ -85,6 +85,10 @@ system/: the whole simulated machine.
                empty-standby    every standby page goes to the free list; the
                                 next touch of each is a hard fault
                flush-modified   write every modified page to the paging files
+               inject pagefile-write|pagefile-read eio N
+                                the next N paging-file cluster writes (pages
+                                stay modified) or hard-fault reads (EIO,
+                                STATUS_IN_PAGE_ERROR) fail
                bad-page PFN     a memory error: a free page moves to the bad
                                 list; a page in use makes every later touch
                                 fail with EIO (STATUS_IN_PAGE_ERROR) and goes to

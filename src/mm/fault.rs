@@ -420,6 +420,9 @@ fn page_file(
     let mut buf = vec![0u8; frames.len() * PAGE_SIZE as usize];
     let io = m.pagefiles_lock().io(file);
     let read = match io {
+        _ if crate::mm::memory::Injected::take(&m.injected.pagefile_reads) => {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        }
         Some(io) => io.read_pages(first_slot, &mut buf),
         None => Err(std::io::Error::other("no such paging file")),
     };

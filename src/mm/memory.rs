@@ -140,6 +140,25 @@ pub struct Machine {
     pub thresholds: Thresholds,
     /// Wake requests for the system threads (atomics and a condvar; a leaf).
     pub wakeups: Wakeups,
+    /// Paging I/O failures to simulate (`inject`), for testing the error paths.
+    pub injected: Injected,
+}
+
+/// Counts of paging I/O operations still to fail (each failing one takes one off).
+#[derive(Default)]
+pub struct Injected {
+    pub pagefile_writes: std::sync::atomic::AtomicU64,
+    pub pagefile_reads: std::sync::atomic::AtomicU64,
+}
+
+impl Injected {
+    /// True (and one fewer left) if the next operation of this kind is to fail.
+    pub fn take(counter: &std::sync::atomic::AtomicU64) -> bool {
+        use std::sync::atomic::Ordering;
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// A frame taken off a list for a new use, not yet set up.

@@ -130,6 +130,7 @@ impl Mm {
             events: EventLog::new(),
             thresholds: memory::Thresholds::for_ram(pages as u64),
             wakeups: Default::default(),
+            injected: Default::default(),
         };
         let mm = Mm {
             config,
@@ -521,6 +522,25 @@ impl Mm {
         let mut pf = m.pagefiles_lock();
         pf.create(name, minimum / PAGE_SIZE, maximum / PAGE_SIZE)?;
         c.limit = c.ram_part + pf.commit_pages();
+        Ok(())
+    }
+
+    /// `inject pagefile-write|pagefile-read eio N`: the next N paging-file writes
+    /// (cluster writes) or reads (hard faults) fail as if the disk returned EIO.
+    pub fn inject(&self, what: &str, n: u64) -> MmResult<()> {
+        use std::sync::atomic::Ordering;
+        let counter = match what {
+            "pagefile-write" => &self.machine.injected.pagefile_writes,
+            "pagefile-read" => &self.machine.injected.pagefile_reads,
+            _ => {
+                return Err(mm_err!(
+                    INVALID_PARAMETER,
+                    "cannot inject failures into '{}': use pagefile-write or pagefile-read",
+                    what.escape_default()
+                ));
+            }
+        };
+        counter.store(n, Ordering::Release);
         Ok(())
     }
 

@@ -121,6 +121,9 @@ impl Machine {
     pub(super) fn write_cluster(&self, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
         let io = self.pagefiles_lock().io(c.run.file);
         let result = match io {
+            _ if super::memory::Injected::take(&self.injected.pagefile_writes) => {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            }
             Some(io) => io.write_pages(c.run.first, &data),
             None => Err(std::io::Error::other("the paging file is gone")),
         };

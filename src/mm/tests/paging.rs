@@ -486,3 +486,51 @@ fn locking_most_of_ram_still_lets_the_rest_page() {
     assert_eq!(done.unwrap(), 1 << 20);
     assert_verified(&mm);
 }
+
+#[test]
+fn a_failed_cluster_write_keeps_the_pages_modified() {
+    let mm = machine(Arch::X86);
+    let (pid, base) = process_with(&mm, "app", 32 * PAGE_SIZE);
+    write_all(&mm, pid, base, 32 * PAGE_SIZE, 14);
+    mm.trim(pid).unwrap();
+    mm.inject("pagefile-write", 1).unwrap();
+    let o = mm.machine().write_modified_cluster();
+    assert_eq!((o.written, o.failed), (0, 16));
+    assert_eq!(list(&mm, PageLocation::Modified), 32);
+    assert_eq!(mm.machine().pagefiles_lock().used_pages(), 0);
+    assert_verified(&mm);
+    // The next writes succeed; every byte comes back from the paging file.
+    assert_eq!(mm.flush_modified(), 32);
+    mm.empty_standby();
+    check_all(&mm, pid, base, 32 * PAGE_SIZE, 14);
+    assert_verified(&mm);
+}
+
+#[test]
+fn a_failed_read_is_an_in_page_error_and_the_next_touch_works() {
+    let mm = machine(Arch::X64);
+    let (pid, base) = process_with(&mm, "app", 8 * PAGE_SIZE);
+    write_all(&mm, pid, base, 8 * PAGE_SIZE, 15);
+    mm.trim(pid).unwrap();
+    mm.flush_modified();
+    mm.empty_standby();
+    mm.inject("pagefile-read", 1).unwrap();
+    let mut buf = [0u8; 16];
+    let f = mm.read_memory(pid, base, &mut buf).unwrap_err();
+    assert_eq!(f.kind, crate::mm::fault::FaultKind::InPage);
+    assert_eq!(f.error.status.name(), "STATUS_IN_PAGE_ERROR");
+    let s = mm.process_status(pid).unwrap();
+    assert!(
+        s.last_exception.starts_with("STATUS_IN_PAGE_ERROR read"),
+        "{}",
+        s.last_exception
+    );
+    assert_eq!(counter(&mm, "in_page_errors"), 1);
+    assert_verified(&mm);
+    check_all(&mm, pid, base, 8 * PAGE_SIZE, 15);
+    assert_verified(&mm);
+    assert_eq!(
+        mm.inject("disk", 1).unwrap_err().status.name(),
+        "STATUS_INVALID_PARAMETER"
+    );
+}
