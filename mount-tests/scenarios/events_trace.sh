@@ -7,9 +7,11 @@ mkdir "$P"
 pid=$(kv "$P/status" Pid)
 read -r base _ <<< "$(cmd "$P/control" 'alloc 0 256K reserve,commit readwrite')"
 
-cat "$MMFS/system/events" > events.txt &
+# Opened by the shell itself, so the stream has started before the dd runs.
+exec 3< "$MMFS/system/events"
+cat <&3 > events.txt &
 reader=$!
-sleep 0.5
+exec 3<&-
 dd if=/dev/zero of="$P/mem" bs=64K count=4 seek=$((base)) oflag=seek_bytes status=none
 cmd "$P/control" trim > /dev/null
 cmd "$MMFS/system/control" 'run modified-page-writer' > /dev/null
