@@ -12,8 +12,8 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::MmFs;
 use super::node::{Dir, FileClass, Node};
+use super::{MmFs, ReadFrom};
 
 /// How long the kernel may cache names and attributes. Short, because processes
 /// come and go; every content access still reaches mmfs (direct I/O).
@@ -199,7 +199,7 @@ impl Filesystem for MmFs {
         match MmFs::open(self, ino.0, write) {
             // Direct I/O: every read reaches mmfs, and a size-0 file still shows its
             // bytes. A stream (events) has no offsets either.
-            Ok(o) if self.events_of(o.fh).is_some() => reply.opened(
+            Ok(o) if o.stream => reply.opened(
                 FileHandle(o.fh),
                 FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE,
             ),
@@ -219,13 +219,13 @@ impl Filesystem for MmFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        if let Some(sub) = self.events_of(fh.0) {
-            // May block: the reply is finished by a waiter thread, never here.
-            let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-            return super::events::serve_read(sub, size, req.pid(), nonblock, reply);
-        }
         match MmFs::read(self, fh.0, offset, size) {
-            Ok(bytes) => reply.data(&bytes),
+            Ok(ReadFrom::Bytes(bytes)) => reply.data(&bytes),
+            Ok(ReadFrom::Events(sub)) => {
+                // May block: the reply is finished by a waiter thread, never here.
+                let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+                super::events::serve_read(sub, size, req.pid(), nonblock, reply);
+            }
             Err(e) => reply.error(e),
         }
     }

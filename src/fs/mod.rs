@@ -52,6 +52,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What `open` produced.
 pub struct Opened {
     pub fh: u64,
+    /// A stream (`system/events`): no offsets, reads may block.
+    pub stream: bool,
+}
+
+/// What a read is served from.
+pub enum ReadFrom {
+    Bytes(Vec<u8>),
+    Events(Arc<crate::mm::events::Subscription>),
 }
 
 impl MmFs {
@@ -176,21 +184,26 @@ impl MmFs {
                 Handle::Events(self.mm.events().subscribe())
             }
         };
+        let stream = matches!(handle, Handle::Events(_));
         Ok(Opened {
             fh: lock(&self.handles).insert(handle),
+            stream,
         })
     }
 
-    /// Bytes for a read; the lock is dropped before the caller replies.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    /// Bytes for a read, or the event stream to serve it from (it may block, so
+    /// the FUSE layer replies from a waiter). One look at the handle table; the
+    /// lock is dropped before the caller replies.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<ReadFrom, Errno> {
         let (source, start): (Arc<Vec<u8>>, u64) = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh).ok_or(Errno::EBADF)? {
                 Handle::Mem(pid) => {
                     let pid = *pid;
                     drop(handles);
-                    return self.read_mem(pid, offset, size);
+                    return self.read_mem(pid, offset, size).map(ReadFrom::Bytes);
                 }
+                Handle::Events(sub) => return Ok(ReadFrom::Events(Arc::clone(sub))),
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
                 Handle::Control(c) => {
                     let text = match &c.own_outcome {
@@ -204,19 +217,11 @@ impl MmFs {
                     (Arc::new(text.into_bytes()), start)
                 }
                 Handle::Dir(_) => return Err(Errno::EISDIR),
-                // Served by `events_of` and `events::serve_read` (it may block).
-                Handle::Events(_) => return Err(Errno::EINVAL),
             }
         };
-        Ok(handles::slice_at(&source, start, size).to_vec())
-    }
-
-    /// The subscription behind an open `system/events`, if `fh` is one.
-    pub fn events_of(&self, fh: u64) -> Option<Arc<crate::mm::events::Subscription>> {
-        match lock(&self.handles).get(fh) {
-            Some(Handle::Events(sub)) => Some(Arc::clone(sub)),
-            _ => None,
-        }
+        Ok(ReadFrom::Bytes(
+            handles::slice_at(&source, start, size).to_vec(),
+        ))
     }
 
     /// A read of `mem`: through the simulated MMU, stopping at the first page that

@@ -40,12 +40,12 @@ A first session:
   mkdir processes/app
   echo 'alloc 0 1M reserve,commit readwrite' > processes/app/control
   cat processes/app/control                     # ok 0x10000 0x100000
-  head -c 64K /dev/urandom | dd of=processes/app/mem bs=64K seek=1 oflag=seek_bytes
+  head -c 64K /dev/urandom | dd of=processes/app/mem bs=64K seek=1   # at 0x10000
   cat processes/app/status system/meminfo
   echo trim > processes/app/control             # pages go to the modified list
   cat pfn/lists/modified | wc -l
   echo 'run modified-page-writer' > system/control   # written: now standby
-  cat processes/app/mem > /dev/null             # soft (transition) faults
+  dd if=processes/app/mem of=/dev/null bs=64K skip=1 count=1   # soft faults
   cat system/verify
 
 Every directory has a README like this one.

@@ -5,6 +5,8 @@
 
 use super::counters::{add, bump};
 use super::memory::NewPage;
+use std::sync::MutexGuard;
+
 use super::memory::{Machine, PfnState};
 use super::pagetable::{EntryLoc, PageTables, top_level};
 use super::pfn::{PageLocation, PageUse};
@@ -114,7 +116,7 @@ impl AddressSpace {
         let mut pages = Vec::new();
         for _ in 0..tables_needed {
             match m.obtain_page_without_trim(true) {
-                Some(p) => pages.push(p.pfn),
+                Some((_, p)) => pages.push(p.pfn),
                 None => {
                     let mut st = m.pfn_lock();
                     for &p in &pages {
@@ -246,14 +248,13 @@ impl AddressSpace {
         parent: EntryLoc,
     ) -> MmResult<Pfn> {
         m.charge_commit(1)?;
-        let page = match self.obtain_page(m, true) {
-            Ok(p) => p,
+        let (mut st, page) = match self.obtain_page(m, true) {
+            Ok(got) => got,
             Err(e) => {
                 m.uncharge_commit(1);
                 return Err(e);
             }
         };
-        let mut st = m.pfn_lock();
         let lower = Level::from_number(level.number() - 1).expect("level below");
         let table_va = self_map_va(m, lower, va);
         let ws_index = self.ws.insert(Wsle::new(
@@ -280,9 +281,10 @@ impl AddressSpace {
         Ok(page.pfn)
     }
 
-    /// Installs a new private page at `va`: the page (already allocated and zeroed)
-    /// becomes Active, valid in the PTE at `loc`, and joins the working set.
-    /// Caller holds the PFN lock (`st`).
+    /// Installs a new private page at `va`: the page (just allocated, with its
+    /// contents in place) becomes Active, valid in the PTE at `loc`, and joins the
+    /// working set. `original` is its backing: demand-zero (a new page) or the
+    /// paging-file slot it was read from. Caller holds the PFN lock (`st`).
     #[allow(clippy::too_many_arguments)]
     pub fn install_private_locked(
         &mut self,
@@ -292,9 +294,9 @@ impl AddressSpace {
         va: Va,
         pfn: Pfn,
         protection: Protection,
+        original: u64,
         dirty: bool,
     ) {
-        let original = m.fmt.encode(&PteState::DemandZero { protection });
         activate_locked(
             st,
             pfn,
@@ -306,9 +308,11 @@ impl AddressSpace {
             0,
         );
         st.db.set_reference_count(pfn, 0);
-        // A private page has no copy anywhere else until the modified page writer
-        // writes it, so it starts modified (WRK: MiInitializePfn on demand zero).
-        st.db.set_modified(pfn, true);
+        // A page with no copy in a paging file starts modified, so the modified
+        // page writer writes it before it is reused (WRK: MiInitializePfn on
+        // demand zero); one read from its slot is clean.
+        let backed = matches!(m.fmt.decode(original), PteState::PageFile { .. });
+        st.db.set_modified(pfn, !backed);
         self.map_valid_locked(m, st, loc, va, pfn, protection, dirty);
     }
 
@@ -495,7 +499,7 @@ impl AddressSpace {
         if self.ws.len() < self.ws.maximum {
             return;
         }
-        let available = m.pfn_lock().db.available();
+        let available = m.available_hint.load(std::sync::atomic::Ordering::Relaxed);
         if available > m.thresholds.plenty_free && !self.ws.hard_maximum {
             return;
         }
@@ -545,13 +549,18 @@ impl AddressSpace {
     /// background threads, so it cannot deadlock on them; it fails with
     /// STATUS_NO_MEMORY only when nothing here can be reclaimed (the caller may
     /// still trim other processes).
-    pub fn obtain_page(&mut self, m: &Machine, need_zeroed: bool) -> MmResult<NewPage> {
+    /// The page comes with the PFN lock held (see `Machine::obtain_page_without_trim`).
+    pub fn obtain_page<'m>(
+        &mut self,
+        m: &'m Machine,
+        need_zeroed: bool,
+    ) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> {
         loop {
-            if let Some(p) = m.obtain_page_without_trim(need_zeroed) {
-                return Ok(p);
+            if let Some(got) = m.obtain_page_without_trim(need_zeroed) {
+                return Ok(got);
             }
-            let floor = 0;
-            if self.trim_aged(m, 0, RECLAIM_BATCH, floor) == 0 {
+            // Down to nothing if need be: this fault must make progress.
+            if self.trim_aged(m, 0, RECLAIM_BATCH, 0) == 0 {
                 return Err(mm_err!(
                     NO_MEMORY,
                     "no physical page is available: every page is in use, locked or waiting to be written to a full paging file"

@@ -251,8 +251,8 @@ fn demand_zero(
     })?;
     space.replace_if_at_maximum(m);
     let loc = space.ensure_leaf(m, va).map_err(resources)?;
-    let page = space.obtain_page(m, true).map_err(resources)?;
-    let mut st = m.pfn_lock();
+    let (mut st, page) = space.obtain_page(m, true).map_err(resources)?;
+    let original = m.fmt.encode(&PteState::DemandZero { protection });
     space.install_private_locked(
         m,
         &mut st,
@@ -260,6 +260,7 @@ fn demand_zero(
         va.page_base(),
         page.pfn,
         protection,
+        original,
         access == Access::Write,
     );
     drop(st);
@@ -392,24 +393,22 @@ fn page_file(
         Ok(())
     })?;
     space.replace_if_at_maximum(m);
-    let page = space.obtain_page(m, false).map_err(resources)?;
+    let (mut st, page) = space.obtain_page(m, false).map_err(resources)?;
     // Reclaiming trims only valid pages of this process, so the PTE still names
     // the same slot; the cluster is chosen after it.
     let neighbours = read_cluster(m, space, loc, va, file, slot);
     let mut frames = vec![page.pfn];
-    {
-        let mut st = m.pfn_lock();
-        for _ in &neighbours {
-            // Clustering is opportunistic: it never reclaims.
-            match m.allocate_locked(&mut st, false) {
-                Some(p) => frames.push(p.pfn),
-                None => break,
-            }
-        }
-        for &f in &frames {
-            st.db.set_read_in_progress(f, true);
+    for _ in &neighbours {
+        // Clustering is opportunistic: it never reclaims.
+        match m.allocate_locked(&mut st, false) {
+            Some(p) => frames.push(p.pfn),
+            None => break,
         }
     }
+    for &f in &frames {
+        st.db.set_read_in_progress(f, true);
+    }
+    drop(st);
     let neighbours = &neighbours[..frames.len() - 1];
     let first_slot = neighbours
         .iter()
@@ -485,30 +484,20 @@ fn page_file(
         );
     }
     m.phys.write(page.pfn, 0, slice(slot));
+    st.db.set_read_in_progress(page.pfn, false);
     let original = m.fmt.encode(&PteState::PageFile {
         file,
         slot,
         protection,
     });
-    activate_locked(
-        &mut st,
-        page.pfn,
-        space.slot,
-        PageUse::ProcessPrivate,
-        pte_va(m, va.page_base()),
-        original,
-        1,
-        0,
-    );
-    st.db.set_read_in_progress(page.pfn, false);
-    st.db.set_reference_count(page.pfn, 0);
-    space.map_valid_locked(
+    space.install_private_locked(
         m,
         &mut st,
         loc,
         va.page_base(),
         page.pfn,
         protection,
+        original,
         access == Access::Write,
     );
     if access == Access::Write {

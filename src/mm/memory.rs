@@ -78,6 +78,14 @@ pub struct CommitState {
     pub ram_part: u64,
 }
 
+impl CommitState {
+    /// The limit follows the paging files' current sizes (facts §7): RAM less the
+    /// reserve, plus each file's size less its unusable slot 0.
+    pub fn follow(&mut self, pagefiles: &PagingFiles) {
+        self.limit = self.ram_part + pagefiles.commit_pages();
+    }
+}
+
 /// Frames the memory manager keeps back from the commit limit (NT subtracts a
 /// resident reserve from RAM; WRK's is of this order on small machines).
 pub const COMMIT_RAM_RESERVE: u64 = 64;
@@ -142,6 +150,9 @@ pub struct Machine {
     pub wakeups: Wakeups,
     /// Paging I/O failures to simulate (`inject`), for testing the error paths.
     pub injected: Injected,
+    /// Available pages as of the last allocation: the fault path's "is memory
+    /// short?" test reads it without taking the PFN lock a second time.
+    pub available_hint: std::sync::atomic::AtomicU64,
 }
 
 /// Counts of paging I/O operations still to fail (each failing one takes one off).
@@ -233,12 +244,19 @@ impl Machine {
 
     /// A page, writing modified pages inline while none is available (each
     /// cluster written turns modified pages into standby pages, which are
-    /// available). `None` when nothing is available and nothing could be written.
-    pub fn obtain_page_without_trim(&self, need_zeroed: bool) -> Option<NewPage> {
+    /// available). Returned with the PFN lock still held, so the caller sets the
+    /// page up in the same hold (one lock round trip per fault). `None` when
+    /// nothing is available and nothing could be written.
+    pub fn obtain_page_without_trim(
+        &self,
+        need_zeroed: bool,
+    ) -> Option<(MutexGuard<'_, PfnState>, NewPage)> {
         loop {
-            if let Some(p) = self.allocate_locked(&mut self.pfn_lock(), need_zeroed) {
-                return Some(p);
+            let mut st = self.pfn_lock();
+            if let Some(p) = self.allocate_locked(&mut st, need_zeroed) {
+                return Some((st, p));
             }
+            drop(st);
             if self.write_modified_cluster().written == 0 {
                 return None;
             }
@@ -251,6 +269,8 @@ impl Machine {
     fn note_allocation_locked(&self, st: &PfnState) {
         let modified = st.db.list_count(PageLocation::Modified);
         let available = st.db.available();
+        self.available_hint
+            .store(available, std::sync::atomic::Ordering::Relaxed);
         if modified >= self.thresholds.modified_maximum
             || (available < self.thresholds.minimum_free && modified > 0)
         {
@@ -376,7 +396,7 @@ impl Machine {
                 ));
             }
             let added = pf.extend(need.max(PAGEFILE_GROWTH_PAGES));
-            c.limit = c.ram_part + pf.commit_pages();
+            c.follow(&pf);
             drop(pf);
             if added > 0 {
                 crate::mm_event!(self, "pagefile.extend", "pages={added} limit={}", c.limit);
@@ -412,6 +432,6 @@ impl Machine {
     /// Recomputes the commit limit after the paging files changed size.
     pub fn refresh_commit_limit(&self) {
         let mut c = self.commit_lock();
-        c.limit = c.ram_part + self.pagefiles_lock().commit_pages();
+        c.follow(&self.pagefiles_lock());
     }
 }

@@ -131,6 +131,7 @@ impl Mm {
             thresholds: memory::Thresholds::for_ram(pages as u64),
             wakeups: Default::default(),
             injected: Default::default(),
+            available_hint: std::sync::atomic::AtomicU64::new(pages as u64),
         };
         let mm = Mm {
             config,
@@ -521,7 +522,7 @@ impl Mm {
         let mut c = m.commit_lock();
         let mut pf = m.pagefiles_lock();
         pf.create(name, minimum / PAGE_SIZE, maximum / PAGE_SIZE)?;
-        c.limit = c.ram_part + pf.commit_pages();
+        c.follow(&pf);
         Ok(())
     }
 

@@ -102,18 +102,8 @@ impl Machine {
             self.phys
                 .read(pfn, 0, &mut data[at..at + PAGE_SIZE as usize]);
         }
-        // Fewer pages than slots cannot happen (the run is at most the list
-        // length), but a shorter list must not leak slots.
-        if (pages.len() as u32) < run.count {
-            let mut pf = self.pagefiles_lock();
-            for slot in run.first + pages.len() as u32..run.first + run.count {
-                pf.release(run.file, slot);
-            }
-        }
-        let run = SlotRun {
-            count: pages.len() as u32,
-            ..run
-        };
+        // The run is at most `want`, which is at most the list's length.
+        debug_assert_eq!(pages.len() as u32, run.count);
         st.slots_in_flight += run.count as u64;
         Gather::Cluster(Cluster { pages, run }, data)
     }

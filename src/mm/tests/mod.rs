@@ -648,11 +648,9 @@ fn random_sequences_keep_every_invariant() {
             }
         }
         // The run really paged: pages went to the paging file and came back.
-        for c in [
-            "pages_written_to_pagefile",
-            "hard_faults",
-            "pages_repurposed",
-        ] {
+        // (Whether standby pages get repurposed depends on the seed: the random
+        // empty-standby often gets there first; a test of its own asserts it.)
+        for c in ["pages_written_to_pagefile", "hard_faults"] {
             assert!(mm.counter(c) > 0, "{arch:?}: {c} is 0");
         }
         for pid in pids {

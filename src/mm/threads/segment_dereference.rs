@@ -28,7 +28,7 @@ impl Mm {
         } else {
             0
         };
-        c.limit = c.ram_part + pf.commit_pages();
+        c.follow(&pf);
         changed
     }
 }
