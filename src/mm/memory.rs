@@ -40,6 +40,9 @@ pub struct PfnState {
     /// Paging-file slots handed to cluster writes still in flight (they are in no
     /// PTE or OriginalPte yet); `verify` counts them as referenced.
     pub slots_in_flight: u64,
+    /// Control areas, subsections and their prototype PTEs (NT changes
+    /// prototype PTEs under the PFN lock too).
+    pub segments: super::section::Segments,
 }
 
 impl PfnState {

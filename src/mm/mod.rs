@@ -42,6 +42,7 @@ pub mod physmem;
 pub mod process;
 pub mod protection;
 pub mod pte;
+pub mod section;
 pub mod threads;
 pub mod types;
 pub mod vad;
@@ -81,6 +82,9 @@ pub struct Mm {
     processes: RwLock<ProcessTable>,
     /// The system threads' statistics.
     threads: threads::ThreadTable,
+    /// Named section objects. Lock order: after `processes`, before any
+    /// address space.
+    sections: Mutex<section::SectionTable>,
 }
 
 impl Mm {
@@ -109,15 +113,23 @@ impl Mm {
         }
         let ram_part = (pages as u64).saturating_sub(COMMIT_RAM_RESERVE);
         let limit = ram_part + pagefiles.commit_pages();
+        let layout = layout::Layout::new(config.arch, config.three_gb);
         let machine = Machine {
             fmt,
-            layout: layout::Layout::new(config.arch, config.three_gb),
+            layout: layout.clone(),
             phys,
             clock: Clock::new(config.clock),
             pfn: Mutex::new(PfnState {
                 db: PfnDatabase::new(pages),
                 owners: vec![None],
                 slots_in_flight: 0,
+                segments: section::Segments::new(
+                    layout.paged_pool_start(),
+                    layout
+                        .region_of(Va(layout.paged_pool_start()))
+                        .map_or(layout.paged_pool_start(), |r| r.end),
+                    fmt.pte_size(),
+                ),
             }),
             commit: Mutex::new(CommitState {
                 total: 0,
@@ -138,6 +150,7 @@ impl Mm {
             machine,
             processes: RwLock::new(ProcessTable::new()),
             threads: Default::default(),
+            sections: Default::default(),
         };
         mm.create_process_with(
             SYSTEM_PROCESS_NAME,

@@ -236,6 +236,7 @@ impl Mm {
                             ));
                         }
                     }
+                    WsleKind::Shared => {}
                     WsleKind::PageTable => {
                         if !table_frames.contains(&e.pfn) {
                             v.push(format!("pid {pid}: working-set entry {index} names pfn {:#x}, not one of its page tables", e.pfn.0));

@@ -13,6 +13,11 @@ use super::types::{Pfn, Va};
 pub enum WsleKind {
     Private,
     PageTable,
+    /// A page of a section (or a fork's clone block) mapped through a prototype
+    /// PTE. Other processes may map it too, so the PFN's WsIndex cannot name this
+    /// entry: it is found by address in the working set's hash (NT: the WSLE
+    /// hash table used for shared pages whose WsIndex does not match).
+    Shared,
 }
 
 /// One working-set list entry.
@@ -56,6 +61,8 @@ pub const MAXIMUM_AGE: u8 = 3;
 
 pub struct WorkingSet {
     entries: Vec<Option<Wsle>>,
+    /// Shared entries by virtual page number.
+    shared: std::collections::HashMap<u64, u32>,
     /// Free entry indexes, reused last-freed first.
     free: Vec<u32>,
     count: u64,
@@ -72,6 +79,7 @@ impl WorkingSet {
     pub fn new(minimum: u64, maximum: u64) -> WorkingSet {
         WorkingSet {
             entries: Vec::new(),
+            shared: std::collections::HashMap::new(),
             free: Vec::new(),
             count: 0,
             peak: 0,
@@ -99,6 +107,9 @@ impl WorkingSet {
                 (self.entries.len() - 1) as u32
             }
         };
+        if e.kind == WsleKind::Shared {
+            self.shared.insert(e.va.vpn().0, index);
+        }
         self.count += 1;
         self.peak = self.peak.max(self.count);
         index
@@ -106,9 +117,17 @@ impl WorkingSet {
 
     pub fn remove(&mut self, index: u32) -> Option<Wsle> {
         let e = self.entries.get_mut(index as usize)?.take()?;
+        if e.kind == WsleKind::Shared {
+            self.shared.remove(&e.va.vpn().0);
+        }
         self.free.push(index);
         self.count -= 1;
         Some(e)
+    }
+
+    /// The index of the shared entry for the page at `va`.
+    pub fn shared_index(&self, va: Va) -> Option<u32> {
+        self.shared.get(&va.vpn().0).copied()
     }
 
     pub fn get(&self, index: u32) -> Option<&Wsle> {

@@ -221,6 +221,15 @@ impl PteFormat {
         (1u64 << self.spec.page_file_high_bits) - 1
     }
 
+    /// The largest subsection number a subsection PTE can carry (x86: 25 bits;
+    /// PAE and x64: 32).
+    pub fn max_subsection(&self) -> u32 {
+        match self.spec.arch {
+            Arch::X86 => x86::MAX_SUBSECTION,
+            _ => u32::MAX,
+        }
+    }
+
     /// Paging levels: 2, 3 or 4.
     pub fn levels(&self) -> u32 {
         self.spec.geometry.len() as u32

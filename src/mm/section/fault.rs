@@ -1,0 +1,1 @@
+//! Prototype PTE faults and copy-on-write.
