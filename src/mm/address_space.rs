@@ -26,6 +26,8 @@ pub struct FaultCounts {
     pub transition: u64,
     pub hard: u64,
     pub copy_on_write: u64,
+    /// Faults resolved through a prototype PTE (views and fork clones).
+    pub prototype: u64,
 }
 
 /// The last exception a touch of this process's memory raised.
@@ -343,6 +345,83 @@ impl AddressSpace {
             .write(loc, data_pte(m, pfn, protection, dirty));
     }
 
+    /// The last step of a fault that makes a prototype-backed frame valid in this
+    /// process: a shared working-set entry, one more share of the frame (its
+    /// first share takes the frame's reference), one more valid entry in the page
+    /// table, and the valid PTE. Caller holds the PFN lock (`st`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_shared_locked(
+        &mut self,
+        m: &Machine,
+        st: &mut PfnState,
+        loc: EntryLoc,
+        va: Va,
+        pfn: Pfn,
+        protection: Protection,
+        dirty: bool,
+    ) {
+        self.ws
+            .insert(Wsle::new(va, pfn, protection, WsleKind::Shared));
+        if st.db.increment_share(pfn) == 1 {
+            st.db.increment_reference(pfn);
+        }
+        st.db.set_location(pfn, PageLocation::Active);
+        st.db.increment_share(loc.table);
+        if dirty {
+            m.mark_shared_dirty_locked(st, pfn);
+        }
+        self.tables(m)
+            .write(loc, data_pte(m, pfn, protection, dirty));
+    }
+
+    /// The working-set index of the valid page `pfn` at `va`: a private page's
+    /// WsIndex, or the shared entry found by address.
+    pub fn ws_index_of(&self, st: &PfnState, va: Va, pfn: Pfn) -> Option<u32> {
+        let index = if st.db.prototype(pfn) {
+            self.ws.shared_index(va)?
+        } else {
+            st.db.ws_index(pfn)
+        };
+        self.ws
+            .get(index)
+            .filter(|e| e.pfn == pfn && e.va == va.page_base())
+            .map(|_| index)
+    }
+
+    /// The invalid PTE a trimmed or unmapped shared page leaves behind: a pointer
+    /// to its prototype PTE. The address form means "the prototype PTE's
+    /// protection"; a page whose protection differs takes the form that finds
+    /// the prototype PTE through the VAD and keeps its own protection (NT does
+    /// the same where the x86 format has no room for both).
+    pub fn proto_pointer_pte(
+        &self,
+        m: &Machine,
+        st: &PfnState,
+        va: Va,
+        pfn: Pfn,
+        protection: Protection,
+    ) -> u64 {
+        let address = st.db.pte_address(pfn);
+        let proto_protection =
+            super::section::pages::protection_of_original(m, st.db.original_pte(pfn));
+        let in_view = self
+            .vads
+            .find(va.vpn())
+            .is_some_and(|v| v.section.is_some());
+        let state = if protection == proto_protection || !in_view {
+            PteState::Prototype {
+                proto_pte: Some(Va(address)),
+                protection: Protection::ZERO_ACCESS,
+            }
+        } else {
+            PteState::Prototype {
+                proto_pte: None,
+                protection,
+            }
+        };
+        m.fmt.encode(&state)
+    }
+
     /// Takes a valid private page out of the working set: its PTE becomes a
     /// transition PTE and the page goes to the modified list if it was dirtied (or
     /// was never written to the paging file), else to standby. Returns false (and
@@ -351,7 +430,7 @@ impl AddressSpace {
         let Some(e) = self.ws.get(index).copied() else {
             return false;
         };
-        if e.locked || e.kind != WsleKind::Private {
+        if e.locked || e.kind == WsleKind::PageTable {
             return false;
         }
         let tables = self.tables(m);
@@ -364,6 +443,26 @@ impl AddressSpace {
             return false;
         };
         self.ws.remove(index);
+        if e.kind == WsleKind::Shared {
+            // The PTE points back at the prototype PTE; the frame leaves memory
+            // only when no other process maps it either.
+            let pointer = self.proto_pointer_pte(m, &st, e.va, h.pfn, e.protection);
+            tables.write(loc, pointer);
+            st.db.decrement_share(loc.table);
+            m.release_shared_locked(&mut st, h.pfn, h.dirty);
+            let share = st.db.share_count(h.pfn);
+            drop(st);
+            bump(&m.counters.pages_trimmed);
+            crate::mm_event!(
+                m,
+                "ws.trim",
+                "pid={} va={:#x} pfn={:#x} shared=1 share={share}",
+                self.pid,
+                e.va.0,
+                h.pfn.0
+            );
+            return true;
+        }
         if h.dirty {
             // Written since it came in: any copy in the paging file is stale.
             st.db.set_modified(h.pfn, true);
@@ -443,7 +542,7 @@ impl AddressSpace {
         let candidates: Vec<u32> = self
             .ws
             .iter()
-            .filter(|(_, e)| e.kind == WsleKind::Private && !e.locked && e.age >= min_age)
+            .filter(|(_, e)| e.kind != WsleKind::PageTable && !e.locked && e.age >= min_age)
             .map(|(i, _)| i)
             .collect();
         let mut trimmed = 0;
@@ -468,7 +567,7 @@ impl AddressSpace {
         let tables = self.tables(m);
         let mut aged = 0;
         for (_, e) in self.ws.iter_mut() {
-            if e.kind != WsleKind::Private {
+            if e.kind == WsleKind::PageTable {
                 continue;
             }
             let Some(loc) = tables.leaf(e.va) else {
@@ -512,7 +611,7 @@ impl AddressSpace {
             let Some(e) = self.ws.get_mut(i) else {
                 continue;
             };
-            if e.locked || e.kind != WsleKind::Private {
+            if e.locked || e.kind == WsleKind::PageTable {
                 continue;
             }
             looked += 1;
@@ -569,14 +668,28 @@ impl AddressSpace {
         }
     }
 
-    /// Frees whatever private page the PTE at `loc` holds (valid, in transition or
-    /// in a paging file) and writes `new` into the PTE. Returns true if the PTE held
-    /// a committed page state (valid, transition, demand-zero or pagefile).
-    pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, new: u64) -> bool {
+    /// Frees whatever page the PTE at `loc` (for `va`) holds and writes `new`
+    /// into the PTE: a private page (valid, in transition or in a paging file) is
+    /// freed; a shared page loses this mapping; a pointer into a fork's clone
+    /// block drops its reference. Returns true if the PTE held a committed page
+    /// state (valid, transition, demand-zero or pagefile).
+    pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, va: Va, new: u64) -> bool {
         let tables = self.tables(m);
         let mut st = m.pfn_lock();
         let raw = tables.read(loc);
         let committed = match m.fmt.decode(raw) {
+            PteState::Valid(h) if st.db.prototype(h.pfn) => {
+                if let Some(index) = self.ws.shared_index(va) {
+                    self.ws.remove(index);
+                }
+                st.db.decrement_share(loc.table);
+                let at = m.proto_of_locked(&st, h.pfn);
+                m.release_shared_locked(&mut st, h.pfn, h.dirty);
+                if let Some(at) = at {
+                    m.clone_dereference_locked(&mut st, at);
+                }
+                true
+            }
             PteState::Valid(h) => {
                 let index = st.db.ws_index(h.pfn);
                 if let Some(e) = self.ws.remove(index) {
@@ -597,7 +710,16 @@ impl AddressSpace {
                 self.private_pages -= 1;
                 true
             }
-            PteState::DemandZero { .. } => true,
+            PteState::Prototype {
+                proto_pte: Some(address),
+                ..
+            } => {
+                if let Some(at) = st.segments.locate_address(address.0) {
+                    m.clone_dereference_locked(&mut st, at);
+                }
+                true
+            }
+            PteState::DemandZero { .. } | PteState::Prototype { .. } => true,
             _ => false,
         };
         tables.write(loc, new);

@@ -59,6 +59,9 @@ impl MmConfig {
         let state_dir = scratch
             .as_ref()
             .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf());
+        // The files volume lives in the same private directory.
+        let files_dir = state_dir.join("files");
+        let _ = std::fs::create_dir_all(&files_dir);
         MmConfig {
             ram_bytes,
             arch,
@@ -69,7 +72,7 @@ impl MmConfig {
             }],
             state_dir,
             state_dir_temporary: false,
-            files_dir: std::env::temp_dir(),
+            files_dir,
             files_dir_temporary: false,
             clock: ClockMode::Manual,
             allow_other: false,

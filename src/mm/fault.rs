@@ -42,14 +42,14 @@ pub struct AccessFault {
     pub error: MmError,
 }
 
-fn fault(kind: FaultKind, status: NtStatus, message: String) -> AccessFault {
+pub(crate) fn fault(kind: FaultKind, status: NtStatus, message: String) -> AccessFault {
     AccessFault {
         kind,
         error: MmError::new(status, message),
     }
 }
 
-fn verb(access: Access) -> &'static str {
+pub(crate) fn verb(access: Access) -> &'static str {
     match access {
         Access::Read => "read",
         Access::Write => "write",
@@ -102,7 +102,19 @@ fn dispatch(
         PteState::Valid(h) => {
             let loc = loc.expect("valid PTE has a location");
             if access == Access::Write && !h.write {
+                if h.copy_on_write {
+                    return crate::mm::section::fault::copy_on_write(m, space, va);
+                }
                 return Err(protection_fault(va, access, "the page is not writable"));
+            }
+            if access == Access::Write && !h.dirty {
+                // The first write through this PTE: a shared frame learns now
+                // that it is modified (NT's MP kernels take this fault through
+                // the software write bit), so a flush or the last unmap finds it.
+                let mut st = m.pfn_lock();
+                if st.db.prototype(h.pfn) {
+                    m.mark_shared_dirty_locked(&mut st, h.pfn);
+                }
             }
             let mut h2 = h;
             h2.accessed = true;
@@ -113,6 +125,18 @@ fn dispatch(
                 tables.write(loc, m.fmt.encode(&PteState::Valid(h2)));
             }
             Ok(h.pfn)
+        }
+        PteState::Zero
+            if space
+                .vads
+                .find(va.vpn())
+                .is_some_and(|v| v.section.is_some()) =>
+        {
+            let protection = space
+                .vads
+                .find(va.vpn())
+                .map_or(Protection::ZERO_ACCESS, |v| v.protection);
+            crate::mm::section::fault::prototype_fault(m, space, va, access, None, protection)
         }
         PteState::Zero => {
             let vpn = va.vpn();
@@ -153,18 +177,24 @@ fn dispatch(
             slot,
             protection,
         ),
-        PteState::Prototype { .. } | PteState::Subsection { .. } => Err(fault(
+        PteState::Prototype {
+            proto_pte,
+            protection,
+        } => {
+            crate::mm::section::fault::prototype_fault(m, space, va, access, proto_pte, protection)
+        }
+        PteState::Subsection { .. } => Err(fault(
             FaultKind::InPage,
             NtStatus::IN_PAGE_ERROR,
             format!(
-                "{:#x} is mapped through a prototype PTE, which this build cannot resolve",
+                "{:#x}'s PTE holds a subsection PTE, which belongs only in a prototype PTE",
                 va.0
             ),
         )),
     }
 }
 
-fn not_committed(space: &AddressSpace, va: Va, access: Access) -> AccessFault {
+pub(crate) fn not_committed(space: &AddressSpace, va: Va, access: Access) -> AccessFault {
     let what = if space.vads.find(va.vpn()).is_some() {
         "is reserved but not committed"
     } else {
@@ -177,7 +207,7 @@ fn not_committed(space: &AddressSpace, va: Va, access: Access) -> AccessFault {
     )
 }
 
-fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault {
+pub(crate) fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault {
     fault(
         FaultKind::Protection,
         NtStatus::ACCESS_VIOLATION,
@@ -187,7 +217,7 @@ fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault {
 
 /// The access check for a page that is about to become valid with protection `p`.
 /// A guard page is disarmed (its PTE rewritten without GUARD) and reported once.
-fn check_protection(
+pub(crate) fn check_protection(
     space: &mut AddressSpace,
     va: Va,
     access: Access,
@@ -224,7 +254,7 @@ fn check_protection(
     }
 }
 
-fn resources(e: MmError) -> AccessFault {
+pub(crate) fn resources(e: MmError) -> AccessFault {
     AccessFault {
         kind: FaultKind::Resources,
         error: e,

@@ -156,6 +156,9 @@ pub struct Machine {
     /// Available pages as of the last allocation: the fault path's "is memory
     /// short?" test reads it without taking the PFN lock a second time.
     pub available_hint: std::sync::atomic::AtomicU64,
+    /// When the mapped page writer's five-minute timer fires (simulated ms);
+    /// 0 = not armed.
+    pub mapped_write_due_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Counts of paging I/O operations still to fail (each failing one takes one off).
@@ -163,6 +166,10 @@ pub struct Machine {
 pub struct Injected {
     pub pagefile_writes: std::sync::atomic::AtomicU64,
     pub pagefile_reads: std::sync::atomic::AtomicU64,
+    /// Mapped page writer writes to a section's file.
+    pub mapped_writes: std::sync::atomic::AtomicU64,
+    /// Hard faults reading a section's file.
+    pub mapped_reads: std::sync::atomic::AtomicU64,
 }
 
 impl Injected {
@@ -260,7 +267,9 @@ impl Machine {
                 return Some((st, p));
             }
             drop(st);
-            if self.write_modified_cluster().written == 0 {
+            if self.write_modified_cluster().written == 0
+                && super::section::writer::write_mapped_cluster(self).written == 0
+            {
                 return None;
             }
         }
@@ -290,6 +299,25 @@ impl Machine {
     /// gets its OriginalPte back (pagefile form), so the old owner's next touch is
     /// a hard fault rather than a read of someone else's data.
     pub fn restore_owner_pte_locked(&self, st: &mut PfnState, pfn: Pfn) {
+        if st.db.prototype(pfn) {
+            // A section's page: the prototype PTE takes its OriginalPte back (a
+            // subsection, paging-file or demand-zero PTE), and the control area
+            // has one page fewer in memory.
+            if let Some(at) = self.proto_of_locked(st, pfn) {
+                let raw = st.segments.read(at);
+                if self.fmt.pfn(raw) == Some(pfn) && !self.fmt.is_valid(raw) {
+                    st.segments.write(at, st.db.original_pte(pfn));
+                    if let Some(area) = st
+                        .segments
+                        .owner(at)
+                        .and_then(|ca| st.segments.control_area_mut(ca))
+                    {
+                        area.pfn_references -= 1;
+                    }
+                }
+            }
+            return;
+        }
         let owner = st.db.owner(pfn);
         let pte_va = Va(st.db.pte_address(pfn));
         let original = st.db.original_pte(pfn);

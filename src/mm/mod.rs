@@ -144,6 +144,7 @@ impl Mm {
             wakeups: Default::default(),
             injected: Default::default(),
             available_hint: std::sync::atomic::AtomicU64::new(pages as u64),
+            mapped_write_due_ms: std::sync::atomic::AtomicU64::new(0),
         };
         let mm = Mm {
             config,
@@ -263,14 +264,25 @@ impl Mm {
         // Marked first: a request that found the process before it left the table
         // and waits for this lock must see it dead, not a half-freed space.
         space.state = process::ProcessState::Terminated;
-        let starts: Vec<u64> = space.vads.iter().map(|v| v.start_va().0).collect();
-        for start in starts {
+        let vads: Vec<vad::Vad> = space.vads.iter().cloned().collect();
+        let mut control_areas = Vec::new();
+        for v in vads {
+            if let Some(s) = &v.section {
+                control_areas.push(s.id);
+                section::view::remove_view(m, &mut space, &v);
+                continue;
+            }
+            let start = v.start_va().0;
             if let Err(e) = virtual_memory::free(m, &mut space, start, 0, true) {
                 log::error!("terminating pid {pid}: releasing {start:#x}: {e}");
             }
         }
         space.destroy_tables(m);
         m.pfn_lock().remove_owner(space.slot);
+        drop(space);
+        for ca in control_areas {
+            section::delete::delete_if_unreferenced(m, ca);
+        }
         Ok(())
     }
 
@@ -546,10 +558,12 @@ impl Mm {
         let counter = match what {
             "pagefile-write" => &self.machine.injected.pagefile_writes,
             "pagefile-read" => &self.machine.injected.pagefile_reads,
+            "mapped-write" => &self.machine.injected.mapped_writes,
+            "mapped-read" => &self.machine.injected.mapped_reads,
             _ => {
                 return Err(mm_err!(
                     INVALID_PARAMETER,
-                    "cannot inject failures into '{}': use pagefile-write or pagefile-read",
+                    "cannot inject failures into '{}': use pagefile-write, pagefile-read, mapped-write or mapped-read",
                     what.escape_default()
                 ));
             }

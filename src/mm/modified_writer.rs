@@ -79,19 +79,21 @@ impl Machine {
     }
 
     pub(super) fn gather_cluster_locked(&self, st: &mut PfnState) -> Gather {
-        let waiting = st.db.list_count(PageLocation::Modified);
-        if waiting == 0 {
+        // Mapped-file pages on the list are the mapped page writer's.
+        let bound: Vec<Pfn> = st
+            .db
+            .iter_list(PageLocation::Modified)
+            .filter(|&p| !self.is_mapped_file_page_locked(st, p))
+            .take(WRITE_CLUSTER as usize)
+            .collect();
+        if bound.is_empty() {
             return Gather::Empty;
         }
-        let want = (waiting.min(WRITE_CLUSTER as u64)) as u32;
+        let want = bound.len() as u32;
         let Some(run) = self.pagefiles_lock().allocate(want) else {
             return Gather::NoSlots;
         };
-        let pages: Vec<Pfn> = st
-            .db
-            .iter_list(PageLocation::Modified)
-            .take(run.count as usize)
-            .collect();
+        let pages: Vec<Pfn> = bound.into_iter().take(run.count as usize).collect();
         let mut data = vec![0u8; pages.len() * PAGE_SIZE as usize];
         for (i, &pfn) in pages.iter().enumerate() {
             st.db.unlink(pfn);
@@ -225,6 +227,9 @@ impl Machine {
 
     /// One pass of the modified page writer thread: clusters until fewer than a
     /// cluster's worth of pages remain (WRK), or a write fails.
+    /// Mapped-file pages it finds are left to the mapped page writer, which it
+    /// wakes when they are the larger part of the list (WRK serves whichever
+    /// kind is larger each round).
     pub fn modified_page_writer_pass(&self) -> u64 {
         let mut total = 0;
         while self.pfn_lock().db.list_count(PageLocation::Modified) >= WRITE_CLUSTER as u64 {
@@ -233,6 +238,18 @@ impl Machine {
                 break;
             }
             total += o.written;
+        }
+        let mapped = {
+            let st = self.pfn_lock();
+            st.db
+                .iter_list(PageLocation::Modified)
+                .filter(|&p| self.is_mapped_file_page_locked(&st, p))
+                .take(WRITE_CLUSTER as usize)
+                .count() as u32
+        };
+        if mapped >= WRITE_CLUSTER {
+            self.wakeups
+                .wake(super::threads::SystemThread::MappedPageWriter);
         }
         total
     }

@@ -18,7 +18,16 @@
 //!   the OriginalPte of a frame holding that page, or by a cluster write in
 //!   flight — and every slot named is in use;
 //! - a standby page has a copy in a paging file (repurposing it loses nothing);
-//!   a modified page is marked Modified; a page in Transition has I/O in flight.
+//!   a modified page is marked Modified; a page in Transition has I/O in flight;
+//! - shared pages: a valid PTE mapping a prototype frame agrees with its
+//!   prototype PTE, and its shared working-set entry exists; each frame's
+//!   ShareCount is the number of process PTEs mapping it; prototype pointers
+//!   point at the prototype PTE their view maps there;
+//! - control areas: NumberOfPfnReferences, NumberOfMappedViews,
+//!   NumberOfUserReferences and NumberOfSectionReferences match what exists; a
+//!   valid or transition prototype PTE's frame points back at it; a clone
+//!   block's CloneRefCount is the number of process PTEs referring to it; a
+//!   paging-file slot in a prototype PTE is named once like any other.
 
 use std::collections::HashMap;
 
@@ -50,6 +59,8 @@ impl Mm {
     pub fn verify(&self) -> VerifyReport {
         let m = self.machine();
         let mut v: Vec<String> = Vec::new();
+        // Lock order: the section table before any address space.
+        let sections = self.sections_lock();
         let processes = self.all_processes();
         // Hold every address space (in pid order, as the table lists them) so the
         // picture is consistent, then the PFN lock.
@@ -76,6 +87,12 @@ impl Mm {
         };
         let mut seen: HashMap<Pfn, String> = HashMap::new();
         let mut commit_sum = 0u64;
+        // Valid process PTEs per shared (prototype) frame.
+        let mut shares: HashMap<Pfn, u32> = HashMap::new();
+        // Process PTEs per clone block (control area, index).
+        let mut clone_refs: HashMap<(u32, u64), u32> = HashMap::new();
+        // Views per control area.
+        let mut views: HashMap<u32, u64> = HashMap::new();
         for (pid, space) in &spaces {
             let tables = space.tables(m);
             let user_end = m.layout.highest_user_address();
@@ -120,7 +137,55 @@ impl Mm {
                 if !in_vad && raw != 0 {
                     v.push(format!("pid {pid}: PTE of {va:#x} outside any VAD holds {raw:#x}"));
                 }
+                let vad = space.vads.find(Va(va).vpn());
+                let view_ca = vad.and_then(|v| v.section.as_ref()).map(|s| s.id);
                 match state {
+                    PteState::Valid(h) if st.db.prototype(h.pfn) => {
+                        *children.entry(loc.table).or_default() += 1;
+                        *shares.entry(h.pfn).or_default() += 1;
+                        let e = st.db.entry(h.pfn).expect("prototype flag read from it");
+                        if e.location != PageLocation::Active {
+                            v.push(format!("pid {pid}: valid PTE of {va:#x} names shared pfn {:#x} which is {}", h.pfn.0, e.location));
+                        }
+                        match st.segments.locate_address(e.pte_address) {
+                            Some(at) => {
+                                if m.fmt.pfn(st.segments.read(at)) != Some(h.pfn) || !m.fmt.is_valid(st.segments.read(at)) {
+                                    v.push(format!("pid {pid}: {va:#x} maps pfn {:#x} but its prototype PTE at {:#x} is not valid for it", h.pfn.0, e.pte_address));
+                                }
+                                let ca = st.segments.owner(at);
+                                if ca.is_some_and(|c| st.segments.control_area(c).is_some_and(|a| a.is_clone())) {
+                                    *clone_refs.entry((ca.unwrap_or(0), st.segments.index(at))).or_default() += 1;
+                                } else if ca != view_ca {
+                                    v.push(format!("pid {pid}: {va:#x} maps a page of control area {ca:?} outside its view"));
+                                }
+                            }
+                            None => v.push(format!("pid {pid}: shared pfn {:#x} at {va:#x} has PteAddress {:#x}, no prototype PTE", h.pfn.0, e.pte_address)),
+                        }
+                        match space.ws.shared_index(Va(va)).and_then(|i| space.ws.get(i)) {
+                            Some(w) if w.pfn == h.pfn && w.kind == WsleKind::Shared => {}
+                            other => v.push(format!("pid {pid}: shared page {va:#x} (pfn {:#x}) has working-set entry {other:?}", h.pfn.0)),
+                        }
+                    }
+                    PteState::Prototype { proto_pte, .. } => match proto_pte {
+                        Some(address) => match st.segments.locate_address(address.0) {
+                            Some(at) => {
+                                let ca = st.segments.owner(at);
+                                if ca.is_some_and(|c| st.segments.control_area(c).is_some_and(|a| a.is_clone())) {
+                                    *clone_refs.entry((ca.unwrap_or(0), st.segments.index(at))).or_default() += 1;
+                                } else if ca != view_ca {
+                                    v.push(format!("pid {pid}: {va:#x} points at a prototype PTE of control area {ca:?} outside its view"));
+                                } else if let Some(s) = vad.and_then(|v| v.section.as_ref()) {
+                                    let want = s.first_prototype_index + (Va(va).vpn().0 - vad.map_or(0, |v| v.starting_vpn.0));
+                                    if st.segments.index(at) != want {
+                                        v.push(format!("pid {pid}: {va:#x} points at prototype PTE {} but its view maps {want} there", st.segments.index(at)));
+                                    }
+                                }
+                            }
+                            None => v.push(format!("pid {pid}: {va:#x} points at {:#x}, which is no prototype PTE", address.0)),
+                        },
+                        None if view_ca.is_none() => v.push(format!("pid {pid}: {va:#x} has a VAD-lookup prototype pointer outside any view")),
+                        None => {}
+                    },
                     PteState::Valid(h) => {
                         *children.entry(loc.table).or_default() += 1;
                         private += 1;
@@ -236,7 +301,16 @@ impl Mm {
                             ));
                         }
                     }
-                    WsleKind::Shared => {}
+                    WsleKind::Shared => {
+                        let ok = tables
+                            .leaf(e.va)
+                            .map(|l| m.fmt.decode(tables.read(l)))
+                            .is_some_and(|s| matches!(s, PteState::Valid(h) if h.pfn == e.pfn))
+                            && st.db.prototype(e.pfn);
+                        if !ok {
+                            v.push(format!("pid {pid}: shared working-set entry {index} ({:#x}) has no valid PTE for shared pfn {:#x}", e.va.0, e.pfn.0));
+                        }
+                    }
                     WsleKind::PageTable => {
                         if !table_frames.contains(&e.pfn) {
                             v.push(format!("pid {pid}: working-set entry {index} names pfn {:#x}, not one of its page tables", e.pfn.0));
@@ -245,6 +319,22 @@ impl Mm {
                 }
             }
             for vad in space.vads.iter() {
+                if let Some(sr) = &vad.section {
+                    *views.entry(sr.id).or_default() += 1;
+                    let want = if vad.protection.is_copy_on_write() {
+                        vad.page_count()
+                    } else {
+                        0
+                    };
+                    if vad.commit_charge != want {
+                        v.push(format!(
+                            "pid {pid}: view {} charges {} pages, not {want}",
+                            vad.range_text(),
+                            vad.commit_charge
+                        ));
+                    }
+                    continue;
+                }
                 let committed = super::virtual_memory::count_committed(
                     m,
                     &tables,
@@ -265,6 +355,117 @@ impl Mm {
                 break;
             }
         }
+        let mut section_refs: HashMap<u32, u64> = HashMap::new();
+        for sec in sections.by_name.values() {
+            *section_refs.entry(sec.control_area).or_default() += 1;
+        }
+        for ca in st.segments.control_areas.values() {
+            commit_sum += ca.committed_pages;
+            let mut in_memory = 0u64;
+            for at in st.segments.locations(ca.id) {
+                let raw = st.segments.read(at);
+                let index = st.segments.index(at);
+                let address = st.segments.address(at);
+                let who = format!("control area {} prototype PTE {index}", ca.id);
+                match m.fmt.decode_prototype(raw) {
+                    PteState::Valid(h) => {
+                        in_memory += 1;
+                        if let Some(prev) = seen.insert(h.pfn, who.clone()) {
+                            v.push(format!(
+                                "pfn {:#x} is used twice: {prev} and {who}",
+                                h.pfn.0
+                            ));
+                        }
+                        let e = st.db.entry(h.pfn);
+                        let share = shares.get(&h.pfn).copied().unwrap_or(0);
+                        match e {
+                            Some(e)
+                                if e.location == PageLocation::Active
+                                    && e.prototype
+                                    && e.pte_address == address =>
+                            {
+                                if e.share_count != share {
+                                    v.push(format!("{who}: pfn {:#x} has ShareCount {} but {share} process PTEs map it", h.pfn.0, e.share_count));
+                                }
+                                if share == 0 || e.reference_count == 0 {
+                                    v.push(format!(
+                                        "{who}: valid with {share} mappings and ReferenceCount {}",
+                                        e.reference_count
+                                    ));
+                                }
+                            }
+                            other => v.push(format!(
+                                "{who} is valid for pfn {:#x}, whose entry is {other:?}",
+                                h.pfn.0
+                            )),
+                        }
+                    }
+                    PteState::Transition { pfn, .. } => {
+                        in_memory += 1;
+                        if let Some(prev) = seen.insert(pfn, who.clone()) {
+                            v.push(format!("pfn {:#x} is used twice: {prev} and {who}", pfn.0));
+                        }
+                        match st.db.entry(pfn) {
+                            Some(e)
+                                if e.prototype
+                                    && e.pte_address == address
+                                    && matches!(
+                                        e.location,
+                                        PageLocation::Standby
+                                            | PageLocation::Modified
+                                            | PageLocation::ModifiedNoWrite
+                                            | PageLocation::Transition
+                                    ) => {}
+                            other => v.push(format!(
+                                "{who} is in transition for pfn {:#x}, whose entry is {other:?}",
+                                pfn.0
+                            )),
+                        }
+                    }
+                    PteState::PageFile { file, slot, .. } => {
+                        name_slot(file, slot, who.clone(), &mut v)
+                    }
+                    PteState::Subsection { subsection, .. }
+                        if subsection != at.subsection || !ca.is_file() =>
+                    {
+                        v.push(format!(
+                            "{who} names subsection {subsection}, not its own {}",
+                            at.subsection
+                        ));
+                    }
+                    _ => {}
+                }
+                if ca.is_clone() {
+                    let counted = clone_refs.get(&(ca.id, index)).copied().unwrap_or(0);
+                    let recorded = ca.clone_refs.get(index as usize).copied().unwrap_or(0);
+                    if counted != recorded {
+                        v.push(format!(
+                            "{who}: CloneRefCount {recorded} but {counted} process PTEs refer to it"
+                        ));
+                    }
+                }
+            }
+            if in_memory != ca.pfn_references {
+                v.push(format!("control area {}: NumberOfPfnReferences {} but {in_memory} prototype PTEs are in memory", ca.id, ca.pfn_references));
+            }
+            let mapped = views.get(&ca.id).copied().unwrap_or(0);
+            if ca.mapped_views != mapped || ca.user_references != mapped {
+                v.push(format!("control area {}: NumberOfMappedViews {} and NumberOfUserReferences {} but {mapped} views exist", ca.id, ca.mapped_views, ca.user_references));
+            }
+            let named = section_refs.get(&ca.id).copied().unwrap_or(0);
+            if ca.section_references != named {
+                v.push(format!(
+                    "control area {}: NumberOfSectionReferences {} but {named} sections name it",
+                    ca.id, ca.section_references
+                ));
+            }
+            if ca.is_clone() && ca.unreferenced() {
+                v.push(format!(
+                    "clone control area {} outlived its last reference",
+                    ca.id
+                ));
+            }
+        }
         for pfn in 0..st.db.pages() {
             let pfn = Pfn(pfn);
             let location = st.db.location(pfn);
@@ -273,8 +474,11 @@ impl Mm {
                     l,
                     PageLocation::Zeroed | PageLocation::Free | PageLocation::Bad
                 )
-            }) && st.db.page_use(pfn) == PageUse::ProcessPrivate
-            {
+            }) && matches!(
+                st.db.page_use(pfn),
+                PageUse::ProcessPrivate | PageUse::Shareable | PageUse::MappedFile
+            ) {
+                let mapped_file = m.is_mapped_file_page_locked(&st, pfn);
                 match m.fmt.decode(st.db.original_pte(pfn)) {
                     PteState::PageFile { file, slot, .. } => name_slot(
                         file,
@@ -282,12 +486,20 @@ impl Mm {
                         format!("pfn {:#x}'s OriginalPte", pfn.0),
                         &mut v,
                     ),
-                    _ if location == Some(PageLocation::Standby) => v.push(format!(
-                        "pfn {:#x} is on standby with no copy in a paging file",
-                        pfn.0
-                    )),
+                    _ if location == Some(PageLocation::Standby) && !mapped_file => {
+                        v.push(format!(
+                            "pfn {:#x} is on standby with no copy in a paging file",
+                            pfn.0
+                        ))
+                    }
                     _ => {}
                 }
+            }
+            if location == Some(PageLocation::ModifiedNoWrite) && !st.db.modified(pfn) {
+                v.push(format!(
+                    "pfn {:#x} is on the modified-no-write list but not Modified",
+                    pfn.0
+                ));
             }
             if location == Some(PageLocation::Modified) && !st.db.modified(pfn) {
                 v.push(format!(

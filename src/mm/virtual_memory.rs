@@ -20,7 +20,7 @@ use super::pte::{Level, PteState};
 use super::status::MmResult;
 use super::types::{PAGE_SIZE, Va, Vpn};
 use super::vad::{self, AddressLimits, AllocPlan, AllocRequest, ProtectCheck};
-use super::working_set::{MINIMUM_FLOOR, WsleKind};
+use super::working_set::MINIMUM_FLOOR;
 
 /// The address range user allocations may use on this machine.
 pub fn limits(m: &Machine) -> AddressLimits {
@@ -76,15 +76,16 @@ pub fn count_committed(
     if mem_commit { pages - no } else { yes }
 }
 
-/// The PTEs of existing page tables in `[first, last]` that hold anything.
-fn nonzero_ptes(tables: &PageTables<'_>, first: Vpn, last: Vpn) -> Vec<EntryLoc> {
+/// The PTEs of existing page tables in `[first, last]` that hold anything, with
+/// the pages they map.
+pub fn nonzero_ptes(tables: &PageTables<'_>, first: Vpn, last: Vpn) -> Vec<(Va, EntryLoc)> {
     let mut out = Vec::new();
     tables.for_each_entry(
         first.va().0,
         last.va().0 + (PAGE_SIZE - 1),
-        &mut |level, _, loc, raw| {
+        &mut |level, va, loc, raw| {
             if level == Level::Pte && raw != 0 {
-                out.push(loc);
+                out.push((Va(va), loc));
             }
         },
     );
@@ -184,7 +185,7 @@ fn commit_existing(
 fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
     let tables = space.tables(m);
     let last = Vpn(base.vpn().0 + size / PAGE_SIZE - 1);
-    for loc in nonzero_ptes(&tables, base.vpn(), last) {
+    for (_, loc) in nonzero_ptes(&tables, base.vpn(), last) {
         let mut st = m.pfn_lock();
         match m.fmt.decode(tables.read(loc)) {
             PteState::Valid(mut h) => {
@@ -229,8 +230,8 @@ pub fn free(
         let released = vad::apply_release(&mut space.vads, &plan, |a, b| {
             count_committed(m, &tables, a, b, mem_commit)
         })?;
-        for loc in nonzero_ptes(&tables, first, last) {
-            space.delete_pte(m, loc, 0);
+        for (va, loc) in nonzero_ptes(&tables, first, last) {
+            space.delete_pte(m, loc, va, 0);
         }
         m.uncharge_commit(released);
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);
@@ -248,12 +249,12 @@ pub fn free(
         let decommitted = m.fmt.encode(&PteState::Decommitted);
         for vpn in first.0..=last.0 {
             if let Some(loc) = space.tables(m).leaf(Vpn(vpn).va()) {
-                space.delete_pte(m, loc, decommitted);
+                space.delete_pte(m, loc, Vpn(vpn).va(), decommitted);
             }
         }
     } else {
-        for loc in nonzero_ptes(&tables, first, last) {
-            space.delete_pte(m, loc, 0);
+        for (va, loc) in nonzero_ptes(&tables, first, last) {
+            space.delete_pte(m, loc, va, 0);
         }
     }
     if let Some(v) = space.vads.find_mut(plan.vad_start) {
@@ -270,16 +271,25 @@ fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<Protec
     let raw = loc.map_or(0, |l| tables.read(l));
     match m.fmt.decode(raw) {
         PteState::Valid(h) => {
-            let index = m.pfn_lock().db.ws_index(h.pfn);
-            space
-                .ws
-                .get(index)
-                .filter(|e| e.kind == WsleKind::Private)
-                .map(|e| e.protection)
+            let st = m.pfn_lock();
+            let index = space.ws_index_of(&st, vpn.va(), h.pfn)?;
+            space.ws.get(index).map(|e| e.protection)
         }
         PteState::Transition { protection, .. }
         | PteState::DemandZero { protection }
         | PteState::PageFile { protection, .. } => Some(protection),
+        PteState::Prototype {
+            proto_pte: None,
+            protection,
+        } => Some(protection),
+        PteState::Prototype {
+            proto_pte: Some(address),
+            ..
+        } => {
+            let st = m.pfn_lock();
+            let at = st.segments.locate_address(address.0)?;
+            Some(m.proto_protection_locked(&st, st.segments.read(at)))
+        }
         PteState::Zero => space
             .vads
             .find(vpn)
@@ -337,9 +347,13 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
         PteState::Valid(h) => {
             let index = {
                 let mut st = m.pfn_lock();
-                let original = reprotect(m, st.db.original_pte(h.pfn), new);
-                st.db.set_original_pte(h.pfn, original);
-                st.db.ws_index(h.pfn)
+                if !st.db.prototype(h.pfn) {
+                    // A shared frame's OriginalPte is its prototype PTE's, not
+                    // this process's to change.
+                    let original = reprotect(m, st.db.original_pte(h.pfn), new);
+                    st.db.set_original_pte(h.pfn, original);
+                }
+                space.ws_index_of(&st, vpn.va(), h.pfn).unwrap_or(u32::MAX)
             };
             if new.is_noaccess() || new.is_guard() {
                 // A page that may not be touched cannot stay valid: it leaves the
@@ -379,6 +393,16 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
                 m.fmt.encode(&PteState::PageFile {
                     file,
                     slot,
+                    protection: new,
+                }),
+            );
+        }
+        PteState::Prototype { .. } if space.vads.find(vpn).is_some_and(|v| v.section.is_some()) => {
+            // A view's page keeps its own protection in the VAD-lookup form.
+            tables.write(
+                loc,
+                m.fmt.encode(&PteState::Prototype {
+                    proto_pte: None,
                     protection: new,
                 }),
             );
@@ -482,12 +506,8 @@ fn locked_entry(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<(u32, boo
     let PteState::Valid(h) = m.fmt.decode(tables.read(loc)) else {
         return None;
     };
-    let index = m.pfn_lock().db.ws_index(h.pfn);
-    space
-        .ws
-        .get(index)
-        .filter(|e| e.kind == WsleKind::Private && e.pfn == h.pfn)
-        .map(|e| (index, e.locked))
+    let index = space.ws_index_of(&m.pfn_lock(), vpn.va(), h.pfn)?;
+    space.ws.get(index).map(|e| (index, e.locked))
 }
 
 /// NtUnlockVirtualMemory. Every page must be locked: otherwise the unlocked ones

@@ -1,4 +1,83 @@
-//! Control area deletion.
-use crate::mm::memory::Machine;
+//! Deleting a control area once nothing refers to it (NT: MiCheckControlArea and
+//! MiSegmentDelete). Its modified pages are written to its file first, so a
+//! file-backed section's data is in the file byte for byte once its last view
+//! and name are gone; then every page and paging-file slot it held is freed and
+//! the commit it charged is returned. If a write fails the control area stays
+//! (unreferenced) and the mapped page writer tries again on its next pass.
 
-pub fn delete_if_unreferenced(_m: &Machine, _ca: u32) {}
+use crate::mm::memory::Machine;
+use crate::mm::pfn::PageLocation;
+use crate::mm::pte::PteState;
+
+/// Deletes control area `ca` if nothing refers to it. Call with no lock held.
+pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
+    let is_file = {
+        let st = m.pfn_lock();
+        match st.segments.control_area(ca) {
+            Some(area) if area.unreferenced() && !area.is_clone() => area.is_file(),
+            _ => return,
+        }
+    };
+    if is_file {
+        super::writer::flush_range(m, ca, 0, u64::MAX, true);
+    }
+    let mut st = m.pfn_lock();
+    let Some(area) = st.segments.control_area(ca) else {
+        return;
+    };
+    if !area.unreferenced() {
+        return;
+    }
+    let locations = st.segments.locations(ca);
+    if is_file {
+        // Anything still dirty (a write failed) or being written keeps the
+        // area alive until the writer has it on disk.
+        let pending = locations.iter().any(|&at| {
+            m.fmt
+                .pfn(st.segments.read(at))
+                .is_some_and(|p| st.db.modified(p) || st.db.write_in_progress(p))
+        });
+        if pending {
+            return;
+        }
+    }
+    for at in locations {
+        match m.fmt.decode_prototype(st.segments.read(at)) {
+            PteState::Transition { pfn, .. }
+            | PteState::Valid(crate::mm::pte::HardwarePte { pfn, .. }) => {
+                if st.db.location(pfn).is_some_and(PageLocation::is_list) {
+                    st.db.unlink(pfn);
+                    m.free_page_locked(&mut st, pfn);
+                } else {
+                    // Reads and writes in flight hold it; they free it.
+                    st.db.set_deleted(pfn, true);
+                }
+            }
+            PteState::PageFile { file, slot, .. } => m.pagefiles_lock().release(file, slot),
+            _ => {}
+        }
+    }
+    let committed = st
+        .segments
+        .remove_control_area(ca)
+        .map_or(0, |a| a.committed_pages);
+    drop(st);
+    m.uncharge_commit(committed);
+    crate::mm_event!(m, "section.control-area-deleted", "ca={ca}");
+}
+
+/// Tries again to delete control areas left behind by failed writes.
+pub fn retry_unreferenced(m: &Machine) {
+    let leftover: Vec<u32> = {
+        let st = m.pfn_lock();
+        st.segments
+            .control_areas
+            .values()
+            .filter(|a| a.unreferenced() && !a.is_clone())
+            .map(|a| a.id)
+            .collect()
+    };
+    for ca in leftover {
+        delete_if_unreferenced(m, ca);
+    }
+}

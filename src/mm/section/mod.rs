@@ -22,9 +22,10 @@
 //! Lock order: `Mm::sections` comes after the process table and before any
 //! address space. Control areas and prototype PTEs are under the PFN lock.
 
-mod delete;
+pub mod delete;
 pub mod fault;
 pub mod fork;
+pub mod pages;
 pub mod segment;
 pub mod view;
 pub mod writer;
@@ -58,7 +59,7 @@ pub struct SectionObject {
 /// The section namespace (`sections/`).
 #[derive(Default)]
 pub struct SectionTable {
-    by_name: BTreeMap<String, SectionObject>,
+    pub(crate) by_name: BTreeMap<String, SectionObject>,
 }
 
 impl SectionTable {
@@ -169,7 +170,7 @@ fn volume_path(root: &Path, path: &str) -> MmResult<PathBuf> {
 }
 
 impl Mm {
-    fn sections_lock(&self) -> std::sync::MutexGuard<'_, SectionTable> {
+    pub(crate) fn sections_lock(&self) -> std::sync::MutexGuard<'_, SectionTable> {
         self.sections.lock().unwrap_or_else(|e| e.into_inner())
     }
 

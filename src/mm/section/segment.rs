@@ -317,7 +317,7 @@ impl Segments {
         let (&base, &n) = self.by_base.range(..=address).next_back()?;
         let s = self.subsection(n)?;
         let offset = address - base;
-        if offset % self.pte_size != 0 {
+        if !offset.is_multiple_of(self.pte_size) {
             return None;
         }
         let slot = (offset / self.pte_size) as usize;

@@ -801,3 +801,4 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 }
 
 mod paging;
+mod sections;

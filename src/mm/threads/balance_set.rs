@@ -21,6 +21,11 @@ impl Mm {
         {
             pages += self.run_thread_serialized(SystemThread::Swapper, Pass::Full);
         }
+        // The mapped page writer's five-minute timer (facts §6).
+        let due = self.machine().mapped_write_due_ms.load(Ordering::Acquire);
+        if due != 0 && now >= due {
+            pages += self.run_thread_serialized(SystemThread::MappedPageWriter, Pass::Full);
+        }
         pages
     }
 }

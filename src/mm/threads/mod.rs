@@ -12,8 +12,9 @@
 //! - `--clock auto`: one dispatcher OS thread does the same on real time and wakes
 //!   early when a wake request arrives (a condvar).
 //!
-//! Threads with no machinery behind them yet (mapped page writer, lazy writer,
-//! read-ahead) are not listed; they come with sections and the cache manager.
+//! The mapped page writer's five-minute timer is checked at each balance set
+//! manager tick. Threads with no machinery behind them yet (lazy writer,
+//! read-ahead) are not listed; they come with the cache manager.
 
 mod balance_set;
 mod dispatcher;
@@ -38,16 +39,21 @@ pub enum SystemThread {
     WorkingSetManager,
     Swapper,
     ModifiedPageWriter,
+    MappedPageWriter,
     SegmentDereference,
     ZeroPageThread,
 }
 
+/// How many system threads there are.
+const THREADS: usize = 7;
+
 impl SystemThread {
-    pub const ALL: [SystemThread; 6] = [
+    pub const ALL: [SystemThread; THREADS] = [
         SystemThread::BalanceSetManager,
         SystemThread::WorkingSetManager,
         SystemThread::Swapper,
         SystemThread::ModifiedPageWriter,
+        SystemThread::MappedPageWriter,
         SystemThread::SegmentDereference,
         SystemThread::ZeroPageThread,
     ];
@@ -58,6 +64,7 @@ impl SystemThread {
             SystemThread::WorkingSetManager => "working-set-manager",
             SystemThread::Swapper => "swapper",
             SystemThread::ModifiedPageWriter => "modified-page-writer",
+            SystemThread::MappedPageWriter => "mapped-page-writer",
             SystemThread::SegmentDereference => "segment-dereference",
             SystemThread::ZeroPageThread => "zero-page-thread",
         }
@@ -70,7 +77,7 @@ impl SystemThread {
         match self {
             SystemThread::BalanceSetManager | SystemThread::WorkingSetManager => 16,
             SystemThread::Swapper => 23,
-            SystemThread::ModifiedPageWriter => 17,
+            SystemThread::ModifiedPageWriter | SystemThread::MappedPageWriter => 17,
             SystemThread::SegmentDereference => 18,
             SystemThread::ZeroPageThread => 0,
         }
@@ -171,7 +178,7 @@ pub struct ThreadRow {
 /// The threads' statistics and the balance set manager's tick count.
 #[derive(Default)]
 pub struct ThreadTable {
-    stats: Mutex<[ThreadStats; 6]>,
+    stats: Mutex<[ThreadStats; THREADS]>,
     /// Serializes passes of the threads (NT runs each as one thread; two callers
     /// of `run` must not run the same loop body at once).
     running: Mutex<()>,
@@ -182,7 +189,7 @@ pub struct ThreadTable {
 }
 
 impl ThreadTable {
-    fn stats(&self) -> MutexGuard<'_, [ThreadStats; 6]> {
+    fn stats(&self) -> MutexGuard<'_, [ThreadStats; THREADS]> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -224,6 +231,7 @@ impl Mm {
             SystemThread::WorkingSetManager => self.working_set_manager_pass(pass == Pass::Full),
             SystemThread::Swapper => self.swapper_pass(),
             SystemThread::ModifiedPageWriter => self.machine().modified_page_writer_pass(),
+            SystemThread::MappedPageWriter => self.mapped_page_writer_pass(),
             SystemThread::SegmentDereference => self.segment_dereference_pass(),
             SystemThread::ZeroPageThread => self.zero_page_pass(),
         };

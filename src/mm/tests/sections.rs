@@ -1,0 +1,425 @@
+//! Sections: prototype PTEs in all six states, shared views, trimming shared
+//! pages, the mapped page writer, write-copy views and fork.
+
+use super::{RW, assert_verified, machine, req};
+use crate::mm::config::MmConfig;
+use crate::mm::pfn::PageLocation;
+use crate::mm::process::Pid;
+use crate::mm::protection::Protection;
+use crate::mm::types::{Arch, PAGE_SIZE};
+use crate::mm::{Mm, NtStatus};
+
+const WC: Protection = Protection::WRITECOPY;
+const RO: Protection = Protection::READONLY;
+
+fn states(mm: &Mm, name: &str) -> Vec<&'static str> {
+    mm.section_prototype_ptes(name)
+        .unwrap()
+        .iter()
+        .map(|r| r.state)
+        .collect()
+}
+
+fn proto(mm: &Mm, name: &str, index: usize) -> crate::mm::section::ProtoPteRow {
+    mm.section_prototype_ptes(name).unwrap()[index].clone()
+}
+
+fn info(mm: &Mm, name: &str, key: &str) -> String {
+    mm.section_info(name)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .unwrap()
+        .1
+}
+
+fn read(mm: &Mm, pid: Pid, va: u64, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    assert_eq!(mm.read_memory(pid, va, &mut buf).unwrap(), n);
+    buf
+}
+
+fn two_processes(mm: &Mm) -> (Pid, Pid) {
+    (
+        mm.create_process("a").unwrap(),
+        mm.create_process("b").unwrap(),
+    )
+}
+
+#[test]
+fn two_processes_share_a_pagefile_backed_section() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let (a, b) = two_processes(&mm);
+        let commit0 = mm.machine().commit_lock().total;
+        mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+        assert_eq!(mm.machine().commit_lock().total, commit0 + 16, "{arch:?}");
+        assert!(states(&mm, "s").iter().all(|&s| s == "demand-zero"));
+        let (va, size) = mm.map_view(a, "s", 0, 0, 0, RW).unwrap();
+        let (vb, _) = mm.map_view(b, "s", 0, 0, 0, RW).unwrap();
+        assert_eq!(size, 64 << 10);
+        assert_eq!(info(&mm, "s", "NumberOfMappedViews"), "2");
+        mm.write_memory(a, va.0 + 10, b"hello").unwrap();
+        assert_eq!(proto(&mm, "s", 0).state, "valid");
+        assert_eq!(proto(&mm, "s", 0).share, 1);
+        assert_eq!(read(&mm, b, vb.0 + 10, 5), b"hello", "{arch:?}");
+        assert_eq!(proto(&mm, "s", 0).share, 2);
+        assert!(mm.counter("prototype_faults") >= 2);
+        mm.write_memory(b, vb.0 + 20, b"world").unwrap();
+        assert_eq!(read(&mm, a, va.0 + 20, 5), b"world");
+        assert_verified(&mm);
+        // Trim one: still valid for the other.
+        mm.trim(a).unwrap();
+        let p = proto(&mm, "s", 0);
+        assert_eq!((p.state, p.share), ("valid", 1));
+        assert_verified(&mm);
+        // Trim the other: now the prototype PTE is in transition, the page on
+        // the modified list (never written anywhere).
+        mm.trim(b).unwrap();
+        let p = proto(&mm, "s", 0);
+        assert_eq!(p.state, "transition");
+        assert_eq!(
+            mm.machine().pfn_lock().db.location(p.pfn.unwrap()),
+            Some(PageLocation::Modified)
+        );
+        assert_verified(&mm);
+        // Written to the paging file, then repurposed: pagefile state; a hard
+        // fault brings the bytes back.
+        mm.flush_modified();
+        assert_eq!(
+            mm.machine().pfn_lock().db.location(p.pfn.unwrap()),
+            Some(PageLocation::Standby)
+        );
+        mm.empty_standby();
+        assert_eq!(proto(&mm, "s", 0).state, "pagefile");
+        assert_verified(&mm);
+        let hard = mm.counter("hard_faults");
+        assert_eq!(read(&mm, b, vb.0 + 10, 5), b"hello");
+        assert_eq!(read(&mm, a, va.0 + 20, 5), b"world");
+        assert_eq!(mm.counter("hard_faults"), hard + 1, "one read, then shared");
+        assert_verified(&mm);
+        // Unmap both and delete: commit returns, the slots are freed.
+        mm.unmap_view(a, va.0 + 4096).unwrap();
+        let before = mm.machine().commit_lock().total;
+        mm.delete_section("s").unwrap();
+        assert_eq!(info_missing(&mm, "s"), NtStatus::OBJECT_NAME_NOT_FOUND);
+        assert_eq!(
+            mm.machine().commit_lock().total,
+            before,
+            "b's view holds it"
+        );
+        assert_verified(&mm);
+        mm.unmap_view(b, vb.0).unwrap();
+        assert_eq!(mm.machine().commit_lock().total, commit0);
+        assert!(mm.machine().pfn_lock().segments.control_areas.is_empty());
+        assert_verified(&mm);
+    }
+}
+
+fn info_missing(mm: &Mm, name: &str) -> NtStatus {
+    mm.section_info(name).unwrap_err().status
+}
+
+#[test]
+fn map_checks_alignment_size_and_protection() {
+    let mm = machine(Arch::X86);
+    let a = mm.create_process("a").unwrap();
+    mm.create_section("s", 128 << 10, None, RO, false).unwrap();
+    let e = |r: Result<_, crate::mm::MmError>| r.unwrap_err().status;
+    assert_eq!(
+        e(mm.map_view(a, "s", 0, 0, 4096, RO)),
+        NtStatus::MAPPED_ALIGNMENT
+    );
+    assert_eq!(
+        e(mm.map_view(a, "s", 0x10001000, 0, 0, RO)),
+        NtStatus::MAPPED_ALIGNMENT
+    );
+    assert_eq!(
+        e(mm.map_view(a, "s", 0, 0, 128 << 10, RO)),
+        NtStatus::INVALID_VIEW_SIZE
+    );
+    assert_eq!(
+        e(mm.map_view(a, "s", 0, 129 << 10, 0, RO)),
+        NtStatus::INVALID_VIEW_SIZE
+    );
+    assert_eq!(
+        e(mm.map_view(a, "s", 0, 0, 0, RW)),
+        NtStatus::SECTION_PROTECTION
+    );
+    assert_eq!(
+        e(mm.map_view(a, "nope", 0, 0, 0, RO)),
+        NtStatus::OBJECT_NAME_NOT_FOUND
+    );
+    assert!(mm.vads(a).unwrap().is_empty(), "nothing mapped");
+    // A write-copy view of a read-only section is fine; so is the second half.
+    let (v, size) = mm.map_view(a, "s", 0, 0, 64 << 10, WC).unwrap();
+    assert_eq!(size, 64 << 10);
+    assert_eq!(
+        e(mm.map_view(a, "s", v.0, 0, 0, RO)),
+        NtStatus::CONFLICTING_ADDRESSES
+    );
+    assert_eq!(e(mm.unmap_view(a, 0x7000_0000)), NtStatus::NOT_MAPPED_VIEW);
+    assert_eq!(
+        mm.extend_section("s", 1 << 20).unwrap_err().status,
+        NtStatus::SECTION_NOT_EXTENDED
+    );
+    assert_eq!(
+        e(mm.free(a, v.0, 0, true)),
+        NtStatus::UNABLE_TO_DELETE_SECTION
+    );
+    // Reading a read-only view works; writing it is an access violation.
+    let (r, _) = mm.map_view(a, "s", 0, 0, 0, RO).unwrap();
+    assert_eq!(read(&mm, a, r.0, 4), vec![0; 4]);
+    assert!(mm.write_memory(a, r.0, b"x").is_err());
+    assert_verified(&mm);
+}
+
+#[test]
+fn write_copy_views_keep_the_section_unchanged() {
+    let mm = machine(Arch::Pae);
+    let (a, b) = two_processes(&mm);
+    mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+    let (va, _) = mm.map_view(a, "s", 0, 0, 0, RW).unwrap();
+    mm.write_memory(a, va.0, b"original").unwrap();
+    let commit = mm.machine().commit_lock().total;
+    let (vb, _) = mm.map_view(b, "s", 0, 0, 0, WC).unwrap();
+    assert_eq!(
+        mm.machine().commit_lock().total,
+        commit + 16,
+        "charged per page"
+    );
+    assert_eq!(read(&mm, b, vb.0, 8), b"original");
+    mm.write_memory(b, vb.0, b"private!").unwrap();
+    assert_eq!(read(&mm, b, vb.0, 8), b"private!");
+    assert_eq!(read(&mm, a, va.0, 8), b"original");
+    assert_eq!(mm.counter("copy_on_write_faults"), 1);
+    assert_eq!(mm.process_status(b).unwrap().copy_on_write_faults, 1);
+    // A write straight away (no read first) copies too.
+    mm.write_memory(b, vb.0 + 4096, b"x").unwrap();
+    assert_eq!(read(&mm, a, va.0 + 4096, 1), [0]);
+    assert_eq!(mm.counter("copy_on_write_faults"), 2);
+    assert_verified(&mm);
+    // The private copies page like private memory.
+    mm.trim(b).unwrap();
+    mm.flush_modified();
+    mm.empty_standby();
+    assert_eq!(read(&mm, b, vb.0, 8), b"private!");
+    assert_verified(&mm);
+    mm.unmap_view(b, vb.0).unwrap();
+    assert_eq!(mm.machine().commit_lock().total, commit);
+    assert_verified(&mm);
+}
+
+fn file_machine() -> (Mm, std::path::PathBuf) {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X64)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    (mm, dir)
+}
+
+#[test]
+fn file_backed_views_read_the_file_and_flush_writes_it_back() {
+    let (mm, dir) = file_machine();
+    let data: Vec<u8> = (0..20000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("data.bin"), &data).unwrap();
+    let size = mm
+        .create_section("f", 0, Some("data.bin"), RW, false)
+        .unwrap();
+    assert_eq!(size, 20000);
+    assert!(states(&mm, "f").iter().all(|&s| s == "mapped-file"));
+    assert_eq!(states(&mm, "f").len(), 5);
+    let a = mm.create_process("a").unwrap();
+    let (va, _) = mm.map_view(a, "f", 0, 0, 0, RW).unwrap();
+    assert_eq!(read(&mm, a, va.0, 20000), data);
+    assert_eq!(read(&mm, a, va.0 + 20000, 100), vec![0; 100], "past EOF");
+    assert_eq!(mm.counter("hard_faults"), 5);
+    mm.write_memory(a, va.0 + 4096, b"CHANGED").unwrap();
+    let (_, _, written) = mm.flush_view(a, va.0, 0).unwrap();
+    assert_eq!(written, 1);
+    let on_disk = std::fs::read(dir.join("data.bin")).unwrap();
+    assert_eq!(on_disk.len(), 20000, "the file keeps its length");
+    assert_eq!(&on_disk[4096..4103], b"CHANGED");
+    assert_eq!(&on_disk[..4096], &data[..4096]);
+    assert_eq!(mm.counter("pages_written_to_mapped_files"), 1);
+    // Flushed again with nothing new: nothing written.
+    assert_eq!(mm.flush_view(a, va.0, 0).unwrap().2, 0);
+    // A second write after the flush is seen again.
+    mm.write_memory(a, va.0 + 4096, b"again").unwrap();
+    assert_eq!(mm.flush_view(a, va.0 + 4096, 4096).unwrap().2, 1);
+    assert_eq!(
+        &std::fs::read(dir.join("data.bin")).unwrap()[4096..4101],
+        b"again"
+    );
+    assert_verified(&mm);
+    // Dirty pages trimmed to the modified list go to the file (not the paging
+    // file) by the mapped page writer; the five-minute rule on `tick`.
+    mm.write_memory(a, va.0 + 8192, b"timer").unwrap();
+    mm.trim(a).unwrap();
+    assert_eq!(mm.counter("pages_written_to_pagefile"), 0);
+    mm.flush_modified();
+    assert_eq!(
+        mm.counter("pages_written_to_pagefile"),
+        0,
+        "not for the paging file"
+    );
+    mm.tick(299_000).unwrap();
+    assert_ne!(
+        &std::fs::read(dir.join("data.bin")).unwrap()[8192..8197],
+        b"timer"
+    );
+    mm.tick(2_000).unwrap();
+    assert_eq!(
+        &std::fs::read(dir.join("data.bin")).unwrap()[8192..8197],
+        b"timer"
+    );
+    assert_verified(&mm);
+    // The last reference going writes what is dirty.
+    mm.write_memory(a, va.0 + 12288, b"at exit").unwrap();
+    mm.delete_section("f").unwrap();
+    mm.terminate_process(a).unwrap();
+    assert_eq!(
+        &std::fs::read(dir.join("data.bin")).unwrap()[12288..12295],
+        b"at exit"
+    );
+    assert!(mm.machine().pfn_lock().segments.control_areas.is_empty());
+    assert_verified(&mm);
+}
+
+#[test]
+fn modified_no_write_pages_wait_until_allowed() {
+    let (mm, dir) = file_machine();
+    std::fs::write(dir.join("log"), vec![b'.'; 8192]).unwrap();
+    mm.create_section("log", 0, Some("log"), RW, false).unwrap();
+    mm.set_section_modified_write("log", false).unwrap();
+    let a = mm.create_process("a").unwrap();
+    let (va, _) = mm.map_view(a, "log", 0, 0, 0, RW).unwrap();
+    mm.write_memory(a, va.0, b"entry").unwrap();
+    mm.trim(a).unwrap();
+    assert_eq!(proto(&mm, "log", 0).state, "modified-no-write");
+    assert_eq!(mm.mapped_page_writer_pass(), 0);
+    mm.tick(400_000).unwrap();
+    assert_eq!(&std::fs::read(dir.join("log")).unwrap()[..5], b".....");
+    assert_verified(&mm);
+    assert_eq!(mm.set_section_modified_write("log", true).unwrap(), 1);
+    assert_eq!(proto(&mm, "log", 0).state, "transition");
+    assert_eq!(mm.mapped_page_writer_pass(), 1);
+    assert_eq!(&std::fs::read(dir.join("log")).unwrap()[..5], b"entry");
+    assert_verified(&mm);
+}
+
+#[test]
+fn extend_grows_a_file_backed_section() {
+    let (mm, dir) = file_machine();
+    std::fs::write(dir.join("grow"), b"abc").unwrap();
+    mm.create_section("g", 0, Some("grow"), RW, false).unwrap();
+    assert_eq!(mm.extend_section("g", 2).unwrap(), 3, "never shrinks");
+    assert_eq!(
+        mm.extend_section("g", 3 * PAGE_SIZE).unwrap(),
+        3 * PAGE_SIZE
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("grow")).unwrap().len(),
+        3 * PAGE_SIZE
+    );
+    assert_eq!(states(&mm, "g").len(), 3);
+    assert_eq!(info(&mm, "g", "NumberOfSubsections"), "2");
+    let a = mm.create_process("a").unwrap();
+    let (va, _) = mm.map_view(a, "g", 0, 0, 0, RW).unwrap();
+    mm.write_memory(a, va.0 + 2 * PAGE_SIZE, b"end").unwrap();
+    mm.flush_view(a, va.0, 0).unwrap();
+    let f = std::fs::read(dir.join("grow")).unwrap();
+    assert_eq!(&f[..3], b"abc");
+    assert_eq!(&f[2 * PAGE_SIZE as usize..][..3], b"end");
+    // A read-only section cannot grow its file.
+    mm.create_section("r", 0, Some("grow"), RO, false).unwrap();
+    assert_eq!(
+        mm.extend_section("r", 8 * PAGE_SIZE).unwrap_err().status,
+        NtStatus::SECTION_NOT_EXTENDED
+    );
+    assert_eq!(
+        mm.create_section("x", 0, Some("../etc/passwd"), RO, false)
+            .unwrap_err()
+            .status,
+        NtStatus::OBJECT_NAME_INVALID
+    );
+    assert_eq!(
+        mm.create_section("x", 0, Some("missing"), RO, false)
+            .unwrap_err()
+            .status,
+        NtStatus::OBJECT_NAME_NOT_FOUND
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn two_sections_on_one_file_share_its_pages() {
+    let (mm, dir) = file_machine();
+    std::fs::write(dir.join("shared"), vec![1u8; 4096]).unwrap();
+    mm.create_section("one", 0, Some("shared"), RW, false)
+        .unwrap();
+    mm.create_section("two", 0, Some("shared"), RW, false)
+        .unwrap();
+    assert_eq!(
+        info(&mm, "one", "ControlArea"),
+        info(&mm, "two", "ControlArea")
+    );
+    let (a, b) = two_processes(&mm);
+    let (va, _) = mm.map_view(a, "one", 0, 0, 0, RW).unwrap();
+    let (vb, _) = mm.map_view(b, "two", 0, 0, 0, RW).unwrap();
+    mm.write_memory(a, va.0, b"Z").unwrap();
+    assert_eq!(read(&mm, b, vb.0, 1), b"Z");
+    assert_verified(&mm);
+}
+
+#[test]
+fn fork_clones_copy_on_write() {
+    for arch in [Arch::X86, Arch::X64] {
+        let mm = machine(arch);
+        let at_boot = mm.machine().commit_lock().total;
+        let parent = mm.create_process("parent").unwrap();
+        let (base, _) = mm
+            .allocate(parent, &req(0, 64 << 10, "reserve,commit", RW))
+            .unwrap();
+        mm.write_memory(parent, base.0, b"before fork").unwrap();
+        mm.write_memory(parent, base.0 + 3 * 4096, b"page three")
+            .unwrap();
+        // One page trimmed and written out, one paged out entirely.
+        mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+        let (view, _) = mm.map_view(parent, "s", 0, 0, 0, RW).unwrap();
+        mm.write_memory(parent, view.0, b"shared").unwrap();
+        let commit = mm.machine().commit_lock().total;
+        let child = mm.fork_process(parent, "child").unwrap();
+        assert!(
+            mm.machine().commit_lock().total > commit,
+            "the child is charged"
+        );
+        assert_verified(&mm);
+        assert_eq!(read(&mm, child, base.0, 11), b"before fork");
+        mm.write_memory(child, base.0, b"child wrote").unwrap();
+        assert_eq!(read(&mm, parent, base.0, 11), b"before fork", "{arch:?}");
+        assert_eq!(read(&mm, child, base.0, 11), b"child wrote");
+        mm.write_memory(parent, base.0 + 3 * 4096, b"parent 3!!")
+            .unwrap();
+        assert_eq!(read(&mm, child, base.0 + 3 * 4096, 10), b"page three");
+        assert!(mm.counter("copy_on_write_faults") >= 2);
+        // The view is shared, not copied.
+        mm.write_memory(child, view.0, b"SHARED").unwrap();
+        assert_eq!(read(&mm, parent, view.0, 6), b"SHARED");
+        assert_verified(&mm);
+        // Paging the clone blocks out and back keeps the bytes.
+        mm.empty_working_sets();
+        mm.flush_modified();
+        mm.empty_standby();
+        assert_eq!(read(&mm, child, base.0 + 3 * 4096, 10), b"page three");
+        assert_eq!(read(&mm, parent, base.0 + 3 * 4096, 10), b"parent 3!!");
+        assert_eq!(read(&mm, parent, base.0, 11), b"before fork");
+        assert_verified(&mm);
+        mm.terminate_process(child).unwrap();
+        assert_eq!(read(&mm, parent, base.0, 11), b"before fork");
+        assert_verified(&mm);
+        mm.terminate_process(parent).unwrap();
+        mm.delete_section("s").unwrap();
+        assert!(mm.machine().pfn_lock().segments.control_areas.is_empty());
+        assert_eq!(mm.machine().commit_lock().total, at_boot);
+        assert_verified(&mm);
+    }
+}
