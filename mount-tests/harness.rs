@@ -284,6 +284,9 @@ scenarios! {
     paging_limits,
     events_trace,
     threads_auto,
+    sections_listing,
+    sections_errors,
+    sections_shared,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -7,7 +7,10 @@
 pub mod args;
 mod pagefiles;
 mod process;
+pub mod sections;
 mod system;
+
+pub use sections::SectionKey;
 
 use crate::mm::{Mm, MmError};
 use crate::mm_err;
@@ -21,6 +24,10 @@ pub enum Target {
     Process(crate::mm::process::Pid),
     /// `pagefiles/control`
     Pagefiles,
+    /// `sections/control`
+    Sections,
+    /// `sections/<name>/control`
+    Section(SectionKey),
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -74,6 +81,8 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
         Target::System => system::execute(mm, &words),
         Target::Process(pid) => process::execute(mm, pid, &words),
         Target::Pagefiles => pagefiles::execute(mm, &words),
+        Target::Sections => sections::execute(mm, &words),
+        Target::Section(key) => sections::execute_section(mm, key, &words),
     })
 }
 

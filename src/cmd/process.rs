@@ -10,7 +10,7 @@ use crate::mm_err;
 
 const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release, \
 protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
-outswap, inswap, help";
+map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, help";
 
 pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -29,6 +29,23 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
             Ok(format!("{n}"))
         }
         "ws-limits" => ws_limits(mm, pid, w),
+        "map" => map(mm, pid, w),
+        // NtUnmapViewOfSection: any address inside the view.
+        "unmap" => {
+            let [a] = args::<1>(w, "unmap ADDR")?;
+            let (base, size) = mm.unmap_view(pid, address(a)?)?;
+            Ok(format!("{:#x} {size:#x}", base.0))
+        }
+        // NtFlushVirtualMemory: the result adds the pages written to the file.
+        "flush" => {
+            let [a, s] = args::<2>(w, "flush ADDR SIZE (SIZE 0: the rest of the view)")?;
+            let (base, size, written) = mm.flush_view(pid, address(a)?, size(s)?)?;
+            Ok(format!("{:#x} {size:#x} {written}", base.0))
+        }
+        "fork" => {
+            let [child] = args::<1>(w, "fork CHILD")?;
+            Ok(mm.fork_process(pid, child)?.to_string())
+        }
         "trim" => {
             args::<0>(w, "trim")?;
             Ok(format!("{}", mm.trim(pid)?))
@@ -91,6 +108,20 @@ fn alloc(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     Ok(format!("{:#x} {size:#x}", base.0))
 }
 
+/// `map SECTION ADDR SIZE OFFSET PROT` — NtMapViewOfSection. ADDR 0 lets the
+/// system choose, SIZE 0 maps the section from OFFSET to its end.
+fn map(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
+    let [section, a, s, o, p] = args::<5>(
+        w,
+        "map SECTION ADDR SIZE OFFSET PROT (ADDR 0: the system chooses; SIZE 0: the whole section)",
+    )?;
+    let (addr, size) = (address(a)?, size(s)?);
+    let offset = parse_size(o).map_err(|e| mm_err!(INVALID_PARAMETER, "offset: {e}"))?;
+    let protection = Protection::parse(p)?;
+    let (base, size) = mm.map_view(pid, section, addr, size, offset, protection)?;
+    Ok(format!("{:#x} {size:#x}", base.0))
+}
+
 /// `free ADDR SIZE decommit|release` — NtFreeVirtualMemory.
 fn free(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     let [a, s, kind] = args::<3>(w, "free ADDR SIZE decommit|release")?;
@@ -142,4 +173,106 @@ fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     // A soft maximum prints as before (two numbers); a hard one says so.
     let kind = if hard { " hard" } else { "" };
     Ok(format!("{} {}{kind}", min * page, max * page))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{Target, execute as run};
+    use crate::mm::config::MmConfig;
+    use crate::mm::types::Arch;
+    use crate::mm::{Mm, MmError};
+
+    fn err(m: &Mm, target: Target, line: &str) -> MmError {
+        run(m, target, line.as_bytes()).unwrap().expect_err(line)
+    }
+
+    /// Bad arguments to the section verbs are refused before the core is asked,
+    /// with a sentence that says what was wrong, and change nothing.
+    #[test]
+    fn section_verbs_check_their_arguments() {
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let pid = m.create_process("app").unwrap();
+        let t = Target::Process(pid);
+        run(&m, Target::Sections, b"create shm 64K")
+            .unwrap()
+            .unwrap();
+        for (line, status, says) in [
+            (
+                "map",
+                "STATUS_INVALID_PARAMETER",
+                "usage: map SECTION ADDR SIZE OFFSET PROT",
+            ),
+            ("map shm 0 0 0", "STATUS_INVALID_PARAMETER", "usage: map"),
+            (
+                "map shm 0 0 0 readwrite x",
+                "STATUS_INVALID_PARAMETER",
+                "usage: map",
+            ),
+            (
+                "map shm zz 0 0 readwrite",
+                "STATUS_INVALID_PARAMETER",
+                "address: 'zz'",
+            ),
+            (
+                "map shm 0 4Q 0 readwrite",
+                "STATUS_INVALID_PARAMETER",
+                "size: '4Q'",
+            ),
+            (
+                "map shm 0 0 -1 readwrite",
+                "STATUS_INVALID_PARAMETER",
+                "offset: '-1'",
+            ),
+            (
+                "map shm 0 0 0 sparkly",
+                "STATUS_INVALID_PAGE_PROTECTION",
+                "sparkly",
+            ),
+            (
+                "map shm 0 0 0 readwrite view=x",
+                "STATUS_INVALID_PARAMETER",
+                "option 'view='",
+            ),
+            (
+                "map nosuch 0 0 0 readwrite",
+                "STATUS_OBJECT_NAME_NOT_FOUND",
+                "nosuch",
+            ),
+            ("unmap", "STATUS_INVALID_PARAMETER", "usage: unmap ADDR"),
+            (
+                "unmap 0x10000 4K",
+                "STATUS_INVALID_PARAMETER",
+                "usage: unmap ADDR",
+            ),
+            ("unmap here", "STATUS_INVALID_PARAMETER", "address: 'here'"),
+            (
+                "flush 0x10000",
+                "STATUS_INVALID_PARAMETER",
+                "usage: flush ADDR SIZE",
+            ),
+            (
+                "flush 0x10000 lots",
+                "STATUS_INVALID_PARAMETER",
+                "size: 'lots'",
+            ),
+            ("fork", "STATUS_INVALID_PARAMETER", "usage: fork CHILD"),
+            ("fork a b", "STATUS_INVALID_PARAMETER", "usage: fork CHILD"),
+            (
+                "spawn x",
+                "STATUS_INVALID_PARAMETER",
+                "unknown command 'spawn'",
+            ),
+        ] {
+            let e = err(&m, t, line);
+            assert_eq!(e.status.name(), status, "{line}: {}", e.message);
+            assert!(e.message.contains(says), "{line}: {}", e.message);
+        }
+        assert!(m.vads(pid).unwrap().is_empty());
+        assert!(m.section_views("shm").unwrap().is_empty());
+        assert_eq!(m.processes().len(), 2);
+        let help = run(&m, t, b"help").unwrap().unwrap();
+        for verb in ["map SECTION", "unmap ADDR", "flush ADDR SIZE", "fork CHILD"] {
+            assert!(help.contains(verb), "{help}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::node::{Dir, FileClass, Node};
+use super::node::{FileClass, Node};
 use super::{MmFs, ReadFrom};
 
 /// How long the kernel may cache names and attributes. Short, because processes
@@ -22,7 +22,7 @@ const TTL: Duration = Duration::from_secs(1);
 impl MmFs {
     fn attr(&self, ino: u64, node: Node) -> FileAttr {
         let (kind, perm, nlink, size) = match node {
-            Node::Dir(Dir::Processes) => (FileType::Directory, 0o755, 2, 0),
+            Node::Dir(d) if d.is_writable() => (FileType::Directory, 0o755, 2, 0),
             Node::Dir(_) => (FileType::Directory, 0o555, 2, 0),
             Node::PidLink(_) => {
                 let len = self.readlink(ino).map(|t| t.len() as u64).unwrap_or(0);

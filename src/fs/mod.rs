@@ -116,11 +116,16 @@ impl MmFs {
         node::readlink(&self.mm, node).ok_or(Errno::EINVAL)
     }
 
-    /// `mkdir processes/NAME` creates a process.
+    /// `mkdir processes/NAME` creates a process. `mkdir sections/NAME` is refused
+    /// (EPERM): a section needs a size, so `sections/control create` makes it.
     pub fn mkdir(&self, parent: u64, name: &str) -> Result<(u64, Node), Errno> {
         let dir = self.dir(parent)?;
-        if !dir.makes_processes() {
-            return Err(Errno::EPERM);
+        if dir != Dir::Processes {
+            return Err(if node::lookup(&self.mm, dir, name).is_some() {
+                Errno::EEXIST
+            } else {
+                Errno::EPERM
+            });
         }
         let pid = self
             .mm
@@ -130,20 +135,21 @@ impl MmFs {
         Ok((lock(&self.inodes).lookup(node), node))
     }
 
-    /// `rmdir processes/NAME` terminates a process.
+    /// `rmdir processes/NAME` terminates a process; `rmdir sections/NAME`
+    /// removes a section's name (the section lives on while views remain).
     pub fn rmdir(&self, parent: u64, name: &str) -> Result<(), Errno> {
         let dir = self.dir(parent)?;
-        if !dir.makes_processes() {
-            return Err(if node::lookup(&self.mm, dir, name).is_some() {
-                Errno::EPERM
-            } else {
-                Errno::ENOENT
-            });
-        }
-        let pid = self.mm.pid_of(name).ok_or(Errno::ENOENT)?;
-        self.mm
-            .terminate_process(pid)
-            .map_err(|e| errno::errno_for(e.status))
+        let found = node::lookup(&self.mm, dir, name);
+        let result = match (dir, found) {
+            (_, None) => return Err(Errno::ENOENT),
+            (Dir::Processes, Some(Node::Dir(Dir::Process(pid)))) => self.mm.terminate_process(pid),
+            (Dir::Sections, Some(Node::Dir(Dir::Section(key)))) => {
+                self.mm.delete_section(key.name())
+            }
+            (d, Some(Node::File(_))) if d.is_writable() => return Err(Errno::ENOTDIR),
+            _ => return Err(Errno::EPERM),
+        };
+        result.map_err(|e| errno::errno_for(e.status))
     }
 
     /// Truncation is how `echo cmd > control` starts, and what `dd of=mem` does

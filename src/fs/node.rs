@@ -2,8 +2,8 @@
 //! node is. Pure logic over [`Mm`] views, with no FUSE types, so path handling is
 //! tested (and fuzzed) without a mount.
 
-use crate::cmd::Target;
 use crate::cmd::args::parse_number;
+use crate::cmd::{SectionKey, Target};
 use crate::mm::Mm;
 use crate::mm::pfn::PageLocation;
 use crate::mm::process::Pid;
@@ -24,6 +24,10 @@ pub enum Dir {
     /// `pagefiles/<name>/`, by the paging file's index (PageFileLow); paging files
     /// are never removed, so an index always means the same file.
     Pagefile(u8),
+    Sections,
+    /// `sections/<name>/`: named and told apart from a later section of the same
+    /// name by its key.
+    Section(SectionKey),
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -39,6 +43,8 @@ pub enum DirClass {
     PteDir,
     Pagefiles,
     Pagefile,
+    Sections,
+    Section,
 }
 
 /// Files of `system/`.
@@ -67,6 +73,15 @@ pub enum ProcessFile {
     Control,
 }
 
+/// Files of a section directory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SectionFile {
+    Info,
+    PrototypePtes,
+    Views,
+    Control,
+}
+
 /// A regular file of the tree.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum File {
@@ -81,6 +96,8 @@ pub enum File {
     PteEntry(Pid, u64),
     PagefilesControl,
     PagefileInfo(u8),
+    SectionsControl,
+    Section(SectionKey, SectionFile),
 }
 
 /// Any node: the key the inode table maps to an inode number.
@@ -127,6 +144,13 @@ const PROCESS_FILES: [(&str, ProcessFile); 7] = [
     ("control", ProcessFile::Control),
 ];
 
+const SECTION_FILES: [(&str, SectionFile); 4] = [
+    ("info", SectionFile::Info),
+    ("prototype-ptes", SectionFile::PrototypePtes),
+    ("views", SectionFile::Views),
+    ("control", SectionFile::Control),
+];
+
 /// `pfn/lists/` in the SPEC's order.
 pub const PFN_LISTS: [(&str, PageLocation); 7] = [
     ("zeroed", PageLocation::Zeroed),
@@ -151,12 +175,15 @@ impl Dir {
             Dir::PteDir(_) => DirClass::PteDir,
             Dir::Pagefiles => DirClass::Pagefiles,
             Dir::Pagefile(_) => DirClass::Pagefile,
+            Dir::Sections => DirClass::Sections,
+            Dir::Section(_) => DirClass::Section,
         }
     }
 
-    /// Whether `mkdir`/`rmdir` work in this directory.
-    pub fn makes_processes(self) -> bool {
-        self == Dir::Processes
+    /// Whether users may add and remove entries: `mkdir`/`rmdir` make and end
+    /// processes; `rmdir` removes a section's name (sections are made by `create`).
+    pub fn is_writable(self) -> bool {
+        matches!(self, Dir::Processes | Dir::Sections)
     }
 }
 
@@ -166,6 +193,8 @@ impl File {
             File::System(SystemFile::Control) => FileClass::Control(Target::System),
             File::System(SystemFile::Events) => FileClass::Events,
             File::PagefilesControl => FileClass::Control(Target::Pagefiles),
+            File::SectionsControl => FileClass::Control(Target::Sections),
+            File::Section(key, SectionFile::Control) => FileClass::Control(Target::Section(key)),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
             File::Process(pid, ProcessFile::Mem) => FileClass::Mem(pid),
             _ => FileClass::Generated,
@@ -183,12 +212,24 @@ pub fn owning_process(node: Node) -> Option<Pid> {
     }
 }
 
-/// Whether a node still exists (its process may have been terminated).
-pub fn exists(mm: &Mm, node: Node) -> bool {
-    match owning_process(node) {
-        Some(pid) => mm.process_name(pid).is_some(),
-        None => true,
+/// The section a node belongs to, if any: such nodes vanish with the section's name.
+pub fn owning_section(node: Node) -> Option<SectionKey> {
+    match node {
+        Node::Dir(Dir::Section(k)) | Node::File(File::Section(k, _)) => Some(k),
+        _ => None,
     }
+}
+
+/// Whether a node still exists (its process may have been terminated, its
+/// section deleted).
+pub fn exists(mm: &Mm, node: Node) -> bool {
+    if let Some(pid) = owning_process(node) {
+        return mm.process_name(pid).is_some();
+    }
+    if let Some(key) = owning_section(node) {
+        return key.is_live(mm);
+    }
+    true
 }
 
 const README: &str = "README";
@@ -211,6 +252,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "pfn" => Some(Node::Dir(Dir::Pfn)),
             "processes" => Some(Node::Dir(Dir::Processes)),
             "pids" => Some(Node::Dir(Dir::Pids)),
+            "sections" => Some(Node::Dir(Dir::Sections)),
             "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
             _ => None,
         },
@@ -251,6 +293,11 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
                 .map(|f| Node::Dir(Dir::Pagefile(f.index))),
         },
         Dir::Pagefile(i) => (name == "info").then_some(Node::File(File::PagefileInfo(i))),
+        Dir::Sections => match name {
+            "control" => Some(Node::File(File::SectionsControl)),
+            _ => SectionKey::of(mm, name).map(|k| Node::Dir(Dir::Section(k))),
+        },
+        Dir::Section(k) => find(&SECTION_FILES, name).map(|f| Node::File(File::Section(k, f))),
     }
 }
 
@@ -264,6 +311,7 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("pfn", Node::Dir(Dir::Pfn));
             add("processes", Node::Dir(Dir::Processes));
             add("pids", Node::Dir(Dir::Pids));
+            add("sections", Node::Dir(Dir::Sections));
             add("pagefiles", Node::Dir(Dir::Pagefiles));
         }
         Dir::System => {
@@ -306,6 +354,22 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             }
         }
         Dir::Pagefile(i) => add("info", Node::File(File::PagefileInfo(i))),
+        Dir::Sections => {
+            add("control", Node::File(File::SectionsControl));
+            // A name deleted between the two looks is left out.
+            for name in mm.section_names() {
+                if let Some(k) = SectionKey::of(mm, &name) {
+                    add(&name, Node::Dir(Dir::Section(k)));
+                }
+            }
+        }
+        Dir::Section(k) => {
+            if k.is_live(mm) {
+                for (n, f) in SECTION_FILES {
+                    add(n, Node::File(File::Section(k, f)));
+                }
+            }
+        }
     }
     out
 }
@@ -313,10 +377,15 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
 /// The parent of a directory (for `..`).
 pub fn parent(dir: Dir) -> Dir {
     match dir {
-        Dir::Root | Dir::System | Dir::Pfn | Dir::Processes | Dir::Pids | Dir::Pagefiles => {
-            Dir::Root
-        }
+        Dir::Root
+        | Dir::System
+        | Dir::Pfn
+        | Dir::Processes
+        | Dir::Pids
+        | Dir::Sections
+        | Dir::Pagefiles => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
+        Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
         Dir::Process(_) => Dir::Processes,
         Dir::PteDir(p) => Dir::Process(p),
@@ -335,6 +404,7 @@ pub fn readlink(mm: &Mm, node: Node) -> Option<String> {
 mod tests {
     use super::*;
     use crate::mm::config::MmConfig;
+    use crate::mm::protection::Protection;
     use crate::mm::types::Arch;
 
     fn mm() -> Mm {
@@ -346,6 +416,8 @@ mod tests {
     fn listed_names_resolve() {
         let m = mm();
         m.create_process("app").unwrap();
+        m.create_section("shm", 0x10000, None, Protection::READWRITE, false)
+            .unwrap();
         let mut dirs = vec![Dir::Root];
         let mut seen = 0;
         while let Some(d) = dirs.pop() {
@@ -420,6 +492,8 @@ mod tests {
             Dir::PteDir(Pid(4)),
             Dir::Pagefiles,
             Dir::Pagefile(0),
+            Dir::Sections,
+            Dir::Section(SectionKey::new("gone", 99).unwrap()),
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }
@@ -437,6 +511,7 @@ mod tests {
             Dir::Pids,
             Dir::Process(Pid(4)),
             Dir::PteDir(Pid(4)),
+            Dir::Sections,
         ] {
             for name in [
                 "",
@@ -452,5 +527,57 @@ mod tests {
                 assert_eq!(lookup(&m, d, name), None, "{d:?} {name:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::*;
+    use crate::mm::config::MmConfig;
+    use crate::mm::protection::Protection;
+    use crate::mm::types::Arch;
+
+    /// Sections come and go in listings and lookups; a deleted section's nodes
+    /// stop existing, and a new section of the same name is a different node.
+    #[test]
+    fn sections_appear_and_vanish() {
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let names = |m: &Mm| -> Vec<String> {
+            list(m, Dir::Sections).into_iter().map(|(n, _)| n).collect()
+        };
+        assert_eq!(names(&m), ["README", "control"]);
+        assert_eq!(lookup(&m, Dir::Sections, "shm"), None);
+        m.create_section("shm", 0x10000, None, Protection::READWRITE, false)
+            .unwrap();
+        assert_eq!(names(&m), ["README", "control", "shm"]);
+        let Some(Node::Dir(dir @ Dir::Section(key))) = lookup(&m, Dir::Sections, "shm") else {
+            panic!("shm does not resolve to a section directory");
+        };
+        assert_eq!(key.name(), "shm");
+        let files: Vec<String> = list(&m, dir).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            files,
+            ["README", "info", "prototype-ptes", "views", "control"]
+        );
+        let control = lookup(&m, dir, "control").unwrap();
+        let Node::File(f) = control else {
+            panic!("control is not a file")
+        };
+        assert_eq!(f.class(), FileClass::Control(Target::Section(key)));
+        assert!(exists(&m, control));
+
+        m.delete_section("shm").unwrap();
+        assert!(!exists(&m, Node::Dir(dir)));
+        assert!(!exists(&m, control));
+        assert_eq!(lookup(&m, dir, "info"), None);
+        assert_eq!(
+            list(&m, dir).len(),
+            1,
+            "only the README of a deleted section"
+        );
+        m.create_section("shm", 0x2000, None, Protection::READWRITE, false)
+            .unwrap();
+        assert!(!exists(&m, control), "the old control file stays gone");
+        assert_ne!(lookup(&m, Dir::Sections, "shm"), Some(Node::Dir(dir)));
     }
 }

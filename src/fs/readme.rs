@@ -14,6 +14,8 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::PteDir => PTE_DIR,
         DirClass::Pagefiles => PAGEFILES,
         DirClass::Pagefile => PAGEFILE,
+        DirClass::Sections => SECTIONS,
+        DirClass::Section => SECTION,
     }
 }
 
@@ -24,6 +26,7 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
   pfn/         the PFN database: one entry per physical page, and the page lists
   processes/   one directory per process; mkdir creates one, rmdir terminates it
   pids/        <pid> -> ../processes/<name>
+  sections/    section objects: memory processes share by mapping views of it
   pagefiles/   the paging files (real files in the state directory)
 
 Conventions (the full contract is SPEC.md in the project):
@@ -187,8 +190,27 @@ processes/<name>/: one process.
     outswap / inswap             swap the process out (its working set is emptied,
                                  State: outswapped) or back in (any touch of
                                  mem inswaps it too)
-  Errors: EINVAL bad arguments or protection, EEXIST conflicting addresses,
-  ENOENT not allocated, ENOMEM commit limit, EBUSY working-set quota.
+    map SECTION ADDR SIZE OFFSET PROT   NtMapViewOfSection: a view of
+                                 sections/SECTION. ADDR 0 lets the system choose;
+                                 ADDR and OFFSET are multiples of 64 KB
+                                 (STATUS_MAPPED_ALIGNMENT); SIZE 0 maps from
+                                 OFFSET to the end. PROT may not exceed the
+                                 section's (STATUS_SECTION_PROTECTION).
+                                 Result: ok BASE SIZE
+    unmap ADDR                   NtUnmapViewOfSection, any address in the view.
+                                 Result: ok BASE SIZE
+    flush ADDR SIZE              NtFlushVirtualMemory: write the view's modified
+                                 pages to their file now (SIZE 0: the rest of
+                                 the view). Result: ok BASE SIZE PAGES_WRITTEN
+    fork CHILD                   a new process CHILD whose address space is a
+                                 copy-on-write clone of this one's; it appears
+                                 under processes/ and pids/. Result: ok PID
+  A page of a view is shared through the section's prototype PTE: `ptes` shows
+  it valid once touched, prototype after a trim (sections/<name>/prototype-ptes
+  shows the page itself).
+  Errors: EINVAL bad arguments, protection or alignment, EEXIST conflicting
+  addresses or a CHILD name in use, ENOENT not allocated or no such section or
+  view, ENOMEM commit limit, EBUSY working-set quota.
 ";
 
 const PTE_DIR: &str = "\
@@ -221,4 +243,72 @@ pagefiles/<name>/: one paging file.
   info   key/value: Path, MinimumSize, MaximumSize, CurrentSize (bytes),
          UsedPages, FreePages, PeakUsedPages, PagesWritten, PagesRead, Index
          (the PageFileLow value in pagefile PTEs)
+";
+
+const SECTIONS: &str = "\
+sections/: section objects (NtCreateSection), memory that processes share by
+mapping views of it: backed by the paging file, or by a file of the --files
+volume (the Files directory in system/config).
+
+  control   commands, one per line:
+              create NAME SIZE [file=PATH] [prot=PROT] [image]
+                  NtCreateSection. Without file= the paging file backs it: every
+                  page is committed now (charged against the commit limit) and
+                  demand zero. file=PATH is relative to the files volume; SIZE 0
+                  takes the file's size, and a writable section larger than its
+                  file grows the file. PROT is the most any view may be mapped
+                  with: readonly, readwrite (the default), writecopy or an
+                  execute form (PAGE_* names work too). image (SEC_IMAGE) is
+                  refused: mmfs has no image loader. Result: ok NAME SIZE
+              help        list the commands
+  <name>/   one section: info, prototype-ptes, views, control
+
+NAME is 1 to 64 letters, digits and . _ - + @ (not starting with '.', and not
+README or control).
+  rmdir sections/NAME   removes the name; the section itself lives on while
+                        views of it remain, and goes when the last is unmapped
+  mkdir sections/NAME   is refused (EPERM): a section needs a size, so create
+                        makes it
+
+A first session:
+  echo 'create shm 64K' > sections/control
+  mkdir processes/a processes/b
+  echo 'map shm 0 0 0 readwrite' > processes/a/control
+  cat processes/a/control                        # ok BASE 0x10000
+  cat sections/shm/views sections/shm/prototype-ptes
+
+Errors: EINVAL bad arguments or protection, EEXIST the name is taken, ENOENT no
+such file, ENOMEM commit limit or a section too big.
+";
+
+const SECTION: &str = "\
+sections/<name>/: one section object and the control area behind it.
+
+  info            key/value: Name, Size, Pages, Protection, Backing (pagefile or
+                  file), File, the control area's counters
+                  (NumberOfSectionReferences, NumberOfMappedViews,
+                  NumberOfUserReferences, ...), ResidentPages, ModifiedPages, Flags
+  prototype-ptes  table `# index offset pte state pfn address share`, one fixed-
+                  width row per page: the prototype PTE's value, its state
+                  (valid, transition, modified-no-write, demand-zero, pagefile,
+                  mapped-file), the page frame when it has one (- otherwise),
+                  the PTE's own address in paged pool, and the frame's share
+                  count (how many process PTEs map it valid)
+  views           table `# process base size offset protection pid`: every
+                  mapped view; size in pages, offset in bytes into the section
+  control         commands, one per line:
+                    extend SIZE   NtExtendSection: a file-backed section created
+                                  with write access grows (its file too). A
+                                  paging-file-backed one cannot: EBUSY,
+                                  STATUS_SECTION_NOT_EXTENDED. Result: ok SIZE
+                    no-write      MmDisableModifiedWriteOfSection: modified pages
+                                  wait on the modified-no-write list instead of
+                                  being written
+                    allow-write   writing resumes: those pages move to the
+                                  modified list. Result: ok PAGES
+                    help          list the commands
+
+A shared page goes valid (share = the processes mapping it) on first touch;
+when every process has trimmed it, the prototype PTE becomes a transition PTE
+and the page waits on the modified or standby list.
 ";

@@ -2,9 +2,11 @@
 //! plain-data views the core provides. Formats follow SPEC §2: key/value files,
 //! counter files, `#`-headed tables with space-separated columns, lists.
 
+mod sections;
+
 use std::fmt::Write;
 
-use super::node::{File, ProcessFile, SystemFile};
+use super::node::{File, ProcessFile, SectionFile, SystemFile};
 use super::readme;
 use crate::mm::layout::Layout;
 use crate::mm::process::Pid;
@@ -39,7 +41,13 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
         },
         File::PteEntry(pid, va) => pte_entry(mm, pid, va)?,
         File::PagefileInfo(index) => pagefile_info(mm, index)?,
-        File::PagefilesControl => String::new(),
+        File::Section(key, f) => match f {
+            SectionFile::Info => sections::info(mm, key)?,
+            SectionFile::PrototypePtes => sections::prototype_ptes(mm, key)?,
+            SectionFile::Views => sections::views(mm, key)?,
+            SectionFile::Control => String::new(),
+        },
+        File::PagefilesControl | File::SectionsControl => String::new(),
     };
     Ok(text.into_bytes())
 }
