@@ -287,6 +287,8 @@ scenarios! {
     sections_listing,
     sections_errors,
     sections_shared,
+    sections_file,
+    sections_cow,
 }
 
 /// Every script in the scenario directory runs as a test.
@@ -437,4 +439,57 @@ fn default_run_removes_its_temporary_directories() {
     assert!(m.stop_with(libc::SIGTERM).success());
     assert!(!state.exists(), "{} left behind", state.display());
     assert!(!files.exists(), "{} left behind", files.display());
+}
+
+/// Writes through a file-backed view that were never flushed reach the host
+/// file when mmfs stops: the daemon writes every dirty mapped page after it
+/// unmounts (the Dirty bits of process PTEs included).
+#[test]
+fn unmount_writes_mapped_files_back() {
+    if skip() {
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    let original: Vec<u8> = (0..3 * 4096u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(files.path().join("f.bin"), &original).unwrap();
+    let mut m = Mount::start(&["--files", files.path().to_str().unwrap()]);
+    let control = |rel: &str, line: &str| {
+        std::fs::write(m.path(rel), format!("{line}\n")).unwrap_or_else(|e| panic!("{line}: {e}"));
+        std::fs::read_to_string(m.path(rel)).unwrap()
+    };
+    control("sections/control", "create f 0 file=f.bin");
+    std::fs::create_dir(m.path("processes/app")).unwrap();
+    let out = control("processes/app/control", "map f 0 0 0 readwrite");
+    let base = u64::from_str_radix(
+        out.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.path("processes/app/mem"))
+        .unwrap();
+    // One page still valid and dirty, one trimmed to the modified list.
+    mem.write_all_at(b"trimmed", base + 4096).unwrap();
+    control("processes/app/control", "trim");
+    mem.write_all_at(b"still valid", base + 8192).unwrap();
+    drop(mem);
+    assert_eq!(
+        std::fs::read(files.path().join("f.bin")).unwrap(),
+        original,
+        "nothing written before the stop"
+    );
+    assert!(m.stop_with(libc::SIGTERM).success());
+    let after = std::fs::read(files.path().join("f.bin")).unwrap();
+    let mut want = original.clone();
+    want[4096..4096 + 7].copy_from_slice(b"trimmed");
+    want[8192..8192 + 11].copy_from_slice(b"still valid");
+    assert!(
+        after == want,
+        "the host file does not hold the bytes written"
+    );
 }

@@ -161,6 +161,11 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     mm.events().shutdown();
     system_threads.stop();
     unmount(mountpoint);
+    // Nothing reaches the files any more: what sections dirtied goes to them.
+    let written = mm.flush_all_mapped_files();
+    if written > 0 {
+        log::info!("wrote {written} dirty pages of mapped files back to their files");
+    }
     join_with_grace(background);
     drop(files);
     drop(state);

@@ -487,6 +487,39 @@ impl Mm {
         self.with_reclaim(pid, || fork::fork(self, &parent, child))
     }
 
+    /// Writes every dirty page of every file-backed section to its file, the
+    /// Dirty bits of process PTEs included, as NT does before a volume goes away.
+    /// The daemon calls this after unmounting, so a file-backed section's data
+    /// is in its file byte for byte once mmfs exits. Returns the pages written.
+    pub fn flush_all_mapped_files(&self) -> u64 {
+        let m = self.machine();
+        let file_areas: Vec<u32> = {
+            let st = m.pfn_lock();
+            st.segments
+                .control_areas
+                .values()
+                .filter(|a| a.is_file())
+                .map(|a| a.id)
+                .collect()
+        };
+        for p in self.all_processes() {
+            let space = p.space();
+            for vad in space.vads.iter() {
+                if vad
+                    .section
+                    .as_ref()
+                    .is_some_and(|s| file_areas.contains(&s.id))
+                {
+                    view::harvest_dirty(m, &space, vad.starting_vpn, vad.ending_vpn);
+                }
+            }
+        }
+        file_areas
+            .into_iter()
+            .map(|ca| writer::flush_range(m, ca, 0, u64::MAX, true).written)
+            .sum()
+    }
+
     /// `run mapped-page-writer` and the five-minute timer: writes every
     /// modified page of a file-backed section to its file. Returns pages written.
     pub fn mapped_page_writer_pass(&self) -> u64 {

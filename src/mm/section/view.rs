@@ -264,20 +264,7 @@ pub fn flush(
         ));
     }
     let section = vad.section.clone().expect("a view has a section");
-    let tables = space.tables(m);
-    {
-        let mut st = m.pfn_lock();
-        for (_, loc) in nonzero_ptes(&tables, first, last) {
-            if let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc))
-                && h.dirty
-                && st.db.prototype(h.pfn)
-            {
-                m.mark_shared_dirty_locked(&mut st, h.pfn);
-                h.dirty = false;
-                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
-            }
-        }
-    }
+    harvest_dirty(m, space, first, last);
     let first_index = section.first_prototype_index + (first.0 - vad.starting_vpn.0);
     let last_index = section.first_prototype_index + (last.0 - vad.starting_vpn.0);
     let outcome = super::writer::flush_range(m, section.id, first_index, last_index, false);
@@ -290,4 +277,22 @@ pub fn flush(
     }
     let base = first.va();
     Ok((base, (last.0 - first.0 + 1) * PAGE_SIZE, outcome.written))
+}
+
+/// Moves the Dirty bits of this process's valid shared PTEs in `first..=last`
+/// to their frames' Modified flags and cleans the PTEs (NT's
+/// MiFlushDirtyBitsToPfn), so the next write marks the frame again.
+pub fn harvest_dirty(m: &Machine, space: &AddressSpace, first: Vpn, last: Vpn) {
+    let tables = space.tables(m);
+    let mut st = m.pfn_lock();
+    for (_, loc) in nonzero_ptes(&tables, first, last) {
+        if let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc))
+            && h.dirty
+            && st.db.prototype(h.pfn)
+        {
+            m.mark_shared_dirty_locked(&mut st, h.pfn);
+            h.dirty = false;
+            tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
+        }
+    }
 }
