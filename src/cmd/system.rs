@@ -7,7 +7,7 @@ use crate::mm::threads::SystemThread;
 use crate::mm_err;
 
 const KNOWN: &str = "tick [SECONDS], run THREAD, empty-working-sets, empty-standby, \
-flush-modified, bad-page PFN, inject pagefile-write|pagefile-read eio N, help";
+flush-modified, bad-page PFN, inject pagefile-write|pagefile-read|mapped-write|mapped-read eio N, help";
 
 pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -51,7 +51,7 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
             }
             _ => Err(mm_err!(
                 INVALID_PARAMETER,
-                "usage: inject pagefile-write|pagefile-read eio N"
+                "usage: inject pagefile-write|pagefile-read|mapped-write|mapped-read eio N"
             )),
         },
         "help" => Ok(KNOWN.to_string()),

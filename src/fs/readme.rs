@@ -88,9 +88,10 @@ system/: the whole simulated machine.
                empty-standby    every standby page goes to the free list; the
                                 next touch of each is a hard fault
                flush-modified   write every modified page to the paging files
-               inject pagefile-write|pagefile-read eio N
-                                the next N paging-file cluster writes (pages
-                                stay modified) or hard-fault reads (EIO,
+               inject pagefile-write|pagefile-read|mapped-write|mapped-read eio N
+                                the next N paging-file cluster writes or
+                                mapped-file writes (pages stay modified), or
+                                hard-fault reads of either (EIO,
                                 STATUS_IN_PAGE_ERROR) fail
                bad-page PFN     a memory error: a free page moves to the bad
                                 list; a page in use makes every later touch
@@ -159,7 +160,7 @@ processes/<name>/: one process.
   status      key/value: Name, Pid, State, DirectoryTableBase, WorkingSetSize/
               Minimum/Maximum, PeakWorkingSetSize, PrivatePages, CommitCharge,
               LockedPages, PageFaultCount, DemandZeroFaults, TransitionFaults,
-              HardFaults, CopyOnWriteFaults, LastException, ...
+              HardFaults, CopyOnWriteFaults, LastException, ..., PrototypeFaults
   mem         the user address space as a file: the offset is the virtual address.
               Reads and writes take page faults as a thread would. A transfer stops
               at the first page it cannot touch; with nothing done it fails:

@@ -369,7 +369,8 @@ fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
         .put("LastException", &s.last_exception)
         .put("PeakCommitCharge", s.peak_commit_charge)
         .put("PageTablePages", s.page_table_pages)
-        .put("VirtualSize", s.virtual_size);
+        .put("VirtualSize", s.virtual_size)
+        .put("PrototypeFaults", s.prototype_faults);
     Ok(kv.0)
 }
 

@@ -41,6 +41,8 @@ pub struct ProcessStatus {
     pub transition_faults: u64,
     pub hard_faults: u64,
     pub copy_on_write_faults: u64,
+    /// Faults resolved through a prototype PTE (views, fork clones).
+    pub prototype_faults: u64,
     /// e.g. `STATUS_ACCESS_VIOLATION write 0x00020000`, or `none`.
     pub last_exception: String,
 }
@@ -213,6 +215,7 @@ impl Mm {
             transition_faults: space.faults.transition,
             hard_faults: space.faults.hard,
             copy_on_write_faults: space.faults.copy_on_write,
+            prototype_faults: space.faults.prototype,
             last_exception,
         })
     }
