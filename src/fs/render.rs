@@ -462,6 +462,10 @@ fn pte_entry(mm: &Mm, pid: Pid, va: u64) -> MmResult<String> {
     if let Some(f) = &d.valid_flags {
         kv.put("Flags", f);
     }
+    if let Some((address, state)) = d.prototype {
+        kv.put("PrototypePte", hex(address, vw))
+            .put("PrototypeState", state);
+    }
     match &d.vad {
         Some(v) => kv.put(
             "Vad",

@@ -117,6 +117,8 @@ pub struct PteDetail {
     pub protection: Option<Protection>,
     pub valid_flags: Option<String>,
     pub vad: Option<VadRow>,
+    /// The prototype PTE behind the page (a view's or a fork's), and what it says.
+    pub prototype: Option<(u64, &'static str)>,
 }
 
 /// One row of `processes/<name>/workingset`.
@@ -484,9 +486,41 @@ impl Mm {
             .map_or(0, |w| w.2);
         let state = m.fmt.decode(leaf);
         let vad = space.vads.find(Va(va).vpn()).map(vad_row);
+        let st = m.pfn_lock();
+        // The prototype PTE: named by the PTE, by the frame, or by the view.
+        let proto_at = match state {
+            PteState::Prototype {
+                proto_pte: Some(a), ..
+            } => st.segments.locate_address(a.0),
+            PteState::Valid(h) if st.db.prototype(h.pfn) => m.proto_of_locked(&st, h.pfn),
+            PteState::Valid(_) | PteState::Transition { .. } | PteState::PageFile { .. } => None,
+            _ => space
+                .vads
+                .find(Va(va).vpn())
+                .and_then(|v| Some((v, v.section.as_ref()?)))
+                .and_then(|(v, s)| {
+                    st.segments.locate(
+                        s.id,
+                        s.first_prototype_index + (Va(va).vpn().0 - v.starting_vpn.0),
+                    )
+                }),
+        };
+        let prototype = proto_at.map(|at| {
+            let raw = st.segments.read(at);
+            let pfn = m.fmt.pfn(raw);
+            let mnw = pfn.is_some_and(|p| st.db.location(p) == Some(PageLocation::ModifiedNoWrite));
+            (
+                st.segments.address(at),
+                super::section::proto_state_name(&m.fmt.decode_prototype(raw), mnw),
+            )
+        });
+        let proto_protection =
+            proto_at.map(|at| m.proto_protection_locked(&st, st.segments.read(at)));
         let (pfn, pagefile, protection, valid_flags) = match state {
             PteState::Valid(h) => {
-                let index = m.pfn_lock().db.ws_index(h.pfn);
+                let index = space
+                    .ws_index_of(&st, Va(va).page_base(), h.pfn)
+                    .unwrap_or(u32::MAX);
                 let mut flags = String::new();
                 for (on, c) in [
                     (h.write, 'W'),
@@ -518,8 +552,13 @@ impl Mm {
                 vad.as_ref().filter(|v| v.mem_commit).map(|v| v.protection),
                 None,
             ),
+            PteState::Prototype { protection, .. } if protection.raw() != 0 => {
+                (None, None, Some(protection), None)
+            }
+            PteState::Prototype { .. } => (None, None, proto_protection, None),
             _ => (None, None, None, None),
         };
+        drop(st);
         Ok(PteDetail {
             va,
             levels,
@@ -529,6 +568,7 @@ impl Mm {
             protection,
             valid_flags,
             vad,
+            prototype,
         })
     }
 
