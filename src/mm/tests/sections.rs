@@ -845,5 +845,6 @@ fn concurrent_faults_on_one_section() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     pager.join().unwrap();
     assert_verified(&mm);
-    assert!(mm.counter("hard_faults") > 64);
+    // Every page was read from the file at least once (collided reads count once).
+    assert!(mm.counter("hard_faults") >= 64);
 }
