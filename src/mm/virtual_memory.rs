@@ -315,6 +315,15 @@ pub fn protect(
     if vad::check_protect_change(v, new)? == ProtectCheck::AlreadyReadWrite {
         return Ok(Protection::READWRITE);
     }
+    if v.section.is_some() && !super::section::view::compatible(v.protection, new) {
+        return Err(mm_err!(
+            SECTION_PROTECTION,
+            "the view at {} was mapped {}; it cannot become {}",
+            v.range_text(),
+            v.protection.name(),
+            new.name()
+        ));
+    }
     // Every page must be committed (the loop stops at the first that is not, so it
     // is bounded by the commit limit), and gets its page table now, so the second
     // pass cannot fail half way.
@@ -380,6 +389,17 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
                 loc,
                 m.fmt.encode(&PteState::Transition {
                     pfn,
+                    protection: new,
+                }),
+            );
+        }
+        PteState::Zero if space.vads.find(vpn).is_some_and(|v| v.section.is_some()) => {
+            // An untouched page of a view: it still comes from the prototype PTE,
+            // now with a protection of its own.
+            tables.write(
+                loc,
+                m.fmt.encode(&PteState::Prototype {
+                    proto_pte: None,
                     protection: new,
                 }),
             );

@@ -848,3 +848,35 @@ fn concurrent_faults_on_one_section() {
     // Every page was read from the file at least once (collided reads count once).
     assert!(mm.counter("hard_faults") >= 64);
 }
+
+/// NtProtectVirtualMemory on a view: only protections compatible with the
+/// view's are allowed (STATUS_SECTION_PROTECTION otherwise); untouched pages keep
+/// resolving through the prototype PTE, and a view page made write-copy copies.
+#[test]
+fn protect_on_views() {
+    let mm = machine(Arch::X86);
+    let (a, b) = two_processes(&mm);
+    mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+    let (va, _) = mm.map_view(a, "s", 0, 0, 0, RW).unwrap();
+    let (vb, _) = mm.map_view(b, "s", 0, 0, 0, RO).unwrap();
+    mm.write_memory(a, va.0, b"one").unwrap();
+    assert_eq!(
+        mm.protect(b, vb.0, 4096, RW).unwrap_err().status,
+        NtStatus::SECTION_PROTECTION
+    );
+    // Untouched page 2 and valid page 0 both become read-only in a.
+    assert_eq!(mm.protect(a, va.0, 3 * 4096, RO).unwrap(), RW);
+    assert!(mm.write_memory(a, va.0, b"x").is_err());
+    assert!(mm.write_memory(a, va.0 + 2 * 4096, b"x").is_err());
+    assert_eq!(read(&mm, a, va.0 + 2 * 4096, 1), [0]);
+    assert_verified(&mm);
+    // Write-copy: a's next write copies; b still sees the section.
+    mm.protect(a, va.0, 4096, WC).unwrap();
+    mm.write_memory(a, va.0, b"two").unwrap();
+    assert_eq!(read(&mm, b, vb.0, 3), b"one");
+    assert_eq!(read(&mm, a, va.0, 3), b"two");
+    assert_verified(&mm);
+    mm.trim(a).unwrap();
+    assert_eq!(read(&mm, a, va.0, 3), b"two");
+    assert_verified(&mm);
+}
