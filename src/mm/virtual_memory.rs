@@ -433,7 +433,7 @@ fn set_page_protection(m: &Machine, space: &mut AddressSpace, vpn: Vpn, new: Pro
 
 /// An OriginalPte with protection `new`: a paging-file copy stays named (its slot
 /// is the page's backing), anything else becomes demand-zero.
-fn reprotect(m: &Machine, original: u64, new: Protection) -> u64 {
+pub(crate) fn reprotect(m: &Machine, original: u64, new: Protection) -> u64 {
     match m.fmt.decode(original) {
         PteState::PageFile { file, slot, .. } => m.fmt.encode(&PteState::PageFile {
             file,

@@ -188,13 +188,11 @@ pub fn prototype_fault(
             }
             PteState::DemandZero { protection: pp } => {
                 drop(st);
-                let (mut st, page) = space.obtain_page(m, true).map_err(resources)?;
-                let at = st.segments.locate(ca, index);
-                if tables.read(loc) != expected || at.map(|a| st.segments.read(a)) != Some(raw) {
-                    m.free_page_locked(&mut st, page.pfn);
+                let Some((mut st, page, at)) =
+                    page_for(m, space, (loc, expected), (ca, index, raw), true)?
+                else {
                     continue;
-                }
-                let at = at.expect("checked above");
+                };
                 m.activate_proto_locked(&mut st, page.pfn, at, raw);
                 // Never written anywhere: the writer must save it before reuse.
                 st.db.set_modified(page.pfn, true);
@@ -212,13 +210,11 @@ pub fn prototype_fault(
             }
             state @ (PteState::PageFile { .. } | PteState::Subsection { .. }) => {
                 drop(st);
-                let (mut st, page) = space.obtain_page(m, false).map_err(resources)?;
-                let at = st.segments.locate(ca, index);
-                if tables.read(loc) != expected || at.map(|a| st.segments.read(a)) != Some(raw) {
-                    m.free_page_locked(&mut st, page.pfn);
+                let Some((mut st, page, at)) =
+                    page_for(m, space, (loc, expected), (ca, index, raw), false)?
+                else {
                     continue;
-                }
-                let at = at.expect("checked above");
+                };
                 let pfn = page.pfn;
                 let (source, pp) = match state {
                     PteState::PageFile {
@@ -328,6 +324,38 @@ pub fn prototype_fault(
         return copy_on_write(m, space, va);
     }
     Ok(pfn)
+}
+
+/// A frame for prototype PTE `index` of control area `ca`, returned with the
+/// PFN lock held, if the prototype PTE still holds `raw` and the process PTE
+/// at `loc` still `expected` once the frame is found (finding one may reclaim
+/// and so change them); else the frame goes back and the caller looks again.
+#[allow(clippy::type_complexity)]
+fn page_for<'m>(
+    m: &'m Machine,
+    space: &mut AddressSpace,
+    (loc, expected): (crate::mm::pagetable::EntryLoc, u64),
+    (ca, index, raw): (u32, u64, u64),
+    zeroed: bool,
+) -> Result<
+    Option<(
+        std::sync::MutexGuard<'m, crate::mm::memory::PfnState>,
+        crate::mm::memory::NewPage,
+        super::ProtoLoc,
+    )>,
+    AccessFault,
+> {
+    let (mut st, page) = space.obtain_page(m, zeroed).map_err(resources)?;
+    let at = st.segments.locate(ca, index);
+    match at {
+        Some(at) if space.tables(m).read(loc) == expected && st.segments.read(at) == raw => {
+            Ok(Some((st, page, at)))
+        }
+        _ => {
+            m.free_page_locked(&mut st, page.pfn);
+            Ok(None)
+        }
+    }
 }
 
 fn read_page(m: &Machine, source: &Source, buf: &mut [u8]) -> std::io::Result<()> {

@@ -307,7 +307,8 @@ fn move_into_block(
                 st.db.set_modified(h.pfn, true);
                 m.release_backing_locked(st, h.pfn);
             }
-            let original = reprotect_original(m, st.db.original_pte(h.pfn), protection);
+            let original =
+                crate::mm::virtual_memory::reprotect(m, st.db.original_pte(h.pfn), protection);
             let share = st.db.share_count(h.pfn);
             let references = st.db.reference_count(h.pfn);
             m.activate_proto_locked(st, h.pfn, at, original);
@@ -328,7 +329,8 @@ fn move_into_block(
         }
         PteState::Transition { pfn, protection } => {
             let protection = copy_on_write_form(protection);
-            let original = reprotect_original(m, st.db.original_pte(pfn), protection);
+            let original =
+                crate::mm::virtual_memory::reprotect(m, st.db.original_pte(pfn), protection);
             let location = st.db.location(pfn);
             let references = st.db.reference_count(pfn);
             let on_list = location.is_some_and(PageLocation::is_list);
@@ -361,17 +363,5 @@ fn move_into_block(
             ps.private_pages -= 1;
         }
         _ => {}
-    }
-}
-
-/// An OriginalPte with protection `p`, keeping a paging-file slot if it names one.
-fn reprotect_original(m: &Machine, original: u64, p: Protection) -> u64 {
-    match m.fmt.decode(original) {
-        PteState::PageFile { file, slot, .. } => m.fmt.encode(&PteState::PageFile {
-            file,
-            slot,
-            protection: p,
-        }),
-        _ => m.fmt.encode(&PteState::DemandZero { protection: p }),
     }
 }

@@ -178,17 +178,7 @@ pub fn map(
 /// its private (copy-on-write) pages are freed, its charge is returned.
 /// Returns the base, size and control area (the caller may delete the area).
 pub fn unmap(m: &Machine, space: &mut AddressSpace, address: u64) -> MmResult<(Va, u64, u32)> {
-    let vad = space
-        .vads
-        .find(Va(address).vpn())
-        .filter(|v| v.section.is_some())
-        .cloned()
-        .ok_or_else(|| {
-            mm_err!(
-                NOT_MAPPED_VIEW,
-                "{address:#x} is not inside a mapped view of a section"
-            )
-        })?;
+    let vad = view_at(space, address)?;
     let ca = vad.section.as_ref().map_or(0, |s| s.id);
     remove_view(m, space, &vad);
     crate::mm_event!(
@@ -234,17 +224,7 @@ pub fn flush(
     address: u64,
     size: u64,
 ) -> MmResult<(Va, u64, u64)> {
-    let vad = space
-        .vads
-        .find(Va(address).vpn())
-        .filter(|v| v.section.is_some())
-        .cloned()
-        .ok_or_else(|| {
-            mm_err!(
-                NOT_MAPPED_VIEW,
-                "{address:#x} is not inside a mapped view of a section"
-            )
-        })?;
+    let vad = view_at(space, address)?;
     let first = Va(address).vpn();
     let last = if size == 0 {
         vad.ending_vpn
@@ -295,4 +275,19 @@ pub fn harvest_dirty(m: &Machine, space: &AddressSpace, first: Vpn, last: Vpn) {
             tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
         }
     }
+}
+
+/// The view VAD containing `address` (STATUS_NOT_MAPPED_VIEW if none).
+fn view_at(space: &AddressSpace, address: u64) -> MmResult<Vad> {
+    space
+        .vads
+        .find(Va(address).vpn())
+        .filter(|v| v.section.is_some())
+        .cloned()
+        .ok_or_else(|| {
+            mm_err!(
+                NOT_MAPPED_VIEW,
+                "{address:#x} is not inside a mapped view of a section"
+            )
+        })
 }
