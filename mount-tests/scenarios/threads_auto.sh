@@ -12,7 +12,7 @@ head -c 2M /dev/urandom > data
 dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
 cmd "$P/control" trim > /dev/null
 wakeups() { awk -v t="$1" '$1 == t { print $4 }' "$MMFS/system/threads"; }
-for _ in $(seq 100); do
+for _ in $(seq 300); do  # up to 30 s: a loaded CI machine may be slow
     (( $(kv "$MMFS/system/meminfo" ModifiedPages) < 16 )) && (( $(wakeups balance-set-manager) >= 2 )) && break
     sleep 0.1
 done
