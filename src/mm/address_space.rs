@@ -404,10 +404,17 @@ impl AddressSpace {
         let address = st.db.pte_address(pfn);
         let proto_protection =
             super::section::pages::protection_of_original(m, st.db.original_pte(pfn));
+        // The VAD-lookup form only finds pages of the view's own section (a
+        // fork's clone page inside a view must keep its address).
+        let owner = st
+            .segments
+            .locate_address(address)
+            .and_then(|at| st.segments.owner(at));
         let in_view = self
             .vads
             .find(va.vpn())
-            .is_some_and(|v| v.section.is_some());
+            .and_then(|v| v.section.as_ref())
+            .is_some_and(|s| Some(s.id) == owner);
         let state = if protection == proto_protection || !in_view {
             PteState::Prototype {
                 proto_pte: Some(Va(address)),

@@ -107,10 +107,19 @@ fn dispatch(
                 }
                 return Err(protection_fault(va, access, "the page is not writable"));
             }
-            if access == Access::Write && !h.dirty {
+            if access == Access::Write
+                && !h.dirty
+                && space
+                    .vads
+                    .find(va.vpn())
+                    .is_some_and(|v| v.section.is_some())
+            {
                 // The first write through this PTE: a shared frame learns now
                 // that it is modified (NT's MP kernels take this fault through
                 // the software write bit), so a flush or the last unmap finds it.
+                // Only a view's pages can be shared and writable (a fork's
+                // clone pages are copy-on-write), so private memory skips the
+                // PFN lock here.
                 let mut st = m.pfn_lock();
                 if st.db.prototype(h.pfn) {
                     m.mark_shared_dirty_locked(&mut st, h.pfn);
@@ -126,30 +135,22 @@ fn dispatch(
             }
             Ok(h.pfn)
         }
-        PteState::Zero
-            if space
-                .vads
-                .find(va.vpn())
-                .is_some_and(|v| v.section.is_some()) =>
-        {
-            let protection = space
-                .vads
-                .find(va.vpn())
-                .map_or(Protection::ZERO_ACCESS, |v| v.protection);
-            crate::mm::section::fault::prototype_fault(m, space, va, access, None, protection)
-        }
         PteState::Zero => {
-            let vpn = va.vpn();
-            let committed = space
-                .vads
-                .find(vpn)
-                .filter(|v| v.mem_commit && v.private_memory);
-            match committed {
-                Some(v) => {
-                    let protection = v.protection;
-                    demand_zero(m, space, va, access, protection)
-                }
-                None => Err(not_committed(space, va, access)),
+            // The VAD says what a zero PTE means: a view's page comes from its
+            // prototype PTE; committed private memory is demand zero.
+            let vad = space.vads.find(va.vpn()).map(|v| {
+                (
+                    v.section.is_some(),
+                    v.mem_commit && v.private_memory,
+                    v.protection,
+                )
+            });
+            match vad {
+                Some((true, _, protection)) => crate::mm::section::fault::prototype_fault(
+                    m, space, va, access, None, protection,
+                ),
+                Some((false, true, protection)) => demand_zero(m, space, va, access, protection),
+                _ => Err(not_committed(space, va, access)),
             }
         }
         PteState::DemandZero { protection } => demand_zero(m, space, va, access, protection),

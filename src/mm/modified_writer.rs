@@ -241,6 +241,10 @@ impl Machine {
         }
         let mapped = {
             let st = self.pfn_lock();
+            if !st.segments.control_areas.values().any(|a| a.is_file()) {
+                // No mapped file: no need to look through the list.
+                return total;
+            }
             st.db
                 .iter_list(PageLocation::Modified)
                 .filter(|&p| self.is_mapped_file_page_locked(&st, p))

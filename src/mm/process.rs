@@ -110,25 +110,20 @@ pub struct ProcessTable {
 /// The longest process name accepted.
 pub const MAX_PROCESS_NAME: usize = 64;
 
-/// Checks a name for a new process: it becomes a directory name and a word in
-/// control commands, so it is restricted to a safe set of characters.
-pub fn validate_process_name(name: &str) -> MmResult<()> {
+/// Checks a name for a new named object (a process, a section): it becomes a
+/// directory name and a word in control commands, so it is restricted to a safe
+/// set of characters. `kind` names the object in the messages.
+pub fn validate_object_name(name: &str, kind: &str) -> MmResult<()> {
     if name.is_empty() || name.len() > MAX_PROCESS_NAME {
         return Err(mm_err!(
             OBJECT_NAME_INVALID,
-            "a process name has 1 to {MAX_PROCESS_NAME} characters"
-        ));
-    }
-    if name == "README" {
-        return Err(mm_err!(
-            OBJECT_NAME_INVALID,
-            "README is the directory's own file; choose another process name"
+            "a {kind} name has 1 to {MAX_PROCESS_NAME} characters"
         ));
     }
     if name.starts_with('.') {
         return Err(mm_err!(
             OBJECT_NAME_INVALID,
-            "a process name may not start with '.'"
+            "a {kind} name may not start with '.'"
         ));
     }
     if let Some(bad) = name
@@ -137,8 +132,21 @@ pub fn validate_process_name(name: &str) -> MmResult<()> {
     {
         return Err(mm_err!(
             OBJECT_NAME_INVALID,
-            "'{}' may not appear in a process name (use letters, digits and . _ - + @)",
+            "'{}' may not appear in a {kind} name (use letters, digits and . _ - + @)",
             bad.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a name for a new process (see [`validate_object_name`]); `README` is
+/// the directory's own file.
+pub fn validate_process_name(name: &str) -> MmResult<()> {
+    validate_object_name(name, "process")?;
+    if name == "README" {
+        return Err(mm_err!(
+            OBJECT_NAME_INVALID,
+            "README is the directory's own file; choose another process name"
         ));
     }
     Ok(())

@@ -239,7 +239,7 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
         match plan {
             Plan::Copy(raw) => ctables.write(cloc, raw),
             Plan::Share(at) => {
-                bump_clone_ref(&mut st, at);
+                bump_clone_ref(&mut st, at, 1);
                 let pointer = m.fmt.encode(&PteState::Prototype {
                     proto_pte: Some(Va(st.segments.address(at))),
                     protection: Protection::ZERO_ACCESS,
@@ -250,9 +250,8 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
                 let ca = clone_ca.expect("blocks were planned");
                 let at = st.segments.locate(ca, block).expect("clone block exists");
                 move_into_block(m, &mut st, &mut ps, va, ploc, at);
-                for _ in 0..2 {
-                    bump_clone_ref(&mut st, at);
-                }
+                // The parent's PTE and the child's.
+                bump_clone_ref(&mut st, at, 2);
                 let pointer = m.fmt.encode(&PteState::Prototype {
                     proto_pte: Some(Va(st.segments.address(at))),
                     protection: Protection::ZERO_ACCESS,
@@ -269,7 +268,7 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
     Ok(())
 }
 
-fn bump_clone_ref(st: &mut PfnState, at: ProtoLoc) {
+fn bump_clone_ref(st: &mut PfnState, at: ProtoLoc, by: u32) {
     let index = st.segments.index(at) as usize;
     if let Some(r) = st
         .segments
@@ -277,7 +276,7 @@ fn bump_clone_ref(st: &mut PfnState, at: ProtoLoc) {
         .and_then(|ca| st.segments.control_area_mut(ca))
         .and_then(|a| a.clone_refs.get_mut(index))
     {
-        *r += 1;
+        *r += by;
     }
 }
 

@@ -97,8 +97,8 @@ pub struct ViewRow {
     pub protection: Protection,
 }
 
-/// The longest section name accepted.
-pub const MAX_SECTION_NAME: usize = 64;
+/// The longest section name accepted (as for processes).
+pub const MAX_SECTION_NAME: usize = super::process::MAX_PROCESS_NAME;
 
 /// The name of a prototype PTE's state, as `prototype-ptes` shows it. A
 /// transition page on the modified-no-write list is its own state (the seed's
@@ -113,31 +113,6 @@ pub fn proto_state_name(state: &PteState, on_modified_no_write: bool) -> &'stati
         PteState::Subsection { .. } => "mapped-file",
         _ => "none",
     }
-}
-
-/// Checks a name for a new section: like process names, it becomes a directory.
-fn validate_name(name: &str) -> MmResult<()> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@');
-    if name.is_empty() || name.len() > MAX_SECTION_NAME {
-        return Err(mm_err!(
-            OBJECT_NAME_INVALID,
-            "a section name has 1 to {MAX_SECTION_NAME} characters"
-        ));
-    }
-    if name.starts_with('.') {
-        return Err(mm_err!(
-            OBJECT_NAME_INVALID,
-            "a section name may not start with '.'"
-        ));
-    }
-    if let Some(bad) = name.chars().find(|&c| !ok_char(c)) {
-        return Err(mm_err!(
-            OBJECT_NAME_INVALID,
-            "'{}' may not appear in a section name (use letters, digits and . _ - + @)",
-            bad.escape_default()
-        ));
-    }
-    Ok(())
 }
 
 /// The protections a section may be created with (NtCreateSection refuses
@@ -185,7 +160,7 @@ impl Mm {
         protection: Protection,
         image: bool,
     ) -> MmResult<u64> {
-        validate_name(name)?;
+        super::process::validate_object_name(name, "section")?;
         validate_section_protection(protection)?;
         if image {
             return Err(mm_err!(

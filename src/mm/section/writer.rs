@@ -182,19 +182,21 @@ pub fn flush_range(
         if !area.is_file() || (area.no_modified_writing && !no_write_too) {
             return total;
         }
+        // Walk the indexes from the cursor (not every prototype PTE each time:
+        // a flush of a large view stays linear).
+        let end = last.min(area.total_ptes.saturating_sub(1));
         let mut run: Vec<RunPage> = Vec::new();
         let mut prev: Option<ProtoLoc> = None;
-        for at in st.segments.locations(ca) {
-            let index = st.segments.index(at);
-            if index < cursor || index > last {
-                continue;
-            }
+        while cursor <= end && area.total_ptes > 0 {
+            let Some(at) = st.segments.locate(ca, cursor) else {
+                break;
+            };
             let Some(pfn) = frame_at(m, &st, at).filter(|&p| writable_page(&st, p, no_write_too))
             else {
                 if !run.is_empty() {
                     break;
                 }
-                cursor = index + 1;
+                cursor += 1;
                 continue;
             };
             let follows =
@@ -207,7 +209,7 @@ pub fn flush_range(
                 offset: st.segments.file_offset(at),
             });
             prev = Some(at);
-            cursor = index + 1;
+            cursor += 1;
         }
         if run.is_empty() {
             return total;
