@@ -661,17 +661,42 @@ impl AddressSpace {
         m: &'m Machine,
         need_zeroed: bool,
     ) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> {
+        self.obtain_page_sparing(m, need_zeroed, None)
+    }
+
+    /// `obtain_page`, but never trimming the page at `spare`: a copy-on-write
+    /// fault needs a new frame while its source page stays valid (NT's
+    /// MiCopyOnWrite reuses the source's working-set entry, so it never
+    /// replaces), and trimming the source would only make the fault start over.
+    pub fn obtain_page_sparing<'m>(
+        &mut self,
+        m: &'m Machine,
+        need_zeroed: bool,
+        spare: Option<Va>,
+    ) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> {
         loop {
             if let Some(got) = m.obtain_page_without_trim(need_zeroed) {
                 return Ok(got);
             }
             // Down to nothing if need be: this fault must make progress.
-            if self.trim_aged(m, 0, RECLAIM_BATCH, 0) == 0 {
+            let candidates: Vec<u32> = self
+                .ws
+                .iter()
+                .filter(|(_, e)| e.kind != WsleKind::PageTable && !e.locked && Some(e.va) != spare)
+                .map(|(i, _)| i)
+                .take(RECLAIM_BATCH as usize)
+                .collect();
+            let trimmed = candidates
+                .into_iter()
+                .filter(|&i| self.trim_entry(m, i))
+                .count();
+            if trimmed == 0 {
                 return Err(mm_err!(
                     NO_MEMORY,
                     "no physical page is available: every page is in use, locked or waiting to be written to a full paging file"
                 ));
             }
+            bump(&m.counters.working_set_trims);
         }
     }
 

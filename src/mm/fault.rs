@@ -322,8 +322,12 @@ fn transition(
     protection: Protection,
 ) -> Result<Pfn, AccessFault> {
     check_protection(space, va, access, protection, |space, disarmed| {
-        // Transition PTEs change only under the PFN lock.
-        let _pfn_lock = m.pfn_lock();
+        // Transition PTEs change only under the PFN lock. The frame's
+        // OriginalPte loses the guard too: it is what the PTE becomes if the
+        // page is repurposed, and the guard must not come back then.
+        let mut st = m.pfn_lock();
+        let original = crate::mm::virtual_memory::reprotect(m, st.db.original_pte(pfn), disarmed);
+        st.db.set_original_pte(pfn, original);
         space.tables(m).write(
             loc,
             m.fmt.encode(&PteState::Transition {

@@ -353,8 +353,11 @@ impl Mm {
         new: Protection,
     ) -> MmResult<Protection> {
         let p = self.process(pid)?;
-        let mut space = p.live_space()?;
-        virtual_memory::protect(&self.machine, &mut space, address, size, new)
+        // Protecting a page shared with a fork relative copies it first.
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            virtual_memory::protect(&self.machine, &mut space, address, size, new)
+        })
     }
 
     /// NtLockVirtualMemory; returns the pages newly locked.

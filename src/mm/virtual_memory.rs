@@ -163,6 +163,10 @@ fn commit_existing(
             return Err(e);
         }
     }
+    if let Err(e) = privatize_clone_pages(m, space, first, last) {
+        m.uncharge_commit(new);
+        return Err(e);
+    }
     let template = m.fmt.encode(&PteState::DemandZero { protection });
     for vpn in first.0..=last.0 {
         let vpn = Vpn(vpn);
@@ -339,10 +343,39 @@ pub fn protect(
         old.get_or_insert(p);
         space.ensure_leaf(m, Vpn(vpn).va())?;
     }
+    privatize_clone_pages(m, space, first, last)?;
     for vpn in first.0..=last.0 {
         set_page_protection(m, space, Vpn(vpn), new);
     }
     Ok(old.unwrap_or(new))
+}
+
+/// Pages of the range still shared with a fork relative through clone blocks
+/// (private pages, and a write-copy view's copies) become private first, since their protection lives in the shared block (see
+/// `privatize_clone_page`). Only pages with a PTE are looked at. A failure (no
+/// page for a copy) leaves the pages copied so far private, which no one can
+/// tell apart from before.
+fn privatize_clone_pages(
+    m: &Machine,
+    space: &mut AddressSpace,
+    first: Vpn,
+    last: Vpn,
+) -> MmResult<()> {
+    let tables = space.tables(m);
+    for (va, _) in nonzero_ptes(&tables, first, last) {
+        let before = page_protection(m, space, va.vpn());
+        if crate::mm::section::fork::privatize_clone_page(m, space, va).map_err(|f| f.error)?
+            && let Some(p) = before
+        {
+            // The copy keeps the page's protection (its write-copy form made
+            // writable, as a write would), so a protect that fails later and
+            // is retried still reports and keeps it.
+            let kept =
+                crate::mm::section::fork::written_form(p).raw() | (p.raw() & Protection::GUARD_BIT);
+            set_page_protection(m, space, va.vpn(), Protection::from_raw(kept));
+        }
+    }
+    Ok(())
 }
 
 /// Gives a committed page (whose page table exists) protection `new`. The PFN's
@@ -507,13 +540,29 @@ pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> M
     if locked + new + 8 > space.ws.minimum {
         return Err(quota_error(new));
     }
+    // A touch can still fail (no page even after reclaiming): then the pages this
+    // call locked are unlocked again, so a refused lock changes nothing (and the
+    // caller's retry after reclaiming from other processes counts them as new).
+    let mut newly = Vec::new();
     for vpn in first.0..=last.0 {
         let va = Vpn(vpn).va();
-        touch(m, space, va, Access::Read).map_err(|f| f.error)?;
-        if let Some((index, _)) = locked_entry(m, space, Vpn(vpn))
+        if let Err(f) = touch(m, space, va, Access::Read) {
+            for v in newly {
+                if let Some((index, _)) = locked_entry(m, space, v)
+                    && let Some(e) = space.ws.get_mut(index)
+                {
+                    e.locked = false;
+                }
+            }
+            return Err(f.error);
+        }
+        if let Some((index, was)) = locked_entry(m, space, Vpn(vpn))
             && let Some(e) = space.ws.get_mut(index)
         {
             e.locked = true;
+            if !was {
+                newly.push(Vpn(vpn));
+            }
         }
     }
     Ok(new)

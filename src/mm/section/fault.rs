@@ -111,6 +111,11 @@ pub fn prototype_fault(
                     protection: disarmed,
                 }),
             );
+        } else {
+            // A fork's clone block keeps the page's protection, guard included,
+            // for both processes (as NT's fork prototype PTEs do): the guard is
+            // disarmed there, once for both.
+            disarm_prototype(m, ca, index, disarmed);
         }
         Ok(())
     })?;
@@ -326,6 +331,38 @@ pub fn prototype_fault(
     Ok(pfn)
 }
 
+/// Prototype PTE `index` of control area `ca` takes protection `disarmed` (its
+/// own without GUARD). A guard page is never valid (touching it disarms it), so
+/// the prototype PTE is in transition or a paging file, or demand zero.
+fn disarm_prototype(m: &Machine, ca: u32, index: u64, disarmed: Protection) {
+    let mut st = m.pfn_lock();
+    let Some(at) = st.segments.locate(ca, index) else {
+        return;
+    };
+    let raw = st.segments.read(at);
+    let new = match m.fmt.decode_prototype(raw) {
+        PteState::Transition { pfn, .. } => {
+            let original =
+                crate::mm::virtual_memory::reprotect(m, st.db.original_pte(pfn), disarmed);
+            st.db.set_original_pte(pfn, original);
+            PteState::Transition {
+                pfn,
+                protection: disarmed,
+            }
+        }
+        PteState::PageFile { file, slot, .. } => PteState::PageFile {
+            file,
+            slot,
+            protection: disarmed,
+        },
+        PteState::DemandZero { .. } => PteState::DemandZero {
+            protection: disarmed,
+        },
+        _ => return,
+    };
+    st.segments.write(at, m.fmt.encode(&new));
+}
+
 /// A frame for prototype PTE `index` of control area `ca`, returned with the
 /// PFN lock held, if the prototype PTE still holds `raw` and the process PTE
 /// at `loc` still `expected` once the frame is found (finding one may reclaim
@@ -410,7 +447,9 @@ pub fn copy_on_write(m: &Machine, space: &mut AddressSpace, va: Va) -> Result<Pf
         ));
     };
     let protection = written_form(wsle.protection);
-    let (mut st, page) = space.obtain_page(m, false).map_err(resources)?;
+    let (mut st, page) = space
+        .obtain_page_sparing(m, false, Some(va.page_base()))
+        .map_err(resources)?;
     if tables.read(loc) != raw {
         // Reclaiming trimmed this very page: start over.
         m.free_page_locked(&mut st, page.pfn);

@@ -110,6 +110,72 @@ impl Machine {
 }
 
 /// What happens to one PTE of the parent.
+/// Makes `va`'s page private if it is still shared with a fork relative through
+/// a clone block: the page is brought in (without the access check: its
+/// protection is about to change) and copied, as a write would. `protect` and a
+/// recommit do this first, because the protection of a clone page lives in the
+/// clone block, which the relative shares. Returns whether a copy was made.
+pub fn privatize_clone_page(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+) -> Result<bool, crate::mm::fault::AccessFault> {
+    let tables = space.tables(m);
+    let Some(loc) = tables.leaf(va) else {
+        return Ok(false);
+    };
+    let is_clone = |st: &PfnState, at: Option<ProtoLoc>| {
+        at.and_then(|at| st.segments.owner(at))
+            .and_then(|ca| st.segments.control_area(ca))
+            .is_some_and(|a| a.is_clone())
+    };
+    match m.fmt.decode(tables.read(loc)) {
+        PteState::Valid(h) => {
+            let st = m.pfn_lock();
+            if !st.db.prototype(h.pfn) || !is_clone(&st, m.proto_of_locked(&st, h.pfn)) {
+                return Ok(false);
+            }
+        }
+        PteState::Prototype {
+            proto_pte: Some(address),
+            ..
+        } => {
+            let clone = {
+                let st = m.pfn_lock();
+                is_clone(&st, st.segments.locate_address(address.0))
+            };
+            if !clone {
+                return Ok(false);
+            }
+            // READONLY here only lets the read in whatever the block's
+            // protection is; the copy below takes its protection anew.
+            super::fault::prototype_fault(
+                m,
+                space,
+                va,
+                crate::mm::fault::Access::Read,
+                Some(address),
+                Protection::READONLY,
+            )?;
+        }
+        _ => return Ok(false),
+    }
+    if let Err(f) = super::fault::copy_on_write(m, space, va) {
+        // No page for the copy: the page brought in above (with a protection
+        // that was only for the read) leaves the working set again, so the PTE
+        // points at the clone block as before.
+        let tables = space.tables(m);
+        if let PteState::Valid(h) = m.fmt.decode(tables.read(loc)) {
+            let index = space.ws_index_of(&m.pfn_lock(), va.page_base(), h.pfn);
+            if let Some(i) = index {
+                space.trim_entry(m, i);
+            }
+        }
+        return Err(f);
+    }
+    Ok(true)
+}
+
 enum Plan {
     /// A private page that moves into clone block `block`.
     Move { block: u64 },
@@ -157,7 +223,24 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
                     PteState::Valid(h) if st.db.prototype(h.pfn) => {
                         match m.proto_of_locked(&st, h.pfn) {
                             Some(at) if st.segments.owner(at) != view_ca => Plan::Share(at),
-                            _ => continue,
+                            _ => {
+                                // The view's own page: the child faults it in from
+                                // the prototype PTE, with the protection `protect`
+                                // gave it here (VAD-lookup form) if that differs.
+                                let own = ps
+                                    .ws_index_of(&st, va, h.pfn)
+                                    .and_then(|i| ps.ws.get(i))
+                                    .map(|e| e.protection);
+                                match own {
+                                    Some(p) if p != vad.protection => {
+                                        Plan::Copy(m.fmt.encode(&PteState::Prototype {
+                                            proto_pte: None,
+                                            protection: p,
+                                        }))
+                                    }
+                                    _ => continue,
+                                }
+                            }
                         }
                     }
                     PteState::Valid(_)
@@ -194,7 +277,25 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
             return Err(e);
         }
     }
-    // From here the child's VADs hold the charge: terminating it releases it.
+    // From here the child's VADs hold the charge and its views are counted in
+    // their control areas: if a later step fails, terminating the child gives
+    // back exactly that (a view VAD left uncounted would be uncounted twice).
+    {
+        let mut st = m.pfn_lock();
+        for views in cs
+            .vads
+            .iter()
+            .filter_map(|v| v.section.as_ref().map(|s| (s.id, v.protection)))
+        {
+            if let Some(area) = st.segments.control_area_mut(views.0) {
+                area.mapped_views += 1;
+                area.user_references += 1;
+                if views.1.allows_write() && !views.1.is_copy_on_write() {
+                    area.writable_user_references += 1;
+                }
+            }
+        }
+    }
     let mut child_locs = Vec::with_capacity(plans.len());
     for (va, _, _) in &plans {
         child_locs.push(cs.ensure_leaf(m, *va)?);
@@ -220,19 +321,6 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
         None
     };
     // 3. Nothing fails from here: move the pages, point both processes at them.
-    for views in cs
-        .vads
-        .iter()
-        .filter_map(|v| v.section.as_ref().map(|s| (s.id, v.protection)))
-    {
-        if let Some(area) = st.segments.control_area_mut(views.0) {
-            area.mapped_views += 1;
-            area.user_references += 1;
-            if views.1.allows_write() && !views.1.is_copy_on_write() {
-                area.writable_user_references += 1;
-            }
-        }
-    }
     let ptables = ps.tables(m);
     let ctables = cs.tables(m);
     for ((va, ploc, plan), cloc) in plans.into_iter().zip(child_locs) {

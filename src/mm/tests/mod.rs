@@ -800,5 +800,6 @@ fn recommit_changes_protection_and_ws_limits_trim() {
     assert_verified(&mm);
 }
 
+mod model;
 mod paging;
 mod sections;
