@@ -70,13 +70,17 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// A running, mounted mmfs. Dropping it always unmounts.
 struct Mount {
-    _dir: tempfile::TempDir,
+    /// The test's own directory (mount point, log, scratch files); `None` when the
+    /// mount borrows another test's mount point (`start_on`).
+    _dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
     mp: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl Mount {
+    /// Mounts on `mnt` in a fresh temporary directory.
     fn start(extra: &[&str]) -> Mount {
         let dir = tempfile::Builder::new()
             .prefix("mmfs-test-")
@@ -84,8 +88,16 @@ impl Mount {
             .unwrap();
         let mp = dir.path().join("mnt");
         std::fs::create_dir(&mp).unwrap();
+        let mut m = Mount::start_on(&mp, &dir.path().join("mmfs.log"), extra);
+        m._dir = Some(dir);
+        m
+    }
+
+    /// Mounts on an existing directory `mp`, logging to `log`.
+    fn start_on(mp: &Path, log: &Path, extra: &[&str]) -> Mount {
         let mp = mp.canonicalize().unwrap();
-        let log = dir.path().join("mmfs.log");
+        let dir = log.parent().unwrap().to_path_buf();
+        let log = log.to_path_buf();
         // Manual clock unless the scenario asks for another.
         let clock: &[&str] = if extra.contains(&"--clock") {
             &[]
@@ -102,7 +114,8 @@ impl Mount {
             .spawn()
             .expect("cannot start the mmfs binary");
         let mut m = Mount {
-            _dir: dir,
+            _dir: None,
+            dir,
             mp,
             log,
             child: Some(child),
@@ -195,13 +208,13 @@ fn run_scenario(name: &str) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut mount = Mount::start(&args);
 
-    let out_path = mount._dir.path().join("scenario.out");
+    let out_path = mount.dir.join("scenario.out");
     let mut child = Command::new("bash")
         .arg(&path)
         .env("MMFS", &mount.mp)
         .env("MMFS_BIN", MMFS)
         .env("MMFS_LIB", LIB_SH)
-        .current_dir(mount._dir.path())
+        .current_dir(&mount.dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(Stdio::from(
@@ -493,3 +506,5 @@ fn unmount_writes_mapped_files_back() {
         "the host file does not hold the bytes written"
     );
 }
+
+mod lifecycle;
