@@ -145,6 +145,7 @@ impl Mm {
             injected: Default::default(),
             available_hint: std::sync::atomic::AtomicU64::new(pages as u64),
             mapped_write_due_ms: std::sync::atomic::AtomicU64::new(0),
+            pagefile_write_failures_in_a_row: std::sync::atomic::AtomicU64::new(0),
         };
         let mm = Mm {
             config,
