@@ -48,6 +48,9 @@ over=$(( (limit - $(mi CommitCharge) + 256) * 4096 ))
 expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$B/control" "alloc 0 $over reserve,commit readwrite"
 assert_eq "$(mi CommitLimit)" "$limit" "commit limit"
 assert_eq "$(pf CurrentSize)" "4194304" "paging file size"
+# Nor can a new paging file be created (NtCreatePagingFile: STATUS_DISK_FULL).
+expect_cmd_error "No space left on device" STATUS_DISK_FULL "$MMFS/pagefiles/control" 'create extra.sys 1M 2M'
+[[ ! -e "$STATE/extra.sys" ]] || fail "extra.sys left on the volume"
 
 # b's first MB is written and trimmed: a flush of these modified pages fails
 # with ENOSPC (every free slot is space the volume no longer has) and leaves them
