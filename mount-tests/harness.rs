@@ -359,6 +359,7 @@ scenarios! {
     sections_file,
     sections_cow,
     paging_disk_full,
+    stress_concurrent,
 }
 
 /// Every script in the scenario directory runs as a test.
