@@ -618,6 +618,9 @@ impl PagingFiles {
     /// taken), and none happens when the volume cannot be asked: on a full disk the
     /// paging files quietly stay as they are, and so does the commit limit.
     pub fn extend(&mut self, pages: u64) -> u64 {
+        if self.files.iter().all(|f| f.current() >= f.maximum) {
+            return 0;
+        }
         let room = self.volume_room();
         let mut room_pages =
             room.map_or(0, |r| r.saturating_sub(MINIMUM_FREE_DISK_SPACE) / PAGE_SIZE);
