@@ -70,13 +70,17 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// A running, mounted mmfs. Dropping it always unmounts.
 struct Mount {
-    _dir: tempfile::TempDir,
+    /// The test's own directory (mount point, log, scratch files); `None` when the
+    /// mount borrows another test's mount point (`start_on`).
+    _dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
     mp: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl Mount {
+    /// Mounts on `mnt` in a fresh temporary directory.
     fn start(extra: &[&str]) -> Mount {
         let dir = tempfile::Builder::new()
             .prefix("mmfs-test-")
@@ -84,8 +88,16 @@ impl Mount {
             .unwrap();
         let mp = dir.path().join("mnt");
         std::fs::create_dir(&mp).unwrap();
+        let mut m = Mount::start_on(&mp, &dir.path().join("mmfs.log"), extra);
+        m._dir = Some(dir);
+        m
+    }
+
+    /// Mounts on an existing directory `mp`, logging to `log`.
+    fn start_on(mp: &Path, log: &Path, extra: &[&str]) -> Mount {
         let mp = mp.canonicalize().unwrap();
-        let log = dir.path().join("mmfs.log");
+        let dir = log.parent().unwrap().to_path_buf();
+        let log = log.to_path_buf();
         // Manual clock unless the scenario asks for another.
         let clock: &[&str] = if extra.contains(&"--clock") {
             &[]
@@ -102,7 +114,8 @@ impl Mount {
             .spawn()
             .expect("cannot start the mmfs binary");
         let mut m = Mount {
-            _dir: dir,
+            _dir: None,
+            dir,
             mp,
             log,
             child: Some(child),
@@ -168,18 +181,64 @@ impl Drop for Mount {
     }
 }
 
-/// `# mmfs-args: ...` and `# timeout: SECONDS` lines at the top of a scenario.
-fn scenario_header(script: &str) -> (Vec<String>, Duration) {
-    let mut args = Vec::new();
-    let mut timeout = DEFAULT_SCENARIO_TIMEOUT;
+/// A tmpfs of a fixed size, so that a test can fill a volume (the paging files'
+/// `--state-dir`). Detached on drop, so files mmfs still holds open cannot keep it.
+struct Tmpfs {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("mmfs-volume-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("vol");
+        std::fs::create_dir(&path).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot mount a {size} tmpfs (root needed)");
+        Tmpfs { _dir: dir, path }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        detach(&self.path);
+    }
+}
+
+/// What the `#` lines at the top of a scenario ask for.
+struct Header {
+    /// `# mmfs-args: ...`
+    args: Vec<String>,
+    /// `# timeout: SECONDS`
+    timeout: Duration,
+    /// `# state-tmpfs: SIZE`: `--state-dir` on a tmpfs of that size, `$STATE` in
+    /// the script.
+    state_tmpfs: Option<String>,
+}
+
+fn scenario_header(script: &str) -> Header {
+    let mut h = Header {
+        args: Vec::new(),
+        timeout: DEFAULT_SCENARIO_TIMEOUT,
+        state_tmpfs: None,
+    };
     for line in script.lines().take_while(|l| l.starts_with('#')) {
         if let Some(a) = line.strip_prefix("# mmfs-args:") {
-            args.extend(a.split_whitespace().map(String::from));
+            h.args.extend(a.split_whitespace().map(String::from));
         } else if let Some(t) = line.strip_prefix("# timeout:") {
-            timeout = Duration::from_secs(t.trim().parse().expect("bad timeout header"));
+            h.timeout = Duration::from_secs(t.trim().parse().expect("bad timeout header"));
+        } else if let Some(size) = line.strip_prefix("# state-tmpfs:") {
+            h.state_tmpfs = Some(size.trim().to_string());
         }
     }
-    (args, timeout)
+    h
 }
 
 /// Mounts mmfs, runs one scenario script with `$MMFS` set to the mount point,
@@ -191,17 +250,27 @@ fn run_scenario(name: &str) {
     }
     let path = Path::new(SCENARIO_DIR).join(format!("{name}.sh"));
     let script = std::fs::read_to_string(&path).expect("scenario script missing");
-    let (args, timeout) = scenario_header(&script);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let header = scenario_header(&script);
+    let timeout = header.timeout;
+    // Declared before the mount, so it is detached after mmfs has stopped.
+    let state = header.state_tmpfs.as_deref().map(Tmpfs::mount);
+    let mut args: Vec<&str> = header.args.iter().map(String::as_str).collect();
+    if let Some(vol) = &state {
+        args.extend(["--state-dir", vol.path.to_str().unwrap()]);
+    }
     let mut mount = Mount::start(&args);
 
-    let out_path = mount._dir.path().join("scenario.out");
+    let out_path = mount.dir.join("scenario.out");
     let mut child = Command::new("bash")
         .arg(&path)
         .env("MMFS", &mount.mp)
         .env("MMFS_BIN", MMFS)
         .env("MMFS_LIB", LIB_SH)
-        .current_dir(mount._dir.path())
+        .env(
+            "STATE",
+            state.as_ref().map_or(PathBuf::new(), |v| v.path.clone()),
+        )
+        .current_dir(&mount.dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(Stdio::from(
@@ -289,6 +358,8 @@ scenarios! {
     sections_shared,
     sections_file,
     sections_cow,
+    paging_disk_full,
+    stress_concurrent,
 }
 
 /// Every script in the scenario directory runs as a test.
@@ -419,6 +490,41 @@ fn bad_options_exit_2() {
     assert!(err.contains("sparc"), "{err}");
 }
 
+/// NT allocates a paging file's minimum size when it creates it: on a volume
+/// without that much free space mmfs cannot start (exit 1, STATUS_DISK_FULL, one
+/// line) and leaves no paging file and no mount; a minimum that fits starts.
+#[test]
+fn a_paging_file_minimum_the_volume_cannot_hold_exits_1() {
+    if skip() {
+        return;
+    }
+    let vol = Tmpfs::mount("1M");
+    let dir = tempfile::tempdir().unwrap();
+    let mp = dir.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    let state = vol.path.to_str().unwrap();
+    let (code, err) = run_mmfs_expecting_failure(&[
+        mp.to_str().unwrap(),
+        "--state-dir",
+        state,
+        "--pagefile",
+        "2M:4M",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
+    assert!(
+        err.contains("STATUS_DISK_FULL") && err.contains("minimum size of 2097152 bytes"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&vol.path).unwrap().count(), 0);
+    assert!(!is_mounted(&mp));
+
+    let mut m = Mount::start(&["--state-dir", state, "--pagefile", "512K:4M"]);
+    let info = std::fs::read_to_string(m.path("pagefiles/pagefile.sys/info")).unwrap();
+    assert!(info.contains("CurrentSize: 524288"), "{info}");
+    assert!(m.stop_with(libc::SIGTERM).success());
+}
+
 /// With no options: temporary state and files directories, removed at exit.
 #[test]
 fn default_run_removes_its_temporary_directories() {
@@ -493,3 +599,5 @@ fn unmount_writes_mapped_files_back() {
         "the host file does not hold the bytes written"
     );
 }
+
+mod lifecycle;

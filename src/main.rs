@@ -123,6 +123,9 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
         ))
     })?;
     let _ = MOUNTPOINT.set(mountpoint.to_path_buf());
+    // Which mount is ours, so that a lazy `umount -l` from outside shows (the
+    // session itself goes on while a file stays open in the detached mount).
+    let mount_id = fuse_mount_id(mountpoint);
     install_panic_hook();
     let background = session
         .spawn()
@@ -151,6 +154,12 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
                     log::info!("unmounted from outside");
                     break;
                 }
+                if mount_id.is_some_and(|id| !mount_present(id)) {
+                    // Detached (`umount -l`): no new opens can reach us, but a parked
+                    // `system/events` reader would hold the session open forever.
+                    log::info!("detached from outside");
+                    break;
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -160,7 +169,9 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     // busy waiting for an event that will never come.
     mm.events().shutdown();
     system_threads.stop();
-    unmount(mountpoint);
+    if mount_id.is_none_or(mount_present) {
+        unmount(mountpoint);
+    }
     // Nothing reaches the files any more: what sections dirtied goes to them.
     let written = mm.flush_all_mapped_files();
     if written > 0 {
@@ -245,13 +256,48 @@ fn prepare_mountpoint(path: &Path) -> Result<(PathBuf, bool), Failure> {
 
 /// Whether `path` (canonical) is a mount point, from /proc/self/mountinfo.
 fn is_mount_point(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
     let want = path.to_string_lossy();
+    mounts().iter().any(|m| m.point == want)
+}
+
+/// The mount ID of the FUSE mount of this daemon at `path` (canonical), if mountinfo
+/// shows it.
+fn fuse_mount_id(path: &Path) -> Option<u64> {
+    let want = path.to_string_lossy();
+    mounts()
+        .iter()
+        .rev()
+        .find(|m| m.point == want && (m.fs_type == "fuse" || m.fs_type.starts_with("fuse.")))
+        .map(|m| m.id)
+}
+
+/// Whether the mount with this ID is still attached.
+fn mount_present(id: u64) -> bool {
+    mounts().iter().any(|m| m.id == id)
+}
+
+struct MountEntry {
+    id: u64,
+    point: String,
+    fs_type: String,
+}
+
+/// /proc/self/mountinfo: `ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS...] - TYPE SOURCE ...`.
+fn mounts() -> Vec<MountEntry> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape_mountinfo(mp) == want)
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let dash = fields.iter().position(|&f| f == "-")?;
+            Some(MountEntry {
+                id: fields.first()?.parse().ok()?,
+                point: unescape_mountinfo(fields.get(4)?),
+                fs_type: fields.get(dash + 1)?.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

@@ -45,6 +45,7 @@ pub fn errno_for(status: NtStatus) -> Errno {
         WORKING_SET_QUOTA | SECTION_NOT_EXTENDED => Errno::EBUSY,
         ACCESS_VIOLATION | GUARD_PAGE_VIOLATION => Errno::EFAULT,
         IN_PAGE_ERROR => Errno::EIO,
+        DISK_FULL => Errno::ENOSPC,
         SUCCESS => Errno::EIO,
     }
 }

@@ -72,8 +72,8 @@ system/: the whole simulated machine.
   events     a live trace: `cat system/events` prints one line per event from
              the moment it is opened (`<seq> <time_ms> <event> key=value ...`):
              fault.demand-zero fault.transition fault.hard fault.exception
-             ws.trim ws.replace page.repurposed pagefile.write pagefile.read-error
-             pagefile.extend pagefile.shrink thread.run process.outswap
+             ws.trim ws.replace page.repurposed pagefile.write pagefile.write-error
+             pagefile.read-error pagefile.extend pagefile.shrink thread.run process.outswap
              process.inswap list.empty-standby. Reads block until an event comes;
              Ctrl-C ends it. A slow reader loses the oldest events and sees
              `events.lost count=N`. Nobody reading costs nothing.
@@ -236,6 +236,17 @@ size less one page (slot 0 is never used). A commit past the limit grows the
 files (by at least 16 MB, up to their maximum) before failing with ENOMEM
 (STATUS_COMMITMENT_LIMIT); the segment dereference thread grows them above 90%
 use and shrinks them below 80%.
+
+The host files are sparse, but space is reckoned as NT allocates it: a file is
+created only if the state directory's volume has room for its minimum (else
+ENOSPC, STATUS_DISK_FULL), and grows only while 1 MB of the volume stays free
+(MmMinimumFreeDiskSpace), counting slots never written as taken; on a full
+volume the files quietly stay as they are, and so does the commit limit. If
+the volume fills anyway (another file takes the space), writes of modified
+pages fail: the pages stay on the modified list, pagefile_write_errors in
+system/counters counts the failed writes and system/events shows
+pagefile.write-error ... error=ENOSPC. Nothing is lost; once RAM is full of
+such pages, touches that need a new page fail with ENOMEM until space is freed.
 ";
 
 const PAGEFILE: &str = "\

@@ -41,6 +41,7 @@ counters! {
     cache_copy_reads,
     cache_read_ahead_ios,
     lazy_writer_pages,
+    pagefile_write_errors,
 }
 
 /// Adds one to a counter.

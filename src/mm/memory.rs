@@ -159,6 +159,9 @@ pub struct Machine {
     /// When the mapped page writer's five-minute timer fires (simulated ms);
     /// 0 = not armed.
     pub mapped_write_due_ms: std::sync::atomic::AtomicU64,
+    /// Paging-file cluster writes failed since the last one that succeeded: the
+    /// first failure of a run is logged, the rest only counted.
+    pub pagefile_write_failures_in_a_row: std::sync::atomic::AtomicU64,
 }
 
 /// Counts of paging I/O operations still to fail (each failing one takes one off).

@@ -8,6 +8,9 @@
 //!
 //! Locks are taken in this order and never the other way round:
 //!
+//! 0. `Mm::lifecycle` — held shared by process creation and termination for
+//!    their whole run, and exclusively by `verify`, which so never meets a
+//!    process half made or half torn down. Taken holding no other lock.
 //! 1. `Mm::processes` — the process table (RwLock); held only to find or
 //!    insert/remove a process, except that creation and termination hold it while
 //!    they set up or tear down (so a name is never half-created).
@@ -78,6 +81,9 @@ const RECLAIM_FROM_OTHERS: u64 = 64;
 pub struct Mm {
     config: MmConfig,
     machine: Machine,
+    /// Creation and termination (shared) against `verify` (exclusive). Lock
+    /// order: 0.
+    lifecycle: RwLock<()>,
     /// The process table. Lock order: 1.
     processes: RwLock<ProcessTable>,
     /// The system threads' statistics.
@@ -145,10 +151,12 @@ impl Mm {
             injected: Default::default(),
             available_hint: std::sync::atomic::AtomicU64::new(pages as u64),
             mapped_write_due_ms: std::sync::atomic::AtomicU64::new(0),
+            pagefile_write_failures_in_a_row: std::sync::atomic::AtomicU64::new(0),
         };
         let mm = Mm {
             config,
             machine,
+            lifecycle: RwLock::new(()),
             processes: RwLock::new(ProcessTable::new()),
             threads: Default::default(),
             sections: Default::default(),
@@ -178,6 +186,15 @@ impl Mm {
     /// The machine (physical memory, PFN database, counters) for views and tests.
     pub fn machine(&self) -> &Machine {
         &self.machine
+    }
+
+    /// Lock order 0, shared (creation, termination) or exclusive (`verify`).
+    fn lifecycle_shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.lifecycle.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lifecycle_exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.lifecycle.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn processes_read(&self) -> RwLockReadGuard<'_, ProcessTable> {
@@ -234,6 +251,7 @@ impl Mm {
 
     /// Creates a process with an empty address space (`mkdir processes/NAME`).
     pub fn create_process(&self, name: &str) -> MmResult<Pid> {
+        let _lifecycle = self.lifecycle_shared();
         self.with_reclaim(Pid(0), || {
             self.create_process_with(
                 name,
@@ -253,6 +271,7 @@ impl Mm {
                 "the System process cannot be terminated"
             ));
         }
+        let _lifecycle = self.lifecycle_shared();
         // Out of the table first (so no new request finds it), then torn down
         // without holding the table: a big address space takes a while to free.
         let process = self

@@ -12,8 +12,10 @@
 //! 3. Under the PFN lock again, per page: drop the I/O reference. On success the
 //!    OriginalPte names the slot, and an unreferenced page goes to the tail of
 //!    standby — unless it was dirtied meanwhile (back to modified, slot released).
-//!    On failure the slot is released and the page goes back on the modified list
-//!    with nothing lost. A page deleted meanwhile (freed, process gone) is freed now.
+//!    On failure (an I/O error, the host disk full) the slot is released and the
+//!    page goes back on the modified list with nothing lost; `pagefile_write_errors`
+//!    counts the failed writes. A page deleted meanwhile (freed, process gone) is
+//!    freed now.
 //!
 //! The owner's transition PTE never changes: it names the frame throughout, so a
 //! fault during the write is an ordinary soft fault.
@@ -127,8 +129,16 @@ impl Machine {
         }
         drop(st);
         let n = c.pages.len() as u64;
+        let failures = &self.pagefile_write_failures_in_a_row;
         match result {
             Ok(()) => {
+                let failed = failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+                if failed > 0 {
+                    log::warn!(
+                        "paging file {} written again after {failed} failed cluster writes",
+                        c.run.file
+                    );
+                }
                 add(&self.counters.pages_written_to_pagefile, n);
                 bump(&self.counters.pagefile_write_ios);
                 crate::mm_event!(
@@ -144,15 +154,23 @@ impl Machine {
                 }
             }
             Err(e) => {
-                log::warn!(
-                    "paging file {} write of {n} pages at slot {:#x} failed: {e}; the pages stay modified",
-                    c.run.file,
-                    c.run.first
-                );
+                bump(&self.counters.pagefile_write_errors);
+                // One line per run of failures: a full disk fails every write until
+                // space is freed, and the writer keeps trying.
+                if failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                    log::warn!(
+                        "paging file {} write of {n} pages at slot {:#x} failed: {e}; the pages stay modified (further failures are counted in pagefile_write_errors)",
+                        c.run.file,
+                        c.run.first
+                    );
+                }
+                let error = e.raw_os_error().map_or("other".to_string(), |code| {
+                    format!("{:?}", nix::errno::Errno::from_raw(code))
+                });
                 crate::mm_event!(
                     self,
                     "pagefile.write-error",
-                    "file={} slot={:#x} pages={n}",
+                    "file={} slot={:#x} pages={n} error={error}",
                     c.run.file,
                     c.run.first
                 );

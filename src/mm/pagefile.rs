@@ -42,6 +42,10 @@ pub const MINIMUM_PAGES: u64 = 2;
 /// The longest name accepted for a paging file (it is also a host file name).
 const MAX_NAME_LEN: usize = 64;
 
+/// What NT leaves free on the volume when it extends a paging file
+/// (MmMinimumFreeDiskSpace, 1 MB).
+pub const MINIMUM_FREE_DISK_SPACE: u64 = 1 << 20;
+
 /// Names that would collide with the files of `pagefiles/` itself.
 const RESERVED_NAMES: [&str; 4] = [".", "..", "README", "control"];
 
@@ -339,6 +343,17 @@ impl PagingFile {
         self.io.file.set_len(pages * PAGE_SIZE)
     }
 
+    /// Bytes of the file's length the host has not allocated yet (slots never
+    /// written: the host file is sparse).
+    fn unallocated_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let len = self.current() * PAGE_SIZE;
+        match self.io.file.metadata() {
+            Ok(m) => len.saturating_sub(m.blocks() * 512),
+            Err(_) => len,
+        }
+    }
+
     fn info(&self, index: usize) -> PagingFileInfo {
         PagingFileInfo {
             index: index as u8,
@@ -383,7 +398,9 @@ impl PagingFiles {
 
     /// NtCreatePagingFile: creates (or truncates) the host file `dir/name`, sized to
     /// `minimum_pages` with set_len (sparse), and returns its index. On failure nothing
-    /// changes and no host file is left behind.
+    /// changes and no host file is left behind. NT allocates the minimum on the
+    /// volume, so it fails with STATUS_DISK_FULL when the volume cannot hold it
+    /// (see [`PagingFiles::volume_room`]).
     pub fn create(&mut self, name: &str, minimum_pages: u64, maximum_pages: u64) -> MmResult<u8> {
         check_name(name)?;
         if self.files.iter().any(|f| f.name == name) {
@@ -426,7 +443,8 @@ impl PagingFiles {
         })?;
         bitmap.set(0);
         let path = self.dir.join(name);
-        let file = create_host_file(&self.dir, &path, minimum_pages)?;
+        let promised = self.unallocated_bytes();
+        let file = create_host_file(&self.dir, &path, minimum_pages, promised)?;
         let index = self.files.len();
         self.files.push(PagingFile {
             name: name.to_string(),
@@ -446,6 +464,21 @@ impl PagingFiles {
         });
         log::info!("paging file {index} ({name}): {minimum_pages} pages, up to {maximum_pages}");
         Ok(index as u8)
+    }
+
+    /// Bytes of the paging files' lengths not yet allocated on the host.
+    fn unallocated_bytes(&self) -> u64 {
+        self.files.iter().map(PagingFile::unallocated_bytes).sum()
+    }
+
+    /// What the host volume of the state directory can still give the paging
+    /// files: its free space less the slots they own but never wrote. NT's paging
+    /// files are allocated in full; mmfs's host files are sparse, so the space a
+    /// slot will take when written counts as taken already. `None` when the volume
+    /// cannot be asked.
+    fn volume_room(&self) -> Option<u64> {
+        let free = free_bytes(&nix::sys::statvfs::statvfs(&self.dir).ok()?);
+        Some(free.saturating_sub(self.unallocated_bytes()))
     }
 
     pub fn len(&self) -> usize {
@@ -579,11 +612,31 @@ impl PagingFiles {
     /// its maximum (NT extends by at least 16 MB, falling back to 1 MB; the caller
     /// chooses `pages`). Returns the pages added; a file whose host file cannot grow
     /// is logged and skipped.
+    ///
+    /// As MiAttemptPageFileExtension, an extension never takes the volume below
+    /// [`MINIMUM_FREE_DISK_SPACE`] of free space (counting slots never written as
+    /// taken), and none happens when the volume cannot be asked: on a full disk the
+    /// paging files quietly stay as they are, and so does the commit limit.
     pub fn extend(&mut self, pages: u64) -> u64 {
+        if self.files.iter().all(|f| f.current() >= f.maximum) {
+            return 0;
+        }
+        let room = self.volume_room();
+        let mut room_pages =
+            room.map_or(0, |r| r.saturating_sub(MINIMUM_FREE_DISK_SPACE) / PAGE_SIZE);
         let mut added = 0;
         for (i, f) in self.files.iter_mut().enumerate() {
             let old = f.current();
-            let grow = (pages - added).min(f.maximum - old);
+            let wanted = (pages - added).min(f.maximum - old);
+            let grow = wanted.min(room_pages);
+            if grow < wanted {
+                log::info!(
+                    "paging file {i} ({}) grows by {grow} of {wanted} pages: {} leaves {} bytes for the paging files, and {MINIMUM_FREE_DISK_SPACE} must stay free",
+                    f.name,
+                    self.dir.display(),
+                    room.map_or("unknown".to_string(), |r| r.to_string()),
+                );
+            }
             if grow == 0 {
                 continue;
             }
@@ -607,6 +660,7 @@ impl PagingFiles {
             let run = u64::from(f.bitmap.clear_below(old, MAX_CLUSTER)) + grow;
             f.longest_bound = f.longest_bound.max(run.min(u64::from(MAX_CLUSTER)) as u32);
             added += grow;
+            room_pages -= grow;
             if added == pages {
                 break;
             }
@@ -754,8 +808,15 @@ fn check_name(name: &str) -> MmResult<()> {
     Ok(())
 }
 
+/// Free bytes on a volume for an unprivileged writer.
+fn free_bytes(vfs: &nix::sys::statvfs::Statvfs) -> u64 {
+    vfs.blocks_available().saturating_mul(vfs.fragment_size())
+}
+
 /// Creates (or truncates) the host file and sizes it; removes it again on failure.
-fn create_host_file(dir: &Path, path: &Path, pages: u64) -> MmResult<File> {
+/// `promised` is the space other paging files on the volume own but have not
+/// written yet: the new file's minimum must fit in the free space beyond it.
+fn create_host_file(dir: &Path, path: &Path, pages: u64, promised: u64) -> MmResult<File> {
     let host_error = |what: &str, e: io::Error| {
         let full = if e.kind() == io::ErrorKind::StorageFull {
             " (the host disk is full)"
@@ -779,6 +840,21 @@ fn create_host_file(dir: &Path, path: &Path, pages: u64) -> MmResult<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| host_error("create", e))?;
+    // Asked after the truncation, so an old file of the same name counts as free.
+    if let Ok(vfs) = nix::sys::statvfs::fstatvfs(&file) {
+        let room = free_bytes(&vfs).saturating_sub(promised);
+        if pages * PAGE_SIZE > room {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(mm_err!(
+                DISK_FULL,
+                "cannot create paging file {} with its minimum size of {} bytes: the volume of {} has {room} bytes left for it",
+                path.display(),
+                pages * PAGE_SIZE,
+                dir.display()
+            ));
+        }
+    }
     if let Err(e) = file.set_len(pages * PAGE_SIZE) {
         drop(file);
         let _ = std::fs::remove_file(path);

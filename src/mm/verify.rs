@@ -59,6 +59,10 @@ impl Mm {
     pub fn verify(&self) -> VerifyReport {
         let m = self.machine();
         let mut v: Vec<String> = Vec::new();
+        // No process is being created or torn down while the picture is taken:
+        // a process gone from the table may still own pages, and one leaving it
+        // after the snapshot below frees its page tables under our feet.
+        let _lifecycle = self.lifecycle_exclusive();
         // Lock order: the section table before any address space.
         let sections = self.sections_lock();
         let processes = self.all_processes();

@@ -440,7 +440,8 @@ impl Mm {
     /// `processes/<name>/ptes`: every page of every VAD whose page table exists.
     pub fn ptes(&self, pid: Pid) -> MmResult<Vec<PteRow>> {
         let p = self.process(pid)?;
-        let space = p.space();
+        // Terminated since the lookup: its page tables are freed.
+        let space = p.live_space()?;
         let m = self.machine();
         let tables = space.tables(m);
         let ws_prot = |pfn: Pfn| {
@@ -461,7 +462,7 @@ impl Mm {
     /// `processes/<name>/pte/<VA>`: the `!pte` view.
     pub fn pte_detail(&self, pid: Pid, va: u64) -> MmResult<PteDetail> {
         let p = self.process(pid)?;
-        let space = p.space();
+        let space = p.live_space()?;
         let m = self.machine();
         if va > m.layout.highest_user_address() {
             return Err(mm_err!(

@@ -774,6 +774,40 @@ fn a_terminated_process_refuses_requests() {
     assert_verified(&mm);
 }
 
+/// `verify` while other threads create processes, fill them and terminate them:
+/// it must never see one half made or half torn down (it once walked the freed
+/// page tables of a process terminated after its snapshot, and panicked).
+#[test]
+fn verify_while_processes_come_and_go() {
+    let mm = std::sync::Arc::new(machine(Arch::X86));
+    let workers: Vec<_> = (0..2)
+        .map(|t| {
+            let mm = mm.clone();
+            std::thread::spawn(move || {
+                for round in 0..150 {
+                    let pid = mm.create_process(&format!("t{t}-{round}")).unwrap();
+                    let (base, _) = mm
+                        .allocate(pid, &req(0, 16 * PAGE_SIZE, "reserve,commit", RW))
+                        .unwrap();
+                    let data = vec![round as u8; 16 * PAGE_SIZE as usize];
+                    assert_eq!(mm.write_memory(pid, base.0, &data).unwrap(), data.len());
+                    mm.terminate_process(pid).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut checks = 0;
+    while workers.iter().any(|w| !w.is_finished()) {
+        assert_verified(&mm);
+        checks += 1;
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_verified(&mm);
+    assert!(checks > 0);
+}
+
 #[test]
 fn recommit_changes_protection_and_ws_limits_trim() {
     let mm = machine(Arch::X86);

@@ -498,6 +498,8 @@ fn a_failed_cluster_write_keeps_the_pages_modified() {
     assert_eq!((o.written, o.failed), (0, 16));
     assert_eq!(list(&mm, PageLocation::Modified), 32);
     assert_eq!(mm.machine().pagefiles_lock().used_pages(), 0);
+    assert_eq!(counter(&mm, "pagefile_write_errors"), 1);
+    assert_eq!(counter(&mm, "pages_written_to_pagefile"), 0);
     assert_verified(&mm);
     // The next writes succeed; every byte comes back from the paging file.
     assert_eq!(mm.flush_modified(), 32);

@@ -1,0 +1,352 @@
+//! Lifecycle under load: SIGTERM and SIGINT while many processes page through
+//! `mem` and read listings, a daemon killed with SIGKILL and the `umount -l`
+//! recovery the README gives, and parked `system/events` readers at unmount.
+//!
+//! Every process a test starts is killed when the test ends, pass or fail, and
+//! the `Mount` guard unmounts; every wait is bounded.
+
+use super::*;
+
+/// How long the I/O processes may take to end once the daemon has gone.
+const IO_END_WAIT: Duration = Duration::from_secs(20);
+/// How long the workload may take to get every loop going (a debug build on a
+/// loaded machine).
+const WORKLOAD_START_WAIT: Duration = Duration::from_secs(60);
+/// How long a reader may take to park, or to end after unmount.
+const READER_WAIT: Duration = Duration::from_secs(10);
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A process (and its process group) that is killed when the guard drops.
+struct Guarded(Option<Child>);
+
+impl Guarded {
+    fn spawn(cmd: &mut Command) -> Guarded {
+        Guarded(Some(cmd.process_group(0).spawn().unwrap()))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `limit`.
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let status = wait_timeout(self.0.as_mut().unwrap(), limit)?;
+        self.0 = None;
+        Some(status)
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.0.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: killpg on the group this guard's child leads.
+            unsafe {
+                libc::killpg(child.id() as i32, libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The kernel function a process sleeps in (`request_wait_answer`: waiting for
+/// a FUSE reply).
+fn wchan(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+/// `cat system/events`, parked in the kernel waiting for mmfs to answer its read
+/// (with the manual clock and nothing else running no event comes).
+fn parked_events_reader(m: &Mount) -> Guarded {
+    let mut cat = Guarded::spawn(
+        Command::new("cat")
+            .arg(m.path("system/events"))
+            .stdout(std::fs::File::create(m.dir.join("events.out")).unwrap())
+            .stderr(std::fs::File::create(m.dir.join("events.err")).unwrap()),
+    );
+    let pid = cat.id();
+    assert!(
+        wait_until(READER_WAIT, || wchan(pid) == "request_wait_answer"),
+        "cat system/events did not park (wchan {:?}, running {})",
+        wchan(pid),
+        cat.running()
+    );
+    cat
+}
+
+/// Many writers, readers, listing readers and control commands at once; each
+/// loop runs until its command fails (the mount is gone), counting its rounds
+/// in `$WORK/NAME.rounds` and leaving `$WORK/NAME.end` when it stops.
+const HEAVY_IO: &str = r#"
+set -u
+M=$MMFS W=$WORK
+base=$((0x1000000))
+head -c 16M /dev/urandom > "$W/data"
+for p in a b; do
+    mkdir "$M/processes/$p"
+    printf 'alloc %s 16M reserve,commit readwrite\n' "$base" > "$M/processes/$p/control"
+done
+loop() {
+    local name=$1 n=0
+    shift
+    while "$@" > /dev/null 2>> "$W/$name.err"; do
+        n=$((n + 1))
+        echo "$n" > "$W/$name.rounds"
+    done
+    echo "$n" > "$W/$name.end"
+}
+for p in a b; do
+    loop "write-$p" dd if="$W/data" of="$M/processes/$p/mem" bs=1M seek=$base oflag=seek_bytes conv=notrunc status=none &
+    loop "read-$p" dd if="$M/processes/$p/mem" of=/dev/null bs=1M count=16 skip=$base iflag=skip_bytes status=none &
+    loop "trim-$p" sh -c "echo trim > '$M/processes/$p/control'" &
+done
+loop pfn-db cat "$M/pfn/db" &
+loop status cat "$M/processes/a/status" "$M/processes/b/status" "$M/system/meminfo" "$M/system/counters" &
+loop system sh -c "printf 'run modified-page-writer\nempty-standby\n' > '$M/system/control'" &
+loop listing ls -R "$M/processes" "$M/pfn/lists" &
+loop events cat "$M/system/events" &
+wait
+"#;
+
+/// The loops of `HEAVY_IO` that must have run a few rounds before the signal
+/// (`events` streams and ends only at unmount).
+const HEAVY_IO_LOOPS: &[&str] = &[
+    "write-a", "write-b", "read-a", "read-b", "trim-a", "trim-b", "pfn-db", "status", "system",
+    "listing",
+];
+
+fn rounds(work: &Path, name: &str) -> u64 {
+    std::fs::read_to_string(work.join(format!("{name}.rounds")))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn ended_loops(work: &Path) -> Vec<String> {
+    let mut ended: Vec<String> = std::fs::read_dir(work)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".end").map(String::from))
+        .collect();
+    ended.sort();
+    ended
+}
+
+fn loop_errors(work: &Path, name: &str) -> String {
+    std::fs::read_to_string(work.join(format!("{name}.err"))).unwrap_or_default()
+}
+
+/// Starts `HEAVY_IO` on a machine with little RAM (two 16 MB processes on 8 MB,
+/// so the writers page through the paging file), waits until every loop has run,
+/// sends `sig` and checks that mmfs exits 0 in time, leaves no mount, and that
+/// every I/O process ends.
+fn signal_during_heavy_io(sig: i32, extra: &[&str]) {
+    if skip() {
+        return;
+    }
+    let mut args = vec!["--ram", "8M"];
+    args.extend_from_slice(extra);
+    let mut m = Mount::start(&args);
+    let work = m.dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = m.dir.join("workload.out");
+    let mut io = Guarded::spawn(
+        Command::new("bash")
+            .arg("-c")
+            .arg(HEAVY_IO)
+            .env("MMFS", &m.mp)
+            .env("WORK", &work)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(m.dir.join("workload.err")).unwrap()),
+    );
+    let all_running = wait_until(WORKLOAD_START_WAIT, || {
+        HEAVY_IO_LOOPS.iter().all(|n| rounds(&work, n) >= 2) || !ended_loops(&work).is_empty()
+    });
+    let ended = ended_loops(&work);
+    assert!(
+        all_running && ended.is_empty(),
+        "the workload did not get going: rounds {:?}, ended {ended:?}, errors {:?}\n{}",
+        HEAVY_IO_LOOPS
+            .iter()
+            .map(|n| (*n, rounds(&work, n)))
+            .collect::<Vec<_>>(),
+        ended
+            .iter()
+            .map(|n| (n.clone(), loop_errors(&work, n)))
+            .collect::<Vec<_>>(),
+        m.log_text()
+    );
+    // Paging both ways before the signal: pages written out and read back.
+    let counter = |name: &str| -> u64 {
+        let counters = std::fs::read_to_string(m.path("system/counters")).unwrap();
+        counters
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    assert!(
+        wait_until(WORKLOAD_START_WAIT, || counter("pages_written_to_pagefile")
+            > 0
+            && counter("pages_read_from_pagefile") > 0),
+        "no paging before the signal"
+    );
+
+    let start = Instant::now();
+    let status = m.stop_with(sig);
+    let took = start.elapsed();
+    assert!(
+        status.success(),
+        "exit status {status} after signal {sig}: {}",
+        m.log_text()
+    );
+    assert!(!is_mounted(&m.mp), "the mount is still there");
+    let io_status = io.wait_for(IO_END_WAIT);
+    assert!(
+        io_status.is_some(),
+        "I/O processes still running {IO_END_WAIT:?} after mmfs exited; ended: {:?}",
+        ended_loops(&work)
+    );
+    let mut all: Vec<String> = HEAVY_IO_LOOPS.iter().map(|s| s.to_string()).collect();
+    all.push("events".into());
+    all.sort();
+    assert_eq!(ended_loops(&work), all, "every loop ends");
+    let log = m.log_text();
+    assert!(!log.contains("panicked"), "mmfs panicked:\n{log}");
+    eprintln!(
+        "signal {sig}: mmfs exited in {took:?} with {} write rounds done",
+        rounds(&work, "write-a") + rounds(&work, "write-b")
+    );
+}
+
+#[test]
+fn sigterm_during_heavy_paging_io_exits_0_and_unmounts() {
+    signal_during_heavy_io(libc::SIGTERM, &["--clock", "auto"]);
+}
+
+#[test]
+fn sigint_during_heavy_paging_io_exits_0_and_unmounts() {
+    signal_during_heavy_io(libc::SIGINT, &[]);
+}
+
+/// SIGTERM answers a reader parked in `system/events` (EOF, so `cat` exits 0)
+/// before unmounting.
+#[test]
+fn sigterm_ends_a_parked_events_reader() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let mut cat = parked_events_reader(&m);
+    let status = m.stop_with(libc::SIGTERM);
+    assert!(status.success(), "exit status {status}: {}", m.log_text());
+    assert!(!is_mounted(&m.mp));
+    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    assert!(cat_status.success(), "cat ended with {cat_status}");
+}
+
+/// A plain `umount` is refused while a file is open in the mount (the kernel's
+/// rule for every filesystem: "target is busy"), and mmfs goes on serving;
+/// `umount -l` detaches it, and mmfs sees that, answers the parked reader with
+/// EOF and exits 0.
+#[test]
+fn external_umount_with_a_parked_events_reader() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let mut cat = parked_events_reader(&m);
+
+    let plain = Command::new("umount").arg(&m.mp).output().unwrap();
+    assert!(!plain.status.success(), "umount of a busy mount succeeded");
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(err.contains("busy"), "umount said: {err}");
+    assert!(is_mounted(&m.mp));
+    assert!(std::fs::read_to_string(m.path("system/config")).is_ok());
+    assert_eq!(
+        wchan(cat.id()),
+        "request_wait_answer",
+        "cat stopped waiting"
+    );
+
+    let lazy = Command::new("umount")
+        .arg("-l")
+        .arg(&m.mp)
+        .status()
+        .unwrap();
+    assert!(lazy.success());
+    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    assert!(cat_status.success(), "cat ended with {cat_status}");
+    let mut child = m.child.take().unwrap();
+    let status = wait_timeout(&mut child, STOP_WAIT).unwrap_or_else(|| {
+        signal(&child, libc::SIGKILL);
+        let _ = child.wait();
+        panic!("mmfs did not exit after umount -l: {}", m.log_text());
+    });
+    assert!(status.success(), "exit status {status}: {}", m.log_text());
+    assert!(!is_mounted(&m.mp));
+}
+
+/// SIGKILL leaves a dead mount: its directory answers ENOTCONN, a parked reader
+/// gets an error, and mmfs refuses to mount there (exit 2, naming the fix).
+/// `umount -l MOUNTPOINT`, as the README says, makes it a plain directory again
+/// and a new mmfs mounts on it.
+#[test]
+fn sigkill_leaves_a_dead_mount_that_umount_l_clears() {
+    if skip() {
+        return;
+    }
+    let mut m = Mount::start(&[]);
+    let mut cat = parked_events_reader(&m);
+    let mut child = m.child.take().unwrap();
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait();
+
+    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    assert!(!cat_status.success(), "cat of a dead mount succeeded");
+    let err = std::fs::metadata(&m.mp).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    assert!(is_mounted(&m.mp), "the dead mount is gone already");
+    let (code, err) = run_mmfs_expecting_failure(&[m.mp.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("umount -l"), "{err}");
+
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(&m.mp)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(!is_mounted(&m.mp));
+    assert!(std::fs::metadata(&m.mp).unwrap().is_dir());
+    assert_eq!(std::fs::read_dir(&m.mp).unwrap().count(), 0);
+
+    let mut again = Mount::start_on(&m.mp, &m.dir.join("mmfs-again.log"), &[]);
+    let config = std::fs::read_to_string(again.path("system/config")).unwrap();
+    assert!(config.contains("StateDir: "), "{config}");
+    let status = again.stop_with(libc::SIGTERM);
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        again.log_text()
+    );
+    assert!(!is_mounted(&m.mp));
+}
