@@ -686,4 +686,4 @@ impl Mm {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
