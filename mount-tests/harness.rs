@@ -289,6 +289,7 @@ scenarios! {
     sections_shared,
     sections_file,
     sections_cow,
+    hostile_input,
 }
 
 /// Every script in the scenario directory runs as a test.
