@@ -153,14 +153,14 @@ impl Run<'_> {
                 }
             }
             8 => {
-                if input.u8() % 2 == 0 {
+                if input.u8().is_multiple_of(2) {
                     let _ = self.mm().outswap(pid);
                 } else {
                     self.mm().inswap(pid).expect("inswap a live process");
                 }
             }
             _ => {
-                if input.u8() % 2 == 0 {
+                if input.u8().is_multiple_of(2) {
                     self.fork(who);
                 } else if who != 0 {
                     let p = self.procs.remove(who);

@@ -11,7 +11,7 @@ fn seed() -> u64 {
     std::env::var("MMFS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_f022)
+        .unwrap_or(0x5eed_f022)
 }
 
 /// Valid commands from SPEC §5, §7, §8 and the README, for every control file
