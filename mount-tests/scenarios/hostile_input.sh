@@ -163,6 +163,25 @@ for _ in range(300):
     written += 1
 print(f"control files: {written} writes, {failed} failed with an errno", flush=True)
 
+# Generated and control files at random offsets and sizes.
+for _ in range(300):
+    path = rng.choice([f"{mmfs}/system/meminfo", f"{mmfs}/pfn/db", f"{mmfs}/processes/keeper/ptes",
+                       f"{mmfs}/sections/shm/prototype-ptes", f"{mmfs}/system/control",
+                       f"{mmfs}/processes/keeper/pte/0x100000", f"{mmfs}/pagefiles/pagefile.sys/info"])
+    with open(path, "rb") as f:
+        whole = f.read()
+        off = rng.choice([0, rng.randrange(len(whole) + 2), rng.randrange(2**63)])
+        size = rng.choice([1, rng.randrange(1, 70000)])
+        got = os.pread(f.fileno(), size, off)
+    # One descriptor reads one snapshot. A control file's reads continue from
+    # the descriptor's cursor instead (SPEC §3: the outcome, from the start).
+    if path.endswith("/control"):
+        ok = len(got) <= size and got in whole
+    else:
+        ok = got == whole[off : off + size]
+    if not ok:
+        fail(f"pread({path}, {size}, {off}) gave {got[:80]!r}, not a slice of {whole[:80]!r}")
+
 # mem: a model of keeper's 256 KB read/write region.
 BASE, SIZE = 0x100000, 0x40000
 RO, RO_SIZE = 0x200000, 0x10000
