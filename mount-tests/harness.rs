@@ -360,6 +360,7 @@ scenarios! {
     sections_cow,
     paging_disk_full,
     stress_concurrent,
+    hostile_input,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -5,8 +5,11 @@
 //!   calls an `mm` service. No FUSE either, so it can be tested and fuzzed alone.
 //! - [`fs`] is the FUSE adapter: inodes, generated files, control files, errno.
 //! - [`options`] is the command line.
+//! - `fuzzing` holds the bodies of the fuzz targets in `fuzz/` (hidden: not an API).
 
 pub mod cmd;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mm;
 pub mod options;

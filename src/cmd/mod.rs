@@ -86,13 +86,33 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
     })
 }
 
-/// The text a reader of the control file sees for an outcome.
+/// The text a reader of the control file sees for an outcome: one line. A result
+/// or message that echoes the command's bytes shows its control characters
+/// escaped (`\u{0}`), so no NUL, escape sequence or carriage return a user wrote
+/// reaches the reader's terminal raw or breaks the line.
 pub fn render(outcome: &Outcome) -> String {
     match outcome {
         Ok(s) if s.is_empty() => "ok\n".to_string(),
-        Ok(s) => format!("ok {s}\n"),
-        Err(e) => format!("error {}: {}\n", e.status.name(), e.message),
+        Ok(s) => format!("ok {}\n", printable(s)),
+        Err(e) => format!("error {}: {}\n", e.status.name(), printable(&e.message)),
     }
+}
+
+/// `s` with its control characters escaped.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Refuses `key=value` options on a command that takes none.
@@ -139,5 +159,35 @@ mod tests {
         assert_eq!(render(&Ok("0x10000 0x1000".into())), "ok 0x10000 0x1000\n");
         let e = mm_err!(INVALID_PARAMETER, "bad");
         assert_eq!(render(&Err(e)), "error STATUS_INVALID_PARAMETER: bad\n");
+    }
+
+    /// Found by the control_commands fuzz target: a message echoing the verb or
+    /// an option name carried its NUL and ESC bytes to the reader raw.
+    #[test]
+    fn echoed_control_characters_are_escaped() {
+        let mm = crate::mm::Mm::new(crate::mm::config::MmConfig::for_tests(
+            1 << 20,
+            crate::mm::types::Arch::X86,
+        ))
+        .unwrap();
+        for line in [
+            &b"\0\r \0%="[..],
+            b"empty-working-se\x1bts k1=v",
+            b"tick\x07 x=\t",
+        ] {
+            let text = render(&execute(&mm, Target::System, line).unwrap());
+            assert!(
+                text.starts_with("error STATUS_INVALID_PARAMETER: "),
+                "{text:?}"
+            );
+            let body = text.strip_suffix('\n').unwrap();
+            assert!(!body.chars().any(char::is_control), "{text:?}");
+        }
+        let e = mm_err!(INVALID_PARAMETER, "bad \u{1b}[2J\r\nname");
+        assert_eq!(
+            render(&Err(e)),
+            "error STATUS_INVALID_PARAMETER: bad \\u{1b}[2J\\r\\nname\n"
+        );
+        assert_eq!(render(&Ok("é\0".into())), "ok é\\u{0}\n");
     }
 }
