@@ -142,6 +142,15 @@ impl ProcessModel {
             .next_back()
             .is_some_and(|(_, r)| r.end() > first)
     }
+    /// The base of the lowest region overlapping `first..=last` (the VAD WRK
+    /// checks a commit or protect range against).
+    fn first_overlapping(&self, first: u64, last: u64) -> Option<u64> {
+        self.regions
+            .range(..=last)
+            .filter(|(_, r)| r.end() > first)
+            .map(|(&b, _)| b)
+            .next()
+    }
     fn locked_count(&self) -> u64 {
         self.regions
             .values()
@@ -370,13 +379,7 @@ impl Run {
         let last = (address + size - 1) | (PAGE_SIZE - 1);
         let pid = self.procs[pi].pid;
         let p = &self.procs[pi];
-        // WRK checks the first (lowest) VAD the range overlaps.
-        let lowest = p
-            .regions
-            .range(..=last)
-            .filter(|(_, r)| r.end() > first)
-            .map(|(&b, _)| b)
-            .next();
+        let lowest = p.first_overlapping(first, last);
         let Some(lowest) = lowest else {
             let r = self
                 .mm
@@ -535,12 +538,7 @@ impl Run {
         let first = address & !(PAGE_SIZE - 1);
         let last = (address + size - 1) | (PAGE_SIZE - 1);
         let p = &self.procs[pi];
-        let lowest = p
-            .regions
-            .range(..=last)
-            .filter(|(_, r)| r.end() > first)
-            .map(|(&b, _)| b)
-            .next();
+        let lowest = p.first_overlapping(first, last);
         let view = lowest.is_some_and(|b| p.regions[&b].is_view());
         let new = if view {
             [RW, RO, WC, Protection::NOACCESS, Protection::EXECUTE_READ][self.pick(5)]
