@@ -368,6 +368,56 @@ mod tests {
         assert!(SectionKey::of(&m, "shm").unwrap().is_live(&m));
     }
 
+    /// Found by the fuzzing tests: on x64, whose paged pool range is 128 GB,
+    /// `create big 15T file=f` asked the host for 32 GB of prototype PTEs at once
+    /// and the daemon aborted; `extend 1T` took half a minute and 2 GB. Paged pool
+    /// is now sized from RAM as NT sizes it, so such sizes fail with
+    /// STATUS_INSUFFICIENT_RESOURCES, and the file keeps its length.
+    #[test]
+    fn huge_file_sections_fail_instead_of_exhausting_the_host() {
+        let files = tempfile::tempdir().unwrap();
+        let mut config = MmConfig::for_tests(16 << 20, Arch::X64);
+        config.files_dir = files.path().to_path_buf();
+        let m = Mm::new(config).unwrap();
+        let f = files.path().join("f");
+        std::fs::write(&f, b"abc").unwrap();
+        for line in ["create big 15T file=f", "create big 1T file=f"] {
+            let e = err(&m, Target::Sections, line);
+            assert_eq!(
+                e.status,
+                NtStatus::INSUFFICIENT_RESOURCES,
+                "{line}: {}",
+                e.message
+            );
+            assert!(e.message.contains("paged pool"), "{}", e.message);
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().len(),
+                3,
+                "{line} grew the file"
+            );
+        }
+        assert!(m.section_names().is_empty());
+        // Within the pool (11.6 MB of it on 16 MB of RAM), a big section still works.
+        let ok = run(&m, Target::Sections, b"create big 4G file=f")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok, "big 0x100000000");
+        let t = Target::Section(SectionKey::of(&m, "big").unwrap());
+        for line in ["extend 15T", "extend 1T"] {
+            let e = err(&m, t, line);
+            assert_eq!(
+                e.status,
+                NtStatus::INSUFFICIENT_RESOURCES,
+                "{line}: {}",
+                e.message
+            );
+            assert_eq!(std::fs::metadata(&f).unwrap().len(), 4 << 30, "{line}");
+        }
+        assert_eq!(m.section("big").unwrap().size, 4 << 30);
+        let report = m.verify();
+        assert!(report.ok(), "{}", report.violations.join("\n"));
+    }
+
     /// A file-backed section over a file in the --files volume grows with `extend`.
     #[test]
     fn file_backed_sections_extend() {

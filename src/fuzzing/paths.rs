@@ -35,6 +35,10 @@ pub(super) fn fixture() -> &'static Fixture {
         mm.trim(f.app).expect("fixture trim");
         mm.flush_modified();
         fill(super::PRIVATE_BASE + 0x2000, 0x1000, 0x33);
+        // A static is never dropped, so its state directory would outlive every
+        // run. The machine holds its files open and opens none later (walking
+        // and rendering do no I/O), so the directory goes now.
+        let _ = std::fs::remove_dir_all(&mm.config().state_dir);
         f
     })
 }

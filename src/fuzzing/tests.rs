@@ -288,3 +288,31 @@ fn random_memory_programs_match_the_model() {
         mem_access(&program);
     }
 }
+
+/// Every argument of every command replaced by every edge number in turn (one
+/// input per arch, command and position, a line per number).
+#[test]
+fn edge_numbers_in_every_argument() {
+    let mut inputs = 0;
+    for (arch, line) in ["", "#pae\n", "#x64\n"]
+        .iter()
+        .flat_map(|a| COMMANDS.iter().map(move |c| (a, c)))
+    {
+        let words: Vec<&str> = line.split(' ').collect();
+        for at in 1..words.len() {
+            let mut script = arch.as_bytes().to_vec();
+            for number in NUMBERS
+                .iter()
+                .chain(&["0xfffffffffffff000", "0x7fff0000", "4G"])
+            {
+                let mut w = words.clone();
+                w[at] = number;
+                script.extend(w.join(" ").into_bytes());
+                script.push(b'\n');
+            }
+            control_commands(&script);
+            inputs += 1;
+        }
+    }
+    assert!(inputs > 180, "{inputs}");
+}

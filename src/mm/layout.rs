@@ -178,6 +178,22 @@ impl Layout {
         self.start_of(PAGED_POOL)
     }
 
+    /// Where the paged pool sized at boot ends (exclusive), for a machine of
+    /// `physical_pages`. With no registry size (MmSizeOfPagedPoolInBytes 0), WRK
+    /// makes paged pool twice the maximum nonpaged pool, which is 1 MB plus 400 KB
+    /// for every MB of RAM above 4 MB (MmDefaultMaximumNonPagedPool,
+    /// MmMaxAdditionNonPagedPoolPerMb), and never larger than its address range.
+    /// Prototype PTEs live there, so this bounds the file-backed sections a
+    /// machine can hold — and the host memory they take (on x64 the range alone
+    /// is 128 GB).
+    pub fn paged_pool_end(&self, physical_pages: u64) -> u64 {
+        let Some(r) = self.region_named(PAGED_POOL) else {
+            return 0;
+        };
+        let nonpaged_max = (1 << 20) + physical_pages.saturating_sub(1024) / 256 * (400 << 10);
+        r.start + nonpaged_max.saturating_mul(2).min(r.size())
+    }
+
     fn start_of(&self, name: &str) -> u64 {
         self.region_named(name).map_or(0, |r| r.start)
     }
@@ -432,5 +448,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Paged pool is sized from RAM (WRK's default): twice 1 MB plus 400 KB per MB
+    /// above 4 MB, within the paged pool's address range.
+    #[test]
+    fn paged_pool_is_sized_from_ram() {
+        let x64 = Layout::new(Arch::X64, false);
+        let start = x64.paged_pool_start();
+        assert_eq!(x64.paged_pool_end(256), start + (2 << 20), "1 MB of RAM");
+        let mb256 = 2 * ((1 << 20) + 252 * (400 << 10));
+        assert_eq!(x64.paged_pool_end(65536), start + mb256, "256 MB of RAM");
+        let x86 = Layout::new(Arch::X86, false);
+        assert_eq!(
+            x86.paged_pool_end(65536),
+            0xE800_0000,
+            "capped by the range"
+        );
+        assert_eq!(
+            x86.paged_pool_end(1024),
+            0xE100_0000 + (2 << 20),
+            "4 MB of RAM"
+        );
     }
 }

@@ -131,9 +131,7 @@ impl Mm {
                 slots_in_flight: 0,
                 segments: section::Segments::new(
                     layout.paged_pool_start(),
-                    layout
-                        .region_of(Va(layout.paged_pool_start()))
-                        .map_or(layout.paged_pool_start(), |r| r.end),
+                    layout.paged_pool_end(pages as u64),
                     fmt.pte_size(),
                 ),
             }),

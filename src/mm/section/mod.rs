@@ -638,6 +638,10 @@ impl Mm {
         let mut st = m.pfn_lock();
         if let Err(e) = grow_file_segment_locked(m, &mut st, ca, size) {
             drop(st);
+            if size > file_len {
+                // A failed create leaves the file as it found it.
+                let _ = self.file_of(ca).map(|f| f.set_len(file_len));
+            }
             delete::delete_if_unreferenced(m, ca);
             return Err(e);
         }
@@ -689,7 +693,14 @@ impl Mm {
             })?;
         }
         let mut st = m.pfn_lock();
-        grow_file_segment_locked(m, &mut st, section.control_area, size)?;
+        if let Err(e) = grow_file_segment_locked(m, &mut st, section.control_area, size) {
+            drop(st);
+            if size > file_len {
+                // A failed extend leaves the file as it found it.
+                let _ = file.set_len(file_len);
+            }
+            return Err(e);
+        }
         Ok(size)
     }
 }

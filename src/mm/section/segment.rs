@@ -253,12 +253,22 @@ impl Segments {
         };
         let area = self.control_areas.get(&ca)?;
         let first_index = area.total_ptes;
-        let base = self.pool.allocate(count.max(1) * self.pte_size)?;
+        let bytes = count.max(1).checked_mul(self.pte_size)?;
+        let base = self.pool.allocate(bytes)?;
+        // Paged pool bounds the array; a host that still cannot hold it fails
+        // like an exhausted pool instead of aborting the daemon.
+        let mut ptes = Vec::new();
+        let len = usize::try_from(count).ok();
+        if len.is_none_or(|n| ptes.try_reserve_exact(n).is_err()) {
+            self.pool.release(base, bytes);
+            return None;
+        }
+        ptes.resize(count as usize, initial);
         self.subsections[number as usize] = Some(Subsection {
             control_area: ca,
             first_index,
             base,
-            ptes: vec![initial; count as usize],
+            ptes,
             file_page,
         });
         self.by_base.insert(base, number);
