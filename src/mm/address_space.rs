@@ -546,10 +546,22 @@ impl AddressSpace {
     /// Trims pages of age `min_age` or more, at most `max_pages`, never taking the
     /// working set below `floor` pages. Returns the pages trimmed.
     pub fn trim_aged(&mut self, m: &Machine, min_age: u8, max_pages: u64, floor: u64) -> u64 {
+        self.trim_where(m, max_pages, floor, |e| e.age >= min_age)
+    }
+
+    /// Trims unlocked data pages that `pick` chooses, at most `max_pages`, never
+    /// taking the working set below `floor` pages. Returns the pages trimmed.
+    fn trim_where(
+        &mut self,
+        m: &Machine,
+        max_pages: u64,
+        floor: u64,
+        pick: impl Fn(&Wsle) -> bool,
+    ) -> u64 {
         let candidates: Vec<u32> = self
             .ws
             .iter()
-            .filter(|(_, e)| e.kind != WsleKind::PageTable && !e.locked && e.age >= min_age)
+            .filter(|(_, e)| e.kind != WsleKind::PageTable && !e.locked && pick(e))
             .map(|(i, _)| i)
             .collect();
         let mut trimmed = 0;
@@ -679,24 +691,12 @@ impl AddressSpace {
                 return Ok(got);
             }
             // Down to nothing if need be: this fault must make progress.
-            let candidates: Vec<u32> = self
-                .ws
-                .iter()
-                .filter(|(_, e)| e.kind != WsleKind::PageTable && !e.locked && Some(e.va) != spare)
-                .map(|(i, _)| i)
-                .take(RECLAIM_BATCH as usize)
-                .collect();
-            let trimmed = candidates
-                .into_iter()
-                .filter(|&i| self.trim_entry(m, i))
-                .count();
-            if trimmed == 0 {
+            if self.trim_where(m, RECLAIM_BATCH, 0, |e| Some(e.va) != spare) == 0 {
                 return Err(mm_err!(
                     NO_MEMORY,
                     "no physical page is available: every page is in use, locked or waiting to be written to a full paging file"
                 ));
             }
-            bump(&m.counters.working_set_trims);
         }
     }
 

@@ -57,7 +57,7 @@ struct PrivatePage {
     /// Shared with a fork relative through a clone block until written.
     cloned: bool,
     /// A guard page in a clone block: its guard is the block's, shared with
-    /// the relatives (`Run::guards` says whether it is still armed).
+    /// the relatives; the first touch by any of them disarms it for all.
     guard_link: Option<u64>,
 }
 
@@ -187,10 +187,8 @@ struct Run {
     procs: Vec<ProcessModel>,
     sections: Vec<SectionModel>,
     names: u64,
-    /// Guards of clone blocks: armed or not, by link.
-    guards: HashMap<u64, bool>,
-    /// Refused calls checked, by status (for the summary).
-    refusals: BTreeMap<&'static str, u64>,
+    /// Refused calls checked (for the summary).
+    refusals: u64,
 }
 
 const RW: Protection = Protection::READWRITE;
@@ -199,10 +197,6 @@ const WC: Protection = Protection::WRITECOPY;
 
 fn guard(p: Protection) -> Protection {
     p.with_guard(true)
-}
-
-fn status_name(s: NtStatus) -> &'static str {
-    s.name()
 }
 
 impl Run {
@@ -254,7 +248,7 @@ impl Run {
             Ok(v) => panic!(
                 "{}: {what} succeeded ({v:?}); the model expected {}",
                 self.ctx(),
-                status_name(want)
+                want.name()
             ),
             Err(e) => {
                 assert_eq!(
@@ -262,9 +256,9 @@ impl Run {
                     want,
                     "{}: {what}: {e}; the model expected {}",
                     self.ctx(),
-                    status_name(want)
+                    want.name()
                 );
-                *self.refusals.entry(status_name(want)).or_default() += 1;
+                self.refusals += 1;
             }
         }
     }
@@ -808,7 +802,6 @@ impl Run {
     }
 
     fn disarm_link(&mut self, link: u64) {
-        self.guards.remove(&link);
         for p in &mut self.procs {
             for r in p.regions.values_mut() {
                 if let Kind::Private(pages) = &mut r.kind {
@@ -1086,7 +1079,6 @@ impl Run {
                     {
                         self.names += 1;
                         page.guard_link = Some(self.names);
-                        self.guards.insert(self.names, true);
                     }
                 }
             }
@@ -1287,7 +1279,7 @@ impl Run {
         );
         Summary {
             steps: self.step,
-            refusals: self.refusals.values().sum(),
+            refusals: self.refusals,
             hard_faults: self.mm.counter("hard_faults"),
             pages_written: self.mm.counter("pages_written_to_pagefile"),
         }
@@ -1381,8 +1373,7 @@ fn run(seed: u64, arch: Arch, ops: u64) -> Summary {
         procs,
         sections: Vec::new(),
         names: 0,
-        guards: HashMap::new(),
-        refusals: BTreeMap::new(),
+        refusals: 0,
     };
     let batch = env_u64("MMFS_MODEL_BATCH").unwrap_or(BATCH).max(1);
     let trace = std::env::var_os("MMFS_MODEL_TRACE").is_some();
