@@ -34,6 +34,12 @@ expect_cmd_error "Invalid argument" STATUS_NOT_LOCKED "$C" "unlock $(hexadd "$lb
 assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "1048576 4194304"
 assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "ws-limits 4M 1M"
+# A minimum is taken from resident available memory (RAM less every minimum:
+# System's 50 pages and app's 256), which must keep 38 pages.
+assert_eq "$(kv "$MMFS/system/meminfo" ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
+expect_cmd_error "Cannot allocate memory" STATUS_INSUFFICIENT_RESOURCES "$C" "ws-limits 32M 32M"
+assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
+assert_eq "$(kv "$MMFS/system/meminfo" ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
 
 # mem: reserved-only memory is EFAULT; read-only refuses writes with EACCES.
 expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((base)) iflag=skip_bytes count=1 status=none of=/dev/null

@@ -58,7 +58,8 @@ const SYSTEM: &str = "\
 system/: the whole simulated machine.
 
   meminfo    key/value, in pages: the list counts (they add up to PhysicalPages),
-             AvailablePages (zeroed + free + standby), commit charge/limit/peak
+             AvailablePages (zeroed + free + standby), commit charge/limit/peak,
+             ResidentAvailablePages (RAM less bad pages less every working-set minimum)
   counters   one `name value` per line: faults of each kind, access violations,
              guard page faults, pages zeroed, trims, pages repurposed, ...
   usecounts  RAMMap's Use Counts: rows by use (ProcessPrivate, PageTable, ...),
@@ -185,7 +186,9 @@ processes/<name>/: one process.
     lock ADDR SIZE / unlock ADDR SIZE   VirtualLock / VirtualUnlock
     ws-limits MIN MAX [hard]     SetProcessWorkingSetSize in bytes; -1 -1 empties.
                                  hard: replace at the maximum even when memory is
-                                 plentiful (otherwise only when it is short)
+                                 plentiful (otherwise only when it is short).
+                                 Raising MIN takes pages from ResidentAvailablePages
+                                 and must leave 38 (else STATUS_INSUFFICIENT_RESOURCES)
     trim                         empty the working set (pages go to the modified
                                  list, or standby if clean). Result: ok PAGES
     outswap / inswap             swap the process out (its working set is emptied,

@@ -162,6 +162,11 @@ pub struct Machine {
     /// Paging-file cluster writes failed since the last one that succeeded: the
     /// first failure of a run is logged, the rest only counted.
     pub pagefile_write_failures_in_a_row: std::sync::atomic::AtomicU64,
+    /// The working-set minimums of every live process, in pages: what NT takes
+    /// from MmResidentAvailablePages when it creates an address space and when
+    /// a minimum is raised (MmAdjustWorkingSetSize), so that the pages every
+    /// process may keep (and lock) can always be resident together.
+    pub ws_minimums: std::sync::atomic::AtomicU64,
 }
 
 /// Counts of paging I/O operations still to fail (each failing one takes one off).

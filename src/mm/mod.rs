@@ -150,6 +150,7 @@ impl Mm {
             available_hint: std::sync::atomic::AtomicU64::new(pages as u64),
             mapped_write_due_ms: std::sync::atomic::AtomicU64::new(0),
             pagefile_write_failures_in_a_row: std::sync::atomic::AtomicU64::new(0),
+            ws_minimums: std::sync::atomic::AtomicU64::new(0),
         };
         let mm = Mm {
             config,
@@ -243,6 +244,11 @@ impl Mm {
                 dtb: space.dtb,
             });
         }
+        // Charged, never refused: NT refuses an address space once resident
+        // available memory is below its minimum; mmfs lets it through (the
+        // raise of a minimum is what it refuses, see `set_ws_limits`).
+        m.ws_minimums
+            .fetch_add(space.ws.minimum, std::sync::atomic::Ordering::Relaxed);
         table.insert(Process::new(pid, name, m.clock.now_ms(), space));
         Ok(pid)
     }
@@ -296,6 +302,8 @@ impl Mm {
         }
         space.destroy_tables(m);
         m.pfn_lock().remove_owner(space.slot);
+        m.ws_minimums
+            .fetch_sub(space.ws.minimum, std::sync::atomic::Ordering::Relaxed);
         drop(space);
         for ca in control_areas {
             section::delete::delete_if_unreferenced(m, ca);

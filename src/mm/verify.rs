@@ -69,6 +69,13 @@ impl Mm {
         // Hold every address space (in pid order, as the table lists them) so the
         // picture is consistent, then the PFN lock.
         let spaces: Vec<_> = processes.iter().map(|p| (p.pid, p.space())).collect();
+        let minimums: u64 = spaces.iter().map(|(_, s)| s.ws.minimum).sum();
+        let charged = m.ws_minimums.load(std::sync::atomic::Ordering::Relaxed);
+        if minimums != charged {
+            v.push(format!(
+                "the working-set minimums add up to {minimums} pages, {charged} are charged against resident available memory"
+            ));
+        }
         let commit = *m.commit_lock();
         let st = m.pfn_lock();
         v.extend(st.db.verify());

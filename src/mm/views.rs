@@ -225,11 +225,6 @@ impl Mm {
     /// `system/meminfo`, in pages.
     pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
         let m = self.machine();
-        let locked: u64 = self
-            .all_processes()
-            .iter()
-            .map(|p| p.space().ws.locked_count())
-            .sum();
         let st = m.pfn_lock();
         let c = |l| st.db.list_count(l);
         let (zeroed, free, standby) = (
@@ -264,10 +259,11 @@ impl Mm {
             ("PagedPoolPages", 0),
             ("NonPagedPoolPages", 0),
             ("SystemCachePages", 0),
-            // Pages that could still be made resident and locked: all but bad and locked.
+            // MmResidentAvailablePages: RAM less bad pages less every process's
+            // working-set minimum (0 when the minimums exceed it).
             (
                 "ResidentAvailablePages",
-                physical - bad - locked.min(physical - bad),
+                super::virtual_memory::resident_available(m, bad).max(0) as u64,
             ),
         ]
     }

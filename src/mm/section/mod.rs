@@ -459,7 +459,9 @@ impl Mm {
                 "the System process has no user address space to fork"
             ));
         }
-        self.with_reclaim(pid, || fork::fork(self, &parent, child))
+        // The pages a fork needs are the child's (page tables, clone blocks),
+        // so the parent's own working set is as fair a source as any other's.
+        self.with_reclaim(Pid(0), || fork::fork(self, &parent, child))
     }
 
     /// Writes every dirty page of every file-backed section to its file, the

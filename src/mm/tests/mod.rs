@@ -461,6 +461,50 @@ fn lock_quota_and_unlock() {
 }
 
 #[test]
+fn raising_a_minimum_is_charged_against_resident_available_memory() {
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap(); // 256 pages
+    let resident = |mm: &Mm| meminfo(mm, "ResidentAvailablePages");
+    // System and `a` keep 50 pages each.
+    let a = mm.create_process("a").unwrap();
+    assert_eq!(resident(&mm), 156);
+    // A raise must leave 38 pages (2 x MM_HIGH_LIMIT): 118 more fit, 119 do not.
+    let e = mm
+        .set_ws_limits(a, Some(169 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+        .unwrap_err();
+    assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES);
+    assert!(e.message.contains("resident available"), "{}", e.message);
+    assert_eq!(mm.process_status(a).unwrap().working_set_minimum, 50);
+    assert_eq!(resident(&mm), 156, "a refused raise charges nothing");
+    assert_eq!(
+        mm.set_ws_limits(a, Some(168 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+            .unwrap(),
+        (168, 200)
+    );
+    assert_eq!(resident(&mm), 38);
+    // A new process is still created (its minimum charged), but cannot grow.
+    let b = mm.create_process("b").unwrap();
+    assert_eq!(resident(&mm), 0);
+    assert_eq!(
+        mm.set_ws_limits(b, Some(60 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+            .unwrap_err()
+            .status,
+        NtStatus::INSUFFICIENT_RESOURCES
+    );
+    // Lowering a minimum gives its pages back; so does terminating.
+    mm.set_ws_limits(a, Some(100 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+        .unwrap();
+    assert_eq!(
+        mm.set_ws_limits(b, Some(60 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+            .unwrap(),
+        (60, 100)
+    );
+    assert_verified(&mm);
+    mm.terminate_process(a).unwrap();
+    assert_eq!(resident(&mm), 256 - 50 - 60);
+    assert_verified(&mm);
+}
+
+#[test]
 fn page_tables_are_real_pages() {
     let mm = machine(Arch::X64);
     let pid = mm.create_process("app").unwrap();

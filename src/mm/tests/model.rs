@@ -11,8 +11,9 @@
 //! locked pages against the working set.
 //!
 //! `MMFS_SEED=N` replays a seed; `MMFS_MODEL_OPS=N` sets the operations per arch
-//! (the long run documented in the README uses 1,000,000 in a release build). A
-//! failure names the seed and the step.
+//! (the long run documented in the README uses 1,000,000 in a release build);
+//! `MMFS_MODEL_ARCH=x86|pae|x64` runs one arch. A failure names the seed and the
+//! step, and one that may be about memory prints where every page is.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,7 +34,15 @@ const GRANULE: u64 = 64 << 10;
 /// 256 pages of RAM, well under the commit limit (RAM + a 64 MB paging file).
 const COMMIT_BUDGET: u64 = 3072;
 /// Highest address the test picks on its own (auto allocations start low).
-const ADDRESS_WINDOW: u64 = 0x0400_0000;
+/// With `REGION_LIMIT` this bounds the page tables a process needs: at most
+/// 8 on PAE and x64 (4 on x86), so that eight processes' tables and the locked
+/// pages never fill the 256 pages of RAM. (mmfs keeps page tables resident, as
+/// the README says; NT would page out a table with no valid entry.)
+const ADDRESS_WINDOW: u64 = 0x0100_0000;
+/// Regions (reservations and views) per process: beyond it, an allocation or
+/// a map becomes a release or an unmap, so that reservations, which cost no
+/// commit, do not pile up without bound.
+const REGION_LIMIT: usize = 48;
 /// Operations between checks (`MMFS_MODEL_BATCH=1` checks after every one,
 /// to find the operation that broke an invariant).
 const BATCH: u64 = 50;
@@ -263,8 +272,51 @@ impl Run {
         }
     }
 
+    /// Prints where memory is, for a failure that may be about memory: the
+    /// list counts, the use counts, and per process the working set, page
+    /// tables, locked pages, limits, VADs and PTE states.
+    fn dump_memory(&self) {
+        let meminfo: Vec<String> = self
+            .mm
+            .meminfo()
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!("meminfo: {}", meminfo.join(", "));
+        let uses: Vec<String> = self
+            .mm
+            .usecounts()
+            .iter()
+            .filter(|u| u.counts[0] > 0)
+            .map(|u| format!("{} {}", u.name, u.counts[0]))
+            .collect();
+        eprintln!("pages by use: {}", uses.join(", "));
+        for p in self.mm.processes() {
+            let Ok(st) = self.mm.process_status(p.pid) else {
+                continue;
+            };
+            let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+            for r in self.mm.ptes(p.pid).unwrap_or_default() {
+                *states.entry(r.state).or_default() += 1;
+            }
+            eprintln!(
+                "{} (pid {}): working set {} (minimum {}, maximum {}), page tables {}, locked {}, commit {}, VADs {}, PTEs {states:?}",
+                p.name,
+                p.pid,
+                st.working_set_size,
+                st.working_set_minimum,
+                st.working_set_maximum,
+                st.page_table_pages,
+                st.locked_pages,
+                st.commit_charge,
+                self.mm.vads(p.pid).map(|v| v.len()).unwrap_or(0),
+            );
+        }
+    }
+
     fn expect_ok<T>(&self, what: &str, r: MmResult<T>) -> T {
         r.unwrap_or_else(|e| {
+            self.dump_memory();
             panic!(
                 "{}: {what} failed: {e}; the model expected success",
                 self.ctx()
@@ -524,6 +576,26 @@ impl Run {
         }
     }
 
+    /// Releases a whole private region or unmaps a whole view.
+    fn release_region(&mut self, pi: usize) {
+        let Some(r) = self.random_region(pi, |_| true) else {
+            return;
+        };
+        let pid = self.procs[pi].pid;
+        let (base, size) = if r.is_view() {
+            self.expect_ok("unmap", self.mm.unmap_view(pid, r.base))
+        } else {
+            self.expect_ok("release", self.mm.free(pid, r.base, 0, true))
+        };
+        assert_eq!(
+            (base.0, size),
+            (r.base, r.pages * PAGE_SIZE),
+            "{}",
+            self.ctx()
+        );
+        self.procs[pi].regions.remove(&r.base);
+    }
+
     // ---- protect -------------------------------------------------------------
 
     fn protect(&mut self, pi: usize) {
@@ -667,10 +739,11 @@ impl Run {
                 Ok(new)
             }
         };
-        // mmfs does not yet charge locked pages against resident available
-        // memory (NT's MmResidentAvailablePages), so enough locks across
-        // processes could leave no page to fault with: the model keeps them
-        // under a third of RAM.
+        // Locks live inside working-set minimums, which are charged against
+        // resident available memory; but mmfs does not refuse a process whose
+        // default minimum no longer fits (NT would), and eight processes'
+        // minimums exceed 1 MB of RAM. So enough locks across processes could
+        // leave no page to fault with: the model keeps them under a third of RAM.
         let all: u64 = self.procs.iter().map(|p| p.locked_count()).sum();
         if expected.is_ok_and(|new| all + new > LOCK_BUDGET) {
             return;
@@ -711,6 +784,18 @@ impl Run {
                 "ws-limits below the locked pages",
                 res,
                 NtStatus::WORKING_SET_QUOTA,
+            );
+        }
+        // Resident available memory: RAM less every minimum (System's too)
+        // must cover a raise and leave 38 pages.
+        let minimums = crate::mm::working_set::SYSTEM_MINIMUM
+            + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
+        let old = self.procs[pi].ws_minimum;
+        if min > old && minimums + (min - old) + 38 > physical {
+            return self.expect_refused(
+                "ws-limits beyond resident available memory",
+                res,
+                NtStatus::INSUFFICIENT_RESOURCES,
             );
         }
         assert_eq!(
@@ -830,7 +915,10 @@ impl Run {
                 assert_eq!(f.kind, kind, "{ctx}: {what}: {}", f.error);
                 0
             }
-            (got, want) => panic!("{ctx}: {what}: got {got:?}, the model expected {want:?}"),
+            (got, want) => {
+                self.dump_memory();
+                panic!("{ctx}: {what}: got {got:?}, the model expected {want:?}")
+            }
         }
     }
 
@@ -1215,6 +1303,9 @@ impl Run {
         if trace {
             eprintln!("step {}: op {k} on pid {}", self.step, self.procs[pi].pid);
         }
+        if self.procs[pi].regions.len() >= REGION_LIMIT && matches!(k, 0..=4 | 30..=31) {
+            return self.release_region(pi);
+        }
         match k {
             0..=3 => self.alloc_anywhere(pi),
             4 => self.reserve_at(pi),
@@ -1395,7 +1486,14 @@ fn env_u64(name: &str) -> Option<u64> {
 fn model_random_sequences_match_the_reference_model() {
     let seed = env_u64("MMFS_SEED").unwrap_or(0x6D6F_6465_6C21);
     let ops = env_u64("MMFS_MODEL_OPS").unwrap_or(25_000);
+    let only = std::env::var("MMFS_MODEL_ARCH").ok();
     for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        if only
+            .as_ref()
+            .is_some_and(|a| !format!("{arch:?}").eq_ignore_ascii_case(a))
+        {
+            continue;
+        }
         let s = run(seed, arch, ops);
         eprintln!(
             "model: seed {seed:#x} {arch:?}: {} operations, {} refused as the model said, {} hard faults, {} pages written to the paging file, 0 bytes lost",

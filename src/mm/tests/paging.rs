@@ -472,7 +472,9 @@ fn locking_most_of_ram_still_lets_the_rest_page() {
     config.pagefiles[0].minimum = 4 << 20;
     let mm = Mm::new(config).unwrap();
     let (pid, base) = process_with(&mm, "app", 1 << 20);
-    mm.set_ws_limits(pid, Some(240 * PAGE_SIZE), Some(250 * PAGE_SIZE))
+    // The highest minimum resident available memory allows: 256 pages less
+    // System's 50 less a reserve of 38.
+    mm.set_ws_limits(pid, Some(168 * PAGE_SIZE), Some(250 * PAGE_SIZE))
         .unwrap();
     // Lock as much as the quota allows, then touch beyond what RAM holds.
     let mut locked = 0;
