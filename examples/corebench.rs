@@ -39,8 +39,28 @@ fn committed(mm: &Mm, pages: u64) -> (mmfs::mm::process::Pid, u64) {
 }
 
 fn main() {
+    // `corebench [faults] [writes] [paging] [render]`: the named parts only (all
+    // by default), e.g. to profile one under `perf record`.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let pages: u64 = 200_000; // ~780 MB of simulated RAM touched per round
     let ram = 1u64 << 30;
+    let block = vec![0x5au8; 1 << 20];
+    if wanted("faults") {
+        faults(pages, ram);
+    }
+    if wanted("writes") {
+        writes(pages, ram, &block);
+    }
+    if wanted("paging") {
+        paging(&block);
+    }
+    if wanted("render") {
+        render(ram);
+    }
+}
+
+fn faults(pages: u64, ram: u64) {
     for arch in [Arch::X86, Arch::X64] {
         let mut dz = Vec::new();
         let mut soft = Vec::new();
@@ -63,17 +83,19 @@ fn main() {
             median(soft) / 1e6
         );
     }
-    // write_memory: 1 MiB blocks into fresh committed memory (a demand-zero fault
-    // and a 4 KiB copy per page), as a 1 MiB `dd` to mem does minus FUSE.
+}
+
+/// write_memory: 1 MiB blocks into fresh committed memory (a demand-zero fault
+/// and a 4 KiB copy per page), as a 1 MiB `dd` to mem does minus FUSE.
+fn writes(pages: u64, ram: u64, block: &[u8]) {
     let mut rates = Vec::new();
-    let block = vec![0x5au8; 1 << 20];
     for _ in 0..ROUNDS {
         let mm = machine(ram, Arch::X86);
         let (pid, base) = committed(&mm, pages);
         let n = pages * PAGE_SIZE / block.len() as u64;
         let t = Instant::now();
         for i in 0..n {
-            mm.write_memory(pid, base + i * block.len() as u64, &block)
+            mm.write_memory(pid, base + i * block.len() as u64, block)
                 .unwrap();
         }
         rates.push((n * block.len() as u64) as f64 / t.elapsed().as_secs_f64());
@@ -82,10 +104,12 @@ fn main() {
         "x86  write_memory 1 MiB blocks, fresh memory: {:>7.0} MB/s",
         median(rates) / 1e6
     );
+}
 
-    // Paging: 4x RAM cycled sequentially with write_memory on a 64 MB machine;
-    // after the first cycle every page is read back from the paging file (hard
-    // faults in clusters of 4) and written out again (clusters of 16).
+/// Paging: 4x RAM cycled sequentially with write_memory on a 64 MB machine;
+/// after the first cycle every page is read back from the paging file (hard
+/// faults in clusters of 4) and written out again (clusters of 16).
+fn paging(block: &[u8]) {
     let ram_small = 64u64 << 20;
     let mut c = MmConfig::for_tests(ram_small, Arch::X86);
     c.pagefiles[0].minimum = 512 << 20;
@@ -98,7 +122,7 @@ fn main() {
     for round in 0..=ROUNDS {
         let t = Instant::now();
         for i in 0..n {
-            mm.write_memory(pid, base + i * block.len() as u64, &block)
+            mm.write_memory(pid, base + i * block.len() as u64, block)
                 .unwrap();
         }
         if round > 0 {
@@ -111,8 +135,10 @@ fn main() {
         median(rates) / 1e6,
         mm.counter("hard_faults")
     );
+}
 
-    // Rendering pfn/db (a row per page of RAM): the cost of opening the listing.
+/// Rendering pfn/db (a row per page of RAM): the cost of opening the listing.
+fn render(ram: u64) {
     let mm = machine(ram, Arch::X86);
     let mut rates = Vec::new();
     let mut bytes = 0;
