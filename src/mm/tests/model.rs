@@ -24,7 +24,7 @@ use crate::mm::protection::Protection;
 use crate::mm::section::fork::{copy_on_write_form, written_form};
 use crate::mm::testutil::XorShift;
 use crate::mm::threads::SystemThread;
-use crate::mm::types::{Arch, PAGE_SIZE};
+use crate::mm::types::{Arch, PAGE_SIZE, Va};
 use crate::mm::vad::AllocRequest;
 use crate::mm::{Mm, MmResult, NtStatus};
 
@@ -582,11 +582,17 @@ impl Run {
             return;
         };
         let pid = self.procs[pi].pid;
-        let (base, size) = if r.is_view() {
+        let got = if r.is_view() {
             self.expect_ok("unmap", self.mm.unmap_view(pid, r.base))
         } else {
             self.expect_ok("release", self.mm.free(pid, r.base, 0, true))
         };
+        self.region_gone(pi, &r, got);
+    }
+
+    /// A call that took all of region `r` away returned `(base, size)`: it
+    /// must be exactly the region's, which leaves the model.
+    fn region_gone(&mut self, pi: usize, r: &Region, (base, size): (Va, u64)) {
         assert_eq!(
             (base.0, size),
             (r.base, r.pages * PAGE_SIZE),
@@ -1124,14 +1130,8 @@ impl Run {
         match self.random_region(pi, |_| true) {
             Some(r) if r.is_view() => {
                 let address = r.base + self.rng.below(r.pages * PAGE_SIZE);
-                let (base, size) = self.expect_ok("unmap", self.mm.unmap_view(pid, address));
-                assert_eq!(
-                    (base.0, size),
-                    (r.base, r.pages * PAGE_SIZE),
-                    "{}",
-                    self.ctx()
-                );
-                self.procs[pi].regions.remove(&r.base);
+                let got = self.expect_ok("unmap", self.mm.unmap_view(pid, address));
+                self.region_gone(pi, &r, got);
             }
             Some(r) => {
                 let res = self.mm.unmap_view(pid, r.base);
