@@ -124,7 +124,9 @@ iops "mem 4 KiB random reads, resident (median/$REPS)" "$(med "${rr_mm[@]}")" "$
 # 0c. Two writers at once: two mmfs processes, each with MB/2 of fresh committed
 #     memory, written by two 1 MiB dd in parallel (every page a demand-zero fault,
 #     the two processes sharing the PFN lock), against two dd in parallel into
-#     two disjoint regions of nullfs's data. The host's first-touch cost is kept
+#     two disjoint regions of nullfs's bytes, one through `data`, the other
+#     through `data2` (two inodes, as the two mem files are: the kernel takes an
+#     inode's lock for each direct-I/O write). The host's first-touch cost is kept
 #     out of both sides, since it swings from run to run (see section 0's row):
 #     nullfs writes the same two regions every repetition, touched once
 #     beforehand; on mmfs, by now (with the default sizes) the zeroed list it
@@ -159,7 +161,7 @@ two_mm 0 >/dev/null
 p_mm=(); p_null=()
 for rep in $(seq 1 "$REPS"); do
     p_mm+=("$(two_mm "$rep")")
-    p_null+=("$(seconds par_dd "$work/null/data" $(( null_par << 20 )) "$work/null/data" $(( (null_par + HALF) << 20 )))")
+    p_null+=("$(seconds par_dd "$work/null/data" $(( null_par << 20 )) "$work/null/data2" $(( (null_par + HALF) << 20 )))")
 done
 report "mem, two writers in parallel (median/$REPS)" "$(( 2 * HALF ))" "$(med "${p_mm[@]}")" "$(med "${p_null[@]}")" nullfs
 
