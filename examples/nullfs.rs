@@ -1,6 +1,9 @@
 //! The benchmark baseline: a FUSE filesystem whose one large file `data` does
 //! nothing but copy bytes. Same dispatch threads, direct I/O and mount options as
 //! mmfs, so `tools/bench.sh` measures what mmfs adds on top of FUSE itself.
+//! `data2` is a second name (and inode) for the same bytes: the kernel lets only
+//! one direct-I/O write into an inode at a time, so two parallel writers need two
+//! inodes, as two processes' `mem` files are on mmfs.
 //!
 //!     cargo run --release --example nullfs -- MOUNTPOINT [SIZE]
 //!
@@ -14,15 +17,16 @@ use std::ffi::OsStr;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request,
-    WriteFlags,
+    BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen,
+    ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use mmfs::mm::physmem::PhysicalMemory;
 use mmfs::mm::types::Pfn;
 use nix::sys::signal::{SigSet, Signal};
 
 const DATA_INO: u64 = 2;
+const DATA2_INO: u64 = 3;
 const TTL: Duration = Duration::from_secs(60);
 
 struct NullFs {
@@ -51,7 +55,7 @@ fn pages(offset: u64, len: usize) -> impl Iterator<Item = (Pfn, usize, usize)> {
 
 impl NullFs {
     fn attr(&self, ino: u64) -> FileAttr {
-        let (kind, perm, size) = if ino == DATA_INO {
+        let (kind, perm, size) = if ino == DATA_INO || ino == DATA2_INO {
             (FileType::RegularFile, 0o666, self.size)
         } else {
             (FileType::Directory, 0o755, 0)
@@ -78,16 +82,42 @@ impl NullFs {
 
 impl Filesystem for NullFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        if parent.0 == 1 && name == "data" {
-            reply.entry(&TTL, &self.attr(DATA_INO), Generation(0));
-        } else {
-            reply.error(Errno::ENOENT);
+        match (parent.0, name.to_str()) {
+            (1, Some("data")) => reply.entry(&TTL, &self.attr(DATA_INO), Generation(0)),
+            (1, Some("data2")) => reply.entry(&TTL, &self.attr(DATA2_INO), Generation(0)),
+            _ => reply.error(Errno::ENOENT),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match ino.0 {
-            1 | DATA_INO => reply.attr(&TTL, &self.attr(ino.0)),
+            1 | DATA_INO | DATA2_INO => reply.attr(&TTL, &self.attr(ino.0)),
+            _ => reply.error(Errno::ENOENT),
+        }
+    }
+
+    /// Accepted and ignored, as mmfs does for its control and mem files: `echo >`
+    /// opens with O_TRUNC, which reaches a FUSE filesystem as a setattr.
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        match ino.0 {
+            1 | DATA_INO | DATA2_INO => reply.attr(&TTL, &self.attr(ino.0)),
             _ => reply.error(Errno::ENOENT),
         }
     }
@@ -157,6 +187,7 @@ impl Filesystem for NullFs {
             (1, FileType::Directory, "."),
             (1, FileType::Directory, ".."),
             (DATA_INO, FileType::RegularFile, "data"),
+            (DATA2_INO, FileType::RegularFile, "data2"),
         ];
         for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {

@@ -5,13 +5,18 @@
 #
 #   tools/bench.sh            # all workloads
 #   BENCH_MB=512 tools/bench.sh
+#   BENCH_REPS=9 BENCH_RAND_OPS=200000 tools/bench.sh
+#
+# Random 4 KiB I/O is done by examples/randio.rs (pread/pwrite at seeded offsets).
 set -euo pipefail
+shopt -s inherit_errexit # a failed step inside $(...) stops the bench too
 cd "$(dirname "$0")/.."
 
 MB=${BENCH_MB:-256}
-cargo build --release --quiet --bin mmfs --example nullfs
+cargo build --release --quiet --bin mmfs --example nullfs --example randio
 MMFS_BIN=target/release/mmfs
 NULLFS_BIN=target/release/examples/nullfs
+RANDIO_BIN=target/release/examples/randio
 
 work=$(mktemp -d /tmp/mmfs-bench.XXXXXX)
 mkdir -p "$work/mm" "$work/null" "$work/tmpfs"
@@ -85,6 +90,80 @@ done
 med() { printf '%s\n' "$@" | median; }
 report "mem 1 MiB writes, fresh memory (median/$REPS)" "$MB" "$(med "${w_mm[@]}")" "$(med "${w_null[@]}")" nullfs
 report "mem 1 MiB reads, resident (median/$REPS)" "$MB" "$(med "${r_mm[@]}")" "$(med "${r_null[@]}")" nullfs
+
+# 0b. mem: 4 KiB random writes, then 4 KiB random reads, at page-aligned offsets
+#     inside a RAND_MB region (examples/randio: pread/pwrite, the same seeded
+#     offsets on both sides). The region is written in full first on both sides,
+#     so mmfs serves resident, committed pages (no faults) and nullfs pre-touched
+#     ones: the ratio is the cost of the simulated MMU per 4 KiB request.
+RAND_MB=${BENCH_RAND_MB:-64}
+RAND_OPS=${BENCH_RAND_OPS:-100000}
+P=$work/mm/processes/randio
+mkdir "$P"
+echo "alloc 0 ${RAND_MB}M reserve,commit readwrite" > "$P/control"
+read -r base _ < <(sed 's/^ok //' "$P/control")
+null_rand=$(( (REPS + 1) * MB )) # in MiB, past the regions section 0 used
+dd if=/dev/zero of="$P/mem" bs=1M count="$RAND_MB" seek=$((base)) oflag=seek_bytes conv=notrunc status=none
+dd if=/dev/zero of="$work/null/data" bs=1M count="$RAND_MB" seek="$null_rand" conv=notrunc status=none
+rw_mm=(); rw_null=(); rr_mm=(); rr_null=()
+for rep in $(seq 1 "$REPS"); do
+    rw_mm+=("$("$RANDIO_BIN" "$P/mem" "$base" "${RAND_MB}M" "$RAND_OPS" write "$rep")")
+    rw_null+=("$("$RANDIO_BIN" "$work/null/data" "${null_rand}M" "${RAND_MB}M" "$RAND_OPS" write "$rep")")
+    rr_mm+=("$("$RANDIO_BIN" "$P/mem" "$base" "${RAND_MB}M" "$RAND_OPS" read "$rep")")
+    rr_null+=("$("$RANDIO_BIN" "$work/null/data" "${null_rand}M" "${RAND_MB}M" "$RAND_OPS" read "$rep")")
+done
+grep -q '^ok' "$work/mm/system/verify" || { echo "bench: verify failed after random I/O" >&2; exit 1; }
+rmdir "$P"
+iops() { # name t_mmfs t_base
+    printf '%-44s mmfs %8s IO/s   nullfs   %8s IO/s   ratio %s\n' "$1" \
+        "$(rate "$RAND_OPS" "$2")" "$(rate "$RAND_OPS" "$3")" "$(ratio "$2" "$3")"
+}
+iops "mem 4 KiB random writes, resident (median/$REPS)" "$(med "${rw_mm[@]}")" "$(med "${rw_null[@]}")"
+iops "mem 4 KiB random reads, resident (median/$REPS)" "$(med "${rr_mm[@]}")" "$(med "${rr_null[@]}")"
+
+# 0c. Two writers at once: two mmfs processes, each with MB/2 of fresh committed
+#     memory, written by two 1 MiB dd in parallel (every page a demand-zero fault,
+#     the two processes sharing the PFN lock), against two dd in parallel into
+#     two disjoint regions of nullfs's bytes, one through `data`, the other
+#     through `data2` (two inodes, as the two mem files are: the kernel takes an
+#     inode's lock for each direct-I/O write). The host's first-touch cost is kept
+#     out of both sides, since it swings from run to run (see section 0's row):
+#     nullfs writes the same two regions every repetition, touched once
+#     beforehand; on mmfs, by now (with the default sizes) the zeroed list it
+#     boots with is used up and pages come from the free list, frames the host
+#     has touched already, which mmfs zeroes at each fault. A warm-up round runs
+#     first. The simulated faults, and the zeroing, stay in.
+HALF=$(( MB / 2 ))
+null_par=$(( null_rand + RAND_MB ))
+dd if=/dev/zero of="$work/null/data" bs=1M count=$(( 2 * HALF )) seek="$null_par" conv=notrunc status=none
+two_mm() { # rep
+    local a=$work/mm/processes/par$1a b=$work/mm/processes/par$1b base_a base_b
+    mkdir "$a" "$b"
+    echo "alloc 0 ${HALF}M reserve,commit readwrite" > "$a/control"
+    echo "alloc 0 ${HALF}M reserve,commit readwrite" > "$b/control"
+    read -r base_a _ < <(sed 's/^ok //' "$a/control")
+    read -r base_b _ < <(sed 's/^ok //' "$b/control")
+    local t
+    t=$(seconds par_dd "$a/mem" $((base_a)) "$b/mem" $((base_b)))
+    grep -q '^ok' "$work/mm/system/verify" || { echo "bench: verify failed after parallel writes" >&2; cat "$work/mm/system/verify" >&2; exit 1; }
+    rmdir "$a" "$b"
+    echo "$t"
+}
+par_dd() { # file_a byte_offset_a file_b byte_offset_b
+    local a b ra=0 rb=0
+    dd if=/dev/zero of="$1" bs=1M count="$HALF" seek="$2" oflag=seek_bytes conv=notrunc & a=$!
+    dd if=/dev/zero of="$3" bs=1M count="$HALF" seek="$4" oflag=seek_bytes conv=notrunc & b=$!
+    wait "$a" || ra=$?
+    wait "$b" || rb=$?
+    return $(( ra || rb ))
+}
+two_mm 0 >/dev/null
+p_mm=(); p_null=()
+for rep in $(seq 1 "$REPS"); do
+    p_mm+=("$(two_mm "$rep")")
+    p_null+=("$(seconds par_dd "$work/null/data" $(( null_par << 20 )) "$work/null/data2" $(( (null_par + HALF) << 20 )))")
+done
+report "mem, two writers in parallel (median/$REPS)" "$(( 2 * HALF ))" "$(med "${p_mm[@]}")" "$(med "${p_null[@]}")" nullfs
 
 # 1. A large generated listing read in 4 KiB and 1 MiB chunks, against nullfs
 #    reading the same number of bytes and against cat of a tmpfs file of the same size.
