@@ -13,6 +13,8 @@ use std::os::unix::fs::FileExt;
 use std::process::exit;
 use std::time::Instant;
 
+use mmfs::mm::testutil::XorShift;
+
 const PAGE: u64 = 4096;
 const DEFAULT_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -21,20 +23,6 @@ fn number(s: &str) -> u64 {
         eprintln!("randio: {s}: {e}");
         exit(2)
     })
-}
-
-/// xorshift64: cheap, and the same numbers on every run for a seed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }
 
 fn main() {
@@ -66,7 +54,7 @@ fn main() {
             eprintln!("randio: {}: {e}", args[1]);
             exit(1)
         });
-    let mut rng = XorShift(seed.max(1));
+    let mut rng = XorShift(seed);
     let mut buf = vec![0x5au8; PAGE as usize];
     let start = Instant::now();
     for i in 0..ops {

@@ -713,5 +713,5 @@ impl Mm {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub(crate) mod testutil;
+/// The seeded random numbers of the tests, also used by the benchmarks.
+pub mod testutil;

@@ -1,10 +1,12 @@
-//! Helpers shared by the core's tests.
+//! Helpers shared by the core's tests (and the benchmark examples).
 
 /// Marsaglia's xorshift64: deterministic and dependency-free, so a failing random
 /// test replays from the seed it prints.
 pub struct XorShift(pub u64);
 
 impl XorShift {
+    // Not `Iterator::next`: the stream never ends, so no `Option`.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         // Zero is xorshift's one fixed point: a zero seed would repeat 0 forever.
         let mut x = if self.0 == 0 {

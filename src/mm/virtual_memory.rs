@@ -665,7 +665,7 @@ fn charge_minimum_growth(m: &Machine, old: u64, new: u64) -> MmResult<()> {
                 INSUFFICIENT_RESOURCES,
                 "raising the working-set minimum by {growth} pages needs {} pages of resident available memory; there are {} (RAM less bad pages less the minimums of all processes)",
                 growth + RESIDENT_AVAILABLE_RESERVE,
-                limit as i64 - total as i64
+                limit.saturating_sub(total)
             )
         })
 }
