@@ -3,7 +3,8 @@
 # side and runs the same workloads against both in one run, printing each ratio.
 # Never part of the tests: figures go in the README's performance section.
 #
-#   tools/bench.sh            # all workloads
+#   tools/bench.sh                    # all workloads
+#   tools/bench.sh parallel paging    # only these rows
 #   BENCH_MB=512 tools/bench.sh
 #   BENCH_REPS=9 BENCH_RAND_OPS=200000 tools/bench.sh
 #
@@ -11,6 +12,13 @@
 set -euo pipefail
 shopt -s inherit_errexit # a failed step inside $(...) stops the bench too
 cd "$(dirname "$0")/.."
+
+ALL_ROWS=(fresh random parallel listing control paging)
+rows=("$@")
+[[ ${#rows[@]} -gt 0 ]] || rows=("${ALL_ROWS[@]}")
+for r in "${rows[@]}"; do
+    [[ " ${ALL_ROWS[*]} " == *" $r "* ]] || { echo "bench: unknown row '$r' (rows: ${ALL_ROWS[*]})" >&2; exit 2; }
+done
 
 MB=${BENCH_MB:-256}
 cargo build --release --quiet --bin mmfs --example nullfs --example randio
@@ -37,7 +45,8 @@ wait_mounted() {
     exit 1
 }
 
-"$MMFS_BIN" "$work/mm" --clock manual --ram "${BENCH_RAM:-1G}" 2>"$work/mmfs.log" &
+RAM_MB=${BENCH_RAM_MB:-1024}
+"$MMFS_BIN" "$work/mm" --clock manual --ram "${RAM_MB}M" 2>"$work/mmfs.log" &
 pids+=($!)
 "$NULLFS_BIN" "$work/null" 64G 2>"$work/nullfs.log" &
 pids+=($!)
@@ -69,6 +78,16 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 REPS=${BENCH_REPS:-5}
 
+med() { printf '%s\n' "$@" | median; }
+RAND_MB=${BENCH_RAND_MB:-64}
+RAND_OPS=${BENCH_RAND_OPS:-100000}
+HALF=$(( MB / 2 ))
+# nullfs regions (in MiB) each row writes: fresh rows use 1..REPS, then
+# the random row, then the parallel row.
+null_rand=$(( (REPS + 1) * MB ))
+null_par=$(( null_rand + RAND_MB ))
+
+bench_fresh() {
 # 0. mem: 1 MiB sequential writes into fresh committed memory (every page a
 #    demand-zero fault), then 1 MiB sequential reads of that resident memory,
 #    against the same dd on nullfs. The two sides alternate, REPS times; each
@@ -87,22 +106,20 @@ for rep in $(seq 1 "$REPS"); do
     grep -q '^ok' "$work/mm/system/verify" || { echo "bench: verify failed" >&2; cat "$work/mm/system/verify" >&2; exit 1; }
     rmdir "$P"
 done
-med() { printf '%s\n' "$@" | median; }
 report "mem 1 MiB writes, fresh memory (median/$REPS)" "$MB" "$(med "${w_mm[@]}")" "$(med "${w_null[@]}")" nullfs
 report "mem 1 MiB reads, resident (median/$REPS)" "$MB" "$(med "${r_mm[@]}")" "$(med "${r_null[@]}")" nullfs
+}
 
+bench_random() {
 # 0b. mem: 4 KiB random writes, then 4 KiB random reads, at page-aligned offsets
 #     inside a RAND_MB region (examples/randio: pread/pwrite, the same seeded
 #     offsets on both sides). The region is written in full first on both sides,
 #     so mmfs serves resident, committed pages (no faults) and nullfs pre-touched
 #     ones: the ratio is the cost of the simulated MMU per 4 KiB request.
-RAND_MB=${BENCH_RAND_MB:-64}
-RAND_OPS=${BENCH_RAND_OPS:-100000}
 P=$work/mm/processes/randio
 mkdir "$P"
 echo "alloc 0 ${RAND_MB}M reserve,commit readwrite" > "$P/control"
 read -r base _ < <(sed 's/^ok //' "$P/control")
-null_rand=$(( (REPS + 1) * MB )) # in MiB, past the regions section 0 used
 dd if=/dev/zero of="$P/mem" bs=1M count="$RAND_MB" seek=$((base)) oflag=seek_bytes conv=notrunc status=none
 dd if=/dev/zero of="$work/null/data" bs=1M count="$RAND_MB" seek="$null_rand" conv=notrunc status=none
 rw_mm=(); rw_null=(); rr_mm=(); rr_null=()
@@ -120,7 +137,9 @@ iops() { # name t_mmfs t_base
 }
 iops "mem 4 KiB random writes, resident (median/$REPS)" "$(med "${rw_mm[@]}")" "$(med "${rw_null[@]}")"
 iops "mem 4 KiB random reads, resident (median/$REPS)" "$(med "${rr_mm[@]}")" "$(med "${rr_null[@]}")"
+}
 
+bench_parallel() {
 # 0c. Two writers at once: two mmfs processes, each with MB/2 of fresh committed
 #     memory, written by two 1 MiB dd in parallel (every page a demand-zero fault,
 #     the two processes sharing the PFN lock), against two dd in parallel into
@@ -129,12 +148,9 @@ iops "mem 4 KiB random reads, resident (median/$REPS)" "$(med "${rr_mm[@]}")" "$
 #     inode's lock for each direct-I/O write). The host's first-touch cost is kept
 #     out of both sides, since it swings from run to run (see section 0's row):
 #     nullfs writes the same two regions every repetition, touched once
-#     beforehand; on mmfs, by now (with the default sizes) the zeroed list it
-#     boots with is used up and pages come from the free list, frames the host
-#     has touched already, which mmfs zeroes at each fault. A warm-up round runs
-#     first. The simulated faults, and the zeroing, stay in.
-HALF=$(( MB / 2 ))
-null_par=$(( null_rand + RAND_MB ))
+#     beforehand; on mmfs, after the warm-up below, pages come from the free
+#     list, frames the host has touched already, which mmfs zeroes at each
+#     fault. The simulated faults, and the zeroing, stay in.
 dd if=/dev/zero of="$work/null/data" bs=1M count=$(( 2 * HALF )) seek="$null_par" conv=notrunc status=none
 two_mm() { # rep
     local a=$work/mm/processes/par$1a b=$work/mm/processes/par$1b base_a base_b
@@ -157,6 +173,15 @@ par_dd() { # file_a byte_offset_a file_b byte_offset_b
     wait "$b" || rb=$?
     return $(( ra || rb ))
 }
+# Warm-up: one process writes all but 64 MB of RAM and exits, so the zeroed
+# list mmfs boots with (frames the host never touched) is used up whichever rows
+# ran before, and every fault below zeroes a frame from the free list.
+W=$work/mm/processes/warm
+mkdir "$W"
+echo "alloc 0 $(( RAM_MB - 64 ))M reserve,commit readwrite" > "$W/control"
+read -r base _ < <(sed 's/^ok //' "$W/control")
+dd if=/dev/zero of="$W/mem" bs=1M count=$(( RAM_MB - 64 )) seek=$((base)) oflag=seek_bytes conv=notrunc status=none
+rmdir "$W"
 two_mm 0 >/dev/null
 p_mm=(); p_null=()
 for rep in $(seq 1 "$REPS"); do
@@ -164,7 +189,9 @@ for rep in $(seq 1 "$REPS"); do
     p_null+=("$(seconds par_dd "$work/null/data" $(( null_par << 20 )) "$work/null/data2" $(( (null_par + HALF) << 20 )))")
 done
 report "mem, two writers in parallel (median/$REPS)" "$(( 2 * HALF ))" "$(med "${p_mm[@]}")" "$(med "${p_null[@]}")" nullfs
+}
 
+bench_listing() {
 # 1. A large generated listing read in 4 KiB and 1 MiB chunks, against nullfs
 #    reading the same number of bytes and against cat of a tmpfs file of the same size.
 db=$work/mm/pfn/db
@@ -181,7 +208,9 @@ if [[ -e $db ]]; then
     t_tmp=$(seconds cat "$work/tmpfs/db")
     report "pfn/db cat vs tmpfs cat" "$mb" "$t_mm" "$t_tmp" tmpfs
 fi
+}
 
+bench_control() {
 # 2. Control-file round trips: N commands through system/control vs N 16-byte
 #    writes to nullfs (the cost of open+write+close through FUSE).
 n=2000
@@ -189,7 +218,9 @@ t_mm=$(seconds bash -c "for i in \$(seq $n); do echo 'tick 0' > '$work/mm/system
 t_null=$(seconds bash -c "for i in \$(seq $n); do echo 'tick 0' > '$work/null/data'; done")
 printf '%-44s mmfs %8s ops/s  nullfs   %8s ops/s  ratio %s\n' "control writes ($n)" \
     "$(rate $n "$t_mm")" "$(rate $n "$t_null")" "$(ratio "$t_mm" "$t_null")"
+}
 
+bench_paging() {
 # 3. Paging: a working set of 4x RAM cycled sequentially through mem, against the
 #    host's own sequential write to the same state directory. mmfs runs with 64 MB
 #    of RAM; each cycle writes 256 MB over the same region, so from the second
@@ -225,3 +256,6 @@ report "paging: 4x RAM cycled through mem (median/$REPS)" "$PAGE_MB" "$(med "${c
 report "  same, vs host write with fdatasync" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_sync[@]}")" host-sync
 report "  same, vs nullfs overwriting (no paging)" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_null[@]}")" nullfs
 echo "  ($hard hard faults, $written pages written to the paging file over $(( REPS + 1 )) cycles)"
+}
+
+for r in "${rows[@]}"; do "bench_$r"; done

@@ -4,7 +4,7 @@
 //! function here; functions that also need the PFN lock take it themselves.
 
 use super::counters::{add, bump};
-use super::memory::NewPage;
+use super::memory::{NewPage, PageNeed};
 use std::sync::MutexGuard;
 
 use super::memory::{Machine, PfnState};
@@ -117,7 +117,7 @@ impl AddressSpace {
         m.charge_commit(tables_needed)?;
         let mut pages = Vec::new();
         for _ in 0..tables_needed {
-            match m.obtain_page_without_trim(true) {
+            match m.obtain_page_without_trim(PageNeed::Zeroed) {
                 Some((_, p)) => pages.push(p.pfn),
                 None => {
                     let mut st = m.pfn_lock();
@@ -250,7 +250,7 @@ impl AddressSpace {
         parent: EntryLoc,
     ) -> MmResult<Pfn> {
         m.charge_commit(1)?;
-        let (mut st, page) = match self.obtain_page(m, true) {
+        let (mut st, page) = match self.obtain_page(m, PageNeed::Zeroed) {
             Ok(got) => got,
             Err(e) => {
                 m.uncharge_commit(1);
@@ -671,9 +671,9 @@ impl AddressSpace {
     pub fn obtain_page<'m>(
         &mut self,
         m: &'m Machine,
-        need_zeroed: bool,
+        need: PageNeed,
     ) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> {
-        self.obtain_page_sparing(m, need_zeroed, None)
+        self.obtain_page_sparing(m, need, None)
     }
 
     /// `obtain_page`, but never trimming the page at `spare`: a copy-on-write
@@ -683,11 +683,11 @@ impl AddressSpace {
     pub fn obtain_page_sparing<'m>(
         &mut self,
         m: &'m Machine,
-        need_zeroed: bool,
+        need: PageNeed,
         spare: Option<Va>,
     ) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> {
         loop {
-            if let Some(got) = m.obtain_page_without_trim(need_zeroed) {
+            if let Some(got) = m.obtain_page_without_trim(need) {
                 return Ok(got);
             }
             // Down to nothing if need be: this fault must make progress.

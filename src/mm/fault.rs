@@ -7,7 +7,7 @@
 
 use super::address_space::{AddressSpace, Exception, activate_locked, count_fault, pte_va};
 use super::counters::{add, bump};
-use super::memory::Machine;
+use super::memory::{Machine, PageNeed};
 use super::pagetable::EntryLoc;
 use super::pfn::{PageLocation, PageUse};
 use super::protection::Protection;
@@ -19,6 +19,16 @@ use super::types::{PAGE_SIZE, Pfn, Va};
 pub enum Access {
     Read,
     Write,
+}
+
+/// How much of the page an access covers. A write that replaces every byte
+/// of the page before its caller lets go of the address-space lock lets a
+/// demand-zero fault skip the memset: the zeroes would be overwritten before
+/// any thread could read them (see `demand_zero`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Extent {
+    Part,
+    WholePage,
 }
 
 /// Why a touch failed; each maps to its own errno in the filesystem (SPEC §7).
@@ -63,7 +73,20 @@ pub fn touch(
     va: Va,
     access: Access,
 ) -> Result<Pfn, AccessFault> {
-    let result = dispatch(m, space, va, access);
+    touch_extent(m, space, va, access, Extent::Part)
+}
+
+/// `touch`, told how much of the page the caller is about to write. With
+/// `Extent::WholePage` the caller must write all 4096 bytes of the frame
+/// returned before it releases the address-space lock.
+pub fn touch_extent(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+    extent: Extent,
+) -> Result<Pfn, AccessFault> {
+    let result = dispatch(m, space, va, access, extent);
     if let Err(f) = &result {
         match f.kind {
             FaultKind::NotCommitted | FaultKind::Protection => bump(&m.counters.access_violations),
@@ -94,6 +117,7 @@ fn dispatch(
     space: &mut AddressSpace,
     va: Va,
     access: Access,
+    extent: Extent,
 ) -> Result<Pfn, AccessFault> {
     let tables = space.tables(m);
     let loc = tables.leaf(va);
@@ -149,11 +173,15 @@ fn dispatch(
                 Some((true, _, protection)) => crate::mm::section::fault::prototype_fault(
                     m, space, va, access, None, protection,
                 ),
-                Some((false, true, protection)) => demand_zero(m, space, va, access, protection),
+                Some((false, true, protection)) => {
+                    demand_zero(m, space, va, access, protection, extent)
+                }
                 _ => Err(not_committed(space, va, access)),
             }
         }
-        PteState::DemandZero { protection } => demand_zero(m, space, va, access, protection),
+        PteState::DemandZero { protection } => {
+            demand_zero(m, space, va, access, protection, extent)
+        }
         PteState::Transition { pfn, protection } => transition(
             m,
             space,
@@ -263,12 +291,19 @@ pub(crate) fn resources(e: MmError) -> AccessFault {
 }
 
 /// A demand-zero fault: a committed page touched for the first time gets a zeroed frame.
+/// The frame comes in NT's order (zeroed list first) and is zeroed, if it needs
+/// it, after the PFN lock is dropped. A write covering the whole page
+/// (`Extent::WholePage`) skips the memset itself, a dead store: the page is
+/// this process's alone until its address-space lock is released, and by then
+/// every byte has been written. Everything NT does is still done and counted
+/// (the list the page came from, `pages_zeroed`, the fault).
 fn demand_zero(
     m: &Machine,
     space: &mut AddressSpace,
     va: Va,
     access: Access,
     protection: Protection,
+    extent: Extent,
 ) -> Result<Pfn, AccessFault> {
     check_protection(space, va, access, protection, |space, disarmed| {
         let loc = space.ensure_leaf(m, va).map_err(resources)?;
@@ -282,7 +317,9 @@ fn demand_zero(
     })?;
     space.replace_if_at_maximum(m);
     let loc = space.ensure_leaf(m, va).map_err(resources)?;
-    let (mut st, page) = space.obtain_page(m, true).map_err(resources)?;
+    let (mut st, page) = space
+        .obtain_page(m, PageNeed::ZeroedByCaller)
+        .map_err(resources)?;
     let original = m.fmt.encode(&PteState::DemandZero { protection });
     space.install_private_locked(
         m,
@@ -295,6 +332,16 @@ fn demand_zero(
         access == Access::Write,
     );
     drop(st);
+    // The PTE is valid now, but only through this address space, whose lock we
+    // hold until the fault is done: no thread can read the frame before it is
+    // zeroed (WRK zeroes at this point too, before it sets the PTE valid).
+    if extent == Extent::WholePage && access == Access::Write {
+        if page.must_zero {
+            bump(&m.counters.pages_zeroed);
+        }
+    } else {
+        m.zero_new_page(&page);
+    }
     space.private_pages += 1;
     space.faults.demand_zero += 1;
     count_fault(m, space);
@@ -428,14 +475,14 @@ fn page_file(
         Ok(())
     })?;
     space.replace_if_at_maximum(m);
-    let (mut st, page) = space.obtain_page(m, false).map_err(resources)?;
+    let (mut st, page) = space.obtain_page(m, PageNeed::Any).map_err(resources)?;
     // Reclaiming trims only valid pages of this process, so the PTE still names
     // the same slot; the cluster is chosen after it.
     let neighbours = read_cluster(m, space, loc, va, file, slot);
     let mut frames = vec![page.pfn];
     for _ in &neighbours {
         // Clustering is opportunistic: it never reclaims.
-        match m.allocate_locked(&mut st, false) {
+        match m.allocate_locked(&mut st, PageNeed::Any) {
             Some(p) => frames.push(p.pfn),
             None => break,
         }

@@ -190,10 +190,35 @@ impl Injected {
     }
 }
 
+/// What a new page must hold when the allocator hands it over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PageNeed {
+    /// Anything: the caller overwrites every byte (a page read in from a file).
+    Any,
+    /// Zeroes, written by the allocator (under the PFN lock) unless the page
+    /// comes from the zeroed list.
+    Zeroed,
+    /// Zeroes, written by the caller after it drops the PFN lock, as WRK's
+    /// MiResolveDemandZeroFault does (MiInitializePfn, UNLOCK_PFN, then
+    /// MiZeroPhysicalPage): 4 KiB of stores no longer hold up every other
+    /// fault. Only for a page nothing else can reach before the caller zeroes
+    /// it: a private page whose PTE is made valid under its address-space lock,
+    /// held until the zeroing is done (see `Machine::zero_new_page`).
+    ZeroedByCaller,
+}
+
+impl PageNeed {
+    fn zeroed(self) -> bool {
+        self != PageNeed::Any
+    }
+}
+
 /// A frame taken off a list for a new use, not yet set up.
 pub struct NewPage {
     pub pfn: Pfn,
     pub from: PageLocation,
+    /// `PageNeed::ZeroedByCaller` only: the frame still holds its old bytes.
+    pub must_zero: bool,
 }
 
 /// Emits an event on machine `$m`'s trace if anyone is reading it.
@@ -224,9 +249,9 @@ impl Machine {
     /// The page is left in Transition, on no list; the caller makes it Active.
     /// `None` when no page is available: the caller reclaims (see
     /// `AddressSpace::obtain_page`) and tries again.
-    pub fn allocate_locked(&self, st: &mut PfnState, need_zeroed: bool) -> Option<NewPage> {
+    pub fn allocate_locked(&self, st: &mut PfnState, need: PageNeed) -> Option<NewPage> {
         let (pfn, from) = loop {
-            let (pfn, from) = st.db.remove_any(need_zeroed)?;
+            let (pfn, from) = st.db.remove_any(need.zeroed())?;
             if st.db.in_page_error(pfn) {
                 // A standby page marked bad: its owner's PTE goes back to the
                 // paging file form, and the frame is retired instead of reused.
@@ -244,7 +269,8 @@ impl Machine {
             self.restore_owner_pte_locked(st, pfn);
             crate::mm_event!(self, "page.repurposed", "pfn={:#x}", pfn.0);
         }
-        if need_zeroed && from != PageLocation::Zeroed {
+        let unzeroed = need.zeroed() && from != PageLocation::Zeroed;
+        if unzeroed && need == PageNeed::Zeroed {
             self.phys.zero(pfn);
             bump(&self.counters.pages_zeroed);
         }
@@ -257,7 +283,21 @@ impl Machine {
         st.db.set_deleted(pfn, false);
         st.db.set_priority(pfn, super::pfn::DEFAULT_PRIORITY);
         self.note_allocation_locked(st);
-        Some(NewPage { pfn, from })
+        Some(NewPage {
+            pfn,
+            from,
+            must_zero: unzeroed && need == PageNeed::ZeroedByCaller,
+        })
+    }
+
+    /// The zeroing a `PageNeed::ZeroedByCaller` allocation left to its caller,
+    /// done with the PFN lock released (the caller still holds the address-space
+    /// lock that keeps the page to itself).
+    pub fn zero_new_page(&self, page: &NewPage) {
+        if page.must_zero {
+            self.phys.zero(page.pfn);
+            bump(&self.counters.pages_zeroed);
+        }
     }
 
     /// A page, writing modified pages inline while none is available (each
@@ -267,11 +307,11 @@ impl Machine {
     /// nothing is available and nothing could be written.
     pub fn obtain_page_without_trim(
         &self,
-        need_zeroed: bool,
+        need: PageNeed,
     ) -> Option<(MutexGuard<'_, PfnState>, NewPage)> {
         loop {
             let mut st = self.pfn_lock();
-            if let Some(p) = self.allocate_locked(&mut st, need_zeroed) {
+            if let Some(p) = self.allocate_locked(&mut st, need) {
                 return Some((st, p));
             }
             drop(st);

@@ -60,7 +60,7 @@ use address_space::AddressSpace;
 use clock::Clock;
 use config::MmConfig;
 use events::EventLog;
-use fault::{Access, AccessFault, touch};
+use fault::{Access, AccessFault};
 use memory::{COMMIT_RAM_RESERVE, CommitState, Machine, Owner, PfnState};
 use pagefile::PagingFiles;
 use pfn::PfnDatabase;
@@ -617,7 +617,14 @@ impl Mm {
     ) -> Result<u64, AccessFault> {
         let access = if write { Access::Write } else { Access::Read };
         let len = usize::try_from(pages.saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX);
-        let done = self.transfer(pid, va & !(PAGE_SIZE - 1), len, access, |_, _, _, _, _| {})?;
+        let done = self.transfer(
+            pid,
+            va & !(PAGE_SIZE - 1),
+            len,
+            access,
+            Copies::Nothing,
+            |_, _, _, _, _| {},
+        )?;
         Ok((done as u64).div_ceil(PAGE_SIZE))
     }
 
@@ -625,9 +632,16 @@ impl Mm {
     /// the process would. Stops at the first page that cannot be touched: returns
     /// the bytes done, or the fault if none were.
     pub fn read_memory(&self, pid: Pid, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
-        self.transfer(pid, va, buf.len(), Access::Read, |m, pfn, off, done, n| {
-            m.phys.read(pfn, off, &mut buf[done..done + n]);
-        })
+        self.transfer(
+            pid,
+            va,
+            buf.len(),
+            Access::Read,
+            Copies::Out,
+            |m, pfn, off, done, n| {
+                m.phys.read(pfn, off, &mut buf[done..done + n]);
+            },
+        )
     }
 
     /// Writes process memory through the simulated MMU (see `read_memory`).
@@ -637,18 +651,25 @@ impl Mm {
             va,
             data.len(),
             Access::Write,
+            Copies::In,
             |m, pfn, off, done, n| {
                 m.phys.write(pfn, off, &data[done..done + n]);
             },
         )
     }
 
+    /// Touches each page of `va..va + len` for `access` and calls `copy` with
+    /// (machine, frame, offset in page, bytes done, bytes in this page) while
+    /// holding the address-space lock. `Copies::In` promises that `copy` writes
+    /// every byte it is given, which lets a demand-zero fault on a page written
+    /// in full skip zeroing it (see `fault::demand_zero`).
     fn transfer(
         &self,
         pid: Pid,
         va: u64,
         len: usize,
         access: Access,
+        copies: Copies,
         mut copy: impl FnMut(&Machine, types::Pfn, usize, usize, usize),
     ) -> Result<usize, AccessFault> {
         let process = self.process(pid).map_err(|error| AccessFault {
@@ -688,7 +709,12 @@ impl Mm {
             };
             let page_off = (addr % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - page_off).min(len - done);
-            let mut result = touch(m, &mut space, Va(addr), access);
+            let extent = if copies == Copies::In && n == PAGE_SIZE as usize {
+                fault::Extent::WholePage
+            } else {
+                fault::Extent::Part
+            };
+            let mut result = fault::touch_extent(m, &mut space, Va(addr), access, extent);
             // Out of pages even after this process gave up its own: other
             // processes give up some (those whose lock is free right now), then
             // the touch is retried.
@@ -699,7 +725,7 @@ impl Mm {
                 if self.trim_other_processes(pid, RECLAIM_FROM_OTHERS) == 0 {
                     break;
                 }
-                result = touch(m, &mut space, Va(addr), access);
+                result = fault::touch_extent(m, &mut space, Va(addr), access, extent);
             }
             match result {
                 Ok(pfn) => copy(m, pfn, page_off, done, n),
@@ -709,6 +735,17 @@ impl Mm {
         }
         Ok(done)
     }
+}
+
+/// What `Mm::transfer` copies for each page it touches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Copies {
+    /// Nothing (`touch_pages`: the fault path alone).
+    Nothing,
+    /// From the frame (`read_memory`).
+    Out,
+    /// Into the frame, every byte of the span it is given (`write_memory`).
+    In,
 }
 
 #[cfg(test)]

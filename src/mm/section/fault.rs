@@ -23,7 +23,7 @@ use crate::mm::counters::{add, bump};
 use crate::mm::fault::{
     Access, AccessFault, FaultKind, check_protection, fault, not_committed, resources, touch, verb,
 };
-use crate::mm::memory::Machine;
+use crate::mm::memory::{Machine, PageNeed};
 use crate::mm::pfn::PageLocation;
 use crate::mm::protection::Protection;
 use crate::mm::pte::PteState;
@@ -193,8 +193,13 @@ pub fn prototype_fault(
             }
             PteState::DemandZero { protection: pp } => {
                 drop(st);
-                let Some((mut st, page, at)) =
-                    page_for(m, space, (loc, expected), (ca, index, raw), true)?
+                let Some((mut st, page, at)) = page_for(
+                    m,
+                    space,
+                    (loc, expected),
+                    (ca, index, raw),
+                    PageNeed::Zeroed,
+                )?
                 else {
                     continue;
                 };
@@ -216,7 +221,7 @@ pub fn prototype_fault(
             state @ (PteState::PageFile { .. } | PteState::Subsection { .. }) => {
                 drop(st);
                 let Some((mut st, page, at)) =
-                    page_for(m, space, (loc, expected), (ca, index, raw), false)?
+                    page_for(m, space, (loc, expected), (ca, index, raw), PageNeed::Any)?
                 else {
                     continue;
                 };
@@ -373,7 +378,7 @@ fn page_for<'m>(
     space: &mut AddressSpace,
     (loc, expected): (crate::mm::pagetable::EntryLoc, u64),
     (ca, index, raw): (u32, u64, u64),
-    zeroed: bool,
+    need: PageNeed,
 ) -> Result<
     Option<(
         std::sync::MutexGuard<'m, crate::mm::memory::PfnState>,
@@ -382,7 +387,7 @@ fn page_for<'m>(
     )>,
     AccessFault,
 > {
-    let (mut st, page) = space.obtain_page(m, zeroed).map_err(resources)?;
+    let (mut st, page) = space.obtain_page(m, need).map_err(resources)?;
     let at = st.segments.locate(ca, index);
     match at {
         Some(at) if space.tables(m).read(loc) == expected && st.segments.read(at) == raw => {
@@ -448,7 +453,7 @@ pub fn copy_on_write(m: &Machine, space: &mut AddressSpace, va: Va) -> Result<Pf
     };
     let protection = written_form(wsle.protection);
     let (mut st, page) = space
-        .obtain_page_sparing(m, false, Some(va.page_base()))
+        .obtain_page_sparing(m, PageNeed::Any, Some(va.page_base()))
         .map_err(resources)?;
     if tables.read(loc) != raw {
         // Reclaiming trimmed this very page: start over.

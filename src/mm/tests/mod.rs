@@ -881,3 +881,74 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 mod model;
 mod paging;
 mod sections;
+
+/// Demand-zero faults on frames from the free list (dirty, as a terminated
+/// process left them): the fault zeroes after dropping the PFN lock, and a
+/// write covering a page in full skips the memset. Whatever the write leaves
+/// unwritten must read as zeros, however the page was touched.
+#[test]
+fn demand_zero_on_dirty_free_frames_shows_only_zeros_and_what_was_written() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        // Dirty most of RAM, then hand it back to the free list.
+        let dirty = mm.create_process("dirty").unwrap();
+        let (base, size) = mm
+            .allocate(dirty, &req(0, 12 << 20, "reserve,commit", RW))
+            .unwrap();
+        assert_eq!(
+            mm.write_memory(dirty, base.0, &vec![0xAB; size as usize])
+                .unwrap(),
+            size as usize
+        );
+        mm.terminate_process(dirty).unwrap();
+        assert!(meminfo(&mm, "FreePages") >= 3000, "{arch:?}");
+
+        let pid = mm.create_process("app").unwrap();
+        let (base, _) = mm
+            .allocate(pid, &req(0, 14 << 20, "reserve,commit", RW))
+            .unwrap();
+        // Use up the zeroed list so that every fault below takes a dirty frame.
+        let zeroed = meminfo(&mm, "ZeroedPages");
+        let past = base.0 + 0x40_0000;
+        assert_eq!(
+            mm.touch_pages(pid, past, zeroed + 8, false).unwrap(),
+            zeroed + 8
+        );
+        assert_eq!(meminfo(&mm, "ZeroedPages"), 0, "{arch:?}");
+        // The page table for the pages below, so that only they fault now.
+        assert_eq!(mm.touch_pages(pid, base.0 + 0x7000, 1, false).unwrap(), 1);
+        let free_before = meminfo(&mm, "FreePages");
+        let zeroed_before = mm.counter("pages_zeroed");
+
+        // Page 0: 100 bytes in the middle. Pages 1..4: one write from 0x800 in
+        // page 1 to 0x800 in page 3 (a tail, a whole page, a head). Page 4: a
+        // whole page. Page 5: touched for write with nothing copied. Page 6: read.
+        let pattern = |n: usize| -> Vec<u8> { (0..n).map(|i| (i % 251) as u8 + 1).collect() };
+        mm.write_memory(pid, base.0 + 0x100, &pattern(100)).unwrap();
+        mm.write_memory(pid, base.0 + 0x1800, &pattern(0x2000))
+            .unwrap();
+        mm.write_memory(pid, base.0 + 0x4000, &pattern(0x1000))
+            .unwrap();
+        assert_eq!(mm.touch_pages(pid, base.0 + 0x5000, 1, true).unwrap(), 1);
+        let mut page6 = vec![0xFFu8; 0x1000];
+        mm.read_memory(pid, base.0 + 0x6000, &mut page6).unwrap();
+
+        let mut expected = vec![0u8; 0x7000];
+        expected[0x100..0x164].copy_from_slice(&pattern(100));
+        expected[0x1800..0x3800].copy_from_slice(&pattern(0x2000));
+        expected[0x4000..0x5000].copy_from_slice(&pattern(0x1000));
+        let mut back = vec![0xFFu8; 0x7000];
+        mm.read_memory(pid, base.0, &mut back).unwrap();
+        for (page, (got, want)) in back.chunks(0x1000).zip(expected.chunks(0x1000)).enumerate() {
+            assert!(
+                got == want,
+                "{arch:?}: page {page} holds bytes it was never given"
+            );
+        }
+        // Seven faults, all from the free list, all counted as zeroed pages
+        // (NT zeroes each; the two written in full skipped only the memset).
+        assert_eq!(free_before - meminfo(&mm, "FreePages"), 7, "{arch:?}");
+        assert_eq!(mm.counter("pages_zeroed") - zeroed_before, 7, "{arch:?}");
+        assert_verified(&mm);
+    }
+}
