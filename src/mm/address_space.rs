@@ -8,7 +8,7 @@ use super::memory::{NewPage, PageNeed};
 use std::sync::MutexGuard;
 
 use super::memory::{Machine, PfnState};
-use super::pagetable::{EntryLoc, PageTables, top_level};
+use super::pagetable::{EntryLoc, LeafCursor, PageTables, top_level};
 use super::pfn::{PageLocation, PageUse};
 use super::process::{Pid, ProcessState};
 use super::protection::Protection;
@@ -622,6 +622,8 @@ impl AddressSpace {
             return;
         }
         let tables = self.tables(m);
+        // Nothing below frees a page table until the scan is over.
+        let mut cursor = LeafCursor::default();
         let mut best: Option<(u32, u8)> = None;
         let mut looked = 0;
         let slots = self.ws.slots();
@@ -634,13 +636,12 @@ impl AddressSpace {
                 continue;
             }
             looked += 1;
-            if let Some(loc) = tables.leaf(e.va)
-                && let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc))
-                && h.accessed
-            {
-                h.accessed = false;
-                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
-                e.age = 0;
+            if let Some(loc) = tables.leaf_near(&mut cursor, e.va) {
+                let raw = tables.read(loc);
+                if m.fmt.accessed(raw) {
+                    tables.write(loc, m.fmt.set_accessed(raw, false));
+                    e.age = 0;
+                }
             }
             if e.age >= 2 {
                 best = Some((i, e.age));

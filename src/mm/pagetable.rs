@@ -20,6 +20,14 @@ pub struct EntryLoc {
     pub index: u64,
 }
 
+/// The page table found by the last `PageTables::leaf_near`, and the range
+/// of addresses it maps (`va >> span shift`).
+#[derive(Default)]
+pub struct LeafCursor {
+    region: u64,
+    table: Option<Pfn>,
+}
+
 /// One process's page tables, rooted at its directory table base.
 #[derive(Clone, Copy)]
 pub struct PageTables<'a> {
@@ -58,11 +66,7 @@ impl<'a> PageTables<'a> {
     /// The frame a *valid* entry points at (a transition PTE also names a frame,
     /// but a walk must not follow it).
     pub fn valid_pfn(&self, raw: u64) -> Option<Pfn> {
-        if self.fmt.is_valid(raw) {
-            self.fmt.pfn(raw)
-        } else {
-            None
-        }
+        self.fmt.valid_pfn(raw)
     }
 
     /// The entry mapping `va` at `level`, if every table above it exists.
@@ -85,6 +89,20 @@ impl<'a> PageTables<'a> {
     /// The PTE of `va`, if its page table exists.
     pub fn leaf(&self, va: Va) -> Option<EntryLoc> {
         self.entry(va, Level::Pte)
+    }
+
+    /// The PTE of `va`, like `leaf`, remembering in `cursor` the page table it
+    /// was found in: a run of lookups in the range one table maps (a
+    /// working-set scan) walks the upper levels once. The caller must not free
+    /// or replace page tables while it uses the cursor.
+    pub fn leaf_near(&self, cursor: &mut LeafCursor, va: Va) -> Option<EntryLoc> {
+        let index = self.fmt.index(va, Level::Pte)?;
+        let region = va.0 >> self.fmt.table_span_shift();
+        if cursor.table.is_none() || cursor.region != region {
+            cursor.table = self.leaf(va).map(|loc| loc.table);
+            cursor.region = region;
+        }
+        cursor.table.map(|table| EntryLoc { table, index })
     }
 
     /// Every level's entry for `va`, top first: `(level, location, value)`; the walk

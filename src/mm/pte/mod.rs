@@ -245,6 +245,11 @@ impl PteFormat {
     }
 
     /// Index of `va`'s entry within its table at `level`.
+    /// log2 of the bytes one page table maps (x86 4 MB, PAE and x64 2 MB).
+    pub fn table_span_shift(&self) -> u32 {
+        self.geometry(Level::Pde).map_or(22, |(shift, _)| shift)
+    }
+
     pub fn index(&self, va: Va, level: Level) -> Option<u64> {
         let (shift, entries) = self.geometry(level)?;
         self.translatable(va)?;
@@ -306,6 +311,18 @@ impl PteFormat {
 
     pub fn is_valid(&self, raw: u64) -> bool {
         raw & bits::VALID != 0
+    }
+
+    /// The frame of a valid PTE, without decoding the rest (page-table walks
+    /// read one of these per level).
+    pub fn valid_pfn(&self, raw: u64) -> Option<Pfn> {
+        self.is_valid(raw)
+            .then(|| Pfn(((raw >> bits::PFN_SHIFT) & self.pfn_mask()) as u32))
+    }
+
+    /// Whether a valid PTE's Accessed bit is set (false for any other PTE).
+    pub fn accessed(&self, raw: u64) -> bool {
+        self.is_valid(raw) && raw & bits::ACCESSED != 0
     }
 
     /// The frame of a valid or transition PTE.

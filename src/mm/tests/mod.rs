@@ -952,3 +952,40 @@ fn demand_zero_on_dirty_free_frames_shows_only_zeros_and_what_was_written() {
         assert_verified(&mm);
     }
 }
+
+/// `leaf_near` (the working-set scan's walk) finds the same PTE as a full
+/// walk, across page-table boundaries, back and forth, and where no table is.
+#[test]
+fn leaf_near_agrees_with_a_full_walk() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        // 12 MB: three x86 page tables, six PAE/x64 ones; touch one page in
+        // every other 1 MB so that some tables exist and the span has holes.
+        let (base, size) = mm
+            .allocate(pid, &req(0, 12 << 20, "reserve,commit", RW))
+            .unwrap();
+        for mb in (0..12u64).step_by(2) {
+            mm.write_memory(pid, base.0 + (mb << 20), b"t").unwrap();
+        }
+        let p = mm.process(pid).unwrap();
+        let space = p.space();
+        let tables = space.tables(mm.machine());
+        let mut cursor = crate::mm::pagetable::LeafCursor::default();
+        let mut rng = XorShift(7);
+        let mut vas: Vec<u64> = (0..size / PAGE_SIZE)
+            .map(|i| base.0 + i * PAGE_SIZE)
+            .collect();
+        vas.extend(
+            (0..2000).map(|_| base.0 + rng.below(size + (64 << 20)) / PAGE_SIZE * PAGE_SIZE),
+        );
+        vas.push(mm.machine().layout.highest_user_address() & !(PAGE_SIZE - 1));
+        let mut found = 0;
+        for va in vas {
+            let near = tables.leaf_near(&mut cursor, Va(va));
+            assert_eq!(near, tables.leaf(Va(va)), "{arch:?} va {va:#x}");
+            found += usize::from(near.is_some());
+        }
+        assert!(found > 0, "{arch:?}: no page table found at all");
+    }
+}
