@@ -335,13 +335,7 @@ fn demand_zero(
     // The PTE is valid now, but only through this address space, whose lock we
     // hold until the fault is done: no thread can read the frame before it is
     // zeroed (WRK zeroes at this point too, before it sets the PTE valid).
-    if extent == Extent::WholePage && access == Access::Write {
-        if page.must_zero {
-            bump(&m.counters.pages_zeroed);
-        }
-    } else {
-        m.zero_new_page(&page);
-    }
+    m.zero_new_page(&page, extent);
     space.private_pages += 1;
     space.faults.demand_zero += 1;
     count_fault(m, space);

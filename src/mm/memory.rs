@@ -292,12 +292,17 @@ impl Machine {
 
     /// The zeroing a `PageNeed::ZeroedByCaller` allocation left to its caller,
     /// done with the PFN lock released (the caller still holds the address-space
-    /// lock that keeps the page to itself).
-    pub fn zero_new_page(&self, page: &NewPage) {
-        if page.must_zero {
-            self.phys.zero(page.pfn);
-            bump(&self.counters.pages_zeroed);
+    /// lock that keeps the page to itself). With `Extent::WholePage` the caller
+    /// is about to write every byte, so the memset is a dead store and is
+    /// skipped; the page still counts as zeroed, as NT zeroes it.
+    pub fn zero_new_page(&self, page: &NewPage, extent: super::fault::Extent) {
+        if !page.must_zero {
+            return;
         }
+        if extent == super::fault::Extent::Part {
+            self.phys.zero(page.pfn);
+        }
+        bump(&self.counters.pages_zeroed);
     }
 
     /// A page, writing modified pages inline while none is available (each

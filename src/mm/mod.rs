@@ -622,7 +622,7 @@ impl Mm {
             va & !(PAGE_SIZE - 1),
             len,
             access,
-            Copies::Nothing,
+            fault::Extent::Part,
             |_, _, _, _, _| {},
         )?;
         Ok((done as u64).div_ceil(PAGE_SIZE))
@@ -637,7 +637,7 @@ impl Mm {
             va,
             buf.len(),
             Access::Read,
-            Copies::Out,
+            fault::Extent::Part,
             |m, pfn, off, done, n| {
                 m.phys.read(pfn, off, &mut buf[done..done + n]);
             },
@@ -651,7 +651,7 @@ impl Mm {
             va,
             data.len(),
             Access::Write,
-            Copies::In,
+            fault::Extent::WholePage,
             |m, pfn, off, done, n| {
                 m.phys.write(pfn, off, &data[done..done + n]);
             },
@@ -660,16 +660,17 @@ impl Mm {
 
     /// Touches each page of `va..va + len` for `access` and calls `copy` with
     /// (machine, frame, offset in page, bytes done, bytes in this page) while
-    /// holding the address-space lock. `Copies::In` promises that `copy` writes
-    /// every byte it is given, which lets a demand-zero fault on a page written
-    /// in full skip zeroing it (see `fault::demand_zero`).
+    /// holding the address-space lock. `full_pages` is what a page the span
+    /// covers in full is touched with: `Extent::WholePage` promises that `copy`
+    /// writes every byte it is given, which lets a demand-zero fault skip
+    /// zeroing that page (see `fault::demand_zero`).
     fn transfer(
         &self,
         pid: Pid,
         va: u64,
         len: usize,
         access: Access,
-        copies: Copies,
+        full_pages: fault::Extent,
         mut copy: impl FnMut(&Machine, types::Pfn, usize, usize, usize),
     ) -> Result<usize, AccessFault> {
         let process = self.process(pid).map_err(|error| AccessFault {
@@ -709,8 +710,8 @@ impl Mm {
             };
             let page_off = (addr % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - page_off).min(len - done);
-            let extent = if copies == Copies::In && n == PAGE_SIZE as usize {
-                fault::Extent::WholePage
+            let extent = if n == PAGE_SIZE as usize {
+                full_pages
             } else {
                 fault::Extent::Part
             };
@@ -735,17 +736,6 @@ impl Mm {
         }
         Ok(done)
     }
-}
-
-/// What `Mm::transfer` copies for each page it touches.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Copies {
-    /// Nothing (`touch_pages`: the fault path alone).
-    Nothing,
-    /// From the frame (`read_memory`).
-    Out,
-    /// Into the frame, every byte of the span it is given (`write_memory`).
-    In,
 }
 
 #[cfg(test)]
