@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use mmfs::mm::Mm;
-use mmfs::mm::config::MmConfig;
-use mmfs::mm::protection::Protection;
-use mmfs::mm::types::{Arch, PAGE_SIZE};
+use mmfs::mm::base::config::MmConfig;
+use mmfs::mm::base::protection::Protection;
+use mmfs::mm::base::types::{Arch, PAGE_SIZE};
 use mmfs::mm::vad::AllocRequest;
 
 const ROUNDS: usize = 5;
@@ -29,7 +29,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn committed(mm: &Mm, pages: u64) -> (mmfs::mm::process::Pid, u64) {
+fn committed(mm: &Mm, pages: u64) -> (mmfs::mm::base::types::Pid, u64) {
     let pid = mm.create_process("bench").unwrap();
     let mut r = AllocRequest::new(0, pages * PAGE_SIZE, Protection::READWRITE);
     r.reserve = true;

@@ -21,8 +21,8 @@ use fuser::{
     INodeNo, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen,
     ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
-use mmfs::mm::physmem::PhysicalMemory;
-use mmfs::mm::types::Pfn;
+use mmfs::mm::base::types::Pfn;
+use mmfs::mm::hw::physmem::PhysicalMemory;
 use nix::sys::signal::{SigSet, Signal};
 
 const DATA_INO: u64 = 2;

@@ -98,7 +98,7 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
     // With --clock auto the system threads run from now on (they inherit the
     // blocked signal mask).
-    let mut system_threads = mmfs::mm::threads::Dispatcher::start(Arc::clone(&mm))
+    let mut system_threads = mmfs::mm::Dispatcher::start(Arc::clone(&mm))
         .map_err(|e| Failure::Runtime(format!("cannot start the system threads: {e}")))?;
 
     let mut fuse_config = fuser::Config::default();

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::cmd::args::parse_size;
-use crate::mm::config::{ClockMode, MmConfig, PagefileSpec};
-use crate::mm::types::{Arch, PAGE_SIZE};
+use crate::mm::base::config::{ClockMode, MmConfig, PagefileSpec};
+use crate::mm::base::types::{Arch, PAGE_SIZE};
 
 /// Default simulated RAM (SPEC §1).
 pub const DEFAULT_RAM: u64 = 256 << 20;

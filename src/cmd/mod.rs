@@ -21,7 +21,7 @@ pub enum Target {
     /// `system/control`
     System,
     /// `processes/<name>/control`
-    Process(crate::mm::process::Pid),
+    Process(crate::mm::base::types::Pid),
     /// `pagefiles/control`
     Pagefiles,
     /// `sections/control`
@@ -165,9 +165,9 @@ mod tests {
     /// an option name carried its NUL and ESC bytes to the reader raw.
     #[test]
     fn echoed_control_characters_are_escaped() {
-        let mm = crate::mm::Mm::new(crate::mm::config::MmConfig::for_tests(
+        let mm = crate::mm::Mm::new(crate::mm::base::config::MmConfig::for_tests(
             1 << 20,
-            crate::mm::types::Arch::X86,
+            crate::mm::base::types::Arch::X86,
         ))
         .unwrap();
         for line in [

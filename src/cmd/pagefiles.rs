@@ -33,8 +33,8 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
 mod tests {
     use crate::cmd::{Target, execute as run};
     use crate::mm::Mm;
-    use crate::mm::config::MmConfig;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::types::Arch;
 
     #[test]
     fn create_and_its_errors() {

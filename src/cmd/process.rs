@@ -2,8 +2,8 @@
 
 use super::args::{parse_number, parse_size};
 use super::{Outcome, Words, no_options, unknown_verb};
-use crate::mm::process::Pid;
-use crate::mm::protection::Protection;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::Pid;
 use crate::mm::vad::AllocRequest;
 use crate::mm::{Mm, MmError};
 use crate::mm_err;
@@ -169,7 +169,7 @@ fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
         }
     };
     let (min, max, hard) = mm.set_ws_limits_ex(pid, limit(a)?, limit(b)?, hard)?;
-    let page = crate::mm::types::PAGE_SIZE;
+    let page = crate::mm::base::types::PAGE_SIZE;
     // A soft maximum prints as before (two numbers); a hard one says so.
     let kind = if hard { " hard" } else { "" };
     Ok(format!("{} {}{kind}", min * page, max * page))
@@ -178,8 +178,8 @@ fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use crate::cmd::{Target, execute as run};
-    use crate::mm::config::MmConfig;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::types::Arch;
     use crate::mm::{Mm, MmError};
 
     fn err(m: &Mm, target: Target, line: &str) -> MmError {

@@ -3,7 +3,7 @@
 
 use super::args::parse_size;
 use super::{Outcome, Words, no_options, unknown_verb};
-use crate::mm::protection::Protection;
+use crate::mm::base::protection::Protection;
 use crate::mm::section::MAX_SECTION_NAME;
 use crate::mm::{Mm, MmError};
 use crate::mm_err;
@@ -181,8 +181,8 @@ mod tests {
     use super::*;
     use crate::cmd::{Target, execute as run};
     use crate::mm::NtStatus;
-    use crate::mm::config::MmConfig;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::types::Arch;
 
     fn mm() -> Mm {
         Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap()

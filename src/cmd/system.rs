@@ -3,7 +3,9 @@
 use super::args::parse_number;
 use super::{Outcome, Words, no_options, unknown_verb};
 use crate::mm::Mm;
-use crate::mm::threads::SystemThread;
+use crate::mm::api::BadPage;
+use crate::mm::base::types::Pfn;
+use crate::mm::base::wakeups::SystemThread;
 use crate::mm_err;
 
 const KNOWN: &str = "tick [SECONDS], run THREAD, empty-working-sets, empty-standby, \
@@ -21,7 +23,13 @@ pub fn execute(mm: &Mm, w: &Words<'_>) -> Outcome {
                     .ok_or_else(|| {
                         mm_err!(INVALID_PARAMETER, "'{}' is not a PFN", p.escape_default())
                     })?;
-                mm.mark_page_bad(crate::mm::types::Pfn(pfn))
+                mm.mark_page_bad(Pfn(pfn)).map(|outcome| match outcome {
+                    BadPage::AlreadyBad => "already bad".to_string(),
+                    BadPage::Retired => "bad".to_string(),
+                    BadPage::InUse(location) => {
+                        format!("bad ({} until freed)", location.map_or("?", |l| l.name()))
+                    }
+                })
             }
             _ => Err(mm_err!(INVALID_PARAMETER, "usage: bad-page PFN")),
         },
@@ -119,8 +127,8 @@ mod tests {
     use super::*;
     use crate::cmd::{Target, execute as run};
     use crate::mm::NtStatus;
-    use crate::mm::config::MmConfig;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::types::Arch;
 
     fn mm() -> Mm {
         Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap()

@@ -105,8 +105,8 @@ pub fn run_lines(mm: &Mm, target: Target, lines: &[Vec<u8>]) -> Option<Outcome> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::config::MmConfig;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::types::Arch;
 
     #[test]
     fn lines_are_buffered_to_the_newline() {

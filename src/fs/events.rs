@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use fuser::{Errno, ReplyData};
 
-use crate::mm::events::{Subscription, WaitResult};
+use crate::mm::base::events::{Subscription, WaitResult};
 
 /// How long a waiter sleeps between looks at the reader's signals: the latency of Ctrl-C.
 pub const SLICE: Duration = Duration::from_millis(50);
@@ -169,7 +169,7 @@ fn wait_and_reply(
 mod tests {
     use super::*;
     use crate::emit_event;
-    use crate::mm::events::EventLog;
+    use crate::mm::base::events::EventLog;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Instant;
 

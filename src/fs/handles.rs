@@ -19,9 +19,9 @@ pub enum Handle {
     Control(ControlHandle),
     Dir(Listing),
     /// A process's `mem`: reads and writes go to the simulated MMU.
-    Mem(crate::mm::process::Pid),
+    Mem(crate::mm::base::types::Pid),
     /// `system/events`: this reader's subscription (its own bounded queue).
-    Events(Arc<crate::mm::events::Subscription>),
+    Events(Arc<crate::mm::base::events::Subscription>),
 }
 
 /// Handle numbers are never reused while mounted.

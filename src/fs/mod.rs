@@ -59,7 +59,7 @@ pub struct Opened {
 /// What a read is served from.
 pub enum ReadFrom {
     Bytes(Vec<u8>),
-    Events(Arc<crate::mm::events::Subscription>),
+    Events(Arc<crate::mm::base::events::Subscription>),
 }
 
 impl MmFs {
@@ -234,7 +234,7 @@ impl MmFs {
     /// cannot be touched (SPEC §7).
     fn read_mem(
         &self,
-        pid: crate::mm::process::Pid,
+        pid: crate::mm::base::types::Pid,
         offset: u64,
         size: u32,
     ) -> Result<Vec<u8>, Errno> {

@@ -5,8 +5,8 @@
 use crate::cmd::args::parse_number;
 use crate::cmd::{SectionKey, Target};
 use crate::mm::Mm;
+use crate::mm::base::types::Pid;
 use crate::mm::pfn::PageLocation;
-use crate::mm::process::Pid;
 
 /// A directory of the tree.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -403,9 +403,9 @@ pub fn readlink(mm: &Mm, node: Node) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::config::MmConfig;
-    use crate::mm::protection::Protection;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::protection::Protection;
+    use crate::mm::base::types::Arch;
 
     fn mm() -> Mm {
         Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap()
@@ -533,9 +533,9 @@ mod tests {
 #[cfg(test)]
 mod section_tests {
     use super::*;
-    use crate::mm::config::MmConfig;
-    use crate::mm::protection::Protection;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::protection::Protection;
+    use crate::mm::base::types::Arch;
 
     /// Sections come and go in listings and lookups; a deleted section's nodes
     /// stop existing, and a new section of the same name is a different node.

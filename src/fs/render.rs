@@ -8,10 +8,11 @@ use std::fmt::Write;
 
 use super::node::{File, ProcessFile, SectionFile, SystemFile};
 use super::readme;
-use crate::mm::layout::Layout;
-use crate::mm::process::Pid;
-use crate::mm::types::{Arch, Pfn};
-use crate::mm::views::{PfnRow, VadRow};
+use crate::mm::base::types::Pid;
+use crate::mm::base::types::{Arch, Pfn};
+use crate::mm::hw::layout::Layout;
+use crate::mm::inspect::{PfnRow, PteFlags, VadRow};
+use crate::mm::process::address_space::Exception;
 use crate::mm::{Mm, MmResult};
 
 /// Renders a generated file. Control and mem files are not rendered here.
@@ -117,10 +118,10 @@ fn config(mm: &Mm) -> String {
     kv.put("Version", env!("CARGO_PKG_VERSION"))
         .put("Ram", c.ram_bytes)
         .put("PhysicalPages", c.physical_pages())
-        .put("PageSize", crate::mm::types::PAGE_SIZE)
+        .put("PageSize", crate::mm::base::types::PAGE_SIZE)
         .put(
             "AllocationGranularity",
-            crate::mm::types::ALLOCATION_GRANULARITY,
+            crate::mm::base::types::ALLOCATION_GRANULARITY,
         )
         .put("Arch", c.arch.name())
         .put("ThreeGb", on_off(c.three_gb))
@@ -331,7 +332,7 @@ fn pagefile_info(mm: &Mm, index: u8) -> MmResult<String> {
         .into_iter()
         .find(|f| f.index == index)
         .ok_or_else(|| crate::mm_err!(OBJECT_NAME_NOT_FOUND, "no paging file {index}"))?;
-    let page = crate::mm::types::PAGE_SIZE;
+    let page = crate::mm::base::types::PAGE_SIZE;
     let mut kv = KeyValue::new();
     kv.put("Name", &f.name)
         .put("Path", f.path.display())
@@ -345,6 +346,35 @@ fn pagefile_info(mm: &Mm, index: u8) -> MmResult<String> {
         .put("PagesRead", f.pages_read)
         .put("Index", f.index);
     Ok(kv.0)
+}
+
+/// `STATUS_ACCESS_VIOLATION write 0x00020000`, or `none`.
+fn last_exception(e: Option<&Exception>) -> String {
+    match e {
+        Some(e) => format!(
+            "{} {} 0x{:08x}",
+            e.status.name(),
+            if e.write { "write" } else { "read" },
+            e.va.0
+        ),
+        None => "none".to_string(),
+    }
+}
+
+/// A valid PTE's flags as letters, `-` where clear: W(rite) U(ser) A(ccessed)
+/// D(irty) C(opy-on-write) X (no-execute).
+fn valid_flags(f: &PteFlags) -> String {
+    [
+        (f.write, 'W'),
+        (f.owner, 'U'),
+        (f.accessed, 'A'),
+        (f.dirty, 'D'),
+        (f.copy_on_write, 'C'),
+        (f.no_execute, 'X'),
+    ]
+    .iter()
+    .map(|&(on, c)| if on { c } else { '-' })
+    .collect()
 }
 
 fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
@@ -366,7 +396,7 @@ fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
         .put("TransitionFaults", s.transition_faults)
         .put("HardFaults", s.hard_faults)
         .put("CopyOnWriteFaults", s.copy_on_write_faults)
-        .put("LastException", &s.last_exception)
+        .put("LastException", last_exception(s.last_exception.as_ref()))
         .put("PeakCommitCharge", s.peak_commit_charge)
         .put("PageTablePages", s.page_table_pages)
         .put("VirtualSize", s.virtual_size)
@@ -460,7 +490,7 @@ fn pte_entry(mm: &Mm, pid: Pid, va: u64) -> MmResult<String> {
         d.protection.map_or("none".to_string(), |p| p.name()),
     );
     if let Some(f) = &d.valid_flags {
-        kv.put("Flags", f);
+        kv.put("Flags", valid_flags(f));
     }
     if let Some((address, state)) = d.prototype {
         kv.put("PrototypePte", hex(address, vw))

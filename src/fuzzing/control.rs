@@ -8,7 +8,7 @@
 use super::{Fixture, check_outcome};
 use crate::cmd::{self, Target};
 use crate::fs::control::{ControlHandle, MAX_LINE};
-use crate::mm::types::Arch;
+use crate::mm::base::types::Arch;
 
 /// The arch a leading comment asks for.
 pub fn arch_of(data: &[u8]) -> Arch {

@@ -16,8 +16,8 @@ use super::{
 use crate::cmd::{self, Target};
 use crate::fs::errno::errno_for_fault;
 use crate::mm::Mm;
-use crate::mm::process::Pid;
-use crate::mm::types::Arch;
+use crate::mm::base::types::Arch;
+use crate::mm::base::types::Pid;
 use fuser::Errno;
 
 /// Operations run per input at most (keeps each input quick).

@@ -18,9 +18,9 @@ pub mod paths;
 mod tests;
 
 use crate::cmd::{self, Outcome, SectionKey, Target};
-use crate::mm::config::MmConfig;
-use crate::mm::process::Pid;
-use crate::mm::types::Arch;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::types::Arch;
+use crate::mm::base::types::Pid;
 use crate::mm::{Mm, NtStatus};
 
 /// The private read/write region every fixture process has (committed).

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use super::Fixture;
 use crate::fs::node::{self, Dir, File, FileClass, Node};
 use crate::fs::render;
-use crate::mm::types::Arch;
+use crate::mm::base::types::Arch;
 use crate::mm::{Mm, NtStatus};
 
 /// Links followed before giving up, as the kernel's ELOOP limit would.

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::status::MmResult;
-use super::types::PAGE_SIZE;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::PAGE_SIZE;
 
 /// NT supports at most 16 paging files (`PageFileLow` is 4 bits).
 pub const MAX_PAGING_FILES: usize = 16;

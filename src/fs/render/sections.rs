@@ -5,15 +5,40 @@ use std::fmt::Write;
 
 use super::{KeyValue, hex, pfn_width, pte_width, push_dec, push_hex, push_left, va_width};
 use crate::cmd::SectionKey;
-use crate::mm::types::PAGE_SIZE;
+use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::{Mm, MmResult};
 
-/// `info`: key/value, in the core's order.
+/// `info`: the section object, then its control area's counters under NT's
+/// names.
 pub fn info(mm: &Mm, key: SectionKey) -> MmResult<String> {
+    let i = mm.section_info(key.name())?;
+    let s = &i.section;
+    let none = || "none".to_string();
     let mut kv = KeyValue::new();
-    for (k, v) in mm.section_info(key.name())? {
-        kv.put(k, v);
-    }
+    kv.put("Name", &s.name)
+        .put("Size", format!("{:#x}", s.size))
+        .put("Pages", s.size.div_ceil(PAGE_SIZE))
+        .put("Protection", s.protection.name())
+        .put("Backing", i.backing)
+        .put("File", s.file.clone().unwrap_or_else(none))
+        .put(
+            "HostPath",
+            i.host_path.map_or_else(none, |p| p.display().to_string()),
+        )
+        .put("ControlArea", i.control_area)
+        .put("SizeOfSegment", format!("{:#x}", i.size_of_segment))
+        .put("TotalNumberOfPtes", i.total_ptes)
+        .put("NumberOfSubsections", i.subsections)
+        .put("NumberOfCommittedPages", i.committed_pages)
+        .put("NumberOfSectionReferences", i.section_references)
+        .put("NumberOfPfnReferences", i.pfn_references)
+        .put("NumberOfMappedViews", i.mapped_views)
+        .put("NumberOfUserReferences", i.user_references)
+        .put("WritableUserReferences", i.writable_user_references)
+        .put("ModifiedWriteCount", i.modified_write_count)
+        .put("ResidentPages", i.resident_pages)
+        .put("ModifiedPages", i.modified_pages)
+        .put("Flags", i.flags.join(" "));
     Ok(kv.0)
 }
 
@@ -86,9 +111,9 @@ pub fn views(mm: &Mm, key: SectionKey) -> MmResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::config::MmConfig;
-    use crate::mm::protection::Protection;
-    use crate::mm::types::Arch;
+    use crate::mm::base::config::MmConfig;
+    use crate::mm::base::protection::Protection;
+    use crate::mm::base::types::Arch;
 
     fn columns(line: &str) -> Vec<&str> {
         line.split_ascii_whitespace().collect()

@@ -29,7 +29,7 @@
 
 use std::fmt;
 
-use crate::mm::types::Pfn;
+use crate::mm::base::types::Pfn;
 
 /// One packed MMPFN. See the module docs for the layout.
 pub(super) type MmPfn = [u64; 4];

@@ -7,7 +7,7 @@
 
 use super::entry::{NIL, PfnFields};
 use super::{LIST_COUNT, ListHead, PageLocation, PfnDatabase, STANDBY_BASE, list_index};
-use crate::mm::types::Pfn;
+use crate::mm::base::types::Pfn;
 
 /// Lists searched by `remove_any`, in NT's allocation order.
 const NEED_ZEROED_ORDER: [PageLocation; 3] = [

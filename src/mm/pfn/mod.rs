@@ -31,7 +31,7 @@ pub use entry::{DEFAULT_PRIORITY, PageLocation, PageUse, PfnEntryView};
 pub use lists::ListIter;
 pub use verify::PageCounts;
 
-use crate::mm::types::Pfn;
+use crate::mm::base::types::Pfn;
 use entry::{MmPfn, NIL, PfnFields, bits};
 
 /// Bytes of host memory each physical page's entry costs (at most 32).

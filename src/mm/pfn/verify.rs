@@ -203,7 +203,7 @@ impl PfnDatabase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::types::Pfn;
+    use crate::mm::base::types::Pfn;
 
     #[test]
     fn fresh_database_verifies_and_counts_add_up() {

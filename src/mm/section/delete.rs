@@ -5,9 +5,10 @@
 //! the commit it charged is returned. If a write fails the control area stays
 //! (unreferenced) and the mapped page writer tries again on its next pass.
 
-use crate::mm::memory::Machine;
+use crate::mm::hw::pte::{HardwarePte, PteState};
+use crate::mm::machine::Machine;
+use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::pfn::PageLocation;
-use crate::mm::pte::PteState;
 
 /// Deletes control area `ca` if nothing refers to it. Call with no lock held.
 pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
@@ -19,7 +20,7 @@ pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
         }
     };
     if is_file {
-        super::writer::flush_range(m, ca, 0, u64::MAX, true);
+        flush_range(m, ca, 0, u64::MAX, true);
     }
     let mut st = m.pfn_lock();
     let Some(area) = st.segments.control_area(ca) else {
@@ -43,8 +44,7 @@ pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
     }
     for at in locations {
         match m.fmt.decode_prototype(st.segments.read(at)) {
-            PteState::Transition { pfn, .. }
-            | PteState::Valid(crate::mm::pte::HardwarePte { pfn, .. }) => {
+            PteState::Transition { pfn, .. } | PteState::Valid(HardwarePte { pfn, .. }) => {
                 if st.db.location(pfn).is_some_and(PageLocation::is_list) {
                     st.db.unlink(pfn);
                     m.free_page_locked(&mut st, pfn);

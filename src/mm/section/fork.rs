@@ -16,166 +16,21 @@
 //! private page. The child is charged the parent's commit (NT charges the
 //! child for every private committed page).
 
-use std::sync::Arc;
-
-use crate::mm::Mm;
-use crate::mm::address_space::AddressSpace;
-use crate::mm::memory::{Machine, PfnState};
-use crate::mm::pagetable::EntryLoc;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{Pfn, Va};
+use crate::mm::hw::pagetable::EntryLoc;
+use crate::mm::hw::pte::PteState;
+use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pfn::{PageLocation, PageUse};
-use crate::mm::process::{Pid, Process};
-use crate::mm::protection::Protection;
-use crate::mm::pte::PteState;
-use crate::mm::status::MmResult;
-use crate::mm::types::Va;
-use crate::mm::working_set::{Wsle, WsleKind};
+use crate::mm::process::AddressSpace;
+use crate::mm::process::mapping::data_pte;
+use crate::mm::process::working_set::{Wsle, WsleKind};
+use crate::mm::segment::{Backing, ProtoLoc};
 
-use super::{Backing, ProtoLoc};
-
-/// The copy-on-write form of a protection (what a clone block grants).
-pub fn copy_on_write_form(p: Protection) -> Protection {
-    let base = match p.base() {
-        Protection::READWRITE => Protection::WRITECOPY,
-        Protection::EXECUTE_READWRITE => Protection::EXECUTE_WRITECOPY,
-        other => other,
-    };
-    Protection::from_raw(base.raw() | (p.raw() & (Protection::GUARD_BIT | Protection::NOCACHE_BIT)))
-}
-
-/// The writable form a copy-on-write page gets once copied.
-pub fn written_form(p: Protection) -> Protection {
-    let base = match p.base() {
-        Protection::WRITECOPY => Protection::READWRITE,
-        Protection::EXECUTE_WRITECOPY => Protection::EXECUTE_READWRITE,
-        other => other,
-    };
-    Protection::from_raw(base.raw() | (p.raw() & Protection::NOCACHE_BIT))
-}
-
-impl Machine {
-    /// A process PTE that referred to prototype PTE `at` no longer does. For a
-    /// clone block that is one reference fewer; the last one frees its page and
-    /// slot, and the last block of a clone control area takes the area with it.
-    /// Prototype PTEs of sections are not counted this way (their views are).
-    pub fn clone_dereference_locked(&self, st: &mut PfnState, at: ProtoLoc) {
-        let Some(ca) = st.segments.owner(at) else {
-            return;
-        };
-        let index = st.segments.index(at) as usize;
-        let Some(area) = st.segments.control_area_mut(ca) else {
-            return;
-        };
-        if !area.is_clone() {
-            return;
-        }
-        let Some(refs) = area.clone_refs.get_mut(index) else {
-            return;
-        };
-        debug_assert!(
-            *refs > 0,
-            "clone block {index} of control area {ca} underflow"
-        );
-        *refs = refs.saturating_sub(1);
-        if *refs > 0 {
-            return;
-        }
-        let raw = st.segments.read(at);
-        match self.fmt.decode_prototype(raw) {
-            PteState::Transition { pfn, .. } => {
-                if let Some(area) = st.segments.control_area_mut(ca) {
-                    area.pfn_references -= 1;
-                }
-                if st.db.location(pfn).is_some_and(PageLocation::is_list) {
-                    st.db.unlink(pfn);
-                    self.free_page_locked(st, pfn);
-                } else {
-                    // I/O in flight holds it; its completion frees it.
-                    st.db.set_deleted(pfn, true);
-                }
-            }
-            PteState::PageFile { file, slot, .. } => {
-                self.pagefiles_lock().release(file, slot);
-            }
-            _ => {}
-        }
-        st.segments.write(at, 0);
-        if st
-            .segments
-            .control_area(ca)
-            .is_some_and(|a| a.unreferenced())
-        {
-            st.segments.remove_control_area(ca);
-        }
-    }
-}
+use super::view::count_view;
 
 /// What happens to one PTE of the parent.
-/// Makes `va`'s page private if it is still shared with a fork relative through
-/// a clone block: the page is brought in (without the access check: its
-/// protection is about to change) and copied, as a write would. `protect` and a
-/// recommit do this first, because the protection of a clone page lives in the
-/// clone block, which the relative shares. Returns whether a copy was made.
-pub fn privatize_clone_page(
-    m: &Machine,
-    space: &mut AddressSpace,
-    va: Va,
-) -> Result<bool, crate::mm::fault::AccessFault> {
-    let tables = space.tables(m);
-    let Some(loc) = tables.leaf(va) else {
-        return Ok(false);
-    };
-    let is_clone = |st: &PfnState, at: Option<ProtoLoc>| {
-        at.and_then(|at| st.segments.owner(at))
-            .and_then(|ca| st.segments.control_area(ca))
-            .is_some_and(|a| a.is_clone())
-    };
-    match m.fmt.decode(tables.read(loc)) {
-        PteState::Valid(h) => {
-            let st = m.pfn_lock();
-            if !st.db.prototype(h.pfn) || !is_clone(&st, m.proto_of_locked(&st, h.pfn)) {
-                return Ok(false);
-            }
-        }
-        PteState::Prototype {
-            proto_pte: Some(address),
-            ..
-        } => {
-            let clone = {
-                let st = m.pfn_lock();
-                is_clone(&st, st.segments.locate_address(address.0))
-            };
-            if !clone {
-                return Ok(false);
-            }
-            // READONLY here only lets the read in whatever the block's
-            // protection is; the copy below takes its protection anew.
-            super::fault::prototype_fault(
-                m,
-                space,
-                va,
-                crate::mm::fault::Access::Read,
-                Some(address),
-                Protection::READONLY,
-            )?;
-        }
-        _ => return Ok(false),
-    }
-    if let Err(f) = super::fault::copy_on_write(m, space, va) {
-        // No page for the copy: the page brought in above (with a protection
-        // that was only for the read) leaves the working set again, so the PTE
-        // points at the clone block as before.
-        let tables = space.tables(m);
-        if let PteState::Valid(h) = m.fmt.decode(tables.read(loc)) {
-            let index = space.ws_index_of(&m.pfn_lock(), va.page_base(), h.pfn);
-            if let Some(i) = index {
-                space.trim_entry(m, i);
-            }
-        }
-        return Err(f);
-    }
-    Ok(true)
-}
-
 enum Plan {
     /// A private page that moves into clone block `block`.
     Move { block: u64 },
@@ -186,89 +41,120 @@ enum Plan {
     Share(ProtoLoc),
 }
 
-pub fn fork(mm: &Mm, parent: &Arc<Process>, child_name: &str) -> MmResult<Pid> {
-    let m = mm.machine();
-    let child_pid = mm.create_process(child_name)?;
-    let result = clone_into(mm, parent, child_pid);
-    if let Err(e) = result {
-        if let Err(t) = mm.terminate_process(child_pid) {
-            log::error!("fork: removing the half-made child {child_pid}: {t}");
-        }
-        return Err(e);
-    }
-    crate::mm_event!(m, "process.fork", "parent={} child={child_pid}", parent.pid);
-    Ok(child_pid)
+/// Every PTE of the parent that holds anything, with what happens to it, and
+/// how many clone blocks the moves need.
+struct ClonePlan {
+    ptes: Vec<(Va, EntryLoc, Plan)>,
+    blocks: u64,
 }
 
-fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
-    let m = mm.machine();
-    let child = mm.process(child_pid)?;
-    let mut ps = parent.live_space()?;
-    let mut cs = child.live_space()?;
+/// Clones the parent's address space (`ps`, locked) into the child's (`cs`,
+/// locked after it, and new: nobody else can reach it yet). Everything that
+/// can fail is done first; a failure leaves the child holding exactly what it
+/// was charged, for the caller to terminate. NT: MiCloneProcessAddressSpace.
+pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     // 1. Plan every PTE that holds anything, in every VAD.
-    let mut plans: Vec<(Va, EntryLoc, Plan)> = Vec::new();
-    let mut blocks = 0u64;
-    {
-        let st = m.pfn_lock();
-        let tables = ps.tables(m);
-        for vad in ps.vads.iter() {
-            let view_ca = vad.section.as_ref().map(|s| s.id);
-            for (va, loc) in super::super::virtual_memory::nonzero_ptes(
-                &tables,
-                vad.starting_vpn,
-                vad.ending_vpn,
-            ) {
-                let raw = tables.read(loc);
-                let plan = match m.fmt.decode(raw) {
-                    PteState::Valid(h) if st.db.prototype(h.pfn) => {
-                        match m.proto_of_locked(&st, h.pfn) {
-                            Some(at) if st.segments.owner(at) != view_ca => Plan::Share(at),
-                            _ => {
-                                // The view's own page: the child faults it in from
-                                // the prototype PTE, with the protection `protect`
-                                // gave it here (VAD-lookup form) if that differs.
-                                let own = ps
-                                    .ws_index_of(&st, va, h.pfn)
-                                    .and_then(|i| ps.ws.get(i))
-                                    .map(|e| e.protection);
-                                match own {
-                                    Some(p) if p != vad.protection => {
-                                        Plan::Copy(m.fmt.encode(&PteState::Prototype {
-                                            proto_pte: None,
-                                            protection: p,
-                                        }))
-                                    }
-                                    _ => continue,
-                                }
-                            }
-                        }
-                    }
-                    PteState::Valid(_)
-                    | PteState::Transition { .. }
-                    | PteState::PageFile { .. } => {
-                        blocks += 1;
-                        Plan::Move { block: blocks - 1 }
-                    }
-                    PteState::Prototype {
-                        proto_pte: Some(address),
-                        ..
-                    } => match st.segments.locate_address(address.0) {
-                        Some(at) if st.segments.owner(at) != view_ca => Plan::Share(at),
-                        _ => continue,
-                    },
-                    PteState::Prototype {
-                        proto_pte: None, ..
-                    }
-                    | PteState::DemandZero { .. }
-                    | PteState::Decommitted => Plan::Copy(raw),
-                    _ => continue,
-                };
-                plans.push((va, loc, plan));
+    let plan = plan_clone(m, ps);
+    // 2. Everything that can fail, first: the child's commit, its page tables,
+    //    the clone control area.
+    copy_vads(m, ps, cs)?;
+    let mut child_locs = Vec::with_capacity(plan.ptes.len());
+    for (va, _, _) in &plan.ptes {
+        child_locs.push(cs.ensure_leaf(m, *va)?);
+    }
+    let mut st = m.pfn_lock();
+    let clone_ca = add_clone_area(m, &mut st, plan.blocks)?;
+    // 3. Nothing fails from here: move the pages, point both processes at them.
+    for ((va, ploc, plan), cloc) in plan.ptes.into_iter().zip(child_locs) {
+        apply(m, &mut st, (ps, va, ploc), (cs, cloc), (plan, clone_ca));
+    }
+    drop(st);
+    cs.note_commit_peak();
+    Ok(())
+}
+
+/// Step 1: what happens to each PTE of the parent that holds anything.
+fn plan_clone(m: &Machine, ps: &AddressSpace) -> ClonePlan {
+    let mut plan = ClonePlan {
+        ptes: Vec::new(),
+        blocks: 0,
+    };
+    let st = m.pfn_lock();
+    let tables = ps.tables(m);
+    for vad in ps.vads.iter() {
+        let view_ca = vad.section.as_ref().map(|s| s.id);
+        for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
+            let raw = tables.read(loc);
+            let decided = match m.fmt.decode(raw) {
+                PteState::Valid(h) if st.db.prototype(h.pfn) => {
+                    plan_shared_page(m, &st, ps, vad.protection, view_ca, va, h.pfn)
+                }
+                PteState::Valid(_) | PteState::Transition { .. } | PteState::PageFile { .. } => {
+                    plan.blocks += 1;
+                    Some(Plan::Move {
+                        block: plan.blocks - 1,
+                    })
+                }
+                PteState::Prototype {
+                    proto_pte: Some(address),
+                    ..
+                } => match st.segments.locate_address(address.0) {
+                    Some(at) if st.segments.owner(at) != view_ca => Some(Plan::Share(at)),
+                    _ => None,
+                },
+                PteState::Prototype {
+                    proto_pte: None, ..
+                }
+                | PteState::DemandZero { .. }
+                | PteState::Decommitted => Some(Plan::Copy(raw)),
+                _ => None,
+            };
+            if let Some(p) = decided {
+                plan.ptes.push((va, loc, p));
             }
         }
     }
-    // 2. Everything that can fail, first: the child's commit, its page tables,
-    //    the clone control area.
+    plan
+}
+
+/// The plan for a valid page mapped through a prototype PTE: a fork relative's
+/// clone block is shared; the view's own page is faulted in by the child from
+/// the prototype PTE, with the protection `protect` gave it here (VAD-lookup
+/// form) if that differs from the view's.
+fn plan_shared_page(
+    m: &Machine,
+    st: &PfnState,
+    ps: &AddressSpace,
+    view_protection: Protection,
+    view_ca: Option<u32>,
+    va: Va,
+    pfn: Pfn,
+) -> Option<Plan> {
+    match m.proto_of_locked(st, pfn) {
+        Some(at) if st.segments.owner(at) != view_ca => Some(Plan::Share(at)),
+        _ => {
+            let own = ps
+                .ws_index_of(st, va, pfn)
+                .and_then(|i| ps.ws.get(i))
+                .map(|e| e.protection);
+            match own {
+                Some(p) if p != view_protection => {
+                    Some(Plan::Copy(m.fmt.encode(&PteState::Prototype {
+                        proto_pte: None,
+                        protection: p,
+                    })))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Step 2, first part: the child is charged the parent's commit and gets its
+/// VADs; its views are counted in their control areas. From here a failure
+/// that terminates the child gives back exactly that (a view VAD left
+/// uncounted would be uncounted twice).
+fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     let charge: u64 = ps.vads.iter().map(|v| v.commit_charge).sum();
     m.charge_commit(charge)?;
     for v in ps.vads.iter() {
@@ -277,83 +163,73 @@ fn clone_into(mm: &Mm, parent: &Arc<Process>, child_pid: Pid) -> MmResult<()> {
             return Err(e);
         }
     }
-    // From here the child's VADs hold the charge and its views are counted in
-    // their control areas: if a later step fails, terminating the child gives
-    // back exactly that (a view VAD left uncounted would be uncounted twice).
-    {
-        let mut st = m.pfn_lock();
-        for views in cs
-            .vads
-            .iter()
-            .filter_map(|v| v.section.as_ref().map(|s| (s.id, v.protection)))
-        {
-            if let Some(area) = st.segments.control_area_mut(views.0) {
-                area.mapped_views += 1;
-                area.user_references += 1;
-                if views.1.allows_write() && !views.1.is_copy_on_write() {
-                    area.writable_user_references += 1;
-                }
-            }
+    for v in cs.vads.iter() {
+        if let Some(s) = &v.section {
+            count_view(m, s.id, v.protection);
         }
     }
-    let mut child_locs = Vec::with_capacity(plans.len());
-    for (va, _, _) in &plans {
-        child_locs.push(cs.ensure_leaf(m, *va)?);
-    }
-    let mut st = m.pfn_lock();
-    let clone_ca = if blocks > 0 {
-        let ca = st
-            .segments
-            .add_control_area(Backing::Clone, Protection::WRITECOPY);
-        if st
-            .segments
-            .add_subsection(ca, blocks, 0, 0, m.fmt.max_subsection())
-            .is_none()
-        {
-            st.segments.remove_control_area(ca);
-            return Err(mm_err!(
-                INSUFFICIENT_RESOURCES,
-                "paged pool has no room for {blocks} clone blocks"
-            ));
-        }
-        Some(ca)
-    } else {
-        None
-    };
-    // 3. Nothing fails from here: move the pages, point both processes at them.
-    let ptables = ps.tables(m);
-    let ctables = cs.tables(m);
-    for ((va, ploc, plan), cloc) in plans.into_iter().zip(child_locs) {
-        match plan {
-            Plan::Copy(raw) => ctables.write(cloc, raw),
-            Plan::Share(at) => {
-                bump_clone_ref(&mut st, at, 1);
-                let pointer = m.fmt.encode(&PteState::Prototype {
-                    proto_pte: Some(Va(st.segments.address(at))),
-                    protection: Protection::ZERO_ACCESS,
-                });
-                ctables.write(cloc, pointer);
-            }
-            Plan::Move { block } => {
-                let ca = clone_ca.expect("blocks were planned");
-                let at = st.segments.locate(ca, block).expect("clone block exists");
-                move_into_block(m, &mut st, &mut ps, va, ploc, at);
-                // The parent's PTE and the child's.
-                bump_clone_ref(&mut st, at, 2);
-                let pointer = m.fmt.encode(&PteState::Prototype {
-                    proto_pte: Some(Va(st.segments.address(at))),
-                    protection: Protection::ZERO_ACCESS,
-                });
-                ctables.write(cloc, pointer);
-                if !m.fmt.is_valid(ptables.read(ploc)) {
-                    ptables.write(ploc, pointer);
-                }
-            }
-        }
-    }
-    drop(st);
-    cs.note_commit_peak();
     Ok(())
+}
+
+/// Step 2, last part: the clone control area with `blocks` clone blocks, if
+/// any page moves.
+fn add_clone_area(m: &Machine, st: &mut PfnState, blocks: u64) -> MmResult<Option<u32>> {
+    if blocks == 0 {
+        return Ok(None);
+    }
+    let ca = st
+        .segments
+        .add_control_area(Backing::Clone, Protection::WRITECOPY);
+    if st
+        .segments
+        .add_subsection(ca, blocks, 0, 0, m.fmt.max_subsection())
+        .is_none()
+    {
+        st.segments.remove_control_area(ca);
+        return Err(mm_err!(
+            INSUFFICIENT_RESOURCES,
+            "paged pool has no room for {blocks} clone blocks"
+        ));
+    }
+    Ok(Some(ca))
+}
+
+/// Step 3 for one PTE: the child's PTE at `cloc` gets the planned value; a
+/// moving page goes into its clone block and both PTEs point at it.
+fn apply(
+    m: &Machine,
+    st: &mut PfnState,
+    (ps, va, ploc): (&mut AddressSpace, Va, EntryLoc),
+    (cs, cloc): (&AddressSpace, EntryLoc),
+    (plan, clone_ca): (Plan, Option<u32>),
+) {
+    let ctables = cs.tables(m);
+    let pointer_to = |st: &PfnState, at: ProtoLoc| {
+        m.fmt.encode(&PteState::Prototype {
+            proto_pte: Some(Va(st.segments.address(at))),
+            protection: Protection::ZERO_ACCESS,
+        })
+    };
+    match plan {
+        Plan::Copy(raw) => ctables.write(cloc, raw),
+        Plan::Share(at) => {
+            bump_clone_ref(st, at, 1);
+            ctables.write(cloc, pointer_to(st, at));
+        }
+        Plan::Move { block } => {
+            let ca = clone_ca.expect("blocks were planned");
+            let at = st.segments.locate(ca, block).expect("clone block exists");
+            move_into_block(m, st, ps, va, ploc, at);
+            // The parent's PTE and the child's.
+            bump_clone_ref(st, at, 2);
+            let pointer = pointer_to(st, at);
+            ctables.write(cloc, pointer);
+            let ptables = ps.tables(m);
+            if !m.fmt.is_valid(ptables.read(ploc)) {
+                ptables.write(ploc, pointer);
+            }
+        }
+    }
 }
 
 fn bump_clone_ref(st: &mut PfnState, at: ProtoLoc, by: u32) {
@@ -389,13 +265,14 @@ fn move_into_block(
                 .ws
                 .remove(index)
                 .expect("a valid private page has a WSLE");
-            let protection = copy_on_write_form(e.protection);
+            let protection = e.protection.copy_on_write_form();
             if h.dirty {
                 st.db.set_modified(h.pfn, true);
                 m.release_backing_locked(st, h.pfn);
             }
-            let original =
-                crate::mm::virtual_memory::reprotect(m, st.db.original_pte(h.pfn), protection);
+            let original = m
+                .fmt
+                .reprotect_original(st.db.original_pte(h.pfn), protection);
             let share = st.db.share_count(h.pfn);
             let references = st.db.reference_count(h.pfn);
             m.activate_proto_locked(st, h.pfn, at, original);
@@ -408,16 +285,14 @@ fn move_into_block(
             w.locked = e.locked;
             w.age = e.age;
             ps.ws.insert(w);
-            tables.write(
-                loc,
-                crate::mm::address_space::data_pte(m, h.pfn, protection, false),
-            );
+            tables.write(loc, data_pte(m, h.pfn, protection, false));
             ps.private_pages -= 1;
         }
         PteState::Transition { pfn, protection } => {
-            let protection = copy_on_write_form(protection);
-            let original =
-                crate::mm::virtual_memory::reprotect(m, st.db.original_pte(pfn), protection);
+            let protection = protection.copy_on_write_form();
+            let original = m
+                .fmt
+                .reprotect_original(st.db.original_pte(pfn), protection);
             let location = st.db.location(pfn);
             let references = st.db.reference_count(pfn);
             let on_list = location.is_some_and(PageLocation::is_list);
@@ -444,7 +319,7 @@ fn move_into_block(
                 m.fmt.encode(&PteState::PageFile {
                     file,
                     slot,
-                    protection: copy_on_write_form(protection),
+                    protection: protection.copy_on_write_form(),
                 }),
             );
             ps.private_pages -= 1;

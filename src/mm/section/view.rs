@@ -2,32 +2,26 @@
 //! NtFlushVirtualMemory (WRK `mapview.c`, `umapview.c`, `flushsec.c`).
 //! Callers hold the process's address-space lock.
 
-use crate::mm::address_space::AddressSpace;
-use crate::mm::memory::Machine;
-use crate::mm::protection::Protection;
-use crate::mm::pte::PteState;
-use crate::mm::status::MmResult;
-use crate::mm::types::{ALLOCATION_GRANULARITY, PAGE_SIZE, Va, Vpn};
-use crate::mm::vad::{SectionRef, Vad};
-use crate::mm::virtual_memory::{limits, nonzero_ptes};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{ALLOCATION_GRANULARITY, PAGE_SIZE, Va, Vpn};
+use crate::mm::hw::pte::PteState;
+use crate::mm::machine::Machine;
+use crate::mm::paging::mapped_writer::flush_range;
+use crate::mm::process::AddressSpace;
+use crate::mm::vad::{AddressLimits, SectionRef, Vad};
 
 use super::SectionObject;
 
-/// Whether a view with protection `view` may be mapped from a section created
-/// with `section` (NT's MiIsProtectionCompatible): shared write needs a
-/// writable section, execute an executable one; copy-on-write and read-only
-/// views only need read access, and no-access views are always allowed.
-pub fn compatible(section: Protection, view: Protection) -> bool {
-    let v = view.base();
-    if v.is_noaccess() {
-        return true;
-    }
-    let s = section.base();
-    let shared_write = v.allows_write() && !v.is_copy_on_write();
-    let section_shared_write = s.allows_write() && !s.is_copy_on_write();
-    (!shared_write || section_shared_write)
-        && (!v.allows_execute() || s.allows_execute())
-        && (!v.allows_read() || s.allows_read())
+/// What NtMapViewOfSection is asked for: where (0: the system chooses), how
+/// many bytes (0: to the end of the section), from which offset, with which
+/// protection.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewRequest {
+    pub address: u64,
+    pub size: u64,
+    pub offset: u64,
+    pub protection: Protection,
 }
 
 /// Maps a view of `s` into `space`. Returns the base and size.
@@ -35,11 +29,69 @@ pub fn map(
     m: &Machine,
     space: &mut AddressSpace,
     s: &SectionObject,
-    address: u64,
-    size: u64,
-    offset: u64,
-    protection: Protection,
+    req: ViewRequest,
 ) -> MmResult<(Va, u64)> {
+    let ViewRequest {
+        offset, protection, ..
+    } = req;
+    let size = check_view(s, req)?;
+    let pages = size.div_ceil(PAGE_SIZE);
+    let bytes = pages * PAGE_SIZE;
+    let base = view_base(m, space, req.address, bytes)?;
+    let first = base.vpn();
+    let last = Vpn(first.0 + pages - 1);
+    if let Some(v) = space.vads.find_overlapping(first, last).next() {
+        return Err(mm_err!(
+            CONFLICTING_ADDRESSES,
+            "{:#x}-{:#x} overlaps the reservation at {}",
+            base.0,
+            base.0 + bytes - 1,
+            v.range_text()
+        ));
+    }
+    // A copy-on-write view is charged for every page: each may become private.
+    let charge = if protection.is_copy_on_write() {
+        pages
+    } else {
+        0
+    };
+    m.charge_commit(charge)?;
+    let section = SectionRef {
+        id: s.control_area,
+        name: s.name.clone(),
+        first_prototype_index: offset / PAGE_SIZE,
+        offset,
+    };
+    let mut vad = Vad::mapped(first, last, protection, section, false);
+    vad.commit_charge = charge;
+    vad.mem_commit = true;
+    if let Err(e) = space.vads.insert(vad) {
+        m.uncharge_commit(charge);
+        return Err(e);
+    }
+    space.note_commit_peak();
+    count_view(m, s.control_area, protection);
+    crate::mm_event!(
+        m,
+        "view.map",
+        "pid={} section={} base={:#x} size={bytes:#x} offset={offset:#x}",
+        space.pid,
+        s.name,
+        base.0
+    );
+    Ok((base, bytes))
+}
+
+/// Checks a view request against NT's rules (protection, 64 KB alignment of
+/// offset and address, the section's size, MiIsProtectionCompatible). Returns
+/// the view's size in bytes (a size of 0 meaning the rest of the section).
+fn check_view(s: &SectionObject, req: ViewRequest) -> MmResult<u64> {
+    let ViewRequest {
+        address,
+        size,
+        offset,
+        protection,
+    } = req;
     if protection.raw() == 0 || protection.is_decommit() && !protection.is_noaccess() {
         return Err(mm_err!(
             INVALID_PAGE_PROTECTION,
@@ -76,7 +128,7 @@ pub fn map(
             s.size
         ));
     }
-    if !compatible(s.protection, protection) {
+    if !protection.compatible_with_section(s.protection) {
         return Err(mm_err!(
             SECTION_PROTECTION,
             "a {} view cannot be mapped from section {}, which was created {}",
@@ -85,11 +137,15 @@ pub fn map(
             s.protection.name()
         ));
     }
-    let pages = size.div_ceil(PAGE_SIZE);
-    let bytes = pages * PAGE_SIZE;
-    let l = limits(m);
-    let base = if address == 0 {
-        space
+    Ok(size)
+}
+
+/// Where a view of `bytes` goes: at `address`, which must be inside user
+/// space, or (0) the lowest free 64 KB-aligned range.
+fn view_base(m: &Machine, space: &AddressSpace, address: u64, bytes: u64) -> MmResult<Va> {
+    let l = AddressLimits::for_layout(&m.layout);
+    if address == 0 {
+        return space
             .vads
             .find_free(
                 bytes,
@@ -103,75 +159,31 @@ pub fn map(
                     NO_MEMORY,
                     "no free range of {bytes:#x} bytes is left in the address space"
                 )
-            })?
-    } else {
-        let last = address.checked_add(bytes - 1).filter(|&e| e <= l.highest);
-        if address < l.lowest || last.is_none() {
-            return Err(mm_err!(
-                INVALID_PARAMETER,
-                "{address:#x}+{bytes:#x} is not inside user space ({:#x}-{:#x})",
-                l.lowest,
-                l.highest
-            ));
-        }
-        Va(address)
-    };
-    let first = base.vpn();
-    let last = Vpn(first.0 + pages - 1);
-    if let Some(v) = space.vads.find_overlapping(first, last).next() {
+            });
+    }
+    let last = address.checked_add(bytes - 1).filter(|&e| e <= l.highest);
+    if address < l.lowest || last.is_none() {
         return Err(mm_err!(
-            CONFLICTING_ADDRESSES,
-            "{:#x}-{:#x} overlaps the reservation at {}",
-            base.0,
-            base.0 + bytes - 1,
-            v.range_text()
+            INVALID_PARAMETER,
+            "{address:#x}+{bytes:#x} is not inside user space ({:#x}-{:#x})",
+            l.lowest,
+            l.highest
         ));
     }
-    // A copy-on-write view is charged for every page: each may become private.
-    let charge = if protection.is_copy_on_write() {
-        pages
-    } else {
-        0
-    };
-    m.charge_commit(charge)?;
-    let mut vad = Vad::mapped(
-        first,
-        last,
-        protection,
-        SectionRef {
-            id: s.control_area,
-            name: s.name.clone(),
-            first_prototype_index: offset / PAGE_SIZE,
-            offset,
-        },
-        false,
-    );
-    vad.commit_charge = charge;
-    vad.mem_commit = true;
-    if let Err(e) = space.vads.insert(vad) {
-        m.uncharge_commit(charge);
-        return Err(e);
-    }
-    space.note_commit_peak();
-    {
-        let mut st = m.pfn_lock();
-        if let Some(ca) = st.segments.control_area_mut(s.control_area) {
-            ca.mapped_views += 1;
-            ca.user_references += 1;
-            if protection.allows_write() && !protection.is_copy_on_write() {
-                ca.writable_user_references += 1;
-            }
+    Ok(Va(address))
+}
+
+/// A new view of control area `ca` is counted in it (NumberOfMappedViews,
+/// NumberOfUserReferences, and WritableUserReferences for shared write).
+pub fn count_view(m: &Machine, ca: u32, protection: Protection) {
+    let mut st = m.pfn_lock();
+    if let Some(area) = st.segments.control_area_mut(ca) {
+        area.mapped_views += 1;
+        area.user_references += 1;
+        if protection.allows_write() && !protection.is_copy_on_write() {
+            area.writable_user_references += 1;
         }
     }
-    crate::mm_event!(
-        m,
-        "view.map",
-        "pid={} section={} base={:#x} size={bytes:#x} offset={offset:#x}",
-        space.pid,
-        s.name,
-        base.0
-    );
-    Ok((base, bytes))
 }
 
 /// Unmaps the view containing `address`: its shared pages lose this mapping,
@@ -195,7 +207,7 @@ pub fn unmap(m: &Machine, space: &mut AddressSpace, address: u64) -> MmResult<(V
 /// Takes a view out of an address space (unmap, and process termination).
 pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
     let tables = space.tables(m);
-    for (va, loc) in nonzero_ptes(&tables, vad.starting_vpn, vad.ending_vpn) {
+    for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
         space.delete_pte(m, loc, va, 0);
     }
     space.vads.remove(vad.starting_vpn);
@@ -247,7 +259,7 @@ pub fn flush(
     harvest_dirty(m, space, first, last);
     let first_index = section.first_prototype_index + (first.0 - vad.starting_vpn.0);
     let last_index = section.first_prototype_index + (last.0 - vad.starting_vpn.0);
-    let outcome = super::writer::flush_range(m, section.id, first_index, last_index, false);
+    let outcome = flush_range(m, section.id, first_index, last_index, false);
     if outcome.failed > 0 {
         return Err(mm_err!(
             IN_PAGE_ERROR,
@@ -265,7 +277,7 @@ pub fn flush(
 pub fn harvest_dirty(m: &Machine, space: &AddressSpace, first: Vpn, last: Vpn) {
     let tables = space.tables(m);
     let mut st = m.pfn_lock();
-    for (_, loc) in nonzero_ptes(&tables, first, last) {
+    for (_, loc) in tables.nonzero_ptes(first, last) {
         if let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc))
             && h.dirty
             && st.db.prototype(h.pfn)

@@ -1,16 +1,17 @@
 //! Tests of the core without FUSE: services, status codes, faults, the self-map,
 //! and invariants after random operation sequences.
 
-use super::config::MmConfig;
-use super::fault::FaultKind;
-use super::pfn::PageLocation;
-use super::process::Pid;
-use super::protection::Protection;
-use super::pte::Level;
-use super::testutil::XorShift;
-use super::types::{Arch, PAGE_SIZE, Va};
-use super::vad::AllocRequest;
-use super::{Mm, NtStatus};
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::Pid;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
+use crate::mm::fault::FaultKind;
+use crate::mm::hw::pte::Level;
+use crate::mm::pfn::PageLocation;
+use crate::mm::process::address_space::Exception;
+use crate::mm::testutil::XorShift;
+use crate::mm::vad::AllocRequest;
+use crate::mm::{Mm, NtStatus};
 
 const RW: Protection = Protection::READWRITE;
 
@@ -230,7 +231,7 @@ fn commit_past_the_limit_grows_the_paging_file() {
     assert_verified(&mm);
     // Released again: the segment dereference thread shrinks it back.
     mm.free(pid, base.0, 0, true).unwrap();
-    mm.run_thread(crate::mm::threads::SystemThread::SegmentDereference);
+    mm.run_thread(crate::mm::base::wakeups::SystemThread::SegmentDereference);
     let pf = &mm.pagefiles()[0];
     assert_eq!(pf.current_pages, pf.minimum_pages);
     assert_eq!(meminfo(&mm, "CommitLimit"), limit);
@@ -266,7 +267,11 @@ fn fault_outcomes() {
     let s = mm.process_status(pid).unwrap();
     assert_eq!(
         s.last_exception,
-        format!("STATUS_ACCESS_VIOLATION write 0x{:08x}", ro.0)
+        Some(Exception {
+            status: NtStatus::ACCESS_VIOLATION,
+            write: true,
+            va: ro
+        })
     );
     // No access.
     let (na, _) = mm
@@ -647,7 +652,7 @@ fn random_sequences_keep_every_invariant() {
                     }
                 }
                 6 => {
-                    use crate::mm::threads::SystemThread;
+                    use crate::mm::base::wakeups::SystemThread;
                     match rng.below(9) {
                         0 => drop(mm.trim(pid).unwrap()),
                         1 => drop(mm.run_thread(SystemThread::ModifiedPageWriter)),
@@ -971,7 +976,7 @@ fn leaf_near_agrees_with_a_full_walk() {
         let p = mm.process(pid).unwrap();
         let space = p.space();
         let tables = space.tables(mm.machine());
-        let mut cursor = crate::mm::pagetable::LeafCursor::default();
+        let mut cursor = crate::mm::hw::pagetable::LeafCursor::default();
         let mut rng = XorShift(7);
         let mut vas: Vec<u64> = (0..size / PAGE_SIZE)
             .map(|i| base.0 + i * PAGE_SIZE)

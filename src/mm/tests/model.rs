@@ -17,14 +17,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::mm::config::MmConfig;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::Pid;
 use crate::mm::fault::{AccessFault, FaultKind};
-use crate::mm::process::Pid;
-use crate::mm::protection::Protection;
-use crate::mm::section::fork::{copy_on_write_form, written_form};
+
+use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
+use crate::mm::base::wakeups::SystemThread;
 use crate::mm::testutil::XorShift;
-use crate::mm::threads::SystemThread;
-use crate::mm::types::{Arch, PAGE_SIZE, Va};
 use crate::mm::vad::AllocRequest;
 use crate::mm::{Mm, MmResult, NtStatus};
 
@@ -651,7 +651,7 @@ impl Run {
                 let first_page = &pages[fi];
                 let want = first_page.protection;
                 assert!(
-                    old == want || first_page.cloned && old == copy_on_write_form(want),
+                    old == want || first_page.cloned && old == want.copy_on_write_form(),
                     "{}: protect returned {} for a {} page",
                     self.ctx(),
                     old.name(),
@@ -667,8 +667,8 @@ impl Run {
             }
             Kind::View(v) => {
                 let section_protection = RW;
-                if !crate::mm::section::view::compatible(v.protection, new)
-                    || !crate::mm::section::view::compatible(section_protection, new)
+                if !new.compatible_with_section(v.protection)
+                    || !new.compatible_with_section(section_protection)
                 {
                     return self.expect_refused(
                         "protect a view",
@@ -681,7 +681,7 @@ impl Run {
                 assert!(
                     old == want
                         || v.copies.contains_key(&(fi as u64))
-                            && (old == copy_on_write_form(want) || old == written_form(want)),
+                            && (old == want.copy_on_write_form() || old == want.written_form()),
                     "{}: protect returned {} for a {} view page",
                     self.ctx(),
                     old.name(),
@@ -780,7 +780,7 @@ impl Run {
         let res = self
             .mm
             .set_ws_limits(pid, Some(min * PAGE_SIZE), Some(max * PAGE_SIZE));
-        let min = min.max(crate::mm::working_set::MINIMUM_FLOOR);
+        let min = min.max(crate::mm::process::working_set::MINIMUM_FLOOR);
         let physical = self.mm.config().physical_pages();
         if max < min || max > physical {
             return self.expect_refused("ws-limits", res, NtStatus::INVALID_PARAMETER);
@@ -794,7 +794,7 @@ impl Run {
         }
         // Resident available memory: RAM less every minimum (System's too)
         // must cover a raise and leave 38 pages.
-        let minimums = crate::mm::working_set::SYSTEM_MINIMUM
+        let minimums = crate::mm::process::working_set::SYSTEM_MINIMUM
             + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
         let old = self.procs[pi].ws_minimum;
         if min > old && minimums + (min - old) + 38 > physical {
@@ -857,7 +857,7 @@ impl Run {
                             bytes[offset..offset + n].copy_from_slice(&d[done..done + n]);
                             if page.cloned {
                                 page.cloned = false;
-                                page.protection = written_form(page.protection);
+                                page.protection = page.protection.written_form();
                             }
                         }
                         None => out.extend_from_slice(&bytes[offset..offset + n]),
@@ -875,7 +875,7 @@ impl Run {
                         let mut c = zero_page();
                         c.copy_from_slice(&section[start..start + PAGE]);
                         v.copies.insert(index as u64, c);
-                        v.page_protection[index] = written_form(p);
+                        v.page_protection[index] = p.written_form();
                     }
                     let bytes: &mut [u8] = match v.copies.get_mut(&(index as u64)) {
                         Some(c) => c,
@@ -1183,7 +1183,7 @@ impl Run {
             pid: child,
             name,
             regions,
-            ws_minimum: crate::mm::working_set::DEFAULT_MINIMUM,
+            ws_minimum: crate::mm::process::working_set::DEFAULT_MINIMUM,
             disposable: true,
         });
     }
@@ -1199,7 +1199,7 @@ impl Run {
             pid,
             name,
             regions: BTreeMap::new(),
-            ws_minimum: crate::mm::working_set::DEFAULT_MINIMUM,
+            ws_minimum: crate::mm::process::working_set::DEFAULT_MINIMUM,
             disposable: true,
         });
     }
@@ -1450,7 +1450,7 @@ fn run(seed: u64, arch: Arch, ops: u64) -> Summary {
                 pid: mm.create_process(&name).unwrap(),
                 name,
                 regions: BTreeMap::new(),
-                ws_minimum: crate::mm::working_set::DEFAULT_MINIMUM,
+                ws_minimum: crate::mm::process::working_set::DEFAULT_MINIMUM,
                 disposable: false,
             }
         })

@@ -3,12 +3,17 @@
 
 use super::{RW, assert_verified, machine, meminfo, req};
 use crate::mm::Mm;
-use crate::mm::config::MmConfig;
-use crate::mm::modified_writer::Gather;
+use crate::mm::NtStatus;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::types::Pid;
+use crate::mm::base::types::{Arch, PAGE_SIZE};
+use crate::mm::base::wakeups::SystemThread;
+use crate::mm::paging::modified_writer::{
+    Gather, gather_cluster_locked, write_cluster, write_modified_cluster,
+};
 use crate::mm::pfn::PageLocation;
-use crate::mm::process::{Pid, ProcessState};
-use crate::mm::threads::SystemThread;
-use crate::mm::types::{Arch, PAGE_SIZE};
+use crate::mm::process::ProcessState;
+use crate::mm::process::address_space::Exception;
 
 /// A pattern that differs for every page and every byte of it.
 fn pattern(va: u64, len: usize, seed: u8) -> Vec<u8> {
@@ -168,7 +173,7 @@ fn a_write_during_the_cluster_write_is_not_lost() {
     write_all(&mm, pid, base, 16 * PAGE_SIZE, 3);
     mm.trim(pid).unwrap();
     let m = mm.machine();
-    let gathered = m.gather_cluster_locked(&mut m.pfn_lock());
+    let gathered = gather_cluster_locked(m, &mut m.pfn_lock());
     let Gather::Cluster(c, data) = gathered else {
         panic!("nothing gathered")
     };
@@ -178,7 +183,7 @@ fn a_write_during_the_cluster_write_is_not_lost() {
     mm.write_memory(pid, base + PAGE_SIZE, b"changed while in flight")
         .unwrap();
     assert_verified(&mm);
-    let outcome = m.write_cluster(c, data);
+    let outcome = write_cluster(m, c, data);
     assert_eq!(outcome.written, 16);
     assert_verified(&mm);
     // Everything trimmed again and pushed out and back: page 1 keeps the new bytes.
@@ -205,10 +210,10 @@ fn freeing_or_terminating_during_a_cluster_write_frees_at_completion() {
     write_all(&mm, pid, base, 32 * PAGE_SIZE, 4);
     mm.trim(pid).unwrap();
     let m = mm.machine();
-    let Gather::Cluster(first, first_data) = m.gather_cluster_locked(&mut m.pfn_lock()) else {
+    let Gather::Cluster(first, first_data) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
         panic!("nothing gathered")
     };
-    let Gather::Cluster(second, second_data) = m.gather_cluster_locked(&mut m.pfn_lock()) else {
+    let Gather::Cluster(second, second_data) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
         panic!("nothing gathered")
     };
     // Decommit the first cluster's pages, then terminate the process.
@@ -217,8 +222,8 @@ fn freeing_or_terminating_during_a_cluster_write_frees_at_completion() {
     mm.terminate_process(pid).unwrap();
     assert_verified(&mm);
     assert_eq!(m.pfn_lock().db.list_count(PageLocation::Transition), 32);
-    m.write_cluster(first, first_data);
-    m.write_cluster(second, second_data);
+    write_cluster(m, first, first_data);
+    write_cluster(m, second, second_data);
     assert_eq!(m.pfn_lock().db.list_count(PageLocation::Transition), 0);
     assert_eq!(m.pagefiles_lock().used_pages(), 0);
     assert_verified(&mm);
@@ -496,7 +501,7 @@ fn a_failed_cluster_write_keeps_the_pages_modified() {
     write_all(&mm, pid, base, 32 * PAGE_SIZE, 14);
     mm.trim(pid).unwrap();
     mm.inject("pagefile-write", 1).unwrap();
-    let o = mm.machine().write_modified_cluster();
+    let o = write_modified_cluster(mm.machine());
     assert_eq!((o.written, o.failed), (0, 16));
     assert_eq!(list(&mm, PageLocation::Modified), 32);
     assert_eq!(mm.machine().pagefiles_lock().used_pages(), 0);
@@ -525,8 +530,15 @@ fn a_failed_read_is_an_in_page_error_and_the_next_touch_works() {
     assert_eq!(f.error.status.name(), "STATUS_IN_PAGE_ERROR");
     let s = mm.process_status(pid).unwrap();
     assert!(
-        s.last_exception.starts_with("STATUS_IN_PAGE_ERROR read"),
-        "{}",
+        matches!(
+            s.last_exception,
+            Some(Exception {
+                status: NtStatus::IN_PAGE_ERROR,
+                write: false,
+                ..
+            })
+        ),
+        "{:?}",
         s.last_exception
     );
     assert_eq!(counter(&mm, "in_page_errors"), 1);

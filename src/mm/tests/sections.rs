@@ -2,11 +2,12 @@
 //! pages, the mapped page writer, write-copy views and fork.
 
 use super::{RW, assert_verified, machine, req};
-use crate::mm::config::MmConfig;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::Pid;
+use crate::mm::base::types::{Arch, PAGE_SIZE};
+use crate::mm::inspect::SectionInfo;
 use crate::mm::pfn::PageLocation;
-use crate::mm::process::Pid;
-use crate::mm::protection::Protection;
-use crate::mm::types::{Arch, PAGE_SIZE};
 use crate::mm::{Mm, NtStatus};
 
 const WC: Protection = Protection::WRITECOPY;
@@ -20,17 +21,12 @@ fn states(mm: &Mm, name: &str) -> Vec<&'static str> {
         .collect()
 }
 
-fn proto(mm: &Mm, name: &str, index: usize) -> crate::mm::section::ProtoPteRow {
+fn proto(mm: &Mm, name: &str, index: usize) -> crate::mm::inspect::ProtoPteRow {
     mm.section_prototype_ptes(name).unwrap()[index].clone()
 }
 
-fn info(mm: &Mm, name: &str, key: &str) -> String {
-    mm.section_info(name)
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .unwrap()
-        .1
+fn info(mm: &Mm, name: &str) -> SectionInfo {
+    mm.section_info(name).unwrap()
 }
 
 fn read(mm: &Mm, pid: Pid, va: u64, n: usize) -> Vec<u8> {
@@ -58,7 +54,7 @@ fn two_processes_share_a_pagefile_backed_section() {
         let (va, size) = mm.map_view(a, "s", 0, 0, 0, RW).unwrap();
         let (vb, _) = mm.map_view(b, "s", 0, 0, 0, RW).unwrap();
         assert_eq!(size, 64 << 10);
-        assert_eq!(info(&mm, "s", "NumberOfMappedViews"), "2");
+        assert_eq!(info(&mm, "s").mapped_views, 2);
         mm.write_memory(a, va.0 + 10, b"hello").unwrap();
         assert_eq!(proto(&mm, "s", 0).state, "valid");
         assert_eq!(proto(&mm, "s", 0).share, 1);
@@ -321,7 +317,7 @@ fn extend_grows_a_file_backed_section() {
         3 * PAGE_SIZE
     );
     assert_eq!(states(&mm, "g").len(), 3);
-    assert_eq!(info(&mm, "g", "NumberOfSubsections"), "2");
+    assert_eq!(info(&mm, "g").subsections, 2);
     let a = mm.create_process("a").unwrap();
     let (va, _) = mm.map_view(a, "g", 0, 0, 0, RW).unwrap();
     mm.write_memory(a, va.0 + 2 * PAGE_SIZE, b"end").unwrap();
@@ -358,10 +354,7 @@ fn two_sections_on_one_file_share_its_pages() {
         .unwrap();
     mm.create_section("two", 0, Some("shared"), RW, false)
         .unwrap();
-    assert_eq!(
-        info(&mm, "one", "ControlArea"),
-        info(&mm, "two", "ControlArea")
-    );
+    assert_eq!(info(&mm, "one").control_area, info(&mm, "two").control_area);
     let (a, b) = two_processes(&mm);
     let (va, _) = mm.map_view(a, "one", 0, 0, 0, RW).unwrap();
     let (vb, _) = mm.map_view(b, "two", 0, 0, 0, RW).unwrap();
@@ -629,7 +622,7 @@ fn random_section_sequences_lose_no_byte() {
                     pids.push(child);
                 }
                 7 => {
-                    use crate::mm::threads::SystemThread;
+                    use crate::mm::base::wakeups::SystemThread;
                     match rng.below(8) {
                         0 => drop(mm.trim(pid).unwrap()),
                         1 => drop(mm.flush_modified()),

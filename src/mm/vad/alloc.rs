@@ -5,9 +5,10 @@
 //! planned VAD.
 
 use super::{Vad, VadTree, VadType, vpn_range_text};
-use crate::mm::protection::Protection;
-use crate::mm::status::MmResult;
-use crate::mm::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE, Va, Vpn};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE, Va, Vpn};
+use crate::mm::hw::layout::Layout;
 
 /// MM_PROTECTION code of PAGE_READWRITE (facts §2); MEM_PHYSICAL and
 /// large-page memory accept nothing else.
@@ -32,6 +33,16 @@ pub struct AddressLimits {
 }
 
 impl AddressLimits {
+    /// The user address space of a machine with this layout (`--3gb` moves
+    /// the top), with the large-page size of its arch.
+    pub fn for_layout(layout: &Layout) -> AddressLimits {
+        AddressLimits {
+            lowest: layout.lowest_user_address(),
+            highest: layout.highest_user_address(),
+            large_page_size: AddressLimits::for_arch(layout.arch()).large_page_size,
+        }
+    }
+
     /// The WRK-era user address space of `arch` (facts §2, §11): 2 GB on
     /// x86 (no /3GB), 8 TB on x64, ending 64 KB below the boundary.
     pub const fn for_arch(arch: Arch) -> AddressLimits {
@@ -105,7 +116,7 @@ pub enum AllocPlan {
     Reset { base: Va, size: u64, vad_start: Vpn },
 }
 
-fn invalid(msg: &str) -> crate::mm::status::MmError {
+fn invalid(msg: &str) -> crate::mm::base::status::MmError {
     mm_err!(INVALID_PARAMETER, "{}", msg)
 }
 

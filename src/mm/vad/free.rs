@@ -1,8 +1,8 @@
 //! The VAD half of NtFreeVirtualMemory (WRK `freevm.c`, Server 2003 SP1).
 
 use super::{VadTree, VadType, vpn_range_text};
-use crate::mm::status::MmResult;
-use crate::mm::types::{PAGE_SIZE, Va, Vpn};
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
 
 /// What a free does to the VAD.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -17,8 +17,8 @@ mod tests;
 
 use std::collections::BTreeSet;
 
-use super::protection::Protection;
-use super::types::{PAGE_SHIFT, Va, Vpn};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::{PAGE_SHIFT, Va, Vpn};
 
 pub use alloc::{AddressLimits, AllocPlan, AllocRequest, plan_allocate};
 pub use free::{FreeKind, FreePlan, apply_release, plan_free};
@@ -223,7 +223,7 @@ impl Vad {
     /// Size of the range in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.page_count()
-            .saturating_mul(crate::mm::types::PAGE_SIZE)
+            .saturating_mul(crate::mm::base::types::PAGE_SIZE)
     }
 
     /// Whether `vpn` lies inside the VAD.
@@ -240,14 +240,14 @@ impl Vad {
 /// First byte of page `vpn` (saturating: VPNs come from checked arithmetic).
 fn vpn_start(vpn: u64) -> u64 {
     if vpn > u64::MAX >> PAGE_SHIFT {
-        return !(crate::mm::types::PAGE_SIZE - 1);
+        return !(crate::mm::base::types::PAGE_SIZE - 1);
     }
     vpn << PAGE_SHIFT
 }
 
 /// Last byte of page `vpn`.
 fn vpn_last_byte(vpn: u64) -> u64 {
-    vpn_start(vpn) | (crate::mm::types::PAGE_SIZE - 1)
+    vpn_start(vpn) | (crate::mm::base::types::PAGE_SIZE - 1)
 }
 
 /// "0x12000-0x14fff" for the pages `start..=end`.

@@ -2,9 +2,9 @@
 
 use super::alloc::MM_READWRITE;
 use super::{Vad, VadTree, VadType, vpn_range_text};
-use crate::mm::protection::Protection;
-use crate::mm::status::MmResult;
-use crate::mm::types::{PAGE_SIZE, Va, Vpn};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
 
 /// Validates the range of an NtProtectVirtualMemory call and returns its
 /// pages `(first, last)`, inclusive; the range covers every page touched and

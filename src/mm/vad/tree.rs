@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::{Vad, vpn_range_text};
-use crate::mm::status::MmResult;
-use crate::mm::types::{PAGE_SHIFT, PAGE_SIZE, Va, Vpn};
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SHIFT, PAGE_SIZE, Va, Vpn};
 
 /// All VADs of one process, in address order.
 #[derive(Clone, Default, Debug)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mm::types::Vpn;
+use crate::mm::base::types::Vpn;
 
 fn req(address: u64, size: u64) -> AllocRequest {
     AllocRequest::new(address, size, RW)

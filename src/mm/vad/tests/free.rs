@@ -1,5 +1,5 @@
 use super::*;
-use crate::mm::types::Vpn;
+use crate::mm::base::types::Vpn;
 
 fn kind(t: &VadTree, a: u64, s: u64, release: bool) -> (FreeKind, u64, u64) {
     let p = plan_free(t, a, s, release).unwrap();

@@ -8,9 +8,9 @@ mod random;
 mod tree;
 
 use super::*;
-use crate::mm::protection::Protection;
-use crate::mm::status::{MmResult, NtStatus};
-use crate::mm::types::{Arch, Va};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::{MmResult, NtStatus};
+use crate::mm::base::types::{Arch, Va};
 
 /// MM_PROTECTION codes (facts §2).
 const RO: Protection = Protection::from_raw(1);

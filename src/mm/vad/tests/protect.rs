@@ -1,5 +1,5 @@
 use super::*;
-use crate::mm::types::Vpn;
+use crate::mm::base::types::Vpn;
 
 #[test]
 fn protect_range_must_be_inside_one_vad() {

@@ -1,8 +1,8 @@
 //! Randomized reserve/release sequences against a page-bitmap model.
 
 use super::*;
+use crate::mm::base::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE};
 use crate::mm::testutil::XorShift;
-use crate::mm::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE};
 
 /// 16 MB of address space: 4096 pages, 256 allocation slots.
 const LIMITS: AddressLimits = AddressLimits {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mm::types::Vpn;
+use crate::mm::base::types::Vpn;
 
 #[test]
 fn insert_find_and_iterate_in_address_order() {

@@ -1,0 +1,197 @@
+//! Process lifecycle: creation (`mkdir processes/NAME`), fork, termination
+//! (`rmdir`), and the swapper's outswap and inswap on request. Creation and
+//! termination hold the lifecycle lock shared, so `verify` never meets a
+//! process half made or half torn down.
+
+use std::sync::atomic::Ordering;
+
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{Pfn, Pid};
+use crate::mm::machine::Owner;
+use crate::mm::process::working_set::{
+    DEFAULT_MAXIMUM, DEFAULT_MINIMUM, SYSTEM_MAXIMUM, SYSTEM_MINIMUM,
+};
+use crate::mm::process::{AddressSpace, Process, ProcessState, SYSTEM_PROCESS_NAME};
+use crate::mm::section::delete::delete_if_unreferenced;
+use crate::mm::section::fork::clone_into;
+use crate::mm::section::view;
+use crate::mm::{Mm, vm};
+
+impl Mm {
+    /// The System process (pid 4), made at boot.
+    pub(in crate::mm) fn create_system_process(&self) -> MmResult<Pid> {
+        self.create_process_with(
+            SYSTEM_PROCESS_NAME,
+            Some(Pid::SYSTEM),
+            SYSTEM_MINIMUM,
+            SYSTEM_MAXIMUM,
+        )
+    }
+
+    /// Creates a process with an empty address space (`mkdir processes/NAME`).
+    pub fn create_process(&self, name: &str) -> MmResult<Pid> {
+        let _lifecycle = self.lifecycle_shared();
+        self.with_reclaim(Pid(0), || {
+            self.create_process_with(name, None, DEFAULT_MINIMUM, DEFAULT_MAXIMUM)
+        })
+    }
+
+    /// Creates a process, holding the process table so its name is never seen
+    /// half made: an owner slot in the PFN database, then the address space.
+    fn create_process_with(
+        &self,
+        name: &str,
+        pid: Option<Pid>,
+        ws_min: u64,
+        ws_max: u64,
+    ) -> MmResult<Pid> {
+        let mut table = self.processes.write();
+        let pid = table.reserve(name, pid)?;
+        let m = &self.machine;
+        let slot = m
+            .pfn_lock()
+            .add_owner(Owner { pid, dtb: Pfn(0) })
+            .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "too many processes"))?;
+        let space = match AddressSpace::create(m, pid, slot, ws_min, ws_max) {
+            Ok(s) => s,
+            Err(e) => {
+                m.pfn_lock().remove_owner(slot);
+                return Err(e);
+            }
+        };
+        if let Some(o) = m.pfn_lock().owners.get_mut(slot as usize) {
+            *o = Some(Owner {
+                pid,
+                dtb: space.dtb,
+            });
+        }
+        // Charged, never refused: NT refuses an address space once resident
+        // available memory is below its minimum; mmfs lets it through (the
+        // raise of a minimum is what it refuses, see `set_ws_limits`).
+        m.ws_minimums.fetch_add(space.ws.minimum, Ordering::Relaxed);
+        table.insert(Process::new(pid, name, m.clock.now_ms(), space));
+        Ok(pid)
+    }
+
+    /// Terminates a process and frees everything it held (`rmdir processes/NAME`):
+    /// every page, page table, VAD and commit charge.
+    pub fn terminate_process(&self, pid: Pid) -> MmResult<()> {
+        if pid == Pid::SYSTEM {
+            return Err(mm_err!(
+                ACCESS_DENIED,
+                "the System process cannot be terminated"
+            ));
+        }
+        let _lifecycle = self.lifecycle_shared();
+        // Out of the table first (so no new request finds it), then torn down
+        // without holding the table: a big address space takes a while to free.
+        let process = self
+            .processes
+            .write()
+            .remove(pid)
+            .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
+        let control_areas = self.tear_down(&process);
+        for ca in control_areas {
+            delete_if_unreferenced(&self.machine, ca);
+        }
+        Ok(())
+    }
+
+    /// Frees a process's address space, which has left the table: its views
+    /// (returned: their control areas may go now), its private memory, its page
+    /// tables, its owner slot and its working-set minimum's charge.
+    fn tear_down(&self, process: &Process) -> Vec<u32> {
+        let m = &self.machine;
+        let mut space = process.space();
+        // Marked first: a request that found the process before it left the table
+        // and waits for this lock must see it dead, not a half-freed space.
+        space.state = ProcessState::Terminated;
+        let vads: Vec<_> = space.vads.iter().cloned().collect();
+        let mut control_areas = Vec::new();
+        for v in vads {
+            if let Some(s) = &v.section {
+                control_areas.push(s.id);
+                view::remove_view(m, &mut space, &v);
+                continue;
+            }
+            let start = v.start_va().0;
+            if let Err(e) = vm::free(m, &mut space, start, 0, true) {
+                log::error!("terminating pid {}: releasing {start:#x}: {e}", process.pid);
+            }
+        }
+        space.destroy_tables(m);
+        m.pfn_lock().remove_owner(space.slot);
+        m.ws_minimums.fetch_sub(space.ws.minimum, Ordering::Relaxed);
+        control_areas
+    }
+
+    /// `fork CHILD`: a new process whose address space is a copy-on-write clone
+    /// of this one's (`section/fork.rs`). A fork that fails half way terminates
+    /// the child it made. Returns the child's pid.
+    pub fn fork_process(&self, pid: Pid, child_name: &str) -> MmResult<Pid> {
+        let parent = self.process(pid)?;
+        if pid == Pid::SYSTEM {
+            return Err(mm_err!(
+                ACCESS_DENIED,
+                "the System process has no user address space to fork"
+            ));
+        }
+        // The pages a fork needs are the child's (page tables, clone blocks),
+        // so the parent's own working set is as fair a source as any other's.
+        self.with_reclaim(Pid(0), || {
+            let child_pid = self.create_process(child_name)?;
+            let cloned = self.process(child_pid).and_then(|child| {
+                // Lock order: the parent, then the child (new: no one else
+                // can be waiting for it).
+                let mut ps = parent.live_space()?;
+                let mut cs = child.live_space()?;
+                clone_into(&self.machine, &mut ps, &mut cs)
+            });
+            if let Err(e) = cloned {
+                if let Err(t) = self.terminate_process(child_pid) {
+                    log::error!("fork: removing the half-made child {child_pid}: {t}");
+                }
+                return Err(e);
+            }
+            crate::mm_event!(
+                self.machine,
+                "process.fork",
+                "parent={pid} child={child_pid}"
+            );
+            Ok(child_pid)
+        })
+    }
+
+    pub fn pid_of(&self, name: &str) -> Option<Pid> {
+        self.processes.read().pid_of(name)
+    }
+
+    pub fn process_name(&self, pid: Pid) -> Option<String> {
+        self.processes.read().get(pid).map(|p| p.name.clone())
+    }
+
+    /// `outswap`: empties the process's working set and marks it outswapped.
+    /// Returns the pages that left the working set.
+    pub fn outswap(&self, pid: Pid) -> MmResult<u64> {
+        if pid == Pid::SYSTEM {
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "the System process is never outswapped"
+            ));
+        }
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        if space.state == ProcessState::Outswapped {
+            return Ok(0);
+        }
+        Ok(space.outswap(&self.machine))
+    }
+
+    /// `inswap`: brings an outswapped process back (its pages return by faulting).
+    /// Returns whether it was outswapped.
+    pub fn inswap(&self, pid: Pid) -> MmResult<bool> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        Ok(space.inswap(&self.machine))
+    }
+}

@@ -1,0 +1,166 @@
+//! A thread's reads and writes of process memory: every page is touched through
+//! the simulated MMU (`fault::touch_extent`), taking whatever fault it takes,
+//! and the bytes are copied to or from its frame while the address-space lock
+//! is held.
+
+use std::sync::atomic::Ordering;
+
+use crate::mm::base::status::NtStatus;
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
+use crate::mm::machine::Machine;
+use crate::mm::process::AddressSpace;
+use crate::mm::process::address_space::Exception;
+use crate::mm::{Mm, MmError};
+
+/// What one transfer does besides touching pages: the access, what a page the
+/// span covers in full is touched with (`Extent::WholePage` promises that the
+/// copy writes every byte it is given, which lets a demand-zero fault skip
+/// zeroing that page), and the copy itself, called with (machine, frame,
+/// offset in page, bytes done, bytes in this page).
+struct Transfer<F> {
+    access: Access,
+    full_pages: Extent,
+    copy: F,
+}
+
+impl Mm {
+    /// Touches `pages` pages from `va` as a thread would (one access per page, no
+    /// data copied): the fault path alone, for probes and benchmarks. Returns the
+    /// pages touched before the first failure.
+    pub fn touch_pages(
+        &self,
+        pid: Pid,
+        va: u64,
+        pages: u64,
+        write: bool,
+    ) -> Result<u64, AccessFault> {
+        let access = if write { Access::Write } else { Access::Read };
+        let len = usize::try_from(pages.saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX);
+        let t = Transfer {
+            access,
+            full_pages: Extent::Part,
+            copy: |_: &Machine, _, _, _, _| {},
+        };
+        let done = self.transfer(pid, va & !(PAGE_SIZE - 1), len, t)?;
+        Ok((done as u64).div_ceil(PAGE_SIZE))
+    }
+
+    /// Reads process memory through the simulated MMU, page by page, as a thread of
+    /// the process would. Stops at the first page that cannot be touched: returns
+    /// the bytes done, or the fault if none were.
+    pub fn read_memory(&self, pid: Pid, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
+        let len = buf.len();
+        let t = Transfer {
+            access: Access::Read,
+            full_pages: Extent::Part,
+            copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
+                m.phys.read(pfn, off, &mut buf[done..done + n]);
+            },
+        };
+        self.transfer(pid, va, len, t)
+    }
+
+    /// Writes process memory through the simulated MMU (see `read_memory`).
+    pub fn write_memory(&self, pid: Pid, va: u64, data: &[u8]) -> Result<usize, AccessFault> {
+        let t = Transfer {
+            access: Access::Write,
+            full_pages: Extent::WholePage,
+            copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
+                m.phys.write(pfn, off, &data[done..done + n]);
+            },
+        };
+        self.transfer(pid, va, data.len(), t)
+    }
+
+    /// Touches each page of `va..va + len` for the transfer's access and copies
+    /// while holding the address-space lock (see `Transfer`). Stops at the first
+    /// page that cannot be touched.
+    fn transfer<F>(
+        &self,
+        pid: Pid,
+        va: u64,
+        len: usize,
+        mut t: Transfer<F>,
+    ) -> Result<usize, AccessFault>
+    where
+        F: FnMut(&Machine, Pfn, usize, usize, usize),
+    {
+        let not_found = |error: MmError| AccessFault {
+            kind: FaultKind::NotCommitted,
+            error,
+        };
+        let process = self.process(pid).map_err(not_found)?;
+        let m = &self.machine;
+        let user_end = m.layout.highest_user_address();
+        let mut space = process.live_space().map_err(not_found)?;
+        // A thread of the process runs: an outswapped process comes back first.
+        space.inswap(m);
+        space.last_access_ms = m.clock.now_ms();
+        let mut done = 0usize;
+        while done < len {
+            let addr = va.checked_add(done as u64).filter(|&a| a <= user_end);
+            let Some(addr) = addr else {
+                let f = above_user_space(m, &mut space, va.saturating_add(done as u64), t.access);
+                return if done > 0 { Ok(done) } else { Err(f) };
+            };
+            let page_off = (addr % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - page_off).min(len - done);
+            let extent = if n == PAGE_SIZE as usize {
+                t.full_pages
+            } else {
+                Extent::Part
+            };
+            match self.touch_reclaiming(pid, &mut space, Va(addr), t.access, extent) {
+                Ok(pfn) => (t.copy)(m, pfn, page_off, done, n),
+                Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Touches one page; out of pages even after this process gave up its own,
+    /// other processes give up some (those whose lock is free right now), then
+    /// the touch is retried.
+    fn touch_reclaiming(
+        &self,
+        pid: Pid,
+        space: &mut AddressSpace,
+        va: Va,
+        access: Access,
+        extent: Extent,
+    ) -> Result<Pfn, AccessFault> {
+        let m = &self.machine;
+        let mut result = touch_extent(m, space, va, access, extent);
+        while let Err(f) = &result {
+            if f.kind != FaultKind::Resources || f.error.status != NtStatus::NO_MEMORY {
+                break;
+            }
+            if self.reclaim_for(pid) == 0 {
+                break;
+            }
+            result = touch_extent(m, space, va, access, extent);
+        }
+        result
+    }
+}
+
+/// An access past the highest user address: an access violation, recorded as
+/// the process's last exception and counted.
+fn above_user_space(m: &Machine, space: &mut AddressSpace, a: u64, access: Access) -> AccessFault {
+    let user_end = m.layout.highest_user_address();
+    space.last_exception = Some(Exception {
+        status: NtStatus::ACCESS_VIOLATION,
+        write: access == Access::Write,
+        va: Va(a),
+    });
+    m.counters.access_violations.fetch_add(1, Ordering::Relaxed);
+    AccessFault {
+        kind: FaultKind::NotCommitted,
+        error: mm_err!(
+            ACCESS_VIOLATION,
+            "{a:#x} is above the highest user address {user_end:#x}"
+        ),
+    }
+}

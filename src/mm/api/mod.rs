@@ -1,0 +1,55 @@
+//! Layer 13, the `Mm` façade: NT's executive services as methods of `Mm`, split
+//! by concern as gVisor splits its `mm` package:
+//!
+//! - `lifecycle.rs`: creating, forking and terminating processes, outswap/inswap;
+//! - `memory.rs`: a thread's reads and writes of process memory (the fault path
+//!   as a caller sees it);
+//! - `vm.rs`: the virtual memory services and working-set limits;
+//! - `sections.rs`: section objects, views and their flushes;
+//! - `system.rs`: machine-wide commands (empty lists, bad pages, paging files,
+//!   fault injection, the system threads and `tick`);
+//! - `dispatcher.rs`: the system threads on real time (`--clock auto`).
+//!
+//! Each method finds the process, takes its address-space lock, and calls the
+//! layer that does the work; a service that may need pages runs under
+//! `with_reclaim`, which asks other processes for pages when one cannot be found.
+
+pub mod dispatcher;
+mod lifecycle;
+mod memory;
+mod sections;
+mod system;
+mod vm;
+
+pub use system::BadPage;
+
+use crate::mm::base::status::{MmResult, NtStatus};
+use crate::mm::base::types::Pid;
+use crate::mm::process::reclaim::trim_other_processes;
+
+use super::Mm;
+
+/// Pages a faulting process asks the others for, per round, when none is left.
+const RECLAIM_FROM_OTHERS: u64 = 64;
+
+impl Mm {
+    /// Runs a service that may need physical pages (for page tables, or to make
+    /// pages resident). The services fail atomically, so when one finds no page
+    /// even after reclaiming from its own process, other processes give up some
+    /// and it runs again — as NT's allocator would wait for the working-set
+    /// manager rather than fail while memory can be reclaimed.
+    fn with_reclaim<T>(&self, pid: Pid, mut op: impl FnMut() -> MmResult<T>) -> MmResult<T> {
+        loop {
+            match op() {
+                Err(e) if e.status == NtStatus::NO_MEMORY && self.reclaim_for(pid) > 0 => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// One round of reclaim from the other processes for `pid`; the pages
+    /// trimmed (and written out).
+    fn reclaim_for(&self, pid: Pid) -> u64 {
+        trim_other_processes(&self.machine, &self.processes, pid, RECLAIM_FROM_OTHERS)
+    }
+}

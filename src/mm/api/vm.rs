@@ -1,0 +1,99 @@
+//! The virtual memory services on a process (NtAllocateVirtualMemory,
+//! NtFreeVirtualMemory, NtProtectVirtualMemory, NtLockVirtualMemory,
+//! NtUnlockVirtualMemory, SetProcessWorkingSetSize), and emptying a working set.
+
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{Pid, Va};
+use crate::mm::vad::AllocRequest;
+use crate::mm::{Mm, vm};
+
+impl Mm {
+    /// NtAllocateVirtualMemory.
+    pub fn allocate(&self, pid: Pid, req: &AllocRequest) -> MmResult<(Va, u64)> {
+        let p = self.process(pid)?;
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            vm::allocate(&self.machine, &mut space, req)
+        })
+    }
+
+    /// NtFreeVirtualMemory.
+    pub fn free(&self, pid: Pid, address: u64, size: u64, release: bool) -> MmResult<(Va, u64)> {
+        let p = self.process(pid)?;
+        // Decommitting may need page tables for its decommitted PTEs.
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            vm::free(&self.machine, &mut space, address, size, release)
+        })
+    }
+
+    /// NtProtectVirtualMemory; returns the old protection.
+    pub fn protect(
+        &self,
+        pid: Pid,
+        address: u64,
+        size: u64,
+        new: Protection,
+    ) -> MmResult<Protection> {
+        let p = self.process(pid)?;
+        // Protecting a page shared with a fork relative copies it first.
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            vm::protect(&self.machine, &mut space, address, size, new)
+        })
+    }
+
+    /// NtLockVirtualMemory; returns the pages newly locked.
+    pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        self.with_reclaim(pid, || {
+            let mut space = p.live_space()?;
+            vm::lock(&self.machine, &mut space, address, size)
+        })
+    }
+
+    /// NtUnlockVirtualMemory; returns the pages unlocked.
+    pub fn unlock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        vm::unlock(&self.machine, &mut space, address, size)
+    }
+
+    /// SetProcessWorkingSetSize (bytes; `None, None` empties the working set).
+    pub fn set_ws_limits(
+        &self,
+        pid: Pid,
+        min: Option<u64>,
+        max: Option<u64>,
+    ) -> MmResult<(u64, u64)> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        vm::set_ws_limits(&self.machine, &mut space, min, max)
+    }
+
+    /// SetProcessWorkingSetSizeEx: the limits, and whether the maximum is hard
+    /// (`None` leaves that as it was). Returns the limits in pages and the flag.
+    pub fn set_ws_limits_ex(
+        &self,
+        pid: Pid,
+        min: Option<u64>,
+        max: Option<u64>,
+        hard_maximum: Option<bool>,
+    ) -> MmResult<(u64, u64, bool)> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        let (min, max) = vm::set_ws_limits(&self.machine, &mut space, min, max)?;
+        if let Some(hard) = hard_maximum {
+            space.ws.hard_maximum = hard;
+        }
+        Ok((min, max, space.ws.hard_maximum))
+    }
+
+    /// Empties a process's working set; returns the pages trimmed.
+    pub fn trim(&self, pid: Pid) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        Ok(space.trim_all(&self.machine))
+    }
+}

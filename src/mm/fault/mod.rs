@@ -1,0 +1,324 @@
+//! Layer 7, the page-fault handler (MmAccessFault), one module per kind of fault
+//! as WRK's `pagfault.c` keeps them apart:
+//!
+//! - `demand_zero.rs`: a committed page touched for the first time;
+//! - `transition.rs`: a page still in memory on a list (soft fault);
+//! - `page_file.rs`: a page in a paging file (hard fault, read clustering);
+//! - `prototype.rs`: a page found through a prototype PTE (views, fork clones),
+//!   collided faults included;
+//! - `copy_on_write.rs`: a write to a copy-on-write page, and making a fork's
+//!   shared page private before its protection changes.
+//!
+//! `touch` is what the simulated MMU calls for every page a thread reads or
+//! writes: a valid PTE that allows the access is a hit (accessed/dirty bits are
+//! set); anything else is a fault, dispatched on the PTE's state as NT does.
+//! Callers hold the process's address-space lock. A fault kind that finds the
+//! PTE changed under it (reclaim trimmed, another process read the page in)
+//! starts over through `touch`.
+
+mod copy_on_write;
+mod demand_zero;
+mod page_file;
+mod prototype;
+mod transition;
+
+use crate::mm::base::counters::{add, bump};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::{MmError, NtStatus};
+use crate::mm::base::types::{Pfn, Va};
+use crate::mm::hw::pagetable::EntryLoc;
+use crate::mm::hw::pte::{HardwarePte, PteState};
+use crate::mm::machine::Machine;
+use crate::mm::process::AddressSpace;
+use crate::mm::process::address_space::Exception;
+
+pub use crate::mm::machine::Extent;
+pub use copy_on_write::{copy_on_write, privatize_clone_page};
+pub use page_file::READ_CLUSTER;
+pub use prototype::prototype_fault;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Why a touch failed; each maps to its own errno in the filesystem (SPEC §7).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FaultKind {
+    /// Not committed (reserved only, free, decommitted): STATUS_ACCESS_VIOLATION.
+    NotCommitted,
+    /// The protection forbids the access: STATUS_ACCESS_VIOLATION.
+    Protection,
+    /// A guard page, now disarmed: STATUS_GUARD_PAGE_VIOLATION.
+    Guard,
+    /// The page could not be read in, or its frame is bad: STATUS_IN_PAGE_ERROR.
+    InPage,
+    /// No physical page or commit for a page table: STATUS_NO_MEMORY / COMMITMENT_LIMIT.
+    Resources,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFault {
+    pub kind: FaultKind,
+    pub error: MmError,
+}
+
+pub(crate) fn fault(kind: FaultKind, status: NtStatus, message: String) -> AccessFault {
+    AccessFault {
+        kind,
+        error: MmError::new(status, message),
+    }
+}
+
+pub(crate) fn verb(access: Access) -> &'static str {
+    match access {
+        Access::Read => "read",
+        Access::Write => "write",
+    }
+}
+
+/// Makes `va` accessible for `access`; returns its frame.
+pub fn touch(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+) -> Result<Pfn, AccessFault> {
+    touch_extent(m, space, va, access, Extent::Part)
+}
+
+/// `touch`, told how much of the page the caller is about to write. With
+/// `Extent::WholePage` the caller must write all 4096 bytes of the frame
+/// returned before it releases the address-space lock.
+pub fn touch_extent(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+    extent: Extent,
+) -> Result<Pfn, AccessFault> {
+    let result = dispatch(m, space, va, access, extent);
+    if let Err(f) = &result {
+        match f.kind {
+            FaultKind::NotCommitted | FaultKind::Protection => bump(&m.counters.access_violations),
+            FaultKind::Guard => bump(&m.counters.guard_page_faults),
+            FaultKind::InPage => bump(&m.counters.in_page_errors),
+            FaultKind::Resources => {}
+        }
+        space.last_exception = Some(Exception {
+            status: f.error.status,
+            write: access == Access::Write,
+            va,
+        });
+        crate::mm_event!(
+            m,
+            "fault.exception",
+            "pid={} va={:#x} access={} status={}",
+            space.pid,
+            va.0,
+            verb(access),
+            f.error.status.name()
+        );
+    }
+    result
+}
+
+fn dispatch(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+    extent: Extent,
+) -> Result<Pfn, AccessFault> {
+    let tables = space.tables(m);
+    let loc = tables.leaf(va);
+    let raw = loc.map_or(0, |l| tables.read(l));
+    // A PTE that names anything has a location; only `Zero` may lack one.
+    let at = || loc.expect("a non-zero PTE has a location");
+    match m.fmt.decode(raw) {
+        PteState::Valid(h) => valid(m, space, at(), va, access, h),
+        PteState::Zero => zero_pte(m, space, va, access, extent),
+        PteState::DemandZero { protection } => {
+            demand_zero::demand_zero(m, space, va, access, protection, extent)
+        }
+        PteState::Transition { pfn, protection } => {
+            transition::transition(m, space, at(), va, access, pfn, protection)
+        }
+        PteState::Decommitted => Err(not_committed(space, va, access)),
+        PteState::PageFile {
+            file,
+            slot,
+            protection,
+        } => {
+            let slot = page_file::SlotRef { file, slot };
+            page_file::page_file(m, space, at(), va, access, slot, protection)
+        }
+        PteState::Prototype {
+            proto_pte,
+            protection,
+        } => prototype_fault(m, space, va, access, proto_pte, protection),
+        PteState::Subsection { .. } => Err(fault(
+            FaultKind::InPage,
+            NtStatus::IN_PAGE_ERROR,
+            format!(
+                "{:#x}'s PTE holds a subsection PTE, which belongs only in a prototype PTE",
+                va.0
+            ),
+        )),
+    }
+}
+
+/// A valid PTE: a hit, unless a write meets a read-only or copy-on-write page.
+/// The hardware sets Accessed, and Dirty on a write.
+fn valid(
+    m: &Machine,
+    space: &mut AddressSpace,
+    loc: EntryLoc,
+    va: Va,
+    access: Access,
+    h: HardwarePte,
+) -> Result<Pfn, AccessFault> {
+    if access == Access::Write && !h.write {
+        if h.copy_on_write {
+            return copy_on_write(m, space, va);
+        }
+        return Err(protection_fault(va, access, "the page is not writable"));
+    }
+    if access == Access::Write
+        && !h.dirty
+        && space
+            .vads
+            .find(va.vpn())
+            .is_some_and(|v| v.section.is_some())
+    {
+        // The first write through this PTE: a shared frame learns now
+        // that it is modified (NT's MP kernels take this fault through
+        // the software write bit), so a flush or the last unmap finds it.
+        // Only a view's pages can be shared and writable (a fork's
+        // clone pages are copy-on-write), so private memory skips the
+        // PFN lock here.
+        let mut st = m.pfn_lock();
+        if st.db.prototype(h.pfn) {
+            m.mark_shared_dirty_locked(&mut st, h.pfn);
+        }
+    }
+    let mut h2 = h;
+    h2.accessed = true;
+    if access == Access::Write {
+        h2.dirty = true;
+    }
+    if h2 != h {
+        space
+            .tables(m)
+            .write(loc, m.fmt.encode(&PteState::Valid(h2)));
+    }
+    Ok(h.pfn)
+}
+
+/// A zero PTE: the VAD says what it means. A view's page comes from its
+/// prototype PTE; committed private memory is demand zero.
+fn zero_pte(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+    extent: Extent,
+) -> Result<Pfn, AccessFault> {
+    let vad = space.vads.find(va.vpn()).map(|v| {
+        (
+            v.section.is_some(),
+            v.mem_commit && v.private_memory,
+            v.protection,
+        )
+    });
+    match vad {
+        Some((true, _, protection)) => prototype_fault(m, space, va, access, None, protection),
+        Some((false, true, protection)) => {
+            demand_zero::demand_zero(m, space, va, access, protection, extent)
+        }
+        _ => Err(not_committed(space, va, access)),
+    }
+}
+
+/// STATUS_IN_PAGE_ERROR for `access` of `va`, saying why.
+pub(crate) fn in_page(va: Va, access: Access, why: String) -> AccessFault {
+    fault(
+        FaultKind::InPage,
+        NtStatus::IN_PAGE_ERROR,
+        format!("{} of {:#x}: {why}", verb(access), va.0),
+    )
+}
+
+pub(crate) fn not_committed(space: &AddressSpace, va: Va, access: Access) -> AccessFault {
+    let what = if space.vads.find(va.vpn()).is_some() {
+        "is reserved but not committed"
+    } else {
+        "is not allocated"
+    };
+    fault(
+        FaultKind::NotCommitted,
+        NtStatus::ACCESS_VIOLATION,
+        format!("{} of {:#x}: the address {what}", verb(access), va.0),
+    )
+}
+
+pub(crate) fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault {
+    fault(
+        FaultKind::Protection,
+        NtStatus::ACCESS_VIOLATION,
+        format!("{} of {:#x}: {why}", verb(access), va.0),
+    )
+}
+
+/// The access check for a page that is about to become valid with protection `p`.
+/// A guard page is disarmed (its PTE rewritten without GUARD) and reported once.
+pub(crate) fn check_protection(
+    space: &mut AddressSpace,
+    va: Va,
+    access: Access,
+    p: Protection,
+    rearm: impl FnOnce(&mut AddressSpace, Protection) -> Result<(), AccessFault>,
+) -> Result<(), AccessFault> {
+    if p.is_guard() && !p.is_decommit() {
+        rearm(space, p.with_guard(false))?;
+        return Err(fault(
+            FaultKind::Guard,
+            NtStatus::GUARD_PAGE_VIOLATION,
+            format!(
+                "{} of {:#x} hit a guard page; the guard is now gone",
+                verb(access),
+                va.0
+            ),
+        ));
+    }
+    if p.is_noaccess() || p.is_decommit() || p.raw() == 0 {
+        return Err(protection_fault(va, access, "the page is PAGE_NOACCESS"));
+    }
+    match access {
+        Access::Write if !p.allows_write() => Err(protection_fault(
+            va,
+            access,
+            &format!("the page is {}", p.name()),
+        )),
+        Access::Read if !p.allows_read() => Err(protection_fault(
+            va,
+            access,
+            &format!("the page is {}", p.name()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn resources(e: MmError) -> AccessFault {
+    AccessFault {
+        kind: FaultKind::Resources,
+        error: e,
+    }
+}
+
+/// Counts a resolved fault for the process and the system.
+pub(crate) fn count_fault(m: &Machine, space: &mut AddressSpace) {
+    space.faults.page_faults += 1;
+    add(&m.counters.page_faults, 1);
+}

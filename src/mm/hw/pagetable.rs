@@ -1,0 +1,207 @@
+//! Walking a process's page tables, which live in simulated physical memory.
+//!
+//! The tables are real: each is a frame of simulated RAM holding entries in the
+//! bit layout of the running arch ([`PteFormat`]). Reading and writing entries
+//! goes through [`PhysicalMemory::load_entry`]/[`store_entry`](PhysicalMemory::store_entry),
+//! which are atomic, because the PFN lock holder may rewrite another process's
+//! transition PTE while that process reads it.
+//!
+//! Creating and freeing tables needs page allocation and accounting, so it lives in
+//! `process/page_tables.rs`; this module only finds, reads and writes entries.
+
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Va, Vpn};
+
+use super::physmem::PhysicalMemory;
+use super::pte::{Level, PteFormat};
+
+/// Where one entry lives: the frame of its table and its index there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EntryLoc {
+    pub table: Pfn,
+    pub index: u64,
+}
+
+/// The page table found by the last `PageTables::leaf_near`, and the range
+/// of addresses it maps (`va >> span shift`).
+#[derive(Default)]
+pub struct LeafCursor {
+    region: u64,
+    table: Option<Pfn>,
+}
+
+/// One process's page tables, rooted at its directory table base.
+#[derive(Clone, Copy)]
+pub struct PageTables<'a> {
+    pub fmt: &'a PteFormat,
+    pub phys: &'a PhysicalMemory,
+    /// DirectoryTableBase: the page directory (x86), PDPT (PAE) or PML4 (x64).
+    pub dtb: Pfn,
+}
+
+/// The highest paging level of an arch (the one the DTB points at).
+pub fn top_level(fmt: &PteFormat) -> Level {
+    Level::from_number(fmt.levels()).unwrap_or(Level::Pde)
+}
+
+impl<'a> PageTables<'a> {
+    pub fn new(fmt: &'a PteFormat, phys: &'a PhysicalMemory, dtb: Pfn) -> Self {
+        PageTables { fmt, phys, dtb }
+    }
+
+    pub fn read(&self, loc: EntryLoc) -> u64 {
+        let size = self.fmt.pte_size() as usize;
+        self.phys
+            .load_entry(loc.table, loc.index as usize * size, size)
+    }
+
+    pub fn write(&self, loc: EntryLoc, raw: u64) {
+        let size = self.fmt.pte_size() as usize;
+        self.phys
+            .store_entry(loc.table, loc.index as usize * size, size, raw)
+    }
+
+    pub fn top(&self) -> Level {
+        top_level(self.fmt)
+    }
+
+    /// The frame a *valid* entry points at (a transition PTE also names a frame,
+    /// but a walk must not follow it).
+    pub fn valid_pfn(&self, raw: u64) -> Option<Pfn> {
+        self.fmt.valid_pfn(raw)
+    }
+
+    /// The entry mapping `va` at `level`, if every table above it exists.
+    pub fn entry(&self, va: Va, level: Level) -> Option<EntryLoc> {
+        let mut table = self.dtb;
+        let mut l = self.top();
+        loop {
+            let loc = EntryLoc {
+                table,
+                index: self.fmt.index(va, l)?,
+            };
+            if l == level {
+                return Some(loc);
+            }
+            table = self.valid_pfn(self.read(loc))?;
+            l = Level::from_number(l.number() - 1)?;
+        }
+    }
+
+    /// The PTE of `va`, if its page table exists.
+    pub fn leaf(&self, va: Va) -> Option<EntryLoc> {
+        self.entry(va, Level::Pte)
+    }
+
+    /// The PTE of `va`, like `leaf`, remembering in `cursor` the page table it
+    /// was found in: a run of lookups in the range one table maps (a
+    /// working-set scan) walks the upper levels once. The caller must not free
+    /// or replace page tables while it uses the cursor.
+    pub fn leaf_near(&self, cursor: &mut LeafCursor, va: Va) -> Option<EntryLoc> {
+        let index = self.fmt.index(va, Level::Pte)?;
+        let region = va.0 >> self.fmt.table_span_shift();
+        if cursor.table.is_none() || cursor.region != region {
+            cursor.table = self.leaf(va).map(|loc| loc.table);
+            cursor.region = region;
+        }
+        cursor.table.map(|table| EntryLoc { table, index })
+    }
+
+    /// Every level's entry for `va`, top first: `(level, location, value)`; the walk
+    /// stops below the first entry that is not valid.
+    pub fn walk(&self, va: Va) -> Vec<(Level, EntryLoc, u64)> {
+        let mut out = Vec::new();
+        let mut table = self.dtb;
+        let mut l = self.top();
+        loop {
+            let Some(index) = self.fmt.index(va, l) else {
+                return out;
+            };
+            let loc = EntryLoc { table, index };
+            let raw = self.read(loc);
+            out.push((l, loc, raw));
+            if l == Level::Pte {
+                return out;
+            }
+            match (self.valid_pfn(raw), Level::from_number(l.number() - 1)) {
+                (Some(next), Some(lower)) => {
+                    table = next;
+                    l = lower;
+                }
+                _ => return out,
+            }
+        }
+    }
+
+    /// Bytes of address space one entry at `level` maps.
+    pub fn span(&self, level: Level) -> u64 {
+        match (self.fmt.arch(), level) {
+            (_, Level::Pte) => 1 << 12,
+            (Arch::X86, Level::Pde) => 1 << 22,
+            (_, Level::Pde) => 1 << 21,
+            (_, Level::Ppe) => 1 << 30,
+            (_, Level::Pxe) => 1 << 39,
+        }
+    }
+
+    /// Visits every valid table entry (not the leaf PTEs) that maps part of
+    /// `[start, end]`, depth first, top level first:
+    /// `visit(level, first va mapped, location, value)`. The leaf level is visited
+    /// too, for every entry (valid or not) of existing page tables in the range.
+    pub fn for_each_entry(
+        &self,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(Level, u64, EntryLoc, u64),
+    ) {
+        self.visit_table(self.dtb, self.top(), 0, start, end, visit);
+    }
+
+    fn visit_table(
+        &self,
+        table: Pfn,
+        level: Level,
+        base: u64,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(Level, u64, EntryLoc, u64),
+    ) {
+        let span = self.span(level);
+        let count = self.fmt.entries_per_table(level);
+        for index in 0..count {
+            let va = base + index * span;
+            let last = va + (span - 1);
+            if last < start || va > end {
+                continue;
+            }
+            let loc = EntryLoc { table, index };
+            let raw = self.read(loc);
+            if level == Level::Pte {
+                visit(level, va, loc, raw);
+                continue;
+            }
+            let Some(child) = self.valid_pfn(raw) else {
+                continue;
+            };
+            visit(level, va, loc, raw);
+            if let Some(lower) = Level::from_number(level.number() - 1) {
+                self.visit_table(child, lower, va, start, end, visit);
+            }
+        }
+    }
+
+    /// The leaf PTEs of existing page tables in `[first, last]` that hold
+    /// anything, with the pages they map.
+    pub fn nonzero_ptes(&self, first: Vpn, last: Vpn) -> Vec<(Va, EntryLoc)> {
+        let mut out = Vec::new();
+        self.for_each_entry(
+            first.va().0,
+            last.va().0 + (PAGE_SIZE - 1),
+            &mut |level, va, loc, raw| {
+                if level == Level::Pte && raw != 0 {
+                    out.push((Va(va), loc));
+                }
+            },
+        );
+        out
+    }
+}

@@ -1,0 +1,219 @@
+//! Snapshots of the machine for `system/` and `pfn/`: `meminfo`, `counters`,
+//! `usecounts`, the PFN lists, `pfn/db` and `pfn/<PFN>`.
+
+use crate::mm::Mm;
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::machine::PfnState;
+use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::vm::resident_available;
+
+/// One row of `pfn/db`, and the `pfn/<PFN>` view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PfnRow {
+    pub pfn: Pfn,
+    pub location: PageLocation,
+    pub use_: PageUse,
+    pub pid: Option<Pid>,
+    pub va: Option<u64>,
+    pub pte_address: u64,
+    pub share_count: u32,
+    pub reference_count: u16,
+    pub priority: u8,
+    pub modified: bool,
+    pub read_in_progress: bool,
+    pub write_in_progress: bool,
+    pub prototype: bool,
+    pub in_page_error: bool,
+    pub original_pte: u64,
+    pub flink: Option<Pfn>,
+    pub blink: Option<Pfn>,
+    pub ws_index: u32,
+}
+
+/// One row of `system/usecounts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseRow {
+    pub name: &'static str,
+    /// total, then by location: active standby modified modified_no_write
+    /// transition zeroed free bad.
+    pub counts: [u64; 9],
+}
+
+impl Mm {
+    /// `system/meminfo`, in pages.
+    pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
+        let m = &self.machine;
+        let st = m.pfn_lock();
+        let c = |l| st.db.list_count(l);
+        let (zeroed, free, standby) = (
+            c(PageLocation::Zeroed),
+            c(PageLocation::Free),
+            c(PageLocation::Standby),
+        );
+        let (modified, mnw, bad) = (
+            c(PageLocation::Modified),
+            c(PageLocation::ModifiedNoWrite),
+            c(PageLocation::Bad),
+        );
+        let (active, transition) = (c(PageLocation::Active), c(PageLocation::Transition));
+        drop(st);
+        let commit = *m.commit_lock();
+        let physical = m.phys.pages() as u64;
+        vec![
+            ("PageSize", PAGE_SIZE),
+            ("PhysicalPages", physical),
+            ("ZeroedPages", zeroed),
+            ("FreePages", free),
+            ("StandbyPages", standby),
+            ("ModifiedPages", modified),
+            ("ModifiedNoWritePages", mnw),
+            ("BadPages", bad),
+            ("ActivePages", active),
+            ("TransitionPages", transition),
+            ("AvailablePages", zeroed + free + standby),
+            ("CommitCharge", commit.total),
+            ("CommitLimit", commit.limit),
+            ("CommitPeak", commit.peak),
+            ("PagedPoolPages", 0),
+            ("NonPagedPoolPages", 0),
+            ("SystemCachePages", 0),
+            // MmResidentAvailablePages: RAM less bad pages less every process's
+            // working-set minimum (0 when the minimums exceed it).
+            (
+                "ResidentAvailablePages",
+                resident_available(m, bad).max(0) as u64,
+            ),
+        ]
+    }
+
+    /// `system/counters`.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.machine.counters.snapshot()
+    }
+
+    /// A counter by name (for tests).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| v)
+    }
+
+    /// `system/usecounts`: RAMMap's Use Counts.
+    pub fn usecounts(&self) -> Vec<UseRow> {
+        let st = self.machine.pfn_lock();
+        let mut rows: Vec<UseRow> = PageUse::ALL
+            .iter()
+            .map(|u| UseRow {
+                name: u.name(),
+                counts: [0; 9],
+            })
+            .collect();
+        let column = |l: PageLocation| match l {
+            PageLocation::Active => 1,
+            PageLocation::Standby => 2,
+            PageLocation::Modified => 3,
+            PageLocation::ModifiedNoWrite => 4,
+            PageLocation::Transition => 5,
+            PageLocation::Zeroed => 6,
+            PageLocation::Free => 7,
+            PageLocation::Bad => 8,
+        };
+        for pfn in 0..st.db.pages() {
+            let pfn = Pfn(pfn);
+            let (Some(loc), use_) = (st.db.location(pfn), st.db.page_use(pfn)) else {
+                continue;
+            };
+            let row = PageUse::ALL.iter().position(|u| *u == use_).unwrap_or(0);
+            rows[row].counts[0] += 1;
+            rows[row].counts[column(loc)] += 1;
+        }
+        drop(st);
+        let mut total = UseRow {
+            name: "Total",
+            counts: [0; 9],
+        };
+        for r in &rows {
+            for (t, c) in total.counts.iter_mut().zip(r.counts) {
+                *t += c;
+            }
+        }
+        rows.push(total);
+        rows
+    }
+
+    /// `pfn/lists/NAME`: head first (`Active`: every active page in PFN order).
+    pub fn pfn_list(&self, loc: PageLocation) -> Vec<Pfn> {
+        let st = self.machine.pfn_lock();
+        if loc.is_list() {
+            st.db.iter_list(loc).collect()
+        } else {
+            (0..st.db.pages())
+                .map(Pfn)
+                .filter(|&p| st.db.location(p) == Some(loc))
+                .collect()
+        }
+    }
+
+    fn owner_pids(&self) -> Vec<Option<Pid>> {
+        let st = self.machine.pfn_lock();
+        st.owners.iter().map(|o| o.map(|o| o.pid)).collect()
+    }
+
+    fn row_of(&self, st: &PfnState, owners: &[Option<Pid>], pfn: Pfn) -> Option<PfnRow> {
+        let e = st.db.entry(pfn)?;
+        let fmt = &self.machine.fmt;
+        let va = (e.pte_address != 0)
+            .then(|| fmt.va_of_pte(Va(e.pte_address)).map(|v| v.0))
+            .flatten();
+        Some(PfnRow {
+            pfn,
+            location: e.location,
+            use_: e.use_,
+            pid: owners.get(e.owner as usize).copied().flatten(),
+            va,
+            pte_address: e.pte_address,
+            share_count: e.share_count,
+            reference_count: e.reference_count,
+            priority: e.priority,
+            modified: e.modified,
+            read_in_progress: e.read_in_progress,
+            write_in_progress: e.write_in_progress,
+            prototype: e.prototype,
+            in_page_error: e.in_page_error,
+            original_pte: e.original_pte,
+            flink: e.flink,
+            blink: e.blink,
+            ws_index: e.ws_index,
+        })
+    }
+
+    /// `pfn/db`: every physical page, in PFN order, handed to `visit` one row at a
+    /// time (no table of rows is built: with 64 GB of RAM it would be gigabytes).
+    /// The PFN lock is held only in chunks, so a large listing does not stall
+    /// faults for long; rows are each consistent, the whole is not one instant.
+    pub fn for_each_pfn_row(&self, mut visit: impl FnMut(&PfnRow)) {
+        let owners = self.owner_pids();
+        let pages = self.machine.phys.pages();
+        const CHUNK: u32 = 4096;
+        let mut rows = Vec::with_capacity(CHUNK as usize);
+        let mut start = 0u32;
+        while start < pages {
+            let end = start.saturating_add(CHUNK).min(pages);
+            {
+                let st = self.machine.pfn_lock();
+                rows.extend((start..end).filter_map(|p| self.row_of(&st, &owners, Pfn(p))));
+            }
+            rows.iter().for_each(&mut visit);
+            rows.clear();
+            start = end;
+        }
+    }
+
+    /// `pfn/<PFN>`.
+    pub fn pfn_detail(&self, pfn: Pfn) -> Option<PfnRow> {
+        let owners = self.owner_pids();
+        let st = self.machine.pfn_lock();
+        self.row_of(&st, &owners, pfn)
+    }
+}

@@ -1,0 +1,178 @@
+//! `verify`: every invariant of the PFN database, page tables, working sets and
+//! commit charge, checked from scratch. Tests call it after every step; users read
+//! it from `system/verify`. One checker per structure, as `pfn/verify.rs` does
+//! for the lists: `space.rs` (each address space), `segments.rs` (control areas
+//! and prototype PTEs), `frames.rs` (every frame, and the totals).
+//!
+//! Invariants checked (on top of the PFN database's own list checks):
+//! - every valid PTE points at an Active page whose PteAddress, owner and use agree
+//!   and whose working-set entry points back;
+//! - every transition PTE points at a page on the standby/modified lists (or in
+//!   transition) whose PteAddress agrees;
+//! - a page table's ShareCount is 1 + its valid entries (within user space); a
+//!   private page's ShareCount is the number of valid PTEs mapping it (1);
+//! - every working-set entry matches a valid PTE (or a page table of the process);
+//! - every Active page is found exactly once by the walks;
+//! - no PTE outside a VAD holds anything;
+//! - each VAD's commit charge is its committed pages; the system commit charge is
+//!   the sum of the processes' charges; private page counts match the PTEs;
+//! - every paging-file slot in use is named exactly once — by a pagefile PTE, by
+//!   the OriginalPte of a frame holding that page, or by a cluster write in
+//!   flight — and every slot named is in use;
+//! - a standby page has a copy in a paging file (repurposing it loses nothing);
+//!   a modified page is marked Modified; a page in Transition has I/O in flight;
+//! - shared pages: a valid PTE mapping a prototype frame agrees with its
+//!   prototype PTE, and its shared working-set entry exists; each frame's
+//!   ShareCount is the number of process PTEs mapping it; prototype pointers
+//!   point at the prototype PTE their view maps there;
+//! - control areas: NumberOfPfnReferences, NumberOfMappedViews,
+//!   NumberOfUserReferences and NumberOfSectionReferences match what exists; a
+//!   valid or transition prototype PTE's frame points back at it; a clone
+//!   block's CloneRefCount is the number of process PTEs referring to it; a
+//!   paging-file slot in a prototype PTE is named once like any other.
+
+mod frames;
+mod segments;
+mod space;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use crate::mm::Mm;
+use crate::mm::base::types::Pfn;
+use crate::mm::machine::{Machine, PfnState};
+use crate::mm::pagefile::PagingFiles;
+use crate::mm::process::AddressSpace;
+
+/// The result of a verify pass.
+pub struct VerifyReport {
+    pub violations: Vec<String>,
+    pub pages: u64,
+    pub processes: u64,
+    pub commit: u64,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Stop collecting after this many lines: one broken invariant can cascade.
+const MAX_LINES: usize = 200;
+
+/// What the checkers find and share while they walk the machine with every
+/// lock held: the violations, and the tallies that one checker fills and a
+/// later one compares (who names each paging-file slot, who uses each frame,
+/// how many process PTEs map each shared frame or refer to each clone block,
+/// how many views each control area has, and the commit they all charge).
+struct Tally<'a> {
+    m: &'a Machine,
+    st: &'a PfnState,
+    pagefiles: &'a PagingFiles,
+    v: Vec<String>,
+    /// (file, slot) -> who names it.
+    slots: HashMap<(u8, u32), String>,
+    /// Frame -> who uses it.
+    seen: HashMap<Pfn, String>,
+    /// Valid process PTEs per shared (prototype) frame.
+    shares: HashMap<Pfn, u32>,
+    /// Process PTEs per clone block (control area, index).
+    clone_refs: HashMap<(u32, u64), u32>,
+    /// Views per control area.
+    views: HashMap<u32, u64>,
+    commit_sum: u64,
+}
+
+impl Tally<'_> {
+    /// `who` names paging-file slot `(file, slot)`: it must be allocated and
+    /// named by no one else.
+    fn name_slot(&mut self, file: u8, slot: u32, who: String) {
+        if !self.pagefiles.is_allocated(file, slot) {
+            self.v.push(format!(
+                "{who} names paging file {file} slot {slot:#x}, which is free"
+            ));
+        }
+        if let Some(prev) = self.slots.insert((file, slot), who.clone()) {
+            self.v.push(format!(
+                "paging file {file} slot {slot:#x} is named twice: by {prev} and by {who}"
+            ));
+        }
+    }
+
+    /// `what` uses frame `pfn`: no one else may.
+    fn note(&mut self, pfn: Pfn, what: String) {
+        if let Some(prev) = self.seen.insert(pfn, what.clone()) {
+            self.v
+                .push(format!("pfn {:#x} is used twice: {prev} and {what}", pfn.0));
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.v.len() > MAX_LINES
+    }
+}
+
+impl Mm {
+    pub fn verify(&self) -> VerifyReport {
+        let m = &self.machine;
+        // No process is being created or torn down while the picture is taken:
+        // a process gone from the table may still own pages, and one leaving it
+        // after the snapshot below frees its page tables under our feet.
+        let _lifecycle = self.lifecycle_exclusive();
+        // Lock order: the section table before any address space.
+        let sections = self.sections_lock();
+        let processes = self.all_processes();
+        // Hold every address space (in pid order, as the table lists them) so the
+        // picture is consistent, then the PFN lock.
+        let spaces: Vec<_> = processes.iter().map(|p| (p.pid, p.space())).collect();
+        let mut early = check_minimums(m, spaces.iter().map(|(_, s)| &**s));
+        let commit = *m.commit_lock();
+        let st = m.pfn_lock();
+        early.extend(st.db.verify());
+        let pagefiles = m.pagefiles_lock();
+        early.extend(pagefiles.verify());
+        let mut t = Tally {
+            m,
+            st: &st,
+            pagefiles: &pagefiles,
+            v: early,
+            slots: HashMap::new(),
+            seen: HashMap::new(),
+            shares: HashMap::new(),
+            clone_refs: HashMap::new(),
+            views: HashMap::new(),
+            commit_sum: 0,
+        };
+        for (pid, space) in &spaces {
+            space::check(&mut t, *pid, space);
+            if t.full() {
+                break;
+            }
+        }
+        segments::check(&mut t, &sections);
+        frames::check(&mut t);
+        frames::check_totals(&mut t, commit.total);
+        let mut violations = t.v;
+        violations.truncate(MAX_LINES);
+        VerifyReport {
+            violations,
+            pages: st.db.pages() as u64,
+            processes: spaces.len() as u64,
+            commit: commit.total,
+        }
+    }
+}
+
+/// The working-set minimums of the live processes add up to what is charged
+/// against resident available memory.
+fn check_minimums<'s>(m: &Machine, spaces: impl Iterator<Item = &'s AddressSpace>) -> Vec<String> {
+    let minimums: u64 = spaces.map(|s| s.ws.minimum).sum();
+    let charged = m.ws_minimums.load(Ordering::Relaxed);
+    if minimums == charged {
+        return Vec::new();
+    }
+    vec![format!(
+        "the working-set minimums add up to {minimums} pages, {charged} are charged against resident available memory"
+    )]
+}

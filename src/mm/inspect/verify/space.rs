@@ -1,0 +1,452 @@
+//! The checks of one address space: its page tables (ShareCount = 1 + valid
+//! entries, owner, use), every PTE against the frame or slot or prototype PTE it
+//! names, its working-set entries against its PTEs, and each VAD's charge
+//! against its committed pages.
+
+use std::collections::HashMap;
+
+use crate::mm::base::types::{Arch, Pfn, Pid, Va};
+use crate::mm::hw::pagetable::{EntryLoc, PageTables};
+use crate::mm::hw::pte::{HardwarePte, Level, PteState};
+use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::process::AddressSpace;
+use crate::mm::process::page_tables::{count_committed, pte_va};
+use crate::mm::process::working_set::WsleKind;
+use crate::mm::vad::Vad;
+
+use super::Tally;
+
+/// What the walk of one address space counts, to compare with what the space
+/// and its tables say.
+struct SpaceWalk {
+    pid: Pid,
+    /// Valid entries found per table frame.
+    children: HashMap<Pfn, u32>,
+    /// Every table frame found (the directory first).
+    table_frames: Vec<Pfn>,
+    /// Private pages found in the PTEs (valid, transition, pagefile).
+    private: u64,
+}
+
+/// Checks one address space (see the module docs).
+pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
+    let mut w = SpaceWalk {
+        pid,
+        children: HashMap::new(),
+        table_frames: vec![space.dtb],
+        private: 0,
+    };
+    t.note(space.dtb, format!("pid {pid} directory"));
+    let tables = space.tables(t.m);
+    if t.m.fmt.arch() == Arch::Pae {
+        w.pae_directories(t, space, &tables);
+    }
+    let user_end = t.m.layout.highest_user_address();
+    tables.for_each_entry(0, user_end, &mut |level, va, loc, raw| {
+        if level == Level::Pte {
+            w.leaf(t, space, Va(va), loc, raw);
+        } else if let Some(child) = tables.valid_pfn(raw) {
+            if !(t.m.fmt.arch() == Arch::Pae && level == Level::Ppe) {
+                *w.children.entry(loc.table).or_default() += 1;
+            }
+            w.table_frames.push(child);
+            t.note(child, format!("pid {pid} table for {va:#x}"));
+        }
+    });
+    w.check_tables(t, space);
+    check_working_set(t, pid, space, &tables, &w.table_frames);
+    for vad in space.vads.iter() {
+        check_vad(t, pid, &tables, vad);
+    }
+    t.commit_sum += space.commit_charge();
+}
+
+impl SpaceWalk {
+    /// PAE: the PDPT's four entries point at the page directories; those for
+    /// system space are not reached by the user-space walk.
+    fn pae_directories(&mut self, t: &mut Tally<'_>, space: &AddressSpace, tables: &PageTables) {
+        let user_end = t.m.layout.highest_user_address();
+        for i in 0..4u64 {
+            let loc = EntryLoc {
+                table: space.dtb,
+                index: i,
+            };
+            if let Some(pd) = tables.valid_pfn(tables.read(loc)) {
+                *self.children.entry(space.dtb).or_default() += 1;
+                if i * (1 << 30) > user_end {
+                    self.table_frames.push(pd);
+                    t.note(pd, format!("pid {} page directory {i}", self.pid));
+                }
+            }
+        }
+    }
+
+    /// One leaf PTE of the walk.
+    fn leaf(&mut self, t: &mut Tally<'_>, space: &AddressSpace, va: Va, loc: EntryLoc, raw: u64) {
+        let pid = self.pid;
+        let vad = space.vads.find(va.vpn());
+        if vad.is_none() && raw != 0 {
+            t.v.push(format!(
+                "pid {pid}: PTE of {:#x} outside any VAD holds {raw:#x}",
+                va.0
+            ));
+        }
+        let view = vad.and_then(|v| Some((v, v.section.as_ref()?)));
+        match t.m.fmt.decode(raw) {
+            PteState::Valid(h) if t.st.db.prototype(h.pfn) => {
+                *self.children.entry(loc.table).or_default() += 1;
+                *t.shares.entry(h.pfn).or_default() += 1;
+                shared_valid(t, pid, space, va, h, view.map(|(_, s)| s.id));
+            }
+            PteState::Prototype { proto_pte, .. } => prototype_pointer(t, pid, va, proto_pte, view),
+            PteState::Valid(h) => {
+                *self.children.entry(loc.table).or_default() += 1;
+                self.private += 1;
+                t.note(h.pfn, format!("pid {pid} va {:#x}", va.0));
+                private_valid(t, pid, space, va, h);
+            }
+            PteState::PageFile { file, slot, .. } => {
+                self.private += 1;
+                t.name_slot(file, slot, format!("pid {pid}'s PTE of {:#x}", va.0));
+            }
+            PteState::Transition { pfn, .. } => {
+                self.private += 1;
+                t.note(pfn, format!("pid {pid} va {:#x} (transition)", va.0));
+                transition(t, pid, va, pfn);
+            }
+            _ => {}
+        }
+    }
+
+    /// Each table frame is an Active page table of this process whose
+    /// ShareCount is 1 + its valid entries; the space counts them all, and its
+    /// private pages.
+    fn check_tables(&self, t: &mut Tally<'_>, space: &AddressSpace) {
+        let pid = self.pid;
+        for &f in &self.table_frames {
+            let Some(e) = t.st.db.entry(f) else {
+                t.v.push(format!("pid {pid}: page table pfn {:#x} beyond RAM", f.0));
+                continue;
+            };
+            let want = 1 + self.children.get(&f).copied().unwrap_or(0);
+            if e.location != PageLocation::Active || e.use_ != PageUse::PageTable {
+                t.v.push(format!(
+                    "pid {pid}: page table pfn {:#x} is {} {}",
+                    f.0,
+                    e.location,
+                    e.use_.name()
+                ));
+            }
+            if e.share_count != want {
+                t.v.push(format!(
+                    "pid {pid}: page table pfn {:#x} has ShareCount {} but 1 + {} valid entries",
+                    f.0,
+                    e.share_count,
+                    want - 1
+                ));
+            }
+            if e.owner != space.slot {
+                t.v.push(format!(
+                    "pid {pid}: page table pfn {:#x} has owner slot {}",
+                    f.0, e.owner
+                ));
+            }
+        }
+        if self.table_frames.len() as u64 != space.page_table_pages {
+            t.v.push(format!(
+                "pid {pid}: {} page-table frames found, {} counted",
+                self.table_frames.len(),
+                space.page_table_pages
+            ));
+        }
+        if self.private != space.private_pages {
+            t.v.push(format!(
+                "pid {pid}: {} private pages in the PTEs, PrivatePages says {}",
+                self.private, space.private_pages
+            ));
+        }
+    }
+}
+
+/// A valid PTE mapping a prototype frame: the frame is Active, its prototype
+/// PTE is valid for it, the prototype PTE is a clone block or the view's own,
+/// and a shared working-set entry maps it.
+fn shared_valid(
+    t: &mut Tally<'_>,
+    pid: Pid,
+    space: &AddressSpace,
+    va: Va,
+    h: HardwarePte,
+    view_ca: Option<u32>,
+) {
+    let (m, st) = (t.m, t.st);
+    let e = st.db.entry(h.pfn).expect("prototype flag read from it");
+    if e.location != PageLocation::Active {
+        t.v.push(format!(
+            "pid {pid}: valid PTE of {:#x} names shared pfn {:#x} which is {}",
+            va.0, h.pfn.0, e.location
+        ));
+    }
+    match st.segments.locate_address(e.pte_address) {
+        Some(at) => {
+            let proto = st.segments.read(at);
+            if m.fmt.pfn(proto) != Some(h.pfn) || !m.fmt.is_valid(proto) {
+                t.v.push(format!(
+                    "pid {pid}: {:#x} maps pfn {:#x} but its prototype PTE at {:#x} is not valid for it",
+                    va.0, h.pfn.0, e.pte_address
+                ));
+            }
+            let ca = st.segments.owner(at);
+            if is_clone(t, ca) {
+                let block = (ca.unwrap_or(0), st.segments.index(at));
+                *t.clone_refs.entry(block).or_default() += 1;
+            } else if ca != view_ca {
+                t.v.push(format!(
+                    "pid {pid}: {:#x} maps a page of control area {ca:?} outside its view",
+                    va.0
+                ));
+            }
+        }
+        None => t.v.push(format!(
+            "pid {pid}: shared pfn {:#x} at {:#x} has PteAddress {:#x}, no prototype PTE",
+            h.pfn.0, va.0, e.pte_address
+        )),
+    }
+    match space.ws.shared_index(va).and_then(|i| space.ws.get(i)) {
+        Some(w) if w.pfn == h.pfn && w.kind == WsleKind::Shared => {}
+        other => t.v.push(format!(
+            "pid {pid}: shared page {:#x} (pfn {:#x}) has working-set entry {other:?}",
+            va.0, h.pfn.0
+        )),
+    }
+}
+
+/// Whether control area `ca` is a fork's clone control area.
+fn is_clone(t: &Tally<'_>, ca: Option<u32>) -> bool {
+    ca.is_some_and(|c| t.st.segments.control_area(c).is_some_and(|a| a.is_clone()))
+}
+
+/// A prototype-pointer PTE: its address is a prototype PTE, of a clone block or
+/// of its own view at the index the view maps there; the VAD-lookup form only
+/// inside a view.
+fn prototype_pointer(
+    t: &mut Tally<'_>,
+    pid: Pid,
+    va: Va,
+    proto_pte: Option<Va>,
+    view: Option<(&Vad, &crate::mm::vad::SectionRef)>,
+) {
+    let st = t.st;
+    let Some(address) = proto_pte else {
+        if view.is_none() {
+            t.v.push(format!(
+                "pid {pid}: {:#x} has a VAD-lookup prototype pointer outside any view",
+                va.0
+            ));
+        }
+        return;
+    };
+    let Some(at) = st.segments.locate_address(address.0) else {
+        t.v.push(format!(
+            "pid {pid}: {:#x} points at {:#x}, which is no prototype PTE",
+            va.0, address.0
+        ));
+        return;
+    };
+    let ca = st.segments.owner(at);
+    if is_clone(t, ca) {
+        let block = (ca.unwrap_or(0), st.segments.index(at));
+        *t.clone_refs.entry(block).or_default() += 1;
+    } else if ca != view.map(|(_, s)| s.id) {
+        t.v.push(format!(
+            "pid {pid}: {:#x} points at a prototype PTE of control area {ca:?} outside its view",
+            va.0
+        ));
+    } else if let Some((vad, s)) = view {
+        let want = s.first_prototype_index + (va.vpn().0 - vad.starting_vpn.0);
+        if st.segments.index(at) != want {
+            t.v.push(format!(
+                "pid {pid}: {:#x} points at prototype PTE {} but its view maps {want} there",
+                va.0,
+                st.segments.index(at)
+            ));
+        }
+    }
+}
+
+/// A valid private PTE: an Active private frame of this process whose
+/// PteAddress, ShareCount and working-set entry agree.
+fn private_valid(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, va: Va, h: HardwarePte) {
+    let m = t.m;
+    let Some(e) = t.st.db.entry(h.pfn) else {
+        t.v.push(format!(
+            "pid {pid}: valid PTE of {:#x} names pfn {:#x} beyond RAM",
+            va.0, h.pfn.0
+        ));
+        return;
+    };
+    let v = &mut t.v;
+    if e.location != PageLocation::Active {
+        v.push(format!(
+            "pid {pid}: valid PTE of {:#x} names pfn {:#x} which is {}",
+            va.0, h.pfn.0, e.location
+        ));
+    }
+    if e.pte_address != pte_va(m, va) {
+        v.push(format!(
+            "pfn {:#x}: PteAddress {:#x} but it is mapped by the PTE of {:#x} at {:#x}",
+            h.pfn.0,
+            e.pte_address,
+            va.0,
+            pte_va(m, va)
+        ));
+    }
+    if e.owner != space.slot {
+        v.push(format!(
+            "pfn {:#x}: owner slot {} but mapped by pid {pid} (slot {})",
+            h.pfn.0, e.owner, space.slot
+        ));
+    }
+    if e.use_ != PageUse::ProcessPrivate {
+        v.push(format!(
+            "pfn {:#x}: use {} for a private page",
+            h.pfn.0,
+            e.use_.name()
+        ));
+    }
+    if e.share_count != 1 {
+        v.push(format!(
+            "pfn {:#x}: ShareCount {} but one PTE maps it",
+            h.pfn.0, e.share_count
+        ));
+    }
+    match space.ws.get(e.ws_index) {
+        Some(w) if w.pfn == h.pfn && w.va == va => {}
+        other => v.push(format!(
+            "pid {pid}: valid page {:#x} (pfn {:#x}) has WsIndex {} whose entry is {other:?}",
+            va.0, h.pfn.0, e.ws_index
+        )),
+    }
+}
+
+/// A transition PTE: its frame is on a list (or under I/O) with this PTE's
+/// address.
+fn transition(t: &mut Tally<'_>, pid: Pid, va: Va, pfn: Pfn) {
+    let m = t.m;
+    let Some(e) = t.st.db.entry(pfn) else {
+        t.v.push(format!(
+            "pid {pid}: transition PTE of {:#x} names pfn {:#x} beyond RAM",
+            va.0, pfn.0
+        ));
+        return;
+    };
+    if !matches!(
+        e.location,
+        PageLocation::Standby
+            | PageLocation::Modified
+            | PageLocation::ModifiedNoWrite
+            | PageLocation::Transition
+    ) {
+        t.v.push(format!(
+            "pid {pid}: transition PTE of {:#x} names pfn {:#x} which is {}",
+            va.0, pfn.0, e.location
+        ));
+    }
+    if e.pte_address != pte_va(m, va) {
+        t.v.push(format!(
+            "pfn {:#x}: PteAddress {:#x} but its transition PTE is at {:#x}",
+            pfn.0,
+            e.pte_address,
+            pte_va(m, va)
+        ));
+    }
+}
+
+/// Every working-set entry matches a valid PTE of its kind (or one of the
+/// process's page tables), and a private entry is its frame's WsIndex.
+fn check_working_set(
+    t: &mut Tally<'_>,
+    pid: Pid,
+    space: &AddressSpace,
+    tables: &PageTables,
+    table_frames: &[Pfn],
+) {
+    let (m, st) = (t.m, t.st);
+    let maps = |va: Va, pfn: Pfn| {
+        tables
+            .leaf(va)
+            .map(|l| m.fmt.decode(tables.read(l)))
+            .is_some_and(|s| matches!(s, PteState::Valid(h) if h.pfn == pfn))
+    };
+    for (index, e) in space.ws.iter() {
+        match e.kind {
+            WsleKind::Private => {
+                if !maps(e.va, e.pfn) {
+                    t.v.push(format!(
+                        "pid {pid}: working-set entry {index} ({:#x}) has no valid PTE for pfn {:#x}",
+                        e.va.0, e.pfn.0
+                    ));
+                }
+                if st.db.ws_index(e.pfn) != index {
+                    t.v.push(format!(
+                        "pid {pid}: working-set entry {index} but pfn {:#x} has WsIndex {}",
+                        e.pfn.0,
+                        st.db.ws_index(e.pfn)
+                    ));
+                }
+            }
+            WsleKind::Shared => {
+                if !(maps(e.va, e.pfn) && st.db.prototype(e.pfn)) {
+                    t.v.push(format!(
+                        "pid {pid}: shared working-set entry {index} ({:#x}) has no valid PTE for shared pfn {:#x}",
+                        e.va.0, e.pfn.0
+                    ));
+                }
+            }
+            WsleKind::PageTable => {
+                if !table_frames.contains(&e.pfn) {
+                    t.v.push(format!(
+                        "pid {pid}: working-set entry {index} names pfn {:#x}, not one of its page tables",
+                        e.pfn.0
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A VAD's charge: a view charges every page if copy-on-write, else nothing
+/// (and counts as a view of its control area); private memory charges its
+/// committed pages.
+fn check_vad(t: &mut Tally<'_>, pid: Pid, tables: &PageTables, vad: &Vad) {
+    if let Some(sr) = &vad.section {
+        *t.views.entry(sr.id).or_default() += 1;
+        let want = if vad.protection.is_copy_on_write() {
+            vad.page_count()
+        } else {
+            0
+        };
+        if vad.commit_charge != want {
+            t.v.push(format!(
+                "pid {pid}: view {} charges {} pages, not {want}",
+                vad.range_text(),
+                vad.commit_charge
+            ));
+        }
+        return;
+    }
+    let committed = count_committed(
+        t.m,
+        tables,
+        vad.starting_vpn,
+        vad.ending_vpn,
+        vad.mem_commit,
+    );
+    if committed != vad.commit_charge {
+        t.v.push(format!(
+            "pid {pid}: VAD {} charges {} pages but {committed} are committed",
+            vad.range_text(),
+            vad.commit_charge
+        ));
+    }
+}

@@ -1,0 +1,243 @@
+//! A process's address space: its page tables (real frames of simulated RAM), its
+//! VADs, its working set and its charges. Callers hold the process's address-space
+//! lock (NT: the working-set pushlock plus the address-creation lock) for every
+//! function here and in the sibling files that extend `AddressSpace`
+//! (`page_tables.rs`, `mapping.rs`, `ws_policy.rs`, `reclaim.rs`); functions that
+//! also need the PFN lock take it themselves.
+
+use crate::mm::base::counters::bump;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::{MmResult, NtStatus};
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::hw::pagetable::{EntryLoc, PageTables, top_level};
+use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
+use crate::mm::pfn::PageUse;
+use crate::mm::vad::VadTree;
+
+use super::ProcessState;
+use super::page_tables::{pte_va, self_map_va, table_entry};
+use super::reclaim::obtain_page_without_trim;
+use super::working_set::{WorkingSet, Wsle, WsleKind};
+
+/// Per-process fault counts (status file).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FaultCounts {
+    pub page_faults: u64,
+    pub demand_zero: u64,
+    pub transition: u64,
+    pub hard: u64,
+    pub copy_on_write: u64,
+    /// Faults resolved through a prototype PTE (views and fork clones).
+    pub prototype: u64,
+}
+
+/// The last exception a touch of this process's memory raised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exception {
+    pub status: NtStatus,
+    pub write: bool,
+    pub va: Va,
+}
+
+pub struct AddressSpace {
+    pub pid: Pid,
+    /// Owner slot in the PFN database.
+    pub slot: u16,
+    /// DirectoryTableBase.
+    pub dtb: Pfn,
+    pub state: ProcessState,
+    pub vads: VadTree,
+    pub ws: WorkingSet,
+    /// Frames of page tables (including the directory) this process holds;
+    /// each is charged one page of commit.
+    pub page_table_pages: u64,
+    /// Private data pages materialized (valid or in transition).
+    pub private_pages: u64,
+    pub commit_peak: u64,
+    pub faults: FaultCounts,
+    pub last_exception: Option<Exception>,
+    /// Simulated time of the last touch of this process's memory (the swapper
+    /// outswaps processes idle for long).
+    pub last_access_ms: u64,
+}
+
+/// A page-table frame a new address space starts with, to set up under the PFN
+/// lock once its entries are written.
+struct TopTable {
+    pfn: Pfn,
+    /// Where the process sees it through the self-map (none for PAE's PDPT).
+    self_map: Option<Va>,
+    /// Valid entries it holds that point at other tables of this set.
+    children: u32,
+}
+
+impl AddressSpace {
+    pub fn tables<'a>(&self, m: &'a Machine) -> PageTables<'a> {
+        PageTables::new(&m.fmt, &m.phys, self.dtb)
+    }
+
+    /// Commit charged to this process: its VADs plus its page tables.
+    pub fn commit_charge(&self) -> u64 {
+        self.vads.iter().map(|v| v.commit_charge).sum::<u64>() + self.page_table_pages
+    }
+
+    pub fn note_commit_peak(&mut self) {
+        self.commit_peak = self.commit_peak.max(self.commit_charge());
+    }
+
+    /// Creates an address space: the top-level table with its self-map entry
+    /// (PAE: the PDPT and its four page directories). Charges their commit.
+    pub fn create(
+        m: &Machine,
+        pid: Pid,
+        slot: u16,
+        ws_min: u64,
+        ws_max: u64,
+    ) -> MmResult<AddressSpace> {
+        let pages = allocate_top_tables(m)?;
+        let tables_needed = pages.len() as u64;
+        let mut space = AddressSpace {
+            pid,
+            slot,
+            dtb: pages[0],
+            state: ProcessState::Running,
+            vads: VadTree::new(),
+            ws: WorkingSet::new(ws_min, ws_max),
+            page_table_pages: tables_needed,
+            private_pages: 0,
+            commit_peak: tables_needed,
+            faults: FaultCounts::default(),
+            last_exception: None,
+            last_access_ms: m.clock.now_ms(),
+        };
+        let setup = match m.fmt.arch() {
+            Arch::X86 | Arch::X64 => space.write_self_map(m),
+            Arch::Pae => space.write_pae_directories(m, &pages[1..5]),
+        };
+        let mut st = m.pfn_lock();
+        for t in setup {
+            let ws_index = t.self_map.map_or(0, |va| {
+                space.ws.insert(Wsle::new(
+                    va,
+                    t.pfn,
+                    Protection::READWRITE,
+                    WsleKind::PageTable,
+                ))
+            });
+            let page = ActivePage {
+                use_: PageUse::PageTable,
+                owner: slot,
+                pte_address: t.self_map.map_or(0, |va| pte_va(m, va)),
+                original_pte: 0,
+                share: 1 + t.children,
+                ws_index,
+            };
+            activate_locked(&mut st, t.pfn, page);
+        }
+        Ok(space)
+    }
+
+    /// x86 and x64: one top-level entry points at the top-level table itself,
+    /// which so appears at PTE_BASE's top-level address (the self-map).
+    fn write_self_map(&self, m: &Machine) -> Vec<TopTable> {
+        let tables = self.tables(m);
+        let pte_base = Va(m.layout.pte_base());
+        let level = top_level(&m.fmt);
+        let loc = tables.entry(pte_base, level).expect("self-map entry");
+        tables.write(loc, table_entry(m, self.dtb, false));
+        vec![TopTable {
+            pfn: self.dtb,
+            self_map: Some(self_map_va(m, level, pte_base)),
+            children: 0,
+        }]
+    }
+
+    /// PAE: PDPT entry i points at page directory i, and the directory for
+    /// 0xC0000000 maps all four directories at PDE_BASE (its entries 0..3),
+    /// which is PAE's self-map. The PDPT itself has no self-map address (NT
+    /// keeps it outside the mapped tables).
+    fn write_pae_directories(&self, m: &Machine, pds: &[Pfn]) -> Vec<TopTable> {
+        let tables = self.tables(m);
+        let self_pd = pds[3];
+        for (i, &pd) in pds.iter().enumerate() {
+            let index = i as u64;
+            let pdpte = EntryLoc {
+                table: self.dtb,
+                index,
+            };
+            tables.write(pdpte, table_entry(m, pd, true));
+            let pde = EntryLoc {
+                table: self_pd,
+                index,
+            };
+            tables.write(pde, table_entry(m, pd, false));
+        }
+        let mut setup = vec![TopTable {
+            pfn: self.dtb,
+            self_map: None,
+            children: pds.len() as u32,
+        }];
+        for (i, &pd) in pds.iter().enumerate() {
+            setup.push(TopTable {
+                pfn: pd,
+                self_map: Some(Va(m.layout.pde_base() + i as u64 * PAGE_SIZE)),
+                children: 0,
+            });
+        }
+        setup
+    }
+
+    /// Outswaps the process (the swapper, and `outswap`): its working set is
+    /// emptied (locked pages stay) and it is marked outswapped. Returns the
+    /// pages that left the working set.
+    pub fn outswap(&mut self, m: &Machine) -> u64 {
+        let pages = self.trim_all(m);
+        self.state = ProcessState::Outswapped;
+        bump(&m.counters.outswaps);
+        crate::mm_event!(m, "process.outswap", "pid={} pages={pages}", self.pid);
+        pages
+    }
+
+    /// Inswaps the process if it is outswapped (a thread of it runs, or
+    /// `inswap`); its pages come back by faulting. True if it was outswapped.
+    pub fn inswap(&mut self, m: &Machine) -> bool {
+        if self.state != ProcessState::Outswapped {
+            return false;
+        }
+        self.state = ProcessState::Running;
+        self.last_access_ms = m.clock.now_ms();
+        bump(&m.counters.inswaps);
+        crate::mm_event!(m, "process.inswap", "pid={}", self.pid);
+        true
+    }
+}
+
+/// The frames a new address space starts with (PAE: the PDPT and four page
+/// directories; else the top-level table), zeroed and charged one page of
+/// commit each. Nothing is held on failure.
+fn allocate_top_tables(m: &Machine) -> MmResult<Vec<Pfn>> {
+    let needed = match m.fmt.arch() {
+        Arch::Pae => 5,
+        _ => 1,
+    };
+    m.charge_commit(needed)?;
+    let mut pages = Vec::new();
+    for _ in 0..needed {
+        match obtain_page_without_trim(m, PageNeed::Zeroed) {
+            Some((_, p)) => pages.push(p.pfn),
+            None => {
+                let mut st = m.pfn_lock();
+                for &p in &pages {
+                    m.free_page_locked(&mut st, p);
+                }
+                drop(st);
+                m.uncharge_commit(needed);
+                return Err(mm_err!(
+                    NO_MEMORY,
+                    "no physical page is available for a new page directory"
+                ));
+            }
+        }
+    }
+    Ok(pages)
+}

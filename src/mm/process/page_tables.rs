@@ -1,0 +1,220 @@
+//! Page tables as the address space owns them: created on demand (each charged
+//! one page of commit and held in the working set), freed when they map nothing,
+//! and the self-map addresses at which the process sees them. Callers hold the
+//! address-space lock.
+
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Va, Vpn};
+use crate::mm::hw::pagetable::{EntryLoc, PageTables};
+use crate::mm::hw::pte::{HardwarePte, Level, PteState};
+use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
+use crate::mm::pfn::PageUse;
+
+use super::address_space::AddressSpace;
+use super::working_set::{Wsle, WsleKind};
+
+impl AddressSpace {
+    /// The PTE location of `va`, creating any missing page tables on the way
+    /// (each charged one page of commit and added to the working set).
+    pub fn ensure_leaf(&mut self, m: &Machine, va: Va) -> MmResult<EntryLoc> {
+        let tables = self.tables(m);
+        let mut level = tables.top();
+        let mut table = self.dtb;
+        loop {
+            let index = m
+                .fmt
+                .index(va, level)
+                .ok_or_else(|| mm_err!(INVALID_ADDRESS, "{:#x} is not translatable", va.0))?;
+            let loc = EntryLoc { table, index };
+            if level == Level::Pte {
+                return Ok(loc);
+            }
+            let lower = Level::from_number(level.number() - 1).expect("level below");
+            let raw = tables.read(loc);
+            table = match tables.valid_pfn(raw) {
+                Some(child) => child,
+                None => self.create_table(m, va, level, loc)?,
+            };
+            level = lower;
+        }
+    }
+
+    /// Creates the table that `parent` (an entry at `level`) will point at.
+    fn create_table(
+        &mut self,
+        m: &Machine,
+        va: Va,
+        level: Level,
+        parent: EntryLoc,
+    ) -> MmResult<Pfn> {
+        m.charge_commit(1)?;
+        let (mut st, page) = match self.obtain_page(m, PageNeed::Zeroed) {
+            Ok(got) => got,
+            Err(e) => {
+                m.uncharge_commit(1);
+                return Err(e);
+            }
+        };
+        let lower = Level::from_number(level.number() - 1).expect("level below");
+        let table_va = self_map_va(m, lower, va);
+        let ws_index = self.ws.insert(Wsle::new(
+            table_va,
+            page.pfn,
+            Protection::READWRITE,
+            WsleKind::PageTable,
+        ));
+        let active = ActivePage {
+            use_: PageUse::PageTable,
+            owner: self.slot,
+            pte_address: pte_va(m, table_va),
+            original_pte: 0,
+            share: 1,
+            ws_index,
+        };
+        activate_locked(&mut st, page.pfn, active);
+        st.db.increment_share(parent.table);
+        drop(st);
+        self.tables(m).write(parent, table_entry(m, page.pfn, true));
+        self.page_table_pages += 1;
+        self.note_commit_peak();
+        Ok(page.pfn)
+    }
+
+    /// Frees every page table that maps nothing in `[start, end]` any more (after a
+    /// release), lowest level first; the top-level table and PAE's four fixed page
+    /// directories stay.
+    pub fn free_empty_tables(&mut self, m: &Machine, start: u64, end: u64) {
+        let tables = self.tables(m);
+        let pae = m.fmt.arch() == Arch::Pae;
+        // (level of the parent entry, parent entry, child table)
+        let mut candidates: Vec<(Level, EntryLoc, Pfn)> = Vec::new();
+        tables.for_each_entry(start, end, &mut |level, _, loc, raw| {
+            if level == Level::Pte || (pae && level == Level::Ppe) {
+                return;
+            }
+            if let Some(child) = tables.valid_pfn(raw) {
+                candidates.push((level, loc, child));
+            }
+        });
+        candidates.sort_by_key(|c| c.0);
+        for (level, parent, child) in candidates {
+            let child_level = Level::from_number(level.number() - 1).unwrap_or(Level::Pte);
+            let entries = m.fmt.entries_per_table(child_level);
+            let empty = (0..entries).all(|i| {
+                tables.read(EntryLoc {
+                    table: child,
+                    index: i,
+                }) == 0
+            });
+            if !empty {
+                continue;
+            }
+            let mut st = m.pfn_lock();
+            let index = st.db.ws_index(child);
+            self.ws.remove(index);
+            tables.write(parent, 0);
+            st.db.decrement_share(parent.table);
+            m.free_page_locked(&mut st, child);
+            drop(st);
+            self.page_table_pages -= 1;
+            m.uncharge_commit(1);
+        }
+    }
+
+    /// Frees every table frame (the address space must hold no pages any more).
+    pub fn destroy_tables(&mut self, m: &Machine) {
+        let tables = self.tables(m);
+        let mut frames: Vec<Pfn> = Vec::new();
+        let user_end = m.layout.highest_user_address();
+        tables.for_each_entry(0, user_end, &mut |level, _, _, raw| {
+            if level != Level::Pte
+                && let Some(child) = tables.valid_pfn(raw)
+            {
+                frames.push(child);
+            }
+        });
+        if m.fmt.arch() == Arch::Pae {
+            // The four page directories: user ones were found above if in range.
+            for i in 0..4 {
+                if let Some(pd) = tables.valid_pfn(tables.read(EntryLoc {
+                    table: self.dtb,
+                    index: i,
+                })) && !frames.contains(&pd)
+                {
+                    frames.push(pd);
+                }
+            }
+        }
+        frames.push(self.dtb);
+        let mut st = m.pfn_lock();
+        for &f in &frames {
+            let index = st.db.ws_index(f);
+            self.ws.remove(index);
+            m.free_page_locked(&mut st, f);
+        }
+        drop(st);
+        m.uncharge_commit(frames.len() as u64);
+        self.page_table_pages = self.page_table_pages.saturating_sub(frames.len() as u64);
+    }
+}
+
+/// The valid PTE template for an upper-level entry pointing at a user page table:
+/// present, writable, user, accessed, dirty (NT's valid PDE for user space).
+pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> u64 {
+    m.fmt.encode(&PteState::Valid(HardwarePte {
+        pfn,
+        write: true,
+        owner: user,
+        accessed: true,
+        dirty: true,
+        ..HardwarePte::default()
+    }))
+}
+
+/// The self-map address of the PTE of `va` (NT's MiGetPteAddress).
+pub fn pte_va(m: &Machine, va: Va) -> u64 {
+    m.fmt.entry_va(va, Level::Pte).map_or(0, |v| v.0)
+}
+
+/// The self-map VA at which the table holding `va`'s `level` entry appears.
+pub(super) fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
+    m.fmt.entry_va(va, level).map_or(Va(0), |e| e.page_base())
+}
+
+/// Whether the PTE value `raw` (inside a VAD with MemCommit `mem_commit`) is a
+/// committed page, as NT's MiCalculatePageCommitment judges it.
+pub fn committed_pte(m: &Machine, raw: u64, mem_commit: bool) -> bool {
+    match m.fmt.decode(raw) {
+        PteState::Zero => mem_commit,
+        PteState::Decommitted => false,
+        _ => true,
+    }
+}
+
+/// Committed pages in `[first, last]`, walking only the page tables that exist
+/// (a missing table means zero PTEs: committed exactly when `mem_commit`).
+pub fn count_committed(
+    m: &Machine,
+    tables: &PageTables<'_>,
+    first: Vpn,
+    last: Vpn,
+    mem_commit: bool,
+) -> u64 {
+    let pages = last.0 - first.0 + 1;
+    let (mut yes, mut no) = (0u64, 0u64);
+    tables.for_each_entry(
+        first.va().0,
+        last.va().0 + (PAGE_SIZE - 1),
+        &mut |level, _, _, raw| {
+            if level == Level::Pte {
+                if committed_pte(m, raw, mem_commit) {
+                    yes += 1;
+                } else {
+                    no += 1;
+                }
+            }
+        },
+    );
+    if mem_commit { pages - no } else { yes }
+}

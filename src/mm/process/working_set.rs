@@ -1,0 +1,202 @@
+//! Working sets: the list of pages a process (or the system) has valid (MMWSL).
+//!
+//! Each entry (WSLE) records the virtual page, its frame, its age and whether it is
+//! locked; the PFN's `WsIndex` points back at the entry. NT keeps locked entries
+//! below `FirstDynamic`; here a `locked` flag does the same job.
+
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::{Pfn, Va};
+
+/// What kind of page an entry holds: page-table pages are part of the working set
+/// but never trimmed here (they hold the transition PTEs of trimmed pages).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WsleKind {
+    Private,
+    PageTable,
+    /// A page of a section (or a fork's clone block) mapped through a prototype
+    /// PTE. Other processes may map it too, so the PFN's WsIndex cannot name this
+    /// entry: it is found by address in the working set's hash (NT: the WSLE
+    /// hash table used for shared pages whose WsIndex does not match).
+    Shared,
+}
+
+/// One working-set list entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Wsle {
+    pub va: Va,
+    pub pfn: Pfn,
+    /// Aging: 0 when the accessed bit was last seen set, up to 3 (WRK: 2 bits).
+    pub age: u8,
+    /// LockedInWs (VirtualLock): never trimmed.
+    pub locked: bool,
+    /// The page's protection (NT keeps it in the WSLE when it differs from the VAD).
+    pub protection: Protection,
+    pub kind: WsleKind,
+}
+
+impl Wsle {
+    /// A new, young, unlocked entry.
+    pub fn new(va: Va, pfn: Pfn, protection: Protection, kind: WsleKind) -> Wsle {
+        Wsle {
+            va,
+            pfn,
+            age: 0,
+            locked: false,
+            protection,
+            kind,
+        }
+    }
+}
+
+/// Default working-set limits on a normal machine (facts §5).
+pub const DEFAULT_MINIMUM: u64 = 50;
+pub const DEFAULT_MAXIMUM: u64 = 345;
+/// The System process's defaults.
+pub const SYSTEM_MINIMUM: u64 = 50;
+pub const SYSTEM_MAXIMUM: u64 = 450;
+/// No working set may be set below this many pages (MmMinimumWorkingSetSize).
+pub const MINIMUM_FLOOR: u64 = 20;
+/// The oldest age an entry reaches (WRK: two bits of age in the WSLE).
+pub const MAXIMUM_AGE: u8 = 3;
+
+pub struct WorkingSet {
+    entries: Vec<Option<Wsle>>,
+    /// Shared entries by virtual page number.
+    shared: std::collections::HashMap<u64, u32>,
+    /// Free entry indexes, reused last-freed first.
+    free: Vec<u32>,
+    count: u64,
+    pub peak: u64,
+    pub minimum: u64,
+    pub maximum: u64,
+    /// MaximumWorkingSetHard: replace at the maximum even when memory is plentiful.
+    pub hard_maximum: bool,
+    /// The replacement clock hand (NT's NextSlot): where the next victim search starts.
+    pub hand: u32,
+}
+
+impl WorkingSet {
+    pub fn new(minimum: u64, maximum: u64) -> WorkingSet {
+        WorkingSet {
+            entries: Vec::new(),
+            shared: std::collections::HashMap::new(),
+            free: Vec::new(),
+            count: 0,
+            peak: 0,
+            minimum,
+            maximum,
+            hard_maximum: false,
+            hand: 0,
+        }
+    }
+
+    /// Entry slots, used or free (the range indexes fall in).
+    pub fn slots(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Adds an entry; returns its index (the PFN's WsIndex).
+    pub fn insert(&mut self, e: Wsle) -> u32 {
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = Some(e);
+                i
+            }
+            None => {
+                self.entries.push(Some(e));
+                (self.entries.len() - 1) as u32
+            }
+        };
+        if e.kind == WsleKind::Shared {
+            self.shared.insert(e.va.vpn().0, index);
+        }
+        self.count += 1;
+        self.peak = self.peak.max(self.count);
+        index
+    }
+
+    pub fn remove(&mut self, index: u32) -> Option<Wsle> {
+        let e = self.entries.get_mut(index as usize)?.take()?;
+        if e.kind == WsleKind::Shared {
+            self.shared.remove(&e.va.vpn().0);
+        }
+        self.free.push(index);
+        self.count -= 1;
+        Some(e)
+    }
+
+    /// The index of the shared entry for the page at `va`.
+    pub fn shared_index(&self, va: Va) -> Option<u32> {
+        self.shared.get(&va.vpn().0).copied()
+    }
+
+    pub fn get(&self, index: u32) -> Option<&Wsle> {
+        self.entries.get(index as usize)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, index: u32) -> Option<&mut Wsle> {
+        self.entries.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Entries in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Wsle)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+
+    /// Entries in index order, mutable (aging).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut Wsle)> {
+        self.entries
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_mut().map(|e| (i as u32, e)))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn locked_count(&self) -> u64 {
+        self.iter().filter(|(_, e)| e.locked).count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(va: u64) -> Wsle {
+        Wsle {
+            va: Va(va),
+            pfn: Pfn(1),
+            age: 0,
+            locked: false,
+            protection: Protection::READWRITE,
+            kind: WsleKind::Private,
+        }
+    }
+
+    #[test]
+    fn insert_remove_reuses_slots_and_tracks_peak() {
+        let mut ws = WorkingSet::new(DEFAULT_MINIMUM, DEFAULT_MAXIMUM);
+        let a = ws.insert(e(0x10000));
+        let b = ws.insert(e(0x11000));
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(ws.remove(a).unwrap().va, Va(0x10000));
+        assert!(ws.remove(a).is_none());
+        assert_eq!(ws.insert(e(0x12000)), 0);
+        assert_eq!(ws.len(), 2);
+        assert_eq!(ws.peak, 2);
+        ws.remove(0);
+        ws.remove(1);
+        assert!(ws.is_empty());
+        assert_eq!(ws.peak, 2);
+        assert!(ws.remove(99).is_none());
+    }
+}

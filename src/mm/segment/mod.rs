@@ -1,0 +1,438 @@
+//! Control areas, segments and subsections: the PFN-lock-protected half of a
+//! section (NT: CONTROL_AREA, SEGMENT, SUBSECTION, and the prototype PTEs in
+//! paged pool).
+//!
+//! Every prototype PTE lives in a subsection's array, at a virtual address in
+//! paged pool handed out by [`PrototypePool`]: process PTEs in prototype-pointer
+//! form and PFN entries (`PteAddress`) name prototype PTEs by that address, as
+//! in NT. A subsection PTE (a prototype PTE saying "read me from the file")
+//! carries the subsection's number where NT keeps its address.
+//!
+//! Lock: all of it is protected by the PFN lock (`Machine::pfn`), as NT changes
+//! prototype PTEs holding the PFN lock.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::PAGE_SIZE;
+
+/// What a control area's pages come back from.
+#[derive(Clone, Debug)]
+pub enum Backing {
+    /// Pagefile-backed ("shared memory"): demand zero, then the paging files.
+    PagingFile,
+    /// A file of the `--files` volume: pages are read from and written to it.
+    File {
+        path: PathBuf,
+        file: Arc<std::fs::File>,
+    },
+    /// The clone descriptors of a `fork` (NT's MMCLONE_BLOCKs): prototype PTEs
+    /// that the parent's private pages moved into, shared copy-on-write by
+    /// parent and child.
+    Clone,
+}
+
+/// One subsection: a slice of the segment's prototype PTEs, mapping a run of
+/// the file (NT: SUBSECTION). Pagefile-backed and clone segments have one.
+#[derive(Debug)]
+pub struct Subsection {
+    pub control_area: u32,
+    /// Segment-wide index of `ptes[0]`.
+    pub first_index: u64,
+    /// Virtual address of `ptes[0]` in paged pool (SubsectionBase).
+    pub base: u64,
+    /// The prototype PTEs, raw (decode with `PteFormat::decode_prototype`).
+    pub ptes: Vec<u64>,
+    /// First page of the file this subsection maps (StartingSector, in pages).
+    pub file_page: u64,
+}
+
+/// NT's CONTROL_AREA with its SEGMENT folded in.
+#[derive(Debug)]
+pub struct ControlArea {
+    pub id: u32,
+    pub backing: Backing,
+    /// Subsection numbers, in index order.
+    pub subsections: Vec<u32>,
+    /// TotalNumberOfPtes.
+    pub total_ptes: u64,
+    /// SizeOfSegment in bytes (the file's section size, or the pagefile
+    /// section's size).
+    pub size: u64,
+    /// Pages of commit charged for the segment (pagefile-backed: every page).
+    pub committed_pages: u64,
+    /// The protection of the segment's prototype PTEs (SegmentPteTemplate).
+    pub protection: Protection,
+    pub section_references: u64,
+    pub mapped_views: u64,
+    pub user_references: u64,
+    /// Views mapped with write access (WritableUserReferences).
+    pub writable_user_references: u64,
+    /// Prototype PTEs whose page is in memory (valid or transition).
+    pub pfn_references: u64,
+    /// Mapped-page-writer writes in flight.
+    pub modified_write_count: u64,
+    /// Modified pages go to the modified-no-write list and are not written
+    /// (MmDisableModifiedWriteOfSection) until writing is allowed again.
+    pub no_modified_writing: bool,
+    /// Clone segments: how many process PTEs still refer to each prototype PTE
+    /// (NT: CloneRefCount of each MMCLONE_BLOCK).
+    pub clone_refs: Vec<u32>,
+}
+
+impl ControlArea {
+    pub fn is_file(&self) -> bool {
+        matches!(self.backing, Backing::File { .. })
+    }
+
+    pub fn is_clone(&self) -> bool {
+        matches!(self.backing, Backing::Clone)
+    }
+
+    /// True when nothing refers to the control area any more, so it can go.
+    pub fn unreferenced(&self) -> bool {
+        self.section_references == 0
+            && self.mapped_views == 0
+            && self.user_references == 0
+            && (!self.is_clone() || self.clone_refs.iter().all(|&r| r == 0))
+    }
+
+    /// The NT flag names set on this control area, for `info`.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        match self.backing {
+            Backing::File { .. } => v.push("File"),
+            Backing::Clone => v.push("Clone"),
+            Backing::PagingFile => v.push("Commit"),
+        }
+        if self.no_modified_writing {
+            v.push("NoModifiedWriting");
+        }
+        if self.modified_write_count > 0 {
+            v.push("ModifiedWriteInProgress");
+        }
+        v
+    }
+}
+
+/// Where a prototype PTE is: its subsection and the index in that subsection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtoLoc {
+    pub subsection: u32,
+    pub slot: usize,
+}
+
+/// A first-fit allocator of paged-pool addresses for prototype PTE arrays.
+#[derive(Debug)]
+pub struct PrototypePool {
+    start: u64,
+    end: u64,
+    /// Free ranges: start → length in bytes.
+    free: BTreeMap<u64, u64>,
+}
+
+/// Prototype PTE arrays start on this boundary (a pool block's alignment).
+const POOL_ALIGN: u64 = 64;
+
+impl PrototypePool {
+    pub fn new(start: u64, end: u64) -> PrototypePool {
+        let mut free = BTreeMap::new();
+        if end > start {
+            free.insert(start, end - start);
+        }
+        PrototypePool { start, end, free }
+    }
+
+    /// `bytes` of pool, or `None` when paged pool is exhausted.
+    pub fn allocate(&mut self, bytes: u64) -> Option<u64> {
+        let want = bytes.max(1).div_ceil(POOL_ALIGN) * POOL_ALIGN;
+        let (&at, &len) = self.free.iter().find(|&(_, &len)| len >= want)?;
+        self.free.remove(&at);
+        if len > want {
+            self.free.insert(at + want, len - want);
+        }
+        Some(at)
+    }
+
+    /// Gives back a range from `allocate`, merging it with free neighbours.
+    pub fn release(&mut self, at: u64, bytes: u64) {
+        let mut start = at;
+        let mut len = bytes.max(1).div_ceil(POOL_ALIGN) * POOL_ALIGN;
+        debug_assert!(start >= self.start && start + len <= self.end);
+        if let Some((&prev, &plen)) = self.free.range(..start).next_back()
+            && prev + plen == start
+        {
+            self.free.remove(&prev);
+            start = prev;
+            len += plen;
+        }
+        if let Some(&nlen) = self.free.get(&(start + len)) {
+            self.free.remove(&(start + len));
+            len += nlen;
+        }
+        self.free.insert(start, len);
+    }
+}
+
+/// Every control area and subsection of the machine.
+#[derive(Debug)]
+pub struct Segments {
+    pub control_areas: BTreeMap<u32, ControlArea>,
+    /// By subsection number (the value subsection PTEs carry); 0 is never used.
+    pub subsections: Vec<Option<Subsection>>,
+    /// Subsection bases, for finding a prototype PTE by address.
+    by_base: BTreeMap<u64, u32>,
+    pub pool: PrototypePool,
+    next_id: u32,
+    pte_size: u64,
+}
+
+impl Segments {
+    pub fn new(pool_start: u64, pool_end: u64, pte_size: u64) -> Segments {
+        Segments {
+            control_areas: BTreeMap::new(),
+            subsections: vec![None],
+            by_base: BTreeMap::new(),
+            pool: PrototypePool::new(pool_start, pool_end),
+            next_id: 1,
+            pte_size,
+        }
+    }
+
+    pub fn pte_size(&self) -> u64 {
+        self.pte_size
+    }
+
+    /// A new control area with no subsections yet.
+    pub fn add_control_area(&mut self, backing: Backing, protection: Protection) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.control_areas.insert(
+            id,
+            ControlArea {
+                id,
+                backing,
+                subsections: Vec::new(),
+                total_ptes: 0,
+                size: 0,
+                committed_pages: 0,
+                protection,
+                section_references: 0,
+                mapped_views: 0,
+                user_references: 0,
+                writable_user_references: 0,
+                pfn_references: 0,
+                modified_write_count: 0,
+                no_modified_writing: false,
+                clone_refs: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Appends a subsection of `count` prototype PTEs, all `initial`, mapping the
+    /// file from page `file_page`. `None` (nothing changed) when paged pool or
+    /// subsection numbers run out.
+    pub fn add_subsection(
+        &mut self,
+        ca: u32,
+        count: u64,
+        initial: u64,
+        file_page: u64,
+        max_subsection: u32,
+    ) -> Option<u32> {
+        let number = match self.subsections.iter().skip(1).position(Option::is_none) {
+            Some(i) => (i + 1) as u32,
+            None if (self.subsections.len() as u64) <= max_subsection as u64 => {
+                self.subsections.push(None);
+                (self.subsections.len() - 1) as u32
+            }
+            None => return None,
+        };
+        let area = self.control_areas.get(&ca)?;
+        let first_index = area.total_ptes;
+        let bytes = count.max(1).checked_mul(self.pte_size)?;
+        let base = self.pool.allocate(bytes)?;
+        // Paged pool bounds the array; a host that still cannot hold it fails
+        // like an exhausted pool instead of aborting the daemon.
+        let mut ptes = Vec::new();
+        let len = usize::try_from(count).ok();
+        if len.is_none_or(|n| ptes.try_reserve_exact(n).is_err()) {
+            self.pool.release(base, bytes);
+            return None;
+        }
+        ptes.resize(count as usize, initial);
+        self.subsections[number as usize] = Some(Subsection {
+            control_area: ca,
+            first_index,
+            base,
+            ptes,
+            file_page,
+        });
+        self.by_base.insert(base, number);
+        let area = self.control_areas.get_mut(&ca)?;
+        area.subsections.push(number);
+        area.total_ptes += count;
+        if area.is_clone() {
+            area.clone_refs.resize(area.total_ptes as usize, 0);
+        }
+        Some(number)
+    }
+
+    /// Removes a control area and its subsections, giving their pool back. The
+    /// caller has released every page and slot its prototype PTEs named.
+    pub fn remove_control_area(&mut self, ca: u32) -> Option<ControlArea> {
+        let area = self.control_areas.remove(&ca)?;
+        for &n in &area.subsections {
+            if let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::take) {
+                self.by_base.remove(&s.base);
+                self.pool
+                    .release(s.base, (s.ptes.len() as u64).max(1) * self.pte_size);
+            }
+        }
+        Some(area)
+    }
+
+    pub fn control_area(&self, ca: u32) -> Option<&ControlArea> {
+        self.control_areas.get(&ca)
+    }
+
+    pub fn control_area_mut(&mut self, ca: u32) -> Option<&mut ControlArea> {
+        self.control_areas.get_mut(&ca)
+    }
+
+    pub fn subsection(&self, n: u32) -> Option<&Subsection> {
+        self.subsections.get(n as usize)?.as_ref()
+    }
+
+    /// The prototype PTE with segment-wide `index` in control area `ca`.
+    pub fn locate(&self, ca: u32, index: u64) -> Option<ProtoLoc> {
+        let area = self.control_areas.get(&ca)?;
+        for &n in &area.subsections {
+            let s = self.subsection(n)?;
+            if index >= s.first_index && index < s.first_index + s.ptes.len() as u64 {
+                return Some(ProtoLoc {
+                    subsection: n,
+                    slot: (index - s.first_index) as usize,
+                });
+            }
+        }
+        None
+    }
+
+    /// The prototype PTE at virtual address `address`, if it is one.
+    pub fn locate_address(&self, address: u64) -> Option<ProtoLoc> {
+        let (&base, &n) = self.by_base.range(..=address).next_back()?;
+        let s = self.subsection(n)?;
+        let offset = address - base;
+        if !offset.is_multiple_of(self.pte_size) {
+            return None;
+        }
+        let slot = (offset / self.pte_size) as usize;
+        (slot < s.ptes.len()).then_some(ProtoLoc {
+            subsection: n,
+            slot,
+        })
+    }
+
+    pub fn read(&self, at: ProtoLoc) -> u64 {
+        self.subsection(at.subsection)
+            .and_then(|s| s.ptes.get(at.slot).copied())
+            .unwrap_or(0)
+    }
+
+    pub fn write(&mut self, at: ProtoLoc, raw: u64) {
+        if let Some(p) = self
+            .subsections
+            .get_mut(at.subsection as usize)
+            .and_then(Option::as_mut)
+            .and_then(|s| s.ptes.get_mut(at.slot))
+        {
+            *p = raw;
+        }
+    }
+
+    /// The virtual address of a prototype PTE (what PteAddress and prototype
+    /// pointers hold).
+    pub fn address(&self, at: ProtoLoc) -> u64 {
+        self.subsection(at.subsection)
+            .map_or(0, |s| s.base + at.slot as u64 * self.pte_size)
+    }
+
+    /// Segment-wide index of a prototype PTE.
+    pub fn index(&self, at: ProtoLoc) -> u64 {
+        self.subsection(at.subsection)
+            .map_or(0, |s| s.first_index + at.slot as u64)
+    }
+
+    /// The control area a prototype PTE belongs to.
+    pub fn owner(&self, at: ProtoLoc) -> Option<u32> {
+        self.subsection(at.subsection).map(|s| s.control_area)
+    }
+
+    /// Byte offset in the file of the page behind a prototype PTE.
+    pub fn file_offset(&self, at: ProtoLoc) -> u64 {
+        self.subsection(at.subsection)
+            .map_or(0, |s| (s.file_page + at.slot as u64) * PAGE_SIZE)
+    }
+
+    /// Every prototype PTE of a control area, in index order.
+    pub fn locations(&self, ca: u32) -> Vec<ProtoLoc> {
+        let Some(area) = self.control_areas.get(&ca) else {
+            return Vec::new();
+        };
+        area.subsections
+            .iter()
+            .filter_map(|&n| Some((n, self.subsection(n)?.ptes.len())))
+            .flat_map(|(n, len)| {
+                (0..len).map(move |slot| ProtoLoc {
+                    subsection: n,
+                    slot,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_reuses_and_merges() {
+        let mut p = PrototypePool::new(0x1000, 0x2000);
+        let a = p.allocate(100).unwrap();
+        let b = p.allocate(100).unwrap();
+        assert_eq!(a, 0x1000);
+        assert_eq!(b, 0x1080);
+        p.release(a, 100);
+        p.release(b, 100);
+        assert_eq!(p.allocate(0x1000), Some(0x1000), "ranges merged back whole");
+        assert_eq!(p.allocate(1), None);
+    }
+
+    #[test]
+    fn addresses_locate_their_prototype_ptes() {
+        let mut s = Segments::new(0xE100_0000, 0xE800_0000, 4);
+        let ca = s.add_control_area(Backing::PagingFile, Protection::READWRITE);
+        let n1 = s.add_subsection(ca, 3, 0x80, 0, 1 << 20).unwrap();
+        let n2 = s.add_subsection(ca, 2, 0x80, 3, 1 << 20).unwrap();
+        let at = s.locate(ca, 4).unwrap();
+        assert_eq!(
+            at,
+            ProtoLoc {
+                subsection: n2,
+                slot: 1
+            }
+        );
+        assert_eq!(s.locate_address(s.address(at)), Some(at));
+        assert_eq!(s.index(at), 4);
+        assert_eq!(s.locate(ca, 2).unwrap().subsection, n1);
+        assert_eq!(s.locate(ca, 5), None);
+        assert_eq!(s.locate_address(s.address(at) + 1), None);
+        s.remove_control_area(ca);
+        assert_eq!(s.locate_address(0xE100_0000), None);
+    }
+}

@@ -1,0 +1,134 @@
+//! NtAllocateVirtualMemory: reserve, commit inside a reservation, and MEM_RESET.
+
+use crate::mm::base::protection::Protection;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
+use crate::mm::hw::pte::PteState;
+use crate::mm::machine::Machine;
+use crate::mm::pfn::PageLocation;
+use crate::mm::process::AddressSpace;
+use crate::mm::process::page_tables::count_committed;
+use crate::mm::vad::{self, AddressLimits, AllocPlan, AllocRequest};
+
+use super::page_committed;
+use super::protect::{privatize_clone_pages, set_page_protection};
+
+/// NtAllocateVirtualMemory. Returns the base and size of the range.
+pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> MmResult<(Va, u64)> {
+    if req.large_pages || req.physical || req.write_watch {
+        return Err(mm_err!(
+            NOT_SUPPORTED,
+            "large-pages, physical (AWE) and write-watch allocations are not simulated yet"
+        ));
+    }
+    match vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))? {
+        AllocPlan::Reserve { base, size, vad } => {
+            let charge = vad.commit_charge;
+            m.charge_commit(charge)?;
+            if let Err(e) = space.vads.insert(vad) {
+                m.uncharge_commit(charge);
+                return Err(e);
+            }
+            space.note_commit_peak();
+            Ok((base, size))
+        }
+        AllocPlan::CommitExisting {
+            base,
+            size,
+            vad_start,
+        } => {
+            commit_existing(m, space, base, size, vad_start, req.protection)?;
+            Ok((base, size))
+        }
+        AllocPlan::Reset { base, size, .. } => {
+            reset(m, space, base, size);
+            Ok((base, size))
+        }
+    }
+}
+
+/// MEM_COMMIT inside an existing reservation: uncommitted pages get demand-zero
+/// PTEs (charged once), and already-committed pages take the new protection, as
+/// WRK's NtAllocateVirtualMemory does by protecting the whole range.
+fn commit_existing(
+    m: &Machine,
+    space: &mut AddressSpace,
+    base: Va,
+    size: u64,
+    vad_start: Vpn,
+    protection: Protection,
+) -> MmResult<()> {
+    let v = space
+        .vads
+        .get(vad_start)
+        .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
+    if !v.private_memory {
+        return Err(mm_err!(
+            CONFLICTING_ADDRESSES,
+            "{:#x} is a mapped view; commit it through its section",
+            base.0
+        ));
+    }
+    let mem_commit = v.mem_commit;
+    let first = base.vpn();
+    let last = Vpn(first.0 + size / PAGE_SIZE - 1);
+    let already = count_committed(m, &space.tables(m), first, last, mem_commit);
+    let new = (last.0 - first.0 + 1) - already;
+    // Charged before any page-table work, so a range beyond the limit costs nothing.
+    m.charge_commit(new)?;
+    // Every page of the range is committed from here on, so this loop is bounded by
+    // the commit limit. Page tables first: their failure leaves nothing half done.
+    for vpn in first.0..=last.0 {
+        if let Err(e) = space.ensure_leaf(m, Vpn(vpn).va()) {
+            m.uncharge_commit(new);
+            return Err(e);
+        }
+    }
+    if let Err(e) = privatize_clone_pages(m, space, first, last) {
+        m.uncharge_commit(new);
+        return Err(e);
+    }
+    let template = m.fmt.encode(&PteState::DemandZero { protection });
+    for vpn in first.0..=last.0 {
+        let vpn = Vpn(vpn);
+        if page_committed(m, space, vpn, mem_commit) {
+            set_page_protection(m, space, vpn, protection);
+        } else if let Some(loc) = space.tables(m).leaf(vpn.va()) {
+            space.tables(m).write(loc, template);
+        }
+    }
+    if let Some(v) = space.vads.find_mut(vad_start) {
+        v.commit_charge += new;
+    }
+    space.note_commit_peak();
+    Ok(())
+}
+
+/// MEM_RESET: the contents are no longer wanted. The pages stay committed and are
+/// never written out: a valid page is made clean (if it has no paging-file copy,
+/// trimming it then frees it), a page waiting on the modified list is freed now.
+fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
+    let tables = space.tables(m);
+    let last = Vpn(base.vpn().0 + size / PAGE_SIZE - 1);
+    for (_, loc) in tables.nonzero_ptes(base.vpn(), last) {
+        let mut st = m.pfn_lock();
+        match m.fmt.decode(tables.read(loc)) {
+            PteState::Valid(mut h) => {
+                h.dirty = false;
+                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
+                st.db.set_modified(h.pfn, false);
+            }
+            PteState::Transition { pfn, protection }
+                if st.db.location(pfn) == Some(PageLocation::Modified) =>
+            {
+                // Waiting to be written, and nobody wants the contents: the frame
+                // is freed and the page reads as zeros from now on.
+                st.db.unlink(pfn);
+                m.free_page_locked(&mut st, pfn);
+                tables.write(loc, m.fmt.encode(&PteState::DemandZero { protection }));
+                space.private_pages -= 1;
+            }
+            _ => {}
+        }
+    }
+}

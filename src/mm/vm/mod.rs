@@ -1,0 +1,42 @@
+//! Layer 8, NT's virtual memory services on one address space:
+//! NtAllocateVirtualMemory (`allocate.rs`), NtFreeVirtualMemory (`free.rs`),
+//! NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
+//! NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
+//! (`ws_limits.rs`). The VAD rules (what may be reserved, split, released) are in
+//! `vad/`; this layer does the page-table and commit side. Rules follow the WRK
+//! (Server 2003 SP1). Callers hold the process's address-space lock.
+//!
+//! Cost: a reservation can span all of user space (8 TB on x64) at no charge, so no
+//! loop here runs over every page of a range unless those pages are committed
+//! (bounded by the commit limit) or in the working set; sparse ranges are walked
+//! through the page tables that exist (`PageTables::for_each_entry`).
+//! Every service checks what can fail before it changes anything.
+
+mod allocate;
+mod free;
+mod lock;
+mod protect;
+mod ws_limits;
+
+pub use allocate::allocate;
+pub use free::free;
+pub use lock::{lock, unlock};
+pub use protect::protect;
+pub use ws_limits::{resident_available, set_ws_limits};
+
+use crate::mm::base::types::Vpn;
+use crate::mm::machine::Machine;
+use crate::mm::process::AddressSpace;
+use crate::mm::process::page_tables::committed_pte;
+
+/// Whether the page at `vpn` is committed, judged from its PTE.
+pub(crate) fn page_committed(
+    m: &Machine,
+    space: &AddressSpace,
+    vpn: Vpn,
+    mem_commit: bool,
+) -> bool {
+    let tables = space.tables(m);
+    let raw = tables.leaf(vpn.va()).map_or(0, |l| tables.read(l));
+    committed_pte(m, raw, mem_commit)
+}
