@@ -30,6 +30,41 @@ fn skip() -> bool {
     false
 }
 
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A new temporary directory (its name starting with `prefix`) holding an empty
+/// directory `name`.
+fn temp_dir_with(prefix: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let sub = dir.path().join(name);
+    std::fs::create_dir(&sub).unwrap();
+    (dir, sub)
+}
+
+/// The names in `dir` that end in `suffix`, without it, sorted.
+fn names_ending_in(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(suffix).map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
 fn is_mounted(mp: &Path) -> bool {
     let want = mp.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -56,15 +91,47 @@ fn detach(mp: &Path) {
 }
 
 fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
+    let mut status = None;
+    wait_until(limit, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
+/// A process (and its process group) that is killed when the guard drops.
+struct Guarded(Option<Child>);
+
+impl Guarded {
+    fn spawn(cmd: &mut Command) -> Guarded {
+        Guarded(Some(cmd.process_group(0).spawn().unwrap()))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `limit`.
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let status = wait_timeout(self.0.as_mut().unwrap(), limit)?;
+        self.0 = None;
+        Some(status)
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.0.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: killpg on the group this guard's child leads.
+            unsafe {
+                libc::killpg(child.id() as i32, libc::SIGKILL);
+            }
+            let _ = child.wait();
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -82,15 +149,15 @@ struct Mount {
 impl Mount {
     /// Mounts on `mnt` in a fresh temporary directory.
     fn start(extra: &[&str]) -> Mount {
-        let dir = tempfile::Builder::new()
-            .prefix("mmfs-test-")
-            .tempdir()
-            .unwrap();
-        let mp = dir.path().join("mnt");
-        std::fs::create_dir(&mp).unwrap();
+        let (dir, mp) = temp_dir_with("mmfs-test-", "mnt");
         let mut m = Mount::start_on(&mp, &dir.path().join("mmfs.log"), extra);
         m._dir = Some(dir);
         m
+    }
+
+    /// `start`, unless the mount tests are skipped.
+    fn start_unless_skipped(extra: &[&str]) -> Option<Mount> {
+        (!skip()).then(|| Mount::start(extra))
     }
 
     /// Mounts on an existing directory `mp`, logging to `log`.
@@ -150,19 +217,44 @@ impl Mount {
     }
 
     /// Sends `sig` and waits for the daemon to exit; returns its exit status.
-    /// If it does not exit in time it is killed and the test fails.
     fn stop_with(&mut self, sig: i32) -> ExitStatus {
+        signal(self.child.as_ref().expect("mmfs already stopped"), sig);
+        self.wait_exit(&format!("signal {sig}"))
+    }
+
+    /// Sends `sig`: the daemon must exit 0 and leave no mount.
+    fn stop_cleanly(&mut self, sig: i32) {
+        signal(self.child.as_ref().expect("mmfs already stopped"), sig);
+        self.exits_cleanly(&format!("signal {sig}"));
+    }
+
+    /// After `cause` (a signal, an unmount) the daemon must exit 0 and leave no mount.
+    fn exits_cleanly(&mut self, cause: &str) {
+        let status = self.wait_exit(cause);
+        assert!(
+            status.success(),
+            "exit status {status} after {cause}: {}",
+            self.log_text()
+        );
+        assert!(
+            !is_mounted(&self.mp),
+            "the mount is still there after {cause}"
+        );
+    }
+
+    /// Waits for the daemon to exit after `cause`; if it does not exit in time it
+    /// is killed and the test fails.
+    fn wait_exit(&mut self, cause: &str) -> ExitStatus {
         let mut child = self.child.take().expect("mmfs already stopped");
-        signal(&child, sig);
-        match wait_timeout(&mut child, STOP_WAIT) {
-            Some(s) => s,
-            None => {
-                signal(&child, libc::SIGKILL);
-                let _ = child.wait();
-                detach(&self.mp);
-                panic!("mmfs did not exit within {STOP_WAIT:?} of signal {sig}");
-            }
-        }
+        wait_timeout(&mut child, STOP_WAIT).unwrap_or_else(|| {
+            signal(&child, libc::SIGKILL);
+            let _ = child.wait();
+            detach(&self.mp);
+            panic!(
+                "mmfs did not exit within {STOP_WAIT:?} of {cause}: {}",
+                self.log_text()
+            );
+        })
     }
 }
 
@@ -190,12 +282,7 @@ struct Tmpfs {
 
 impl Tmpfs {
     fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::Builder::new()
-            .prefix("mmfs-volume-")
-            .tempdir()
-            .unwrap();
-        let path = dir.path().join("vol");
-        std::fs::create_dir(&path).unwrap();
+        let (dir, path) = temp_dir_with("mmfs-volume-", "vol");
         let st = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&path)
@@ -366,13 +453,7 @@ scenarios! {
 /// Every script in the scenario directory runs as a test.
 #[test]
 fn every_scenario_is_registered() {
-    let mut found: Vec<String> = std::fs::read_dir(SCENARIO_DIR)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".sh").map(String::from))
-        .collect();
-    found.sort();
+    let found = names_ending_in(Path::new(SCENARIO_DIR), ".sh");
     let mut registered: Vec<String> = REGISTERED.iter().map(|s| s.to_string()).collect();
     registered.sort();
     assert_eq!(
@@ -383,58 +464,44 @@ fn every_scenario_is_registered() {
 
 #[test]
 fn sigterm_unmounts_cleanly() {
-    if skip() {
+    let Some(mut m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let mut m = Mount::start(&[]);
+    };
     assert!(m.path("system/config").exists());
-    let status = m.stop_with(libc::SIGTERM);
-    assert!(status.success(), "exit status {status}: {}", m.log_text());
-    assert!(!is_mounted(&m.mp));
+    m.stop_cleanly(libc::SIGTERM);
 }
 
 #[test]
 fn sigint_unmounts_cleanly() {
-    if skip() {
+    let Some(mut m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let mut m = Mount::start(&[]);
-    let status = m.stop_with(libc::SIGINT);
-    assert!(status.success(), "exit status {status}: {}", m.log_text());
-    assert!(!is_mounted(&m.mp));
+    };
+    m.stop_cleanly(libc::SIGINT);
 }
 
 /// A shell sitting inside the mount must not stop mmfs from unmounting and exiting.
 #[test]
 fn sigterm_with_a_busy_mount_still_unmounts() {
-    if skip() {
+    let Some(mut m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let mut m = Mount::start(&[]);
-    let mut busy = Command::new("sleep")
-        .arg("60")
-        .current_dir(m.path("processes"))
-        .spawn()
-        .unwrap();
-    let status = m.stop_with(libc::SIGTERM);
-    let _ = busy.kill();
-    let _ = busy.wait();
-    assert!(status.success(), "exit status {status}: {}", m.log_text());
-    assert!(!is_mounted(&m.mp));
+    };
+    let _busy = Guarded::spawn(
+        Command::new("sleep")
+            .arg("60")
+            .current_dir(m.path("processes")),
+    );
+    m.stop_cleanly(libc::SIGTERM);
 }
 
 /// Unmounting from outside (`umount`) ends the daemon with status 0.
 #[test]
 fn external_umount_ends_the_daemon() {
-    if skip() {
+    let Some(mut m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let mut m = Mount::start(&[]);
+    };
     let st = Command::new("umount").arg(&m.mp).status().unwrap();
     assert!(st.success());
-    let mut child = m.child.take().unwrap();
-    let status = wait_timeout(&mut child, STOP_WAIT).expect("mmfs did not exit after umount");
-    assert!(status.success(), "exit status {status}");
+    m.exits_cleanly("umount");
 }
 
 fn run_mmfs_expecting_failure(args: &[&str]) -> (i32, String) {
@@ -472,10 +539,9 @@ fn mount_point_that_is_a_file_exits_2() {
 
 #[test]
 fn busy_mount_point_exits_2() {
-    if skip() {
+    let Some(m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let m = Mount::start(&[]);
+    };
     let (code, err) = run_mmfs_expecting_failure(&[m.mp.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
@@ -500,9 +566,7 @@ fn a_paging_file_minimum_the_volume_cannot_hold_exits_1() {
         return;
     }
     let vol = Tmpfs::mount("1M");
-    let dir = tempfile::tempdir().unwrap();
-    let mp = dir.path().join("mnt");
-    std::fs::create_dir(&mp).unwrap();
+    let (_dir, mp) = temp_dir_with("mmfs-test-", "mnt");
     let state = vol.path.to_str().unwrap();
     let (code, err) = run_mmfs_expecting_failure(&[
         mp.to_str().unwrap(),
@@ -523,16 +587,15 @@ fn a_paging_file_minimum_the_volume_cannot_hold_exits_1() {
     let mut m = Mount::start(&["--state-dir", state, "--pagefile", "512K:4M"]);
     let info = std::fs::read_to_string(m.path("pagefiles/pagefile.sys/info")).unwrap();
     assert!(info.contains("CurrentSize: 524288"), "{info}");
-    assert!(m.stop_with(libc::SIGTERM).success());
+    m.stop_cleanly(libc::SIGTERM);
 }
 
 /// With no options: temporary state and files directories, removed at exit.
 #[test]
 fn default_run_removes_its_temporary_directories() {
-    if skip() {
+    let Some(mut m) = Mount::start_unless_skipped(&[]) else {
         return;
-    }
-    let mut m = Mount::start(&[]);
+    };
     let config = std::fs::read_to_string(m.path("system/config")).unwrap();
     let dir_of = |key: &str| {
         config
@@ -543,7 +606,7 @@ fn default_run_removes_its_temporary_directories() {
     };
     let (state, files) = (dir_of("StateDir"), dir_of("Files"));
     assert!(state.is_dir() && files.is_dir());
-    assert!(m.stop_with(libc::SIGTERM).success());
+    m.stop_cleanly(libc::SIGTERM);
     assert!(!state.exists(), "{} left behind", state.display());
     assert!(!files.exists(), "{} left behind", files.display());
 }
@@ -590,7 +653,7 @@ fn unmount_writes_mapped_files_back() {
         original,
         "nothing written before the stop"
     );
-    assert!(m.stop_with(libc::SIGTERM).success());
+    m.stop_cleanly(libc::SIGTERM);
     let after = std::fs::read(files.path().join("f.bin")).unwrap();
     let mut want = original.clone();
     want[4096..4096 + 7].copy_from_slice(b"trimmed");

@@ -82,3 +82,92 @@ verify_ok() {
 
 # hexadd A B : A + B in 0x hex (8 digits).
 hexadd() { printf '0x%08x' $(( $1 + $2 )); }
+
+# meminfo KEY : a system/meminfo value.
+meminfo() { kv "$MMFS/system/meminfo" "$1"; }
+
+# counter NAME : a system/counters value.
+counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
+
+# wakeups THREAD : how often a system thread has woken (system/threads).
+wakeups() { awk -v t="$1" '$1 == t { print $4 }' "$MMFS/system/threads"; }
+
+# rows TABLE [AWK_CONDITION] : how many rows (all, or those matching) a table has below its header.
+rows() { awk "NR > 1 && (${2:-1})" "$1" | wc -l; }
+
+# row_widths TABLE : how many different lengths its rows have (1: fixed-width, as tools expect).
+row_widths() { awk 'NR > 1 { print length($0) }' "$1" | sort -u | wc -l; }
+
+# on_list PFN LIST... : PFN is on one of these pfn/lists/ lists.
+on_list() {
+    local pfn=$1 list files=()
+    shift
+    for list in "$@"; do files+=("$MMFS/pfn/lists/$list"); done
+    grep -qx -- "$pfn" "${files[@]}"
+}
+
+# proto_pte SECTION INDEX FIELD... : fields of one prototype PTE, named as in the table's header.
+proto_pte() {
+    local table=$MMFS/sections/$1/prototype-ptes index=$2
+    shift 2
+    # The header is `# index offset ...`: a row's field N is the header's word N + 1.
+    awk -v i="$index" -v fields="$*" '
+        NR == 1 { for (c = 2; c <= NF; c++) col[$c] = c - 1; next }
+        $1 == i {
+            n = split(fields, f, " ")
+            for (k = 1; k <= n; k++) printf "%s%s", $col[f[k]], (k < n ? " " : "\n")
+        }' "$table"
+}
+
+# entries DIR : DIR's listing on one line (readdir, as ls shows it).
+entries() { ls "$1" | tr '\n' ' '; }
+
+# listed DIR NAME : readdir of DIR names NAME (a lookup also finds names that are never listed).
+listed() { ls "$1" | grep -qx -- "$2"; }
+
+# mem_write PROC VA DD_OPERAND... : dd into PROC's mem at VA (stdin or if=); the caller picks bs= and conv=.
+mem_write() {
+    local mem=$1/mem va=$2
+    shift 2
+    dd of="$mem" seek=$((va)) oflag=seek_bytes status=none "$@"
+}
+
+# mem_read PROC VA DD_OPERAND... : dd out of PROC's mem from VA (to stdout or of=); the caller picks bs=.
+mem_read() {
+    local mem=$1/mem va=$2
+    shift 2
+    dd if="$mem" skip=$((va)) iflag=skip_bytes status=none "$@"
+}
+
+# roundtrip PROC VA SIZE FILE : SIZE random bytes (64 KB multiple, kept in FILE) written at VA read back.
+roundtrip() {
+    local proc=$1 va=$2 file=$4
+    head -c "$3" /dev/urandom > "$file"
+    mem_write "$proc" "$va" if="$file" bs=64K
+    mem_read "$proc" "$va" bs=64K count=$(( $(stat -c %s "$file") / 65536 )) | cmp - "$file" \
+        || fail "$proc/mem at $va did not read back what was written"
+}
+
+# poke PROC VA TEXT : TEXT at virtual address VA, in one write(2).
+poke() { printf '%s' "$3" | mem_write "$1" "$2" bs=4096 conv=notrunc; }
+
+# peek PROC VA N : the N bytes at virtual address VA, in one read(2).
+peek() { mem_read "$1" "$2" bs="$3" count=1; }
+
+# events_to FILE : system/events into FILE in the background ($!); open on return, so it sees what follows.
+events_to() {
+    exec 3< "$MMFS/system/events"
+    cat <&3 > "$1" &
+    exec 3<&-
+}
+
+# wait_until TENTHS COMMAND... : COMMAND succeeds within TENTHS tenths of a second (background work).
+wait_until() {
+    local tries=$1
+    shift
+    for _ in $(seq "$tries"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -15,65 +15,17 @@ const WORKLOAD_START_WAIT: Duration = Duration::from_secs(60);
 /// How long a reader may take to park, or to end after unmount.
 const READER_WAIT: Duration = Duration::from_secs(10);
 
-/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A process (and its process group) that is killed when the guard drops.
-struct Guarded(Option<Child>);
-
-impl Guarded {
-    fn spawn(cmd: &mut Command) -> Guarded {
-        Guarded(Some(cmd.process_group(0).spawn().unwrap()))
-    }
-
-    fn id(&self) -> u32 {
-        self.0.as_ref().unwrap().id()
-    }
-
-    /// Waits for the process to exit; `None` if it is still running after `limit`.
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let status = wait_timeout(self.0.as_mut().unwrap(), limit)?;
-        self.0 = None;
-        Some(status)
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.0.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            // SAFETY: killpg on the group this guard's child leads.
-            unsafe {
-                libc::killpg(child.id() as i32, libc::SIGKILL);
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
 /// The kernel function a process sleeps in (`request_wait_answer`: waiting for
 /// a FUSE reply).
 fn wchan(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
 }
 
-/// `cat system/events`, parked in the kernel waiting for mmfs to answer its read
-/// (with the manual clock and nothing else running no event comes).
-fn parked_events_reader(m: &Mount) -> Guarded {
+/// A fresh mount, and `cat system/events` parked in the kernel waiting for mmfs
+/// to answer its read (with the manual clock and nothing else running no event
+/// comes); `None` when the mount tests are skipped.
+fn mount_with_parked_events_reader() -> Option<(Mount, Guarded)> {
+    let m = Mount::start_unless_skipped(&[])?;
     let mut cat = Guarded::spawn(
         Command::new("cat")
             .arg(m.path("system/events"))
@@ -87,7 +39,12 @@ fn parked_events_reader(m: &Mount) -> Guarded {
         wchan(pid),
         cat.running()
     );
-    cat
+    Some((m, cat))
+}
+
+/// How the parked reader ended: it must end within `READER_WAIT`.
+fn reader_ended(cat: &mut Guarded) -> ExitStatus {
+    cat.wait_for(READER_WAIT).expect("cat is still waiting")
 }
 
 /// Many writers, readers, listing readers and control commands at once; each
@@ -139,14 +96,7 @@ fn rounds(work: &Path, name: &str) -> u64 {
 }
 
 fn ended_loops(work: &Path) -> Vec<String> {
-    let mut ended: Vec<String> = std::fs::read_dir(work)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".end").map(String::from))
-        .collect();
-    ended.sort();
-    ended
+    names_ending_in(work, ".end")
 }
 
 fn loop_errors(work: &Path, name: &str) -> String {
@@ -158,12 +108,11 @@ fn loop_errors(work: &Path, name: &str) -> String {
 /// sends `sig` and checks that mmfs exits 0 in time, leaves no mount, and that
 /// every I/O process ends.
 fn signal_during_heavy_io(sig: i32, extra: &[&str]) {
-    if skip() {
-        return;
-    }
     let mut args = vec!["--ram", "8M"];
     args.extend_from_slice(extra);
-    let mut m = Mount::start(&args);
+    let Some(mut m) = Mount::start_unless_skipped(&args) else {
+        return;
+    };
     let work = m.dir.join("work");
     std::fs::create_dir(&work).unwrap();
     let out = m.dir.join("workload.out");
@@ -211,14 +160,8 @@ fn signal_during_heavy_io(sig: i32, extra: &[&str]) {
     );
 
     let start = Instant::now();
-    let status = m.stop_with(sig);
+    m.stop_cleanly(sig);
     let took = start.elapsed();
-    assert!(
-        status.success(),
-        "exit status {status} after signal {sig}: {}",
-        m.log_text()
-    );
-    assert!(!is_mounted(&m.mp), "the mount is still there");
     let io_status = io.wait_for(IO_END_WAIT);
     assert!(
         io_status.is_some(),
@@ -251,15 +194,11 @@ fn sigint_during_heavy_paging_io_exits_0_and_unmounts() {
 /// before unmounting.
 #[test]
 fn sigterm_ends_a_parked_events_reader() {
-    if skip() {
+    let Some((mut m, mut cat)) = mount_with_parked_events_reader() else {
         return;
-    }
-    let mut m = Mount::start(&[]);
-    let mut cat = parked_events_reader(&m);
-    let status = m.stop_with(libc::SIGTERM);
-    assert!(status.success(), "exit status {status}: {}", m.log_text());
-    assert!(!is_mounted(&m.mp));
-    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    };
+    m.stop_cleanly(libc::SIGTERM);
+    let cat_status = reader_ended(&mut cat);
     assert!(cat_status.success(), "cat ended with {cat_status}");
 }
 
@@ -269,11 +208,9 @@ fn sigterm_ends_a_parked_events_reader() {
 /// EOF and exits 0.
 #[test]
 fn external_umount_with_a_parked_events_reader() {
-    if skip() {
+    let Some((mut m, mut cat)) = mount_with_parked_events_reader() else {
         return;
-    }
-    let mut m = Mount::start(&[]);
-    let mut cat = parked_events_reader(&m);
+    };
 
     let plain = Command::new("umount").arg(&m.mp).output().unwrap();
     assert!(!plain.status.success(), "umount of a busy mount succeeded");
@@ -293,16 +230,9 @@ fn external_umount_with_a_parked_events_reader() {
         .status()
         .unwrap();
     assert!(lazy.success());
-    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    let cat_status = reader_ended(&mut cat);
     assert!(cat_status.success(), "cat ended with {cat_status}");
-    let mut child = m.child.take().unwrap();
-    let status = wait_timeout(&mut child, STOP_WAIT).unwrap_or_else(|| {
-        signal(&child, libc::SIGKILL);
-        let _ = child.wait();
-        panic!("mmfs did not exit after umount -l: {}", m.log_text());
-    });
-    assert!(status.success(), "exit status {status}: {}", m.log_text());
-    assert!(!is_mounted(&m.mp));
+    m.exits_cleanly("umount -l");
 }
 
 /// SIGKILL leaves a dead mount: its directory answers ENOTCONN, a parked reader
@@ -311,16 +241,12 @@ fn external_umount_with_a_parked_events_reader() {
 /// and a new mmfs mounts on it.
 #[test]
 fn sigkill_leaves_a_dead_mount_that_umount_l_clears() {
-    if skip() {
+    let Some((mut m, mut cat)) = mount_with_parked_events_reader() else {
         return;
-    }
-    let mut m = Mount::start(&[]);
-    let mut cat = parked_events_reader(&m);
-    let mut child = m.child.take().unwrap();
-    signal(&child, libc::SIGKILL);
-    let _ = child.wait();
+    };
+    m.stop_with(libc::SIGKILL);
 
-    let cat_status = cat.wait_for(READER_WAIT).expect("cat is still waiting");
+    let cat_status = reader_ended(&mut cat);
     assert!(!cat_status.success(), "cat of a dead mount succeeded");
     let err = std::fs::metadata(&m.mp).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
@@ -342,11 +268,5 @@ fn sigkill_leaves_a_dead_mount_that_umount_l_clears() {
     let mut again = Mount::start_on(&m.mp, &m.dir.join("mmfs-again.log"), &[]);
     let config = std::fs::read_to_string(again.path("system/config")).unwrap();
     assert!(config.contains("StateDir: "), "{config}");
-    let status = again.stop_with(libc::SIGTERM);
-    assert!(
-        status.success(),
-        "exit status {status}: {}",
-        again.log_text()
-    );
-    assert!(!is_mounted(&m.mp));
+    again.stop_cleanly(libc::SIGTERM);
 }

@@ -6,9 +6,7 @@ mkdir "$P"
 grep -q '^0x00010000 0xbffeffff user-space$' "$MMFS/system/layout" || fail "/3GB user space"
 read -r base _ <<< "$(cmd "$P/control" 'alloc 0 1M reserve,commit,top-down readwrite')"
 (( base > 0x80000000 )) || fail "with /3GB top-down should land above 2 GB, got $base"
-head -c 128K /dev/urandom > data
-dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
-dd if="$P/mem" bs=64K skip=$((base)) iflag=skip_bytes count=2 status=none | cmp - data
+roundtrip "$P" "$base" 128K data
 pte=$P/pte/$base
 assert_eq "$(kv "$pte" PteAddress)" "$(printf '0x%08x' $(( 0xC0000000 + (base >> 12) * 8 )))"
 assert_eq "$(kv "$pte" PdeAddress)" "$(printf '0x%08x' $(( 0xC0600000 + (base >> 21) * 8 )))"

@@ -6,9 +6,7 @@ mkdir "$P"
 grep -q '^0xfffff68000000000 ' "$MMFS/system/layout" || fail "no x64 self-map region"
 read -r base _ <<< "$(cmd "$P/control" 'alloc 0 1M reserve,commit,top-down readwrite')"
 (( base > 0x10000000000 )) || fail "top-down base $base is low"
-head -c 256K /dev/urandom > data
-dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
-dd if="$P/mem" bs=64K skip=$((base)) iflag=skip_bytes count=4 status=none | cmp - data
+roundtrip "$P" "$base" 256K data
 pte=$P/pte/$base
 assert_eq "$(kv "$pte" PteAddress)" "$(printf '0x%016x' $(( 0xFFFFF68000000000 + (base >> 12) * 8 )))"
 assert_eq "$(kv "$pte" PxeAddress)" "$(printf '0x%016x' $(( 0xFFFFF6FB7DBED000 + ((base >> 39) & 511) * 8 )))"

@@ -6,7 +6,7 @@ mkdir "$P"
 C=$P/control
 read -r base _ <<< "$(cmd "$C" 'alloc 0x100000 64K reserve readwrite')"
 assert_eq "$base" "0x100000"
-commit_before=$(kv "$MMFS/system/meminfo" CommitCharge)
+commit_before=$(meminfo CommitCharge)
 
 expect_cmd_error "File exists" STATUS_CONFLICTING_ADDRESSES "$C" "alloc 0x100000 4K reserve readwrite"
 expect_cmd_error "No such file or directory" STATUS_MEMORY_NOT_ALLOCATED "$C" "free 0x500000 0 release"
@@ -19,8 +19,8 @@ expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0x12"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "teleport"
 expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$C" "alloc 0 1G reserve,commit readwrite"
 expect_cmd_error "No such file or directory" STATUS_NOT_COMMITTED "$C" "protect 0x100000 4K readonly"
-assert_eq "$(kv "$MMFS/system/meminfo" CommitCharge)" "$commit_before" "failed commands charged commit"
-assert_eq "$(awk 'NR > 1' "$P/vads" | wc -l)" "1" "failed commands left VADs"
+assert_eq "$(meminfo CommitCharge)" "$commit_before" "failed commands charged commit"
+assert_eq "$(rows "$P/vads")" "1" "failed commands left VADs"
 
 # Lock beyond the working-set minimum (50 pages, 8 kept free).
 read -r lb _ <<< "$(cmd "$C" 'alloc 0 1M reserve,commit readwrite')"
@@ -36,28 +36,28 @@ assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "ws-limits 4M 1M"
 # A minimum is taken from resident available memory (RAM less every minimum:
 # System's 50 pages and app's 256), which must keep 38 pages.
-assert_eq "$(kv "$MMFS/system/meminfo" ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
 expect_cmd_error "Cannot allocate memory" STATUS_INSUFFICIENT_RESOURCES "$C" "ws-limits 32M 32M"
 assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
-assert_eq "$(kv "$MMFS/system/meminfo" ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
 
 # mem: reserved-only memory is EFAULT; read-only refuses writes with EACCES.
-expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((base)) iflag=skip_bytes count=1 status=none of=/dev/null
+expect_error "Bad address" mem_read "$P" "$base" bs=4096 count=1 of=/dev/null
 assert_match "$(kv "$P/status" LastException)" "STATUS_ACCESS_VIOLATION read 0x00100000"
 read -r ro _ <<< "$(cmd "$C" 'alloc 0 4K reserve,commit readonly')"
-dd if="$P/mem" bs=4096 skip=$((ro)) iflag=skip_bytes count=1 status=none of=/dev/null
-expect_error "Permission denied" bash -c "printf x | dd of='$P/mem' bs=1 seek=$((ro)) oflag=seek_bytes conv=notrunc status=none"
+mem_read "$P" "$ro" bs=4096 count=1 of=/dev/null
+expect_error "Permission denied" poke "$P" "$ro" x
 assert_match "$(kv "$P/status" LastException)" "STATUS_ACCESS_VIOLATION write $(printf '0x%08x' $((ro)))"
 assert_eq "$(cmd "$C" "protect $ro 4K readwrite")" "readonly" "old protection"
-printf x | dd of="$P/mem" bs=1 seek=$((ro)) oflag=seek_bytes conv=notrunc status=none
+poke "$P" "$ro" x
 
 # A guard page fails once with EFAULT (STATUS_GUARD_PAGE_VIOLATION), then works.
 read -r g _ <<< "$(cmd "$C" 'alloc 0 8K reserve,commit readwrite+guard')"
-expect_error "Bad address" bash -c "printf hi | dd of='$P/mem' bs=2 seek=$((g)) oflag=seek_bytes conv=notrunc status=none"
+expect_error "Bad address" poke "$P" "$g" hi
 assert_match "$(kv "$P/status" LastException)" "STATUS_GUARD_PAGE_VIOLATION write *"
-printf hi | dd of="$P/mem" bs=2 seek=$((g)) oflag=seek_bytes conv=notrunc status=none
-assert_eq "$(dd if="$P/mem" bs=2 skip=$((g)) iflag=skip_bytes count=1 status=none)" "hi"
-(( $(awk '$1 == "guard_page_faults" { print $2 }' "$MMFS/system/counters") == 1 )) || fail "guard counter"
+poke "$P" "$g" hi
+assert_eq "$(peek "$P" "$g" 2)" "hi"
+(( $(counter guard_page_faults) == 1 )) || fail "guard counter"
 
 # A transfer that crosses into an uncommitted page returns the bytes before it.
 read -r pc _ <<< "$(cmd "$C" 'alloc 0 64K reserve readwrite')"
@@ -65,31 +65,31 @@ cmd "$C" "alloc $pc 4K commit readwrite" > /dev/null
 n=$(head -c 8192 /dev/zero | dd of="$P/mem" bs=8192 seek=$((pc)) oflag=seek_bytes conv=notrunc 2>&1 | grep -o '^[0-9]* bytes' | head -1 || true)
 assert_eq "$n" "4096 bytes" "partial write"
 # Beyond user space.
-expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((0x7fff0000)) iflag=skip_bytes count=1 status=none of=/dev/null
+expect_error "Bad address" mem_read "$P" 0x7fff0000 bs=4096 count=1 of=/dev/null
 
 # Hostile input: random bytes to the control file and random offsets/sizes on mem.
 for i in $(seq 1 200); do
     head -c $((RANDOM % 200 + 1)) /dev/urandom > junk
     cat junk > "$C" 2> /dev/null || true
-    dd if="$P/mem" of=/dev/null bs=$((RANDOM % 9000 + 1)) skip=$((RANDOM * RANDOM)) iflag=skip_bytes count=1 status=none 2> /dev/null || true
+    mem_read "$P" $((RANDOM * RANDOM)) of=/dev/null bs=$((RANDOM % 9000 + 1)) count=1 2> /dev/null || true
 done
-ls "$MMFS/processes" | grep -qx app || fail "process gone"
+listed "$MMFS/processes" app || fail "process gone"
 verify_ok
 
 # A page that goes bad: a transfer across it returns the bytes before it; a read
 # of it fails with EIO and STATUS_IN_PAGE_ERROR; freed, it stays on the bad list.
 read -r bp _ <<< "$(cmd "$C" 'alloc 0 16K reserve,commit readwrite')"
 head -c 16384 /dev/urandom > bdata
-dd if=bdata of="$P/mem" bs=16K seek=$((bp)) oflag=seek_bytes status=none
+mem_write "$P" "$bp" if=bdata bs=16K
 bad=$(kv "$P/pte/$(hexadd "$bp" 0x2000)" Pfn)
 cmd "$MMFS/system/control" "bad-page $bad" > /dev/null
 n=$(dd if="$P/mem" of=/dev/null bs=16K skip=$((bp)) iflag=skip_bytes count=1 2>&1 | grep -o '^[0-9]* bytes' | head -1 || true)
 assert_eq "$n" "8192 bytes" "bytes before the bad page"
-expect_error "Input/output error" dd if="$P/mem" of=/dev/null bs=4K skip=$(( bp + 0x2000 )) iflag=skip_bytes count=1 status=none
+expect_error "Input/output error" mem_read "$P" $(( bp + 0x2000 )) of=/dev/null bs=4K count=1
 assert_match "$(kv "$P/status" LastException)" "STATUS_IN_PAGE_ERROR read *"
-badpages=$(kv "$MMFS/system/meminfo" BadPages)
+badpages=$(meminfo BadPages)
 cmd "$C" "free $(hexadd "$bp" 0x2000) 4K decommit" > /dev/null
-assert_eq "$(kv "$MMFS/system/meminfo" BadPages)" "$((badpages + 1))"
-grep -qx "$bad" "$MMFS/pfn/lists/bad" || fail "$bad not on the bad list"
+assert_eq "$(meminfo BadPages)" "$((badpages + 1))"
+on_list "$bad" bad || fail "$bad not on the bad list"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$MMFS/system/control" "bad-page 0x99999999"
 verify_ok

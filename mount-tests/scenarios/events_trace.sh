@@ -7,19 +7,13 @@ mkdir "$P"
 pid=$(kv "$P/status" Pid)
 read -r base _ <<< "$(cmd "$P/control" 'alloc 0 256K reserve,commit readwrite')"
 
-# Opened by the shell itself, so the stream has started before the dd runs.
-exec 3< "$MMFS/system/events"
-cat <&3 > events.txt &
+events_to events.txt
 reader=$!
-exec 3<&-
-dd if=/dev/zero of="$P/mem" bs=64K count=4 seek=$((base)) oflag=seek_bytes status=none
+mem_write "$P" "$base" if=/dev/zero bs=64K count=4
 cmd "$P/control" trim > /dev/null
 cmd "$MMFS/system/control" 'run modified-page-writer' > /dev/null
-dd if="$P/mem" of=/dev/null bs=4K count=1 skip=$((base)) iflag=skip_bytes status=none
-for _ in $(seq 50); do
-    grep -q 'fault.transition' events.txt && break
-    sleep 0.1
-done
+mem_read "$P" "$base" of=/dev/null bs=4K count=1
+wait_until 50 grep -q 'fault.transition' events.txt || true
 start=$(date +%s%N)
 kill -TERM "$reader"
 wait "$reader" 2>/dev/null || true

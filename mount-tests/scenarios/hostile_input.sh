@@ -16,7 +16,7 @@ cmd "$K/control" 'alloc 0x100000 256K reserve,commit readwrite' > /dev/null
 cmd "$K/control" 'alloc 0x140000 64K reserve readwrite' > /dev/null
 cmd "$K/control" 'alloc 0x200000 64K reserve,commit readonly' > /dev/null
 head -c 256K /dev/urandom > keeper.bin
-dd if=keeper.bin of="$K/mem" bs=64K seek=$((0x100000)) oflag=seek_bytes status=none
+mem_write "$K" 0x100000 if=keeper.bin bs=64K
 cmd "$MMFS/sections/control" 'create shm 64K' > /dev/null
 cmd "$V/control" 'alloc 0x100000 1M reserve,commit readwrite' > /dev/null
 cmd "$V/control" 'map shm 0 0 0 readwrite' > /dev/null
@@ -213,6 +213,15 @@ def expect(off, size):
         return min(size, RO + RO_SIZE - off), {errno.EACCES}
     return 0, {errno.EFAULT}
 
+def transfer(name, call, off, size, done, allowed):
+    """call()'s result; None if it failed with an errno allowed when no bytes are due."""
+    try:
+        return call()
+    except OSError as e:
+        if done or e.errno not in allowed:
+            fail(f"{name}({off:#x}, {size:#x}): errno {e.errno}, expected {done} bytes / {allowed}")
+        return None
+
 reads = writes = errors = 0
 for _ in range(3000):
     off, size = pick()
@@ -220,12 +229,9 @@ for _ in range(3000):
     done, allowed = expect(off, size)
     if rng.randrange(2):
         reads += 1
-        try:
-            got = os.pread(fd, size, loff)
-        except OSError as e:
+        got = transfer("pread", lambda: os.pread(fd, size, loff), off, size, done, allowed)
+        if got is None:
             errors += 1
-            if done or e.errno not in allowed:
-                fail(f"pread({off:#x}, {size:#x}): errno {e.errno}, expected {done} bytes / {allowed}")
             continue
         if size and len(got) != done:
             fail(f"pread({off:#x}, {size:#x}) gave {len(got)} bytes, expected {done}")
@@ -238,12 +244,9 @@ for _ in range(3000):
         data = rng.randbytes(size)
         if RO <= off < RO + RO_SIZE and off < 2**63:
             done = 0  # read-only: writes fail with EACCES
-        try:
-            n = os.pwrite(fd, data, loff)
-        except OSError as e:
+        n = transfer("pwrite", lambda: os.pwrite(fd, data, loff), off, size, done, allowed)
+        if n is None:
             errors += 1
-            if done or e.errno not in allowed:
-                fail(f"pwrite({off:#x}, {size:#x}): errno {e.errno}, expected {done} bytes / {allowed}")
             continue
         if size and n != done:
             fail(f"pwrite({off:#x}, {size:#x}) wrote {n} bytes, expected {done}")
@@ -262,8 +265,8 @@ with open("keeper.model", "wb") as f:
 EOF
 
 # Still alive, still consistent, and keeper is as the barrage left it.
-ls "$MMFS/processes" | grep -qx keeper || fail "keeper is gone"
-dd if="$K/mem" bs=64K skip=$((0x100000)) iflag=skip_bytes count=4 status=none > keeper.back
+listed "$MMFS/processes" keeper || fail "keeper is gone"
+mem_read "$K" 0x100000 bs=64K count=4 > keeper.back
 cmp keeper.model keeper.back || fail "keeper's bytes differ from the model"
 diff keeper.vads "$K/vads" || fail "keeper's VADs changed"
 ls "$MMFS/sections" | diff sections.before - || fail "sections/ changed"

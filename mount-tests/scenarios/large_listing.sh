@@ -5,24 +5,23 @@ db=$MMFS/pfn/db
 cat "$db" > whole
 dd if="$db" bs=4096 status=none > chunks
 cmp whole chunks || fail "pfn/db in 4 KiB chunks differs from one read"
-rows=$(awk 'NR > 1' whole | wc -l)
-assert_eq "$rows" "$(kv "$MMFS/system/meminfo" PhysicalPages)" "one row per physical page"
+assert_eq "$(rows whole)" "$(meminfo PhysicalPages)" "one row per physical page"
 (( $(wc -c < whole) > 4000000 )) || fail "pfn/db is only $(wc -c < whole) bytes"
 # Fixed-width rows.
-assert_eq "$(awk 'NR > 1 { print length($0) }' whole | sort -u | wc -l)" "1" "row widths"
+assert_eq "$(row_widths whole)" "1" "row widths"
 assert_eq "$(head -c 100000 "$db" | wc -c)" "100000" "head -c"
-assert_eq "$(grep -c ' zeroed ' "$db")" "$(kv "$MMFS/system/meminfo" ZeroedPages)" "grep count"
+assert_eq "$(grep -c ' zeroed ' "$db")" "$(meminfo ZeroedPages)" "grep count"
 # Lists agree with meminfo.
-assert_eq "$(wc -l < "$MMFS/pfn/lists/zeroed")" "$(kv "$MMFS/system/meminfo" ZeroedPages)"
+assert_eq "$(wc -l < "$MMFS/pfn/lists/zeroed")" "$(meminfo ZeroedPages)"
 # A big ptes listing too.
 mkdir "$MMFS/processes/big"
 cmd "$MMFS/processes/big/control" 'alloc 0 64M reserve,commit readwrite' > /dev/null
-head -c 8M /dev/zero | dd of="$MMFS/processes/big/mem" bs=1M seek=$((0x10000)) oflag=seek_bytes status=none
+head -c 8M /dev/zero | mem_write "$MMFS/processes/big" 0x10000 bs=1M
 p=$MMFS/processes/big/ptes
 cat "$p" > pw
 dd if="$p" bs=4096 status=none | cmp - pw || fail "ptes in chunks differs"
 # The 8 MB written from 0x10000 needs three page tables (4 MB each on x86); every
 # PTE of the VAD in them is listed: 1008 + 1024 + 1024.
-assert_eq "$(awk 'NR > 1' pw | wc -l)" "3056" "ptes rows"
-assert_eq "$(awk '$3 == "valid"' pw | wc -l)" "2048"
+assert_eq "$(rows pw)" "3056" "ptes rows"
+assert_eq "$(rows pw '$3 == "valid"')" "2048"
 verify_ok

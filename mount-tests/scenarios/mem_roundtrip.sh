@@ -3,26 +3,22 @@
 # mmfs-args: --ram 64M
 source "$MMFS_LIB"
 P=$MMFS/processes/app
-before_avail=$(kv "$MMFS/system/meminfo" AvailablePages)
-before_commit=$(kv "$MMFS/system/meminfo" CommitCharge)
-before_active=$(kv "$MMFS/system/meminfo" ActivePages)
+before_avail=$(meminfo AvailablePages)
+before_commit=$(meminfo CommitCharge)
+before_active=$(meminfo ActivePages)
 mkdir "$P"
 
 read -r base size <<< "$(cmd "$P/control" 'alloc 0 4M reserve,commit readwrite')"
 assert_eq "$size" "0x400000" "allocation size"
 (( base % 65536 == 0 )) || fail "base $base is not 64 KB aligned"
 
-head -c 1M /dev/urandom > data
-dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
-dd if="$P/mem" bs=64K skip=$((base)) iflag=skip_bytes count=16 status=none > back
-cmp data back || fail "mem did not read back what was written"
+roundtrip "$P" "$base" 1M data
 
 assert_eq "$(kv "$P/status" DemandZeroFaults)" "256" "one demand-zero fault per page"
 assert_eq "$(kv "$P/status" PrivatePages)" "256"
-(( $(awk '$1 == "demand_zero_faults" { print $2 }' "$MMFS/system/counters") >= 256 )) || fail "counters"
-valid=$(awk -v b=$((base)) 'NR > 1 && $3 == "valid" { n++ } END { print n + 0 }' "$P/ptes")
-assert_eq "$valid" "256" "valid PTEs"
-(( $(wc -l < "$MMFS/pfn/lists/active") == $(kv "$MMFS/system/meminfo" ActivePages) )) || fail "active list count"
+(( $(counter demand_zero_faults) >= 256 )) || fail "counters"
+assert_eq "$(rows "$P/ptes" '$3 == "valid"')" "256" "valid PTEs"
+(( $(wc -l < "$MMFS/pfn/lists/active") == $(meminfo ActivePages) )) || fail "active list count"
 verify_ok
 
 # The !pte view: the x86 self-map formula, and the PFN points back.
@@ -41,13 +37,13 @@ ls "$MMFS/pfn" | grep -q '^0x' && fail "pfn entries listed"
 ls "$P/pte" | grep -qv README && fail "pte entries listed"
 
 # Trim: the pages go to the modified list, their PTEs become transition PTEs.
-modified=$(kv "$MMFS/system/meminfo" ModifiedPages)
+modified=$(meminfo ModifiedPages)
 assert_eq "$(cmd "$P/control" trim)" "256" "pages trimmed"
-assert_eq "$(kv "$MMFS/system/meminfo" ModifiedPages)" "$((modified + 256))"
+assert_eq "$(meminfo ModifiedPages)" "$((modified + 256))"
 assert_eq "$(kv "$pte" State)" "transition"
-grep -qx "$pfn" "$MMFS/pfn/lists/modified" || fail "$pfn not on the modified list"
+on_list "$pfn" modified || fail "$pfn not on the modified list"
 verify_ok
-dd if="$P/mem" bs=64K skip=$((base)) iflag=skip_bytes count=16 status=none > back2
+mem_read "$P" "$base" bs=64K count=16 > back2
 cmp data back2 || fail "bytes lost across trim"
 assert_eq "$(kv "$P/status" TransitionFaults)" "256" "soft faults"
 assert_eq "$(kv "$P/status" HardFaults)" "0"
@@ -56,15 +52,15 @@ verify_ok
 # Decommit a page in the middle: reading it is EFAULT, its neighbours still read.
 mid=$(hexadd "$base" 0x8000)
 cmd "$P/control" "free $mid 0x1000 decommit" > /dev/null
-expect_error "Bad address" dd if="$P/mem" bs=4096 skip=$((mid)) iflag=skip_bytes count=1 status=none of=/dev/null
-dd if="$P/mem" bs=4096 skip=$((base)) iflag=skip_bytes count=8 status=none | cmp - <(head -c 32768 data) \
+expect_error "Bad address" mem_read "$P" "$mid" bs=4096 count=1 of=/dev/null
+mem_read "$P" "$base" bs=4096 count=8 | cmp - <(head -c 32768 data) \
     || fail "neighbouring pages changed"
 assert_match "$(kv "$P/status" LastException)" "STATUS_ACCESS_VIOLATION read $(printf '0x%08x' $((mid)))"
 verify_ok
 
 # Terminating frees everything: meminfo returns to its earlier values.
 rmdir "$P"
-assert_eq "$(kv "$MMFS/system/meminfo" AvailablePages)" "$before_avail" "available after rmdir"
-assert_eq "$(kv "$MMFS/system/meminfo" CommitCharge)" "$before_commit" "commit after rmdir"
-assert_eq "$(kv "$MMFS/system/meminfo" ActivePages)" "$before_active" "active after rmdir"
+assert_eq "$(meminfo AvailablePages)" "$before_avail" "available after rmdir"
+assert_eq "$(meminfo CommitCharge)" "$before_commit" "commit after rmdir"
+assert_eq "$(meminfo ActivePages)" "$before_active" "active after rmdir"
 verify_ok

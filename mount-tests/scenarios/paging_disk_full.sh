@@ -12,17 +12,13 @@ S=$MMFS/system/control
 A=$MMFS/processes/a
 B=$MMFS/processes/b
 PF=$MMFS/pagefiles/pagefile.sys/info
-mi() { kv "$MMFS/system/meminfo" "$1"; }
 pf() { kv "$PF" "$1"; }
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
 
 [[ -d "$STATE" ]] || fail "no state volume"
 assert_eq "$(kv "$MMFS/system/config" StateDir)" "$STATE" "state directory"
 
-exec 3< "$MMFS/system/events"
-cat <&3 > events.txt &
+events_to events.txt
 reader=$!
-exec 3<&-
 
 head -c 2M /dev/urandom > a.bin
 head -c 4M /dev/urandom > b.bin
@@ -30,7 +26,7 @@ mkdir "$A" "$B"
 
 # With room on the volume: a's 2 MB go to the paging file.
 read -r abase _ <<< "$(cmd "$A/control" 'alloc 0 2M reserve,commit readwrite')"
-dd if=a.bin of="$A/mem" bs=64K seek=$((abase)) oflag=seek_bytes conv=notrunc status=none
+mem_write "$A" "$abase" if=a.bin bs=64K conv=notrunc
 cmd "$A/control" trim > /dev/null
 assert_eq "$(cmd "$S" flush-modified)" "pages=512" "the first flush"
 assert_eq "$(pf PagesWritten)" "512"
@@ -43,10 +39,10 @@ assert_eq "$(stat -f -c %a "$STATE")" "0" "free blocks on the full volume"
 # The paging file cannot grow on a full volume: a commit that needs it to fails
 # with STATUS_COMMITMENT_LIMIT, and the limit and the file stay as they were.
 read -r bbase _ <<< "$(cmd "$B/control" 'alloc 0 4M reserve,commit readwrite')"
-limit=$(mi CommitLimit)
-over=$(( (limit - $(mi CommitCharge) + 256) * 4096 ))
+limit=$(meminfo CommitLimit)
+over=$(( (limit - $(meminfo CommitCharge) + 256) * 4096 ))
 expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$B/control" "alloc 0 $over reserve,commit readwrite"
-assert_eq "$(mi CommitLimit)" "$limit" "commit limit"
+assert_eq "$(meminfo CommitLimit)" "$limit" "commit limit"
 assert_eq "$(pf CurrentSize)" "4194304" "paging file size"
 # Nor can a new paging file be created (NtCreatePagingFile: STATUS_DISK_FULL).
 expect_cmd_error "No space left on device" STATUS_DISK_FULL "$MMFS/pagefiles/control" 'create extra.sys 1M 2M'
@@ -55,14 +51,14 @@ expect_cmd_error "No space left on device" STATUS_DISK_FULL "$MMFS/pagefiles/con
 # b's first MB is written and trimmed: a flush of these modified pages fails
 # with ENOSPC (every free slot is space the volume no longer has) and leaves them
 # modified, their slots free, and nothing counted as written.
-dd if=b.bin of="$B/mem" bs=64K count=16 seek=$((bbase)) oflag=seek_bytes conv=notrunc status=none
+mem_write "$B" "$bbase" if=b.bin bs=64K count=16 conv=notrunc
 cmd "$B/control" trim > /dev/null
-modified=$(mi ModifiedPages)
+modified=$(meminfo ModifiedPages)
 (( modified >= 256 )) || fail "only $modified modified pages"
 used=$(pf UsedPages)
 errors=$(counter pagefile_write_errors)
 assert_eq "$(cmd "$S" flush-modified)" "pages=0" "a flush on the full volume"
-assert_eq "$(mi ModifiedPages)" "$modified" "modified pages after the failed flush"
+assert_eq "$(meminfo ModifiedPages)" "$modified" "modified pages after the failed flush"
 assert_eq "$(wc -l < "$MMFS/pfn/lists/modified")" "$modified" "the modified list"
 assert_eq "$(pf UsedPages)" "$used" "paging file slots after the failed flush"
 assert_eq "$(pf PagesWritten)" "512" "pages written after the failed flush"
@@ -81,7 +77,7 @@ set -e
 done_bytes=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' <<< "$out")
 (( done_bytes > 0 && done_bytes % 4096 == 0 )) || fail "dd wrote $done_bytes bytes"
 b_pages=$((256 + done_bytes / 4096))
-(( $(mi ModifiedPages) > modified )) || fail "b's pages are not modified"
+(( $(meminfo ModifiedPages) > modified )) || fail "b's pages are not modified"
 assert_eq "$(counter pages_written_to_pagefile)" "512" "pages_written_to_pagefile"
 verify_ok
 
@@ -120,7 +116,7 @@ assert_eq "$((ok + failed))" "512" "a's pages"
 expect_error "Cannot allocate memory" mkdir "$MMFS/processes/c"
 [[ ! -e "$MMFS/processes/c" ]] || fail "a half-made process"
 assert_eq "$(cmd "$A/control" 'protect '"$abase"' 4K readonly')" "readwrite" "protect"
-(( $(awk 'NR > 1' "$MMFS/pfn/db" | wc -l) == 1024 )) || fail "pfn/db"
+(( $(rows "$MMFS/pfn/db") == 1024 )) || fail "pfn/db"
 assert_eq "$(kv "$MMFS/system/config" Ram)" "4194304" "system/config"
 verify_ok
 
@@ -130,23 +126,23 @@ verify_ok
 rm "$STATE/filler"
 flushed=$(cmd "$S" flush-modified)
 (( ${flushed#pages=} >= modified )) || fail "flush after freeing space: $flushed"
-assert_eq "$(mi ModifiedPages)" "0" "modified pages after freeing space"
-(( $(mi StandbyPages) > 0 )) || fail "no standby pages"
-dd if=b.bin of="$B/mem" bs=64K seek=$((bbase)) oflag=seek_bytes conv=notrunc status=none
+assert_eq "$(meminfo ModifiedPages)" "0" "modified pages after freeing space"
+(( $(meminfo StandbyPages) > 0 )) || fail "no standby pages"
+mem_write "$B" "$bbase" if=b.bin bs=64K conv=notrunc
 cmd "$A/control" trim > /dev/null
 cmd "$B/control" trim > /dev/null
 cmd "$S" flush-modified > /dev/null
 cmd "$S" empty-standby > /dev/null
 read0=$(counter pages_read_from_pagefile)
-dd if="$A/mem" bs=64K count=32 skip=$((abase)) iflag=skip_bytes status=none | cmp - a.bin || fail "a after freeing space"
-dd if="$B/mem" bs=64K count=64 skip=$((bbase)) iflag=skip_bytes status=none | cmp - b.bin || fail "b after freeing space"
+mem_read "$A" "$abase" bs=64K count=32 | cmp - a.bin || fail "a after freeing space"
+mem_read "$B" "$bbase" bs=64K count=64 | cmp - b.bin || fail "b after freeing space"
 (( $(counter pages_read_from_pagefile) >= read0 + 1536 )) || fail "not read from the paging file: $(cat "$MMFS/system/counters")"
 
 # With room again the paging file has grown (the writer needed more slots), and
 # the commit that failed succeeds.
 cmd "$B/control" "alloc 0 $over reserve,commit readwrite" > /dev/null
 (( $(pf CurrentSize) > 4194304 )) || fail "the paging file did not grow"
-(( $(mi CommitLimit) > limit )) || fail "the commit limit did not rise"
+(( $(meminfo CommitLimit) > limit )) || fail "the commit limit did not rise"
 verify_ok
 
 kill -TERM "$reader"

@@ -12,13 +12,12 @@ assert_eq "$size" "0x4000000"
 # 64 MB of data unlike any other: 1 MiB blocks of random bytes.
 head -c 64M /dev/urandom > data
 want=$(sha256sum < data | cut -d' ' -f1)
-dd if=data of="$P/mem" bs=1M seek=$((base)) oflag=seek_bytes status=none
+mem_write "$P" "$base" if=data bs=1M
 verify_ok
-got=$(dd if="$P/mem" bs=1M skip=$((base)) iflag=skip_bytes count=64 status=none | sha256sum | cut -d' ' -f1)
+got=$(mem_read "$P" "$base" bs=1M count=64 | sha256sum | cut -d' ' -f1)
 assert_eq "$got" "$want" "sha256 of 64 MB read back through 16 MB of RAM"
 verify_ok
 
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
 (( $(counter hard_faults) > 0 )) || fail "no hard faults"
 (( $(counter pages_written_to_pagefile) >= 12288 )) || fail "pages written: $(counter pages_written_to_pagefile)"
 (( $(counter pagefile_write_ios) > 0 )) || fail "no pagefile write I/Os"

@@ -12,8 +12,8 @@ pid=$(kv "$p/app/status" Pid)
 (( pid % 4 == 0 && pid > 4 )) || fail "pid $pid is not a multiple of 4 above System's"
 assert_eq "$(readlink "$MMFS/pids/$pid")" "../processes/app"
 assert_eq "$(kv "$MMFS/pids/$pid/status" Name)" "app"
-ls "$p" | grep -qx app || fail "app not listed"
-ls "$MMFS/pids" | grep -qx "$pid" || fail "pid $pid not listed"
+listed "$p" app || fail "app not listed"
+listed "$MMFS/pids" "$pid" || fail "pid $pid not listed"
 
 expect_error "File exists" mkdir "$p/app"
 expect_error "Invalid argument" mkdir "$p/bad name"

@@ -7,64 +7,61 @@ source "$MMFS_LIB"
 S=$MMFS/sections
 A=$MMFS/processes/a
 B=$MMFS/processes/b
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
-mem_read() { dd if="$1/mem" bs="$3" count=1 skip=$(($2)) iflag=skip_bytes status=none; }
-mem_write() { printf '%s' "$3" | dd of="$1/mem" bs=4096 seek=$(($2)) oflag=seek_bytes conv=notrunc status=none; }
 
 cmd "$S/control" 'create img 64K' > /dev/null
 mkdir "$A" "$B"
 read -r ba _ <<< "$(cmd "$A/control" 'map img 0 0 0 readwrite')"
-mem_write "$A" "$ba" "shared original"
-commit0=$(kv "$MMFS/system/meminfo" CommitCharge)
+poke "$A" "$ba" "shared original"
+commit0=$(meminfo CommitCharge)
 read -r bb _ <<< "$(cmd "$B/control" 'map img 0 0 0 writecopy')"
-(( $(kv "$MMFS/system/meminfo" CommitCharge) >= commit0 + 16 )) || fail "a write-copy view is charged for its 16 pages"
-assert_eq "$(mem_read "$B" "$bb" 15)" "shared original" "b sees the section"
+(( $(meminfo CommitCharge) >= commit0 + 16 )) || fail "a write-copy view is charged for its 16 pages"
+assert_eq "$(peek "$B" "$bb" 15)" "shared original" "b sees the section"
 cow0=$(counter copy_on_write_faults)
-mem_write "$B" "$bb" "private copy!!!"
-assert_eq "$(mem_read "$B" "$bb" 15)" "private copy!!!" "b sees its copy"
-assert_eq "$(mem_read "$A" "$ba" 15)" "shared original" "a keeps the section's bytes"
+poke "$B" "$bb" "private copy!!!"
+assert_eq "$(peek "$B" "$bb" 15)" "private copy!!!" "b sees its copy"
+assert_eq "$(peek "$A" "$ba" 15)" "shared original" "a keeps the section's bytes"
 assert_eq "$(( $(counter copy_on_write_faults) - cow0 ))" "1" "one copy-on-write fault"
 assert_eq "$(kv "$B/status" CopyOnWriteFaults)" "1"
-assert_eq "$(awk 'NR > 1 && $1 == 0 { print $7 }' "$S/img/prototype-ptes")" "1" "only a maps the shared page now"
+assert_eq "$(proto_pte img 0 share)" "1" "only a maps the shared page now"
 verify_ok
 # A later write by a is seen by b on pages b has not copied.
-mem_write "$A" "$(hexadd "$ba" 0x1000)" "a again"
-assert_eq "$(mem_read "$B" "$(hexadd "$bb" 0x1000)" 7)" "a again"
+poke "$A" "$(hexadd "$ba" 0x1000)" "a again"
+assert_eq "$(peek "$B" "$(hexadd "$bb" 0x1000)" 7)" "a again"
 verify_ok
 
 # fork: private memory and views are cloned copy-on-write.
 read -r priv _ <<< "$(cmd "$A/control" 'alloc 0 256K reserve,commit readwrite')"
 head -c 262144 /dev/urandom > before
-dd if=before of="$A/mem" bs=64K seek=$((priv)) oflag=seek_bytes status=none
-commit1=$(kv "$MMFS/system/meminfo" CommitCharge)
+mem_write "$A" "$priv" if=before bs=64K
+commit1=$(meminfo CommitCharge)
 child_pid=$(cmd "$A/control" 'fork child')
 C=$MMFS/processes/child
 [[ -d $C ]] || fail "the child is not listed"
 assert_eq "$(readlink "$MMFS/pids/$child_pid")" "../processes/child"
-(( $(kv "$MMFS/system/meminfo" CommitCharge) >= commit1 + 64 )) || fail "the child is charged for the parent's private pages"
+(( $(meminfo CommitCharge) >= commit1 + 64 )) || fail "the child is charged for the parent's private pages"
 verify_ok
-dd if="$C/mem" of=child_sees bs=64K count=4 skip=$((priv)) iflag=skip_bytes status=none
+mem_read "$C" "$priv" of=child_sees bs=64K count=4
 cmp child_sees before || fail "the child does not see the parent's memory"
 # The child overwrites all of it; the parent keeps its bytes, and the other way round.
 head -c 262144 /dev/urandom > child_wrote
-dd if=child_wrote of="$C/mem" bs=64K seek=$((priv)) oflag=seek_bytes conv=notrunc status=none
-dd if="$A/mem" of=parent_sees bs=64K count=4 skip=$((priv)) iflag=skip_bytes status=none
+mem_write "$C" "$priv" if=child_wrote bs=64K conv=notrunc
+mem_read "$A" "$priv" of=parent_sees bs=64K count=4
 cmp parent_sees before || fail "the child's writes reached the parent"
 (( $(kv "$C/status" CopyOnWriteFaults) >= 64 )) || fail "the child took a copy-on-write fault per page"
-mem_write "$A" "$priv" "parent after fork"
-assert_eq "$(mem_read "$C" "$priv" 17)" "$(head -c 17 child_wrote)" "the child keeps its own bytes"
+poke "$A" "$priv" "parent after fork"
+assert_eq "$(peek "$C" "$priv" 17)" "$(head -c 17 child_wrote)" "the child keeps its own bytes"
 # The view is the same section in both: shared, not copied.
-mem_write "$C" "$(hexadd "$ba" 0x2000)" "from the child"
-assert_eq "$(mem_read "$A" "$(hexadd "$ba" 0x2000)" 14)" "from the child"
+poke "$C" "$(hexadd "$ba" 0x2000)" "from the child"
+assert_eq "$(peek "$A" "$(hexadd "$ba" 0x2000)" 14)" "from the child"
 assert_eq "$(kv "$S/img/info" NumberOfMappedViews)" "3"
 verify_ok
 # Everything paged out and back: still right.
 cmd "$MMFS/system/control" empty-working-sets > /dev/null
 cmd "$MMFS/system/control" flush-modified > /dev/null
 cmd "$MMFS/system/control" empty-standby > /dev/null
-dd if="$C/mem" of=child_again bs=64K count=4 skip=$((priv)) iflag=skip_bytes status=none
+mem_read "$C" "$priv" of=child_again bs=64K count=4
 cmp child_again child_wrote || fail "the child's bytes after paging"
-assert_eq "$(mem_read "$A" "$priv" 17)" "parent after fork"
+assert_eq "$(peek "$A" "$priv" 17)" "parent after fork"
 verify_ok
 rmdir "$C"
 assert_eq "$(kv "$S/img/info" NumberOfMappedViews)" "2"

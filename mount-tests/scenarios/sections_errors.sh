@@ -5,7 +5,7 @@ source "$MMFS_LIB"
 export LC_ALL=C  # ls order
 S=$MMFS/sections
 C=$S/control
-commit0=$(kv "$MMFS/system/meminfo" CommitCharge)
+commit0=$(meminfo CommitCharge)
 
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "create"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "create x"
@@ -27,8 +27,8 @@ expect_cmd_error "Cannot allocate memory" STATUS_SECTION_TOO_BIG "$C" "create x 
 expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$C" "create x 500M"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "destroy x"
 assert_match "$(cat "$C")" "*unknown command 'destroy'; sections/control takes: create*"
-assert_eq "$(ls "$S" | tr '\n' ' ')" "README control " "failed creates made nothing"
-assert_eq "$(kv "$MMFS/system/meminfo" CommitCharge)" "$commit0" "failed creates charged commit"
+assert_eq "$(entries "$S")" "README control " "failed creates made nothing"
+assert_eq "$(meminfo CommitCharge)" "$commit0" "failed creates charged commit"
 
 # An unknown section.
 expect_error "No such file or directory" cat "$S/nosuch/info"
@@ -47,13 +47,13 @@ expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$S/shm/control" "n
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$S/shm/control" "shrink 4K"
 assert_match "$(cat "$S/shm/control")" "*unknown command 'shrink'*"
 assert_eq "$(kv "$S/shm/info" Size)" "0x10000" "size unchanged"
-assert_eq "$(awk 'NR > 1' "$S/shm/prototype-ptes" | wc -l)" "16" "prototype PTEs unchanged"
+assert_eq "$(rows "$S/shm/prototype-ptes")" "16" "prototype PTEs unchanged"
 
 # Views that cannot be mapped.
 P=$MMFS/processes/app
 mkdir "$P"
 PC=$P/control
-commit1=$(kv "$MMFS/system/meminfo" CommitCharge)
+commit1=$(meminfo CommitCharge)
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$PC" "map shm 0 0"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$PC" "map shm zero 0 0 readwrite"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PAGE_PROTECTION "$PC" "map shm 0 0 0 sparkly"
@@ -65,11 +65,11 @@ expect_cmd_error "Invalid argument" STATUS_MAPPED_ALIGNMENT "$PC" "map shm 0 0 0
 expect_cmd_error "Invalid argument" STATUS_SECTION_PROTECTION "$PC" "map ro 0 0 0 readwrite"
 
 # Nothing changed.
-assert_eq "$(ls "$S" | tr '\n' ' ')" "README control ro shm " "sections"
-assert_eq "$(awk 'NR > 1' "$P/vads" | wc -l)" "0" "failed maps left VADs"
-assert_eq "$(awk 'NR > 1' "$S/shm/views" | wc -l)" "0" "failed maps left views"
-assert_eq "$(awk 'NR > 1' "$S/ro/views" | wc -l)" "0" "failed maps left views"
+assert_eq "$(entries "$S")" "README control ro shm " "sections"
+assert_eq "$(rows "$P/vads")" "0" "failed maps left VADs"
+assert_eq "$(rows "$S/shm/views")" "0" "failed maps left views"
+assert_eq "$(rows "$S/ro/views")" "0" "failed maps left views"
 assert_eq "$(kv "$S/shm/info" NumberOfMappedViews)" "0"
-assert_eq "$(ls "$MMFS/processes" | tr '\n' ' ')" "README System app " "failed forks made no process"
-assert_eq "$(kv "$MMFS/system/meminfo" CommitCharge)" "$commit1" "failed commands charged commit"
+assert_eq "$(entries "$MMFS/processes")" "README System app " "failed forks made no process"
+assert_eq "$(meminfo CommitCharge)" "$commit1" "failed commands charged commit"
 verify_ok

@@ -7,26 +7,25 @@ source "$MMFS_LIB"
 S=$MMFS/sections
 P=$MMFS/processes/app
 FILES=$(kv "$MMFS/system/config" Files)
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
 
 head -c 40000 /dev/urandom > "$FILES/data.bin"
 cp "$FILES/data.bin" original
 assert_eq "$(cmd "$S/control" 'create data 0 file=data.bin')" "data 0x9c40" "size from the file"
 assert_eq "$(kv "$S/data/info" Backing)" "file"
 assert_eq "$(awk 'NR > 1 { print $4 }' "$S/data/prototype-ptes" | sort -u)" "mapped-file" "all subsection PTEs"
-assert_eq "$(awk 'NR > 1' "$S/data/prototype-ptes" | wc -l)" "10" "one prototype PTE per page"
+assert_eq "$(rows "$S/data/prototype-ptes")" "10" "one prototype PTE per page"
 
 mkdir "$P"
 read -r base size <<< "$(cmd "$P/control" 'map data 0 0 0 readwrite')"
 hard0=$(counter hard_faults)
-dd if="$P/mem" of=seen bs=40000 count=1 skip=$((base)) iflag=skip_bytes status=none
+mem_read "$P" "$base" of=seen bs=40000 count=1
 cmp seen original || fail "the view does not show the file's bytes"
 assert_eq "$(( $(counter hard_faults) - hard0 ))" "10" "one hard fault per page of the file"
 assert_eq "$(awk 'NR > 1 { print $4 }' "$S/data/prototype-ptes" | sort -u)" "valid"
 verify_ok
 
 # Writes stay in memory until flushed.
-printf 'PATCHED' | dd of="$P/mem" bs=4096 seek=$((base + 8192 + 100)) oflag=seek_bytes conv=notrunc status=none
+poke "$P" $((base + 8192 + 100)) PATCHED
 cmp -s "$FILES/data.bin" original || fail "the file changed before any flush"
 read -r _ _ written <<< "$(cmd "$P/control" "flush $base 0")"
 assert_eq "$written" "1" "flush writes the one dirty page"
@@ -38,28 +37,28 @@ verify_ok
 
 # A dirty page trimmed to the modified list goes to the file by the mapped page
 # writer after five minutes of simulated time, not before.
-printf 'LATER' | dd of="$P/mem" bs=4096 seek=$((base + 4096)) oflag=seek_bytes conv=notrunc status=none
+poke "$P" $((base + 4096)) LATER
 cmd "$P/control" trim > /dev/null
-pfn=$(awk 'NR > 1 && $1 == 1 { print $5 }' "$S/data/prototype-ptes")
-assert_eq "$(awk 'NR > 1 && $1 == 1 { print $4 }' "$S/data/prototype-ptes")" "transition"
-grep -qx "$pfn" "$MMFS/pfn/lists/modified" || fail "page 1 is not on the modified list"
+pfn=$(proto_pte data 1 pfn)
+assert_eq "$(proto_pte data 1 state)" "transition"
+on_list "$pfn" modified || fail "page 1 is not on the modified list"
 cmd "$MMFS/system/control" flush-modified > /dev/null
-grep -qx "$pfn" "$MMFS/pfn/lists/modified" || fail "flush-modified (paging file) took a mapped page"
+on_list "$pfn" modified || fail "flush-modified (paging file) took a mapped page"
 cmd "$MMFS/system/control" 'tick 240' > /dev/null
 assert_eq "$(dd if="$FILES/data.bin" bs=1 skip=4096 count=5 status=none)" "$(dd if=original bs=1 skip=4096 count=5 status=none)" "written too early"
 cmd "$MMFS/system/control" 'tick 70' > /dev/null
 assert_eq "$(dd if="$FILES/data.bin" bs=1 skip=4096 count=5 status=none)" "LATER" "the five-minute rule wrote it"
-grep -qx "$pfn" "$MMFS/pfn/lists/standby" || fail "a written page goes to standby"
-(( $(awk '$1 == "mapped-page-writer" { print $4 }' "$MMFS/system/threads") >= 1 )) || fail "mapped-page-writer did not run"
+on_list "$pfn" standby || fail "a written page goes to standby"
+(( $(wakeups mapped-page-writer) >= 1 )) || fail "mapped-page-writer did not run"
 verify_ok
 
 # Modified-no-write: the page waits on its own list until writing is allowed.
 cmd "$S/data/control" no-write > /dev/null
-printf 'HELD' | dd of="$P/mem" bs=4096 seek=$((base + 12288)) oflag=seek_bytes conv=notrunc status=none
+poke "$P" $((base + 12288)) HELD
 cmd "$P/control" trim > /dev/null
-assert_eq "$(awk 'NR > 1 && $1 == 3 { print $4 }' "$S/data/prototype-ptes")" "modified-no-write"
-pfn=$(awk 'NR > 1 && $1 == 3 { print $5 }' "$S/data/prototype-ptes")
-grep -qx "$pfn" "$MMFS/pfn/lists/modified-no-write" || fail "not on the modified-no-write list"
+assert_eq "$(proto_pte data 3 state)" "modified-no-write"
+pfn=$(proto_pte data 3 pfn)
+on_list "$pfn" modified-no-write || fail "not on the modified-no-write list"
 cmd "$MMFS/system/control" 'run mapped-page-writer' > /dev/null
 cmd "$MMFS/system/control" 'tick 400' > /dev/null
 [[ "$(dd if="$FILES/data.bin" bs=1 skip=12288 count=4 status=none)" != HELD ]] || fail "a no-write page was written"
@@ -75,7 +74,7 @@ assert_eq "$(cmd "$S/data/control" 'extend 48K')" "0xc000"
 assert_eq "$(stat -c %s "$FILES/data.bin")" "49152" "the file grew"
 assert_eq "$(kv "$S/data/info" NumberOfSubsections)" "2"
 read -r base _ <<< "$(cmd "$P/control" 'map data 0 0 0 readwrite')"
-printf 'TAIL' | dd of="$P/mem" bs=4096 seek=$((base + 45056)) oflag=seek_bytes conv=notrunc status=none
+poke "$P" $((base + 45056)) TAIL
 cmd "$P/control" "flush $base 0" > /dev/null
 assert_eq "$(dd if="$FILES/data.bin" bs=1 skip=45056 count=4 status=none)" "TAIL"
 cmd "$P/control" "unmap $base" > /dev/null

@@ -7,7 +7,6 @@ export LC_ALL=C  # ls order
 S=$MMFS/sections
 A=$MMFS/processes/a
 B=$MMFS/processes/b
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$MMFS/system/counters"; }
 
 cmd "$S/control" 'create shm 64K' > /dev/null
 mkdir "$A" "$B"
@@ -22,30 +21,28 @@ assert_eq "$(( $(awk 'NR > 1 && $1 == "a" { print $2 }' "$S/shm/views") ))" "$((
 assert_eq "$(( $(awk 'NR > 1 && $1 == "b" { print $2 }' "$S/shm/views") ))" "$((bb))" "b's base"
 assert_eq "$(awk 'NR > 1 && $1 == "a" { print $6 }' "$S/shm/views")" "$(kv "$A/status" Pid)" "a's pid"
 assert_eq "$(kv "$S/shm/info" NumberOfMappedViews)" "2"
-assert_eq "$(awk 'NR > 1 && $4 == "mapped" { n++ } END { print n + 0 }' "$A/vads")" "1" "a mapped VAD"
+assert_eq "$(rows "$A/vads" '$4 == "mapped"')" "1" "a mapped VAD"
 verify_ok
 
 # a writes page 3; b reads the same bytes through its own view.
 va=$(hexadd "$ba" 0x3000)
 vb=$(hexadd "$bb" 0x3000)
-printf 'hello from a' | dd of="$A/mem" bs=4096 seek=$((va)) oflag=seek_bytes conv=notrunc status=none
+poke "$A" "$va" 'hello from a'
 pf1=$(counter prototype_faults)
-got=$(dd if="$B/mem" bs=12 count=1 skip=$((vb)) iflag=skip_bytes status=none)
-assert_eq "$got" "hello from a" "b reads what a wrote"
+assert_eq "$(peek "$B" "$vb" 12)" "hello from a" "b reads what a wrote"
 pf2=$(counter prototype_faults)
 (( pf2 > pf1 )) || fail "prototype_faults did not rise ($pf1 -> $pf2)"
 
-row() { awk -v i="$1" 'NR > 1 && $1 == i { print $4, $7 }' "$S/shm/prototype-ptes"; }
-pfn=$(awk 'NR > 1 && $1 == 3 { print $5 }' "$S/shm/prototype-ptes")
-assert_eq "$(row 3)" "valid 2" "page 3 shared by both"
+pfn=$(proto_pte shm 3 pfn)
+assert_eq "$(proto_pte shm 3 state share)" "valid 2" "page 3 shared by both"
 assert_eq "$(kv "$A/pte/$va" Pfn)" "$pfn" "a maps the prototype's page"
 assert_eq "$(kv "$B/pte/$vb" Pfn)" "$pfn" "b maps the prototype's page"
-assert_eq "$(row 4)" "demand-zero 0" "an untouched page"
+assert_eq "$(proto_pte shm 4 state share)" "demand-zero 0" "an untouched page"
 verify_ok
 
 # Trim a: the page stays valid for b.
 cmd "$A/control" trim > /dev/null
-assert_eq "$(row 3)" "valid 1" "after trimming a"
+assert_eq "$(proto_pte shm 3 state share)" "valid 1" "after trimming a"
 assert_eq "$(kv "$A/pte/$va" State)" "prototype" "a's PTE points at the prototype again"
 assert_eq "$(kv "$B/pte/$vb" State)" "valid"
 verify_ok
@@ -53,24 +50,23 @@ verify_ok
 # Trim b: nobody maps it; the prototype PTE is a transition PTE and the page
 # waits on the modified (or, once written, standby) list.
 cmd "$B/control" trim > /dev/null
-assert_eq "$(row 3)" "transition 0" "after trimming both"
-assert_eq "$(awk 'NR > 1 && $1 == 3 { print $5 }' "$S/shm/prototype-ptes")" "$pfn" "same page"
-grep -qx "$pfn" "$MMFS/pfn/lists/modified" "$MMFS/pfn/lists/standby" \
+assert_eq "$(proto_pte shm 3 state share)" "transition 0" "after trimming both"
+assert_eq "$(proto_pte shm 3 pfn)" "$pfn" "same page"
+on_list "$pfn" modified standby \
     || fail "$pfn is neither modified nor standby: $(kv "$MMFS/pfn/$pfn" State)"
 verify_ok
 
 # Touched again, it comes back from the list with its bytes.
-got=$(dd if="$A/mem" bs=12 count=1 skip=$((va)) iflag=skip_bytes status=none)
-assert_eq "$got" "hello from a" "bytes kept across trims"
-assert_eq "$(row 3)" "valid 1"
+assert_eq "$(peek "$A" "$va" 12)" "hello from a" "bytes kept across trims"
+assert_eq "$(proto_pte shm 3 state share)" "valid 1"
 verify_ok
 
 # Unmapping both leaves no views; rmdir then removes the section.
 read -r ub us <<< "$(cmd "$A/control" "unmap $(hexadd "$ba" 0x5000)")"
 assert_eq "$((ub)) $us" "$((ba)) 0x10000" "unmap: the whole view, from any address in it"
 cmd "$B/control" "unmap $bb" > /dev/null
-assert_eq "$(awk 'NR > 1' "$S/shm/views" | wc -l)" "0" "no views left"
-assert_eq "$(awk 'NR > 1' "$A/vads" | wc -l)" "0" "a's view VAD gone"
+assert_eq "$(rows "$S/shm/views")" "0" "no views left"
+assert_eq "$(rows "$A/vads")" "0" "a's view VAD gone"
 rmdir "$S/shm"
-ls "$S" | grep -qx shm && fail "shm still listed"
+listed "$S" shm && fail "shm still listed"
 verify_ok

@@ -115,11 +115,11 @@ wait
 
 # Every range starts with its version 0, so readers never meet untouched memory.
 for w in 0 1 2 3 4 5 6 7; do
-    dd if="$W/priv.$w.0" of="$P/p$(priv_proc "$w")/mem" bs=64K seek="$(priv_va "$w")" oflag=seek_bytes conv=notrunc status=none
+    mem_write "$P/p$(priv_proc "$w")" "$(priv_va "$w")" if="$W/priv.$w.0" bs=64K conv=notrunc
     echo 0 > "$W/last.priv.$w"
 done
 for s in 0 1 2 3; do
-    dd if="$W/shared.$s.0" of="$P/p0/mem" bs=64K seek=$((SBASE[0] + s * SHARED_SLICE)) oflag=seek_bytes conv=notrunc status=none
+    mem_write "$P/p0" $((SBASE[0] + s * SHARED_SLICE)) if="$W/shared.$s.0" bs=64K conv=notrunc
     echo 0 > "$W/last.shared.$s"
 done
 verify_ok
@@ -141,14 +141,14 @@ loop() {
 write_private() {  # W: write the next version, then record it
     local w=$1 v
     v=$(( ($(cat "$W/last.priv.$w") + 1) % VERSIONS ))
-    dd if="$W/priv.$w.$v" of="$P/p$(priv_proc "$w")/mem" bs=64K seek="$(priv_va "$w")" oflag=seek_bytes conv=notrunc status=none \
+    mem_write "$P/p$(priv_proc "$w")" "$(priv_va "$w")" if="$W/priv.$w.$v" bs=64K conv=notrunc \
         && echo "$v" > "$W/last.priv.$w"
 }
 write_shared() {  # S: the next version, through the next process
     local s=$1 v p
     v=$(( ($(cat "$W/last.shared.$s") + 1) % VERSIONS ))
     p=$(( ($(cat "$W/round.shared.$s" 2> /dev/null || echo 0) + s) % 4 ))
-    dd if="$W/shared.$s.$v" of="$P/p$p/mem" bs=64K seek=$((SBASE[p] + s * SHARED_SLICE)) oflag=seek_bytes conv=notrunc status=none \
+    mem_write "$P/p$p" $((SBASE[p] + s * SHARED_SLICE)) if="$W/shared.$s.$v" bs=64K conv=notrunc \
         && echo "$v" > "$W/last.shared.$s" \
         && echo $(( $(cat "$W/round.shared.$s" 2> /dev/null || echo 0) + 1 )) > "$W/round.shared.$s"
 }
@@ -191,8 +191,8 @@ churn() {  # a short-lived process: create, commit, write, read back, terminate
     local name=tmp$RANDOM base
     mkdir "$P/$name" || return 1
     read -r base _ <<< "$(cmd "$P/$name/control" 'alloc 0 256K reserve,commit readwrite')" || return 1
-    head -c 256K "$W/priv.0.1" | dd of="$P/$name/mem" bs=64K seek=$((base)) oflag=seek_bytes conv=notrunc status=none || return 1
-    dd if="$P/$name/mem" bs=64K count=4 skip=$((base)) iflag=skip_bytes status=none | cmp -s - <(head -c 256K "$W/priv.0.1") \
+    head -c 256K "$W/priv.0.1" | mem_write "$P/$name" "$base" bs=64K conv=notrunc || return 1
+    mem_read "$P/$name" "$base" bs=64K count=4 | cmp -s - <(head -c 256K "$W/priv.0.1") \
         || { echo "churn: $name read back other bytes" >&2; return 1; }
     rmdir "$P/$name"
 }
@@ -232,12 +232,12 @@ wait
 # Every range holds its writer's last pattern; the section's slices read the same
 # through all four processes.
 for w in 0 1 2 3 4 5 6 7; do
-    dd if="$P/p$(priv_proc "$w")/mem" bs=64K count=$((PRIV_RANGE / 65536)) skip="$(priv_va "$w")" iflag=skip_bytes status=none \
+    mem_read "$P/p$(priv_proc "$w")" "$(priv_va "$w")" bs=64K count=$((PRIV_RANGE / 65536)) \
         | cmp -s - "$W/priv.$w.$(cat "$W/last.priv.$w")" || fail "private range $w does not hold its last pattern"
 done
 for s in 0 1 2 3; do
     for p in 0 1 2 3; do
-        dd if="$P/p$p/mem" bs=64K count=$((SHARED_SLICE / 65536)) skip=$((SBASE[p] + s * SHARED_SLICE)) iflag=skip_bytes status=none \
+        mem_read "$P/p$p" $((SBASE[p] + s * SHARED_SLICE)) bs=64K count=$((SHARED_SLICE / 65536)) \
             | cmp -s - "$W/shared.$s.$(cat "$W/last.shared.$s")" || fail "section slice $s through p$p does not hold its last pattern"
     done
 done
@@ -245,8 +245,8 @@ verify_ok
 grep -qi panic "$PWD/mmfs.log" 2> /dev/null && fail "the mmfs log mentions a panic: $(grep -i panic "$PWD/mmfs.log" | head -3)"
 
 ops=$(cat "$W"/ops.* | awk '{ n += $1 } END { print n }')
-hard=$(awk '$1 == "hard_faults" { print $2 }' "$MMFS/system/counters")
-written=$(awk '$1 == "pages_written_to_pagefile" { print $2 }' "$MMFS/system/counters")
+hard=$(counter hard_faults)
+written=$(counter pages_written_to_pagefile)
 (( hard > 0 && written > 0 )) || fail "no paging under stress (hard faults $hard, pages written $written)"
 echo "stress: $ops operations in $(( $(date +%s) - start )) s; hard faults $hard, pages written to the paging file $written"
 for f in "$W"/ops.*; do echo "  ${f##*/ops.} $(cat "$f")"; done

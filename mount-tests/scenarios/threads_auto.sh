@@ -9,14 +9,11 @@ P=$MMFS/processes/app
 mkdir "$P"
 read -r base _ <<< "$(cmd "$P/control" 'alloc 0 2M reserve,commit readwrite')"
 head -c 2M /dev/urandom > data
-dd if=data of="$P/mem" bs=64K seek=$((base)) oflag=seek_bytes status=none
+mem_write "$P" "$base" if=data bs=64K
 cmd "$P/control" trim > /dev/null
-wakeups() { awk -v t="$1" '$1 == t { print $4 }' "$MMFS/system/threads"; }
-for _ in $(seq 300); do  # up to 30 s: a loaded CI machine may be slow
-    (( $(kv "$MMFS/system/meminfo" ModifiedPages) < 16 )) && (( $(wakeups balance-set-manager) >= 2 )) && break
-    sleep 0.1
-done
-(( $(kv "$MMFS/system/meminfo" ModifiedPages) < 16 )) || fail "the modified page writer did not run: $(cat "$MMFS/system/threads")"
+written_and_ticked() { (( $(meminfo ModifiedPages) < 16 )) && (( $(wakeups balance-set-manager) >= 2 )); }
+wait_until 300 written_and_ticked || true  # up to 30 s: a loaded CI machine may be slow
+(( $(meminfo ModifiedPages) < 16 )) || fail "the modified page writer did not run: $(cat "$MMFS/system/threads")"
 (( $(wakeups balance-set-manager) >= 2 )) || fail "the balance set manager did not tick"
 (( $(wakeups working-set-manager) >= 2 )) || fail "the working-set manager did not run"
 expect_cmd_error "Invalid argument" STATUS_INVALID_DEVICE_REQUEST "$MMFS/system/control" tick
@@ -24,14 +21,12 @@ expect_cmd_error "Invalid argument" STATUS_INVALID_DEVICE_REQUEST "$MMFS/system/
 # Freed pages are zeroed in the background. The zero page thread is woken when
 # 8 or more pages are free, so up to 7 freed after its last pass (the last page
 # tables of the process, say) may wait on the free list for the next wake-up.
-zeroed_before=$(awk '$1 == "pages_zeroed" { print $2 }' "$MMFS/system/counters")
+zeroed_before=$(counter pages_zeroed)
 rmdir "$P"
-for _ in $(seq 100); do
-    (( $(kv "$MMFS/system/meminfo" FreePages) < 8 )) && break
-    sleep 0.1
-done
-(( $(kv "$MMFS/system/meminfo" FreePages) < 8 )) || fail "free pages left unzeroed: $(kv "$MMFS/system/meminfo" FreePages)"
-zeroed=$(( $(awk '$1 == "pages_zeroed" { print $2 }' "$MMFS/system/counters") - zeroed_before ))
+few_free() { (( $(meminfo FreePages) < 8 )); }
+wait_until 100 few_free || true
+few_free || fail "free pages left unzeroed: $(meminfo FreePages)"
+zeroed=$(( $(counter pages_zeroed) - zeroed_before ))
 (( zeroed >= 500 )) || fail "the zero page thread zeroed $zeroed pages of the 512 freed"
 (( $(wakeups zero-page-thread) >= 1 )) || fail "zero page thread"
 verify_ok
