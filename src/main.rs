@@ -101,27 +101,13 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     let mut system_threads = mmfs::mm::Dispatcher::start(Arc::clone(&mm))
         .map_err(|e| Failure::Runtime(format!("cannot start the system threads: {e}")))?;
 
-    let mut fuse_config = fuser::Config::default();
-    fuse_config.mount_options = vec![
-        fuser::MountOption::FSName("mmfs".into()),
-        fuser::MountOption::Subtype("mmfs".into()),
-        fuser::MountOption::DefaultPermissions,
-        fuser::MountOption::NoAtime,
-    ];
-    fuse_config.acl = if options.allow_other {
-        fuser::SessionACL::All
-    } else {
-        fuser::SessionACL::Owner
-    };
-    fuse_config.n_threads = Some(FUSE_THREADS);
-    fuse_config.clone_fd = true;
-
-    let session = fuser::Session::new(fs, mountpoint, &fuse_config).map_err(|e| {
-        Failure::Runtime(format!(
-            "cannot mount on {}: {e} (is /dev/fuse there, and are you root or is fusermount3 installed?)",
-            mountpoint.display()
-        ))
-    })?;
+    let session = fuser::Session::new(fs, mountpoint, &fuse_config(options.allow_other))
+        .map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot mount on {}: {e} (is /dev/fuse there, and are you root or is fusermount3 installed?)",
+                mountpoint.display()
+            ))
+        })?;
     let _ = MOUNTPOINT.set(mountpoint.to_path_buf());
     // Which mount is ours, so that a lazy `umount -l` from outside shows (the
     // session itself goes on while a file stays open in the detached mount).
@@ -132,38 +118,7 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot start the FUSE threads: {e}")))?;
     log::info!("mounted on {}", mountpoint.display());
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Ok(sig) = signals.wait() {
-                let _ = tx.send(sig);
-            }
-        })
-        .map_err(|e| Failure::Runtime(format!("cannot start the signal thread: {e}")))?;
-
-    // Wait for a signal, or for the mount to go away under us (`umount` by hand).
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(sig) => {
-                log::info!("{sig}: unmounting");
-                break;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if background.guard.is_finished() {
-                    log::info!("unmounted from outside");
-                    break;
-                }
-                if mount_id.is_some_and(|id| !mount_present(id)) {
-                    // Detached (`umount -l`): no new opens can reach us, but a parked
-                    // `system/events` reader would hold the session open forever.
-                    log::info!("detached from outside");
-                    break;
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
+    wait_for_the_end(signals, &background, mount_id)?;
 
     // Parked `system/events` readers get EOF first, so nothing holds the mount
     // busy waiting for an event that will never come.
@@ -181,6 +136,66 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     drop(files);
     drop(state);
     Ok(())
+}
+
+/// The FUSE session's options: named mmfs, the kernel checks permissions,
+/// `--allow-other` lets other users in, `FUSE_THREADS` dispatch threads each
+/// with its own /dev/fuse descriptor.
+fn fuse_config(allow_other: bool) -> fuser::Config {
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName("mmfs".into()),
+        fuser::MountOption::Subtype("mmfs".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+    ];
+    config.acl = if allow_other {
+        fuser::SessionACL::All
+    } else {
+        fuser::SessionACL::Owner
+    };
+    config.n_threads = Some(FUSE_THREADS);
+    config.clone_fd = true;
+    config
+}
+
+/// Waits for a termination signal, or for the mount to go away under us
+/// (`umount` by hand, or `umount -l`).
+fn wait_for_the_end(
+    signals: SigSet,
+    background: &fuser::BackgroundSession,
+    mount_id: Option<u64>,
+) -> Result<(), Failure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(sig) = signals.wait() {
+                let _ = tx.send(sig);
+            }
+        })
+        .map_err(|e| Failure::Runtime(format!("cannot start the signal thread: {e}")))?;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(sig) => {
+                log::info!("{sig}: unmounting");
+                return Ok(());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if background.guard.is_finished() {
+                    log::info!("unmounted from outside");
+                    return Ok(());
+                }
+                if mount_id.is_some_and(|id| !mount_present(id)) {
+                    // Detached (`umount -l`): no new opens can reach us, but a parked
+                    // `system/events` reader would hold the session open forever.
+                    log::info!("detached from outside");
+                    return Ok(());
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
 }
 
 fn termination_signals() -> SigSet {

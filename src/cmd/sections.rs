@@ -5,6 +5,7 @@ use super::args::parse_size;
 use super::{Outcome, Words, no_options, unknown_verb};
 use crate::mm::base::protection::Protection;
 use crate::mm::section::MAX_SECTION_NAME;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::{Mm, MmError};
 use crate::mm_err;
 
@@ -25,12 +26,12 @@ const RESERVED: [&str; 2] = ["README", "control"];
 pub struct SectionKey {
     len: u8,
     name: [u8; MAX_SECTION_NAME],
-    pub control_area: u32,
+    pub control_area: ControlAreaId,
 }
 
 impl SectionKey {
     /// A key for `name`; `None` if the name is too long to be a section's.
-    pub fn new(name: &str, control_area: u32) -> Option<SectionKey> {
+    pub fn new(name: &str, control_area: ControlAreaId) -> Option<SectionKey> {
         let bytes = name.as_bytes();
         if bytes.len() > MAX_SECTION_NAME {
             return None;
@@ -194,13 +195,16 @@ mod tests {
 
     #[test]
     fn keys_hold_the_name_inline() {
-        let k = SectionKey::new("shared.1", 7).unwrap();
+        let k = SectionKey::new("shared.1", ControlAreaId(7)).unwrap();
         assert_eq!(k.name(), "shared.1");
-        assert_eq!(k.control_area, 7);
-        assert_ne!(k, SectionKey::new("shared.1", 8).unwrap());
+        assert_eq!(k.control_area, ControlAreaId(7));
+        assert_ne!(k, SectionKey::new("shared.1", ControlAreaId(8)).unwrap());
         let longest = "x".repeat(MAX_SECTION_NAME);
-        assert_eq!(SectionKey::new(&longest, 1).unwrap().name(), longest);
-        assert!(SectionKey::new(&format!("{longest}x"), 1).is_none());
+        assert_eq!(
+            SectionKey::new(&longest, ControlAreaId(1)).unwrap().name(),
+            longest
+        );
+        assert!(SectionKey::new(&format!("{longest}x"), ControlAreaId(1)).is_none());
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl MmFs {
                     FileType::RegularFile,
                     0o600,
                     1,
-                    self.mm().machine().layout.highest_user_address() + 1,
+                    self.mm().highest_user_address() + 1,
                 ),
             },
         };

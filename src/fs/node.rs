@@ -262,7 +262,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "db" => Some(Node::File(File::PfnDb)),
             _ => {
                 let pfn = u32::try_from(parse_number(name).ok()?).ok()?;
-                (pfn < mm.machine().phys.pages()).then_some(Node::File(File::PfnEntry(pfn)))
+                (pfn < mm.physical_pages()).then_some(Node::File(File::PfnEntry(pfn)))
             }
         },
         Dir::PfnLists => find(&PFN_LISTS, name).map(|l| Node::File(File::PfnList(l))),
@@ -281,8 +281,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
         },
         Dir::PteDir(pid) => {
             let va = parse_number(name).ok()?;
-            (va <= mm.machine().layout.highest_user_address())
-                .then_some(Node::File(File::PteEntry(pid, va)))
+            (va <= mm.highest_user_address()).then_some(Node::File(File::PteEntry(pid, va)))
         }
         Dir::Pagefiles => match name {
             "control" => Some(Node::File(File::PagefilesControl)),
@@ -456,7 +455,7 @@ mod tests {
     #[test]
     fn lookup_only_entries() {
         let m = mm();
-        let pages = m.machine().phys.pages();
+        let pages = m.physical_pages();
         assert_eq!(
             lookup(&m, Dir::Pfn, "0x1a3"),
             Some(Node::File(File::PfnEntry(0x1a3)))
@@ -493,7 +492,7 @@ mod tests {
             Dir::Pagefiles,
             Dir::Pagefile(0),
             Dir::Sections,
-            Dir::Section(SectionKey::new("gone", 99).unwrap()),
+            Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

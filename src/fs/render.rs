@@ -11,8 +11,7 @@ use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
 use crate::mm::hw::layout::Layout;
-use crate::mm::inspect::{PfnRow, PteFlags, VadRow};
-use crate::mm::process::address_space::Exception;
+use crate::mm::inspect::{Exception, PfnRow, PteFlags, VadRow};
 use crate::mm::{Mm, MmResult};
 
 /// Renders a generated file. Control and mem files are not rendered here.
@@ -88,7 +87,7 @@ fn pte_width(mm: &Mm) -> usize {
 }
 
 fn pfn_width(mm: &Mm) -> usize {
-    let max = mm.machine().phys.pages().saturating_sub(1).max(1);
+    let max = mm.physical_pages().saturating_sub(1).max(1);
     (32 - max.leading_zeros()).div_ceil(4).max(5) as usize
 }
 
@@ -239,7 +238,7 @@ fn push_dec(out: &mut String, v: u64, width: usize) {
 }
 
 fn pfn_db(mm: &Mm) -> String {
-    let pages = mm.machine().phys.pages() as usize;
+    let pages = mm.physical_pages() as usize;
     let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
     let mut out = String::with_capacity(pages * (pw + 2 * vw + tw + 70));
     out.push_str("# pfn state use pid va pte_address share ref priority flags original_pte\n");

@@ -174,7 +174,7 @@ impl Run<'_> {
 
     /// An offset near one of the fixture's regions (or anywhere), and a length.
     fn address(&self, input: &mut Input<'_>) -> (u64, u64) {
-        let highest = self.mm().machine().layout.highest_user_address();
+        let highest = self.mm().highest_user_address();
         let anchors = [
             0,
             PRIVATE_BASE,

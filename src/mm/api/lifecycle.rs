@@ -15,6 +15,7 @@ use crate::mm::process::{AddressSpace, Process, ProcessState, SYSTEM_PROCESS_NAM
 use crate::mm::section::delete::delete_if_unreferenced;
 use crate::mm::section::fork::clone_into;
 use crate::mm::section::view;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::{Mm, vm};
 
 impl Mm {
@@ -100,7 +101,7 @@ impl Mm {
     /// Frees a process's address space, which has left the table: its views
     /// (returned: their control areas may go now), its private memory, its page
     /// tables, its owner slot and its working-set minimum's charge.
-    fn tear_down(&self, process: &Process) -> Vec<u32> {
+    fn tear_down(&self, process: &Process) -> Vec<ControlAreaId> {
         let m = &self.machine;
         let mut space = process.space();
         // Marked first: a request that found the process before it left the table

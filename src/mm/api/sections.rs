@@ -18,6 +18,7 @@ use crate::mm::section::create::{
 use crate::mm::section::delete::{delete_if_unreferenced, retry_unreferenced};
 use crate::mm::section::view::{self, ViewRequest};
 use crate::mm::section::{SectionObject, validate_section_protection, volume_path};
+use crate::mm::segment::ControlAreaId;
 
 impl Mm {
     /// NtCreateSection (`sections/control create NAME SIZE [file=PATH]
@@ -203,7 +204,7 @@ impl Mm {
     /// is in its file byte for byte once mmfs exits. Returns the pages written.
     pub fn flush_all_mapped_files(&self) -> u64 {
         let m = &self.machine;
-        let file_areas: Vec<u32> = {
+        let file_areas: Vec<ControlAreaId> = {
             let st = m.pfn_lock();
             st.segments
                 .control_areas

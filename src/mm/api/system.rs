@@ -4,7 +4,7 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pfn};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn};
 use crate::mm::base::wakeups::SystemThread;
 use crate::mm::pagefile::PagingFileInfo;
 use crate::mm::paging::modified_writer::flush_modified;
@@ -106,7 +106,7 @@ impl Mm {
         while let Some(pfn) = st.db.remove_head(PageLocation::Standby) {
             m.restore_owner_pte_locked(&mut st, pfn);
             // The owner's PTE now holds the slot.
-            st.db.set_original_pte(pfn, 0);
+            st.db.set_original_pte(pfn, Mmpte::ZERO);
             m.free_page_locked(&mut st, pfn);
             n += 1;
         }

@@ -20,6 +20,28 @@ pub struct Va(pub u64);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Vpn(pub u64);
 
+/// An encoded page-table entry (NT's MMPTE): the bits of a hardware or software
+/// PTE, or of a prototype PTE, in the running arch's format. Only `hw::pte`
+/// gives the bits a meaning (`PteFormat::decode`); everywhere else an entry is
+/// stored, copied and compared whole.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Mmpte(pub u64);
+
+impl Mmpte {
+    /// The zero PTE: nothing there (the VAD says what that means).
+    pub const ZERO: Mmpte = Mmpte(0);
+
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// The virtual address of a PTE: where the process sees a page-table entry
+/// through the self-map (MiGetPteAddress), or where a prototype PTE lives in
+/// paged pool. A frame's PteAddress and a prototype pointer hold one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PteAddress(pub u64);
+
 /// A physical page frame number: an index into the PFN database.
 ///
 /// 32 bits cover 16 TiB of simulated RAM, and keep PFN list links small.
@@ -35,6 +57,14 @@ impl Va {
     }
     pub const fn page_base(self) -> Va {
         Va(self.0 & !(PAGE_SIZE - 1))
+    }
+}
+
+impl PteAddress {
+    /// The address as a plain virtual address (the page holding a self-map
+    /// entry is where its page table appears).
+    pub const fn va(self) -> Va {
+        Va(self.0)
     }
 }
 
@@ -67,6 +97,26 @@ impl fmt::Debug for Vpn {
 impl fmt::Debug for Pfn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pfn({:#x})", self.0)
+    }
+}
+impl fmt::Debug for Mmpte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mmpte({:#x})", self.0)
+    }
+}
+impl fmt::Debug for PteAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PteAddress({:#x})", self.0)
+    }
+}
+impl fmt::LowerHex for Mmpte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+impl fmt::LowerHex for PteAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
     }
 }
 impl fmt::LowerHex for Va {

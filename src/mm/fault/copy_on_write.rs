@@ -127,7 +127,7 @@ pub fn privatize_clone_page(
         } => {
             let clone = {
                 let st = m.pfn_lock();
-                is_clone(&st, st.segments.locate_address(address.0))
+                is_clone(&st, st.segments.locate_address(address))
             };
             if !clone {
                 return Ok(false);

@@ -25,7 +25,7 @@ mod transition;
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmError, NtStatus};
-use crate::mm::base::types::{Pfn, Va};
+use crate::mm::base::types::{Mmpte, Pfn, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::Machine;
@@ -133,7 +133,7 @@ fn dispatch(
 ) -> Result<Pfn, AccessFault> {
     let tables = space.tables(m);
     let loc = tables.leaf(va);
-    let raw = loc.map_or(0, |l| tables.read(l));
+    let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
     // A PTE that names anything has a location; only `Zero` may lack one.
     let at = || loc.expect("a non-zero PTE has a location");
     match m.fmt.decode(raw) {

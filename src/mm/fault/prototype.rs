@@ -22,14 +22,14 @@ use std::sync::{Arc, MutexGuard};
 
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Va};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, PteAddress, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Injected, Machine, NewPage, PageNeed, PfnState};
 use crate::mm::pfn::PageLocation;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::NewMapping;
-use crate::mm::segment::{Backing, ProtoLoc};
+use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
 
 use super::{
     Access, AccessFault, check_protection, copy_on_write, count_fault, in_page, not_committed,
@@ -67,11 +67,11 @@ enum Step {
 struct ProtoFault {
     va: Va,
     access: Access,
-    ca: u32,
+    ca: ControlAreaId,
     index: u64,
     protection: Protection,
     loc: EntryLoc,
-    expected: u64,
+    expected: Mmpte,
 }
 
 impl ProtoFault {
@@ -101,7 +101,7 @@ pub fn prototype_fault(
     space: &mut AddressSpace,
     va: Va,
     access: Access,
-    pointer: Option<Va>,
+    pointer: Option<PteAddress>,
     pte_protection: Protection,
 ) -> Result<Pfn, AccessFault> {
     let (ca, index, protection) = target(m, space, va, access, pointer, pte_protection)?;
@@ -157,9 +157,9 @@ fn target(
     space: &AddressSpace,
     va: Va,
     access: Access,
-    pointer: Option<Va>,
+    pointer: Option<PteAddress>,
     pte_protection: Protection,
-) -> Result<(u32, u64, Protection), AccessFault> {
+) -> Result<(ControlAreaId, u64, Protection), AccessFault> {
     let Some(address) = pointer else {
         let vad = space.vads.find(va.vpn());
         let Some((vad, section)) = vad.and_then(|v| Some((v, v.section.as_ref()?))) else {
@@ -169,7 +169,7 @@ fn target(
         return Ok((section.id, index, pte_protection));
     };
     let st = m.pfn_lock();
-    let at = st.segments.locate_address(address.0).ok_or_else(|| {
+    let at = st.segments.locate_address(address).ok_or_else(|| {
         let why = format!(
             "its PTE points at {:#x}, which is no prototype PTE",
             address.0
@@ -181,7 +181,11 @@ fn target(
     } else {
         pte_protection
     };
-    Ok((st.segments.owner(at).unwrap_or(0), st.segments.index(at), p))
+    Ok((
+        st.segments.owner(at).unwrap_or_default(),
+        st.segments.index(at),
+        p,
+    ))
 }
 
 /// One look at the prototype PTE under the PFN lock, and what its state calls
@@ -264,7 +268,7 @@ fn map_demand_zero(
     m: &Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: u64,
+    raw: Mmpte,
     protection: Protection,
 ) -> Result<Step, AccessFault> {
     let Some((mut st, page, at)) = page_for(m, space, f, raw, PageNeed::Zeroed)? else {
@@ -287,7 +291,7 @@ fn read_in(
     m: &Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: u64,
+    raw: Mmpte,
     state: PteState,
 ) -> Result<Step, AccessFault> {
     let Some((mut st, page, at)) = page_for(m, space, f, raw, PageNeed::Any)? else {
@@ -342,7 +346,7 @@ fn read_in(
 /// the protection it carries; `None` for a subsection PTE with no file.
 fn source_of(
     st: &PfnState,
-    ca: u32,
+    ca: ControlAreaId,
     at: ProtoLoc,
     state: PteState,
 ) -> Option<(Source, Protection)> {
@@ -367,7 +371,7 @@ fn source_of(
 
 /// A read failed: the prototype PTE gets its old value back and the frame is
 /// freed, so the next touch tries again.
-fn undo_read_locked(m: &Machine, st: &mut PfnState, f: &ProtoFault, raw: u64, pfn: Pfn) {
+fn undo_read_locked(m: &Machine, st: &mut PfnState, f: &ProtoFault, raw: Mmpte, pfn: Pfn) {
     if let Some(at) = st.segments.locate(f.ca, f.index) {
         st.segments.write(at, raw);
     }
@@ -414,7 +418,7 @@ fn account(m: &Machine, space: &mut AddressSpace, f: &ProtoFault, pfn: Pfn, how:
 /// Prototype PTE `index` of control area `ca` takes protection `disarmed` (its
 /// own without GUARD). A guard page is never valid (touching it disarms it), so
 /// the prototype PTE is in transition or a paging file, or demand zero.
-fn disarm_prototype(m: &Machine, ca: u32, index: u64, disarmed: Protection) {
+fn disarm_prototype(m: &Machine, ca: ControlAreaId, index: u64, disarmed: Protection) {
     let mut st = m.pfn_lock();
     let Some(at) = st.segments.locate(ca, index) else {
         return;
@@ -450,7 +454,7 @@ fn page_for<'m>(
     m: &'m Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: u64,
+    raw: Mmpte,
     need: PageNeed,
 ) -> Result<Option<(MutexGuard<'m, PfnState>, NewPage, ProtoLoc)>, AccessFault> {
     let (mut st, page) = space.obtain_page(m, need).map_err(resources)?;

@@ -9,7 +9,7 @@
 //! Creating and freeing tables needs page allocation and accounting, so it lives in
 //! `process/page_tables.rs`; this module only finds, reads and writes entries.
 
-use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Va, Vpn};
+use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Va, Vpn};
 
 use super::physmem::PhysicalMemory;
 use super::pte::{Level, PteFormat};
@@ -48,16 +48,18 @@ impl<'a> PageTables<'a> {
         PageTables { fmt, phys, dtb }
     }
 
-    pub fn read(&self, loc: EntryLoc) -> u64 {
+    pub fn read(&self, loc: EntryLoc) -> Mmpte {
         let size = self.fmt.pte_size() as usize;
-        self.phys
-            .load_entry(loc.table, loc.index as usize * size, size)
+        Mmpte(
+            self.phys
+                .load_entry(loc.table, loc.index as usize * size, size),
+        )
     }
 
-    pub fn write(&self, loc: EntryLoc, raw: u64) {
+    pub fn write(&self, loc: EntryLoc, pte: Mmpte) {
         let size = self.fmt.pte_size() as usize;
         self.phys
-            .store_entry(loc.table, loc.index as usize * size, size, raw)
+            .store_entry(loc.table, loc.index as usize * size, size, pte.0)
     }
 
     pub fn top(&self) -> Level {
@@ -66,7 +68,7 @@ impl<'a> PageTables<'a> {
 
     /// The frame a *valid* entry points at (a transition PTE also names a frame,
     /// but a walk must not follow it).
-    pub fn valid_pfn(&self, raw: u64) -> Option<Pfn> {
+    pub fn valid_pfn(&self, raw: Mmpte) -> Option<Pfn> {
         self.fmt.valid_pfn(raw)
     }
 
@@ -108,7 +110,7 @@ impl<'a> PageTables<'a> {
 
     /// Every level's entry for `va`, top first: `(level, location, value)`; the walk
     /// stops below the first entry that is not valid.
-    pub fn walk(&self, va: Va) -> Vec<(Level, EntryLoc, u64)> {
+    pub fn walk(&self, va: Va) -> Vec<(Level, EntryLoc, Mmpte)> {
         let mut out = Vec::new();
         let mut table = self.dtb;
         let mut l = self.top();
@@ -151,7 +153,7 @@ impl<'a> PageTables<'a> {
         &self,
         start: u64,
         end: u64,
-        visit: &mut dyn FnMut(Level, u64, EntryLoc, u64),
+        visit: &mut dyn FnMut(Level, u64, EntryLoc, Mmpte),
     ) {
         self.visit_table(self.dtb, self.top(), 0, start, end, visit);
     }
@@ -163,7 +165,7 @@ impl<'a> PageTables<'a> {
         base: u64,
         start: u64,
         end: u64,
-        visit: &mut dyn FnMut(Level, u64, EntryLoc, u64),
+        visit: &mut dyn FnMut(Level, u64, EntryLoc, Mmpte),
     ) {
         let span = self.span(level);
         let count = self.fmt.entries_per_table(level);
@@ -197,7 +199,7 @@ impl<'a> PageTables<'a> {
             first.va().0,
             last.va().0 + (PAGE_SIZE - 1),
             &mut |level, va, loc, raw| {
-                if level == Level::Pte && raw != 0 {
+                if level == Level::Pte && !raw.is_zero() {
                     out.push((Va(va), loc));
                 }
             },

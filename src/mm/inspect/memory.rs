@@ -2,7 +2,7 @@
 //! `usecounts`, the PFN lists, `pfn/db` and `pfn/<PFN>`.
 
 use crate::mm::Mm;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
 use crate::mm::machine::PfnState;
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::vm::resident_available;
@@ -163,8 +163,8 @@ impl Mm {
     fn row_of(&self, st: &PfnState, owners: &[Option<Pid>], pfn: Pfn) -> Option<PfnRow> {
         let e = st.db.entry(pfn)?;
         let fmt = &self.machine.fmt;
-        let va = (e.pte_address != 0)
-            .then(|| fmt.va_of_pte(Va(e.pte_address)).map(|v| v.0))
+        let va = (e.pte_address.0 != 0)
+            .then(|| fmt.va_of_pte(e.pte_address).map(|v| v.0))
             .flatten();
         Some(PfnRow {
             pfn,
@@ -172,7 +172,7 @@ impl Mm {
             use_: e.use_,
             pid: owners.get(e.owner as usize).copied().flatten(),
             va,
-            pte_address: e.pte_address,
+            pte_address: e.pte_address.0,
             share_count: e.share_count,
             reference_count: e.reference_count,
             priority: e.priority,
@@ -181,7 +181,7 @@ impl Mm {
             write_in_progress: e.write_in_progress,
             prototype: e.prototype,
             in_page_error: e.in_page_error,
-            original_pte: e.original_pte,
+            original_pte: e.original_pte.0,
             flink: e.flink,
             blink: e.blink,
             ws_index: e.ws_index,

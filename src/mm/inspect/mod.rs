@@ -9,6 +9,7 @@ pub mod process;
 pub mod sections;
 pub mod verify;
 
+pub use crate::mm::process::address_space::Exception;
 pub use memory::{PfnRow, UseRow};
 pub use process::{
     ProcessEntry, ProcessStatus, PteDetail, PteFlags, PteLevelView, PteRow, VadRow, WsRow,

@@ -4,7 +4,7 @@
 use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::hw::pte::{Level, PteState};
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pfn::PageLocation;
@@ -219,7 +219,7 @@ impl Mm {
         Ok(space.vads.iter().map(vad_row).collect())
     }
 
-    fn pte_row(&self, va: u64, raw: u64, wsp: impl Fn(Pfn) -> Option<Protection>) -> PteRow {
+    fn pte_row(&self, va: u64, raw: Mmpte, wsp: impl Fn(Pfn) -> Option<Protection>) -> PteRow {
         let m = &self.machine;
         let state = m.fmt.decode(raw);
         let (pfn_or_offset, protection) = match state {
@@ -234,8 +234,8 @@ impl Mm {
         };
         PteRow {
             va,
-            pte_address: pte_va(m, Va(va)),
-            raw,
+            pte_address: pte_va(m, Va(va)).0,
+            raw: raw.0,
             state: table_state_name(&state),
             pfn_or_offset,
             protection,
@@ -286,7 +286,7 @@ impl Mm {
             let pfn = m.fmt.pfn(raw);
             let mnw = pfn.is_some_and(|p| st.db.location(p) == Some(PageLocation::ModifiedNoWrite));
             (
-                st.segments.address(at),
+                st.segments.address(at).0,
                 proto_state_name(&m.fmt.decode_prototype(raw), mnw),
             )
         });
@@ -328,20 +328,20 @@ impl Mm {
 
 /// Every level's entry for `va`, top first, and the leaf PTE's value (0 if
 /// its page table does not exist).
-fn pte_levels(m: &Machine, space: &AddressSpace, va: Va) -> (Vec<PteLevelView>, u64) {
+fn pte_levels(m: &Machine, space: &AddressSpace, va: Va) -> (Vec<PteLevelView>, Mmpte) {
     let walk = space.tables(m).walk(va);
     let levels = walk
         .iter()
         .map(|(l, _, raw)| PteLevelView {
             name: level_name(*l),
             address: m.fmt.entry_va(va, *l).map(|a| a.0),
-            raw: *raw,
+            raw: raw.0,
         })
         .collect();
     let leaf = walk
         .last()
         .filter(|(l, _, _)| *l == Level::Pte)
-        .map_or(0, |w| w.2);
+        .map_or(Mmpte::ZERO, |w| w.2);
     (levels, leaf)
 }
 
@@ -357,7 +357,7 @@ fn prototype_behind(
     match *state {
         PteState::Prototype {
             proto_pte: Some(a), ..
-        } => st.segments.locate_address(a.0),
+        } => st.segments.locate_address(a),
         PteState::Valid(h) if st.db.prototype(h.pfn) => m.proto_of_locked(st, h.pfn),
         PteState::Valid(_) | PteState::Transition { .. } | PteState::PageFile { .. } => None,
         _ => {

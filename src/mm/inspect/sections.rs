@@ -10,7 +10,7 @@ use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
 use crate::mm::hw::pte::PteState;
 use crate::mm::pfn::PageLocation;
 use crate::mm::section::SectionObject;
-use crate::mm::segment::Backing;
+use crate::mm::segment::{Backing, ControlAreaId};
 
 /// `sections/<name>/info`: the section object, and its control area's
 /// counters under NT's names.
@@ -21,7 +21,7 @@ pub struct SectionInfo {
     pub backing: &'static str,
     /// The host file of a file-backed section.
     pub host_path: Option<PathBuf>,
-    pub control_area: u32,
+    pub control_area: ControlAreaId,
     /// SizeOfSegment, bytes.
     pub size_of_segment: u64,
     pub total_ptes: u64,
@@ -156,10 +156,10 @@ impl Mm {
                 ProtoPteRow {
                     index,
                     offset: index * PAGE_SIZE,
-                    pte: raw,
+                    pte: raw.0,
                     state: proto_state_name(&state, mnw),
                     pfn,
-                    address: st.segments.address(at),
+                    address: st.segments.address(at).0,
                     share: pfn.map_or(0, |p| st.db.share_count(p)),
                 }
             })

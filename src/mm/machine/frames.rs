@@ -5,7 +5,7 @@
 //! (`st`) and takes no other lock but the paging-file leaf.
 
 use crate::mm::base::counters::bump;
-use crate::mm::base::types::{Pfn, Va};
+use crate::mm::base::types::{Mmpte, Pfn, PteAddress};
 use crate::mm::base::wakeups::SystemThread;
 use crate::mm::hw::pagetable::PageTables;
 use crate::mm::hw::pte::PteState;
@@ -61,9 +61,9 @@ pub struct ActivePage {
     /// The owner slot (0 for none: a prototype frame).
     pub owner: u16,
     /// The virtual address of the PTE that maps it (PteAddress).
-    pub pte_address: u64,
+    pub pte_address: PteAddress,
     /// What the PTE becomes when the frame leaves memory (OriginalPte).
-    pub original_pte: u64,
+    pub original_pte: Mmpte,
     pub share: u32,
     pub ws_index: u32,
 }
@@ -97,7 +97,7 @@ impl Machine {
                 if from == PageLocation::Standby {
                     self.restore_owner_pte_locked(st, pfn);
                 }
-                st.db.set_original_pte(pfn, 0);
+                st.db.set_original_pte(pfn, Mmpte::ZERO);
                 st.db.insert(pfn, PageLocation::Bad);
                 continue;
             }
@@ -115,7 +115,7 @@ impl Machine {
         }
         // The old owner's PTE now holds the backing (pagefile slot); the frame
         // keeps none, so freeing it unused releases nothing.
-        st.db.set_original_pte(pfn, 0);
+        st.db.set_original_pte(pfn, Mmpte::ZERO);
         st.db.set_modified(pfn, false);
         st.db.set_prototype(pfn, false);
         st.db.set_in_page_error(pfn, false);
@@ -186,7 +186,7 @@ impl Machine {
             return;
         }
         let owner = st.db.owner(pfn);
-        let pte_va = Va(st.db.pte_address(pfn));
+        let pte_va = st.db.pte_address(pfn);
         let original = st.db.original_pte(pfn);
         let Some(o) = st.owner(owner) else { return };
         let Some(va) = self.fmt.va_of_pte(pte_va) else {
@@ -224,8 +224,8 @@ impl Machine {
         st.db.set_share_count(pfn, 0);
         st.db.set_ws_index(pfn, 0);
         st.db.set_reference_count(pfn, 0);
-        st.db.set_pte_address(pfn, 0);
-        st.db.set_original_pte(pfn, 0);
+        st.db.set_pte_address(pfn, PteAddress(0));
+        st.db.set_original_pte(pfn, Mmpte::ZERO);
         st.db.set_modified(pfn, false);
         st.db.set_deleted(pfn, false);
         st.db.set_page_use(pfn, PageUse::Unused);

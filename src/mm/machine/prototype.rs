@@ -5,7 +5,7 @@
 //! reference goes. Every function here is called with the PFN lock held (`st`).
 
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, Pfn};
+use crate::mm::base::types::{Arch, Mmpte, Pfn};
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::segment::{Backing, ProtoLoc};
@@ -19,7 +19,7 @@ pub const MAPPED_WRITE_DELAY_MS: u64 = 300_000;
 impl Machine {
     /// The protection a prototype PTE grants: its own field, or for a valid one
     /// the frame's OriginalPte (a valid PTE has no protection bits).
-    pub fn proto_protection_locked(&self, st: &PfnState, raw: u64) -> Protection {
+    pub fn proto_protection_locked(&self, st: &PfnState, raw: Mmpte) -> Protection {
         match self.fmt.decode_prototype(raw) {
             PteState::Valid(h) => self.fmt.protection_of_original(st.db.original_pte(h.pfn)),
             PteState::Transition { protection, .. }
@@ -32,7 +32,7 @@ impl Machine {
 
     /// The valid prototype PTE for `pfn` with protection `p` (never dirty: a
     /// prototype PTE's dirty state is the frame's Modified flag).
-    pub fn valid_proto_pte(&self, pfn: Pfn, p: Protection) -> u64 {
+    pub fn valid_proto_pte(&self, pfn: Pfn, p: Protection) -> Mmpte {
         self.fmt.encode(&PteState::Valid(HardwarePte {
             pfn,
             write: p.allows_write() && !p.is_copy_on_write(),
@@ -46,7 +46,13 @@ impl Machine {
     /// Sets up a frame just taken off the lists as the page of prototype PTE
     /// `at`, whose contents it will hold; `original` is the prototype PTE's
     /// current (invalid) value, restored if the frame is ever repurposed.
-    pub fn activate_proto_locked(&self, st: &mut PfnState, pfn: Pfn, at: ProtoLoc, original: u64) {
+    pub fn activate_proto_locked(
+        &self,
+        st: &mut PfnState,
+        pfn: Pfn,
+        at: ProtoLoc,
+        original: Mmpte,
+    ) {
         let address = st.segments.address(at);
         let use_ = match st
             .segments
@@ -201,7 +207,7 @@ impl Machine {
             }
             _ => {}
         }
-        st.segments.write(at, 0);
+        st.segments.write(at, Mmpte::ZERO);
         if st
             .segments
             .control_area(ca)

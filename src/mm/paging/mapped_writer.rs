@@ -11,7 +11,7 @@
 //! (or back to the modified list). The prototype PTE never changes, so a fault
 //! during the write is a soft fault.
 //!
-//! The writer runs when its five-minute timer fires (`pages.rs`), when
+//! The writer runs when its five-minute timer fires (armed in `machine/prototype.rs`), when
 //! `run mapped-page-writer` asks, when memory runs out (a fault writes one run
 //! inline), and for NtFlushVirtualMemory (`flush`, which also writes pages still
 //! valid in a process).
@@ -23,7 +23,7 @@ use crate::mm::base::counters::add;
 use crate::mm::base::types::{PAGE_SIZE, Pfn};
 use crate::mm::machine::{Injected, Machine, PfnState};
 use crate::mm::pfn::PageLocation;
-use crate::mm::segment::{Backing, ProtoLoc};
+use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
 
 use super::modified_writer::{ClusterOutcome, WRITE_CLUSTER};
 
@@ -52,7 +52,7 @@ fn writable_page(st: &PfnState, pfn: Pfn, no_write_too: bool) -> bool {
 fn start_run(
     m: &Machine,
     st: &mut PfnState,
-    ca: u32,
+    ca: ControlAreaId,
     pages: &[RunPage],
 ) -> Option<(Arc<std::fs::File>, Vec<u8>)> {
     let file = match &st.segments.control_area(ca)?.backing {
@@ -92,7 +92,7 @@ fn write_run(m: &Machine, file: &std::fs::File, offset: u64, data: &[u8]) -> std
 }
 
 /// Completes a run under the PFN lock.
-fn finish_run(m: &Machine, st: &mut PfnState, ca: u32, pages: &[RunPage], ok: bool) {
+fn finish_run(m: &Machine, st: &mut PfnState, ca: ControlAreaId, pages: &[RunPage], ok: bool) {
     for p in pages {
         st.db.set_write_in_progress(p.pfn, false);
         if !ok {
@@ -115,7 +115,7 @@ fn finish_run(m: &Machine, st: &mut PfnState, ca: u32, pages: &[RunPage], ok: bo
 fn write_gathered(
     m: &Machine,
     mut st: std::sync::MutexGuard<'_, PfnState>,
-    ca: u32,
+    ca: ControlAreaId,
     pages: Vec<RunPage>,
 ) -> ClusterOutcome {
     let Some(first) = pages.first().map(|p| p.offset) else {
@@ -167,7 +167,7 @@ fn frame_at(m: &Machine, st: &PfnState, at: ProtoLoc) -> Option<Pfn> {
 /// control area whose writing is disabled writes nothing.
 pub fn flush_range(
     m: &Machine,
-    ca: u32,
+    ca: ControlAreaId,
     first: u64,
     last: u64,
     no_write_too: bool,
@@ -285,7 +285,7 @@ pub fn write_all_mapped(m: &Machine) -> u64 {
 
 /// Writing is allowed again for control area `ca`: its pages waiting on the
 /// modified-no-write list move to the modified list. Returns how many.
-pub fn release_modified_no_write_locked(m: &Machine, st: &mut PfnState, ca: u32) -> u64 {
+pub fn release_modified_no_write_locked(m: &Machine, st: &mut PfnState, ca: ControlAreaId) -> u64 {
     let waiting: Vec<Pfn> = st
         .db
         .iter_list(PageLocation::ModifiedNoWrite)

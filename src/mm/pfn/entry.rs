@@ -29,7 +29,7 @@
 
 use std::fmt;
 
-use crate::mm::base::types::Pfn;
+use crate::mm::base::types::{Mmpte, Pfn, PteAddress};
 
 /// One packed MMPFN. See the module docs for the layout.
 pub(super) type MmPfn = [u64; 4];
@@ -199,8 +199,8 @@ pub struct PfnEntryView {
     /// PTEs referencing the frame; 0 while the page is on a list.
     pub share_count: u32,
     pub reference_count: u16,
-    pub pte_address: u64,
-    pub original_pte: u64,
+    pub pte_address: PteAddress,
+    pub original_pte: Mmpte,
     pub modified: bool,
     pub read_in_progress: bool,
     pub write_in_progress: bool,
@@ -237,10 +237,10 @@ pub(super) trait PfnFields {
     fn set_u1(&mut self, v: u32);
     fn u2(&self) -> u32;
     fn set_u2(&mut self, v: u32);
-    fn pte_address(&self) -> u64;
-    fn set_pte_address(&mut self, v: u64);
-    fn original_pte(&self) -> u64;
-    fn set_original_pte(&mut self, v: u64);
+    fn pte_address(&self) -> PteAddress;
+    fn set_pte_address(&mut self, v: PteAddress);
+    fn original_pte(&self) -> Mmpte;
+    fn set_original_pte(&mut self, v: Mmpte);
     fn reference_count(&self) -> u16;
     fn set_reference_count(&mut self, v: u16);
     fn owner(&self) -> u16;
@@ -283,17 +283,17 @@ impl PfnFields for MmPfn {
     fn set_u2(&mut self, v: u32) {
         self[0] = (self[0] & 0xFFFF_FFFF) | ((v as u64) << 32);
     }
-    fn pte_address(&self) -> u64 {
-        self[1]
+    fn pte_address(&self) -> PteAddress {
+        PteAddress(self[1])
     }
-    fn set_pte_address(&mut self, v: u64) {
-        self[1] = v;
+    fn set_pte_address(&mut self, v: PteAddress) {
+        self[1] = v.0;
     }
-    fn original_pte(&self) -> u64 {
-        self[2]
+    fn original_pte(&self) -> Mmpte {
+        Mmpte(self[2])
     }
-    fn set_original_pte(&mut self, v: u64) {
-        self[2] = v;
+    fn set_original_pte(&mut self, v: Mmpte) {
+        self[2] = v.0;
     }
     fn reference_count(&self) -> u16 {
         field(self[3], bits::REFERENCE_COUNT, 16) as u16
@@ -359,8 +359,8 @@ mod tests {
         let mut e: MmPfn = [0; 4];
         e.set_flink(7, NIL);
         e.set_blink(7, 3);
-        e.set_pte_address(u64::MAX);
-        e.set_original_pte(0x8000_0000_0000_0080);
+        e.set_pte_address(PteAddress(u64::MAX));
+        e.set_original_pte(Mmpte(0x8000_0000_0000_0080));
         e.set_reference_count(0xFFFF);
         e.set_owner(0xABCD);
         e.set_location(PageLocation::Transition);
@@ -368,8 +368,8 @@ mod tests {
         e.set_page_use(PageUse::LargePage);
         e.set_flag(bits::WRITE_IN_PROGRESS, true);
         assert_eq!((e.flink(7), e.blink(7)), (NIL, 3));
-        assert_eq!(e.pte_address(), u64::MAX);
-        assert_eq!(e.original_pte(), 0x8000_0000_0000_0080);
+        assert_eq!(e.pte_address(), PteAddress(u64::MAX));
+        assert_eq!(e.original_pte(), Mmpte(0x8000_0000_0000_0080));
         assert_eq!((e.reference_count(), e.owner()), (0xFFFF, 0xABCD));
         assert_eq!(e.location(), PageLocation::Transition);
         assert_eq!(e.priority(), 7);

@@ -31,7 +31,7 @@ pub use entry::{DEFAULT_PRIORITY, PageLocation, PageUse, PfnEntryView};
 pub use lists::ListIter;
 pub use verify::PageCounts;
 
-use crate::mm::base::types::Pfn;
+use crate::mm::base::types::{Mmpte, Pfn, PteAddress};
 use entry::{MmPfn, NIL, PfnFields, bits};
 
 /// Bytes of host memory each physical page's entry costs (at most 32).
@@ -114,7 +114,7 @@ macro_rules! plain_accessors {
     ($($(#[$doc:meta])* $get:ident, $set:ident, $ty:ty;)*) => {$(
         $(#[$doc])*
         pub fn $get(&self, pfn: Pfn) -> $ty {
-            self.get(pfn).map_or(0, |e| e.$get())
+            self.get(pfn).map_or(<$ty>::default(), |e| e.$get())
         }
         $(#[$doc])*
         pub fn $set(&mut self, pfn: Pfn, value: $ty) {
@@ -234,9 +234,9 @@ impl PfnDatabase {
 
     plain_accessors! {
         /// Virtual address of the PTE or prototype PTE that maps the frame.
-        pte_address, set_pte_address, u64;
+        pte_address, set_pte_address, PteAddress;
         /// PTE contents to restore when the frame is repurposed.
-        original_pte, set_original_pte, u64;
+        original_pte, set_original_pte, Mmpte;
         /// Outstanding references (mappings plus I/O and locks).
         reference_count, set_reference_count, u16;
         /// Owning process slot; 0 = none/system.

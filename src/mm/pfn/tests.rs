@@ -2,6 +2,7 @@
 //! state changes, misuse handling, and a randomized run against a simple model.
 
 use super::*;
+use crate::mm::base::types::{Mmpte, PteAddress};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -129,8 +130,8 @@ fn standby_repurposes_priority_zero_first_oldest_first() {
 fn repurposed_standby_page_keeps_what_the_caller_needs() {
     let mut db = PfnDatabase::new(2);
     activate_all(&mut db, 2);
-    db.set_pte_address(Pfn(1), 0xC000_1234);
-    db.set_original_pte(Pfn(1), 0x80);
+    db.set_pte_address(Pfn(1), PteAddress(0xC000_1234));
+    db.set_original_pte(Pfn(1), Mmpte(0x80));
     db.set_owner(Pfn(1), 7);
     db.set_share_count(Pfn(1), 1);
     db.set_ws_index(Pfn(1), 9);
@@ -141,7 +142,7 @@ fn repurposed_standby_page_keeps_what_the_caller_needs() {
     let e = db.entry(pfn).unwrap();
     assert_eq!(
         (e.pte_address, e.original_pte, e.owner),
-        (0xC000_1234, 0x80, 7)
+        (PteAddress(0xC000_1234), Mmpte(0x80), 7)
     );
     assert_eq!((e.location, e.share_count, e.ws_index), (Transition, 0, 0));
 }
@@ -263,7 +264,7 @@ fn share_count_of_a_listed_page_is_a_bug() {
 #[cfg_attr(debug_assertions, should_panic(expected = "beyond the PFN database"))]
 fn mutating_a_pfn_past_the_end_is_a_bug() {
     let mut db = PfnDatabase::new(4);
-    db.set_pte_address(Pfn(9), 1);
+    db.set_pte_address(Pfn(9), PteAddress(1));
     assert!(!db.insert(Pfn(9), Free));
     assert_eq!(db.unlink(Pfn(9)), None);
 }

@@ -8,7 +8,7 @@
 use crate::mm::base::counters::bump;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmResult, NtStatus};
-use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables, top_level};
 use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
 use crate::mm::pfn::PageUse;
@@ -127,8 +127,8 @@ impl AddressSpace {
             let page = ActivePage {
                 use_: PageUse::PageTable,
                 owner: slot,
-                pte_address: t.self_map.map_or(0, |va| pte_va(m, va)),
-                original_pte: 0,
+                pte_address: t.self_map.map_or(PteAddress(0), |va| pte_va(m, va)),
+                original_pte: Mmpte::ZERO,
                 share: 1 + t.children,
                 ws_index,
             };

@@ -4,7 +4,7 @@
 //! `_locked` functions also the PFN lock (`st`).
 
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, Pfn, Va};
+use crate::mm::base::types::{Arch, Mmpte, Pfn, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::{ActivePage, Machine, PfnState, activate_locked};
@@ -26,7 +26,7 @@ pub struct NewMapping {
 }
 
 /// A valid PTE for a private data page with protection `p`.
-pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> u64 {
+pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
     m.fmt.encode(&PteState::Valid(HardwarePte {
         pfn,
         write: p.allows_write() && !p.is_copy_on_write(),
@@ -49,7 +49,7 @@ impl AddressSpace {
         m: &Machine,
         st: &mut PfnState,
         map: NewMapping,
-        original: u64,
+        original: Mmpte,
     ) {
         let page = ActivePage {
             use_: PageUse::ProcessPrivate,
@@ -134,7 +134,7 @@ impl AddressSpace {
         va: Va,
         pfn: Pfn,
         protection: Protection,
-    ) -> u64 {
+    ) -> Mmpte {
         let address = st.db.pte_address(pfn);
         let proto_protection = m.fmt.protection_of_original(st.db.original_pte(pfn));
         // The VAD-lookup form only finds pages of the view's own section (a
@@ -150,7 +150,7 @@ impl AddressSpace {
             .is_some_and(|s| Some(s.id) == owner);
         let state = if protection == proto_protection || !in_view {
             PteState::Prototype {
-                proto_pte: Some(Va(address)),
+                proto_pte: Some(address),
                 protection: Protection::ZERO_ACCESS,
             }
         } else {
@@ -167,7 +167,7 @@ impl AddressSpace {
     /// freed; a shared page loses this mapping; a pointer into a fork's clone
     /// block drops its reference. Returns true if the PTE held a committed page
     /// state (valid, transition, demand-zero or pagefile).
-    pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, va: Va, new: u64) -> bool {
+    pub fn delete_pte(&mut self, m: &Machine, loc: EntryLoc, va: Va, new: Mmpte) -> bool {
         let tables = self.tables(m);
         let mut st = m.pfn_lock();
         let raw = tables.read(loc);
@@ -208,7 +208,7 @@ impl AddressSpace {
                 proto_pte: Some(address),
                 ..
             } => {
-                if let Some(at) = st.segments.locate_address(address.0) {
+                if let Some(at) = st.segments.locate_address(address) {
                     m.clone_dereference_locked(&mut st, at);
                 }
                 true

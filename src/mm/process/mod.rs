@@ -57,7 +57,8 @@ pub struct Process {
     pub name: String,
     /// Simulated time of creation, in milliseconds.
     pub create_time_ms: u64,
-    /// The address space. Lock order: after the process table, before the PFN lock.
+    /// The address space. Lock order 4: after the process table, before the
+    /// commit and PFN locks.
     space: Mutex<AddressSpace>,
 }
 

@@ -5,7 +5,7 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Va, Vpn};
+use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, PteAddress, Va, Vpn};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
@@ -68,7 +68,7 @@ impl AddressSpace {
             use_: PageUse::PageTable,
             owner: self.slot,
             pte_address: pte_va(m, table_va),
-            original_pte: 0,
+            original_pte: Mmpte::ZERO,
             share: 1,
             ws_index,
         };
@@ -102,10 +102,12 @@ impl AddressSpace {
             let child_level = Level::from_number(level.number() - 1).unwrap_or(Level::Pte);
             let entries = m.fmt.entries_per_table(child_level);
             let empty = (0..entries).all(|i| {
-                tables.read(EntryLoc {
-                    table: child,
-                    index: i,
-                }) == 0
+                tables
+                    .read(EntryLoc {
+                        table: child,
+                        index: i,
+                    })
+                    .is_zero()
             });
             if !empty {
                 continue;
@@ -113,7 +115,7 @@ impl AddressSpace {
             let mut st = m.pfn_lock();
             let index = st.db.ws_index(child);
             self.ws.remove(index);
-            tables.write(parent, 0);
+            tables.write(parent, Mmpte::ZERO);
             st.db.decrement_share(parent.table);
             m.free_page_locked(&mut st, child);
             drop(st);
@@ -161,7 +163,7 @@ impl AddressSpace {
 
 /// The valid PTE template for an upper-level entry pointing at a user page table:
 /// present, writable, user, accessed, dirty (NT's valid PDE for user space).
-pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> u64 {
+pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> Mmpte {
     m.fmt.encode(&PteState::Valid(HardwarePte {
         pfn,
         write: true,
@@ -173,18 +175,20 @@ pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> u64 {
 }
 
 /// The self-map address of the PTE of `va` (NT's MiGetPteAddress).
-pub fn pte_va(m: &Machine, va: Va) -> u64 {
-    m.fmt.entry_va(va, Level::Pte).map_or(0, |v| v.0)
+pub fn pte_va(m: &Machine, va: Va) -> PteAddress {
+    m.fmt.entry_va(va, Level::Pte).unwrap_or_default()
 }
 
 /// The self-map VA at which the table holding `va`'s `level` entry appears.
 pub(super) fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
-    m.fmt.entry_va(va, level).map_or(Va(0), |e| e.page_base())
+    m.fmt
+        .entry_va(va, level)
+        .map_or(Va(0), |e| e.va().page_base())
 }
 
 /// Whether the PTE value `raw` (inside a VAD with MemCommit `mem_commit`) is a
 /// committed page, as NT's MiCalculatePageCommitment judges it.
-pub fn committed_pte(m: &Machine, raw: u64, mem_commit: bool) -> bool {
+pub fn committed_pte(m: &Machine, raw: Mmpte, mem_commit: bool) -> bool {
     match m.fmt.decode(raw) {
         PteState::Zero => mem_commit,
         PteState::Decommitted => false,

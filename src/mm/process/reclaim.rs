@@ -46,7 +46,7 @@ impl AddressSpace {
     /// background threads, so it cannot deadlock on them; it fails with
     /// STATUS_NO_MEMORY only when nothing here can be reclaimed (the caller may
     /// still trim other processes).
-    /// The page comes with the PFN lock held (see `Machine::obtain_page_without_trim`).
+    /// The page comes with the PFN lock held (see `obtain_page_without_trim`).
     pub fn obtain_page<'m>(
         &mut self,
         m: &'m Machine,

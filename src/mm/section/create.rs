@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::{Mmpte, PAGE_SIZE};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PfnState};
-use crate::mm::segment::Backing;
+use crate::mm::segment::{Backing, ControlAreaId};
 
 use super::SectionObject;
 use super::delete::delete_if_unreferenced;
@@ -24,7 +24,7 @@ pub fn create_pagefile_segment(
     m: &Machine,
     size: u64,
     protection: Protection,
-) -> MmResult<(u32, u64)> {
+) -> MmResult<(ControlAreaId, u64)> {
     if size == 0 {
         return Err(mm_err!(
             INVALID_PARAMETER,
@@ -84,7 +84,7 @@ pub fn open_file_segment(
     file: &FileRequest<'_>,
     size: u64,
     protection: Protection,
-) -> MmResult<(u32, u64)> {
+) -> MmResult<(ControlAreaId, u64)> {
     let shown = file.shown;
     let meta = regular_file(file)?;
     let writable = protection.allows_write() && !protection.is_copy_on_write();
@@ -170,7 +170,11 @@ fn file_section_size(
 
 /// The control area of the file, found by its canonical path or made (the
 /// file opened read-write, or read-only for a section that cannot write).
-fn file_control_area(m: &Machine, file: &FileRequest<'_>, writable: bool) -> MmResult<u32> {
+fn file_control_area(
+    m: &Machine,
+    file: &FileRequest<'_>,
+    writable: bool,
+) -> MmResult<ControlAreaId> {
     let full = file.full;
     let canonical = full.canonicalize().unwrap_or_else(|_| full.to_path_buf());
     let existing = {
@@ -199,7 +203,7 @@ fn file_control_area(m: &Machine, file: &FileRequest<'_>, writable: bool) -> MmR
 }
 
 /// The host file behind a file-backed control area.
-pub fn file_of(m: &Machine, ca: u32) -> Option<Arc<File>> {
+pub fn file_of(m: &Machine, ca: ControlAreaId) -> Option<Arc<File>> {
     let st = m.pfn_lock();
     match &st.segments.control_area(ca)?.backing {
         Backing::File { file, .. } => Some(file.clone()),
@@ -257,7 +261,12 @@ pub fn extend_segment(m: &Machine, section: &SectionObject, size: u64) -> MmResu
 
 /// Makes a file's segment cover `size` bytes: a new subsection for the pages
 /// beyond its last prototype PTE (NT's MmExtendSection appends subsections).
-fn grow_file_segment_locked(m: &Machine, st: &mut PfnState, ca: u32, size: u64) -> MmResult<()> {
+fn grow_file_segment_locked(
+    m: &Machine,
+    st: &mut PfnState,
+    ca: ControlAreaId,
+    size: u64,
+) -> MmResult<()> {
     let pages = size.div_ceil(PAGE_SIZE);
     let Some(area) = st.segments.control_area(ca) else {
         return Err(mm_err!(OBJECT_NAME_NOT_FOUND, "the control area went away"));
@@ -269,7 +278,7 @@ fn grow_file_segment_locked(m: &Machine, st: &mut PfnState, ca: u32, size: u64) 
         // The subsection number is only known once added: add, then fill in.
         let n = st
             .segments
-            .add_subsection(ca, count, 0, have, max)
+            .add_subsection(ca, count, Mmpte::ZERO, have, max)
             .ok_or_else(|| {
                 mm_err!(
                     INSUFFICIENT_RESOURCES,

@@ -9,9 +9,10 @@ use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::Machine;
 use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::pfn::PageLocation;
+use crate::mm::segment::ControlAreaId;
 
 /// Deletes control area `ca` if nothing refers to it. Call with no lock held.
-pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
+pub fn delete_if_unreferenced(m: &Machine, ca: ControlAreaId) {
     let is_file = {
         let st = m.pfn_lock();
         match st.segments.control_area(ca) {
@@ -68,7 +69,7 @@ pub fn delete_if_unreferenced(m: &Machine, ca: u32) {
 
 /// Tries again to delete control areas left behind by failed writes.
 pub fn retry_unreferenced(m: &Machine) {
-    let leftover: Vec<u32> = {
+    let leftover: Vec<ControlAreaId> = {
         let st = m.pfn_lock();
         st.segments
             .control_areas

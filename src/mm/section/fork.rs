@@ -18,7 +18,7 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Pfn, Va};
+use crate::mm::base::types::{Mmpte, Pfn, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PfnState};
@@ -26,7 +26,7 @@ use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::data_pte;
 use crate::mm::process::working_set::{Wsle, WsleKind};
-use crate::mm::segment::{Backing, ProtoLoc};
+use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
 
 use super::view::count_view;
 
@@ -36,7 +36,7 @@ enum Plan {
     Move { block: u64 },
     /// The child gets this value as is (demand zero, decommitted, a view's
     /// lookup-form pointer).
-    Copy(u64),
+    Copy(Mmpte),
     /// The child points at an existing clone block too.
     Share(ProtoLoc),
 }
@@ -98,7 +98,7 @@ fn plan_clone(m: &Machine, ps: &AddressSpace) -> ClonePlan {
                 PteState::Prototype {
                     proto_pte: Some(address),
                     ..
-                } => match st.segments.locate_address(address.0) {
+                } => match st.segments.locate_address(address) {
                     Some(at) if st.segments.owner(at) != view_ca => Some(Plan::Share(at)),
                     _ => None,
                 },
@@ -126,7 +126,7 @@ fn plan_shared_page(
     st: &PfnState,
     ps: &AddressSpace,
     view_protection: Protection,
-    view_ca: Option<u32>,
+    view_ca: Option<ControlAreaId>,
     va: Va,
     pfn: Pfn,
 ) -> Option<Plan> {
@@ -173,7 +173,7 @@ fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<
 
 /// Step 2, last part: the clone control area with `blocks` clone blocks, if
 /// any page moves.
-fn add_clone_area(m: &Machine, st: &mut PfnState, blocks: u64) -> MmResult<Option<u32>> {
+fn add_clone_area(m: &Machine, st: &mut PfnState, blocks: u64) -> MmResult<Option<ControlAreaId>> {
     if blocks == 0 {
         return Ok(None);
     }
@@ -182,7 +182,7 @@ fn add_clone_area(m: &Machine, st: &mut PfnState, blocks: u64) -> MmResult<Optio
         .add_control_area(Backing::Clone, Protection::WRITECOPY);
     if st
         .segments
-        .add_subsection(ca, blocks, 0, 0, m.fmt.max_subsection())
+        .add_subsection(ca, blocks, Mmpte::ZERO, 0, m.fmt.max_subsection())
         .is_none()
     {
         st.segments.remove_control_area(ca);
@@ -201,12 +201,12 @@ fn apply(
     st: &mut PfnState,
     (ps, va, ploc): (&mut AddressSpace, Va, EntryLoc),
     (cs, cloc): (&AddressSpace, EntryLoc),
-    (plan, clone_ca): (Plan, Option<u32>),
+    (plan, clone_ca): (Plan, Option<ControlAreaId>),
 ) {
     let ctables = cs.tables(m);
     let pointer_to = |st: &PfnState, at: ProtoLoc| {
         m.fmt.encode(&PteState::Prototype {
-            proto_pte: Some(Va(st.segments.address(at))),
+            proto_pte: Some(st.segments.address(at)),
             protection: Protection::ZERO_ACCESS,
         })
     };

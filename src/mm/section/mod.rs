@@ -22,9 +22,9 @@
 //! - *fork*: the parent's private pages move into clone prototype PTEs shared
 //!   copy-on-write by parent and child.
 //!
-//! Lock order: the section table (`Mm::sections`) comes after the process table
-//! and before any address space. Control areas and prototype PTEs are under the
-//! PFN lock.
+//! Lock order: the section table (`Mm::sections`) comes before the process table
+//! and any address space. Control areas and prototype PTEs are under the PFN
+//! lock.
 
 pub mod create;
 pub mod delete;
@@ -36,12 +36,13 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
+use crate::mm::segment::ControlAreaId;
 
 /// A named section object.
 #[derive(Clone, Debug)]
 pub struct SectionObject {
     pub name: String,
-    pub control_area: u32,
+    pub control_area: ControlAreaId,
     /// SizeOfSection in bytes.
     pub size: u64,
     /// InitialPageProtection.

@@ -4,11 +4,12 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{ALLOCATION_GRANULARITY, PAGE_SIZE, Va, Vpn};
+use crate::mm::base::types::{ALLOCATION_GRANULARITY, Mmpte, PAGE_SIZE, Va, Vpn};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::process::AddressSpace;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::vad::{AddressLimits, SectionRef, Vad};
 
 use super::SectionObject;
@@ -175,7 +176,7 @@ fn view_base(m: &Machine, space: &AddressSpace, address: u64, bytes: u64) -> MmR
 
 /// A new view of control area `ca` is counted in it (NumberOfMappedViews,
 /// NumberOfUserReferences, and WritableUserReferences for shared write).
-pub fn count_view(m: &Machine, ca: u32, protection: Protection) {
+pub fn count_view(m: &Machine, ca: ControlAreaId, protection: Protection) {
     let mut st = m.pfn_lock();
     if let Some(area) = st.segments.control_area_mut(ca) {
         area.mapped_views += 1;
@@ -189,9 +190,16 @@ pub fn count_view(m: &Machine, ca: u32, protection: Protection) {
 /// Unmaps the view containing `address`: its shared pages lose this mapping,
 /// its private (copy-on-write) pages are freed, its charge is returned.
 /// Returns the base, size and control area (the caller may delete the area).
-pub fn unmap(m: &Machine, space: &mut AddressSpace, address: u64) -> MmResult<(Va, u64, u32)> {
+pub fn unmap(
+    m: &Machine,
+    space: &mut AddressSpace,
+    address: u64,
+) -> MmResult<(Va, u64, ControlAreaId)> {
     let vad = view_at(space, address)?;
-    let ca = vad.section.as_ref().map_or(0, |s| s.id);
+    let ca = vad
+        .section
+        .as_ref()
+        .map_or(ControlAreaId::default(), |s| s.id);
     remove_view(m, space, &vad);
     crate::mm_event!(
         m,
@@ -208,7 +216,7 @@ pub fn unmap(m: &Machine, space: &mut AddressSpace, address: u64) -> MmResult<(V
 pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
     let tables = space.tables(m);
     for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
-        space.delete_pte(m, loc, va, 0);
+        space.delete_pte(m, loc, va, Mmpte::ZERO);
     }
     space.vads.remove(vad.starting_vpn);
     m.uncharge_commit(vad.commit_charge);

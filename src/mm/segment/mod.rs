@@ -16,7 +16,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, PteAddress};
+
+/// A control area's number: what sections, views (`SectionRef`) and
+/// subsections name their control area by (NT keeps a pointer).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct ControlAreaId(pub u32);
+
+impl std::fmt::Display for ControlAreaId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// What a control area's pages come back from.
 #[derive(Clone, Debug)]
@@ -38,13 +49,13 @@ pub enum Backing {
 /// the file (NT: SUBSECTION). Pagefile-backed and clone segments have one.
 #[derive(Debug)]
 pub struct Subsection {
-    pub control_area: u32,
+    pub control_area: ControlAreaId,
     /// Segment-wide index of `ptes[0]`.
     pub first_index: u64,
     /// Virtual address of `ptes[0]` in paged pool (SubsectionBase).
     pub base: u64,
-    /// The prototype PTEs, raw (decode with `PteFormat::decode_prototype`).
-    pub ptes: Vec<u64>,
+    /// The prototype PTEs (decode with `PteFormat::decode_prototype`).
+    pub ptes: Vec<Mmpte>,
     /// First page of the file this subsection maps (StartingSector, in pages).
     pub file_page: u64,
 }
@@ -52,7 +63,7 @@ pub struct Subsection {
 /// NT's CONTROL_AREA with its SEGMENT folded in.
 #[derive(Debug)]
 pub struct ControlArea {
-    pub id: u32,
+    pub id: ControlAreaId,
     pub backing: Backing,
     /// Subsection numbers, in index order.
     pub subsections: Vec<u32>,
@@ -179,7 +190,7 @@ impl PrototypePool {
 /// Every control area and subsection of the machine.
 #[derive(Debug)]
 pub struct Segments {
-    pub control_areas: BTreeMap<u32, ControlArea>,
+    pub control_areas: BTreeMap<ControlAreaId, ControlArea>,
     /// By subsection number (the value subsection PTEs carry); 0 is never used.
     pub subsections: Vec<Option<Subsection>>,
     /// Subsection bases, for finding a prototype PTE by address.
@@ -206,8 +217,8 @@ impl Segments {
     }
 
     /// A new control area with no subsections yet.
-    pub fn add_control_area(&mut self, backing: Backing, protection: Protection) -> u32 {
-        let id = self.next_id;
+    pub fn add_control_area(&mut self, backing: Backing, protection: Protection) -> ControlAreaId {
+        let id = ControlAreaId(self.next_id);
         self.next_id += 1;
         self.control_areas.insert(
             id,
@@ -237,9 +248,9 @@ impl Segments {
     /// subsection numbers run out.
     pub fn add_subsection(
         &mut self,
-        ca: u32,
+        ca: ControlAreaId,
         count: u64,
-        initial: u64,
+        initial: Mmpte,
         file_page: u64,
         max_subsection: u32,
     ) -> Option<u32> {
@@ -283,7 +294,7 @@ impl Segments {
 
     /// Removes a control area and its subsections, giving their pool back. The
     /// caller has released every page and slot its prototype PTEs named.
-    pub fn remove_control_area(&mut self, ca: u32) -> Option<ControlArea> {
+    pub fn remove_control_area(&mut self, ca: ControlAreaId) -> Option<ControlArea> {
         let area = self.control_areas.remove(&ca)?;
         for &n in &area.subsections {
             if let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::take) {
@@ -295,11 +306,11 @@ impl Segments {
         Some(area)
     }
 
-    pub fn control_area(&self, ca: u32) -> Option<&ControlArea> {
+    pub fn control_area(&self, ca: ControlAreaId) -> Option<&ControlArea> {
         self.control_areas.get(&ca)
     }
 
-    pub fn control_area_mut(&mut self, ca: u32) -> Option<&mut ControlArea> {
+    pub fn control_area_mut(&mut self, ca: ControlAreaId) -> Option<&mut ControlArea> {
         self.control_areas.get_mut(&ca)
     }
 
@@ -308,7 +319,7 @@ impl Segments {
     }
 
     /// The prototype PTE with segment-wide `index` in control area `ca`.
-    pub fn locate(&self, ca: u32, index: u64) -> Option<ProtoLoc> {
+    pub fn locate(&self, ca: ControlAreaId, index: u64) -> Option<ProtoLoc> {
         let area = self.control_areas.get(&ca)?;
         for &n in &area.subsections {
             let s = self.subsection(n)?;
@@ -323,10 +334,10 @@ impl Segments {
     }
 
     /// The prototype PTE at virtual address `address`, if it is one.
-    pub fn locate_address(&self, address: u64) -> Option<ProtoLoc> {
-        let (&base, &n) = self.by_base.range(..=address).next_back()?;
+    pub fn locate_address(&self, address: PteAddress) -> Option<ProtoLoc> {
+        let (&base, &n) = self.by_base.range(..=address.0).next_back()?;
         let s = self.subsection(n)?;
-        let offset = address - base;
+        let offset = address.0 - base;
         if !offset.is_multiple_of(self.pte_size) {
             return None;
         }
@@ -337,13 +348,13 @@ impl Segments {
         })
     }
 
-    pub fn read(&self, at: ProtoLoc) -> u64 {
+    pub fn read(&self, at: ProtoLoc) -> Mmpte {
         self.subsection(at.subsection)
             .and_then(|s| s.ptes.get(at.slot).copied())
-            .unwrap_or(0)
+            .unwrap_or(Mmpte::ZERO)
     }
 
-    pub fn write(&mut self, at: ProtoLoc, raw: u64) {
+    pub fn write(&mut self, at: ProtoLoc, raw: Mmpte) {
         if let Some(p) = self
             .subsections
             .get_mut(at.subsection as usize)
@@ -356,9 +367,11 @@ impl Segments {
 
     /// The virtual address of a prototype PTE (what PteAddress and prototype
     /// pointers hold).
-    pub fn address(&self, at: ProtoLoc) -> u64 {
-        self.subsection(at.subsection)
-            .map_or(0, |s| s.base + at.slot as u64 * self.pte_size)
+    pub fn address(&self, at: ProtoLoc) -> PteAddress {
+        PteAddress(
+            self.subsection(at.subsection)
+                .map_or(0, |s| s.base + at.slot as u64 * self.pte_size),
+        )
     }
 
     /// Segment-wide index of a prototype PTE.
@@ -368,7 +381,7 @@ impl Segments {
     }
 
     /// The control area a prototype PTE belongs to.
-    pub fn owner(&self, at: ProtoLoc) -> Option<u32> {
+    pub fn owner(&self, at: ProtoLoc) -> Option<ControlAreaId> {
         self.subsection(at.subsection).map(|s| s.control_area)
     }
 
@@ -379,7 +392,7 @@ impl Segments {
     }
 
     /// Every prototype PTE of a control area, in index order.
-    pub fn locations(&self, ca: u32) -> Vec<ProtoLoc> {
+    pub fn locations(&self, ca: ControlAreaId) -> Vec<ProtoLoc> {
         let Some(area) = self.control_areas.get(&ca) else {
             return Vec::new();
         };
@@ -417,8 +430,8 @@ mod tests {
     fn addresses_locate_their_prototype_ptes() {
         let mut s = Segments::new(0xE100_0000, 0xE800_0000, 4);
         let ca = s.add_control_area(Backing::PagingFile, Protection::READWRITE);
-        let n1 = s.add_subsection(ca, 3, 0x80, 0, 1 << 20).unwrap();
-        let n2 = s.add_subsection(ca, 2, 0x80, 3, 1 << 20).unwrap();
+        let n1 = s.add_subsection(ca, 3, Mmpte(0x80), 0, 1 << 20).unwrap();
+        let n2 = s.add_subsection(ca, 2, Mmpte(0x80), 3, 1 << 20).unwrap();
         let at = s.locate(ca, 4).unwrap();
         assert_eq!(
             at,
@@ -431,8 +444,8 @@ mod tests {
         assert_eq!(s.index(at), 4);
         assert_eq!(s.locate(ca, 2).unwrap().subsection, n1);
         assert_eq!(s.locate(ca, 5), None);
-        assert_eq!(s.locate_address(s.address(at) + 1), None);
+        assert_eq!(s.locate_address(PteAddress(s.address(at).0 + 1)), None);
         s.remove_control_area(ca);
-        assert_eq!(s.locate_address(0xE100_0000), None);
+        assert_eq!(s.locate_address(PteAddress(0xE100_0000)), None);
     }
 }

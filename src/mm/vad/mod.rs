@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{PAGE_SHIFT, Va, Vpn};
+use crate::mm::segment::ControlAreaId;
 
 pub use alloc::{AddressLimits, AllocPlan, AllocRequest, plan_allocate};
 pub use free::{FreeKind, FreePlan, apply_release, plan_free};
@@ -106,7 +107,7 @@ impl VadType {
 #[derive(Clone, PartialEq, Eq, Debug, Hash)]
 pub struct SectionRef {
     /// The section (control area) number in the section module.
-    pub id: u32,
+    pub id: ControlAreaId,
     /// Its name, for listings (may be empty for unnamed sections).
     pub name: String,
     /// Index of the prototype PTE mapping the view's first page

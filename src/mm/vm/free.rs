@@ -1,7 +1,7 @@
 //! NtFreeVirtualMemory: decommit or release.
 
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Va, Vpn};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
@@ -31,7 +31,7 @@ pub fn free(
             count_committed(m, &tables, a, b, mem_commit)
         })?;
         for (va, loc) in tables.nonzero_ptes(first, last) {
-            space.delete_pte(m, loc, va, 0);
+            space.delete_pte(m, loc, va, Mmpte::ZERO);
         }
         m.uncharge_commit(released);
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);
@@ -54,7 +54,7 @@ pub fn free(
         }
     } else {
         for (va, loc) in tables.nonzero_ptes(first, last) {
-            space.delete_pte(m, loc, va, 0);
+            space.delete_pte(m, loc, va, Mmpte::ZERO);
         }
     }
     if let Some(v) = space.vads.find_mut(plan.vad_start) {

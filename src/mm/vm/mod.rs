@@ -24,7 +24,7 @@ pub use lock::{lock, unlock};
 pub use protect::protect;
 pub use ws_limits::{resident_available, set_ws_limits};
 
-use crate::mm::base::types::Vpn;
+use crate::mm::base::types::{Mmpte, Vpn};
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::committed_pte;
@@ -37,6 +37,8 @@ pub(crate) fn page_committed(
     mem_commit: bool,
 ) -> bool {
     let tables = space.tables(m);
-    let raw = tables.leaf(vpn.va()).map_or(0, |l| tables.read(l));
+    let raw = tables
+        .leaf(vpn.va())
+        .map_or(Mmpte::ZERO, |l| tables.read(l));
     committed_pte(m, raw, mem_commit)
 }

@@ -2,7 +2,7 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::Vpn;
+use crate::mm::base::types::{Mmpte, Vpn};
 use crate::mm::fault::privatize_clone_page;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
@@ -14,7 +14,7 @@ use crate::mm::vad::{self, ProtectCheck};
 pub(super) fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<Protection> {
     let tables = space.tables(m);
     let loc = tables.leaf(vpn.va());
-    let raw = loc.map_or(0, |l| tables.read(l));
+    let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
     match m.fmt.decode(raw) {
         PteState::Valid(h) => {
             let st = m.pfn_lock();
@@ -33,7 +33,7 @@ pub(super) fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Op
             ..
         } => {
             let st = m.pfn_lock();
-            let at = st.segments.locate_address(address.0)?;
+            let at = st.segments.locate_address(address)?;
             Some(m.proto_protection_locked(&st, st.segments.read(at)))
         }
         PteState::Zero => space

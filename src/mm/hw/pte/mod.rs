@@ -1,8 +1,9 @@
 //! Page table entries: NT's real bit layouts for x86 (non-PAE), PAE and x64, and the
 //! self-map addresses at which a process sees its own page tables.
 //!
-//! Nothing outside this module touches raw PTE bits: callers [`PteFormat::decode`] a raw
-//! entry into a [`PteState`], change the state, and [`PteFormat::encode`] it back.
+//! Nothing outside this module touches raw PTE bits: callers [`PteFormat::decode`] an
+//! entry ([`Mmpte`]) into a [`PteState`], change the state, and [`PteFormat::encode`] it
+//! back.
 //!
 //! Layouts follow the Windows Research Kernel (Server 2003 SP1): `mi386.h` for x86, the
 //! `_X86PAE_` definitions for PAE and `miamd.h` for x64. The x64 self-map uses the fixed
@@ -27,7 +28,7 @@ pub mod x86;
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Arch, Pfn, Va};
+use crate::mm::base::types::{Arch, Mmpte, Pfn, PteAddress, Va};
 
 /// A page-table level. NT calls the entries PTE, PDE, PPE (PDPTE on PAE) and PXE.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
@@ -110,7 +111,7 @@ pub enum PteState {
     /// With an address, ZERO_ACCESS means "use the prototype PTE's protection"; x86 can
     /// store nothing else there (see `x86.rs`).
     Prototype {
-        proto_pte: Option<Va>,
+        proto_pte: Option<PteAddress>,
         protection: Protection,
     },
     /// "Read this page from the mapped file" (only inside prototype PTEs). `subsection`
@@ -177,8 +178,8 @@ struct Spec {
     self_map: &'static [Option<u64>],
     /// Bits of virtual address the format translates (32 or 48).
     va_bits: u32,
-    encode_proto: fn(Option<Va>, Protection, &mut Problem) -> u64,
-    decode_proto: fn(u64) -> (Option<Va>, Protection),
+    encode_proto: fn(Option<PteAddress>, Protection, &mut Problem) -> u64,
+    decode_proto: fn(u64) -> (Option<PteAddress>, Protection),
     encode_subsection: fn(u32, Protection, &mut Problem) -> u64,
     decode_subsection: fn(u64) -> (u32, Protection),
 }
@@ -259,16 +260,16 @@ impl PteFormat {
     /// The virtual address at which the self-map shows the `level` entry for `va`, or
     /// `None` if `va` is not translatable or the level has no self-map (PAE's PDPT lives
     /// in the process object, not in the self-map).
-    pub fn entry_va(&self, va: Va, level: Level) -> Option<Va> {
+    pub fn entry_va(&self, va: Va, level: Level) -> Option<PteAddress> {
         let (shift, _) = self.geometry(level)?;
         let base = (*self.spec.self_map.get(level.number() as usize - 1)?)?;
         let offset = self.translatable(va)?;
-        Some(Va(base + (offset >> shift) * self.spec.pte_size))
+        Some(PteAddress(base + (offset >> shift) * self.spec.pte_size))
     }
 
     /// The inverse of `entry_va(_, Level::Pte)`: the page whose PTE is at `pte_va` (an
     /// address inside a PTE is taken as that PTE).
-    pub fn va_of_pte(&self, pte_va: Va) -> Option<Va> {
+    pub fn va_of_pte(&self, pte_va: PteAddress) -> Option<Va> {
         let base = self.spec.self_map[0]?;
         let span = (1u64 << (self.spec.va_bits - 12)) * self.spec.pte_size;
         let offset = pte_va.0.checked_sub(base).filter(|&o| o < span)?;
@@ -279,15 +280,15 @@ impl PteFormat {
     /// Bits 1–11 of a valid PTE come out as they went in; fields too wide for the format
     /// are truncated (as a C bitfield store would). Use [`try_encode`](Self::try_encode) to
     /// be told instead.
-    pub fn encode(&self, state: &PteState) -> u64 {
-        self.encode_noting(state).0
+    pub fn encode(&self, state: &PteState) -> Mmpte {
+        Mmpte(self.encode_noting(state).0)
     }
 
     /// Like [`encode`](Self::encode) but fails with STATUS_INVALID_PARAMETER when the state
     /// cannot be represented exactly (PFN too large, slot 0, misaligned prototype address...).
-    pub fn try_encode(&self, state: &PteState) -> MmResult<u64> {
+    pub fn try_encode(&self, state: &PteState) -> MmResult<Mmpte> {
         match self.encode_noting(state) {
-            (raw, None) => Ok(raw),
+            (raw, None) => Ok(Mmpte(raw)),
             (_, Some(why)) => Err(mm_err!(
                 INVALID_PARAMETER,
                 "{:?} cannot be stored in an {} PTE: {why}",
@@ -300,34 +301,34 @@ impl PteFormat {
     /// Decodes an entry of a page table (directory, ...): the Prototype bit means "pointer
     /// to a prototype PTE". Never fails: bits NT would never produce still decode to the
     /// state NT's fault handler would act on.
-    pub fn decode(&self, raw: u64) -> PteState {
-        self.decode_in(raw, false)
+    pub fn decode(&self, pte: Mmpte) -> PteState {
+        self.decode_in(pte.0, false)
     }
 
     /// Decodes the contents of a prototype PTE, where the Prototype bit means "subsection".
-    pub fn decode_prototype(&self, raw: u64) -> PteState {
-        self.decode_in(raw, true)
+    pub fn decode_prototype(&self, pte: Mmpte) -> PteState {
+        self.decode_in(pte.0, true)
     }
 
-    pub fn is_valid(&self, raw: u64) -> bool {
-        raw & bits::VALID != 0
+    pub fn is_valid(&self, pte: Mmpte) -> bool {
+        pte.0 & bits::VALID != 0
     }
 
     /// The frame of a valid PTE, without decoding the rest (page-table walks
     /// read one of these per level).
-    pub fn valid_pfn(&self, raw: u64) -> Option<Pfn> {
-        self.is_valid(raw)
-            .then(|| Pfn(((raw >> bits::PFN_SHIFT) & self.pfn_mask()) as u32))
+    pub fn valid_pfn(&self, pte: Mmpte) -> Option<Pfn> {
+        self.is_valid(pte)
+            .then(|| Pfn(((pte.0 >> bits::PFN_SHIFT) & self.pfn_mask()) as u32))
     }
 
     /// Whether a valid PTE's Accessed bit is set (false for any other PTE).
-    pub fn accessed(&self, raw: u64) -> bool {
-        self.is_valid(raw) && raw & bits::ACCESSED != 0
+    pub fn accessed(&self, pte: Mmpte) -> bool {
+        self.is_valid(pte) && pte.0 & bits::ACCESSED != 0
     }
 
     /// The frame of a valid or transition PTE.
-    pub fn pfn(&self, raw: u64) -> Option<Pfn> {
-        match self.decode(raw) {
+    pub fn pfn(&self, pte: Mmpte) -> Option<Pfn> {
+        match self.decode(pte) {
             PteState::Valid(h) => Some(h.pfn),
             PteState::Transition { pfn, .. } => Some(pfn),
             _ => None,
@@ -336,19 +337,19 @@ impl PteFormat {
 
     /// Sets or clears the Accessed bit of a valid PTE (the working-set manager's aging);
     /// an invalid PTE is returned unchanged, since bit 5 belongs to its protection there.
-    pub fn set_accessed(&self, raw: u64, accessed: bool) -> u64 {
-        self.set_valid_bit(raw, bits::ACCESSED, accessed)
+    pub fn set_accessed(&self, pte: Mmpte, accessed: bool) -> Mmpte {
+        self.set_valid_bit(pte, bits::ACCESSED, accessed)
     }
 
     /// Sets or clears the Dirty bit of a valid PTE; invalid PTEs are returned unchanged.
-    pub fn set_dirty(&self, raw: u64, dirty: bool) -> u64 {
-        self.set_valid_bit(raw, bits::DIRTY, dirty)
+    pub fn set_dirty(&self, pte: Mmpte, dirty: bool) -> Mmpte {
+        self.set_valid_bit(pte, bits::DIRTY, dirty)
     }
 
     /// A frame's OriginalPte given protection `new`: a paging-file copy stays
     /// named (its slot is the page's backing), anything else becomes
     /// demand-zero.
-    pub fn reprotect_original(&self, original: u64, new: Protection) -> u64 {
+    pub fn reprotect_original(&self, original: Mmpte, new: Protection) -> Mmpte {
         match self.decode(original) {
             PteState::PageFile { file, slot, .. } => self.encode(&PteState::PageFile {
                 file,
@@ -362,7 +363,7 @@ impl PteFormat {
     /// The protection a frame's OriginalPte gives its prototype PTE (a valid
     /// prototype PTE has no protection bits of its own); READWRITE if it names
     /// none.
-    pub fn protection_of_original(&self, original: u64) -> Protection {
+    pub fn protection_of_original(&self, original: Mmpte) -> Protection {
         match self.decode_prototype(original) {
             PteState::DemandZero { protection }
             | PteState::PageFile { protection, .. }
@@ -372,11 +373,11 @@ impl PteFormat {
         }
     }
 
-    fn set_valid_bit(&self, raw: u64, bit: u64, on: bool) -> u64 {
-        match (self.is_valid(raw), on) {
-            (false, _) => raw,
-            (true, true) => raw | bit,
-            (true, false) => raw & !bit,
+    fn set_valid_bit(&self, pte: Mmpte, bit: u64, on: bool) -> Mmpte {
+        match (self.is_valid(pte), on) {
+            (false, _) => pte,
+            (true, true) => Mmpte(pte.0 | bit),
+            (true, false) => Mmpte(pte.0 & !bit),
         }
     }
 

@@ -7,7 +7,7 @@
 
 use super::{Problem, Spec, note, protection_bits, protection_of};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, Va};
+use crate::mm::base::types::{Arch, PteAddress};
 
 pub const PTE_BASE: u64 = 0xC000_0000;
 pub const PDE_BASE: u64 = 0xC060_0000;
@@ -34,10 +34,10 @@ pub(super) static SPEC: Spec = Spec {
 /// With 32 spare high bits there is no need for a base: the prototype PTE's full 32-bit
 /// address is in bits 32–63, and the pointer's own Protection in bits 11–15, as in NT's
 /// 8-byte MMPTE_PROTOTYPE.
-fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem) -> u64 {
+fn encode_proto(proto: Option<PteAddress>, protection: Protection, problem: &mut Problem) -> u64 {
     let addr = match proto {
         None => LOOKUP_NEEDED,
-        Some(Va(a)) => {
+        Some(PteAddress(a)) => {
             note(problem, a <= 0xFFFF_FFF8 && a % 8 == 0, || {
                 format!("prototype PTE address {a:#x} is not an 8-byte-aligned 32-bit address")
             });
@@ -47,10 +47,13 @@ fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem
     ((protection.raw() as u64) << 11) | (addr << 32)
 }
 
-fn decode_proto(raw: u64) -> (Option<Va>, Protection) {
+fn decode_proto(raw: u64) -> (Option<PteAddress>, Protection) {
     let addr = raw >> 32;
     let protection = Protection::from_raw((raw >> 11) as u8);
-    ((addr != LOOKUP_NEEDED).then_some(Va(addr)), protection)
+    (
+        (addr != LOOKUP_NEEDED).then_some(PteAddress(addr)),
+        protection,
+    )
 }
 
 /// The subsection index takes the 32-bit SubsectionAddress field (bits 32–63).
@@ -65,7 +68,7 @@ fn decode_subsection(raw: u64) -> (u32, Protection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::base::types::Pfn;
+    use crate::mm::base::types::{Mmpte, Pfn, PteAddress, Va};
     use crate::mm::hw::pte::{HardwarePte, Level, PteFormat, PteState};
 
     fn f() -> PteFormat {
@@ -75,8 +78,11 @@ mod tests {
     #[test]
     fn known_values() {
         let rw = Protection::READWRITE;
-        assert_eq!(f().encode(&PteState::DemandZero { protection: rw }), 0x80);
-        assert_eq!(f().encode(&PteState::Decommitted), 0x200);
+        assert_eq!(
+            f().encode(&PteState::DemandZero { protection: rw }),
+            Mmpte(0x80)
+        );
+        assert_eq!(f().encode(&PteState::Decommitted), Mmpte(0x200));
         let hw = HardwarePte {
             write: true,
             owner: true,
@@ -85,14 +91,17 @@ mod tests {
             no_execute: true,
             ..HardwarePte::new(Pfn(0xF_FFFF))
         };
-        assert_eq!(f().encode(&PteState::Valid(hw)), 0x8000_0000_FFFF_F067);
+        assert_eq!(
+            f().encode(&PteState::Valid(hw)),
+            Mmpte(0x8000_0000_FFFF_F067)
+        );
         assert_eq!(
             f().encode(&PteState::PageFile {
                 file: 15,
                 slot: u32::MAX,
                 protection: rw
             }),
-            0xFFFF_FFFF_0000_009E
+            Mmpte(0xFFFF_FFFF_0000_009E)
         );
         let too_big = HardwarePte::new(Pfn(1 << 24));
         assert!(f().try_encode(&PteState::Valid(too_big)).is_err());
@@ -108,18 +117,18 @@ mod tests {
             proto_pte: a,
             protection: prot,
         };
-        let s = p(Some(Va(0xE123_4568)), Protection::READONLY);
-        assert_eq!(f().encode(&s), 0xE123_4568_0000_0C00);
-        assert_eq!(f().decode(0xE123_4568_0000_0C00), s);
+        let s = p(Some(PteAddress(0xE123_4568)), Protection::READONLY);
+        assert_eq!(f().encode(&s), Mmpte(0xE123_4568_0000_0C00));
+        assert_eq!(f().decode(Mmpte(0xE123_4568_0000_0C00)), s);
         let lookup = p(None, Protection::EXECUTE_READ);
-        assert_eq!(f().encode(&lookup), 0xFFFF_FFFF_0000_1C00);
-        assert_eq!(f().decode(0xFFFF_FFFF_0000_1C00), lookup);
+        assert_eq!(f().encode(&lookup), Mmpte(0xFFFF_FFFF_0000_1C00));
+        assert_eq!(f().decode(Mmpte(0xFFFF_FFFF_0000_1C00)), lookup);
         assert!(
-            f().try_encode(&p(Some(Va(0xE000_0004)), Protection::READONLY))
+            f().try_encode(&p(Some(PteAddress(0xE000_0004)), Protection::READONLY))
                 .is_err()
         );
         assert!(
-            f().try_encode(&p(Some(Va(1 << 32)), Protection::READONLY))
+            f().try_encode(&p(Some(PteAddress(1 << 32)), Protection::READONLY))
                 .is_err()
         );
     }
@@ -137,7 +146,10 @@ mod tests {
         assert_eq!(f().index(Va(0xC060_0000), Level::Pde), Some(3));
         assert_eq!(f().entries_per_table(Level::Ppe), 4);
         assert_eq!(f().entries_per_table(Level::Pxe), 0);
-        assert_eq!(f().va_of_pte(Va(0xC07F_FFF8)), Some(Va(0xFFFF_F000)));
-        assert_eq!(f().va_of_pte(Va(0xC080_0000)), None);
+        assert_eq!(
+            f().va_of_pte(PteAddress(0xC07F_FFF8)),
+            Some(Va(0xFFFF_F000))
+        );
+        assert_eq!(f().va_of_pte(PteAddress(0xC080_0000)), None);
     }
 }

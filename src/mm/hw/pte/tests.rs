@@ -27,7 +27,7 @@ fn round_trip(f: PteFormat, s: PteState, in_prototype: bool) {
         .unwrap_or_else(|e| panic!("{:?}: {e}", f.arch()));
     assert_eq!(raw, f.encode(&s));
     if f.arch() == Arch::X86 {
-        assert!(raw <= u32::MAX as u64, "{s:?} -> {raw:#x}");
+        assert!(raw.0 <= u32::MAX as u64, "{s:?} -> {raw:#x}");
     }
     let back = if in_prototype {
         f.decode_prototype(raw)
@@ -171,7 +171,7 @@ fn prototype_and_subsection_ptes_round_trip() {
             };
             for &a in addrs {
                 let s = PteState::Prototype {
-                    proto_pte: Some(Va(a)),
+                    proto_pte: Some(PteAddress(a)),
                     protection: with_address,
                 };
                 round_trip(f, s, false);
@@ -212,16 +212,17 @@ fn decode_accepts_any_bits() {
             let raw = rng.next();
             // Also try sparse values, which hit the special forms more often.
             for raw in [raw, raw & rng.next() & rng.next(), raw & 0xFFF, !0] {
-                let a = f.decode(raw);
-                let b = f.decode_prototype(raw);
+                let pte = Mmpte(raw);
+                let a = f.decode(pte);
+                let b = f.decode_prototype(pte);
                 // Re-encoding a decoded state must not panic either.
                 let _ = (f.encode(&a), f.encode(&b), f.try_encode(&a).is_ok());
                 let _ = (
-                    f.set_accessed(raw, true),
-                    f.set_dirty(raw, false),
-                    f.pfn(raw),
+                    f.set_accessed(pte, true),
+                    f.set_dirty(pte, false),
+                    f.pfn(pte),
                 );
-                let _ = f.va_of_pte(Va(raw));
+                let _ = f.va_of_pte(PteAddress(raw));
                 for level in Level::ALL {
                     let _ = (f.entry_va(Va(raw), level), f.index(Va(raw), level));
                 }

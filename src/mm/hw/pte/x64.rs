@@ -7,7 +7,7 @@
 
 use super::{Problem, Spec, note, protection_bits, protection_of};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, Va};
+use crate::mm::base::types::{Arch, PteAddress};
 
 pub const PTE_BASE: u64 = 0xFFFF_F680_0000_0000;
 pub const PDE_BASE: u64 = 0xFFFF_F6FB_4000_0000;
@@ -41,10 +41,10 @@ pub(super) static SPEC: Spec = Spec {
 /// As WRK's MiProtoAddressForPte: the prototype PTE's address shifted left 16, so
 /// ProtoAddress holds its low 48 bits (sign-extended back on decode); Protection is in
 /// bits 11–15. All ones in ProtoAddress is the "look it up through the VAD" value.
-fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem) -> u64 {
+fn encode_proto(proto: Option<PteAddress>, protection: Protection, problem: &mut Problem) -> u64 {
     let addr = match proto {
         None => VA_MASK,
-        Some(Va(a)) => {
+        Some(PteAddress(a)) => {
             let canonical = matches!(a >> 47, 0 | 0x1_FFFF);
             note(problem, canonical && a % 8 == 0, || {
                 format!("prototype PTE address {a:#x} is not canonical and 8-byte aligned")
@@ -55,7 +55,7 @@ fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem
     ((protection.raw() as u64) << 11) | (addr << 16)
 }
 
-fn decode_proto(raw: u64) -> (Option<Va>, Protection) {
+fn decode_proto(raw: u64) -> (Option<PteAddress>, Protection) {
     let addr = raw >> 16;
     let protection = Protection::from_raw((raw >> 11) as u8);
     if addr == VA_MASK {
@@ -66,7 +66,7 @@ fn decode_proto(raw: u64) -> (Option<Va>, Protection) {
     } else {
         addr
     };
-    (Some(Va(va)), protection)
+    (Some(PteAddress(va)), protection)
 }
 
 /// The subsection index takes the low 32 bits of the 48-bit SubsectionAddress field
@@ -82,7 +82,7 @@ fn decode_subsection(raw: u64) -> (u32, Protection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::base::types::Pfn;
+    use crate::mm::base::types::{Mmpte, Pfn, PteAddress, Va};
     use crate::mm::hw::pte::{HardwarePte, Level, PteFormat, PteState};
 
     fn f() -> PteFormat {
@@ -98,34 +98,37 @@ mod tests {
             dirty: true,
             ..HardwarePte::new(Pfn(0x0FFF_FFFF))
         };
-        assert_eq!(f().encode(&PteState::Valid(hw)), 0x0000_00FF_FFFF_F067);
+        assert_eq!(
+            f().encode(&PteState::Valid(hw)),
+            Mmpte(0x0000_00FF_FFFF_F067)
+        );
         assert!(
             f().try_encode(&PteState::Valid(HardwarePte::new(Pfn(1 << 28))))
                 .is_err()
         );
         // Reserved bits 40–51 and the working-set index bits do not leak into the PFN.
-        let raw = 0x7FFF_FF00_0000_1001;
+        let raw = Mmpte(0x7FFF_FF00_0000_1001);
         assert_eq!(f().pfn(raw), Some(Pfn(1)));
         assert_eq!(
             f().encode(&PteState::DemandZero {
                 protection: Protection::READWRITE
             }),
-            0x80
+            Mmpte(0x80)
         );
     }
 
     #[test]
     fn prototype_pointers() {
         let p = |a: Option<u64>, prot| PteState::Prototype {
-            proto_pte: a.map(Va),
+            proto_pte: a.map(PteAddress),
             protection: prot,
         };
         let s = p(Some(0xFFFF_FA80_0123_4568), Protection::ZERO_ACCESS);
-        assert_eq!(f().encode(&s), 0xFA80_0123_4568_0400);
-        assert_eq!(f().decode(0xFA80_0123_4568_0400), s);
+        assert_eq!(f().encode(&s), Mmpte(0xFA80_0123_4568_0400));
+        assert_eq!(f().decode(Mmpte(0xFA80_0123_4568_0400)), s);
         let lookup = p(None, Protection::READWRITE);
-        assert_eq!(f().encode(&lookup), 0xFFFF_FFFF_FFFF_2400);
-        assert_eq!(f().decode(0xFFFF_FFFF_FFFF_2400), lookup);
+        assert_eq!(f().encode(&lookup), Mmpte(0xFFFF_FFFF_FFFF_2400));
+        assert_eq!(f().decode(Mmpte(0xFFFF_FFFF_FFFF_2400)), lookup);
         let low = p(Some(0x7FF_FFFF_FFF8), Protection::WRITECOPY);
         assert_eq!(f().decode(f().try_encode(&low).unwrap()), low);
         assert!(
@@ -157,12 +160,12 @@ mod tests {
             Some(0xFFFF_F6FF_FFFF_FFF8)
         );
         assert_eq!(e(0x8000_0000_0000, Level::Pte), None);
-        assert_eq!(f().va_of_pte(Va(PTE_BASE + 8)), Some(Va(0x1000)));
+        assert_eq!(f().va_of_pte(PteAddress(PTE_BASE + 8)), Some(Va(0x1000)));
         assert_eq!(
-            f().va_of_pte(Va(0xFFFF_F6FF_FFFF_FFF8)),
+            f().va_of_pte(PteAddress(0xFFFF_F6FF_FFFF_FFF8)),
             Some(Va(0xFFFF_FFFF_FFFF_F000))
         );
-        assert_eq!(f().va_of_pte(Va(0xFFFF_F700_0000_0000)), None);
+        assert_eq!(f().va_of_pte(PteAddress(0xFFFF_F700_0000_0000)), None);
     }
 
     #[test]

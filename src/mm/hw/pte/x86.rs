@@ -6,7 +6,7 @@
 
 use super::{Problem, Spec, note, protection_bits, protection_of};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, Va};
+use crate::mm::base::types::{Arch, PteAddress};
 
 pub const PTE_BASE: u64 = 0xC000_0000;
 pub const PDE_BASE: u64 = 0xC030_0000;
@@ -43,8 +43,8 @@ pub(super) static SPEC: Spec = Spec {
 /// (ReadOnly, WhichPool) stay clear. That leaves no room for a protection, so an
 /// address-carrying pointer only means "use the prototype PTE's protection"; a page with
 /// its own protection takes the VAD-lookup form, whose Protection sits in bits 5–9.
-fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem) -> u64 {
-    let Some(Va(addr)) = proto else {
+fn encode_proto(proto: Option<PteAddress>, protection: Protection, problem: &mut Problem) -> u64 {
+    let Some(PteAddress(addr)) = proto else {
         return (LOOKUP_NEEDED << 12) | protection_bits(protection);
     };
     note(problem, protection == Protection::ZERO_ACCESS, || {
@@ -59,12 +59,15 @@ fn encode_proto(proto: Option<Va>, protection: Protection, problem: &mut Problem
     ((offset >> 1) & 0xFE) | ((offset << 2) & 0xFFFF_F800)
 }
 
-fn decode_proto(raw: u64) -> (Option<Va>, Protection) {
+fn decode_proto(raw: u64) -> (Option<PteAddress>, Protection) {
     if (raw >> 12) & LOOKUP_NEEDED == LOOKUP_NEEDED {
         return (None, protection_of(raw));
     }
     let offset = ((raw & 0xFE) << 1) | ((raw & 0xFFFF_F800) >> 2);
-    (Some(Va(MM_PROTOPTE_BASE + offset)), Protection::ZERO_ACCESS)
+    (
+        Some(PteAddress(MM_PROTOPTE_BASE + offset)),
+        Protection::ZERO_ACCESS,
+    )
 }
 
 /// Index bits 0–3 in PTE bits 1–4, bits 4–24 in PTE bits 11–31; Protection in 5–9.
@@ -84,7 +87,7 @@ fn decode_subsection(raw: u64) -> (u32, Protection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::base::types::Pfn;
+    use crate::mm::base::types::{Mmpte, Pfn, PteAddress, Va};
     use crate::mm::hw::pte::{HardwarePte, Level, PteFormat, PteState};
 
     fn f() -> PteFormat {
@@ -94,9 +97,12 @@ mod tests {
     #[test]
     fn known_values() {
         let rw = Protection::READWRITE;
-        assert_eq!(f().encode(&PteState::DemandZero { protection: rw }), 0x80);
-        assert_eq!(f().encode(&PteState::Decommitted), 0x200);
-        assert_eq!(f().decode(0x200), PteState::Decommitted);
+        assert_eq!(
+            f().encode(&PteState::DemandZero { protection: rw }),
+            Mmpte(0x80)
+        );
+        assert_eq!(f().encode(&PteState::Decommitted), Mmpte(0x200));
+        assert_eq!(f().decode(Mmpte(0x200)), PteState::Decommitted);
         let hw = HardwarePte {
             write: true,
             owner: true,
@@ -104,37 +110,37 @@ mod tests {
             dirty: true,
             ..HardwarePte::new(Pfn(0x1a3))
         };
-        assert_eq!(f().encode(&PteState::Valid(hw)), 0x001a_3067);
+        assert_eq!(f().encode(&PteState::Valid(hw)), Mmpte(0x001a_3067));
         let pf = PteState::PageFile {
             file: 1,
             slot: 0x123,
             protection: rw,
         };
-        assert_eq!(f().encode(&pf), 0x0012_3082);
+        assert_eq!(f().encode(&pf), Mmpte(0x0012_3082));
         let tr = PteState::Transition {
             pfn: Pfn(0x1a3),
             protection: rw,
         };
-        assert_eq!(f().encode(&tr), 0x001a_3880);
+        assert_eq!(f().encode(&tr), Mmpte(0x001a_3880));
     }
 
     #[test]
     fn prototype_pointers_follow_mi_proto_address_for_pte() {
         let at = |a| PteState::Prototype {
-            proto_pte: Some(Va(a)),
+            proto_pte: Some(PteAddress(a)),
             protection: Protection::ZERO_ACCESS,
         };
-        assert_eq!(f().encode(&at(0xE100_0000)), 0x400);
-        assert_eq!(f().encode(&at(0xE100_0004)), 0x402);
-        assert_eq!(f().encode(&at(0xE100_0200)), 0xC00);
+        assert_eq!(f().encode(&at(0xE100_0000)), Mmpte(0x400));
+        assert_eq!(f().encode(&at(0xE100_0004)), Mmpte(0x402));
+        assert_eq!(f().encode(&at(0xE100_0200)), Mmpte(0xC00));
         let lookup = PteState::Prototype {
             proto_pte: None,
             protection: Protection::READWRITE,
         };
-        assert_eq!(f().encode(&lookup), 0xFFFF_F480);
+        assert_eq!(f().encode(&lookup), Mmpte(0xFFFF_F480));
         for a in (0xE100_0000u64..=0xFFFF_FFFC).step_by(0x1_0004 * 4 + 4) {
             let raw = f().try_encode(&at(a)).unwrap();
-            assert_eq!(raw & 0x300, 0, "ReadOnly/WhichPool stay clear");
+            assert_eq!(raw.0 & 0x300, 0, "ReadOnly/WhichPool stay clear");
             assert_eq!(f().decode(raw), at(a));
         }
         assert_eq!(f().decode(f().encode(&at(0xFFFF_FFFC))), at(0xFFFF_FFFC));
@@ -150,7 +156,7 @@ mod tests {
         ];
         for (a, protection) in bad {
             let s = PteState::Prototype {
-                proto_pte: Some(Va(a)),
+                proto_pte: Some(PteAddress(a)),
                 protection,
             };
             assert!(f().try_encode(&s).is_err(), "{a:#x}");
@@ -165,7 +171,7 @@ mod tests {
         };
         for i in [0, 1, 0xF, 0x10, 0x12345, MAX_SUBSECTION] {
             let raw = f().try_encode(&s(i)).unwrap();
-            assert!(raw <= 0xFFFF_FFFF);
+            assert!(raw.0 <= 0xFFFF_FFFF);
             assert_eq!(f().decode_prototype(raw), s(i));
         }
         assert!(f().try_encode(&s(MAX_SUBSECTION + 1)).is_err());
@@ -183,10 +189,13 @@ mod tests {
         assert_eq!(f().index(Va(PTE_BASE), Level::Pde), Some(0x300));
         assert_eq!(e(0x10000, Level::Ppe), None);
         assert_eq!(e(0x1_0000_0000, Level::Pte), None);
-        assert_eq!(f().va_of_pte(Va(0xC000_0040)), Some(Va(0x10000)));
-        assert_eq!(f().va_of_pte(Va(0xC03F_FFFC)), Some(Va(0xFFFF_F000)));
-        assert_eq!(f().va_of_pte(Va(0xC040_0000)), None);
-        assert_eq!(f().va_of_pte(Va(0xBFFF_FFFC)), None);
+        assert_eq!(f().va_of_pte(PteAddress(0xC000_0040)), Some(Va(0x10000)));
+        assert_eq!(
+            f().va_of_pte(PteAddress(0xC03F_FFFC)),
+            Some(Va(0xFFFF_F000))
+        );
+        assert_eq!(f().va_of_pte(PteAddress(0xC040_0000)), None);
+        assert_eq!(f().va_of_pte(PteAddress(0xBFFF_FFFC)), None);
     }
 
     #[test]
@@ -195,9 +204,9 @@ mod tests {
             no_execute: true,
             ..HardwarePte::new(Pfn(1))
         };
-        assert_eq!(f().encode(&PteState::Valid(hw)), 0x1001);
+        assert_eq!(f().encode(&PteState::Valid(hw)), Mmpte(0x1001));
         assert_eq!(
-            f().decode(0x8000_0000_0000_1001),
+            f().decode(Mmpte(0x8000_0000_0000_1001)),
             PteState::Valid(HardwarePte::new(Pfn(1)))
         );
     }

@@ -43,6 +43,7 @@ use crate::mm::base::types::Pfn;
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pagefile::PagingFiles;
 use crate::mm::process::AddressSpace;
+use crate::mm::segment::ControlAreaId;
 
 /// The result of a verify pass.
 pub struct VerifyReport {
@@ -78,9 +79,9 @@ struct Tally<'a> {
     /// Valid process PTEs per shared (prototype) frame.
     shares: HashMap<Pfn, u32>,
     /// Process PTEs per clone block (control area, index).
-    clone_refs: HashMap<(u32, u64), u32>,
+    clone_refs: HashMap<(ControlAreaId, u64), u32>,
     /// Views per control area.
-    views: HashMap<u32, u64>,
+    views: HashMap<ControlAreaId, u64>,
     commit_sum: u64,
 }
 

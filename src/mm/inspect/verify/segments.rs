@@ -6,17 +6,18 @@
 
 use std::collections::HashMap;
 
+use crate::mm::base::types::{Mmpte, PteAddress};
 use crate::mm::hw::pte::PteState;
 use crate::mm::pfn::PageLocation;
 use crate::mm::section::SectionTable;
-use crate::mm::segment::{ControlArea, ProtoLoc};
+use crate::mm::segment::{ControlArea, ControlAreaId, ProtoLoc};
 
 use super::Tally;
 
 /// Checks every control area (see the module docs); run after the address
 /// spaces, whose walks filled `shares`, `clone_refs` and `views`.
 pub(super) fn check(t: &mut Tally<'_>, sections: &SectionTable) {
-    let mut section_refs: HashMap<u32, u64> = HashMap::new();
+    let mut section_refs: HashMap<ControlAreaId, u64> = HashMap::new();
     for sec in sections.by_name.values() {
         *section_refs.entry(sec.control_area).or_default() += 1;
     }
@@ -66,8 +67,8 @@ fn prototype_state(
     t: &mut Tally<'_>,
     ca: &ControlArea,
     at: ProtoLoc,
-    raw: u64,
-    address: u64,
+    raw: Mmpte,
+    address: PteAddress,
     who: &str,
 ) -> bool {
     let (m, st) = (t.m, t.st);

@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 
-use crate::mm::base::types::{Arch, Pfn, Pid, Va};
+use crate::mm::base::types::{Arch, Mmpte, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::{count_committed, pte_va};
 use crate::mm::process::working_set::WsleKind;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::vad::Vad;
 
 use super::Tally;
@@ -82,10 +83,10 @@ impl SpaceWalk {
     }
 
     /// One leaf PTE of the walk.
-    fn leaf(&mut self, t: &mut Tally<'_>, space: &AddressSpace, va: Va, loc: EntryLoc, raw: u64) {
+    fn leaf(&mut self, t: &mut Tally<'_>, space: &AddressSpace, va: Va, loc: EntryLoc, raw: Mmpte) {
         let pid = self.pid;
         let vad = space.vads.find(va.vpn());
-        if vad.is_none() && raw != 0 {
+        if vad.is_none() && !raw.is_zero() {
             t.v.push(format!(
                 "pid {pid}: PTE of {:#x} outside any VAD holds {raw:#x}",
                 va.0
@@ -177,7 +178,7 @@ fn shared_valid(
     space: &AddressSpace,
     va: Va,
     h: HardwarePte,
-    view_ca: Option<u32>,
+    view_ca: Option<ControlAreaId>,
 ) {
     let (m, st) = (t.m, t.st);
     let e = st.db.entry(h.pfn).expect("prototype flag read from it");
@@ -198,7 +199,7 @@ fn shared_valid(
             }
             let ca = st.segments.owner(at);
             if is_clone(t, ca) {
-                let block = (ca.unwrap_or(0), st.segments.index(at));
+                let block = (ca.unwrap_or_default(), st.segments.index(at));
                 *t.clone_refs.entry(block).or_default() += 1;
             } else if ca != view_ca {
                 t.v.push(format!(
@@ -222,7 +223,7 @@ fn shared_valid(
 }
 
 /// Whether control area `ca` is a fork's clone control area.
-fn is_clone(t: &Tally<'_>, ca: Option<u32>) -> bool {
+fn is_clone(t: &Tally<'_>, ca: Option<ControlAreaId>) -> bool {
     ca.is_some_and(|c| t.st.segments.control_area(c).is_some_and(|a| a.is_clone()))
 }
 
@@ -233,7 +234,7 @@ fn prototype_pointer(
     t: &mut Tally<'_>,
     pid: Pid,
     va: Va,
-    proto_pte: Option<Va>,
+    proto_pte: Option<PteAddress>,
     view: Option<(&Vad, &crate::mm::vad::SectionRef)>,
 ) {
     let st = t.st;
@@ -246,7 +247,7 @@ fn prototype_pointer(
         }
         return;
     };
-    let Some(at) = st.segments.locate_address(address.0) else {
+    let Some(at) = st.segments.locate_address(address) else {
         t.v.push(format!(
             "pid {pid}: {:#x} points at {:#x}, which is no prototype PTE",
             va.0, address.0
@@ -255,7 +256,7 @@ fn prototype_pointer(
     };
     let ca = st.segments.owner(at);
     if is_clone(t, ca) {
-        let block = (ca.unwrap_or(0), st.segments.index(at));
+        let block = (ca.unwrap_or_default(), st.segments.index(at));
         *t.clone_refs.entry(block).or_default() += 1;
     } else if ca != view.map(|(_, s)| s.id) {
         t.v.push(format!(

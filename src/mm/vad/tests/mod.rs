@@ -11,6 +11,7 @@ use super::*;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmResult, NtStatus};
 use crate::mm::base::types::{Arch, Va};
+use crate::mm::segment::ControlAreaId;
 
 /// MM_PROTECTION codes (facts §2).
 const RO: Protection = Protection::from_raw(1);
@@ -35,7 +36,7 @@ fn vad_of(start: u64, size: u64, vad_type: VadType) -> Vad {
 
 fn view(start: u64, size: u64, image: bool) -> Vad {
     let section = SectionRef {
-        id: 7,
+        id: ControlAreaId(7),
         name: "map".into(),
         first_prototype_index: 0,
         offset: 0,
