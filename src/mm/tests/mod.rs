@@ -1,6 +1,8 @@
 //! Tests of the core without FUSE: services, status codes, faults, the self-map,
 //! and invariants after random operation sequences.
 
+use std::collections::HashMap;
+
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
@@ -32,6 +34,30 @@ fn req(address: u64, size: u64, flags: &str, p: Protection) -> AllocRequest {
         }
     }
     r
+}
+
+/// A number from the environment (`MMFS_SEED` and the model test's knobs).
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+/// The random tests' machine: 1 MB of RAM (256 pages), so that the processes'
+/// memory is several times what RAM holds and pages page out and back all the
+/// time; and three processes, `p0`, `p1` and `p2`.
+fn small_machine(arch: Arch) -> (Mm, Vec<Pid>) {
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, arch)).unwrap();
+    let pids = (0..3)
+        .map(|i| mm.create_process(&format!("p{i}")).unwrap())
+        .collect();
+    (mm, pids)
+}
+
+/// Runs a seeded random test on every arch, with `MMFS_SEED` or `default_seed`.
+fn on_every_arch(default_seed: u64, run: impl Fn(u64, Arch)) {
+    let seed = env_u64("MMFS_SEED").unwrap_or(default_seed);
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        run(seed, arch);
+    }
 }
 
 fn assert_verified(mm: &Mm) {
@@ -540,180 +566,249 @@ fn page_tables_are_real_pages() {
 /// every byte and of which touches must fail, with verify after every batch.
 #[test]
 fn random_sequences_keep_every_invariant() {
-    use std::collections::HashMap;
-    let seed = std::env::var("MMFS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
-    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
-        // 1 MB of RAM (256 pages): the processes' memory is several times what
-        // RAM holds, so pages page out and back all the time.
-        let mm = Mm::new(MmConfig::for_tests(1 << 20, arch)).unwrap();
-        let mut rng = XorShift(seed ^ arch as u64);
-        let pids: Vec<Pid> = (0..3)
-            .map(|i| mm.create_process(&format!("p{i}")).unwrap())
-            .collect();
-        // Model: per (pid, page va) -> Some(contents) if committed (None = reserved only).
-        let mut model: HashMap<(Pid, u64), Option<Vec<u8>>> = HashMap::new();
-        let mut regions: Vec<(Pid, u64, u64)> = Vec::new();
-        for step in 0..1500 {
-            let pid = pids[rng.below(3) as usize];
-            match rng.below(8) {
-                0 => {
-                    let pages = 1 + rng.below(64);
-                    let commit = rng.below(2) == 0;
-                    let flags = if commit { "reserve,commit" } else { "reserve" };
-                    if let Ok((b, size)) = mm.allocate(pid, &req(0, pages * PAGE_SIZE, flags, RW)) {
-                        for p in 0..size / PAGE_SIZE {
-                            model.insert(
-                                (pid, b.0 + p * PAGE_SIZE),
-                                commit.then(|| vec![0u8; PAGE_SIZE as usize]),
-                            );
-                        }
-                        regions.push((pid, b.0, size));
-                    }
-                }
-                1..=3 => {
-                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).collect();
-                    if cands.is_empty() {
-                        continue;
-                    }
-                    let &(_, b, size) = cands[rng.below(cands.len() as u64) as usize];
-                    // Mostly small writes; one in four fills the whole region.
-                    let (off, len) = if rng.below(4) == 0 {
-                        (0, size as usize)
-                    } else {
-                        let off = rng.below(size);
-                        (off, (1 + rng.below(3 * PAGE_SIZE)).min(size - off) as usize)
-                    };
-                    let byte = rng.next() as u8;
-                    let data = vec![byte; len];
-                    let res = mm.write_memory(pid, b + off, &data);
-                    // Expected: bytes up to the first uncommitted page.
-                    let mut expect = 0usize;
-                    while expect < len {
-                        let va = b + off + expect as u64;
-                        let page = va & !(PAGE_SIZE - 1);
-                        match model.get_mut(&(pid, page)) {
-                            Some(Some(c)) => {
-                                let po = (va - page) as usize;
-                                let n = (PAGE_SIZE as usize - po).min(len - expect);
-                                c[po..po + n].copy_from_slice(&data[expect..expect + n]);
-                                expect += n;
-                            }
-                            _ => break,
-                        }
-                    }
-                    match res {
-                        Ok(n) => assert_eq!(n, expect, "seed {seed:#x} step {step}"),
-                        Err(f) => {
-                            assert_eq!(expect, 0, "seed {seed:#x} step {step}: {f:?}");
-                            assert_eq!(f.kind, FaultKind::NotCommitted);
-                        }
-                    }
-                }
-                4 => {
-                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).cloned().collect();
-                    if cands.is_empty() {
-                        continue;
-                    }
-                    let (_, b, size) = cands[rng.below(cands.len() as u64) as usize];
-                    let p = rng.below(size / PAGE_SIZE);
-                    let n = 1 + rng.below(size / PAGE_SIZE - p);
-                    let start = b + p * PAGE_SIZE;
-                    if rng.below(2) == 0 {
-                        mm.allocate(pid, &req(start, n * PAGE_SIZE, "commit", RW))
-                            .unwrap();
-                        for i in 0..n {
-                            let e = model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap();
-                            if e.is_none() {
-                                *e = Some(vec![0u8; PAGE_SIZE as usize]);
-                            }
-                        }
-                    } else {
-                        mm.free(pid, start, n * PAGE_SIZE, false).unwrap();
-                        for i in 0..n {
-                            *model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap() = None;
-                        }
-                    }
-                }
-                5 => {
-                    let cands: Vec<usize> = (0..regions.len())
-                        .filter(|&i| regions[i].0 == pid)
-                        .collect();
-                    if cands.is_empty() {
-                        continue;
-                    }
-                    let i = cands[rng.below(cands.len() as u64) as usize];
-                    let (_, b, size) = regions.remove(i);
-                    mm.free(pid, b, 0, true).unwrap();
-                    for p in 0..size / PAGE_SIZE {
-                        model.remove(&(pid, b + p * PAGE_SIZE));
-                    }
-                }
-                6 => {
-                    use crate::mm::base::wakeups::SystemThread;
-                    match rng.below(9) {
-                        0 => drop(mm.trim(pid).unwrap()),
-                        1 => drop(mm.run_thread(SystemThread::ModifiedPageWriter)),
-                        2 => drop(mm.flush_modified()),
-                        3 => drop(mm.empty_standby()),
-                        4 => drop(mm.outswap(pid).unwrap()),
-                        5 => drop(mm.tick(1000 * (1 + rng.below(20))).unwrap()),
-                        6 => drop(mm.run_thread(SystemThread::WorkingSetManager)),
-                        7 => drop(mm.run_thread(SystemThread::ZeroPageThread)),
-                        _ => drop(mm.empty_working_sets()),
-                    }
-                }
-                _ => {
-                    // Read a whole region back and compare with the model.
-                    let cands: Vec<_> = regions.iter().filter(|r| r.0 == pid).cloned().collect();
-                    for (_, b, size) in cands {
-                        for p in 0..size / PAGE_SIZE {
-                            let va = b + p * PAGE_SIZE;
-                            let mut buf = vec![0u8; PAGE_SIZE as usize];
-                            let r = mm.read_memory(pid, va, &mut buf);
-                            match model.get(&(pid, va)).unwrap() {
-                                Some(c) => {
-                                    assert_eq!(r.unwrap(), PAGE_SIZE as usize);
-                                    assert!(
-                                        buf == *c,
-                                        "seed {seed:#x} step {step}: contents of {va:#x} differ"
-                                    );
-                                }
-                                None => assert_eq!(r.unwrap_err().kind, FaultKind::NotCommitted),
-                            }
-                        }
-                    }
-                }
-            }
-            if step % 100 == 99 {
-                let r = mm.verify();
+    on_every_arch(0x9E37_79B9_7F4A_7C15, |seed, arch| {
+        InvariantRun::new(seed, arch).run(1500)
+    });
+}
+
+/// One arch's run of `random_sequences_keep_every_invariant`: three processes,
+/// their regions, and a model of every page: per (pid, page va), Some(contents)
+/// if committed (None = reserved only).
+struct InvariantRun {
+    mm: Mm,
+    rng: XorShift,
+    seed: u64,
+    arch: Arch,
+    step: u64,
+    pids: Vec<Pid>,
+    model: HashMap<(Pid, u64), Option<Vec<u8>>>,
+    /// (pid, base, size) of each reservation.
+    regions: Vec<(Pid, u64, u64)>,
+}
+
+impl InvariantRun {
+    fn new(seed: u64, arch: Arch) -> InvariantRun {
+        let (mm, pids) = small_machine(arch);
+        InvariantRun {
+            mm,
+            rng: XorShift(seed ^ arch as u64),
+            seed,
+            arch,
+            step: 0,
+            pids,
+            model: HashMap::new(),
+            regions: Vec::new(),
+        }
+    }
+
+    fn run(mut self, steps: u64) {
+        for step in 0..steps {
+            self.step = step;
+            let pid = self.pids[self.rng.below(3) as usize];
+            // A step that finds no region skips the check, as it always has.
+            if self.op(pid) && step % 100 == 99 {
+                let r = self.mm.verify();
                 assert!(
                     r.ok(),
-                    "seed {seed:#x} {arch:?} step {step}:\n{}",
+                    "seed {:#x} {:?} step {step}:\n{}",
+                    self.seed,
+                    self.arch,
                     r.violations.join("\n")
                 );
             }
         }
+        self.finish();
+    }
+
+    /// One random operation by `pid`; false when it found no region.
+    fn op(&mut self, pid: Pid) -> bool {
+        match self.rng.below(8) {
+            0 => self.allocate(pid),
+            1..=3 => return self.write(pid),
+            4 => return self.commit_or_decommit(pid),
+            5 => return self.release(pid),
+            6 => self.system(pid),
+            _ => self.read_back(pid),
+        }
+        true
+    }
+
+    /// The regions of `pid`.
+    fn regions_of(&self, pid: Pid) -> Vec<(Pid, u64, u64)> {
+        self.regions
+            .iter()
+            .filter(|r| r.0 == pid)
+            .cloned()
+            .collect()
+    }
+
+    /// A random region of `pid`'s.
+    fn random_region(&mut self, pid: Pid) -> Option<(u64, u64)> {
+        let cands = self.regions_of(pid);
+        if cands.is_empty() {
+            return None;
+        }
+        let (_, b, size) = cands[self.rng.below(cands.len() as u64) as usize];
+        Some((b, size))
+    }
+
+    fn allocate(&mut self, pid: Pid) {
+        let pages = 1 + self.rng.below(64);
+        let commit = self.rng.below(2) == 0;
+        let flags = if commit { "reserve,commit" } else { "reserve" };
+        let request = req(0, pages * PAGE_SIZE, flags, RW);
+        if let Ok((b, size)) = self.mm.allocate(pid, &request) {
+            for p in 0..size / PAGE_SIZE {
+                self.model.insert(
+                    (pid, b.0 + p * PAGE_SIZE),
+                    commit.then(|| vec![0u8; PAGE_SIZE as usize]),
+                );
+            }
+            self.regions.push((pid, b.0, size));
+        }
+    }
+
+    fn write(&mut self, pid: Pid) -> bool {
+        let Some((b, size)) = self.random_region(pid) else {
+            return false;
+        };
+        // Mostly small writes; one in four fills the whole region.
+        let (off, len) = if self.rng.below(4) == 0 {
+            (0, size as usize)
+        } else {
+            let off = self.rng.below(size);
+            let len = (1 + self.rng.below(3 * PAGE_SIZE)).min(size - off);
+            (off, len as usize)
+        };
+        let byte = self.rng.next() as u8;
+        let data = vec![byte; len];
+        let res = self.mm.write_memory(pid, b + off, &data);
+        // Expected: bytes up to the first uncommitted page.
+        let mut expect = 0usize;
+        while expect < len {
+            let va = b + off + expect as u64;
+            let page = va & !(PAGE_SIZE - 1);
+            match self.model.get_mut(&(pid, page)) {
+                Some(Some(c)) => {
+                    let po = (va - page) as usize;
+                    let n = (PAGE_SIZE as usize - po).min(len - expect);
+                    c[po..po + n].copy_from_slice(&data[expect..expect + n]);
+                    expect += n;
+                }
+                _ => break,
+            }
+        }
+        let (seed, step) = (self.seed, self.step);
+        match res {
+            Ok(n) => assert_eq!(n, expect, "seed {seed:#x} step {step}"),
+            Err(f) => {
+                assert_eq!(expect, 0, "seed {seed:#x} step {step}: {f:?}");
+                assert_eq!(f.kind, FaultKind::NotCommitted);
+            }
+        }
+        true
+    }
+
+    fn commit_or_decommit(&mut self, pid: Pid) -> bool {
+        let Some((b, size)) = self.random_region(pid) else {
+            return false;
+        };
+        let p = self.rng.below(size / PAGE_SIZE);
+        let n = 1 + self.rng.below(size / PAGE_SIZE - p);
+        let start = b + p * PAGE_SIZE;
+        if self.rng.below(2) == 0 {
+            self.mm
+                .allocate(pid, &req(start, n * PAGE_SIZE, "commit", RW))
+                .unwrap();
+            for i in 0..n {
+                let e = self.model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap();
+                if e.is_none() {
+                    *e = Some(vec![0u8; PAGE_SIZE as usize]);
+                }
+            }
+        } else {
+            self.mm.free(pid, start, n * PAGE_SIZE, false).unwrap();
+            for i in 0..n {
+                *self.model.get_mut(&(pid, start + i * PAGE_SIZE)).unwrap() = None;
+            }
+        }
+        true
+    }
+
+    fn release(&mut self, pid: Pid) -> bool {
+        let cands: Vec<usize> = (0..self.regions.len())
+            .filter(|&i| self.regions[i].0 == pid)
+            .collect();
+        if cands.is_empty() {
+            return false;
+        }
+        let i = cands[self.rng.below(cands.len() as u64) as usize];
+        let (_, b, size) = self.regions.remove(i);
+        self.mm.free(pid, b, 0, true).unwrap();
+        for p in 0..size / PAGE_SIZE {
+            self.model.remove(&(pid, b + p * PAGE_SIZE));
+        }
+        true
+    }
+
+    fn system(&mut self, pid: Pid) {
+        use crate::mm::base::wakeups::SystemThread;
+        let mm = &self.mm;
+        match self.rng.below(9) {
+            0 => drop(mm.trim(pid).unwrap()),
+            1 => drop(mm.run_thread(SystemThread::ModifiedPageWriter)),
+            2 => drop(mm.flush_modified()),
+            3 => drop(mm.empty_standby()),
+            4 => drop(mm.outswap(pid).unwrap()),
+            5 => drop(mm.tick(1000 * (1 + self.rng.below(20))).unwrap()),
+            6 => drop(mm.run_thread(SystemThread::WorkingSetManager)),
+            7 => drop(mm.run_thread(SystemThread::ZeroPageThread)),
+            _ => drop(mm.empty_working_sets()),
+        }
+    }
+
+    /// Reads every region of `pid` back and compares it with the model.
+    fn read_back(&self, pid: Pid) {
+        let (seed, step) = (self.seed, self.step);
+        for (_, b, size) in self.regions_of(pid) {
+            for p in 0..size / PAGE_SIZE {
+                let va = b + p * PAGE_SIZE;
+                let mut buf = vec![0u8; PAGE_SIZE as usize];
+                let r = self.mm.read_memory(pid, va, &mut buf);
+                match self.model.get(&(pid, va)).unwrap() {
+                    Some(c) => {
+                        assert_eq!(r.unwrap(), PAGE_SIZE as usize);
+                        assert!(
+                            buf == *c,
+                            "seed {seed:#x} step {step}: contents of {va:#x} differ"
+                        );
+                    }
+                    None => assert_eq!(r.unwrap_err().kind, FaultKind::NotCommitted),
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        let (mm, arch) = (&self.mm, self.arch);
         // The run really paged: pages went to the paging file and came back.
         // (Whether standby pages get repurposed depends on the seed: the random
         // empty-standby often gets there first; a test of its own asserts it.)
         for c in ["pages_written_to_pagefile", "hard_faults"] {
             assert!(mm.counter(c) > 0, "{arch:?}: {c} is 0");
         }
-        for pid in pids {
+        for &pid in &self.pids {
             mm.terminate_process(pid).unwrap();
         }
-        assert_verified(&mm);
+        assert_verified(mm);
         assert_eq!(mm.machine().pagefiles_lock().used_pages(), 0);
         assert_eq!(
-            meminfo(&mm, "CommitCharge"),
+            meminfo(mm, "CommitCharge"),
             mm.process_status(Pid::SYSTEM).unwrap().commit_charge
         );
         assert_eq!(
             mm.pfn_list(PageLocation::Active).len() as u64,
-            meminfo(&mm, "ActivePages")
+            meminfo(mm, "ActivePages")
         );
     }
 }

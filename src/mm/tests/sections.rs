@@ -1,13 +1,15 @@
 //! Sections: prototype PTEs in all six states, shared views, trimming shared
 //! pages, the mapped page writer, write-copy views and fork.
 
-use super::{RW, assert_verified, machine, req};
+use super::model::reference::{SectionModel, ViewModel};
+use super::{RW, assert_verified, machine, on_every_arch, req, small_machine};
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, PAGE_SIZE};
 use crate::mm::inspect::SectionInfo;
 use crate::mm::pfn::PageLocation;
+use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, NtStatus};
 
 const WC: Protection = Protection::WRITECOPY;
@@ -417,265 +419,312 @@ fn fork_clones_copy_on_write() {
     }
 }
 
-/// A view in the random test's model.
-#[derive(Clone)]
-struct ViewModel {
-    pid: Pid,
-    base: u64,
-    section: usize,
-    first_page: u64,
-    pages: u64,
-    protection: Protection,
-    /// Pages this process copied (write-copy): page index in the view -> bytes.
-    copies: std::collections::HashMap<u64, Vec<u8>>,
-}
-
-struct SectionModel {
-    name: String,
-    data: Vec<u8>,
-    file: Option<String>,
-    deleted: bool,
-}
-
 /// Random sequences of section operations on a machine small enough to page
 /// all the time: every byte read through any view matches the model (shared
 /// writes seen by every view, write-copy and fork copies private), verify holds
 /// throughout, and at the end the files hold exactly the bytes written.
 #[test]
 fn random_section_sequences_lose_no_byte() {
-    use crate::mm::testutil::XorShift;
-    let seed = std::env::var("MMFS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EC7_10A5u64);
-    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
-        let mm = Mm::new(MmConfig::for_tests(1 << 20, arch)).unwrap();
-        let dir = mm.config().files_dir.clone();
-        let mut rng = XorShift(seed ^ (arch as u64 + 1));
-        let mut pids: Vec<Pid> = (0..3)
-            .map(|i| mm.create_process(&format!("p{i}")).unwrap())
-            .collect();
-        let mut sections: Vec<SectionModel> = Vec::new();
-        let mut views: Vec<ViewModel> = Vec::new();
-        let mut forks = 0;
-        for step in 0..1200 {
-            let ctx = format!("seed {seed:#x} {arch:?} step {step}");
-            let pid = pids[rng.below(pids.len() as u64) as usize];
-            match rng.below(10) {
-                0 if sections.iter().filter(|s| !s.deleted).count() < 4 => {
-                    let pages = 1 + rng.below(24);
-                    let name = format!("s{}", sections.len());
-                    if rng.below(2) == 0 {
-                        let size = pages * PAGE_SIZE;
-                        mm.create_section(&name, size, None, RW, false).unwrap();
-                        sections.push(SectionModel {
-                            name,
-                            data: vec![0; size as usize],
-                            file: None,
-                            deleted: false,
-                        });
-                    } else {
-                        let len = pages * PAGE_SIZE - rng.below(PAGE_SIZE);
-                        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-                        let file = format!("{name}.dat");
-                        std::fs::write(dir.join(&file), &data).unwrap();
-                        mm.create_section(&name, 0, Some(&file), RW, false).unwrap();
-                        sections.push(SectionModel {
-                            name,
-                            data,
-                            file: Some(file),
-                            deleted: false,
-                        });
-                    }
-                }
-                1 => {
-                    let live: Vec<usize> = (0..sections.len())
-                        .filter(|&i| !sections[i].deleted)
-                        .collect();
-                    if live.is_empty() {
-                        continue;
-                    }
-                    let si = live[rng.below(live.len() as u64) as usize];
-                    let size = sections[si].data.len() as u64;
-                    let offset = if size > 64 << 10 && rng.below(2) == 0 {
-                        64 << 10
-                    } else {
-                        0
-                    };
-                    let protection = [RW, RW, WC, RO][rng.below(4) as usize];
-                    let (base, bytes) = mm
-                        .map_view(pid, &sections[si].name, 0, 0, offset, protection)
-                        .unwrap_or_else(|e| panic!("{ctx}: map: {e}"));
-                    views.push(ViewModel {
-                        pid,
-                        base: base.0,
-                        section: si,
-                        first_page: offset / PAGE_SIZE,
-                        pages: bytes / PAGE_SIZE,
-                        protection,
-                        copies: Default::default(),
-                    });
-                }
-                2 => {
-                    let mine: Vec<usize> =
-                        (0..views.len()).filter(|&i| views[i].pid == pid).collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    let v = views.remove(mine[rng.below(mine.len() as u64) as usize]);
-                    mm.unmap_view(pid, v.base + rng.below(v.pages) * PAGE_SIZE)
-                        .unwrap_or_else(|e| panic!("{ctx}: unmap: {e}"));
-                }
-                3 | 4 => {
-                    let mine: Vec<usize> =
-                        (0..views.len()).filter(|&i| views[i].pid == pid).collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    let vi = mine[rng.below(mine.len() as u64) as usize];
-                    let v = &mut views[vi];
-                    let page = rng.below(v.pages);
-                    let off = rng.below(PAGE_SIZE);
-                    let len =
-                        (1 + rng.below(2 * PAGE_SIZE)).min((v.pages - page) * PAGE_SIZE - off);
-                    let byte = rng.next() as u8;
-                    let va = v.base + page * PAGE_SIZE + off;
-                    let r = mm.write_memory(pid, va, &vec![byte; len as usize]);
-                    if v.protection == RO {
-                        assert!(r.is_err(), "{ctx}: wrote a read-only view");
-                        continue;
-                    }
-                    assert_eq!(r.unwrap_or(0), len as usize, "{ctx}: write");
-                    let s = &mut sections[v.section].data;
-                    for i in 0..len {
-                        let at = page * PAGE_SIZE + off + i;
-                        let (p, o) = (at / PAGE_SIZE, (at % PAGE_SIZE) as usize);
-                        let file_at = (v.first_page + p) * PAGE_SIZE + o as u64;
-                        if v.protection == WC {
-                            let copy = v.copies.entry(p).or_insert_with(|| {
-                                let start = ((v.first_page + p) * PAGE_SIZE) as usize;
-                                let mut c = vec![0u8; PAGE_SIZE as usize];
-                                let end = (start + PAGE_SIZE as usize).min(s.len());
-                                if start < s.len() {
-                                    c[..end - start].copy_from_slice(&s[start..end]);
-                                }
-                                c
-                            });
-                            copy[o] = byte;
-                        } else if (file_at as usize) < s.len() {
-                            s[file_at as usize] = byte;
-                        }
-                    }
-                }
-                5 => {
-                    let mine: Vec<usize> =
-                        (0..views.len()).filter(|&i| views[i].pid == pid).collect();
-                    for vi in mine {
-                        let v = &views[vi];
-                        let got = read(&mm, pid, v.base, (v.pages * PAGE_SIZE) as usize);
-                        let s = &sections[v.section].data;
-                        for p in 0..v.pages {
-                            let start = ((v.first_page + p) * PAGE_SIZE) as usize;
-                            let want: Vec<u8> = match v.copies.get(&p) {
-                                Some(c) => c.clone(),
-                                None => (0..PAGE_SIZE as usize)
-                                    .map(|i| s.get(start + i).copied().unwrap_or(0))
-                                    .collect(),
-                            };
-                            let have = &got[(p * PAGE_SIZE) as usize..][..PAGE_SIZE as usize];
-                            // Past the end of a file the tail of its last page reads
-                            // as zeros when read in, but holds what was written
-                            // while it stays in memory (as on NT): not compared.
-                            let valid = s.len().saturating_sub(start).min(PAGE_SIZE as usize);
-                            let (have, want) = (&have[..valid], &want[..valid]);
-                            if have != want {
-                                let i = (0..have.len()).find(|&i| have[i] != want[i]).unwrap_or(0);
-                                panic!(
-                                    "{ctx}: pid {pid} view {:#x} ({}, first page {}) page {p} of {} (file {:?}) differs at byte {i}: have {:#x} want {:#x}; copied {}",
-                                    v.base,
-                                    v.protection.name(),
-                                    v.first_page,
-                                    sections[v.section].name,
-                                    sections[v.section].file,
-                                    have[i],
-                                    want[i],
-                                    v.copies.contains_key(&p)
-                                );
-                            }
-                        }
-                    }
-                }
-                6 if forks < 4 => {
-                    forks += 1;
-                    let child = mm
-                        .fork_process(pid, &format!("f{forks}"))
-                        .unwrap_or_else(|e| panic!("{ctx}: fork: {e}"));
-                    let cloned: Vec<ViewModel> = views
-                        .iter()
-                        .filter(|v| v.pid == pid)
-                        .map(|v| ViewModel {
-                            pid: child,
-                            ..v.clone()
-                        })
-                        .collect();
-                    views.extend(cloned);
-                    pids.push(child);
-                }
-                7 => {
-                    use crate::mm::base::wakeups::SystemThread;
-                    match rng.below(8) {
-                        0 => drop(mm.trim(pid).unwrap()),
-                        1 => drop(mm.flush_modified()),
-                        2 => drop(mm.empty_standby()),
-                        3 => drop(mm.mapped_page_writer_pass()),
-                        4 => drop(mm.tick(1000 * (1 + rng.below(400))).unwrap()),
-                        5 => drop(mm.run_thread(SystemThread::WorkingSetManager)),
-                        6 => {
-                            if let Some(v) = views.iter().find(|v| v.pid == pid) {
-                                mm.flush_view(pid, v.base, 0).unwrap();
-                            }
-                        }
-                        _ => drop(mm.empty_working_sets()),
-                    }
-                }
-                8 => {
-                    let live: Vec<usize> = (0..sections.len())
-                        .filter(|&i| !sections[i].deleted)
-                        .collect();
-                    if live.is_empty() || rng.below(3) != 0 {
-                        continue;
-                    }
-                    let si = live[rng.below(live.len() as u64) as usize];
-                    mm.delete_section(&sections[si].name).unwrap();
-                    sections[si].deleted = true;
-                }
-                9 if pids.len() > 3 && rng.below(3) == 0 => {
-                    let i = 3 + rng.below(pids.len() as u64 - 3) as usize;
-                    let victim = pids.remove(i);
-                    mm.terminate_process(victim).unwrap();
-                    views.retain(|v| v.pid != victim);
-                }
-                _ => {}
-            }
-            if step % 50 == 49 {
-                let r = mm.verify();
-                assert!(r.ok(), "{ctx}:\n{}", r.violations.join("\n"));
+    on_every_arch(0x5EC7_10A5, |seed, arch| {
+        SectionTwin::new(seed, arch).run(1200)
+    });
+}
+
+/// A view in the section twin: the process that maps it, where, and the
+/// model test's view model (its section, copies and protections).
+#[derive(Clone)]
+struct MappedView {
+    pid: Pid,
+    base: u64,
+    view: ViewModel,
+}
+
+/// One arch's run of `random_section_sequences_lose_no_byte`.
+struct SectionTwin {
+    mm: Mm,
+    dir: std::path::PathBuf,
+    rng: XorShift,
+    seed: u64,
+    arch: Arch,
+    /// Names the seed, the arch and the step in a failure.
+    ctx: String,
+    pids: Vec<Pid>,
+    sections: Vec<SectionModel>,
+    views: Vec<MappedView>,
+    forks: u32,
+}
+
+impl SectionTwin {
+    fn new(seed: u64, arch: Arch) -> SectionTwin {
+        let (mm, pids) = small_machine(arch);
+        SectionTwin {
+            dir: mm.config().files_dir.clone(),
+            mm,
+            rng: XorShift(seed ^ (arch as u64 + 1)),
+            seed,
+            arch,
+            ctx: String::new(),
+            pids,
+            sections: Vec::new(),
+            views: Vec::new(),
+            forks: 0,
+        }
+    }
+
+    fn run(mut self, steps: u64) {
+        for step in 0..steps {
+            self.ctx = format!("seed {:#x} {:?} step {step}", self.seed, self.arch);
+            let pid = self.pids[self.rng.below(self.pids.len() as u64) as usize];
+            // A step that comes to nothing (no view, a read-only view, ...)
+            // skips the check, as it always has.
+            if self.step(pid) && step % 50 == 49 {
+                let r = self.mm.verify();
+                assert!(r.ok(), "{}:\n{}", self.ctx, r.violations.join("\n"));
             }
         }
-        for pid in pids {
+        self.finish();
+    }
+
+    /// One random operation by `pid`; false when it ended early.
+    fn step(&mut self, pid: Pid) -> bool {
+        match self.rng.below(10) {
+            0 if SectionModel::live(&self.sections).len() < 4 => self.create_section(),
+            1 => return self.map(pid),
+            2 => return self.unmap(pid),
+            3 | 4 => return self.write(pid),
+            5 => self.read_back(pid),
+            6 if self.forks < 4 => self.fork(pid),
+            7 => self.system(pid),
+            8 => return self.delete_section(),
+            9 if self.pids.len() > 3 && self.rng.below(3) == 0 => self.terminate(),
+            _ => {}
+        }
+        true
+    }
+
+    fn create_section(&mut self) {
+        let pages = 1 + self.rng.below(24);
+        let name = format!("s{}", self.sections.len());
+        if self.rng.below(2) == 0 {
+            let size = pages * PAGE_SIZE;
+            self.mm
+                .create_section(&name, size, None, RW, false)
+                .unwrap();
+            let data = vec![0; size as usize];
+            self.sections.push(SectionModel::new(name, data, None));
+        } else {
+            let len = pages * PAGE_SIZE - self.rng.below(PAGE_SIZE);
+            let data: Vec<u8> = (0..len).map(|_| self.rng.next() as u8).collect();
+            let file = format!("{name}.dat");
+            std::fs::write(self.dir.join(&file), &data).unwrap();
+            self.mm
+                .create_section(&name, 0, Some(&file), RW, false)
+                .unwrap();
+            self.sections
+                .push(SectionModel::new(name, data, Some(file)));
+        }
+    }
+
+    fn map(&mut self, pid: Pid) -> bool {
+        let live = SectionModel::live(&self.sections);
+        if live.is_empty() {
+            return false;
+        }
+        let si = live[self.rng.below(live.len() as u64) as usize];
+        let size = self.sections[si].data.len() as u64;
+        let offset = if size > 64 << 10 && self.rng.below(2) == 0 {
+            64 << 10
+        } else {
+            0
+        };
+        let protection = [RW, RW, WC, RO][self.rng.below(4) as usize];
+        let (base, bytes) = self
+            .mm
+            .map_view(pid, &self.sections[si].name, 0, 0, offset, protection)
+            .unwrap_or_else(|e| panic!("{}: map: {e}", self.ctx));
+        let view = ViewModel::new(si, offset / PAGE_SIZE, bytes / PAGE_SIZE, protection);
+        self.views.push(MappedView {
+            pid,
+            base: base.0,
+            view,
+        });
+        true
+    }
+
+    /// The indices of the views `pid` maps.
+    fn views_of(&self, pid: Pid) -> Vec<usize> {
+        (0..self.views.len())
+            .filter(|&i| self.views[i].pid == pid)
+            .collect()
+    }
+
+    fn unmap(&mut self, pid: Pid) -> bool {
+        let mine = self.views_of(pid);
+        if mine.is_empty() {
+            return false;
+        }
+        let v = self
+            .views
+            .remove(mine[self.rng.below(mine.len() as u64) as usize]);
+        let va = v.base + self.rng.below(v.view.pages()) * PAGE_SIZE;
+        self.mm
+            .unmap_view(pid, va)
+            .unwrap_or_else(|e| panic!("{}: unmap: {e}", self.ctx));
+        true
+    }
+
+    /// Writes one byte value over a random range of one of `pid`'s views.
+    fn write(&mut self, pid: Pid) -> bool {
+        let mine = self.views_of(pid);
+        if mine.is_empty() {
+            return false;
+        }
+        let vi = mine[self.rng.below(mine.len() as u64) as usize];
+        let pages = self.views[vi].view.pages();
+        let page = self.rng.below(pages);
+        let off = self.rng.below(PAGE_SIZE);
+        let len = (1 + self.rng.below(2 * PAGE_SIZE)).min((pages - page) * PAGE_SIZE - off);
+        let byte = self.rng.next() as u8;
+        let v = &mut self.views[vi];
+        let va = v.base + page * PAGE_SIZE + off;
+        let r = self.mm.write_memory(pid, va, &vec![byte; len as usize]);
+        if v.view.protection == RO {
+            assert!(r.is_err(), "{}: wrote a read-only view", self.ctx);
+            return false;
+        }
+        assert_eq!(r.unwrap_or(0), len as usize, "{}: write", self.ctx);
+        // Page by page into the section, or into the view's own copy (made on
+        // the first write to a write-copy page); bytes written past the end
+        // of a file are not kept.
+        let section = &mut self.sections[v.view.section];
+        let (mut at, end) = (page * PAGE_SIZE + off, page * PAGE_SIZE + off + len);
+        while at < end {
+            let (p, o) = (at / PAGE_SIZE, (at % PAGE_SIZE) as usize);
+            let n = (PAGE_SIZE as usize - o).min((end - at) as usize);
+            let bytes = v.view.bytes_mut(section, p as usize, true);
+            let stop = bytes.len().min(o + n);
+            if o < stop {
+                bytes[o..stop].fill(byte);
+            }
+            at += n as u64;
+        }
+        true
+    }
+
+    /// Reads every view of `pid` back whole and compares it with the model.
+    fn read_back(&self, pid: Pid) {
+        for vi in self.views_of(pid) {
+            let v = &self.views[vi];
+            let got = read(&self.mm, pid, v.base, (v.view.pages() * PAGE_SIZE) as usize);
+            let section = &self.sections[v.view.section];
+            for p in 0..v.view.pages() {
+                let start = ((v.view.first_page + p) * PAGE_SIZE) as usize;
+                let want = v.view.read_page(section, p);
+                let have = &got[(p * PAGE_SIZE) as usize..][..PAGE_SIZE as usize];
+                // Past the end of a file the tail of its last page reads
+                // as zeros when read in, but holds what was written
+                // while it stays in memory (as on NT): not compared.
+                let valid = section
+                    .data
+                    .len()
+                    .saturating_sub(start)
+                    .min(PAGE_SIZE as usize);
+                let (have, want) = (&have[..valid], &want[..valid]);
+                if have != want {
+                    let i = (0..have.len()).find(|&i| have[i] != want[i]).unwrap_or(0);
+                    panic!(
+                        "{}: pid {pid} view {:#x} ({}, first page {}) page {p} of {} (file {:?}) differs at byte {i}: have {:#x} want {:#x}; copied {}",
+                        self.ctx,
+                        v.base,
+                        v.view.protection.name(),
+                        v.view.first_page,
+                        section.name,
+                        section.file,
+                        have[i],
+                        want[i],
+                        v.view.copies.contains_key(&p)
+                    );
+                }
+            }
+        }
+    }
+
+    fn fork(&mut self, pid: Pid) {
+        self.forks += 1;
+        let child = self
+            .mm
+            .fork_process(pid, &format!("f{}", self.forks))
+            .unwrap_or_else(|e| panic!("{}: fork: {e}", self.ctx));
+        let cloned: Vec<MappedView> = self
+            .views
+            .iter()
+            .filter(|v| v.pid == pid)
+            .map(|v| MappedView {
+                pid: child,
+                ..v.clone()
+            })
+            .collect();
+        self.views.extend(cloned);
+        self.pids.push(child);
+    }
+
+    fn system(&mut self, pid: Pid) {
+        use crate::mm::base::wakeups::SystemThread;
+        let mm = &self.mm;
+        match self.rng.below(8) {
+            0 => drop(mm.trim(pid).unwrap()),
+            1 => drop(mm.flush_modified()),
+            2 => drop(mm.empty_standby()),
+            3 => drop(mm.mapped_page_writer_pass()),
+            4 => drop(mm.tick(1000 * (1 + self.rng.below(400))).unwrap()),
+            5 => drop(mm.run_thread(SystemThread::WorkingSetManager)),
+            6 => {
+                if let Some(v) = self.views.iter().find(|v| v.pid == pid) {
+                    mm.flush_view(pid, v.base, 0).unwrap();
+                }
+            }
+            _ => drop(mm.empty_working_sets()),
+        }
+    }
+
+    fn delete_section(&mut self) -> bool {
+        let live = SectionModel::live(&self.sections);
+        if live.is_empty() || self.rng.below(3) != 0 {
+            return false;
+        }
+        let si = live[self.rng.below(live.len() as u64) as usize];
+        self.mm.delete_section(&self.sections[si].name).unwrap();
+        self.sections[si].deleted = true;
+        true
+    }
+
+    fn terminate(&mut self) {
+        let i = 3 + self.rng.below(self.pids.len() as u64 - 3) as usize;
+        let victim = self.pids.remove(i);
+        self.mm.terminate_process(victim).unwrap();
+        self.views.retain(|v| v.pid != victim);
+    }
+
+    /// Every process and section goes; the files hold exactly the bytes
+    /// written, and nothing is left.
+    fn finish(self) {
+        let mm = &self.mm;
+        for &pid in &self.pids {
             mm.terminate_process(pid).unwrap();
         }
-        for s in sections.iter().filter(|s| !s.deleted) {
+        for s in self.sections.iter().filter(|s| !s.deleted) {
             mm.delete_section(&s.name).unwrap();
         }
-        assert_verified(&mm);
+        assert_verified(mm);
         assert!(mm.machine().pfn_lock().segments.control_areas.is_empty());
-        for s in &sections {
+        for s in &self.sections {
             if let Some(f) = &s.file {
-                let on_disk = std::fs::read(dir.join(f)).unwrap();
+                let on_disk = std::fs::read(self.dir.join(f)).unwrap();
                 assert!(
                     on_disk == s.data,
-                    "seed {seed:#x} {arch:?}: file {f} differs from what was written"
+                    "seed {:#x} {:?}: file {f} differs from what was written",
+                    self.seed,
+                    self.arch
                 );
             }
         }

@@ -1,6 +1,7 @@
 //! Randomized reserve/release sequences against a page-bitmap model.
 
 use super::*;
+use crate::mm::base::status::MmError;
 use crate::mm::base::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE};
 use crate::mm::testutil::XorShift;
 
@@ -45,6 +46,122 @@ fn check_tree(t: &VadTree, model: &[bool]) {
     assert_eq!(seen, model, "the tree and the model disagree");
 }
 
+/// `e` is one of the statuses `allowed`.
+fn assert_status_in(e: &MmError, allowed: &[NtStatus]) {
+    assert!(allowed.contains(&e.status), "{e}");
+}
+
+/// Reserve, system-chosen or at a random address: the plan must be the
+/// model's answer, or a refusal the model explains.
+fn reserve(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
+    let size = (1 + rng.below(48)) * PAGE_SIZE - rng.below(PAGE_SIZE);
+    let address = if rng.below(2) == 0 {
+        0
+    } else {
+        rng.below(LIMITS.highest + 0x20000)
+    };
+    let mut r = AllocRequest::new(address, size, RW);
+    r.reserve = true;
+    r.commit = rng.below(2) == 0;
+    r.top_down = rng.below(2) == 0;
+    match plan_allocate(t, &r, LIMITS) {
+        Ok(AllocPlan::Reserve { base, size, vad }) => {
+            assert_eq!(base.0 % ALLOCATION_GRANULARITY, 0);
+            assert!(base.0 >= LIMITS.lowest);
+            assert!(base.0 + size - 1 <= LIMITS.highest);
+            let (f, l) = (vad.starting_vpn.0, vad.ending_vpn.0);
+            assert!(!page_used(model, f, l));
+            if address == 0 {
+                let want = brute_force(model, size, r.top_down);
+                assert_eq!(Some(base.0), want);
+            } else {
+                assert_eq!(base.0, address - address % ALLOCATION_GRANULARITY);
+            }
+            t.insert(vad).unwrap();
+            (f..=l).for_each(|p| model[p as usize] = true);
+        }
+        Ok(other) => panic!("a reserve planned {other:?}"),
+        Err(e) => {
+            use NtStatus as S;
+            assert_status_in(
+                &e,
+                &[S::CONFLICTING_ADDRESSES, S::NO_MEMORY, S::INVALID_PARAMETER],
+            );
+            if e.status == NtStatus::NO_MEMORY {
+                let pages = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                assert_eq!(brute_force(model, pages, false), None);
+            }
+        }
+    }
+}
+
+/// Release all or part of a random VAD, or a random address.
+fn release(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
+    let starts: Vec<u64> = t.iter().map(|v| v.start_va().0).collect();
+    let (address, size) = if starts.is_empty() || rng.below(8) == 0 {
+        (rng.below(LIMITS.highest), rng.below(0x20000))
+    } else {
+        let v = t.find(Va(starts[rng.below(starts.len() as u64) as usize]).vpn());
+        let v = v.unwrap();
+        let pages = v.page_count();
+        if rng.below(3) == 0 {
+            (v.start_va().0, 0)
+        } else {
+            let first = rng.below(pages);
+            let n = 1 + rng.below(pages - first);
+            (v.start_va().0 + first * PAGE_SIZE, n * PAGE_SIZE)
+        }
+    };
+    match plan_free(t, address, size, true) {
+        Ok(p) => {
+            let before = t.len();
+            apply_release(t, &p, |_, _| 0).unwrap();
+            let delta = match p.kind {
+                FreeKind::RemoveWhole => -1,
+                FreeKind::SplitMiddle => 1,
+                _ => 0,
+            };
+            assert_eq!(t.len() as i64, before as i64 + delta);
+            (p.first_vpn.0..=p.last_vpn.0).for_each(|q| model[q as usize] = false);
+        }
+        Err(e) => {
+            use NtStatus as S;
+            assert_status_in(
+                &e,
+                &[
+                    S::MEMORY_NOT_ALLOCATED,
+                    S::UNABLE_TO_FREE_VM,
+                    S::FREE_VM_NOT_AT_BASE,
+                ],
+            );
+        }
+    }
+}
+
+/// Probe find_free directly against the model.
+fn probe(t: &VadTree, model: &[bool], rng: &mut XorShift) {
+    let size = (1 + rng.below(64)) * PAGE_SIZE;
+    for top_down in [false, true] {
+        let got = t.find_free(
+            size,
+            ALLOCATION_GRANULARITY,
+            Va(LIMITS.lowest),
+            Va(LIMITS.highest),
+            top_down,
+        );
+        assert_eq!(got.map(|v| v.0), brute_force(model, size, top_down));
+        if let Some(b) = got {
+            let (f, l) = (b.vpn().0, Va(b.0 + size - 1).vpn().0);
+            assert_eq!(
+                t.find_overlapping(Va(b.0).vpn(), Va(b.0 + size - 1).vpn())
+                    .count(),
+                0
+            );
+            assert!(!page_used(model, f, l));
+        }
+    }
+}
+
 #[test]
 fn random_reserve_release_sequences() {
     for seed in [0x9e37_79b9_7f4a_7c15u64, 1, 0xdead_beef, 42] {
@@ -53,113 +170,9 @@ fn random_reserve_release_sequences() {
         let mut model = vec![false; PAGES];
         for _ in 0..1500 {
             match rng.below(10) {
-                // Reserve, system-chosen or at a random address.
-                0..=4 => {
-                    let size = (1 + rng.below(48)) * PAGE_SIZE - rng.below(PAGE_SIZE);
-                    let address = if rng.below(2) == 0 {
-                        0
-                    } else {
-                        rng.below(LIMITS.highest + 0x20000)
-                    };
-                    let mut r = AllocRequest::new(address, size, RW);
-                    r.reserve = true;
-                    r.commit = rng.below(2) == 0;
-                    r.top_down = rng.below(2) == 0;
-                    match plan_allocate(&t, &r, LIMITS) {
-                        Ok(AllocPlan::Reserve { base, size, vad }) => {
-                            assert_eq!(base.0 % ALLOCATION_GRANULARITY, 0);
-                            assert!(base.0 >= LIMITS.lowest);
-                            assert!(base.0 + size - 1 <= LIMITS.highest);
-                            let (f, l) = (vad.starting_vpn.0, vad.ending_vpn.0);
-                            assert!(!page_used(&model, f, l));
-                            if address == 0 {
-                                let want = brute_force(&model, size, r.top_down);
-                                assert_eq!(Some(base.0), want);
-                            } else {
-                                assert_eq!(base.0, address - address % ALLOCATION_GRANULARITY);
-                            }
-                            t.insert(vad).unwrap();
-                            (f..=l).for_each(|p| model[p as usize] = true);
-                        }
-                        Ok(other) => panic!("a reserve planned {other:?}"),
-                        Err(e) => {
-                            let ok = matches!(
-                                e.status,
-                                NtStatus::CONFLICTING_ADDRESSES
-                                    | NtStatus::NO_MEMORY
-                                    | NtStatus::INVALID_PARAMETER
-                            );
-                            assert!(ok, "{e}");
-                            if e.status == NtStatus::NO_MEMORY {
-                                let pages = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-                                assert_eq!(brute_force(&model, pages, false), None);
-                            }
-                        }
-                    }
-                }
-                // Release all or part of a random VAD, or a random address.
-                5..=8 => {
-                    let starts: Vec<u64> = t.iter().map(|v| v.start_va().0).collect();
-                    let (address, size) = if starts.is_empty() || rng.below(8) == 0 {
-                        (rng.below(LIMITS.highest), rng.below(0x20000))
-                    } else {
-                        let v = t.find(Va(starts[rng.below(starts.len() as u64) as usize]).vpn());
-                        let v = v.unwrap();
-                        let pages = v.page_count();
-                        if rng.below(3) == 0 {
-                            (v.start_va().0, 0)
-                        } else {
-                            let first = rng.below(pages);
-                            let n = 1 + rng.below(pages - first);
-                            (v.start_va().0 + first * PAGE_SIZE, n * PAGE_SIZE)
-                        }
-                    };
-                    match plan_free(&t, address, size, true) {
-                        Ok(p) => {
-                            let before = t.len();
-                            apply_release(&mut t, &p, |_, _| 0).unwrap();
-                            let delta = match p.kind {
-                                FreeKind::RemoveWhole => -1,
-                                FreeKind::SplitMiddle => 1,
-                                _ => 0,
-                            };
-                            assert_eq!(t.len() as i64, before as i64 + delta);
-                            (p.first_vpn.0..=p.last_vpn.0).for_each(|q| model[q as usize] = false);
-                        }
-                        Err(e) => {
-                            let ok = matches!(
-                                e.status,
-                                NtStatus::MEMORY_NOT_ALLOCATED
-                                    | NtStatus::UNABLE_TO_FREE_VM
-                                    | NtStatus::FREE_VM_NOT_AT_BASE
-                            );
-                            assert!(ok, "{e}");
-                        }
-                    }
-                }
-                // Probe find_free directly against the model.
-                _ => {
-                    let size = (1 + rng.below(64)) * PAGE_SIZE;
-                    for top_down in [false, true] {
-                        let got = t.find_free(
-                            size,
-                            ALLOCATION_GRANULARITY,
-                            Va(LIMITS.lowest),
-                            Va(LIMITS.highest),
-                            top_down,
-                        );
-                        assert_eq!(got.map(|v| v.0), brute_force(&model, size, top_down));
-                        if let Some(b) = got {
-                            let (f, l) = (b.vpn().0, Va(b.0 + size - 1).vpn().0);
-                            assert_eq!(
-                                t.find_overlapping(Va(b.0).vpn(), Va(b.0 + size - 1).vpn())
-                                    .count(),
-                                0
-                            );
-                            assert!(!page_used(&model, f, l));
-                        }
-                    }
-                }
+                0..=4 => reserve(&mut t, &mut model, &mut rng),
+                5..=8 => release(&mut t, &mut model, &mut rng),
+                _ => probe(&t, &model, &mut rng),
             }
             check_tree(&t, &model);
         }

@@ -1,0 +1,74 @@
+//! The model-based random test: random sequences of every service a process can
+//! call — allocate, commit, decommit, release, protect, lock, unlock, working-set
+//! limits, reads and writes through the MMU, map, unmap, fork, outswap, section
+//! create and delete — mixed with the system threads and the clock, over many
+//! processes on 1 MB of RAM that is several times overcommitted.
+//!
+//! A reference model says, before each call, what it must do: which status a
+//! refused call returns (and then nothing may change), how many bytes a transfer
+//! moves and which fault stops it, and what every readable byte is. `verify` runs
+//! after every batch, with a full read-back of one process and a comparison of
+//! locked pages against the working set.
+//!
+//! `reference` is the model, `generators` chooses the operations and their
+//! arguments (every random draw), `runner` applies each to `Mm` and to the
+//! model and compares them, with the checks between batches and at the end.
+//!
+//! `MMFS_SEED=N` replays a seed; `MMFS_MODEL_OPS=N` sets the operations per arch
+//! (the long run documented in the README uses 1,000,000 in a release build);
+//! `MMFS_MODEL_ARCH=x86|pae|x64` runs one arch; `MMFS_MODEL_BATCH=N` checks
+//! after every N operations; `MMFS_MODEL_TRACE=1` names each operation. A
+//! failure names the seed and the step, and one that may be about memory prints
+//! where every page is.
+
+mod generators;
+pub(super) mod reference;
+mod runner;
+
+use super::env_u64;
+use crate::mm::base::types::Arch;
+
+/// Pages the model lets processes and sections commit in all: twelve times the
+/// 256 pages of RAM, well under the commit limit (RAM + a 64 MB paging file).
+const COMMIT_BUDGET: u64 = 3072;
+/// Highest address the test picks on its own (auto allocations start low).
+/// With `REGION_LIMIT` this bounds the page tables a process needs: at most
+/// 8 on PAE and x64 (4 on x86), so that eight processes' tables and the locked
+/// pages never fill the 256 pages of RAM. (mmfs keeps page tables resident, as
+/// the README says; NT would page out a table with no valid entry.)
+const ADDRESS_WINDOW: u64 = 0x0100_0000;
+/// Regions (reservations and views) per process: beyond it, an allocation or
+/// a map becomes a release or an unmap, so that reservations, which cost no
+/// commit, do not pile up without bound.
+const REGION_LIMIT: usize = 48;
+/// Operations between checks (`MMFS_MODEL_BATCH=1` checks after every one,
+/// to find the operation that broke an invariant).
+const BATCH: u64 = 50;
+/// Pages the model lets processes lock in all (see `Run::lock`).
+const LOCK_BUDGET: u64 = 85;
+
+#[test]
+fn model_random_sequences_match_the_reference_model() {
+    let seed = env_u64("MMFS_SEED").unwrap_or(0x6D6F_6465_6C21);
+    let ops = env_u64("MMFS_MODEL_OPS").unwrap_or(25_000);
+    let batch = env_u64("MMFS_MODEL_BATCH").unwrap_or(BATCH).max(1);
+    let trace = std::env::var_os("MMFS_MODEL_TRACE").is_some();
+    let only = std::env::var("MMFS_MODEL_ARCH").ok();
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        if only
+            .as_ref()
+            .is_some_and(|a| !format!("{arch:?}").eq_ignore_ascii_case(a))
+        {
+            continue;
+        }
+        let s = runner::Run::new(seed, arch).run(ops, batch, trace);
+        eprintln!(
+            "model: seed {seed:#x} {arch:?}: {} operations, {} refused as the model said, {} hard faults, {} pages written to the paging file, 0 bytes lost",
+            s.steps, s.refusals, s.hard_faults, s.pages_written
+        );
+        assert!(
+            s.hard_faults > 0 && s.pages_written > 0,
+            "RAM was not overcommitted"
+        );
+    }
+}

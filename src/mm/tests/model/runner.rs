@@ -1,0 +1,703 @@
+//! Running the test: each operation goes to the real `Mm` and to the model,
+//! and what `Mm` did is compared with what the model said (a refused call's
+//! status, what a call returns, the bytes a transfer moves and reads); after
+//! every batch `verify` runs, the locked pages are compared with the working
+//! set and one process is read back whole; at the end every process and
+//! section goes, every file must hold its bytes and nothing may stay charged.
+
+use super::generators::{Chooser, Op, SystemOp};
+use super::reference::{
+    Expect, GRANULE, Kind, Model, PAGE, ProcessModel, RW, Refusal, Region, SectionModel, ViewModel,
+    page_span, plain_readable,
+};
+use super::{COMMIT_BUDGET, LOCK_BUDGET};
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
+use crate::mm::fault::{AccessFault, FaultKind};
+use crate::mm::tests::{req, small_machine};
+use crate::mm::testutil::XorShift;
+use crate::mm::{Mm, MmResult, NtStatus};
+
+pub(super) struct Run {
+    mm: Mm,
+    rng: XorShift,
+    seed: u64,
+    arch: Arch,
+    step: u64,
+    model: Model,
+    /// Refused calls checked (for the summary).
+    refusals: u64,
+}
+
+/// What a run did, for the line the test prints.
+pub(super) struct Summary {
+    pub(super) steps: u64,
+    pub(super) refusals: u64,
+    pub(super) hard_faults: u64,
+    pub(super) pages_written: u64,
+}
+
+impl Run {
+    /// A machine with 1 MB of RAM and three processes that stay to the end.
+    pub(super) fn new(seed: u64, arch: Arch) -> Run {
+        let (mm, pids) = small_machine(arch);
+        let procs = (pids.into_iter().enumerate())
+            .map(|(i, pid)| ProcessModel::new(pid, format!("p{i}"), false))
+            .collect();
+        Run {
+            mm,
+            rng: XorShift(seed ^ (arch as u64 + 1).wrapping_mul(0x9E37_79B9)),
+            seed,
+            arch,
+            step: 0,
+            model: Model::new(procs),
+            refusals: 0,
+        }
+    }
+
+    /// `ops` operations, checked after every `batch`; `trace` names each.
+    pub(super) fn run(mut self, ops: u64, batch: u64, trace: bool) -> Summary {
+        while self.step < ops {
+            self.op(trace);
+            if self.step % batch == batch - 1 {
+                self.check_batch();
+            }
+            self.step += 1;
+        }
+        self.finish()
+    }
+
+    fn chooser(&mut self) -> Chooser<'_> {
+        Chooser {
+            rng: &mut self.rng,
+            model: &self.model,
+        }
+    }
+
+    fn op(&mut self, trace: bool) {
+        let (pi, k) = self.chooser().process_and_kind();
+        if trace {
+            eprintln!(
+                "step {}: op {k} on pid {}",
+                self.step, self.model.procs[pi].pid
+            );
+        }
+        if let Some(op) = self.chooser().op(pi, k) {
+            self.apply(pi, op);
+        }
+    }
+
+    fn apply(&mut self, pi: usize, op: Op) {
+        match op {
+            Op::AllocAnywhere {
+                pages,
+                commit,
+                protection,
+            } => self.alloc_anywhere(pi, pages, commit, protection),
+            Op::ReserveAt {
+                address,
+                pages,
+                commit,
+                protection,
+            } => self.reserve_at(pi, address, pages, commit, protection),
+            Op::CommitAt {
+                address,
+                size,
+                protection,
+            } => self.commit_at(pi, address, size, protection),
+            Op::FreeNowhere { address, release } => self.free_nowhere(pi, address, release),
+            Op::Free {
+                region,
+                release,
+                first_i,
+                range,
+            } => self.free(pi, &region, release, first_i, range),
+            Op::ReleaseRegion(r) => self.release_region(pi, &r),
+            Op::Protect { address, size, new } => self.protect(pi, address, size, new),
+            Op::Lock {
+                region,
+                fi,
+                n,
+                address,
+                size,
+                unlock,
+            } => match unlock {
+                true => self.unlock(pi, &region, fi, n, (address, size)),
+                false => self.lock(pi, &region, fi, n, (address, size)),
+            },
+            Op::WsLimits(limits) => self.ws_limits(pi, limits),
+            Op::Write { va, data } => self.write(pi, va, &data),
+            Op::Read { va, len } => self.read(pi, va, len),
+            Op::CreateSection { pages, data } => self.create_section(pages, data),
+            Op::DeleteSection(si) => self.delete_section(si),
+            Op::Map {
+                si,
+                protection,
+                offset,
+                pages,
+                address,
+            } => self.map(pi, si, protection, (offset, pages), address),
+            Op::Unmap { region, address } => self.unmap(pi, &region, address),
+            Op::Fork => self.fork(pi),
+            Op::CreateProcess => self.create_process(),
+            Op::Terminate(victim) => self.terminate(victim),
+            Op::System(s) => self.system(pi, s),
+        }
+    }
+
+    // ---- comparing -----------------------------------------------------------
+
+    fn ctx(&self) -> String {
+        format!(
+            "seed {:#x} {:?} step {} (replay: MMFS_SEED={} MMFS_MODEL_OPS={})",
+            self.seed,
+            self.arch,
+            self.step,
+            self.seed,
+            self.step + 1
+        )
+    }
+
+    /// A refused call: the status must be `want`.
+    fn expect_refused<T: std::fmt::Debug>(&mut self, what: &str, r: MmResult<T>, want: NtStatus) {
+        match r {
+            Ok(v) => panic!(
+                "{}: {what} succeeded ({v:?}); the model expected {}",
+                self.ctx(),
+                want.name()
+            ),
+            Err(e) => {
+                assert_eq!(
+                    e.status,
+                    want,
+                    "{}: {what}: {e}; the model expected {}",
+                    self.ctx(),
+                    want.name()
+                );
+                self.refusals += 1;
+            }
+        }
+    }
+
+    fn expect_ok<T>(&self, what: &str, r: MmResult<T>) -> T {
+        r.unwrap_or_else(|e| {
+            self.dump_memory();
+            panic!(
+                "{}: {what} failed: {e}; the model expected success",
+                self.ctx()
+            )
+        })
+    }
+
+    /// A call checked against what the model said: refused with its status
+    /// (None), or done, with what it returned and the model's answer.
+    fn expect<T: std::fmt::Debug, U>(
+        &mut self,
+        what: &str,
+        got: MmResult<T>,
+        want: Expect<U>,
+    ) -> Option<(T, U)> {
+        match want {
+            Err(Refusal { what, status }) => {
+                self.expect_refused(what, got, status);
+                None
+            }
+            Ok(u) => Some((self.expect_ok(what, got), u)),
+        }
+    }
+
+    /// Prints where memory is, for a failure that may be about memory: the
+    /// list counts, the use counts, and per process the working set, page
+    /// tables, locked pages, limits, VADs and PTE states.
+    fn dump_memory(&self) {
+        let meminfo: Vec<String> = self
+            .mm
+            .meminfo()
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!("meminfo: {}", meminfo.join(", "));
+        let uses: Vec<String> = self
+            .mm
+            .usecounts()
+            .iter()
+            .filter(|u| u.counts[0] > 0)
+            .map(|u| format!("{} {}", u.name, u.counts[0]))
+            .collect();
+        eprintln!("pages by use: {}", uses.join(", "));
+        for p in self.mm.processes() {
+            let Ok(st) = self.mm.process_status(p.pid) else {
+                continue;
+            };
+            let mut states: std::collections::BTreeMap<&str, u64> = Default::default();
+            for r in self.mm.ptes(p.pid).unwrap_or_default() {
+                *states.entry(r.state).or_default() += 1;
+            }
+            eprintln!(
+                "{} (pid {}): working set {} (minimum {}, maximum {}), page tables {}, locked {}, commit {}, VADs {}, PTEs {states:?}",
+                p.name,
+                p.pid,
+                st.working_set_size,
+                st.working_set_minimum,
+                st.working_set_maximum,
+                st.page_table_pages,
+                st.locked_pages,
+                st.commit_charge,
+                self.mm.vads(p.pid).map(|v| v.len()).unwrap_or(0),
+            );
+        }
+    }
+
+    // ---- allocation ----------------------------------------------------------
+
+    fn alloc_anywhere(&mut self, pi: usize, pages: u64, commit: bool, protection: Protection) {
+        let flags = if commit { "reserve,commit" } else { "reserve" };
+        let request = req(0, pages * PAGE_SIZE, flags, protection);
+        let pid = self.model.procs[pi].pid;
+        let (base, size) = self.expect_ok("alloc", self.mm.allocate(pid, &request));
+        let ctx = self.ctx();
+        assert_eq!(base.0 % GRANULE, 0, "{ctx}: base {:#x}", base.0);
+        assert_eq!(size, pages * PAGE_SIZE, "{ctx}: size");
+        let p = &mut self.model.procs[pi];
+        assert!(
+            !p.overlaps(base.0, base.0 + size - 1),
+            "{ctx}: {:#x} overlaps a reservation",
+            base.0
+        );
+        p.insert_private(base.0, pages, commit, protection);
+    }
+
+    fn reserve_at(
+        &mut self,
+        pi: usize,
+        address: u64,
+        pages: u64,
+        commit: bool,
+        protection: Protection,
+    ) {
+        let flags = if commit { "reserve,commit" } else { "reserve" };
+        let pid = self.model.procs[pi].pid;
+        let r = self
+            .mm
+            .allocate(pid, &req(address, pages * PAGE_SIZE, flags, protection));
+        let want = self.model.reserve(pi, address, pages, protection);
+        let Some(((got, size), (base, bytes))) = self.expect("reserve at an address", r, want)
+        else {
+            return;
+        };
+        assert_eq!((got.0, size), (base, bytes), "{}", self.ctx());
+        let p = &mut self.model.procs[pi];
+        p.insert_private(base, size / PAGE_SIZE, commit, protection);
+    }
+
+    fn commit_at(&mut self, pi: usize, address: u64, size: u64, protection: Protection) {
+        let want = self.model.commit(pi, address, size, protection);
+        if let Ok(c) = &want
+            && self.model.committed_total() + c.new > COMMIT_BUDGET
+        {
+            return;
+        }
+        let pid = self.model.procs[pi].pid;
+        let r = self
+            .mm
+            .allocate(pid, &req(address, size, "commit", protection));
+        let Some(((got, bytes), c)) = self.expect("commit", r, want) else {
+            return;
+        };
+        let (first, last) = page_span(address, size);
+        assert_eq!((got.0, bytes), (first, last + 1 - first), "{}", self.ctx());
+        self.model.apply_commit(pi, &c, protection);
+    }
+
+    // ---- free ----------------------------------------------------------------
+
+    fn free_nowhere(&mut self, pi: usize, address: u64, release: bool) {
+        if self.model.procs[pi].region_at(address).is_none() {
+            let what = if release { "release" } else { "decommit" };
+            let res = self.mm.free(self.model.procs[pi].pid, address, 0, release);
+            self.expect_refused(what, res, NtStatus::MEMORY_NOT_ALLOCATED);
+        }
+    }
+
+    fn free(
+        &mut self,
+        pi: usize,
+        r: &Region,
+        release: bool,
+        first_i: u64,
+        (address, size): (u64, u64),
+    ) {
+        let what = if release { "release" } else { "decommit" };
+        let res = self
+            .mm
+            .free(self.model.procs[pi].pid, address, size, release);
+        let want = Model::free(r, what, first_i, address, size);
+        let Some(((got, bytes), (first_i, last_i))) = self.expect(what, res, want) else {
+            return;
+        };
+        assert_eq!(
+            (got.0, bytes),
+            (
+                r.base + first_i * PAGE_SIZE,
+                (last_i - first_i + 1) * PAGE_SIZE
+            ),
+            "{}",
+            self.ctx()
+        );
+        self.model.apply_free(pi, r, (first_i, last_i), release);
+    }
+
+    /// Releases a whole private region or unmaps a whole view.
+    fn release_region(&mut self, pi: usize, r: &Region) {
+        let pid = self.model.procs[pi].pid;
+        let got = if r.is_view() {
+            self.expect_ok("unmap", self.mm.unmap_view(pid, r.base))
+        } else {
+            self.expect_ok("release", self.mm.free(pid, r.base, 0, true))
+        };
+        self.region_gone(pi, r, got);
+    }
+
+    /// A call that took all of region `r` away returned `(base, size)`: it
+    /// must be exactly the region's, which leaves the model.
+    fn region_gone(&mut self, pi: usize, r: &Region, (base, size): (Va, u64)) {
+        assert_eq!(
+            (base.0, size),
+            (r.base, r.pages * PAGE_SIZE),
+            "{}",
+            self.ctx()
+        );
+        self.model.procs[pi].regions.remove(&r.base);
+    }
+
+    // ---- protect, lock, limits -----------------------------------------------
+
+    fn protect(&mut self, pi: usize, address: u64, size: u64, new: Protection) {
+        let pid = self.model.procs[pi].pid;
+        let res = self.mm.protect(pid, address, size, new);
+        let want = self.model.protect(pi, address, size, new);
+        let what = match &want {
+            Ok(at) if at.view => "protect a view",
+            _ => "protect",
+        };
+        let Some((old, at)) = self.expect(what, res, want) else {
+            return;
+        };
+        let (want, ok) = self.model.protect_reported(pi, &at, old);
+        let page = if at.view { "view page" } else { "page" };
+        assert!(
+            ok,
+            "{}: protect returned {} for a {} {page}",
+            self.ctx(),
+            old.name(),
+            want.name()
+        );
+        self.model.apply_protect(pi, &at, new);
+    }
+
+    fn unlock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
+        let res = self.mm.unlock(self.model.procs[pi].pid, address, size);
+        if Model::unlock(r, fi, n) {
+            assert_eq!(self.expect_ok("unlock", res), n, "{}", self.ctx());
+            self.model.procs[pi].set_locks(r.base, fi, n, false);
+        } else {
+            self.expect_refused("unlock", res, NtStatus::NOT_LOCKED);
+        }
+    }
+
+    fn lock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
+        let expected = self.model.lock(pi, r, fi, n);
+        // Locks live inside working-set minimums, which are charged against
+        // resident available memory; but mmfs does not refuse a process whose
+        // default minimum no longer fits (NT would), and eight processes'
+        // minimums exceed 1 MB of RAM. So enough locks across processes could
+        // leave no page to fault with: the model keeps them under a third of RAM.
+        let all = self.model.locked_total();
+        if expected.is_ok_and(|new| all + new > LOCK_BUDGET) {
+            return;
+        }
+        let res = self.mm.lock(self.model.procs[pi].pid, address, size);
+        match expected {
+            Err(status) => self.expect_refused("lock", res, status),
+            Ok(new) => {
+                assert_eq!(
+                    self.expect_ok("lock", res),
+                    new,
+                    "{}: pages newly locked",
+                    self.ctx()
+                );
+                self.model.procs[pi].set_locks(r.base, fi, n, true);
+            }
+        }
+    }
+
+    fn ws_limits(&mut self, pi: usize, limits: Option<(u64, u64)>) {
+        let pid = self.model.procs[pi].pid;
+        let Some((min, max)) = limits else {
+            self.expect_ok("ws-limits -1 -1", self.mm.set_ws_limits(pid, None, None));
+            return;
+        };
+        let res = self
+            .mm
+            .set_ws_limits(pid, Some(min * PAGE_SIZE), Some(max * PAGE_SIZE));
+        let physical = self.mm.config().physical_pages();
+        let want = self.model.ws_limits(pi, min, max, physical);
+        let Some((got, min)) = self.expect("ws-limits", res, want) else {
+            return;
+        };
+        assert_eq!(got, (min, max), "{}", self.ctx());
+        self.model.procs[pi].ws_minimum = min;
+    }
+
+    // ---- transfers -----------------------------------------------------------
+
+    fn check_transfer(
+        &self,
+        what: &str,
+        got: Result<usize, AccessFault>,
+        want: (usize, Option<FaultKind>),
+    ) -> usize {
+        let ctx = self.ctx();
+        match (got, want) {
+            (Ok(n), (done, _)) if done > 0 => {
+                assert_eq!(n, done, "{ctx}: {what}: bytes moved");
+                n
+            }
+            (Err(f), (0, Some(kind))) => {
+                assert_eq!(f.kind, kind, "{ctx}: {what}: {}", f.error);
+                0
+            }
+            (got, want) => {
+                self.dump_memory();
+                panic!("{ctx}: {what}: got {got:?}, the model expected {want:?}")
+            }
+        }
+    }
+
+    fn write(&mut self, pi: usize, va: u64, data: &[u8]) {
+        let pid = self.model.procs[pi].pid;
+        let got = self.mm.write_memory(pid, va, data);
+        let (done, fault, _) = self.model.transfer(pi, va, Some(data), data.len());
+        self.check_transfer("write", got, (done, fault));
+    }
+
+    fn read(&mut self, pi: usize, va: u64, len: usize) {
+        let pid = self.model.procs[pi].pid;
+        let mut buf = vec![0u8; len];
+        let got = self.mm.read_memory(pid, va, &mut buf);
+        let (done, fault, want) = self.model.transfer(pi, va, None, len);
+        let n = self.check_transfer("read", got, (done, fault));
+        self.compare(pi, va, &buf[..n], &want[..n]);
+    }
+
+    fn compare(&self, pi: usize, va: u64, have: &[u8], want: &[u8]) {
+        if have != want {
+            let i = (0..have.len()).find(|&i| have[i] != want[i]).unwrap();
+            panic!(
+                "{}: pid {} reads {:#x} at {:#x}; the model says {:#x}",
+                self.ctx(),
+                self.model.procs[pi].pid,
+                have[i],
+                va + i as u64,
+                want[i]
+            );
+        }
+    }
+
+    // ---- sections and views --------------------------------------------------
+
+    fn create_section(&mut self, pages: u64, data: Option<Vec<u8>>) {
+        let name = self.model.next_name("s");
+        let file = data.is_some().then(|| format!("{name}.dat"));
+        let r = match (&file, &data) {
+            (Some(f), Some(d)) => {
+                std::fs::write(self.mm.config().files_dir.join(f), d).unwrap();
+                self.mm.create_section(&name, 0, Some(f), RW, false)
+            }
+            _ => self
+                .mm
+                .create_section(&name, pages * PAGE_SIZE, None, RW, false),
+        };
+        self.expect_ok("create section", r);
+        let data = data.unwrap_or_else(|| vec![0; (pages * PAGE_SIZE) as usize]);
+        self.model
+            .sections
+            .push(SectionModel::new(name, data, file));
+    }
+
+    fn delete_section(&mut self, si: usize) {
+        let r = self.mm.delete_section(&self.model.sections[si].name);
+        self.expect_ok("delete section", r);
+        self.model.sections[si].deleted = true;
+    }
+
+    fn map(
+        &mut self,
+        pi: usize,
+        si: usize,
+        protection: Protection,
+        (offset, pages): (u64, u64),
+        address: u64,
+    ) {
+        let pid = self.model.procs[pi].pid;
+        let name = self.model.sections[si].name.clone();
+        let res = self.mm.map_view(pid, &name, address, 0, offset, protection);
+        let want = self.model.map(pi, address, pages);
+        let Some(((base, bytes), ())) = self.expect("map", res, want) else {
+            return;
+        };
+        let ctx = self.ctx();
+        assert_eq!(bytes, pages * PAGE_SIZE, "{ctx}: view size");
+        assert!(address == 0 || base.0 == address, "{ctx}: view base");
+        let p = &mut self.model.procs[pi];
+        assert!(
+            !p.overlaps(base.0, base.0 + bytes - 1),
+            "{ctx}: view overlaps"
+        );
+        let view = ViewModel::new(si, offset / PAGE_SIZE, pages, protection);
+        p.regions.insert(
+            base.0,
+            Region {
+                base: base.0,
+                pages,
+                kind: Kind::View(view),
+            },
+        );
+    }
+
+    fn unmap(&mut self, pi: usize, r: &Region, address: Option<u64>) {
+        let pid = self.model.procs[pi].pid;
+        match address {
+            Some(address) => {
+                let got = self.expect_ok("unmap", self.mm.unmap_view(pid, address));
+                self.region_gone(pi, r, got);
+            }
+            None => {
+                let res = self.mm.unmap_view(pid, r.base);
+                self.expect_refused("unmap private memory", res, NtStatus::NOT_MAPPED_VIEW);
+            }
+        }
+    }
+
+    // ---- processes and the system --------------------------------------------
+
+    fn fork(&mut self, pi: usize) {
+        let name = self.model.next_name("f");
+        let parent = self.model.procs[pi].pid;
+        let child = self.expect_ok("fork", self.mm.fork_process(parent, &name));
+        self.model.fork(pi, child, name);
+    }
+
+    fn create_process(&mut self) {
+        let name = self.model.next_name("c");
+        let pid = self.expect_ok("create process", self.mm.create_process(&name));
+        self.model.procs.push(ProcessModel::new(pid, name, true));
+    }
+
+    fn terminate(&mut self, victim: usize) {
+        let p = self.model.procs.remove(victim);
+        self.expect_ok("terminate", self.mm.terminate_process(p.pid));
+        assert!(self.mm.pid_of(&p.name).is_none(), "{}", self.ctx());
+    }
+
+    fn system(&mut self, pi: usize, op: SystemOp) {
+        let pid = self.model.procs[pi].pid;
+        match op {
+            SystemOp::Trim => drop(self.expect_ok("trim", self.mm.trim(pid))),
+            SystemOp::FlushModified => drop(self.mm.flush_modified()),
+            SystemOp::EmptyStandby => drop(self.mm.empty_standby()),
+            SystemOp::EmptyWorkingSets => drop(self.mm.empty_working_sets()),
+            SystemOp::MappedPageWriter => drop(self.mm.mapped_page_writer_pass()),
+            SystemOp::Tick(ms) => drop(self.expect_ok("tick", self.mm.tick(ms))),
+            SystemOp::Outswap => drop(self.expect_ok("outswap", self.mm.outswap(pid))),
+            SystemOp::Inswap => drop(self.expect_ok("inswap", self.mm.inswap(pid))),
+            SystemOp::Thread(t) => drop(self.mm.run_thread(t)),
+        }
+    }
+
+    // ---- the checks ----------------------------------------------------------
+
+    fn check_batch(&mut self) {
+        let r = self.mm.verify();
+        assert!(r.ok(), "{}:\n{}", self.ctx(), r.violations.join("\n"));
+        for pi in 0..self.model.procs.len() {
+            self.check_locks(pi);
+        }
+        let pi = self.rng.below(self.model.procs.len() as u64) as usize;
+        self.sweep(pi);
+    }
+
+    /// Reads every page of every region of one process and compares it. Guard
+    /// pages and inaccessible pages are skipped (touching a guard disarms it).
+    fn sweep(&mut self, pi: usize) {
+        let pid = self.model.procs[pi].pid;
+        let regions: Vec<Region> = self.model.procs[pi].regions.values().cloned().collect();
+        for r in regions {
+            for i in 0..r.pages {
+                let va = r.base + i * PAGE_SIZE;
+                let readable = match &r.kind {
+                    Kind::Private(p) => {
+                        p[i as usize].committed && plain_readable(p[i as usize].protection)
+                    }
+                    Kind::View(v) => plain_readable(v.page_protection[i as usize]),
+                };
+                if !readable {
+                    continue;
+                }
+                let mut buf = vec![0u8; PAGE];
+                let got = self.mm.read_memory(pid, va, &mut buf);
+                let (done, fault, want) = self.model.transfer(pi, va, None, PAGE);
+                self.check_transfer("sweep read", got, (done, fault));
+                self.compare(pi, va, &buf, &want);
+            }
+        }
+    }
+
+    /// Locked pages are exactly the model's.
+    fn check_locks(&self, pi: usize) {
+        let pid = self.model.procs[pi].pid;
+        let ws = self.expect_ok("workingset", self.mm.workingset(pid));
+        let mut have: Vec<u64> = ws.iter().filter(|w| w.locked).map(|w| w.va).collect();
+        have.sort_unstable();
+        let want = self.model.procs[pi].locked_pages();
+        assert_eq!(have, want, "{}: locked pages of pid {pid}", self.ctx());
+    }
+
+    /// Ends the run: every process and section goes, every file holds its
+    /// bytes, and nothing is left charged or allocated.
+    fn finish(mut self) -> Summary {
+        for pi in 0..self.model.procs.len() {
+            self.sweep(pi);
+        }
+        for p in std::mem::take(&mut self.model.procs) {
+            self.expect_ok("terminate", self.mm.terminate_process(p.pid));
+        }
+        for s in self.model.sections.iter().filter(|s| !s.deleted) {
+            self.mm.delete_section(&s.name).unwrap();
+        }
+        let r = self.mm.verify();
+        assert!(r.ok(), "{}:\n{}", self.ctx(), r.violations.join("\n"));
+        for s in &self.model.sections {
+            if let Some(f) = &s.file {
+                let on_disk = std::fs::read(self.mm.config().files_dir.join(f)).unwrap();
+                assert!(
+                    on_disk == s.data,
+                    "{}: file {f} differs from the model",
+                    self.ctx()
+                );
+            }
+        }
+        assert_eq!(
+            self.mm.machine().pagefiles_lock().used_pages(),
+            0,
+            "{}",
+            self.ctx()
+        );
+        Summary {
+            steps: self.step,
+            refusals: self.refusals,
+            hard_faults: self.mm.counter("hard_faults"),
+            pages_written: self.mm.counter("pages_written_to_pagefile"),
+        }
+    }
+}
