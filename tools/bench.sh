@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: mounts mmfs and the no-op FUSE baseline (examples/nullfs.rs) side by
 # side and runs the same workloads against both in one run, printing each ratio.
-# Never part of the tests: figures go in the README's performance section.
+# Never part of the tests: figures go in the README's table and docs/PERFORMANCE.md.
 #
 #   tools/bench.sh                    # all workloads
 #   tools/bench.sh parallel paging    # only these rows

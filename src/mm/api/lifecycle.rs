@@ -142,8 +142,8 @@ impl Mm {
         self.with_reclaim(Pid(0), || {
             let child_pid = self.create_process(child_name)?;
             let cloned = self.process(child_pid).and_then(|child| {
-                // Lock order: the parent, then the child (new: no one else
-                // can be waiting for it).
+                // Lock order: the parent, then the child: pid order, as
+                // `verify` takes them (a child's pid is above its parent's).
                 let mut ps = parent.live_space()?;
                 let mut cs = child.live_space()?;
                 clone_into(&self.machine, &mut ps, &mut cs)

@@ -111,7 +111,16 @@ impl Mm {
             } else {
                 Extent::Part
             };
-            match self.touch_reclaiming(pid, &mut space, Va(addr), t.access, extent) {
+            // Looked at in place, not moved: a resident page's touch returns
+            // here millions of times a second.
+            let mut touched = touch_extent(m, &mut space, Va(addr), t.access, extent);
+            if let Err(f) = &touched
+                && out_of_pages(f)
+            {
+                let page = (Va(addr), t.access, extent);
+                touched = self.touch_after_reclaim(pid, &mut space, touched, page);
+            }
+            match touched {
                 Ok(pfn) => (t.copy)(m, pfn, page_off, done, n),
                 Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
             }
@@ -120,30 +129,29 @@ impl Mm {
         Ok(done)
     }
 
-    /// Touches one page; out of pages even after this process gave up its own,
-    /// other processes give up some (those whose lock is free right now), then
-    /// the touch is retried.
-    fn touch_reclaiming(
+    /// A touch found no page even after this process gave up its own
+    /// (`failed`): other processes give up some (those whose lock is free right
+    /// now) and the touch is retried, until it succeeds, fails otherwise, or
+    /// nothing more can be reclaimed (then the last failure stands).
+    #[cold]
+    fn touch_after_reclaim(
         &self,
         pid: Pid,
         space: &mut AddressSpace,
-        va: Va,
-        access: Access,
-        extent: Extent,
+        mut failed: Result<Pfn, AccessFault>,
+        (va, access, extent): (Va, Access, Extent),
     ) -> Result<Pfn, AccessFault> {
-        let m = &self.machine;
-        let mut result = touch_extent(m, space, va, access, extent);
-        while let Err(f) = &result {
-            if f.kind != FaultKind::Resources || f.error.status != NtStatus::NO_MEMORY {
-                break;
-            }
-            if self.reclaim_for(pid) == 0 {
-                break;
-            }
-            result = touch_extent(m, space, va, access, extent);
+        while matches!(&failed, Err(f) if out_of_pages(f)) && self.reclaim_for(pid) > 0 {
+            failed = touch_extent(&self.machine, space, va, access, extent);
         }
-        result
+        failed
     }
+}
+
+/// Whether a touch failed for want of a physical page (which reclaiming from
+/// other processes may cure).
+fn out_of_pages(f: &AccessFault) -> bool {
+    f.kind == FaultKind::Resources && f.error.status == NtStatus::NO_MEMORY
 }
 
 /// An access past the highest user address: an access violation, recorded as

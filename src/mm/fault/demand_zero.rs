@@ -17,6 +17,7 @@ use super::{Access, AccessFault, check_protection, count_fault, resources};
 /// this process's alone until its address-space lock is released, and by then
 /// every byte has been written. Everything NT does is still done and counted
 /// (the list the page came from, `pages_zeroed`, the fault).
+#[inline]
 pub(super) fn demand_zero(
     m: &Machine,
     space: &mut AddressSpace,

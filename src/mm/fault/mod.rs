@@ -91,6 +91,7 @@ pub fn touch(
 /// `touch`, told how much of the page the caller is about to write. With
 /// `Extent::WholePage` the caller must write all 4096 bytes of the frame
 /// returned before it releases the address-space lock.
+#[inline]
 pub fn touch_extent(
     m: &Machine,
     space: &mut AddressSpace,
@@ -124,6 +125,7 @@ pub fn touch_extent(
     result
 }
 
+#[inline]
 fn dispatch(
     m: &Machine,
     space: &mut AddressSpace,
@@ -170,7 +172,9 @@ fn dispatch(
 }
 
 /// A valid PTE: a hit, unless a write meets a read-only or copy-on-write page.
-/// The hardware sets Accessed, and Dirty on a write.
+/// The hardware sets Accessed, and Dirty on a write. (Inlined: this is every
+/// access to a resident page.)
+#[inline]
 fn valid(
     m: &Machine,
     space: &mut AddressSpace,
@@ -273,6 +277,7 @@ pub(crate) fn protection_fault(va: Va, access: Access, why: &str) -> AccessFault
 
 /// The access check for a page that is about to become valid with protection `p`.
 /// A guard page is disarmed (its PTE rewritten without GUARD) and reported once.
+#[inline]
 pub(crate) fn check_protection(
     space: &mut AddressSpace,
     va: Va,
@@ -282,32 +287,40 @@ pub(crate) fn check_protection(
 ) -> Result<(), AccessFault> {
     if p.is_guard() && !p.is_decommit() {
         rearm(space, p.with_guard(false))?;
-        return Err(fault(
-            FaultKind::Guard,
-            NtStatus::GUARD_PAGE_VIOLATION,
-            format!(
-                "{} of {:#x} hit a guard page; the guard is now gone",
-                verb(access),
-                va.0
-            ),
-        ));
+        return Err(guard_hit(va, access));
     }
+    let allowed = match access {
+        Access::Write => p.allows_write(),
+        Access::Read => p.allows_read(),
+    };
+    if allowed && !(p.is_noaccess() || p.is_decommit() || p.raw() == 0) {
+        return Ok(());
+    }
+    Err(denied(va, access, p))
+}
+
+/// The fault a guard page raises (its guard already disarmed).
+#[cold]
+fn guard_hit(va: Va, access: Access) -> AccessFault {
+    fault(
+        FaultKind::Guard,
+        NtStatus::GUARD_PAGE_VIOLATION,
+        format!(
+            "{} of {:#x} hit a guard page; the guard is now gone",
+            verb(access),
+            va.0
+        ),
+    )
+}
+
+/// The access violation of a protection that forbids `access` (kept off the
+/// fault path: the message is formatted only when it is raised).
+#[cold]
+fn denied(va: Va, access: Access, p: Protection) -> AccessFault {
     if p.is_noaccess() || p.is_decommit() || p.raw() == 0 {
-        return Err(protection_fault(va, access, "the page is PAGE_NOACCESS"));
+        return protection_fault(va, access, "the page is PAGE_NOACCESS");
     }
-    match access {
-        Access::Write if !p.allows_write() => Err(protection_fault(
-            va,
-            access,
-            &format!("the page is {}", p.name()),
-        )),
-        Access::Read if !p.allows_read() => Err(protection_fault(
-            va,
-            access,
-            &format!("the page is {}", p.name()),
-        )),
-        _ => Ok(()),
-    }
+    protection_fault(va, access, &format!("the page is {}", p.name()))
 }
 
 pub(crate) fn resources(e: MmError) -> AccessFault {

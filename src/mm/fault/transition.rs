@@ -16,6 +16,7 @@ use super::{Access, AccessFault, FaultKind, check_protection, count_fault, fault
 
 /// A transition (soft) fault: the page is still in memory on the standby or
 /// modified list; take it back without any I/O.
+#[inline]
 pub(super) fn transition(
     m: &Machine,
     space: &mut AddressSpace,

@@ -12,8 +12,8 @@
 //!
 //! Locks: the process table (`Processes`, lock order 3), then one address space
 //! (`Process::space`, order 4). Only fork holds two address spaces (the parent,
-//! then the child it just made, which no one else can reach yet) and `verify`
-//! holds all of them (in pid order, under the exclusive lifecycle lock); reclaim
+//! then the child it just made) and `verify` holds all of them; both take them
+//! in pid order (a child's pid is above its parent's: pids only grow). Reclaim
 //! only *tries* other processes' locks.
 
 pub mod address_space;

@@ -15,7 +15,7 @@
 //! model and compares them, with the checks between batches and at the end.
 //!
 //! `MMFS_SEED=N` replays a seed; `MMFS_MODEL_OPS=N` sets the operations per arch
-//! (the long run documented in the README uses 1,000,000 in a release build);
+//! (the long run documented in docs/TESTING.md uses 1,000,000 in a release build);
 //! `MMFS_MODEL_ARCH=x86|pae|x64` runs one arch; `MMFS_MODEL_BATCH=N` checks
 //! after every N operations; `MMFS_MODEL_TRACE=1` names each operation. A
 //! failure names the seed and the step, and one that may be about memory prints
@@ -35,7 +35,7 @@ const COMMIT_BUDGET: u64 = 3072;
 /// With `REGION_LIMIT` this bounds the page tables a process needs: at most
 /// 8 on PAE and x64 (4 on x86), so that eight processes' tables and the locked
 /// pages never fill the 256 pages of RAM. (mmfs keeps page tables resident, as
-/// the README says; NT would page out a table with no valid entry.)
+/// docs/TESTING.md says; NT would page out a table with no valid entry.)
 const ADDRESS_WINDOW: u64 = 0x0100_0000;
 /// Regions (reservations and views) per process: beyond it, an allocation or
 /// a map becomes a release or an unmap, so that reservations, which cost no
