@@ -64,13 +64,7 @@ pub fn copy_on_write(m: &Machine, space: &mut AddressSpace, va: Va) -> Result<Pf
         space.private_pages -= 1;
     }
     let original = m.fmt.encode(&PteState::DemandZero { protection });
-    let map = NewMapping {
-        loc,
-        va: va.page_base(),
-        pfn: page.pfn,
-        protection,
-        dirty: true,
-    };
+    let map = NewMapping::new(loc, va, page.pfn, protection, true);
     space.install_private_locked(m, &mut st, map, original);
     if wsle.locked {
         let i = st.db.ws_index(page.pfn);

@@ -42,13 +42,7 @@ pub(super) fn demand_zero(
         .obtain_page(m, PageNeed::ZeroedByCaller)
         .map_err(resources)?;
     let original = m.fmt.encode(&PteState::DemandZero { protection });
-    let map = NewMapping {
-        loc,
-        va: va.page_base(),
-        pfn: page.pfn,
-        protection,
-        dirty: access == Access::Write,
-    };
+    let map = NewMapping::new(loc, va, page.pfn, protection, access == Access::Write);
     space.install_private_locked(m, &mut st, map, original);
     drop(st);
     // The PTE is valid now, but only through this address space, whose lock we

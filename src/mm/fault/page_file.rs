@@ -114,13 +114,7 @@ pub(super) fn page_file(
         slot,
         protection,
     });
-    let map = NewMapping {
-        loc,
-        va: va.page_base(),
-        pfn,
-        protection,
-        dirty: access == Access::Write,
-    };
+    let map = NewMapping::new(loc, va, pfn, protection, access == Access::Write);
     space.install_private_locked(m, &mut st, map, original);
     if access == Access::Write {
         // Written at once: the slot's copy is stale already.

@@ -82,13 +82,7 @@ impl ProtoFault {
     }
 
     fn mapping(&self, pfn: Pfn) -> NewMapping {
-        NewMapping {
-            loc: self.loc,
-            va: self.va.page_base(),
-            pfn,
-            protection: self.protection,
-            dirty: self.write_now(),
-        }
+        NewMapping::new(self.loc, self.va, pfn, self.protection, self.write_now())
     }
 }
 

@@ -68,13 +68,7 @@ pub(super) fn transition(
     }
     // From a list, or (no list) a frame whose cluster write is still in flight.
     st.db.set_location(pfn, PageLocation::Active);
-    let map = NewMapping {
-        loc,
-        va: va.page_base(),
-        pfn,
-        protection,
-        dirty: access == Access::Write,
-    };
+    let map = NewMapping::new(loc, va, pfn, protection, access == Access::Write);
     space.map_valid_locked(m, &mut st, map);
     drop(st);
     space.faults.transition += 1;

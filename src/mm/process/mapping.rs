@@ -25,6 +25,19 @@ pub struct NewMapping {
     pub dirty: bool,
 }
 
+impl NewMapping {
+    /// The page holding `va` (any address in it), mapped by the PTE at `loc`.
+    pub fn new(loc: EntryLoc, va: Va, pfn: Pfn, protection: Protection, dirty: bool) -> Self {
+        NewMapping {
+            loc,
+            va: va.page_base(),
+            pfn,
+            protection,
+            dirty,
+        }
+    }
+}
+
 /// A valid PTE for a private data page with protection `p`.
 pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
     m.fmt.encode(&PteState::Valid(HardwarePte {

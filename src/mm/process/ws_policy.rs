@@ -19,6 +19,15 @@ use super::working_set::{MAXIMUM_AGE, Wsle, WsleKind};
 /// set's size (with 64 the sequential paging bench spent a third of its time here).
 const REPLACEMENT_SCAN: u32 = 16;
 
+/// A valid page leaving the working set: its entry (already removed), its
+/// PTE's place, and what the PTE held.
+#[derive(Clone, Copy)]
+struct Leaving {
+    entry: Wsle,
+    loc: EntryLoc,
+    pte: HardwarePte,
+}
+
 impl AddressSpace {
     /// Takes a valid page out of the working set: a private page's PTE becomes a
     /// transition PTE and the page goes to the modified list if it was dirtied (or
@@ -41,10 +50,15 @@ impl AddressSpace {
             return false;
         };
         self.ws.remove(index);
+        let leaving = Leaving {
+            entry: e,
+            loc,
+            pte: h,
+        };
         if e.kind == WsleKind::Shared {
-            self.trim_shared(m, st, &e, loc, h);
+            self.trim_shared(m, st, &leaving);
         } else {
-            self.trim_private(m, st, &e, loc, h);
+            self.trim_private(m, st, &leaving);
         }
         bump(&m.counters.pages_trimmed);
         true
@@ -53,14 +67,12 @@ impl AddressSpace {
     /// A shared page leaves this working set: the PTE points back at the
     /// prototype PTE; the frame leaves memory only when no other process maps
     /// it either.
-    fn trim_shared(
-        &mut self,
-        m: &Machine,
-        mut st: MutexGuard<'_, PfnState>,
-        e: &Wsle,
-        loc: EntryLoc,
-        h: HardwarePte,
-    ) {
+    fn trim_shared(&mut self, m: &Machine, mut st: MutexGuard<'_, PfnState>, t: &Leaving) {
+        let Leaving {
+            entry: e,
+            loc,
+            pte: h,
+        } = *t;
         let pointer = self.proto_pointer_pte(m, &st, e.va, h.pfn, e.protection);
         self.tables(m).write(loc, pointer);
         st.db.decrement_share(loc.table);
@@ -79,14 +91,12 @@ impl AddressSpace {
 
     /// A private page leaves the working set: its PTE becomes a transition PTE
     /// and the frame goes to the modified or standby list.
-    fn trim_private(
-        &mut self,
-        m: &Machine,
-        mut st: MutexGuard<'_, PfnState>,
-        e: &Wsle,
-        loc: EntryLoc,
-        h: HardwarePte,
-    ) {
+    fn trim_private(&mut self, m: &Machine, mut st: MutexGuard<'_, PfnState>, t: &Leaving) {
+        let Leaving {
+            entry: e,
+            loc,
+            pte: h,
+        } = *t;
         let tables = self.tables(m);
         if h.dirty {
             // Written since it came in: any copy in the paging file is stale.
