@@ -448,6 +448,7 @@ scenarios! {
     paging_disk_full,
     stress_concurrent,
     hostile_input,
+    inspect_views,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -12,6 +12,17 @@ assert_eq "$(kv "$pte" PteAddress)" "$(printf '0x%016x' $(( 0xFFFFF68000000000 +
 assert_eq "$(kv "$pte" PxeAddress)" "$(printf '0x%016x' $(( 0xFFFFF6FB7DBED000 + ((base >> 39) & 511) * 8 )))"
 kv "$pte" PpeValue > /dev/null
 assert_eq "$(kv "$pte" State)" "valid"
+# The address split: four 9-bit indexes and the byte offset.
+assert_eq "$(kv "$pte" PxeIndex)" "$(printf '0x%03x' $(( (base >> 39) & 511 )))"
+assert_eq "$(kv "$pte" PpeIndex)" "$(printf '0x%03x' $(( (base >> 30) & 511 )))"
+assert_eq "$(kv "$pte" PdeIndex)" "$(printf '0x%03x' $(( (base >> 21) & 511 )))"
+assert_eq "$(kv "$pte" PteIndex)" "$(printf '0x%03x' $(( (base >> 12) & 511 )))"
+assert_eq "$(kv "$pte" ByteOffset)" "0x000"
+# WinDbg's letters: readwrite data has NX set, so no E; every table above is UWE.
+assert_eq "$(kv "$pte" WinDbgFlags)" "---DA--UW-V"
+for level in Pxe Ppe Pde; do
+    assert_match "$(kv "$pte" ${level}WinDbgFlags)" "*UWEV"
+done
 # PML4 + PDPT + PD + PT for this process.
 assert_eq "$(kv "$P/status" PageTablePages)" "4"
 verify_ok

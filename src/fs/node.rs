@@ -70,6 +70,8 @@ pub enum ProcessFile {
     Ptes,
     Workingset,
     Maps,
+    /// The fork clone blocks the process's PTEs refer to.
+    Clones,
     Control,
 }
 
@@ -88,7 +90,11 @@ pub enum File {
     Readme(DirClass),
     System(SystemFile),
     PfnList(PageLocation),
+    /// `pfn/lists/standby-N`: one standby priority's list.
+    StandbyList(u8),
     PfnDb,
+    /// `pfn/priorities`: the standby lists by priority (RAMMap's Priority Summary).
+    PfnPriorities,
     /// `pfn/<PFN>` (lookup-only).
     PfnEntry(u32),
     Process(Pid, ProcessFile),
@@ -134,13 +140,14 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("control", SystemFile::Control),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 7] = [
+const PROCESS_FILES: [(&str, ProcessFile); 8] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
     ("ptes", ProcessFile::Ptes),
     ("workingset", ProcessFile::Workingset),
     ("maps", ProcessFile::Maps),
+    ("clones", ProcessFile::Clones),
     ("control", ProcessFile::Control),
 ];
 
@@ -161,6 +168,20 @@ pub const PFN_LISTS: [(&str, PageLocation); 7] = [
     ("bad", PageLocation::Bad),
     ("active", PageLocation::Active),
 ];
+
+/// `pfn/lists/standby-0` ... `standby-7`: NT's eight standby lists, by page
+/// priority (`standby` is all eight, priority 0 first).
+pub const STANDBY_PRIORITIES: u8 = 8;
+
+fn standby_list_name(priority: u8) -> String {
+    format!("standby-{priority}")
+}
+
+/// The priority a `standby-N` name stands for (only the canonical spelling).
+fn standby_list_priority(name: &str) -> Option<u8> {
+    let n: u8 = name.strip_prefix("standby-")?.parse().ok()?;
+    (n < STANDBY_PRIORITIES && standby_list_name(n) == name).then_some(n)
+}
 
 impl Dir {
     pub fn class(self) -> DirClass {
@@ -260,12 +281,15 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
         Dir::Pfn => match name {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
             "db" => Some(Node::File(File::PfnDb)),
+            "priorities" => Some(Node::File(File::PfnPriorities)),
             _ => {
                 let pfn = u32::try_from(parse_number(name).ok()?).ok()?;
                 (pfn < mm.physical_pages()).then_some(Node::File(File::PfnEntry(pfn)))
             }
         },
-        Dir::PfnLists => find(&PFN_LISTS, name).map(|l| Node::File(File::PfnList(l))),
+        Dir::PfnLists => find(&PFN_LISTS, name)
+            .map(|l| Node::File(File::PfnList(l)))
+            .or_else(|| standby_list_priority(name).map(|p| Node::File(File::StandbyList(p)))),
         Dir::Processes => mm.pid_of(name).map(|p| Node::Dir(Dir::Process(p))),
         Dir::Pids => {
             // Only the canonical decimal spelling, so each pid has one name.
@@ -321,10 +345,14 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
         Dir::Pfn => {
             add("lists", Node::Dir(Dir::PfnLists));
             add("db", Node::File(File::PfnDb));
+            add("priorities", Node::File(File::PfnPriorities));
         }
         Dir::PfnLists => {
             for (n, l) in PFN_LISTS {
                 add(n, Node::File(File::PfnList(l)));
+            }
+            for p in 0..STANDBY_PRIORITIES {
+                add(&standby_list_name(p), Node::File(File::StandbyList(p)));
             }
         }
         Dir::Processes => {
@@ -475,6 +503,41 @@ mod tests {
         assert_eq!(lookup(&m, pte, "0x80000000"), None, "above user space");
         assert_eq!(lookup(&m, pte, "junk"), None);
         assert_eq!(list(&m, pte).len(), 1, "only the README is listed");
+    }
+
+    #[test]
+    fn standby_lists_by_priority_and_the_new_files() {
+        let m = mm();
+        let names = |d| -> Vec<String> { list(&m, d).into_iter().map(|(n, _)| n).collect() };
+        let lists = names(Dir::PfnLists);
+        assert_eq!(lists[3], "standby", "the SPEC's lists keep their place");
+        assert_eq!(
+            lists[8..],
+            (0..8).map(|p| format!("standby-{p}")).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            lookup(&m, Dir::PfnLists, "standby-7"),
+            Some(Node::File(File::StandbyList(7)))
+        );
+        for bad in [
+            "standby-8",
+            "standby-03",
+            "standby-",
+            "standby--1",
+            "standby-+1",
+        ] {
+            assert_eq!(lookup(&m, Dir::PfnLists, bad), None, "{bad}");
+        }
+        assert_eq!(
+            lookup(&m, Dir::Pfn, "priorities"),
+            Some(Node::File(File::PfnPriorities))
+        );
+        assert!(names(Dir::Pfn).contains(&"priorities".to_string()));
+        let pid = m.create_process("app").unwrap();
+        assert_eq!(
+            lookup(&m, Dir::Process(pid), "clones"),
+            Some(Node::File(File::Process(pid, ProcessFile::Clones)))
+        );
     }
 
     #[test]

@@ -59,7 +59,28 @@ system/: the whole simulated machine.
 
   meminfo    key/value, in pages: the list counts (they add up to PhysicalPages),
              AvailablePages (zeroed + free + standby), commit charge/limit/peak,
-             ResidentAvailablePages (RAM less bad pages less every working-set minimum)
+             ResidentAvailablePages (RAM less bad pages less every working-set minimum),
+             then the thresholds that wake and steer the system threads (WRK's
+             values for this much RAM), to see why a trim or a write happened:
+               MinimumFreePages     MmMinimumFreePages: an allocation leaving fewer
+                                    available pages wakes the modified page writer
+                                    (when any page is modified)
+               PlentyFreePages      MmPlentyFreePages: an allocation leaving fewer
+                                    available pages wakes the working-set manager
+               WorkingSetManagerGoal  1.5 x PlentyFreePages: each working-set
+                                    manager pass trims working sets (largest first,
+                                    oldest pages first) until AvailablePages is back
+                                    to this; with AvailablePages below it, it trims
+               ModifiedPageMaximum  MmModifiedPageMaximum: a modified list this
+                                    long wakes the modified page writer
+               ZeroPageThreadWake   a free list this long wakes the zero page thread
+               RepurposedSinceLastPass  standby pages repurposed since the
+                                    working-set manager's last pass ...
+               RepurposedTrimThreshold  ... and how many (a quarter of
+                                    AvailablePages) make its next pass trim at least
+                                    PlentyFreePages / 4 pages even when memory is
+                                    not short
+             (There is no dirty page threshold until the cache manager comes.)
   counters   one `name value` per line: faults of each kind, access violations,
              guard page faults, pages zeroed, trims, pages repurposed, ...
   usecounts  RAMMap's Use Counts: rows by use (ProcessPrivate, PageTable, ...),
@@ -118,7 +139,16 @@ pfn/: the PFN database, one entry per physical page (MMPFN).
             original_pte`, one fixed-width row per physical page. flags: M
             modified, R read in progress, W write in progress, P prototype PTE,
             E in-page error (- when clear)
-  lists/    the page lists, one PFN per line, head first
+  lists/    the page lists, one PFN per line, head first; standby also by
+            priority: lists/standby-0 ... standby-7
+  priorities  table `# priority standby repurposed` (RAMMap's Priority Summary),
+            one row per standby priority 0-7: the pages on that priority's
+            standby list now, and the standby pages of that priority repurposed
+            (taken for a new use) since boot, in pages. NT keeps eight standby
+            lists and repurposes priority 0 first, oldest first; a page's
+            priority is its PFN entry's (pfn/db's priority column; 3, WRK's
+            default, unless changed). The repurposed column adds up to
+            pages_repurposed in system/counters.
   <PFN>     one page in detail (the !pfn view), e.g. `cat pfn/0x1a3`. These are
             not listed; any PFN below PhysicalPages works, in hex or decimal.
 
@@ -132,9 +162,13 @@ no header, so `wc -l` is the page count.
   zeroed free standby modified modified-no-write bad   NT's page lists
   active                                               every Active/Valid page,
                                                        in PFN order
+  standby-0 ... standby-7                              the eight standby lists,
+                                                       one per page priority
 
 Zeroed pages are inserted at the head; the other lists insert at the tail
-(oldest first). standby lists priority 0 first, as NT repurposes it.
+(oldest first). standby lists priority 0 first, as NT repurposes it: it is
+standby-0, then standby-1, ... standby-7, one after the other. A page's
+priority is in pfn/db (priority column); NT's default is 3.
 ";
 
 const PROCESSES: &str = "\
@@ -169,10 +203,30 @@ processes/<name>/: one process.
               EIO when the page cannot be read in (STATUS_IN_PAGE_ERROR)
   vads        table `# start end commit_pages type protection flags name`
   ptes        table `# va pte state pfn_or_offset protection`, every page of every
-              VAD whose page table exists
+              VAD whose page table exists. protection is the page's effective
+              protection, the same as pte/<VA> shows: a valid page's comes
+              from its working-set entry; a prototype pointer's is its own, or
+              the prototype PTE's when the pointer holds zero-access (which
+              means 'use the prototype PTE's': fork leaves such pointers, and
+              x86 can store nothing else beside an address); a zero PTE's
+              (state none) is the VAD's if the VAD is committed, else -
   pte/<VA>    the !pte view of one address (lookup-only: `cat pte/0x10000`)
   workingset  table `# index va pfn age locked kind` (the !wsle view)
   maps        /proc/PID/maps format, one line per VAD
+  clones      table `# va block_address clone_ca index refs state pfn pte`: one
+              row per PTE of this process that refers to a fork clone block
+              (NT's MMCLONE_BLOCK, a prototype PTE of a clone control area that
+              fork moved a private page into), in address order. va: the page;
+              block_address: the block's prototype PTE (paged pool); clone_ca:
+              the clone control area (one per fork that moved pages); index: the
+              block's index in it; refs: its CloneRefCount, the PTEs of all
+              processes still referring to it (2 after a fork; 1 once parent or
+              child has copied the page on write; the page is freed at 0);
+              state: the block's prototype PTE (valid, transition,
+              modified-no-write, pagefile, demand-zero); pfn: its page, - when
+              not in memory; pte: this process's PTE, valid (it maps the page,
+              copy-on-write) or prototype (a pointer to the block). Empty for a
+              process that neither forked nor was forked
   control     NT's virtual memory services, one command per line:
     alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
                                  choose. TYPE: comma list of reserve commit
@@ -224,6 +278,55 @@ processes/<name>/pte/: the !pte view of any user address, by name.
                       then the decoded state (valid, transition, demand-zero,
                       pagefile, prototype, decommitted, none), PFN, protection
                       and the VAD. Addresses are not listed; any user address works.
+
+Keys, in order:
+  VirtualAddress
+  PxeAddress PxeValue ...  each level the walk reached, top first: the entry's
+                      self-map address and its value. x86 has two levels (PDE,
+                      PTE), PAE three (PPE, PDE, PTE), x64 four (PXE, PPE, PDE,
+                      PTE); the walk stops at an entry that is not valid.
+                      PpeAddress is none on PAE: the page directory pointer table
+                      is not in the self-map (PpeAddressExplanation says so)
+  State Pfn PagingFile PagingFileOffset Protection
+                      the PTE decoded; Pfn for valid and transition pages,
+                      PagingFile(Offset) for a page in a paging file. Protection
+                      is the effective one, the same as the ptes file shows
+  Flags               a valid PTE's flags: W(rite) U(ser) A(ccessed) D(irty)
+                      C(opy-on-write) X (no-execute), - when clear
+  PrototypePte PrototypeState   the prototype PTE behind the page (a view's or
+                      a fork's clone block), and its state
+  Vad                 the VAD: start-end type protection, or none
+  PagingLevels        the arch's levels, and which it does not have
+  PxeIndex PpeIndex PdeIndex PteIndex ByteOffset
+                      the address split (hex): the index of the entry at each
+                      level the arch has (x86: PdeIndex = VA bits 31-22, PteIndex
+                      bits 21-12; PAE: PpeIndex bits 31-30, PdeIndex 29-21,
+                      PteIndex 20-12; x64: PxeIndex 47-39, PpeIndex 38-30,
+                      PdeIndex 29-21, PteIndex 20-12) and the byte offset in the
+                      page (bits 11-0)
+  PhysicalAddress     Pfn x 4096 + ByteOffset, for a valid or transition page
+  WinDbgFlags         a valid PTE's flags as WinDbg's !pte prints them, eleven
+                      letters (PxeWinDbgFlags, PpeWinDbgFlags, PdeWinDbgFlags:
+                      the same for each valid level above). From the left:
+                        C  copy-on-write (bit 9)          - clear
+                        G  global (bit 8)                 - clear
+                        L  large page (bit 7)             - clear
+                        D  dirty (bit 6)                  - clear
+                        A  accessed (bit 5)               - clear
+                        N  cache disabled, PCD (bit 4)    - clear
+                        T  write-through, PWT (bit 3)     - clear
+                        U  user (bit 2)                   K kernel
+                        W  writable (bit 1 or bit 11)     R read-only
+                        E  executable (no NX bit 63)      - not executable
+                        V  valid (bit 0)
+                      for example ---DA--UWEV: a dirty, accessed, writable,
+                      executable user page (x86 without PAE has no NX bit: E
+                      always). Flags keeps mmfs's own form.
+  PpeAddressExplanation   on PAE: why the PPE has no address
+  StateExplanation    with State none: why the PTE says nothing (no page table
+                      maps the address yet, or the PTE is zero) and what a touch
+                      would do, which the VAD decides (a demand-zero page, the
+                      prototype PTE of a view, or an access violation)
 ";
 
 const PAGEFILES: &str = "\

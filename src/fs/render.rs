@@ -2,6 +2,8 @@
 //! plain-data views the core provides. Formats follow SPEC §2: key/value files,
 //! counter files, `#`-headed tables with space-separated columns, lists.
 
+mod clones;
+mod pte;
 mod sections;
 
 use std::fmt::Write;
@@ -11,7 +13,7 @@ use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
 use crate::mm::hw::layout::Layout;
-use crate::mm::inspect::{Exception, PfnRow, PteFlags, VadRow};
+use crate::mm::inspect::{Exception, PfnRow, VadRow};
 use crate::mm::{Mm, MmResult};
 
 /// Renders a generated file. Control and mem files are not rendered here.
@@ -28,8 +30,10 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             SystemFile::Verify => verify(mm),
             SystemFile::Control | SystemFile::Events => String::new(),
         },
-        File::PfnList(loc) => pfn_list(mm, loc),
+        File::PfnList(loc) => pfn_lines(mm, &mm.pfn_list(loc)),
+        File::StandbyList(priority) => pfn_lines(mm, &mm.standby_list(priority)),
         File::PfnDb => pfn_db(mm),
+        File::PfnPriorities => priorities(mm),
         File::PfnEntry(pfn) => pfn_entry(mm, Pfn(pfn))?,
         File::Process(pid, f) => match f {
             ProcessFile::Status => process_status(mm, pid)?,
@@ -37,9 +41,10 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             ProcessFile::Ptes => ptes(mm, pid)?,
             ProcessFile::Workingset => workingset(mm, pid)?,
             ProcessFile::Maps => maps(mm, pid)?,
+            ProcessFile::Clones => clones::clones(mm, pid)?,
             ProcessFile::Mem | ProcessFile::Control => String::new(),
         },
-        File::PteEntry(pid, va) => pte_entry(mm, pid, va)?,
+        File::PteEntry(pid, va) => pte::pte_entry(mm, pid, va)?,
         File::PagefileInfo(index) => pagefile_info(mm, index)?,
         File::Section(key, f) => match f {
             SectionFile::Info => sections::info(mm, key)?,
@@ -190,13 +195,22 @@ fn verify(mm: &Mm) -> String {
     }
 }
 
-fn pfn_list(mm: &Mm, loc: crate::mm::pfn::PageLocation) -> String {
-    let list = mm.pfn_list(loc);
+/// A list file (`pfn/lists/`): one PFN per line, head first, no header.
+fn pfn_lines(mm: &Mm, list: &[Pfn]) -> String {
     let w = pfn_width(mm);
     let mut out = String::with_capacity(list.len() * (w + 3));
     for p in list {
         push_hex(&mut out, p.0 as u64, w);
         out.push('\n');
+    }
+    out
+}
+
+/// `pfn/priorities`: RAMMap's Priority Summary, in pages.
+fn priorities(mm: &Mm) -> String {
+    let mut out = String::from("# priority standby repurposed\n");
+    for r in mm.standby_priorities() {
+        let _ = writeln!(out, "{} {:>10} {:>10}", r.priority, r.standby, r.repurposed);
     }
     out
 }
@@ -360,22 +374,6 @@ fn last_exception(e: Option<&Exception>) -> String {
     }
 }
 
-/// A valid PTE's flags as letters, `-` where clear: W(rite) U(ser) A(ccessed)
-/// D(irty) C(opy-on-write) X (no-execute).
-fn valid_flags(f: &PteFlags) -> String {
-    [
-        (f.write, 'W'),
-        (f.owner, 'U'),
-        (f.accessed, 'A'),
-        (f.dirty, 'D'),
-        (f.copy_on_write, 'C'),
-        (f.no_execute, 'X'),
-    ]
-    .iter()
-    .map(|&(on, c)| if on { c } else { '-' })
-    .collect()
-}
-
 fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
     let s = mm.process_status(pid)?;
     let mut kv = KeyValue::new();
@@ -456,59 +454,6 @@ fn ptes(mm: &Mm, pid: Pid) -> MmResult<String> {
         out.push('\n');
     }
     Ok(out)
-}
-
-fn pte_entry(mm: &Mm, pid: Pid, va: u64) -> MmResult<String> {
-    let d = mm.pte_detail(pid, va)?;
-    let (vw, tw) = (va_width(mm), pte_width(mm));
-    let mut kv = KeyValue::new();
-    kv.put("VirtualAddress", hex(d.va, vw));
-    for l in &d.levels {
-        let name = match l.name {
-            "PXE" => "Pxe",
-            "PPE" => "Ppe",
-            "PDE" => "Pde",
-            _ => "Pte",
-        };
-        kv.put(
-            &format!("{name}Address"),
-            l.address.map_or("none".to_string(), |a| hex(a, vw)),
-        );
-        kv.put(&format!("{name}Value"), hex(l.raw, tw));
-    }
-    kv.put("State", d.state);
-    if let Some(p) = d.pfn {
-        kv.put("Pfn", hex(p.0 as u64, pfn_width(mm)));
-    }
-    if let Some((file, slot)) = d.pagefile {
-        kv.put("PagingFile", file)
-            .put("PagingFileOffset", hex(slot as u64 * 4096, 8));
-    }
-    kv.put(
-        "Protection",
-        d.protection.map_or("none".to_string(), |p| p.name()),
-    );
-    if let Some(f) = &d.valid_flags {
-        kv.put("Flags", valid_flags(f));
-    }
-    if let Some((address, state)) = d.prototype {
-        kv.put("PrototypePte", hex(address, vw))
-            .put("PrototypeState", state);
-    }
-    match &d.vad {
-        Some(v) => kv.put(
-            "Vad",
-            format_args!(
-                "{}-{} {} {}",
-                hex(v.start, vw),
-                hex(v.end, vw),
-                v.type_name,
-                v.protection.name()
-            ),
-        ),
-        None => kv.put("Vad", "none"),
-    };
-    Ok(kv.0)
 }
 
 fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {

@@ -5,9 +5,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! counters {
     ($($name:ident,)*) => {
-        /// The counters of SPEC §5, by their file names.
+        /// The counters of SPEC §5, by their file names, and the repurposes
+        /// of standby pages by priority (`pfn/priorities`).
         #[derive(Default)]
-        pub struct SystemCounters { $(pub $name: AtomicU64,)* }
+        pub struct SystemCounters {
+            $(pub $name: AtomicU64,)*
+            /// Standby pages repurposed, by their standby priority (0–7): the
+            /// split of `pages_repurposed` RAMMap's Priority Summary shows.
+            pub repurposed_by_priority: [AtomicU64; 8],
+        }
 
         impl SystemCounters {
             /// `(name, value)` in the file's order.

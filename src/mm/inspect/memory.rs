@@ -1,5 +1,8 @@
-//! Snapshots of the machine for `system/` and `pfn/`: `meminfo`, `counters`,
-//! `usecounts`, the PFN lists, `pfn/db` and `pfn/<PFN>`.
+//! Snapshots of the machine for `system/` and `pfn/`: `meminfo` (with the
+//! thresholds), `counters`, `usecounts`, the PFN lists and the standby lists
+//! by priority, `pfn/priorities`, `pfn/db` and `pfn/<PFN>`.
+
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::mm::Mm;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
@@ -28,6 +31,17 @@ pub struct PfnRow {
     pub flink: Option<Pfn>,
     pub blink: Option<Pfn>,
     pub ws_index: u32,
+}
+
+/// One row of `pfn/priorities` (RAMMap's Priority Summary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriorityRow {
+    /// Standby priority, 0–7 (NT's default is 3).
+    pub priority: u8,
+    /// Pages on that priority's standby list now.
+    pub standby: u64,
+    /// Standby pages of that priority repurposed since boot.
+    pub repurposed: u64,
 }
 
 /// One row of `system/usecounts`.
@@ -59,7 +73,7 @@ impl Mm {
         drop(st);
         let commit = *m.commit_lock();
         let physical = m.phys.pages() as u64;
-        vec![
+        let mut out = vec![
             ("PageSize", PAGE_SIZE),
             ("PhysicalPages", physical),
             ("ZeroedPages", zeroed),
@@ -83,7 +97,62 @@ impl Mm {
                 "ResidentAvailablePages",
                 resident_available(m, bad).max(0) as u64,
             ),
+        ];
+        out.extend(self.meminfo_thresholds(zeroed + free + standby));
+        out
+    }
+
+    /// The thresholds that steer the system threads (`Thresholds`, sized for
+    /// this RAM), appended to `meminfo`, and where the working-set manager's
+    /// repurpose trigger stands (`available`: pages available now). There is
+    /// no dirty page threshold until the cache manager exists.
+    fn meminfo_thresholds(&self, available: u64) -> [(&'static str, u64); 7] {
+        let t = self.machine.thresholds;
+        let repurposed = self.machine.counters.pages_repurposed.load(Relaxed);
+        [
+            // MmMinimumFreePages: an allocation that leaves fewer available
+            // pages wakes the modified page writer (if any page is modified).
+            ("MinimumFreePages", t.minimum_free),
+            // MmPlentyFreePages: an allocation that leaves fewer wakes the
+            // working-set manager.
+            ("PlentyFreePages", t.plenty_free),
+            // The working-set manager trims toward 1.5 × MmPlentyFreePages
+            // available pages.
+            ("WorkingSetManagerGoal", t.plenty_free * 3 / 2),
+            // MmModifiedPageMaximum: a modified list this long wakes the writer.
+            ("ModifiedPageMaximum", t.modified_maximum),
+            // A free list this long wakes the zero page thread.
+            ("ZeroPageThreadWake", t.zero_wake),
+            // Standby pages repurposed since the working-set manager's last
+            // pass; at RepurposedTrimThreshold (a quarter of the available
+            // pages) or more, its next pass trims.
+            (
+                "RepurposedSinceLastPass",
+                repurposed.saturating_sub(self.threads.repurposed_at_last_pass()),
+            ),
+            ("RepurposedTrimThreshold", available / 4),
         ]
+    }
+
+    /// `pfn/lists/standby-N`: standby sublist `priority` (0–7), head (oldest,
+    /// the next repurposed) first.
+    pub fn standby_list(&self, priority: u8) -> Vec<Pfn> {
+        let st = self.machine.pfn_lock();
+        st.db.iter_standby(priority).collect()
+    }
+
+    /// `pfn/priorities`: RAMMap's Priority Summary, one row per standby
+    /// priority 0–7.
+    pub fn standby_priorities(&self) -> Vec<PriorityRow> {
+        let st = self.machine.pfn_lock();
+        let repurposed = &self.machine.counters.repurposed_by_priority;
+        (0..8u8)
+            .map(|priority| PriorityRow {
+                priority,
+                standby: st.db.standby_count(priority),
+                repurposed: repurposed[priority as usize].load(Relaxed),
+            })
+            .collect()
     }
 
     /// `system/counters`.

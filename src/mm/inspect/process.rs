@@ -1,21 +1,19 @@
 //! Snapshots of one process for `processes/<name>/`: `status`, `vads`, `maps`,
-//! `ptes`, `pte/<VA>` and `workingset`, and the process list.
+//! `ptes` and `workingset`, and the process list (`pte/<VA>` is `pte.rs`,
+//! `clones` is `clones.rs`).
 
 use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::hw::pte::{Level, PteState};
-use crate::mm::machine::{Machine, PfnState};
-use crate::mm::pfn::PageLocation;
 use crate::mm::process::address_space::Exception;
 use crate::mm::process::page_tables::pte_va;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::process::{AddressSpace, ProcessState};
-use crate::mm::segment::ProtoLoc;
 use crate::mm::vad::Vad;
 
-use super::sections::proto_state_name;
+use super::pte::effective_protection;
 
 /// A process as listed under `processes/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,45 +75,8 @@ pub struct PteRow {
     pub state: &'static str,
     /// The frame (valid, transition), pagefile offset, or nothing.
     pub pfn_or_offset: Option<u64>,
+    /// The page's effective protection, as `pte/<VA>` shows it.
     pub protection: Option<Protection>,
-}
-
-/// One paging level of the `pte/<VA>` view.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PteLevelView {
-    /// PXE, PPE, PDE or PTE.
-    pub name: &'static str,
-    /// The entry's self-map address (none for PAE's PDPT).
-    pub address: Option<u64>,
-    pub raw: u64,
-}
-
-/// The flags of a valid PTE, as `pte/<VA>` shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PteFlags {
-    pub write: bool,
-    pub owner: bool,
-    pub accessed: bool,
-    pub dirty: bool,
-    pub copy_on_write: bool,
-    pub no_execute: bool,
-}
-
-/// The `pte/<VA>` view: every level's entry, what the PTE says, and what is
-/// behind it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PteDetail {
-    pub va: u64,
-    pub levels: Vec<PteLevelView>,
-    pub state: &'static str,
-    pub pfn: Option<Pfn>,
-    pub pagefile: Option<(u8, u32)>,
-    pub protection: Option<Protection>,
-    /// A valid PTE's flags.
-    pub valid_flags: Option<PteFlags>,
-    pub vad: Option<VadRow>,
-    /// The prototype PTE behind the page (a view's or a fork's), and what it says.
-    pub prototype: Option<(u64, &'static str)>,
 }
 
 /// One row of `processes/<name>/workingset`.
@@ -150,7 +111,7 @@ fn table_state_name(s: &PteState) -> &'static str {
     }
 }
 
-fn vad_row(v: &Vad) -> VadRow {
+pub(super) fn vad_row(v: &Vad) -> VadRow {
     VadRow {
         start: v.start_va().0,
         end: v.end_va().0,
@@ -160,15 +121,6 @@ fn vad_row(v: &Vad) -> VadRow {
         mem_commit: v.mem_commit,
         private: v.private_memory,
         name: v.section.as_ref().map(|s| s.name.clone()),
-    }
-}
-
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Pxe => "PXE",
-        Level::Ppe => "PPE",
-        Level::Pde => "PDE",
-        Level::Pte => "PTE",
     }
 }
 
@@ -219,18 +171,16 @@ impl Mm {
         Ok(space.vads.iter().map(vad_row).collect())
     }
 
-    fn pte_row(&self, va: u64, raw: Mmpte, wsp: impl Fn(Pfn) -> Option<Protection>) -> PteRow {
+    /// One row of `ptes`. The protection is the page's effective one, worked
+    /// out as `pte/<VA>` does (`effective_protection`), so the two agree.
+    fn pte_row(&self, space: &AddressSpace, vad: &Vad, va: u64, raw: Mmpte) -> PteRow {
         let m = &self.machine;
         let state = m.fmt.decode(raw);
-        let (pfn_or_offset, protection) = match state {
-            PteState::Valid(h) => (Some(h.pfn.0 as u64), wsp(h.pfn)),
-            PteState::Transition { pfn, protection } => (Some(pfn.0 as u64), Some(protection)),
-            PteState::PageFile {
-                slot, protection, ..
-            } => (Some(slot as u64 * PAGE_SIZE), Some(protection)),
-            PteState::DemandZero { protection } => (None, Some(protection)),
-            PteState::Prototype { protection, .. } => (None, Some(protection)),
-            _ => (None, None),
+        let pfn_or_offset = match state {
+            PteState::Valid(h) => Some(h.pfn.0 as u64),
+            PteState::Transition { pfn, .. } => Some(pfn.0 as u64),
+            PteState::PageFile { slot, .. } => Some(slot as u64 * PAGE_SIZE),
+            _ => None,
         };
         PteRow {
             va,
@@ -238,7 +188,7 @@ impl Mm {
             raw: raw.0,
             state: table_state_name(&state),
             pfn_or_offset,
-            protection,
+            protection: effective_protection(m, None, space, Va(va), &state, Some(vad)),
         }
     }
 
@@ -249,62 +199,15 @@ impl Mm {
         let space = p.live_space()?;
         let m = &self.machine;
         let tables = space.tables(m);
-        let ws_prot = |pfn: Pfn| {
-            let index = m.pfn_lock().db.ws_index(pfn);
-            space.ws.get(index).map(|e| e.protection)
-        };
         let mut rows = Vec::new();
         for v in space.vads.iter() {
             tables.for_each_entry(v.start_va().0, v.end_va().0, &mut |level, va, _, raw| {
                 if level == Level::Pte {
-                    rows.push(self.pte_row(va, raw, ws_prot));
+                    rows.push(self.pte_row(&space, v, va, raw));
                 }
             });
         }
         Ok(rows)
-    }
-
-    /// `processes/<name>/pte/<VA>`: the `!pte` view.
-    pub fn pte_detail(&self, pid: Pid, va: u64) -> MmResult<PteDetail> {
-        let p = self.process(pid)?;
-        let space = p.live_space()?;
-        let m = &self.machine;
-        if va > m.layout.highest_user_address() {
-            return Err(mm_err!(
-                INVALID_ADDRESS,
-                "{va:#x} is not a user address (they end at {:#x})",
-                m.layout.highest_user_address()
-            ));
-        }
-        let (levels, leaf) = pte_levels(m, &space, Va(va));
-        let state = m.fmt.decode(leaf);
-        let vad = space.vads.find(Va(va).vpn()).map(vad_row);
-        let st = m.pfn_lock();
-        let proto_at = prototype_behind(m, &st, &space, Va(va), &state);
-        let prototype = proto_at.map(|at| {
-            let raw = st.segments.read(at);
-            let pfn = m.fmt.pfn(raw);
-            let mnw = pfn.is_some_and(|p| st.db.location(p) == Some(PageLocation::ModifiedNoWrite));
-            (
-                st.segments.address(at).0,
-                proto_state_name(&m.fmt.decode_prototype(raw), mnw),
-            )
-        });
-        let proto_protection =
-            proto_at.map(|at| m.proto_protection_locked(&st, st.segments.read(at)));
-        let mut d = PteDetail {
-            va,
-            levels,
-            state: state_name(&state),
-            pfn: None,
-            pagefile: None,
-            protection: None,
-            valid_flags: None,
-            vad,
-            prototype,
-        };
-        page_facts(&mut d, &space, &st, &state, proto_protection);
-        Ok(d)
     }
 
     /// `processes/<name>/workingset`: the `!wsle` view.
@@ -323,102 +226,5 @@ impl Mm {
                 page_table: e.kind == WsleKind::PageTable,
             })
             .collect())
-    }
-}
-
-/// Every level's entry for `va`, top first, and the leaf PTE's value (0 if
-/// its page table does not exist).
-fn pte_levels(m: &Machine, space: &AddressSpace, va: Va) -> (Vec<PteLevelView>, Mmpte) {
-    let walk = space.tables(m).walk(va);
-    let levels = walk
-        .iter()
-        .map(|(l, _, raw)| PteLevelView {
-            name: level_name(*l),
-            address: m.fmt.entry_va(va, *l).map(|a| a.0),
-            raw: raw.0,
-        })
-        .collect();
-    let leaf = walk
-        .last()
-        .filter(|(l, _, _)| *l == Level::Pte)
-        .map_or(Mmpte::ZERO, |w| w.2);
-    (levels, leaf)
-}
-
-/// The prototype PTE behind the page at `va`: named by the PTE, by the frame,
-/// or by the view.
-fn prototype_behind(
-    m: &Machine,
-    st: &PfnState,
-    space: &AddressSpace,
-    va: Va,
-    state: &PteState,
-) -> Option<ProtoLoc> {
-    match *state {
-        PteState::Prototype {
-            proto_pte: Some(a), ..
-        } => st.segments.locate_address(a),
-        PteState::Valid(h) if st.db.prototype(h.pfn) => m.proto_of_locked(st, h.pfn),
-        PteState::Valid(_) | PteState::Transition { .. } | PteState::PageFile { .. } => None,
-        _ => {
-            let v = space.vads.find(va.vpn())?;
-            let s = v.section.as_ref()?;
-            let index = s.first_prototype_index + (va.vpn().0 - v.starting_vpn.0);
-            st.segments.locate(s.id, index)
-        }
-    }
-}
-
-/// The frame, paging-file place, protection and valid flags the PTE's state
-/// gives (a valid page's protection is its working-set entry's; a zero PTE's
-/// its VAD's; a prototype pointer's its own or the prototype PTE's).
-fn page_facts(
-    d: &mut PteDetail,
-    space: &AddressSpace,
-    st: &PfnState,
-    state: &PteState,
-    proto_protection: Option<Protection>,
-) {
-    match *state {
-        PteState::Valid(h) => {
-            let index = space
-                .ws_index_of(st, Va(d.va).page_base(), h.pfn)
-                .unwrap_or(u32::MAX);
-            d.pfn = Some(h.pfn);
-            d.protection = space.ws.get(index).map(|e| e.protection);
-            d.valid_flags = Some(PteFlags {
-                write: h.write,
-                owner: h.owner,
-                accessed: h.accessed,
-                dirty: h.dirty,
-                copy_on_write: h.copy_on_write,
-                no_execute: h.no_execute,
-            });
-        }
-        PteState::Transition { pfn, protection } => {
-            d.pfn = Some(pfn);
-            d.protection = Some(protection);
-        }
-        PteState::PageFile {
-            file,
-            slot,
-            protection,
-        } => {
-            d.pagefile = Some((file, slot));
-            d.protection = Some(protection);
-        }
-        PteState::DemandZero { protection } => d.protection = Some(protection),
-        PteState::Zero => {
-            d.protection = d
-                .vad
-                .as_ref()
-                .filter(|v| v.mem_commit)
-                .map(|v| v.protection);
-        }
-        PteState::Prototype { protection, .. } if protection.raw() != 0 => {
-            d.protection = Some(protection);
-        }
-        PteState::Prototype { .. } => d.protection = proto_protection,
-        _ => {}
     }
 }

@@ -105,6 +105,10 @@ impl Machine {
         };
         if from == PageLocation::Standby {
             bump(&self.counters.pages_repurposed);
+            let priority = st.db.priority(pfn) as usize;
+            if let Some(c) = self.counters.repurposed_by_priority.get(priority) {
+                bump(c);
+            }
             self.restore_owner_pte_locked(st, pfn);
             crate::mm_event!(self, "page.repurposed", "pfn={:#x}", pfn.0);
         }

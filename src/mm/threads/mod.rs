@@ -99,6 +99,13 @@ impl SystemThreads {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The repurpose counter (`pages_repurposed`) as the working-set manager's
+    /// last pass saw it: repurposes since then count toward its trim trigger.
+    pub fn repurposed_at_last_pass(&self) -> u64 {
+        self.repurposed_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// One pass of system thread `t` now (`run THREAD`); returns the pages it
     /// processed.
     pub fn run(&self, sys: System<'_>, t: SystemThread) -> u64 {
