@@ -23,8 +23,9 @@ assert_eq "$(kv "$pte" WinDbgFlags)" "---DA--UW-V"
 for level in Pxe Ppe Pde; do
     assert_match "$(kv "$pte" ${level}WinDbgFlags)" "*UWEV"
 done
-# PML4 + PDPT + PD + PT for this process.
-assert_eq "$(kv "$P/status" PageTablePages)" "4"
+# PML4, hyperspace's PDPT + PD + PT (MmCreateProcessAddressSpace), and a
+# PDPT + PD + PT for this process's memory.
+assert_eq "$(kv "$P/status" PageTablePages)" "7"
 verify_ok
 rmdir "$P"
 verify_ok

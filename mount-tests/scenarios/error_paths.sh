@@ -13,8 +13,9 @@ expect_cmd_error "No such file or directory" STATUS_MEMORY_NOT_ALLOCATED "$C" "f
 expect_cmd_error "Invalid argument" STATUS_FREE_VM_NOT_AT_BASE "$C" "free 0x101000 0 release"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PAGE_PROTECTION "$C" "alloc 0 4K reserve,commit readwrite+sparkly"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PAGE_PROTECTION "$C" "alloc 0 4K reserve,commit writecopy"
-expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0 4K sideways readwrite"
-expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0 0 reserve readwrite"
+# NtAllocateVirtualMemory's parameter numbers: the type is 5, the size 4.
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER_5 "$C" "alloc 0 4K sideways readwrite"
+expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER_4 "$C" "alloc 0 0 reserve readwrite"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "alloc 0x12"
 expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "teleport"
 expect_cmd_error "Cannot allocate memory" STATUS_COMMITMENT_LIMIT "$C" "alloc 0 1G reserve,commit readwrite"
@@ -22,24 +23,35 @@ expect_cmd_error "No such file or directory" STATUS_NOT_COMMITTED "$C" "protect 
 assert_eq "$(meminfo CommitCharge)" "$commit_before" "failed commands charged commit"
 assert_eq "$(rows "$P/vads")" "1" "failed commands left VADs"
 
-# Lock beyond the working-set minimum (50 pages, 8 kept free).
+# Lock beyond the working-set minimum: NtLockVirtualMemory wants the minimum
+# (50 pages) to cover the 4 system pages of an x86 process, the pages less one
+# and 8 kept free: 39 pages fit, 40 do not.
 read -r lb _ <<< "$(cmd "$C" 'alloc 0 1M reserve,commit readwrite')"
-expect_cmd_error "Device or resource busy" STATUS_WORKING_SET_QUOTA "$C" "lock $lb 0x2b000"
-assert_eq "$(cmd "$C" "lock $lb 0x2a000")" "42" "pages locked"
-assert_eq "$(kv "$P/status" LockedPages)" "42"
+expect_cmd_error "Device or resource busy" STATUS_WORKING_SET_QUOTA "$C" "lock $lb 0x28000"
+assert_eq "$(cmd "$C" "lock $lb 0x27000")" "39" "pages locked"
+assert_eq "$(kv "$P/status" LockedPages)" "39"
 cmd "$C" trim > /dev/null
-assert_eq "$(kv "$P/status" LockedPages)" "42" "locked pages survive trim"
+assert_eq "$(kv "$P/status" LockedPages)" "39" "locked pages survive trim"
 assert_eq "$(kv "$P/pte/$lb" State)" "valid"
+# Locking pages again says so (STATUS_WAS_LOCKED, a success).
+assert_eq "$(cmd "$C" "lock $lb 4K")" "0 STATUS_WAS_LOCKED"
 expect_cmd_error "Invalid argument" STATUS_NOT_LOCKED "$C" "unlock $(hexadd "$lb" 0x80000) 4K"
-assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "1048576 4194304"
+assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "0x100000 0x400000 soft"
 assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
-expect_cmd_error "Invalid argument" STATUS_INVALID_PARAMETER "$C" "ws-limits 4M 1M"
-# A minimum is taken from resident available memory (RAM less every minimum:
-# System's 50 pages and app's 256), which must keep 38 pages.
-assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
-expect_cmd_error "Cannot allocate memory" STATUS_INSUFFICIENT_RESOURCES "$C" "ws-limits 32M 32M"
-assert_eq "$(kv "$P/status" WorkingSetMinimum)" "256"
-assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 256 ))"
+expect_cmd_error "Invalid argument" STATUS_BAD_WORKING_SET_LIMIT "$C" "ws-limits 4M 1M"
+# 0 keeps a limit; one beyond MmMaximumWorkingSetSize (RAM less 512 pages)
+# is brought down with success, STATUS_WORKING_SET_LIMIT_RANGE.
+assert_eq "$(cmd "$C" "ws-limits 0 8M hard")" "0x100000 0x800000 hard"
+assert_eq "$(cmd "$C" "ws-limits 32M 32M soft")" "0x1e00000 0x1e00000 soft STATUS_WORKING_SET_LIMIT_RANGE"
+# A minimum is taken from resident available memory (RAM less every minimum),
+# which must keep 100 pages: a second process cannot raise its own now.
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 ))"
+mkdir "$MMFS/processes/other"
+expect_cmd_error "Cannot allocate memory" STATUS_INSUFFICIENT_RESOURCES "$MMFS/processes/other/control" "ws-limits 2M 4M"
+assert_eq "$(kv "$MMFS/processes/other/status" WorkingSetMinimum)" "50"
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 - 50 ))"
+rmdir "$MMFS/processes/other"
+assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "0x100000 0x400000 soft"
 
 # mem: reserved-only memory is EFAULT; read-only refuses writes with EACCES.
 expect_error "Bad address" mem_read "$P" "$base" bs=4096 count=1 of=/dev/null

@@ -34,7 +34,7 @@ verify_ok
 Q=$MMFS/processes/keeper
 mkdir "$Q"
 read -r qbase _ <<< "$(cmd "$Q/control" 'alloc 0 1M reserve,commit readwrite')"
-assert_eq "$(cmd "$Q/control" 'ws-limits 800K 2M')" "819200 2097152"
+assert_eq "$(cmd "$Q/control" 'ws-limits 800K 2M')" "0xc8000 0x200000 soft"
 head -c 1M /dev/urandom > qdata
 mem_write "$Q" "$qbase" if=qdata bs=64K
 cmd "$Q/control" "lock $qbase 64K" > /dev/null
@@ -44,7 +44,7 @@ mem_write "$P" "$base" if=/dev/zero bs=1M count=14
 cmd "$S" 'tick 3' > /dev/null
 ws=$(kv "$Q/status" WorkingSetSize)
 (( ws >= 200 )) || fail "keeper's working set $ws went below its minimum (200 pages)"
-assert_eq "$(rows "$Q/workingset" '$5 == "1"')" "16" "locked entries"
+assert_eq "$(rows "$Q/workingset" '$5 == "1" && $6 == "private"')" "16" "locked entries"
 (( $(wakeups balance-set-manager) == 3 )) || fail "threads: $(cat "$MMFS/system/threads")"
 hard0=$(counter hard_faults)
 mem_read "$Q" "$qbase" bs=64K count=1 | cmp - <(head -c 64K qdata) || fail "locked bytes"

@@ -115,6 +115,17 @@ fn printable(s: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// A result that NT returned with an informational status (STATUS_WAS_UNLOCKED
+/// and the like) ends with that status's name, so scripts that read the first
+/// words still find them, and a reader sees the call did something more.
+pub(crate) fn with_status<T: std::fmt::Display>(r: &crate::mm::WithStatus<T>) -> String {
+    if r.status == crate::mm::NtStatus::SUCCESS {
+        r.value.to_string()
+    } else {
+        format!("{} {}", r.value, r.status.name())
+    }
+}
+
 /// Refuses `key=value` options on a command that takes none.
 pub(crate) fn no_options(w: &Words<'_>) -> Result<(), MmError> {
     match w.options.first() {

@@ -1,7 +1,7 @@
 //! Commands of `processes/<name>/control`: NT's virtual memory services.
 
 use super::args::{parse_number, parse_size};
-use super::{Outcome, Words, no_options, unknown_verb};
+use super::{Outcome, Words, no_options, unknown_verb, with_status};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
 use crate::mm::vad::AllocRequest;
@@ -20,8 +20,7 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
         "protect" => protect(mm, pid, w),
         "lock" => {
             let [a, s] = args::<2>(w, "lock ADDR SIZE")?;
-            let n = mm.lock(pid, address(a)?, size(s)?)?;
-            Ok(format!("{n}"))
+            Ok(with_status(&mm.lock(pid, address(a)?, size(s)?)?))
         }
         "unlock" => {
             let [a, s] = args::<2>(w, "unlock ADDR SIZE")?;
@@ -96,8 +95,9 @@ fn alloc(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
             "large-pages" | "mem_large_pages" => req.large_pages = true,
             "physical" | "mem_physical" => req.physical = true,
             other => {
+                // NtAllocateVirtualMemory's fifth parameter, AllocationType.
                 return Err(mm_err!(
-                    INVALID_PARAMETER,
+                    INVALID_PARAMETER_5,
                     "unknown allocation type '{}'; use a comma list of reserve commit top-down reset write-watch large-pages physical",
                     other.escape_default()
                 ));
@@ -129,8 +129,9 @@ fn free(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
         "release" | "mem_release" => true,
         "decommit" | "mem_decommit" => false,
         _ => {
+            // NtFreeVirtualMemory's fourth parameter, FreeType.
             return Err(mm_err!(
-                INVALID_PARAMETER,
+                INVALID_PARAMETER_4,
                 "'{}' is neither decommit nor release",
                 kind.escape_default()
             ));
@@ -145,22 +146,25 @@ fn protect(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     let [a, s, p] = args::<3>(w, "protect ADDR SIZE PROT")?;
     let new = Protection::parse(p)?;
     let old = mm.protect(pid, address(a)?, size(s)?, new)?;
-    Ok(old.name())
+    Ok(with_status(&old.map(Protection::name)))
 }
 
-/// `ws-limits MIN MAX [hard|soft]` (bytes) — SetProcessWorkingSetSize(Ex); `-1 -1`
-/// empties the working set. `hard` makes the maximum hard
-/// (QUOTA_LIMITS_HARDWS_MAX_ENABLE): the process replaces its own pages at the
-/// maximum even when memory is plentiful. The result is the limits in force, in
-/// bytes, followed by `hard` when the maximum is hard.
+/// `ws-limits MIN MAX [hard|soft]` (bytes) — SetProcessWorkingSetSize(Ex);
+/// `-1 -1` empties the working set, 0 keeps a limit as it is. `hard` makes the
+/// maximum hard (QUOTA_LIMITS_HARDWS_MAX_ENABLE): the process replaces its own
+/// pages at the maximum even when memory is plentiful. The result is the
+/// limits in force, in bytes as `alloc` prints sizes, then `hard` or `soft`,
+/// then STATUS_WORKING_SET_LIMIT_RANGE if a limit had to be moved into range.
 fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
-    let usage = "ws-limits MIN MAX [hard|soft] (bytes, or -1 -1 to empty the working set)";
+    let usage =
+        "ws-limits MIN MAX [hard|soft] (bytes; 0 keeps a limit; -1 -1 empties the working set)";
     let (a, b, hard) = match w.args.as_slice() {
         [a, b] => (*a, *b, None),
         [a, b, "hard"] => (*a, *b, Some(true)),
         [a, b, "soft"] => (*a, *b, Some(false)),
         _ => return Err(mm_err!(INVALID_PARAMETER, "usage: {usage}")),
     };
+    // (SIZE_T)-1 is None: both empty the working set, one alone is just large.
     let limit = |s: &str| -> Result<Option<u64>, MmError> {
         if s == "-1" {
             Ok(None)
@@ -168,11 +172,12 @@ fn ws_limits(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
             size(s).map(Some)
         }
     };
-    let (min, max, hard) = mm.set_ws_limits_ex(pid, limit(a)?, limit(b)?, hard)?;
+    let r = mm.set_ws_limits_ex(pid, limit(a)?, limit(b)?, hard)?;
     let page = crate::mm::base::types::PAGE_SIZE;
-    // A soft maximum prints as before (two numbers); a hard one says so.
-    let kind = if hard { " hard" } else { "" };
-    Ok(format!("{} {}{kind}", min * page, max * page))
+    Ok(with_status(&r.map(|l| {
+        let kind = if l.hard_maximum { "hard" } else { "soft" };
+        format!("{:#x} {:#x} {kind}", l.minimum * page, l.maximum * page)
+    })))
 }
 
 #[cfg(test)]

@@ -20,7 +20,15 @@ pub fn errno_for(status: NtStatus) -> Errno {
     use NtStatus::*;
     match status {
         INVALID_PARAMETER
+        | INVALID_PARAMETER_1
+        | INVALID_PARAMETER_2
+        | INVALID_PARAMETER_3
+        | INVALID_PARAMETER_4
+        | INVALID_PARAMETER_5
+        | INVALID_PARAMETER_6
+        | BAD_WORKING_SET_LIMIT
         | INVALID_PAGE_PROTECTION
+        | INCOMPATIBLE_FILE_MAP
         | OBJECT_NAME_INVALID
         | INVALID_DEVICE_REQUEST
         | NOT_SUPPORTED
@@ -33,7 +41,7 @@ pub fn errno_for(status: NtStatus) -> Errno {
         | MAPPED_FILE_SIZE_ZERO
         | INVALID_IMAGE_FORMAT
         | FREE_VM_NOT_AT_BASE => Errno::EINVAL,
-        CONFLICTING_ADDRESSES | OBJECT_NAME_COLLISION => Errno::EEXIST,
+        CONFLICTING_ADDRESSES | OBJECT_NAME_COLLISION | ALREADY_COMMITTED => Errno::EEXIST,
         MEMORY_NOT_ALLOCATED
         | INVALID_ADDRESS
         | OBJECT_NAME_NOT_FOUND
@@ -42,11 +50,12 @@ pub fn errno_for(status: NtStatus) -> Errno {
         | PROCESS_IS_TERMINATING => Errno::ENOENT,
         COMMITMENT_LIMIT | NO_MEMORY | INSUFFICIENT_RESOURCES | SECTION_TOO_BIG => Errno::ENOMEM,
         PRIVILEGE_NOT_HELD | ACCESS_DENIED => Errno::EPERM,
-        WORKING_SET_QUOTA | SECTION_NOT_EXTENDED => Errno::EBUSY,
+        WORKING_SET_QUOTA | SECTION_NOT_EXTENDED | USER_MAPPED_FILE => Errno::EBUSY,
         ACCESS_VIOLATION | GUARD_PAGE_VIOLATION => Errno::EFAULT,
         IN_PAGE_ERROR => Errno::EIO,
         DISK_FULL => Errno::ENOSPC,
-        SUCCESS => Errno::EIO,
+        // Success statuses never reach here: a command that returns one succeeds.
+        SUCCESS | WAS_UNLOCKED | WAS_LOCKED | WORKING_SET_LIMIT_RANGE => Errno::EIO,
     }
 }
 
@@ -58,6 +67,9 @@ mod tests {
     fn spec_table() {
         assert_eq!(errno_for(NtStatus::INVALID_PARAMETER), Errno::EINVAL);
         assert_eq!(errno_for(NtStatus::INVALID_PAGE_PROTECTION), Errno::EINVAL);
+        assert_eq!(errno_for(NtStatus::INVALID_PARAMETER_2), Errno::EINVAL);
+        assert_eq!(errno_for(NtStatus::BAD_WORKING_SET_LIMIT), Errno::EINVAL);
+        assert_eq!(errno_for(NtStatus::ALREADY_COMMITTED), Errno::EEXIST);
         assert_eq!(errno_for(NtStatus::CONFLICTING_ADDRESSES), Errno::EEXIST);
         assert_eq!(errno_for(NtStatus::MEMORY_NOT_ALLOCATED), Errno::ENOENT);
         assert_eq!(errno_for(NtStatus::INVALID_ADDRESS), Errno::ENOENT);

@@ -469,7 +469,7 @@ fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {
             hex(r.pfn.0 as u64, pw),
             r.age,
             if r.locked { 1 } else { 0 },
-            if r.page_table { "pagetable" } else { "private" }
+            r.kind
         );
     }
     Ok(out)

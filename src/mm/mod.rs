@@ -76,7 +76,7 @@ use section::SectionTable;
 use threads::{System, SystemThreads};
 
 pub use api::dispatcher::Dispatcher;
-pub use base::status::{MmError, MmResult, NtStatus};
+pub use base::status::{MmError, MmResult, NtStatus, WithStatus};
 
 /// One simulated machine's memory manager. Everything lives in this value, so a
 /// test can run several machines at once.

@@ -4,12 +4,14 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, PteAddress};
 use crate::mm::base::wakeups::SystemThread;
+use crate::mm::machine::Machine;
 use crate::mm::pagefile::PagingFileInfo;
 use crate::mm::paging::modified_writer::flush_modified;
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::ProcessState;
+use crate::mm::process::hyperspace::hyperspace_range;
 use crate::mm::threads::ThreadRow;
 
 /// What `bad-page PFN` did to a frame.
@@ -22,6 +24,14 @@ pub enum BadPage {
     /// A frame in use: it stays where it is (this location) and every touch of
     /// it fails until it is freed, when it goes to the bad list.
     InUse(Option<PageLocation>),
+}
+
+/// Whether a frame's PTE is in hyperspace: one of a process's own system pages.
+fn in_hyperspace(m: &Machine, pte: PteAddress) -> bool {
+    let (start, end) = hyperspace_range(&m.layout);
+    m.fmt
+        .va_of_pte(pte)
+        .is_some_and(|va| (start..=end).contains(&va.0))
 }
 
 impl Mm {
@@ -49,6 +59,13 @@ impl Mm {
                     return Err(mm_err!(
                         INVALID_PARAMETER,
                         "pfn {:#x} holds a page table; only data pages can be marked bad",
+                        pfn.0
+                    ));
+                }
+                _ if in_hyperspace(m, st.db.pte_address(pfn)) => {
+                    return Err(mm_err!(
+                        INVALID_PARAMETER,
+                        "pfn {:#x} holds a process's working-set list or VAD bitmap (hyperspace); only data pages can be marked bad",
                         pfn.0
                     ));
                 }

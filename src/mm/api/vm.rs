@@ -3,9 +3,10 @@
 //! NtUnlockVirtualMemory, SetProcessWorkingSetSize), and emptying a working set.
 
 use crate::mm::base::protection::Protection;
-use crate::mm::base::status::MmResult;
+use crate::mm::base::status::{MmResult, WithStatus};
 use crate::mm::base::types::{Pid, Va};
 use crate::mm::vad::AllocRequest;
+use crate::mm::vm::WsLimits;
 use crate::mm::{Mm, vm};
 
 impl Mm {
@@ -28,14 +29,15 @@ impl Mm {
         })
     }
 
-    /// NtProtectVirtualMemory; returns the old protection.
+    /// NtProtectVirtualMemory; returns the old protection (with
+    /// STATUS_WAS_UNLOCKED when locked pages had to leave the working set).
     pub fn protect(
         &self,
         pid: Pid,
         address: u64,
         size: u64,
         new: Protection,
-    ) -> MmResult<Protection> {
+    ) -> MmResult<WithStatus<Protection>> {
         let p = self.process(pid)?;
         // Protecting a page shared with a fork relative copies it first.
         self.with_reclaim(pid, || {
@@ -44,8 +46,9 @@ impl Mm {
         })
     }
 
-    /// NtLockVirtualMemory; returns the pages newly locked.
-    pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+    /// NtLockVirtualMemory; returns the pages newly locked (with
+    /// STATUS_WAS_LOCKED when some were locked already).
+    pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<WithStatus<u64>> {
         let p = self.process(pid)?;
         self.with_reclaim(pid, || {
             let mut space = p.live_space()?;
@@ -60,34 +63,37 @@ impl Mm {
         vm::unlock(&self.machine, &mut space, address, size)
     }
 
-    /// SetProcessWorkingSetSize (bytes; `None, None` empties the working set).
+    /// SetProcessWorkingSetSize: limits in bytes, `None` for (SIZE_T)-1 (both
+    /// `None` empties the working set), 0 to keep a limit (see
+    /// `vm::set_ws_limits`).
     pub fn set_ws_limits(
         &self,
         pid: Pid,
         min: Option<u64>,
         max: Option<u64>,
-    ) -> MmResult<(u64, u64)> {
-        let p = self.process(pid)?;
-        let mut space = p.live_space()?;
-        vm::set_ws_limits(&self.machine, &mut space, min, max)
+    ) -> MmResult<WithStatus<WsLimits>> {
+        self.set_ws_limits_ex(pid, min, max, None)
     }
 
-    /// SetProcessWorkingSetSizeEx: the limits, and whether the maximum is hard
-    /// (`None` leaves that as it was). Returns the limits in pages and the flag.
+    /// SetProcessWorkingSetSizeEx: as `set_ws_limits`, and whether the
+    /// maximum is hard (`None` leaves that as it was).
     pub fn set_ws_limits_ex(
         &self,
         pid: Pid,
         min: Option<u64>,
         max: Option<u64>,
         hard_maximum: Option<bool>,
-    ) -> MmResult<(u64, u64, bool)> {
+    ) -> MmResult<WithStatus<WsLimits>> {
         let p = self.process(pid)?;
         let mut space = p.live_space()?;
-        let (min, max) = vm::set_ws_limits(&self.machine, &mut space, min, max)?;
-        if let Some(hard) = hard_maximum {
-            space.ws.hard_maximum = hard;
-        }
-        Ok((min, max, space.ws.hard_maximum))
+        let bytes = |b: Option<u64>| b.unwrap_or(u64::MAX);
+        vm::set_ws_limits(
+            &self.machine,
+            &mut space,
+            bytes(min),
+            bytes(max),
+            hard_maximum,
+        )
     }
 
     /// Empties a process's working set; returns the pages trimmed.

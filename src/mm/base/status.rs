@@ -27,10 +27,22 @@ macro_rules! nt_statuses {
 
 nt_statuses! {
     SUCCESS = 0x0000_0000,
+    WORKING_SET_LIMIT_RANGE = 0x4000_0002,
+    WAS_UNLOCKED = 0x4000_0017,
+    WAS_LOCKED = 0x4000_0019,
     GUARD_PAGE_VIOLATION = 0x8000_0001,
     ACCESS_VIOLATION = 0xC000_0005,
     IN_PAGE_ERROR = 0xC000_0006,
     INVALID_PARAMETER = 0xC000_000D,
+    INVALID_PARAMETER_1 = 0xC000_00EF,
+    INVALID_PARAMETER_2 = 0xC000_00F0,
+    INVALID_PARAMETER_3 = 0xC000_00F1,
+    INVALID_PARAMETER_4 = 0xC000_00F2,
+    INVALID_PARAMETER_5 = 0xC000_00F3,
+    INVALID_PARAMETER_6 = 0xC000_00F4,
+    ALREADY_COMMITTED = 0xC000_0021,
+    BAD_WORKING_SET_LIMIT = 0xC000_004C,
+    INCOMPATIBLE_FILE_MAP = 0xC000_004D,
     NO_MEMORY = 0xC000_0017,
     CONFLICTING_ADDRESSES = 0xC000_0018,
     NOT_MAPPED_VIEW = 0xC000_0019,
@@ -61,6 +73,15 @@ nt_statuses! {
     SECTION_TOO_BIG = 0xC000_0040,
     MAPPED_FILE_SIZE_ZERO = 0xC000_011E,
     INVALID_IMAGE_FORMAT = 0xC000_007B,
+    USER_MAPPED_FILE = 0xC000_0243,
+}
+
+impl NtStatus {
+    /// Whether this is a success status (severity success or informational,
+    /// NT_SUCCESS): STATUS_SUCCESS, STATUS_WAS_UNLOCKED, ...
+    pub fn is_success(self) -> bool {
+        self.code() < 0x8000_0000
+    }
 }
 
 impl fmt::Display for NtStatus {
@@ -95,6 +116,42 @@ impl std::error::Error for MmError {}
 
 pub type MmResult<T> = Result<T, MmError>;
 
+/// What a service returned along with the success status it returned it with:
+/// STATUS_SUCCESS, or an informational status (STATUS_WAS_UNLOCKED,
+/// STATUS_WAS_LOCKED, STATUS_WORKING_SET_LIMIT_RANGE) that NT returns to say
+/// the call did something besides what was asked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WithStatus<T> {
+    pub value: T,
+    pub status: NtStatus,
+}
+
+impl<T> WithStatus<T> {
+    /// `value` returned with STATUS_SUCCESS.
+    pub fn success(value: T) -> WithStatus<T> {
+        WithStatus {
+            value,
+            status: NtStatus::SUCCESS,
+        }
+    }
+
+    /// The same status with the value changed by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> WithStatus<U> {
+        WithStatus {
+            value: f(self.value),
+            status: self.status,
+        }
+    }
+
+    /// `value` returned with `status` if `condition`, else with STATUS_SUCCESS.
+    pub fn informing(value: T, condition: bool, status: NtStatus) -> WithStatus<T> {
+        WithStatus {
+            value,
+            status: if condition { status } else { NtStatus::SUCCESS },
+        }
+    }
+}
+
 /// Shorthand for building an error with a formatted sentence.
 #[macro_export]
 macro_rules! mm_err {
@@ -113,6 +170,13 @@ mod tests {
         assert_eq!(NtStatus::ACCESS_VIOLATION.name(), "STATUS_ACCESS_VIOLATION");
         assert_eq!(NtStatus::COMMITMENT_LIMIT.code(), 0xC000012D);
         assert_eq!(NtStatus::GUARD_PAGE_VIOLATION.code(), 0x80000001);
+        assert_eq!(NtStatus::INVALID_PARAMETER_2.code(), 0xC00000F0);
+        assert_eq!(NtStatus::INVALID_PARAMETER_6.code(), 0xC00000F4);
+        assert_eq!(NtStatus::BAD_WORKING_SET_LIMIT.code(), 0xC000004C);
+        assert_eq!(NtStatus::ALREADY_COMMITTED.code(), 0xC0000021);
+        assert!(NtStatus::WAS_UNLOCKED.is_success());
+        assert!(NtStatus::WORKING_SET_LIMIT_RANGE.is_success());
+        assert!(!NtStatus::GUARD_PAGE_VIOLATION.is_success());
         let e = mm_err!(CONFLICTING_ADDRESSES, "range {:#x} is in use", 0x10000);
         assert_eq!(
             e.to_string(),

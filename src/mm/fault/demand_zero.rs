@@ -42,7 +42,17 @@ pub(super) fn demand_zero(
         .obtain_page(m, PageNeed::ZeroedByCaller)
         .map_err(resources)?;
     let original = m.fmt.encode(&PteState::DemandZero { protection });
-    let map = NewMapping::new(loc, va, page.pfn, protection, access == Access::Write);
+    // WRK sets Dirty in a writable page's new PTE whatever the access: the
+    // page exists only in memory, so it must be written out before its frame
+    // is reused (a read of never-written memory still makes a page to save).
+    let writable = protection.allows_write() && !protection.is_copy_on_write();
+    let map = NewMapping::new(
+        loc,
+        va,
+        page.pfn,
+        protection,
+        access == Access::Write || writable,
+    );
     space.install_private_locked(m, &mut st, map, original);
     drop(st);
     // The PTE is valid now, but only through this address space, whose lock we

@@ -128,6 +128,14 @@ impl Layout {
         self.highest_user_address
     }
 
+    /// MM_HIGHEST_VAD_ADDRESS: the highest address a VAD may cover, 64 KB below
+    /// the highest user address (0x7FFDFFFF on x86). NtAllocateVirtualMemory
+    /// refuses a base above it and top-down placement starts there; the 64 KB
+    /// above hold the shared user data page (KUSER_SHARED_DATA at 0x7FFE0000).
+    pub fn highest_vad_address(&self) -> u64 {
+        self.highest_user_address - ALLOCATION_GRANULARITY
+    }
+
     /// MM_USER_PROBE_ADDRESS: the start of the 64 KB no-access area above user space.
     /// Probing user buffers against it means a buffer can never reach system space.
     pub fn user_probe_address(&self) -> u64 {
@@ -350,7 +358,23 @@ mod tests {
             assert!(!l.is_user_address(Va(0xFFFF)));
             assert!(l.is_user_address(Va(0x10000)));
             assert!(!l.is_user_address(Va(l.user_probe_address())));
+            assert_eq!(
+                l.highest_vad_address() + 1,
+                l.highest_user_address() - 0xFFFF
+            );
         }
+        assert_eq!(
+            Layout::new(Arch::X86, false).highest_vad_address(),
+            0x7FFD_FFFF
+        );
+        assert_eq!(
+            Layout::new(Arch::Pae, true).highest_vad_address(),
+            0xBFFD_FFFF
+        );
+        assert_eq!(
+            Layout::new(Arch::X64, false).highest_vad_address(),
+            0x7FF_FFFD_FFFF
+        );
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl<'a> PageTables<'a> {
         let span = self.span(level);
         let count = self.fmt.entries_per_table(level);
         for index in 0..count {
-            let va = base + index * span;
+            let va = canonical(base + index * span);
             let last = va + (span - 1);
             if last < start || va > end {
                 continue;
@@ -205,5 +205,15 @@ impl<'a> PageTables<'a> {
             },
         );
         out
+    }
+}
+
+/// A virtual address in canonical form: x64 system space (PML4 index 256 and
+/// up) has bits 63..48 set, as bit 47 is. 32-bit addresses never have bit 47.
+fn canonical(va: u64) -> u64 {
+    if va & (1 << 47) != 0 {
+        va | 0xFFFF_0000_0000_0000
+    } else {
+        va
     }
 }

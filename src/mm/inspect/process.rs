@@ -87,7 +87,16 @@ pub struct WsRow {
     pub pfn: Pfn,
     pub age: u8,
     pub locked: bool,
-    pub page_table: bool,
+    /// `private`, `shared` (a section or clone page), `pagetable`, or `system`
+    /// (the process's hyperspace pages: its VAD bitmap and working-set list).
+    pub kind: &'static str,
+}
+
+impl WsRow {
+    /// A data page of the address space (not a page table or system page).
+    pub fn is_data(&self) -> bool {
+        matches!(self.kind, "private" | "shared")
+    }
 }
 
 pub fn state_name(s: &PteState) -> &'static str {
@@ -223,7 +232,10 @@ impl Mm {
                 pfn: e.pfn,
                 age: e.age,
                 locked: e.locked,
-                page_table: e.kind == WsleKind::PageTable,
+                kind: match e.kind {
+                    WsleKind::PageTable => "pagetable",
+                    other => other.name(),
+                },
             })
             .collect())
     }

@@ -15,8 +15,10 @@ use crate::mm::pfn::PageUse;
 use crate::mm::vad::VadTree;
 
 use super::ProcessState;
+use super::hyperspace::process_commit_charge;
 use super::page_tables::{pte_va, self_map_va, table_entry};
 use super::reclaim::obtain_page_without_trim;
+use super::table_charges::TableCharges;
 use super::working_set::{WorkingSet, Wsle, WsleKind};
 
 /// Per-process fault counts (status file).
@@ -48,9 +50,13 @@ pub struct AddressSpace {
     pub state: ProcessState,
     pub vads: VadTree,
     pub ws: WorkingSet,
-    /// Frames of page tables (including the directory) this process holds;
-    /// each is charged one page of commit.
+    /// Frames of page tables this process holds: the top-level ones,
+    /// hyperspace's and those made for its VADs.
     pub page_table_pages: u64,
+    /// The page tables its VADs have been charged for (`table_charges.rs`).
+    pub table_charges: TableCharges,
+    /// MM_PROCESS_COMMIT_CHARGE, charged at creation (`hyperspace.rs`).
+    pub process_charge: u64,
     /// Private data pages materialized (valid or in transition).
     pub private_pages: u64,
     pub commit_peak: u64,
@@ -76,17 +82,23 @@ impl AddressSpace {
         PageTables::new(&m.fmt, &m.phys, self.dtb)
     }
 
-    /// Commit charged to this process: its VADs plus its page tables.
+    /// Commit charged to this process: its VADs, the page tables they are
+    /// charged for, and its own pages (MM_PROCESS_COMMIT_CHARGE).
     pub fn commit_charge(&self) -> u64 {
-        self.vads.iter().map(|v| v.commit_charge).sum::<u64>() + self.page_table_pages
+        self.vads.iter().map(|v| v.commit_charge).sum::<u64>()
+            + self.table_charges.len()
+            + self.process_charge
     }
 
     pub fn note_commit_peak(&mut self) {
         self.commit_peak = self.commit_peak.max(self.commit_charge());
     }
 
-    /// Creates an address space: the top-level table with its self-map entry
-    /// (PAE: the PDPT and its four page directories). Charges their commit.
+    /// Creates an address space (MmCreateProcessAddressSpace): the top-level
+    /// table with its self-map entry (PAE: the PDPT and its four page
+    /// directories), then hyperspace (`hyperspace.rs`), all in the working
+    /// set, locked. Charges MM_PROCESS_COMMIT_CHARGE; nothing is held on
+    /// failure.
     pub fn create(
         m: &Machine,
         pid: Pid,
@@ -94,8 +106,15 @@ impl AddressSpace {
         ws_min: u64,
         ws_max: u64,
     ) -> MmResult<AddressSpace> {
-        let pages = allocate_top_tables(m)?;
-        let tables_needed = pages.len() as u64;
+        let charge = process_commit_charge(m.fmt.arch());
+        m.charge_commit(charge)?;
+        let pages = match allocate_top_tables(m) {
+            Ok(pages) => pages,
+            Err(e) => {
+                m.uncharge_commit(charge);
+                return Err(e);
+            }
+        };
         let mut space = AddressSpace {
             pid,
             slot,
@@ -103,9 +122,11 @@ impl AddressSpace {
             state: ProcessState::Running,
             vads: VadTree::new(),
             ws: WorkingSet::new(ws_min, ws_max),
-            page_table_pages: tables_needed,
+            page_table_pages: pages.len() as u64,
+            table_charges: TableCharges::default(),
+            process_charge: charge,
             private_pages: 0,
-            commit_peak: tables_needed,
+            commit_peak: charge,
             faults: FaultCounts::default(),
             last_exception: None,
             last_access_ms: m.clock.now_ms(),
@@ -114,19 +135,28 @@ impl AddressSpace {
             Arch::X86 | Arch::X64 => space.write_self_map(m),
             Arch::Pae => space.write_pae_directories(m, &pages[1..5]),
         };
+        space.activate_top_tables(m, setup);
+        if let Err(e) = space.build_hyperspace(m) {
+            space.destroy_tables(m);
+            return Err(e);
+        }
+        Ok(space)
+    }
+
+    /// Sets up the top-level tables' frames once their entries are written;
+    /// each the process sees through the self-map is a locked working-set
+    /// entry.
+    fn activate_top_tables(&mut self, m: &Machine, setup: Vec<TopTable>) {
         let mut st = m.pfn_lock();
         for t in setup {
             let ws_index = t.self_map.map_or(0, |va| {
-                space.ws.insert(Wsle::new(
-                    va,
-                    t.pfn,
-                    Protection::READWRITE,
-                    WsleKind::PageTable,
-                ))
+                let mut e = Wsle::new(va, t.pfn, Protection::READWRITE, WsleKind::PageTable);
+                e.locked = true;
+                self.ws.insert(e)
             });
             let page = ActivePage {
                 use_: PageUse::PageTable,
-                owner: slot,
+                owner: self.slot,
                 pte_address: t.self_map.map_or(PteAddress(0), |va| pte_va(m, va)),
                 original_pte: Mmpte::ZERO,
                 share: 1 + t.children,
@@ -134,7 +164,6 @@ impl AddressSpace {
             };
             activate_locked(&mut st, t.pfn, page);
         }
-        Ok(space)
     }
 
     /// x86 and x64: one top-level entry points at the top-level table itself,
@@ -212,15 +241,14 @@ impl AddressSpace {
     }
 }
 
-/// The frames a new address space starts with (PAE: the PDPT and four page
-/// directories; else the top-level table), zeroed and charged one page of
-/// commit each. Nothing is held on failure.
+/// The frames a new address space's top-level tables take (PAE: the PDPT and
+/// four page directories; else the top-level table), zeroed. Nothing is held
+/// on failure.
 fn allocate_top_tables(m: &Machine) -> MmResult<Vec<Pfn>> {
     let needed = match m.fmt.arch() {
         Arch::Pae => 5,
         _ => 1,
     };
-    m.charge_commit(needed)?;
     let mut pages = Vec::new();
     for _ in 0..needed {
         match obtain_page_without_trim(m, PageNeed::Zeroed) {
@@ -230,8 +258,6 @@ fn allocate_top_tables(m: &Machine) -> MmResult<Vec<Pfn>> {
                 for &p in &pages {
                     m.free_page_locked(&mut st, p);
                 }
-                drop(st);
-                m.uncharge_commit(needed);
                 return Err(mm_err!(
                     NO_MEMORY,
                     "no physical page is available for a new page directory"

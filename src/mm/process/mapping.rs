@@ -48,6 +48,8 @@ pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
         dirty,
         copy_on_write: p.is_copy_on_write(),
         no_execute: !p.allows_execute() && m.fmt.arch() != Arch::X86,
+        // MmProtectToPteMask: a PAGE_NOCACHE protection maps with PCD.
+        cache_disable: p.is_nocache(),
         ..HardwarePte::default()
     }))
 }

@@ -5,6 +5,9 @@
 //! - `address_space.rs`: the `AddressSpace` (VADs, page tables, working set,
 //!   charges), its creation and outswap/inswap.
 //! - `page_tables.rs`: page tables created on demand and freed when empty.
+//! - `hyperspace.rs`: the pages a process starts with (hyperspace, the
+//!   working-set list) and MM_PROCESS_COMMIT_CHARGE.
+//! - `table_charges.rs`: page tables charged when a VAD needs them.
 //! - `mapping.rs`: frames becoming valid in a PTE, and PTEs taken away.
 //! - `working_set.rs`: the working-set list (MMWSL, WSLEs).
 //! - `ws_policy.rs`: trimming, aging and replacement.
@@ -17,9 +20,11 @@
 //! only *tries* other processes' locks.
 
 pub mod address_space;
+pub mod hyperspace;
 pub mod mapping;
 pub mod page_tables;
 pub mod reclaim;
+pub mod table_charges;
 pub mod working_set;
 pub mod ws_policy;
 

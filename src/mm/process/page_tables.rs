@@ -1,23 +1,44 @@
-//! Page tables as the address space owns them: created on demand (each charged
-//! one page of commit and held in the working set), freed when they map nothing,
-//! and the self-map addresses at which the process sees them. Callers hold the
-//! address-space lock.
+//! Page tables as the address space owns them: created on demand (held in the
+//! working set; their commit is charged when a VAD needs them, see
+//! `table_charges.rs`), freed when they map nothing, and the self-map
+//! addresses at which the process sees them. Callers hold the address-space
+//! lock.
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, PteAddress, Va, Vpn};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
-use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
+use std::sync::MutexGuard;
+
+use crate::mm::machine::{ActivePage, Machine, NewPage, PageNeed, PfnState, activate_locked};
 use crate::mm::pfn::PageUse;
 
 use super::address_space::AddressSpace;
 use super::working_set::{Wsle, WsleKind};
 
+/// Where a walk that must create page tables gets their frames: the allocator
+/// (a fault) or frames set aside beforehand (a new address space).
+pub(super) type TableSource<'f, 'm> =
+    dyn FnMut(&mut AddressSpace, &'m Machine) -> MmResult<(MutexGuard<'m, PfnState>, NewPage)> + 'f;
+
 impl AddressSpace {
     /// The PTE location of `va`, creating any missing page tables on the way
-    /// (each charged one page of commit and added to the working set).
+    /// (each added to the working set; their commit was charged with the VAD,
+    /// see `table_charges.rs`).
     pub fn ensure_leaf(&mut self, m: &Machine, va: Va) -> MmResult<EntryLoc> {
+        self.walk_to_leaf(m, va, &mut |space, m| {
+            space.obtain_page(m, PageNeed::Zeroed)
+        })
+    }
+
+    /// `ensure_leaf` with the frames of new tables taken from `source`.
+    pub(super) fn walk_to_leaf<'m>(
+        &mut self,
+        m: &'m Machine,
+        va: Va,
+        source: &mut TableSource<'_, 'm>,
+    ) -> MmResult<EntryLoc> {
         let tables = self.tables(m);
         let mut level = tables.top();
         let mut table = self.dtb;
@@ -34,36 +55,37 @@ impl AddressSpace {
             let raw = tables.read(loc);
             table = match tables.valid_pfn(raw) {
                 Some(child) => child,
-                None => self.create_table(m, va, level, loc)?,
+                None => {
+                    let (st, page) = source(self, m)?;
+                    self.create_table(m, (st, page), va, level, loc)
+                }
             };
             level = lower;
         }
     }
 
-    /// Creates the table that `parent` (an entry at `level`) will point at.
+    /// Makes `page` the table that `parent` (an entry at `level`) points at.
+    /// A table mapping system space (hyperspace) is locked in the working set,
+    /// below FirstDynamic as WRK keeps it.
     fn create_table(
         &mut self,
         m: &Machine,
+        (mut st, page): (MutexGuard<'_, PfnState>, NewPage),
         va: Va,
         level: Level,
         parent: EntryLoc,
-    ) -> MmResult<Pfn> {
-        m.charge_commit(1)?;
-        let (mut st, page) = match self.obtain_page(m, PageNeed::Zeroed) {
-            Ok(got) => got,
-            Err(e) => {
-                m.uncharge_commit(1);
-                return Err(e);
-            }
-        };
+    ) -> Pfn {
         let lower = Level::from_number(level.number() - 1).expect("level below");
         let table_va = self_map_va(m, lower, va);
-        let ws_index = self.ws.insert(Wsle::new(
+        let user = va.0 <= m.layout.highest_user_address();
+        let mut entry = Wsle::new(
             table_va,
             page.pfn,
             Protection::READWRITE,
             WsleKind::PageTable,
-        ));
+        );
+        entry.locked = !user;
+        let ws_index = self.ws.insert(entry);
         let active = ActivePage {
             use_: PageUse::PageTable,
             owner: self.slot,
@@ -75,10 +97,9 @@ impl AddressSpace {
         activate_locked(&mut st, page.pfn, active);
         st.db.increment_share(parent.table);
         drop(st);
-        self.tables(m).write(parent, table_entry(m, page.pfn, true));
+        self.tables(m).write(parent, table_entry(m, page.pfn, user));
         self.page_table_pages += 1;
-        self.note_commit_peak();
-        Ok(page.pfn)
+        page.pfn
     }
 
     /// Frees every page table that maps nothing in `[start, end]` any more (after a
@@ -120,11 +141,11 @@ impl AddressSpace {
             m.free_page_locked(&mut st, child);
             drop(st);
             self.page_table_pages -= 1;
-            m.uncharge_commit(1);
         }
     }
 
-    /// Frees every table frame (the address space must hold no pages any more).
+    /// Frees every table frame and hyperspace page (the address space must hold
+    /// no other pages any more) and returns the process's own commit charge.
     pub fn destroy_tables(&mut self, m: &Machine) {
         let tables = self.tables(m);
         let mut frames: Vec<Pfn> = Vec::new();
@@ -136,6 +157,8 @@ impl AddressSpace {
                 frames.push(child);
             }
         });
+        let (hyper_tables, hyper_data) = self.hyperspace_frames(m);
+        frames.extend(hyper_tables);
         if m.fmt.arch() == Arch::Pae {
             // The four page directories: user ones were found above if in range.
             for i in 0..4 {
@@ -149,6 +172,8 @@ impl AddressSpace {
             }
         }
         frames.push(self.dtb);
+        let table_count = frames.len() as u64;
+        frames.extend(hyper_data);
         let mut st = m.pfn_lock();
         for &f in &frames {
             let index = st.db.ws_index(f);
@@ -156,8 +181,9 @@ impl AddressSpace {
             m.free_page_locked(&mut st, f);
         }
         drop(st);
-        m.uncharge_commit(frames.len() as u64);
-        self.page_table_pages = self.page_table_pages.saturating_sub(frames.len() as u64);
+        m.uncharge_commit(self.process_charge);
+        self.process_charge = 0;
+        self.page_table_pages = self.page_table_pages.saturating_sub(table_count);
     }
 }
 

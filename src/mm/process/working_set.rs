@@ -18,6 +18,20 @@ pub enum WsleKind {
     /// entry: it is found by address in the working set's hash (NT: the WSLE
     /// hash table used for shared pages whose WsIndex does not match).
     Shared,
+    /// A data page of the process's hyperspace (the VAD bitmap, the
+    /// working-set list itself), locked from creation (`hyperspace.rs`).
+    System,
+}
+
+impl WsleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WsleKind::Private => "private",
+            WsleKind::PageTable => "page-table",
+            WsleKind::Shared => "shared",
+            WsleKind::System => "system",
+        }
+    }
 }
 
 /// One working-set list entry.
@@ -45,6 +59,13 @@ impl Wsle {
             protection,
             kind,
         }
+    }
+}
+
+impl Wsle {
+    /// Whether a trim may take this entry: not locked, not a page table.
+    pub fn trimmable(&self) -> bool {
+        !self.locked && self.kind != WsleKind::PageTable
     }
 }
 
@@ -162,8 +183,18 @@ impl WorkingSet {
         self.count == 0
     }
 
-    pub fn locked_count(&self) -> u64 {
+    /// Entries locked in the working set (WRK's FirstDynamic): the process's
+    /// own system pages and hyperspace tables, and the pages VirtualLock
+    /// locked. VirtualLock's quota and the fluid-maximum rule count these.
+    pub fn first_dynamic(&self) -> u64 {
         self.iter().filter(|(_, e)| e.locked).count() as u64
+    }
+
+    /// Pages VirtualLock locked (LockedInWs data pages).
+    pub fn locked_count(&self) -> u64 {
+        self.iter()
+            .filter(|(_, e)| e.locked && matches!(e.kind, WsleKind::Private | WsleKind::Shared))
+            .count() as u64
     }
 }
 

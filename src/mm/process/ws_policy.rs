@@ -38,7 +38,7 @@ impl AddressSpace {
         let Some(e) = self.ws.get(index).copied() else {
             return false;
         };
-        if e.locked || e.kind == WsleKind::PageTable {
+        if !e.trimmable() {
             return false;
         }
         let tables = self.tables(m);
@@ -90,7 +90,7 @@ impl AddressSpace {
     }
 
     /// A private page leaves the working set: its PTE becomes a transition PTE
-    /// and the frame goes to the modified or standby list.
+    /// and the frame goes to the modified list if Modified, else to standby.
     fn trim_private(&mut self, m: &Machine, mut st: MutexGuard<'_, PfnState>, t: &Leaving) {
         let Leaving {
             entry: e,
@@ -103,20 +103,9 @@ impl AddressSpace {
             st.db.set_modified(h.pfn, true);
             m.release_backing_locked(&mut st, h.pfn);
         }
-        let backed = matches!(
-            m.fmt.decode(st.db.original_pte(h.pfn)),
-            PteState::PageFile { .. }
-        );
-        if !st.db.modified(h.pfn) && !backed && st.db.reference_count(h.pfn) == 1 {
-            // Clean with no copy anywhere: only MEM_RESET makes such a page, and
-            // its contents are not wanted. It is freed; the page reads as zeros.
-            st.db.decrement_share(loc.table);
-            let protection = e.protection;
-            tables.write(loc, m.fmt.encode(&PteState::DemandZero { protection }));
-            m.release_frame_locked(&mut st, h.pfn);
-            self.private_pages -= 1;
-            return;
-        }
+        // A clean page goes to standby even with no copy anywhere (only
+        // MEM_RESET makes one: its OriginalPte is demand zero, so if the frame
+        // is reused the page reads as zeros, as MiResetVirtualMemory intends).
         let transition = PteState::Transition {
             pfn: h.pfn,
             protection: e.protection,

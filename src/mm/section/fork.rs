@@ -27,6 +27,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::data_pte;
 use crate::mm::process::working_set::{Wsle, WsleKind};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
+use crate::mm::vad::Vad;
 
 use super::view::count_view;
 
@@ -150,18 +151,23 @@ fn plan_shared_page(
     }
 }
 
-/// Step 2, first part: the child is charged the parent's commit and gets its
-/// VADs; its views are counted in their control areas. From here a failure
-/// that terminates the child gives back exactly that (a view VAD left
-/// uncounted would be uncounted twice).
+/// Step 2, first part: the child gets the parent's VADs, charged as the
+/// parent's are (their commit and their page tables); its views are counted
+/// in their control areas. A failure part way takes out the VADs inserted so
+/// far, with their charges, so that terminating the child gives back exactly
+/// what it holds (a view VAD left uncounted would be uncounted twice).
 fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
-    let charge: u64 = ps.vads.iter().map(|v| v.commit_charge).sum();
-    m.charge_commit(charge)?;
+    let mut inserted: Vec<&Vad> = Vec::new();
     for v in ps.vads.iter() {
-        if let Err(e) = cs.vads.insert(v.clone()) {
-            m.uncharge_commit(charge);
+        if let Err(e) = cs.insert_vad(m, v.clone()) {
+            for v in inserted {
+                cs.vads.remove(v.starting_vpn);
+                m.uncharge_commit(v.commit_charge);
+                cs.return_table_charges(m, v.starting_vpn, v.ending_vpn);
+            }
             return Err(e);
         }
+        inserted.push(v);
     }
     for v in cs.vads.iter() {
         if let Some(s) = &v.section {

@@ -56,7 +56,6 @@ pub fn map(
     } else {
         0
     };
-    m.charge_commit(charge)?;
     let section = SectionRef {
         id: s.control_area,
         name: s.name.clone(),
@@ -66,11 +65,8 @@ pub fn map(
     let mut vad = Vad::mapped(first, last, protection, section, false);
     vad.commit_charge = charge;
     vad.mem_commit = true;
-    if let Err(e) = space.vads.insert(vad) {
-        m.uncharge_commit(charge);
-        return Err(e);
-    }
-    space.note_commit_peak();
+    // Charges `charge` and the view's page tables.
+    space.insert_vad(m, vad)?;
     count_view(m, s.control_area, protection);
     crate::mm_event!(
         m,
@@ -221,6 +217,7 @@ pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
     space.vads.remove(vad.starting_vpn);
     m.uncharge_commit(vad.commit_charge);
     space.free_empty_tables(m, vad.start_va().0, vad.end_va().0);
+    space.return_table_charges(m, vad.starting_vpn, vad.ending_vpn);
     let mut st = m.pfn_lock();
     if let Some(s) = &vad.section
         && let Some(ca) = st.segments.control_area_mut(s.id)

@@ -185,7 +185,7 @@ fn allocation_rules_and_status_codes() {
     let e = mm.free(pid, 0x101000, 0, true).unwrap_err();
     assert_eq!(e.status, NtStatus::FREE_VM_NOT_AT_BASE);
     let e = mm.allocate(pid, &req(0, 0x1000, "", RW)).unwrap_err();
-    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER_5);
     let e = mm
         .allocate(
             pid,
@@ -197,22 +197,20 @@ fn allocation_rules_and_status_codes() {
         Protection::parse("readwrite+bogus").unwrap_err().status,
         NtStatus::INVALID_PAGE_PROTECTION
     );
-    // Top-down picks the highest 64 KB-aligned hole below 2 GB.
+    // Top-down picks the highest 64 KB-aligned hole below
+    // MM_HIGHEST_VAD_ADDRESS (0x7FFDFFFF).
     let (top, _) = mm
         .allocate(pid, &req(0, 0x1000, "reserve,top-down", RW))
         .unwrap();
-    assert_eq!(top, Va(0x7FFE_0000));
-    // Committing inside the reservation charges once, even when repeated.
+    assert_eq!(top, Va(0x7FFD_0000));
+    // Committing inside the reservation charges once, even when repeated; its
+    // page table was charged with the reservation.
     let before = meminfo(&mm, "CommitCharge");
     mm.allocate(pid, &req(0x102000, 0x2000, "commit", RW))
         .unwrap();
     mm.allocate(pid, &req(0x102000, 0x2000, "commit", RW))
         .unwrap();
-    assert_eq!(
-        meminfo(&mm, "CommitCharge"),
-        before + 2 + 1,
-        "2 pages + 1 page table"
-    );
+    assert_eq!(meminfo(&mm, "CommitCharge"), before + 2, "2 pages");
     assert_verified(&mm);
 }
 
@@ -233,7 +231,7 @@ fn commit_limit_is_enforced() {
     assert_eq!(e.status, NtStatus::COMMITMENT_LIMIT);
     assert_eq!(meminfo(&mm, "CommitLimit"), limit);
     assert!(mm.vads(pid).unwrap().is_empty());
-    // A reservation costs no commit.
+    // A reservation costs only its page tables (MiInsertVadCharges).
     mm.allocate(pid, &req(0, (maximum + 1) * PAGE_SIZE, "reserve", RW))
         .unwrap();
     assert_verified(&mm);
@@ -347,7 +345,9 @@ fn protect_returns_the_old_protection() {
         .unwrap();
     mm.write_memory(pid, b.0, b"abc").unwrap();
     assert_eq!(
-        mm.protect(pid, b.0, 0x4000, Protection::READONLY).unwrap(),
+        mm.protect(pid, b.0, 0x4000, Protection::READONLY)
+            .unwrap()
+            .value,
         RW
     );
     assert_eq!(
@@ -355,7 +355,9 @@ fn protect_returns_the_old_protection() {
         FaultKind::Protection
     );
     assert_eq!(
-        mm.protect(pid, b.0, 0x1000, Protection::NOACCESS).unwrap(),
+        mm.protect(pid, b.0, 0x1000, Protection::NOACCESS)
+            .unwrap()
+            .value,
         Protection::READONLY
     );
     let mut buf = [0u8; 3];
@@ -364,7 +366,7 @@ fn protect_returns_the_old_protection() {
         FaultKind::Protection
     );
     assert_eq!(
-        mm.protect(pid, b.0, 0x1000, RW).unwrap(),
+        mm.protect(pid, b.0, 0x1000, RW).unwrap().value,
         Protection::NOACCESS
     );
     mm.read_memory(pid, b.0, &mut buf).unwrap();
@@ -447,6 +449,11 @@ fn decommit_and_release_free_everything() {
     }
 }
 
+/// The limits a ws-limits call left, in pages.
+fn ws_pages(r: crate::mm::WithStatus<crate::mm::vm::WsLimits>) -> (u64, u64) {
+    (r.value.minimum, r.value.maximum)
+}
+
 #[test]
 fn lock_quota_and_unlock() {
     let mm = machine(Arch::X86);
@@ -454,16 +461,18 @@ fn lock_quota_and_unlock() {
     let (b, _) = mm
         .allocate(pid, &req(0, 0x100000, "reserve,commit", RW))
         .unwrap();
-    // Default minimum 50: 42 + 8 fits, 43 does not.
+    // NtLockVirtualMemory's quota: the minimum (50) must cover FirstDynamic
+    // (the 4 system pages of an x86 process) + NumberToLock (pages less one)
+    // + MM_FLUID_WORKING_SET (8): 39 pages fit, 40 do not.
     assert_eq!(
-        mm.lock(pid, b.0, 43 * PAGE_SIZE).unwrap_err().status,
+        mm.lock(pid, b.0, 40 * PAGE_SIZE).unwrap_err().status,
         NtStatus::WORKING_SET_QUOTA
     );
-    assert_eq!(mm.lock(pid, b.0, 42 * PAGE_SIZE).unwrap(), 42);
-    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 42);
+    assert_eq!(mm.lock(pid, b.0, 39 * PAGE_SIZE).unwrap().value, 39);
+    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 39);
     // Locked pages survive trimming.
     mm.trim(pid).unwrap();
-    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 42);
+    assert_eq!(mm.process_status(pid).unwrap().locked_pages, 39);
     assert_eq!(mm.pte_detail(pid, b.0).unwrap().state, "valid");
     // Unlocking pages that are not locked: STATUS_NOT_LOCKED, and they leave the working set.
     mm.write_memory(pid, b.0 + 50 * PAGE_SIZE, b"z").unwrap();
@@ -473,48 +482,54 @@ fn lock_quota_and_unlock() {
         mm.pte_detail(pid, b.0 + 50 * PAGE_SIZE).unwrap().state,
         "transition"
     );
-    assert_eq!(mm.unlock(pid, b.0, 42 * PAGE_SIZE).unwrap(), 42);
+    assert_eq!(mm.unlock(pid, b.0, 39 * PAGE_SIZE).unwrap(), 39);
     assert_eq!(mm.process_status(pid).unwrap().locked_pages, 0);
-    // ws-limits: raising the minimum allows more locking; bad limits are refused.
+    // ws-limits: raising the minimum allows more locking; a minimum above the
+    // maximum is STATUS_BAD_WORKING_SET_LIMIT (MmAdjustWorkingSetSizeEx).
     assert_eq!(
         mm.set_ws_limits(pid, Some(200 * PAGE_SIZE), Some(100 * PAGE_SIZE))
             .unwrap_err()
             .status,
-        NtStatus::INVALID_PARAMETER
+        NtStatus::BAD_WORKING_SET_LIMIT
     );
     assert_eq!(
         mm.set_ws_limits(pid, Some(200 * PAGE_SIZE), Some(400 * PAGE_SIZE))
+            .map(ws_pages)
             .unwrap(),
         (200, 400)
     );
-    assert_eq!(mm.lock(pid, b.0, 100 * PAGE_SIZE).unwrap(), 100);
+    assert_eq!(mm.lock(pid, b.0, 100 * PAGE_SIZE).unwrap().value, 100);
     assert_verified(&mm);
 }
 
 #[test]
 fn raising_a_minimum_is_charged_against_resident_available_memory() {
-    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap(); // 256 pages
+    // 256 pages: MmMaximumWorkingSetSize is half of them here (128), the
+    // smallest real machine's rule (RAM less 512 pages) leaving nothing.
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
     let resident = |mm: &Mm| meminfo(mm, "ResidentAvailablePages");
     // System and `a` keep 50 pages each.
     let a = mm.create_process("a").unwrap();
     assert_eq!(resident(&mm), 156);
-    // A raise must leave 38 pages (2 x MM_HIGH_LIMIT): 118 more fit, 119 do not.
+    // MmAdjustWorkingSetSizeEx: a raise must leave 100 pages: 56 more fit,
+    // 57 do not.
     let e = mm
-        .set_ws_limits(a, Some(169 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+        .set_ws_limits(a, Some(107 * PAGE_SIZE), Some(120 * PAGE_SIZE))
         .unwrap_err();
     assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES);
     assert!(e.message.contains("resident available"), "{}", e.message);
     assert_eq!(mm.process_status(a).unwrap().working_set_minimum, 50);
     assert_eq!(resident(&mm), 156, "a refused raise charges nothing");
     assert_eq!(
-        mm.set_ws_limits(a, Some(168 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+        mm.set_ws_limits(a, Some(106 * PAGE_SIZE), Some(120 * PAGE_SIZE))
+            .map(ws_pages)
             .unwrap(),
-        (168, 200)
+        (106, 120)
     );
-    assert_eq!(resident(&mm), 38);
+    assert_eq!(resident(&mm), 100);
     // A new process is still created (its minimum charged), but cannot grow.
     let b = mm.create_process("b").unwrap();
-    assert_eq!(resident(&mm), 0);
+    assert_eq!(resident(&mm), 50);
     assert_eq!(
         mm.set_ws_limits(b, Some(60 * PAGE_SIZE), Some(100 * PAGE_SIZE))
             .unwrap_err()
@@ -522,16 +537,17 @@ fn raising_a_minimum_is_charged_against_resident_available_memory() {
         NtStatus::INSUFFICIENT_RESOURCES
     );
     // Lowering a minimum gives its pages back; so does terminating.
-    mm.set_ws_limits(a, Some(100 * PAGE_SIZE), Some(200 * PAGE_SIZE))
+    mm.set_ws_limits(a, Some(50 * PAGE_SIZE), Some(120 * PAGE_SIZE))
         .unwrap();
     assert_eq!(
-        mm.set_ws_limits(b, Some(60 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+        mm.set_ws_limits(b, Some(56 * PAGE_SIZE), Some(100 * PAGE_SIZE))
+            .map(ws_pages)
             .unwrap(),
-        (60, 100)
+        (56, 100)
     );
     assert_verified(&mm);
     mm.terminate_process(a).unwrap();
-    assert_eq!(resident(&mm), 256 - 50 - 60);
+    assert_eq!(resident(&mm), 256 - 50 - 56);
     assert_verified(&mm);
 }
 
@@ -853,11 +869,25 @@ fn a_transfer_into_a_bad_page_returns_the_bytes_before_it() {
 fn huge_ranges_are_bounded_and_refused_cleanly() {
     let mm = machine(Arch::X64);
     let pid = mm.create_process("app").unwrap();
-    // A reservation of most of x64 user space costs nothing and every service on
-    // it finishes at once.
+    // A reservation of most of x64 user space needs 3.5 M page tables, whose
+    // commit it is charged when inserted (MiInsertVadCharges): refused, and
+    // nothing is left behind.
+    let charge = meminfo(&mm, "CommitCharge");
+    assert_eq!(
+        mm.allocate(pid, &req(0, 0x700_0000_0000, "reserve", RW))
+            .unwrap_err()
+            .status,
+        NtStatus::COMMITMENT_LIMIT
+    );
+    assert!(mm.vads(pid).unwrap().is_empty());
+    assert_eq!(meminfo(&mm, "CommitCharge"), charge);
+    // 8 GB from 0x10000 spans 4097 page tables, 9 page directories and a PDP
+    // page, which it costs, and every service on it finishes at once.
     let (b, size) = mm
-        .allocate(pid, &req(0, 0x700_0000_0000, "reserve", RW))
+        .allocate(pid, &req(0, 0x2_0000_0000, "reserve", RW))
         .unwrap();
+    assert_eq!(b, Va(0x10000));
+    assert_eq!(meminfo(&mm, "CommitCharge"), charge + 4097 + 9 + 1);
     let e = mm.unlock(pid, 0, u64::MAX).unwrap_err();
     assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
     assert_eq!(

@@ -261,7 +261,7 @@ fn working_set_manager_ages_and_trims_oldest_first_above_minimums() {
         .workingset(pid)
         .unwrap()
         .iter()
-        .filter(|r| !r.page_table)
+        .filter(|r| r.is_data())
         .map(|r| r.age)
         .collect();
     assert!(ages.iter().all(|&a| a == 2), "{ages:?}");
@@ -269,7 +269,7 @@ fn working_set_manager_ages_and_trims_oldest_first_above_minimums() {
     check_all(&mm, pid, base, 32 * PAGE_SIZE, 8);
     mm.run_thread(SystemThread::WorkingSetManager);
     let rows = mm.workingset(pid).unwrap();
-    for r in rows.iter().filter(|r| !r.page_table) {
+    for r in rows.iter().filter(|r| r.is_data()) {
         let young = r.va < base + 32 * PAGE_SIZE;
         assert_eq!(r.age, if young { 0 } else { 3 }, "{r:?}");
     }
@@ -317,7 +317,7 @@ fn locked_pages_and_minimums_hold_under_trimming() {
         .workingset(pid)
         .unwrap()
         .iter()
-        .filter(|r| !r.page_table)
+        .filter(|r| r.is_data())
         .map(|r| r.va)
         .collect();
     assert_eq!(ws, (0..8).map(|i| base + i * PAGE_SIZE).collect::<Vec<_>>());
@@ -473,24 +473,27 @@ fn a_second_paging_file_takes_writes() {
 
 #[test]
 fn locking_most_of_ram_still_lets_the_rest_page() {
-    let mut config = MmConfig::for_tests(1 << 20, Arch::X86); // 256 pages
+    let mut config = MmConfig::for_tests(2 << 20, Arch::X86); // 512 pages
     config.pagefiles[0].minimum = 4 << 20;
     let mm = Mm::new(config).unwrap();
-    let (pid, base) = process_with(&mm, "app", 1 << 20);
-    // The highest minimum resident available memory allows: 256 pages less
-    // System's 50 less a reserve of 38.
-    mm.set_ws_limits(pid, Some(168 * PAGE_SIZE), Some(250 * PAGE_SIZE))
+    let (pid, base) = process_with(&mm, "app", 2 << 20);
+    // The highest limits allowed: MmMaximumWorkingSetSize (half of RAM on
+    // a machine this small), which resident available memory (512 pages less
+    // System's 50 less a reserve of 100) covers.
+    mm.set_ws_limits(pid, Some(256 * PAGE_SIZE), Some(256 * PAGE_SIZE))
         .unwrap();
-    // Lock as much as the quota allows, then touch beyond what RAM holds.
+    // Lock as much as the quota allows, a page at a time (WRK's NumberToLock
+    // is the pages less one, so one more than the minimum less the 4 system
+    // pages and MM_FLUID_WORKING_SET), then touch beyond what RAM holds.
     let mut locked = 0;
     while mm.lock(pid, base + locked * PAGE_SIZE, PAGE_SIZE).is_ok() {
         locked += 1;
     }
-    assert!(locked > 100);
-    let mut buf = vec![0u8; 1 << 20];
+    assert_eq!(locked, 256 - 4 - 8 + 1);
+    let mut buf = vec![0u8; 2 << 20];
     let done = mm.read_memory(pid, base, &mut buf);
     // Unlocked pages page in and out; the read completes.
-    assert_eq!(done.unwrap(), 1 << 20);
+    assert_eq!(done.unwrap(), 2 << 20);
     assert_verified(&mm);
 }
 

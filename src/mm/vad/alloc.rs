@@ -17,15 +17,15 @@ pub(super) const MM_READWRITE: u8 = 4;
 /// The part of user space NtAllocateVirtualMemory may hand out.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct AddressLimits {
-    /// Lowest address a reservation may start at (MM_LOWEST_USER_ADDRESS,
-    /// 0x10000: the first 64 KB stay free to catch NULL-pointer use). WRK
-    /// actually let an explicit base of 1..0xffff round down to 0 and map the
-    /// NULL page (closed in Windows 8); pass 0 here to allow that.
+    /// Lowest address the system chooses for a NULL base
+    /// (MM_LOWEST_USER_ADDRESS, 0x10000: the first 64 KB stay free so
+    /// NULL-pointer use faults). An explicit base has no lower bound in the
+    /// WRK: 1..0xffff rounds down to 0 and maps the NULL page (Windows 8
+    /// closed that; mmfs follows Server 2003 SP1).
     pub lowest: u64,
-    /// Highest user address, inclusive (0x7ffeffff on x86, facts §2).
-    /// WRK checks allocations against MM_HIGHEST_VAD_ADDRESS, which sits
-    /// 64 KB lower where the shared user data page is mapped; lower this
-    /// if that page is simulated as a VAD.
+    /// MM_HIGHEST_VAD_ADDRESS, inclusive: the highest user address less
+    /// 64 KB (0x7ffdffff on x86), the top of what a VAD may cover. The
+    /// 64 KB above it hold the shared user data page.
     pub highest: u64,
     /// Minimum large page (MM_MINIMUM_VA_FOR_LARGE_PAGE): 4 MB on x86
     /// without PAE, 2 MB with PAE and on x64.
@@ -38,28 +38,28 @@ impl AddressLimits {
     pub fn for_layout(layout: &Layout) -> AddressLimits {
         AddressLimits {
             lowest: layout.lowest_user_address(),
-            highest: layout.highest_user_address(),
+            highest: layout.highest_vad_address(),
             large_page_size: AddressLimits::for_arch(layout.arch()).large_page_size,
         }
     }
 
-    /// The WRK-era user address space of `arch` (facts §2, §11): 2 GB on
-    /// x86 (no /3GB), 8 TB on x64, ending 64 KB below the boundary.
+    /// The WRK-era user address space of `arch` (facts §2, §4, §11): 2 GB on
+    /// x86 (no /3GB), 8 TB on x64, VADs ending 128 KB below the boundary.
     pub const fn for_arch(arch: Arch) -> AddressLimits {
         match arch {
             Arch::X86 => AddressLimits {
                 lowest: 0x1_0000,
-                highest: 0x7ffe_ffff,
+                highest: 0x7ffd_ffff,
                 large_page_size: 4 << 20,
             },
             Arch::Pae => AddressLimits {
                 lowest: 0x1_0000,
-                highest: 0x7ffe_ffff,
+                highest: 0x7ffd_ffff,
                 large_page_size: 2 << 20,
             },
             Arch::X64 => AddressLimits {
                 lowest: 0x1_0000,
-                highest: 0x7ff_fffe_ffff,
+                highest: 0x7ff_fffd_ffff,
                 large_page_size: 2 << 20,
             },
         }
@@ -116,15 +116,17 @@ pub enum AllocPlan {
     Reset { base: Va, size: u64, vad_start: Vpn },
 }
 
-fn invalid(msg: &str) -> crate::mm::base::status::MmError {
-    mm_err!(INVALID_PARAMETER, "{}", msg)
+/// A refused MEM_* flag combination: WRK's STATUS_INVALID_PARAMETER_5 (the
+/// fifth parameter, AllocationType).
+fn bad_type(msg: &str) -> crate::mm::base::status::MmError {
+    mm_err!(INVALID_PARAMETER_5, "{}", msg)
 }
 
-/// Checks the MEM_* flag combination (WRK returns STATUS_INVALID_PARAMETER_5,
-/// or _6 for a MEM_PHYSICAL protection; mmfs reports STATUS_INVALID_PARAMETER).
+/// Checks the MEM_* flag combination in WRK's order (NtAllocateVirtualMemory):
+/// STATUS_INVALID_PARAMETER_5 for the type, _6 for a MEM_PHYSICAL protection.
 fn check_flags(req: &AllocRequest) -> MmResult<()> {
     if !(req.commit || req.reserve || req.reset) {
-        return Err(invalid(
+        return Err(bad_type(
             "give MEM_COMMIT, MEM_RESERVE or MEM_RESET (none was given)",
         ));
     }
@@ -135,32 +137,64 @@ fn check_flags(req: &AllocRequest) -> MmResult<()> {
         || req.large_pages
         || req.physical;
     if req.reset && others {
-        return Err(invalid("MEM_RESET cannot be combined with any other flag"));
+        return Err(bad_type("MEM_RESET cannot be combined with any other flag"));
     }
     if req.large_pages {
         if !req.commit {
-            return Err(invalid(
+            return Err(bad_type(
                 "MEM_LARGE_PAGES memory must be committed (add MEM_COMMIT)",
             ));
         }
         if req.physical || req.write_watch {
-            return Err(invalid(
+            return Err(bad_type(
                 "MEM_LARGE_PAGES cannot be combined with MEM_PHYSICAL or MEM_WRITE_WATCH",
             ));
         }
     }
-    if req.write_watch && !req.reserve {
-        return Err(invalid("MEM_WRITE_WATCH needs MEM_RESERVE"));
+    if req.write_watch && (req.physical || !req.reserve) {
+        return Err(bad_type(
+            "MEM_WRITE_WATCH needs MEM_RESERVE and cannot be combined with MEM_PHYSICAL",
+        ));
     }
     if req.physical {
         if !req.reserve || req.commit {
-            return Err(invalid(
+            return Err(bad_type(
                 "MEM_PHYSICAL needs MEM_RESERVE and allows only MEM_TOP_DOWN besides",
             ));
         }
         if req.protection.raw() != MM_READWRITE {
-            return Err(invalid("MEM_PHYSICAL memory must be PAGE_READWRITE"));
+            return Err(mm_err!(
+                INVALID_PARAMETER_6,
+                "MEM_PHYSICAL memory must be PAGE_READWRITE"
+            ));
         }
+    }
+    Ok(())
+}
+
+/// Checks `*BaseAddress` and `*RegionSize` against MM_HIGHEST_VAD_ADDRESS as
+/// NtAllocateVirtualMemory does before it looks at any VAD: a base above it is
+/// STATUS_INVALID_PARAMETER_2, a size of 0 or one running past it _4.
+fn check_range(req: &AllocRequest, highest: u64) -> MmResult<()> {
+    if req.address > highest {
+        return Err(mm_err!(
+            INVALID_PARAMETER_2,
+            "address {:#x} is above MM_HIGHEST_VAD_ADDRESS {:#x} (the highest user address less the 64 KB of the shared user data page)",
+            req.address,
+            highest
+        ));
+    }
+    if req.size == 0 {
+        return Err(mm_err!(INVALID_PARAMETER_4, "the size must not be 0"));
+    }
+    if req.size - 1 > highest - req.address {
+        return Err(mm_err!(
+            INVALID_PARAMETER_4,
+            "{:#x} bytes at {:#x} run past MM_HIGHEST_VAD_ADDRESS {:#x}",
+            req.size,
+            req.address,
+            highest
+        ));
     }
     Ok(())
 }
@@ -176,27 +210,7 @@ pub fn plan_allocate(
     limits: AddressLimits,
 ) -> MmResult<AllocPlan> {
     check_flags(req)?;
-    let highest = limits.highest;
-    if req.address > highest {
-        return Err(mm_err!(
-            INVALID_PARAMETER,
-            "address {:#x} is above the highest user address {:#x}",
-            req.address,
-            highest
-        ));
-    }
-    if req.size > 0 && req.size - 1 > highest - req.address {
-        return Err(mm_err!(
-            INVALID_PARAMETER,
-            "{:#x} bytes at {:#x} run past the highest user address {:#x}",
-            req.size,
-            req.address,
-            highest
-        ));
-    }
-    if req.size == 0 {
-        return Err(invalid("the size must not be 0"));
-    }
+    check_range(req, limits.highest)?;
     // WRK: a NULL base always takes the reserve path, even with only
     // MEM_COMMIT (reserve and commit) or only MEM_RESET (reserve, no commit).
     if req.address == 0 || req.reserve {
@@ -219,7 +233,7 @@ fn plan_reserve(tree: &VadTree, req: &AllocRequest, limits: AddressLimits) -> Mm
         let lp = limits.large_page_size.max(PAGE_SIZE);
         if !req.size.is_multiple_of(lp) {
             return Err(mm_err!(
-                INVALID_PARAMETER,
+                INVALID_PARAMETER_4,
                 "a MEM_LARGE_PAGES size must be a multiple of the large page size {:#x} (got {:#x})",
                 lp,
                 req.size
@@ -233,7 +247,7 @@ fn plan_reserve(tree: &VadTree, req: &AllocRequest, limits: AddressLimits) -> Mm
         let size = req
             .size
             .checked_next_multiple_of(PAGE_SIZE)
-            .ok_or_else(|| invalid("the size is too large"))?;
+            .ok_or_else(|| mm_err!(INVALID_PARAMETER_4, "the size is too large"))?;
         let base = tree
             .find_free(
                 size,
@@ -253,19 +267,15 @@ fn plan_reserve(tree: &VadTree, req: &AllocRequest, limits: AddressLimits) -> Mm
             })?;
         (base.0, base.0 + (size - 1))
     } else {
-        // address + size - 1 <= highest was checked.
-        let last = (req.address + (req.size - 1)) | (PAGE_SIZE - 1);
+        // address + size - 1 <= highest was checked, and highest ends a page,
+        // so the range stays below it. No lower bound (see AddressLimits).
         let base = req.address - req.address % alignment;
-        if base < limits.lowest || last > limits.highest {
-            return Err(mm_err!(
-                INVALID_PARAMETER,
-                "{:#x}-{:#x} is outside the user address range {:#x}-{:#x}",
-                base,
-                last,
-                limits.lowest,
-                limits.highest
-            ));
-        }
+        let last = if req.large_pages {
+            // WRK: a large-page range is exactly the size from the aligned base.
+            base + (req.size - 1)
+        } else {
+            (req.address + (req.size - 1)) | (PAGE_SIZE - 1)
+        };
         (base, last)
     };
     let (start_vpn, end_vpn) = (Va(base).vpn(), Va(last).vpn());

@@ -1,6 +1,6 @@
 //! The VAD half of NtFreeVirtualMemory (WRK `freevm.c`, Server 2003 SP1).
 
-use super::{VadTree, VadType, vpn_range_text};
+use super::{Vad, VadTree, VadType, vpn_range_text};
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
 
@@ -54,15 +54,14 @@ impl FreePlan {
 /// else MEM_DECOMMIT) against the VAD tree. The range covers every page
 /// touched; size 0 means "the whole VAD" and then `address` must lie in the
 /// VAD's first page (WRK compares page numbers).
-pub fn plan_free(tree: &VadTree, address: u64, size: u64, release: bool) -> MmResult<FreePlan> {
-    let Some(last_byte) = address.checked_add(size.saturating_sub(1)) else {
-        return Err(mm_err!(
-            INVALID_PARAMETER,
-            "{:#x} bytes at {:#x} run past the end of the address space",
-            size,
-            address
-        ));
-    };
+pub fn plan_free(
+    tree: &VadTree,
+    address: u64,
+    size: u64,
+    release: bool,
+    highest: u64,
+) -> MmResult<FreePlan> {
+    check_user_range(address, size, highest)?;
     let first_vpn = Va(address).vpn();
     let Some(vad) = tree.find(first_vpn) else {
         return Err(mm_err!(
@@ -71,25 +70,8 @@ pub fn plan_free(tree: &VadTree, address: u64, size: u64, release: bool) -> MmRe
             address
         ));
     };
-    let asked_last = Va(last_byte).vpn();
-    if size != 0 && asked_last > vad.ending_vpn {
-        return Err(mm_err!(
-            UNABLE_TO_FREE_VM,
-            "{} runs past the end of the reservation at {}; free each reservation separately",
-            vpn_range_text(first_vpn, asked_last),
-            vad.range_text()
-        ));
-    }
-    // Rotate-physical views are the one non-private kind freed here.
-    let is_view = (!vad.private_memory && vad.vad_type != VadType::RotatePhysical)
-        || vad.vad_type == VadType::DevicePhysicalMemory;
-    if is_view {
-        return Err(mm_err!(
-            UNABLE_TO_DELETE_SECTION,
-            "{} is a mapped view, not allocated memory; unmap the view instead",
-            vad.range_text()
-        ));
-    }
+    let asked_last = Va(address + size.saturating_sub(1)).vpn();
+    check_vad(vad, first_vpn, asked_last, size)?;
     let mut plan = FreePlan {
         first_vpn,
         last_vpn: asked_last,
@@ -110,31 +92,80 @@ pub fn plan_free(tree: &VadTree, address: u64, size: u64, release: bool) -> MmRe
         plan.first_vpn = vad.starting_vpn;
         plan.last_vpn = vad.ending_vpn;
     }
-    if !release {
+    if release {
+        plan.kind = release_kind(vad, &plan)?;
+    } else if matches!(
+        vad.vad_type,
+        VadType::Awe | VadType::LargePages | VadType::RotatePhysical
+    ) {
         // WRK: AWE pages go back through FreeUserPhysicalPages, and large-page
         // and rotate-physical memory can only be released.
-        if matches!(
-            vad.vad_type,
-            VadType::Awe | VadType::LargePages | VadType::RotatePhysical
-        ) {
-            return Err(mm_err!(
-                MEMORY_NOT_ALLOCATED,
-                "the {} reservation at {} cannot be decommitted, only released",
-                vad.type_name(),
-                vad.range_text()
-            ));
-        }
-        return Ok(plan);
+        return Err(mm_err!(
+            MEMORY_NOT_ALLOCATED,
+            "the {} reservation at {} cannot be decommitted, only released",
+            vad.type_name(),
+            vad.range_text()
+        ));
     }
+    Ok(plan)
+}
+
+/// NtFreeVirtualMemory's checks against MM_HIGHEST_USER_ADDRESS (`highest`):
+/// a base above it is STATUS_INVALID_PARAMETER_2, a size larger than
+/// `highest - base` STATUS_INVALID_PARAMETER_3.
+fn check_user_range(address: u64, size: u64, highest: u64) -> MmResult<()> {
+    if address > highest {
+        return Err(mm_err!(
+            INVALID_PARAMETER_2,
+            "address {address:#x} is above the highest user address {highest:#x}"
+        ));
+    }
+    if highest - address < size {
+        return Err(mm_err!(
+            INVALID_PARAMETER_3,
+            "{size:#x} bytes at {address:#x} run past the highest user address {highest:#x}"
+        ));
+    }
+    Ok(())
+}
+
+/// The range must stay inside the VAD found at its start
+/// (STATUS_UNABLE_TO_FREE_VM), which must be allocated memory, not a view
+/// (STATUS_UNABLE_TO_DELETE_SECTION).
+fn check_vad(vad: &Vad, first_vpn: Vpn, asked_last: Vpn, size: u64) -> MmResult<()> {
+    if size != 0 && asked_last > vad.ending_vpn {
+        return Err(mm_err!(
+            UNABLE_TO_FREE_VM,
+            "{} runs past the end of the reservation at {}; free each reservation separately",
+            vpn_range_text(first_vpn, asked_last),
+            vad.range_text()
+        ));
+    }
+    // Rotate-physical views are the one non-private kind freed here.
+    let is_view = (!vad.private_memory && vad.vad_type != VadType::RotatePhysical)
+        || vad.vad_type == VadType::DevicePhysicalMemory;
+    if is_view {
+        return Err(mm_err!(
+            UNABLE_TO_DELETE_SECTION,
+            "{} is a mapped view, not allocated memory; unmap the view instead",
+            vad.range_text()
+        ));
+    }
+    Ok(())
+}
+
+/// What a MEM_RELEASE of `plan`'s range does to `vad`; only VADs that may be
+/// split lose part of themselves (else STATUS_FREE_VM_NOT_AT_BASE).
+fn release_kind(vad: &Vad, plan: &FreePlan) -> MmResult<FreeKind> {
     let at_start = plan.first_vpn == vad.starting_vpn;
     let at_end = plan.last_vpn == vad.ending_vpn;
-    plan.kind = match (at_start, at_end) {
+    let kind = match (at_start, at_end) {
         (true, true) => FreeKind::RemoveWhole,
         (true, false) => FreeKind::TrimStart,
         (false, true) => FreeKind::TrimEnd,
         (false, false) => FreeKind::SplitMiddle,
     };
-    if plan.kind != FreeKind::RemoveWhole && !vad.vad_type.can_split() {
+    if kind != FreeKind::RemoveWhole && !vad.vad_type.can_split() {
         return Err(mm_err!(
             FREE_VM_NOT_AT_BASE,
             "the {} reservation at {} can only be released whole (size 0 at its base)",
@@ -142,7 +173,7 @@ pub fn plan_free(tree: &VadTree, address: u64, size: u64, release: bool) -> MmRe
             vad.range_text()
         ));
     }
-    Ok(plan)
+    Ok(kind)
 }
 
 /// Performs the VAD change of a MEM_RELEASE plan and returns the commit

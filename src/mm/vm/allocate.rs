@@ -5,7 +5,6 @@ use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
-use crate::mm::pfn::PageLocation;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::count_committed;
 use crate::mm::vad::{self, AddressLimits, AllocPlan, AllocRequest};
@@ -23,13 +22,8 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
     }
     match vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))? {
         AllocPlan::Reserve { base, size, vad } => {
-            let charge = vad.commit_charge;
-            m.charge_commit(charge)?;
-            if let Err(e) = space.vads.insert(vad) {
-                m.uncharge_commit(charge);
-                return Err(e);
-            }
-            space.note_commit_peak();
+            // Charges the VAD's committed pages and its page tables.
+            space.insert_vad(m, vad)?;
             Ok((base, size))
         }
         AllocPlan::CommitExisting {
@@ -41,7 +35,7 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
             Ok((base, size))
         }
         AllocPlan::Reset { base, size, .. } => {
-            reset(m, space, base, size);
+            super::reset::reset(m, space, base, size)?;
             Ok((base, size))
         }
     }
@@ -102,33 +96,4 @@ fn commit_existing(
     }
     space.note_commit_peak();
     Ok(())
-}
-
-/// MEM_RESET: the contents are no longer wanted. The pages stay committed and are
-/// never written out: a valid page is made clean (if it has no paging-file copy,
-/// trimming it then frees it), a page waiting on the modified list is freed now.
-fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) {
-    let tables = space.tables(m);
-    let last = Vpn(base.vpn().0 + size / PAGE_SIZE - 1);
-    for (_, loc) in tables.nonzero_ptes(base.vpn(), last) {
-        let mut st = m.pfn_lock();
-        match m.fmt.decode(tables.read(loc)) {
-            PteState::Valid(mut h) => {
-                h.dirty = false;
-                tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
-                st.db.set_modified(h.pfn, false);
-            }
-            PteState::Transition { pfn, protection }
-                if st.db.location(pfn) == Some(PageLocation::Modified) =>
-            {
-                // Waiting to be written, and nobody wants the contents: the frame
-                // is freed and the page reads as zeros from now on.
-                st.db.unlink(pfn);
-                m.free_page_locked(&mut st, pfn);
-                tables.write(loc, m.fmt.encode(&PteState::DemandZero { protection }));
-                space.private_pages -= 1;
-            }
-            _ => {}
-        }
-    }
 }

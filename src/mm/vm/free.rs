@@ -16,7 +16,8 @@ pub fn free(
     size: u64,
     release: bool,
 ) -> MmResult<(Va, u64)> {
-    let plan = vad::plan_free(&space.vads, address, size, release)?;
+    let highest = m.layout.highest_user_address();
+    let plan = vad::plan_free(&space.vads, address, size, release, highest)?;
     let v = space
         .vads
         .get(plan.vad_start)
@@ -35,6 +36,7 @@ pub fn free(
         }
         m.uncharge_commit(released);
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);
+        space.return_table_charges(m, first, last);
         return Ok((plan.base(), plan.size()));
     }
     let released = count_committed(m, &tables, first, last, mem_commit);

@@ -1,107 +1,156 @@
 //! NtLockVirtualMemory and NtUnlockVirtualMemory (MAP_PROCESS: locked in the
-//! working set).
+//! working set), following WRK `lockvm.c`.
 
-use crate::mm::base::status::MmResult;
+use crate::mm::base::status::{MmError, MmResult, NtStatus, WithStatus};
 use crate::mm::base::types::{PAGE_SIZE, Va, Vpn};
 use crate::mm::fault::{Access, touch};
-use crate::mm::hw::pte::{Level, PteState};
+use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
+use crate::mm::vad::VadType;
 
-use super::protect::page_protection;
+/// MM_FLUID_WORKING_SET: pages a working set must keep unlocked above its
+/// locked ones, so it can still take faults.
+pub const MM_FLUID_WORKING_SET: u64 = 8;
 
-/// The pages of `[address, address + size)`, rounded out to whole pages, which
-/// must lie in user space.
+/// The pages of `[address, address + size)`, rounded out to whole pages.
+/// NtLockVirtualMemory and NtUnlockVirtualMemory check the base and size
+/// against MM_HIGHEST_USER_ADDRESS and answer plain STATUS_INVALID_PARAMETER.
 fn page_range(m: &Machine, address: u64, size: u64) -> MmResult<(Vpn, Vpn)> {
+    let highest = m.layout.highest_user_address();
+    if address > highest {
+        return Err(mm_err!(
+            INVALID_PARAMETER,
+            "address {address:#x} is above the highest user address {highest:#x}"
+        ));
+    }
+    if highest - address < size {
+        return Err(mm_err!(
+            INVALID_PARAMETER,
+            "{size:#x} bytes at {address:#x} run past the highest user address {highest:#x}"
+        ));
+    }
     if size == 0 {
         return Err(mm_err!(INVALID_PARAMETER, "the size is 0"));
     }
-    let end = address
-        .checked_add(size - 1)
-        .ok_or_else(|| mm_err!(INVALID_PARAMETER, "{address:#x} + {size:#x} wraps around"))?;
-    let highest = m.layout.highest_user_address();
-    if end > highest {
-        return Err(mm_err!(
-            INVALID_PARAMETER,
-            "{address:#x}-{end:#x} goes beyond the highest user address {highest:#x}"
-        ));
-    }
-    Ok((Va(address).vpn(), Va(end).vpn()))
+    Ok((Va(address).vpn(), Va(address + (size - 1)).vpn()))
 }
 
-/// NtLockVirtualMemory (MAP_PROCESS): makes the pages resident and locks them in
-/// the working set. Returns the number of pages newly locked.
-pub fn lock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> MmResult<u64> {
-    let (first, last) = page_range(m, address, size)?;
-    let pages = last.0 - first.0 + 1;
-    let locked = space.ws.locked_count();
-    // WRK: the working set must keep 8 pages free above the locked ones. Pages of
-    // the range that are locked already count once, so `pages` bounds the need;
-    // checking it first also bounds every loop below by the working-set minimum.
-    let quota_error = |new: u64| {
-        mm_err!(
-            WORKING_SET_QUOTA,
-            "locking {new} more pages needs a working-set minimum above {} pages (it is {}); raise it with ws-limits",
-            locked + new + 8,
-            space.ws.minimum
-        )
-    };
-    if pages + 8 > space.ws.minimum {
-        return Err(quota_error(pages));
-    }
-    for vpn in first.0..=last.0 {
-        let p = page_protection(m, space, Vpn(vpn)).ok_or_else(|| {
-            mm_err!(
-                NOT_COMMITTED,
-                "{:#x} is not committed; only committed pages can be locked",
-                Vpn(vpn).va().0
-            )
-        })?;
-        if p.is_noaccess() || p.is_guard() || !p.allows_read() {
+/// The VAD rules of both services: every page must be reserved (no VAD:
+/// STATUS_ACCESS_VIOLATION for a lock) and not physical or large-page memory
+/// (STATUS_INCOMPATIBLE_FILE_MAP). Returns the first page without a VAD.
+fn first_unreserved(space: &AddressSpace, first: Vpn, last: Vpn) -> MmResult<Option<Vpn>> {
+    let mut vpn = first;
+    while vpn <= last {
+        let Some(v) = space.vads.find(vpn) else {
+            return Ok(Some(vpn));
+        };
+        if matches!(
+            v.vad_type,
+            VadType::Awe | VadType::LargePages | VadType::DevicePhysicalMemory
+        ) {
             return Err(mm_err!(
-                ACCESS_VIOLATION,
-                "{:#x} is {}; locked pages must be accessible",
-                Vpn(vpn).va().0,
-                p.name()
+                INCOMPATIBLE_FILE_MAP,
+                "the {} reservation at {} cannot be locked or unlocked",
+                v.type_name(),
+                v.range_text()
             ));
         }
+        vpn = Vpn(v.ending_vpn.0 + 1);
+    }
+    Ok(None)
+}
+
+/// NtLockVirtualMemory (MAP_PROCESS): probes every page as a read would
+/// (faulting it in), then locks them all in the working set. Returns the
+/// pages newly locked, with STATUS_WAS_LOCKED if some were locked already.
+///
+/// WRK's order: the quota test with NumberToLock (pages less one, as WRK
+/// computes it) against the minimum; every page must have a VAD
+/// (STATUS_ACCESS_VIOLATION); the quota again with the locked entries
+/// (FirstDynamic: the process's system pages and its locked pages); then the
+/// probe, whose exception is the answer: an uncommitted or no-access page
+/// STATUS_ACCESS_VIOLATION, a guard page STATUS_GUARD_PAGE_VIOLATION (the
+/// guard is gone). Pages probed before a failure stay in the working set,
+/// unlocked.
+pub fn lock(
+    m: &Machine,
+    space: &mut AddressSpace,
+    address: u64,
+    size: u64,
+) -> MmResult<WithStatus<u64>> {
+    let (first, last) = page_range(m, address, size)?;
+    let to_lock = last.0 - first.0;
+    if to_lock + MM_FLUID_WORKING_SET > space.ws.minimum {
+        return Err(quota_error(space, to_lock + 1, 0));
+    }
+    // The range is now at most the minimum working set long, which bounds
+    // every loop below.
+    if let Some(vpn) = first_unreserved(space, first, last)? {
+        return Err(mm_err!(
+            ACCESS_VIOLATION,
+            "{:#x} is not reserved; only committed pages can be locked",
+            vpn.va().0
+        ));
     }
     let already = (first.0..=last.0)
         .filter(|&v| locked_entry(m, space, Vpn(v)).is_some_and(|(_, l)| l))
         .count() as u64;
-    let new = pages - already;
-    if locked + new + 8 > space.ws.minimum {
-        return Err(quota_error(new));
+    let first_dynamic = space.ws.first_dynamic();
+    if space.ws.minimum + already < first_dynamic + to_lock + MM_FLUID_WORKING_SET {
+        return Err(quota_error(space, to_lock + 1, already));
     }
-    // A touch can still fail (no page even after reclaiming): then the pages this
-    // call locked are unlocked again, so a refused lock changes nothing (and the
-    // caller's retry after reclaiming from other processes counts them as new).
+    for vpn in first.0..=last.0 {
+        touch(m, space, Vpn(vpn).va(), Access::Read).map_err(|f| f.error)?;
+    }
+    let new = lock_resident(m, space, first, last)?;
+    Ok(WithStatus::informing(
+        new,
+        already > 0,
+        NtStatus::WAS_LOCKED,
+    ))
+}
+
+fn quota_error(space: &AddressSpace, pages: u64, already: u64) -> MmError {
+    mm_err!(
+        WORKING_SET_QUOTA,
+        "locking {pages} pages ({already} of them locked already) with {} locked working-set entries (the process's system pages and locked pages) needs a working-set minimum of at least {} pages (it is {}); raise it with ws-limits",
+        space.ws.first_dynamic(),
+        space.ws.first_dynamic() + (pages - 1) + MM_FLUID_WORKING_SET - already,
+        space.ws.minimum
+    )
+}
+
+/// Locks the probed pages. A page the probe brought in may have left the
+/// working set since (replaced by a later page of the range), so each is
+/// touched again first; if that fails (no page even after reclaiming) the
+/// pages this call locked are unlocked again and the call fails, so a
+/// refused lock changes no lock (the caller's retry after reclaiming from
+/// other processes counts them as new).
+fn lock_resident(m: &Machine, space: &mut AddressSpace, first: Vpn, last: Vpn) -> MmResult<u64> {
     let mut newly = Vec::new();
     for vpn in first.0..=last.0 {
-        let va = Vpn(vpn).va();
-        if let Err(f) = touch(m, space, va, Access::Read) {
+        if let Err(f) = touch(m, space, Vpn(vpn).va(), Access::Read) {
             for v in newly {
-                if let Some((index, _)) = locked_entry(m, space, v)
-                    && let Some(e) = space.ws.get_mut(index)
-                {
-                    e.locked = false;
-                }
+                set_locked(m, space, v, false);
             }
             return Err(f.error);
         }
-        if let Some((index, was)) = locked_entry(m, space, Vpn(vpn))
-            && let Some(e) = space.ws.get_mut(index)
-        {
-            e.locked = true;
-            if !was {
-                newly.push(Vpn(vpn));
-            }
+        if set_locked(m, space, Vpn(vpn), true) == Some(false) {
+            newly.push(Vpn(vpn));
         }
     }
-    Ok(new)
+    Ok(newly.len() as u64)
 }
 
-/// The working-set entry of a valid private page: (index, locked).
+/// Sets the lock flag of a valid page's working-set entry; returns what it was.
+fn set_locked(m: &Machine, space: &mut AddressSpace, vpn: Vpn, locked: bool) -> Option<bool> {
+    let (index, was) = locked_entry(m, space, vpn)?;
+    space.ws.get_mut(index)?.locked = locked;
+    Some(was)
+}
+
+/// The working-set entry of a valid page: (index, locked).
 fn locked_entry(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<(u32, bool)> {
     let tables = space.tables(m);
     let loc = tables.leaf(vpn.va())?;
@@ -112,15 +161,17 @@ fn locked_entry(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Option<(u32, boo
     space.ws.get(index).map(|e| (index, e.locked))
 }
 
-/// NtUnlockVirtualMemory. Every page must be locked: otherwise the unlocked ones
-/// are removed from the working set and STATUS_NOT_LOCKED is returned (NT does
-/// exactly this). Returns the number of pages unlocked.
+/// NtUnlockVirtualMemory. Every page must be locked; otherwise (WRK) each
+/// page of the range up to the first one with no VAD is looked at, the valid
+/// unlocked ones leave the working set, nothing is unlocked, and the answer
+/// is STATUS_NOT_LOCKED. Returns the number of pages unlocked.
 pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) -> MmResult<u64> {
     let (first, last) = page_range(m, address, size)?;
     let pages = last.0 - first.0 + 1;
+    let hole = first_unreserved(space, first, last)?;
     // More pages than are locked at all cannot all be locked; otherwise the range
     // is no longer than the working set, which bounds the walk.
-    if pages <= space.ws.locked_count() {
+    if hole.is_none() && pages <= space.ws.locked_count() {
         let entries: Vec<Option<(u32, bool)>> = (first.0..=last.0)
             .map(|v| locked_entry(m, space, Vpn(v)))
             .collect();
@@ -133,23 +184,9 @@ pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) ->
             return Ok(pages);
         }
     }
-    // Remove the range's unlocked valid pages from the working set; only the page
-    // tables that exist are walked.
-    let tables = space.tables(m);
-    let mut valid = Vec::new();
-    tables.for_each_entry(
-        first.va().0,
-        last.va().0 + (PAGE_SIZE - 1),
-        &mut |level, va, _, raw| {
-            if level == Level::Pte && m.fmt.is_valid(raw) {
-                valid.push(Va(va).vpn());
-            }
-        },
-    );
-    for vpn in valid {
-        if let Some((index, false)) = locked_entry(m, space, vpn) {
-            space.trim_entry(m, index);
-        }
+    let end = hole.map_or(last, |h| Vpn(h.0.saturating_sub(1)));
+    if hole != Some(first) {
+        remove_unlocked(m, space, first, end);
     }
     Err(mm_err!(
         NOT_LOCKED,
@@ -157,4 +194,21 @@ pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) ->
         first.va().0,
         last.va().0 + PAGE_SIZE - 1
     ))
+}
+
+/// Removes the unlocked valid pages of `[first, last]` from the working set;
+/// only the page tables that exist are walked.
+fn remove_unlocked(m: &Machine, space: &mut AddressSpace, first: Vpn, last: Vpn) {
+    let tables = space.tables(m);
+    let valid: Vec<Vpn> = tables
+        .nonzero_ptes(first, last)
+        .into_iter()
+        .filter(|(_, loc)| m.fmt.is_valid(tables.read(*loc)))
+        .map(|(va, _)| va.vpn())
+        .collect();
+    for vpn in valid {
+        if let Some((index, false)) = locked_entry(m, space, vpn) {
+            space.trim_entry(m, index);
+        }
+    }
 }

@@ -14,15 +14,16 @@
 
 mod allocate;
 mod free;
-mod lock;
+pub mod lock;
 mod protect;
+mod reset;
 mod ws_limits;
 
 pub use allocate::allocate;
 pub use free::free;
 pub use lock::{lock, unlock};
 pub use protect::protect;
-pub use ws_limits::{resident_available, set_ws_limits};
+pub use ws_limits::{WsLimits, maximum_working_set_size, resident_available, set_ws_limits};
 
 use crate::mm::base::types::{Mmpte, Vpn};
 use crate::mm::machine::Machine;

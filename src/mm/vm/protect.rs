@@ -1,7 +1,7 @@
 //! NtProtectVirtualMemory, and the protection of one committed page.
 
 use crate::mm::base::protection::Protection;
-use crate::mm::base::status::MmResult;
+use crate::mm::base::status::{MmResult, NtStatus, WithStatus};
 use crate::mm::base::types::{Mmpte, Vpn};
 use crate::mm::fault::privatize_clone_page;
 use crate::mm::hw::pte::PteState;
@@ -45,21 +45,24 @@ pub(super) fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Op
     }
 }
 
-/// NtProtectVirtualMemory. Returns the old protection of the first page.
+/// NtProtectVirtualMemory. Returns the old protection of the first page, with
+/// STATUS_WAS_UNLOCKED if a locked page had to leave the working set (a
+/// no-access or guard protection; MiProtectVirtualMemory).
 pub fn protect(
     m: &Machine,
     space: &mut AddressSpace,
     address: u64,
     size: u64,
     new: Protection,
-) -> MmResult<Protection> {
-    let (first, last) = vad::plan_protect(&space.vads, address, size)?;
+) -> MmResult<WithStatus<Protection>> {
+    let highest = m.layout.highest_user_address();
+    let (first, last) = vad::plan_protect(&space.vads, address, size, highest)?;
     let v = space
         .vads
         .find(first)
         .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "{address:#x} is not allocated"))?;
     if vad::check_protect_change(v, new)? == ProtectCheck::AlreadyReadWrite {
-        return Ok(Protection::READWRITE);
+        return Ok(WithStatus::success(Protection::READWRITE));
     }
     if v.section.is_some() && !new.compatible_with_section(v.protection) {
         return Err(mm_err!(
@@ -86,10 +89,15 @@ pub fn protect(
         space.ensure_leaf(m, Vpn(vpn).va())?;
     }
     privatize_clone_pages(m, space, first, last)?;
+    let mut unlocked = false;
     for vpn in first.0..=last.0 {
-        set_page_protection(m, space, Vpn(vpn), new);
+        unlocked |= set_page_protection(m, space, Vpn(vpn), new);
     }
-    Ok(old.unwrap_or(new))
+    Ok(WithStatus::informing(
+        old.unwrap_or(new),
+        unlocked,
+        NtStatus::WAS_UNLOCKED,
+    ))
 }
 
 /// Pages of the range still shared with a fork relative through clone blocks
@@ -121,15 +129,16 @@ pub(super) fn privatize_clone_pages(
 
 /// Gives a committed page (whose page table exists) protection `new`. The PFN's
 /// OriginalPte takes it too, so a page that is repurposed and read back keeps it.
+/// True if the page was locked and had to leave the working set.
 pub(super) fn set_page_protection(
     m: &Machine,
     space: &mut AddressSpace,
     vpn: Vpn,
     new: Protection,
-) {
+) -> bool {
     let tables = space.tables(m);
     let Some(loc) = tables.leaf(vpn.va()) else {
-        return;
+        return false;
     };
     match m.fmt.decode(tables.read(loc)) {
         PteState::Valid(h) => {
@@ -146,14 +155,16 @@ pub(super) fn set_page_protection(
             if new.is_noaccess() || new.is_guard() {
                 // A page that may not be touched cannot stay valid: it leaves the
                 // working set (as a trim would) with the new protection, and so
-                // loses any VirtualLock (mmfs's rule; a locked page is one the
-                // process can touch without faulting).
+                // loses any VirtualLock (MiRemovePageFromWorkingSet; the caller
+                // answers STATUS_WAS_UNLOCKED).
+                let mut was_locked = false;
                 if let Some(e) = space.ws.get_mut(index) {
                     e.protection = new;
+                    was_locked = e.locked;
                     e.locked = false;
                 }
                 space.trim_entry(m, index);
-                return;
+                return was_locked;
             }
             if let Some(e) = space.ws.get_mut(index) {
                 e.protection = new;
@@ -208,4 +219,5 @@ pub(super) fn set_page_protection(
         }
         _ => {}
     }
+    false
 }

@@ -1,7 +1,9 @@
 //! The checks of every frame, after the walks have said who uses which: a
 //! frame holding a page with a paging-file copy names its slot once; a standby
-//! page has a copy somewhere; a page on the modified lists is Modified; an
-//! Active page is mapped; a page in Transition has I/O in flight. Then the
+//! page is not Modified and has a copy somewhere, unless MEM_RESET said its
+//! contents are not wanted (OriginalPte demand zero); a page on the modified
+//! lists is Modified; an Active page is mapped; a page in Transition has I/O in
+//! flight. Then the
 //! totals: slots in use against slots named, and the commit charge against
 //! what every process and control area charges.
 
@@ -39,12 +41,20 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
             PteState::PageFile { file, slot, .. } => {
                 t.name_slot(file, slot, format!("pfn {:#x}'s OriginalPte", pfn.0))
             }
+            // MEM_RESET: the page may be repurposed and read back as zeros.
+            PteState::DemandZero { .. } => {}
             _ if location == Some(PageLocation::Standby) && !mapped_file => t.v.push(format!(
                 "pfn {:#x} is on standby with no copy in a paging file",
                 pfn.0
             )),
             _ => {}
         }
+    }
+    if location == Some(PageLocation::Standby) && st.db.modified(pfn) {
+        t.v.push(format!(
+            "pfn {:#x} is on the standby list but Modified",
+            pfn.0
+        ));
     }
     if location == Some(PageLocation::ModifiedNoWrite) && !st.db.modified(pfn) {
         t.v.push(format!(

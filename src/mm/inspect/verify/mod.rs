@@ -19,7 +19,8 @@
 //! - every paging-file slot in use is named exactly once — by a pagefile PTE, by
 //!   the OriginalPte of a frame holding that page, or by a cluster write in
 //!   flight — and every slot named is in use;
-//! - a standby page has a copy in a paging file (repurposing it loses nothing);
+//! - a standby page is not Modified and has a copy in a paging file, or
+//!   MEM_RESET discarded its contents (repurposing it loses nothing wanted);
 //!   a modified page is marked Modified; a page in Transition has I/O in flight;
 //! - shared pages: a valid PTE mapping a prototype frame agrees with its
 //!   prototype PTE, and its shared working-set entry exists; each frame's

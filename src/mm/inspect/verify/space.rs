@@ -10,7 +10,9 @@ use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
+use crate::mm::process::hyperspace::hyperspace_range;
 use crate::mm::process::page_tables::{count_committed, pte_va};
+use crate::mm::process::table_charges::needed_by;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::segment::ControlAreaId;
 use crate::mm::vad::Vad;
@@ -54,8 +56,10 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
             t.note(child, format!("pid {pid} table for {va:#x}"));
         }
     });
+    w.hyperspace(t, space, &tables);
     w.check_tables(t, space);
     check_working_set(t, pid, space, &tables, &w.table_frames);
+    check_table_charges(t, pid, space);
     for vad in space.vads.iter() {
         check_vad(t, pid, &tables, vad);
     }
@@ -80,6 +84,28 @@ impl SpaceWalk {
                 }
             }
         }
+    }
+
+    /// The process's hyperspace: its page tables (PAE's page directory for it
+    /// is one of the four already counted) and its locked system pages.
+    fn hyperspace(&mut self, t: &mut Tally<'_>, space: &AddressSpace, tables: &PageTables) {
+        let pid = self.pid;
+        let pae = t.m.fmt.arch() == Arch::Pae;
+        let (start, end) = hyperspace_range(&t.m.layout);
+        tables.for_each_entry(start, end, &mut |level, va, loc, raw| {
+            if level == Level::Pte {
+                if !raw.is_zero() {
+                    *self.children.entry(loc.table).or_default() += 1;
+                    system_page(t, pid, space, Va(va), raw);
+                }
+            } else if let Some(child) = tables.valid_pfn(raw)
+                && !(pae && level == Level::Ppe)
+            {
+                *self.children.entry(loc.table).or_default() += 1;
+                self.table_frames.push(child);
+                t.note(child, format!("pid {pid} hyperspace table for {va:#x}"));
+            }
+        });
     }
 
     /// One leaf PTE of the walk.
@@ -363,6 +389,52 @@ fn transition(t: &mut Tally<'_>, pid: Pid, va: Va, pfn: Pfn) {
     }
 }
 
+/// A PTE of hyperspace: valid, for an Active private page of this process
+/// whose working-set entry is a locked system entry.
+fn system_page(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, va: Va, raw: Mmpte) {
+    let PteState::Valid(h) = t.m.fmt.decode(raw) else {
+        t.v.push(format!(
+            "pid {pid}: hyperspace PTE of {:#x} holds {raw:#x}, not a valid page",
+            va.0
+        ));
+        return;
+    };
+    t.note(h.pfn, format!("pid {pid} hyperspace page {:#x}", va.0));
+    let e = t.st.db.entry(h.pfn);
+    if !e.is_some_and(|e| {
+        e.location == PageLocation::Active
+            && e.use_ == PageUse::ProcessPrivate
+            && e.owner == space.slot
+    }) {
+        t.v.push(format!(
+            "pid {pid}: hyperspace page {:#x} (pfn {:#x}) is not an Active private page of the process",
+            va.0, h.pfn.0
+        ));
+    }
+    match space.ws.get(t.st.db.ws_index(h.pfn)) {
+        Some(w) if w.kind == WsleKind::System && w.locked && w.va == va => {}
+        other => t.v.push(format!(
+            "pid {pid}: hyperspace page {:#x} has working-set entry {other:?}, not a locked system entry",
+            va.0
+        )),
+    }
+}
+
+/// The page tables charged are exactly those the VADs need
+/// (MiInsertVadCharges, MiReturnPageTablePageCommitment).
+fn check_table_charges(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
+    let needed = needed_by(&space.vads, t.m.fmt.arch());
+    let charged: std::collections::BTreeSet<_> = space.table_charges.iter().collect();
+    if needed != charged {
+        t.v.push(format!(
+            "pid {pid}: {} page tables are charged but its VADs need {} (first difference: {:?})",
+            charged.len(),
+            needed.len(),
+            needed.symmetric_difference(&charged).next()
+        ));
+    }
+}
+
 /// Every working-set entry matches a valid PTE of its kind (or one of the
 /// process's page tables), and a private entry is its frame's WsIndex.
 fn check_working_set(
@@ -400,6 +472,14 @@ fn check_working_set(
                 if !(maps(e.va, e.pfn) && st.db.prototype(e.pfn)) {
                     t.v.push(format!(
                         "pid {pid}: shared working-set entry {index} ({:#x}) has no valid PTE for shared pfn {:#x}",
+                        e.va.0, e.pfn.0
+                    ));
+                }
+            }
+            WsleKind::System => {
+                if !maps(e.va, e.pfn) || st.db.ws_index(e.pfn) != index || !e.locked {
+                    t.v.push(format!(
+                        "pid {pid}: system working-set entry {index} ({:#x}) is not a locked entry of its valid page {:#x}",
                         e.va.0, e.pfn.0
                     ));
                 }

@@ -11,10 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::mm::NtStatus;
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::PAGE_SIZE;
-use crate::mm::base::types::Pid;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
 use crate::mm::fault::FaultKind;
-use crate::mm::process::working_set::{DEFAULT_MINIMUM, MINIMUM_FLOOR, SYSTEM_MINIMUM};
+use crate::mm::process::hyperspace::process_commit_charge;
+use crate::mm::process::working_set::{
+    DEFAULT_MAXIMUM, DEFAULT_MINIMUM, MINIMUM_FLOOR, SYSTEM_MINIMUM,
+};
 
 pub(super) const PAGE: usize = PAGE_SIZE as usize;
 /// The allocation granularity: reservations and views start on it.
@@ -193,6 +195,7 @@ pub(super) struct ProcessModel {
     /// By base address.
     pub(super) regions: BTreeMap<u64, Region>,
     pub(super) ws_minimum: u64,
+    pub(super) ws_maximum: u64,
     /// Made by `fork` or `create` during the run: may be terminated.
     pub(super) disposable: bool,
 }
@@ -204,6 +207,7 @@ impl ProcessModel {
             name,
             regions: BTreeMap::new(),
             ws_minimum: DEFAULT_MINIMUM,
+            ws_maximum: DEFAULT_MAXIMUM,
             disposable,
         }
     }
@@ -427,14 +431,18 @@ pub(super) struct Model {
     pub(super) procs: Vec<ProcessModel>,
     pub(super) sections: Vec<SectionModel>,
     pub(super) names: u64,
+    /// The locked working-set entries every process starts with (its top-level
+    /// tables, hyperspace and working-set list: MiInitializeWorkingSetList).
+    pub(super) system_pages: u64,
 }
 
 impl Model {
-    pub(super) fn new(procs: Vec<ProcessModel>) -> Model {
+    pub(super) fn new(procs: Vec<ProcessModel>, arch: Arch) -> Model {
         Model {
             procs,
             sections: Vec::new(),
             names: 0,
+            system_pages: process_commit_charge(arch),
         }
     }
 
@@ -624,7 +632,8 @@ impl Model {
         match &region.kind {
             Kind::Private(pages) => {
                 if new.is_copy_on_write() {
-                    return refuse("protect private write-copy", NtStatus::INVALID_PARAMETER);
+                    // MiProtectVirtualMemory: the protection is parameter 4.
+                    return refuse("protect private write-copy", NtStatus::INVALID_PARAMETER_4);
                 }
                 if pages[fi..=li].iter().any(|p| !p.committed) {
                     return refuse("protect uncommitted", NtStatus::NOT_COMMITTED);
@@ -690,34 +699,37 @@ impl Model {
 
     // ---- lock and working-set limits -----------------------------------------
 
-    /// Locking pages `fi..fi + n` of private region `r`: how many pages it newly
-    /// locks, or the status that refuses it.
-    pub(super) fn lock(&self, pi: usize, r: &Region, fi: u64, n: u64) -> Result<u64, NtStatus> {
-        let Kind::Private(pages) = &r.kind else {
+    /// Locking pages `fi..fi + n` of the private region at `base`
+    /// (NtLockVirtualMemory): how many pages it newly locks, or the status
+    /// that refuses it. The quota is checked twice, with WRK's NumberToLock
+    /// (the pages less one) and FirstDynamic (the system pages and the locked
+    /// ones); then every page is probed in order, as a read would touch it
+    /// (a guard page is disarmed and stops the lock), before any is locked.
+    pub(super) fn lock(&mut self, pi: usize, base: u64, fi: u64, n: u64) -> Result<u64, NtStatus> {
+        let to_lock = n - 1;
+        let p = &self.procs[pi];
+        if to_lock + 8 > p.ws_minimum {
+            return Err(NtStatus::WORKING_SET_QUOTA);
+        }
+        let Kind::Private(pages) = &p.regions[&base].kind else {
             unreachable!()
         };
         let range = fi as usize..(fi + n) as usize;
-        let p = &self.procs[pi];
-        if n + 8 > p.ws_minimum {
-            Err(NtStatus::WORKING_SET_QUOTA)
-        } else if let Some(page) = pages[range.clone()].iter().find(|page| {
-            let pr = page.protection;
-            !page.committed || pr.is_noaccess() || pr.is_guard() || !pr.allows_read()
-        }) {
-            // Page by page: the first uncommitted or inaccessible page decides.
-            Err(if page.committed {
-                NtStatus::ACCESS_VIOLATION
-            } else {
-                NtStatus::NOT_COMMITTED
-            })
-        } else {
-            let new = pages[range].iter().filter(|p| !p.locked).count() as u64;
-            if p.locked_count() + new + 8 > p.ws_minimum {
-                Err(NtStatus::WORKING_SET_QUOTA)
-            } else {
-                Ok(new)
+        let already = pages[range.clone()].iter().filter(|p| p.locked).count() as u64;
+        let first_dynamic = self.system_pages + p.locked_count();
+        if p.ws_minimum + already < first_dynamic + to_lock + 8 {
+            return Err(NtStatus::WORKING_SET_QUOTA);
+        }
+        for i in range.clone() {
+            let mut none = Vec::new();
+            let va = base + i as u64 * PAGE_SIZE;
+            match self.touch(pi, va, 0..0, Chunk::Read(&mut none)) {
+                Err(FaultKind::Guard) => return Err(NtStatus::GUARD_PAGE_VIOLATION),
+                Err(_) => return Err(NtStatus::ACCESS_VIOLATION),
+                Ok(()) => {}
             }
         }
+        Ok(n - already)
     }
 
     /// Whether unlocking pages `fi..fi + n` of private region `r` succeeds:
@@ -731,30 +743,44 @@ impl Model {
             .all(|p| p.locked)
     }
 
-    /// Working-set limits of `min` and `max` pages on a machine of `physical`
-    /// pages: the minimum that takes effect.
-    pub(super) fn ws_limits(&self, pi: usize, min: u64, max: u64, physical: u64) -> Expect<u64> {
-        let min = min.max(MINIMUM_FLOOR);
-        if max < min || max > physical {
-            return refuse("ws-limits", NtStatus::INVALID_PARAMETER);
+    /// Working-set limits of `min` and `max` pages (0: keep) on a machine of
+    /// `physical` pages whose process `pi` has `untrimmable` working-set
+    /// entries (page tables and locked pages) now, as MmAdjustWorkingSetSizeEx
+    /// decides: the limits that take effect and whether one was moved into
+    /// range (STATUS_WORKING_SET_LIMIT_RANGE), or the refusal.
+    pub(super) fn ws_limits(
+        &self,
+        pi: usize,
+        (min, max): (u64, u64),
+        physical: u64,
+        untrimmable: u64,
+    ) -> Expect<(u64, u64, bool)> {
+        let p = &self.procs[pi];
+        let min = if min == 0 { p.ws_minimum } else { min };
+        let max = if max == 0 { p.ws_maximum } else { max };
+        if min > max {
+            return refuse("ws-limits min above max", NtStatus::BAD_WORKING_SET_LIMIT);
         }
-        if self.procs[pi].locked_count() + 8 > min {
+        let ceiling = physical.saturating_sub(512).max(physical / 2);
+        let clamped = max > ceiling || min > ceiling || min < MINIMUM_FLOOR;
+        let (min, max) = (min.clamp(MINIMUM_FLOOR, ceiling), max.min(ceiling));
+        if self.system_pages + p.locked_count() + 8 >= max || untrimmable > max {
             return refuse(
-                "ws-limits below the locked pages",
-                NtStatus::WORKING_SET_QUOTA,
+                "ws-limits below the locked entries",
+                NtStatus::BAD_WORKING_SET_LIMIT,
             );
         }
         // Resident available memory: RAM less every minimum (System's too)
-        // must cover a raise and leave 38 pages.
+        // must cover a raise and leave 100 pages.
         let minimums = SYSTEM_MINIMUM + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
-        let old = self.procs[pi].ws_minimum;
-        if min > old && minimums + (min - old) + 38 > physical {
+        let old = p.ws_minimum;
+        if min > old && minimums + (min - old) + 100 > physical {
             return refuse(
                 "ws-limits beyond resident available memory",
                 NtStatus::INSUFFICIENT_RESOURCES,
             );
         }
-        Ok(min)
+        Ok((min, max, clamped))
     }
 
     // ---- transfers -----------------------------------------------------------

@@ -50,7 +50,7 @@ impl Run {
             seed,
             arch,
             step: 0,
-            model: Model::new(procs),
+            model: Model::new(procs, arch),
             refusals: 0,
         }
     }
@@ -383,6 +383,7 @@ impl Run {
         let Some((old, at)) = self.expect(what, res, want) else {
             return;
         };
+        let old = old.value;
         let (want, ok) = self.model.protect_reported(pi, &at, old);
         let page = if at.view { "view page" } else { "page" };
         assert!(
@@ -406,26 +407,36 @@ impl Run {
     }
 
     fn lock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
-        let expected = self.model.lock(pi, r, fi, n);
         // Locks live inside working-set minimums, which are charged against
         // resident available memory; but mmfs does not refuse a process whose
         // default minimum no longer fits (NT would), and eight processes'
         // minimums exceed 1 MB of RAM. So enough locks across processes could
-        // leave no page to fault with: the model keeps them under a third of RAM.
-        let all = self.model.locked_total();
-        if expected.is_ok_and(|new| all + new > LOCK_BUDGET) {
+        // leave no page to fault with: the model keeps them under a third of RAM
+        // (judged before the call, which probes pages and so changes them).
+        let Kind::Private(pages) = &self.model.procs[pi].regions[&r.base].kind else {
+            unreachable!()
+        };
+        let unlocked = pages[fi as usize..(fi + n) as usize]
+            .iter()
+            .filter(|p| !p.locked)
+            .count() as u64;
+        if self.model.locked_total() + unlocked > LOCK_BUDGET {
             return;
         }
+        let expected = self.model.lock(pi, r.base, fi, n);
         let res = self.mm.lock(self.model.procs[pi].pid, address, size);
         match expected {
             Err(status) => self.expect_refused("lock", res, status),
             Ok(new) => {
-                assert_eq!(
-                    self.expect_ok("lock", res),
-                    new,
-                    "{}: pages newly locked",
-                    self.ctx()
-                );
+                let got = self.expect_ok("lock", res);
+                assert_eq!(got.value, new, "{}: pages newly locked", self.ctx());
+                // STATUS_WAS_LOCKED when some were locked already.
+                let was = if new < n {
+                    NtStatus::WAS_LOCKED
+                } else {
+                    NtStatus::SUCCESS
+                };
+                assert_eq!(got.status, was, "{}", self.ctx());
                 self.model.procs[pi].set_locks(r.base, fi, n, true);
             }
         }
@@ -437,16 +448,34 @@ impl Run {
             self.expect_ok("ws-limits -1 -1", self.mm.set_ws_limits(pid, None, None));
             return;
         };
+        // The page tables in the working set are the real system's to know.
+        let untrimmable = self
+            .mm
+            .workingset(pid)
+            .map(|ws| {
+                ws.iter()
+                    .filter(|r| r.kind == "pagetable" || r.locked)
+                    .count()
+            })
+            .unwrap_or(0) as u64;
         let res = self
             .mm
             .set_ws_limits(pid, Some(min * PAGE_SIZE), Some(max * PAGE_SIZE));
         let physical = self.mm.config().physical_pages();
-        let want = self.model.ws_limits(pi, min, max, physical);
-        let Some((got, min)) = self.expect("ws-limits", res, want) else {
+        let want = self.model.ws_limits(pi, (min, max), physical, untrimmable);
+        let Some((got, (min, max, clamped))) = self.expect("ws-limits", res, want) else {
             return;
         };
+        let range = if clamped {
+            NtStatus::WORKING_SET_LIMIT_RANGE
+        } else {
+            NtStatus::SUCCESS
+        };
+        assert_eq!(got.status, range, "{}", self.ctx());
+        let got = (got.value.minimum, got.value.maximum);
         assert_eq!(got, (min, max), "{}", self.ctx());
         self.model.procs[pi].ws_minimum = min;
+        self.model.procs[pi].ws_maximum = max;
     }
 
     // ---- transfers -----------------------------------------------------------
@@ -657,7 +686,11 @@ impl Run {
     fn check_locks(&self, pi: usize) {
         let pid = self.model.procs[pi].pid;
         let ws = self.expect_ok("workingset", self.mm.workingset(pid));
-        let mut have: Vec<u64> = ws.iter().filter(|w| w.locked).map(|w| w.va).collect();
+        let mut have: Vec<u64> = ws
+            .iter()
+            .filter(|w| w.locked && w.is_data())
+            .map(|w| w.va)
+            .collect();
         have.sort_unstable();
         let want = self.model.procs[pi].locked_pages();
         assert_eq!(have, want, "{}: locked pages of pid {pid}", self.ctx());

@@ -33,67 +33,69 @@ fn reserved(t: &VadTree, r: AllocRequest) -> (u64, u64, Vad) {
 
 #[test]
 fn flag_combinations_follow_wrk() {
+    // NtAllocateVirtualMemory: the type is parameter 5, a MEM_PHYSICAL
+    // protection other than PAGE_READWRITE parameter 6.
     let t = VadTree::new();
     let bad = |r: AllocRequest| status(plan(&t, r));
-    assert_eq!(bad(req(0, 0x1000)), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(req(0, 0x1000)), NtStatus::INVALID_PARAMETER_5);
     let top_only = AllocRequest {
         top_down: true,
         ..req(0, 0x1000)
     };
-    assert_eq!(bad(top_only), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(top_only), NtStatus::INVALID_PARAMETER_5);
     let reset_commit = AllocRequest {
         reset: true,
         ..commit(0x10000, 0x1000)
     };
-    assert_eq!(bad(reset_commit), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(reset_commit), NtStatus::INVALID_PARAMETER_5);
     let reset_top = AllocRequest {
         reset: true,
         top_down: true,
         ..req(0x10000, 0x1000)
     };
-    assert_eq!(bad(reset_top), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(reset_top), NtStatus::INVALID_PARAMETER_5);
     let large_reserve_only = AllocRequest {
         large_pages: true,
         ..reserve(0, 4 << 20)
     };
-    assert_eq!(bad(large_reserve_only), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(large_reserve_only), NtStatus::INVALID_PARAMETER_5);
     let large_physical = AllocRequest {
         large_pages: true,
         physical: true,
         reserve: true,
         ..commit(0, 4 << 20)
     };
-    assert_eq!(bad(large_physical), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(large_physical), NtStatus::INVALID_PARAMETER_5);
     let large_ww = AllocRequest {
         large_pages: true,
         write_watch: true,
         reserve: true,
         ..commit(0, 4 << 20)
     };
-    assert_eq!(bad(large_ww), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(large_ww), NtStatus::INVALID_PARAMETER_5);
     let ww_commit_only = AllocRequest {
         write_watch: true,
         ..commit(0, 0x1000)
     };
-    assert_eq!(bad(ww_commit_only), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(ww_commit_only), NtStatus::INVALID_PARAMETER_5);
     let physical_commit = AllocRequest {
         physical: true,
         ..commit(0, 0x1000)
     };
-    assert_eq!(bad(physical_commit), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(physical_commit), NtStatus::INVALID_PARAMETER_5);
     let physical_reserve_commit = AllocRequest {
         physical: true,
         commit: true,
         ..reserve(0, 0x1000)
     };
-    assert_eq!(bad(physical_reserve_commit), NtStatus::INVALID_PARAMETER);
+    assert_eq!(bad(physical_reserve_commit), NtStatus::INVALID_PARAMETER_5);
     let physical_ro = AllocRequest {
         physical: true,
         protection: RO,
         ..reserve(0, 0x1000)
     };
     let e = plan(&t, physical_ro).unwrap_err();
-    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER_6);
     assert!(e.message.contains("PAGE_READWRITE"), "{}", e.message);
 }
 
@@ -106,7 +108,9 @@ fn special_reservations_get_their_vad_type() {
         ..reserve(0, 0x1000)
     };
     let (base, size, v) = reserved(&t, physical);
-    assert_eq!((base, size), (0x7ffe_0000, 0x1000));
+    // Top-down starts at MM_HIGHEST_VAD_ADDRESS (0x7ffdffff), not at the
+    // highest user address.
+    assert_eq!((base, size), (0x7ffd_0000, 0x1000));
     assert_eq!(v.vad_type, VadType::Awe);
     assert!(!v.mem_commit && v.commit_charge == 0 && v.private_memory);
     let ww = AllocRequest {
@@ -128,7 +132,7 @@ fn special_reservations_get_their_vad_type() {
         large_pages: true,
         ..commit(0, (4 << 20) + 0x1000)
     };
-    assert_eq!(status(plan(&t, odd_large)), NtStatus::INVALID_PARAMETER);
+    assert_eq!(status(plan(&t, odd_large)), NtStatus::INVALID_PARAMETER_4);
     // With an explicit base the start rounds down to the large page.
     let at = AllocRequest {
         large_pages: true,
@@ -136,7 +140,8 @@ fn special_reservations_get_their_vad_type() {
         ..commit(0x0050_0000, 4 << 20)
     };
     let (base, size, _) = reserved(&t, at);
-    assert_eq!((base, size), (0x0040_0000, 0x0050_0000));
+    // WRK: the range is the size from the aligned base, not to the end asked.
+    assert_eq!((base, size), (0x0040_0000, 0x0040_0000));
     // PAE and x64 large pages are 2 MB.
     let pae = AddressLimits::for_arch(Arch::Pae);
     let two_mb = AllocRequest {
@@ -144,45 +149,46 @@ fn special_reservations_get_their_vad_type() {
         ..commit(0, 2 << 20)
     };
     assert!(plan_allocate(&t, &two_mb, pae).is_ok());
-    assert_eq!(status(plan(&t, two_mb)), NtStatus::INVALID_PARAMETER);
+    assert_eq!(status(plan(&t, two_mb)), NtStatus::INVALID_PARAMETER_4);
 }
 
 #[test]
 fn size_and_range_checks() {
+    // NtAllocateVirtualMemory (allocvm.c): a base above MM_HIGHEST_VAD_ADDRESS
+    // is parameter 2; a size of 0 or past it parameter 4.
     let t = VadTree::new();
+    let s = |r: AllocRequest| status(plan(&t, r));
+    assert_eq!(s(reserve(0x10000, 0)), NtStatus::INVALID_PARAMETER_4);
+    assert_eq!(s(reserve(0, 0)), NtStatus::INVALID_PARAMETER_4);
     assert_eq!(
-        status(plan(&t, reserve(0x10000, 0))),
-        NtStatus::INVALID_PARAMETER
+        s(reserve(0x8000_0000, 0x1000)),
+        NtStatus::INVALID_PARAMETER_2
     );
-    assert_eq!(status(plan(&t, reserve(0, 0))), NtStatus::INVALID_PARAMETER);
-    assert_eq!(
-        status(plan(&t, reserve(0x8000_0000, 0x1000))),
-        NtStatus::INVALID_PARAMETER
+    // The shared user data page's 64 KB are above MM_HIGHEST_VAD_ADDRESS.
+    let e = plan(&t, reserve(0x7ffe_0000, 0x10000)).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER_2);
+    assert!(
+        e.message.contains("MM_HIGHEST_VAD_ADDRESS"),
+        "{}",
+        e.message
     );
-    let e = plan(&t, reserve(0x7fff_0000, 0x20000)).unwrap_err();
-    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
-    assert!(e.message.contains("highest user address"), "{}", e.message);
-    assert_eq!(
-        status(plan(&t, commit(u64::MAX, 2))),
-        NtStatus::INVALID_PARAMETER
-    );
-    assert_eq!(
-        status(plan(&t, reserve(0x10000, u64::MAX))),
-        NtStatus::INVALID_PARAMETER
-    );
+    let e = plan(&t, reserve(0x7ffd_0000, 0x10001)).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER_4);
+    assert_eq!(s(commit(u64::MAX, 2)), NtStatus::INVALID_PARAMETER_2);
+    assert_eq!(s(reserve(0x10000, u64::MAX)), NtStatus::INVALID_PARAMETER_4);
     // The last 64 KB below the limit can be had exactly.
-    let (base, size, _) = reserved(&t, reserve(0x7ffe_0000, 0x10000));
-    assert_eq!((base, size), (0x7ffe_0000, 0x10000));
-    // Below the lowest user address: refused unless the limits allow page 0.
-    assert_eq!(
-        status(plan(&t, reserve(0x1000, 0x1000))),
-        NtStatus::INVALID_PARAMETER
-    );
-    let null_ok = AddressLimits { lowest: 0, ..x86() };
-    match plan_allocate(&t, &reserve(0x1, 0x1000), null_ok).unwrap() {
+    let (base, size, _) = reserved(&t, reserve(0x7ffd_0000, 0x10000));
+    assert_eq!((base, size), (0x7ffd_0000, 0x10000));
+    // Below 64 KB (before Windows 8): an explicit base rounds down to 0 and
+    // the NULL page can be reserved; base 0 still means "the system chooses".
+    match plan(&t, reserve(0x1, 0x1000)).unwrap() {
         AllocPlan::Reserve { base, size, .. } => assert_eq!((base.0, size), (0, 0x2000)),
         other => panic!("{other:?}"),
     }
+    let (base, size, v) = reserved(&t, reserve(0x1000, 0x1000));
+    assert_eq!((base, size), (0, 0x2000));
+    assert_eq!((v.starting_vpn, v.ending_vpn), (Vpn(0), Vpn(1)));
+    assert_eq!(reserved(&t, reserve(0, 0x1000)).0, 0x10000);
 }
 
 #[test]
@@ -404,7 +410,7 @@ fn reset_rounds_inward_and_needs_a_reservation() {
         NtStatus::CONFLICTING_ADDRESSES
     );
     // MEM_RESET of an unaligned range inside the last page of user space.
-    assert!(plan(&t, reset(0x7ffe_fff0, 0x10)).is_err());
+    assert!(plan(&t, reset(0x7ffd_fff0, 0x10)).is_err());
 }
 
 #[test]
@@ -416,7 +422,7 @@ fn x64_limits() {
         ..reserve(0, 0x1000)
     };
     match plan_allocate(&t, &r, l).unwrap() {
-        AllocPlan::Reserve { base, .. } => assert_eq!(base.0, 0x7ff_fffe_0000),
+        AllocPlan::Reserve { base, .. } => assert_eq!(base.0, 0x7ff_fffd_0000),
         other => panic!("{other:?}"),
     }
 }

@@ -3,6 +3,7 @@ use crate::mm::base::types::Vpn;
 
 #[test]
 fn protect_range_must_be_inside_one_vad() {
+    let plan_protect = |t: &VadTree, a: u64, s: u64| plan_protect(t, a, s, 0x7ffe_ffff);
     let t = tree_with(vec![vad(0x10000, 0x10000), vad(0x20000, 0x10000)]);
     assert_eq!(
         plan_protect(&t, 0x12345, 0x1000).unwrap(),
@@ -26,13 +27,26 @@ fn protect_range_must_be_inside_one_vad() {
         status(plan_protect(&t, 0xf000, 0x2000)),
         NtStatus::CONFLICTING_ADDRESSES
     );
+    // NtProtectVirtualMemory: the base is parameter 2, the size 3.
     assert_eq!(
         status(plan_protect(&t, 0x10000, 0)),
-        NtStatus::INVALID_PARAMETER
+        NtStatus::INVALID_PARAMETER_3
     );
     assert_eq!(
         status(plan_protect(&t, u64::MAX, 2)),
-        NtStatus::INVALID_PARAMETER
+        NtStatus::INVALID_PARAMETER_2
+    );
+    assert_eq!(
+        status(plan_protect(&t, 0x8000_0000, 0x1000)),
+        NtStatus::INVALID_PARAMETER_2
+    );
+    assert_eq!(
+        status(plan_protect(&t, 0x7ffe_0000, 0x10000)),
+        NtStatus::INVALID_PARAMETER_3
+    );
+    assert_eq!(
+        status(plan_protect(&t, 0x7ffe_0000, 0xffff)),
+        NtStatus::CONFLICTING_ADDRESSES
     );
 }
 
@@ -58,9 +72,20 @@ fn protect_rules_by_vad_kind() {
     for p in [WC, EWC] {
         assert_eq!(
             status(check_protect_change(&private, p)),
-            NtStatus::INVALID_PARAMETER
+            NtStatus::INVALID_PARAMETER_4
         );
     }
+    // MiProtectVirtualMemory: PAGE_NOCACHE is refused on a view, allowed on
+    // private memory.
+    let nocache = Protection::from_raw(RW.raw() | Protection::NOCACHE_BIT);
+    assert_eq!(
+        status(check_protect_change(&view(0x10000, 0x1000, false), nocache)),
+        NtStatus::INVALID_PARAMETER_4
+    );
+    assert_eq!(
+        check_protect_change(&private, nocache).unwrap(),
+        ProtectCheck::Apply
+    );
     assert_eq!(
         check_protect_change(&view(0x10000, 0x1000, false), WC).unwrap(),
         ProtectCheck::Apply

@@ -67,7 +67,8 @@ fn reserve(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
     match plan_allocate(t, &r, LIMITS) {
         Ok(AllocPlan::Reserve { base, size, vad }) => {
             assert_eq!(base.0 % ALLOCATION_GRANULARITY, 0);
-            assert!(base.0 >= LIMITS.lowest);
+            // An explicit base has no lower bound (WRK); the system's choice does.
+            assert!(address != 0 || base.0 >= LIMITS.lowest);
             assert!(base.0 + size - 1 <= LIMITS.highest);
             let (f, l) = (vad.starting_vpn.0, vad.ending_vpn.0);
             assert!(!page_used(model, f, l));
@@ -85,7 +86,12 @@ fn reserve(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
             use NtStatus as S;
             assert_status_in(
                 &e,
-                &[S::CONFLICTING_ADDRESSES, S::NO_MEMORY, S::INVALID_PARAMETER],
+                &[
+                    S::CONFLICTING_ADDRESSES,
+                    S::NO_MEMORY,
+                    S::INVALID_PARAMETER_2,
+                    S::INVALID_PARAMETER_4,
+                ],
             );
             if e.status == NtStatus::NO_MEMORY {
                 let pages = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
@@ -112,7 +118,7 @@ fn release(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
             (v.start_va().0 + first * PAGE_SIZE, n * PAGE_SIZE)
         }
     };
-    match plan_free(t, address, size, true) {
+    match plan_free(t, address, size, true, LIMITS.highest) {
         Ok(p) => {
             let before = t.len();
             apply_release(t, &p, |_, _| 0).unwrap();
@@ -132,8 +138,12 @@ fn release(t: &mut VadTree, model: &mut [bool], rng: &mut XorShift) {
                     S::MEMORY_NOT_ALLOCATED,
                     S::UNABLE_TO_FREE_VM,
                     S::FREE_VM_NOT_AT_BASE,
+                    S::INVALID_PARAMETER_3,
                 ],
             );
+            if e.status == S::INVALID_PARAMETER_3 {
+                assert!(size > LIMITS.highest - address);
+            }
         }
     }
 }
@@ -237,11 +247,11 @@ fn random_requests_never_panic() {
             if let Ok(AllocPlan::Reserve { vad, .. }) = plan_allocate(&t, &r, limits) {
                 t.insert(vad).unwrap();
             }
-            let _ = plan_free(&t, address, size, bits & 0x1000 != 0);
-            if let Ok(p) = plan_free(&t, address, size, true) {
+            let _ = plan_free(&t, address, size, bits & 0x1000 != 0, limits.highest);
+            if let Ok(p) = plan_free(&t, address, size, true, limits.highest) {
                 apply_release(&mut t, &p, |a, b| b.0.saturating_sub(a.0)).unwrap();
             }
-            let _ = plan_protect(&t, address, size);
+            let _ = plan_protect(&t, address, size, limits.highest);
             let _ = t.find_free(
                 size,
                 pick(&mut rng),
