@@ -1,4 +1,4 @@
-//! Layer 5, paging: the writers that turn modified pages into standby pages by
+//! Layer 7, paging: the writers that turn modified pages into standby pages by
 //! writing them to their backing store, with no lock held during the I/O.
 //!
 //! - `modified_writer.rs`: private and pagefile-backed pages to the paging files

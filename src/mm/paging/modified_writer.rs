@@ -19,6 +19,14 @@
 //!
 //! The owner's transition PTE never changes: it names the frame throughout, so a
 //! fault during the write is an ordinary soft fault.
+//!
+//! A cluster is the modified list's order, as in WRK's MiGatherPagefilePages: it
+//! takes pages from the head of the list and gives them consecutive slots, and
+//! looks at no neighbouring PTE (MiGatherMappedPages does that, over prototype
+//! PTEs, for mapped files). So pages that left their working set in address
+//! order get slots in address order, which a hard fault's read clustering needs;
+//! emptying a working set keeps that order across trims (the free entry list
+//! is rebuilt lowest first, as MiRemoveWorkingSetPages does).
 
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;

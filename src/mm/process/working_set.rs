@@ -146,6 +146,15 @@ impl WorkingSet {
         Some(e)
     }
 
+    /// From now on free entries are reused lowest index first, as after WRK's
+    /// MiRemoveWorkingSetPages (which MiEmptyWorkingSet ends with): it rebuilds
+    /// the free list in ascending order, so pages faulted back in take entries in
+    /// the order they come and a later trim meets them in that order. (WRK also
+    /// compacts the valid entries to the front; here they keep their indexes.)
+    pub fn reuse_lowest_first(&mut self) {
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
     /// The index of the shared entry for the page at `va`.
     pub fn shared_index(&self, va: Va) -> Option<u32> {
         self.shared.get(&va.vpn().0).copied()

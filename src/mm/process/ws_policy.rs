@@ -139,13 +139,15 @@ impl AddressSpace {
     }
 
     /// Empties the working set (all but locked and page-table entries); returns how
-    /// many pages left it.
+    /// many pages left it. Like MiEmptyWorkingSet, it ends by reorganizing the
+    /// free entries (MiRemoveWorkingSetPages).
     pub fn trim_all(&mut self, m: &Machine) -> u64 {
         let indexes: Vec<u32> = self.ws.iter().map(|(i, _)| i).collect();
         let trimmed = indexes
             .into_iter()
             .filter(|&i| self.trim_entry(m, i))
             .count() as u64;
+        self.ws.reuse_lowest_first();
         bump(&m.counters.working_set_trims);
         trimmed
     }
@@ -188,10 +190,11 @@ impl AddressSpace {
 
     /// One aging pass (the working-set manager's): an entry whose PTE was accessed
     /// since the last pass gets age 0 and its accessed bit cleared; any other entry
-    /// ages by one, up to 3 (WRK: two bits of age in the WSLE).
+    /// ages by one, up to 3 (WRK: two bits of age in the WSLE). Returns how many
+    /// entries it changed (0: every entry is at the oldest age, none accessed).
     pub fn age_working_set(&mut self, m: &Machine) -> u64 {
         let tables = self.tables(m);
-        let mut aged = 0;
+        let mut changed = 0;
         for (_, e) in self.ws.iter_mut() {
             if e.kind == WsleKind::PageTable {
                 continue;
@@ -205,13 +208,14 @@ impl AddressSpace {
                     h.accessed = false;
                     tables.write(loc, m.fmt.encode(&PteState::Valid(h)));
                     e.age = 0;
-                } else {
-                    e.age = (e.age + 1).min(MAXIMUM_AGE);
+                    changed += 1;
+                } else if e.age < MAXIMUM_AGE {
+                    e.age += 1;
+                    changed += 1;
                 }
-                aged += 1;
             }
         }
-        aged
+        changed
     }
 
     /// Working-set replacement at fault time: a process at its maximum while

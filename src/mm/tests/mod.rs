@@ -1011,6 +1011,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 mod model;
 mod paging;
 mod sections;
+mod threads;
 
 /// Demand-zero faults on frames from the free list (dirty, as a terminated
 /// process left them): the fault zeroes after dropping the PFN lock, and a

@@ -1,5 +1,6 @@
 //! The balance set manager (KeBalanceSetManager): a one-second timer that calls the
-//! working-set manager each time and wakes the swapper every fourth time (WRK).
+//! working-set manager each time and wakes the swapper every fourth time (WRK:
+//! `StackScanPeriod` counts down from STACK_SCAN_PERIOD, 4 on a small system).
 
 use std::sync::atomic::Ordering;
 
@@ -7,24 +8,19 @@ use crate::mm::base::wakeups::SystemThread;
 
 use super::{Pass, System, SystemThreads};
 
-/// The swapper runs at least this often (simulated ms), so a long `tick` that
-/// skips quiet seconds still gives it its turn.
-const SWAPPER_PERIOD_MS: u64 = 4000;
+/// Balance set manager ticks between two swapper runs (WRK STACK_SCAN_PERIOD).
+pub(super) const SWAPPER_EVERY: u64 = 4;
 
 /// One tick of the one-second timer.
 pub(super) fn pass(threads: &SystemThreads, sys: System<'_>) -> u64 {
     let tick = threads.bsm_ticks.fetch_add(1, Ordering::Relaxed) + 1;
     let mut pages = threads.run_serialized(sys, SystemThread::WorkingSetManager, Pass::Full);
-    let now = sys.m.clock.now_ms();
-    let last_swap = threads.stats()[SystemThread::Swapper.index()].last_run_ms;
-    if tick.is_multiple_of(4)
-        || last_swap.is_none_or(|t| now.saturating_sub(t) >= SWAPPER_PERIOD_MS)
-    {
+    if tick.is_multiple_of(SWAPPER_EVERY) {
         pages += threads.run_serialized(sys, SystemThread::Swapper, Pass::Full);
     }
     // The mapped page writer's five-minute timer (facts §6).
     let due = sys.m.mapped_write_due_ms.load(Ordering::Acquire);
-    if due != 0 && now >= due {
+    if due != 0 && sys.m.clock.now_ms() >= due {
         pages += threads.run_serialized(sys, SystemThread::MappedPageWriter, Pass::Full);
     }
     pages

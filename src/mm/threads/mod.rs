@@ -1,4 +1,4 @@
-//! Layer 9, the memory manager's system threads: the balance set manager, the
+//! Layer 12, the memory manager's system threads: the balance set manager, the
 //! working-set manager it calls, the swapper, the modified and mapped page
 //! writers, the segment dereference thread and the zero page thread.
 //!
@@ -8,7 +8,12 @@
 //!
 //! - `--clock manual`: nothing runs by itself. `tick N` steps simulated time one
 //!   second at a time; at each step the wake requests made since the last step are
-//!   served, then the balance set manager's one-second timer fires.
+//!   served, then the balance set manager's one-second timer fires (a fraction of
+//!   a second left over is one last, shorter step). `tick N` leaves the system
+//!   exactly as N `tick 1` would: same outswaps at the same times, same trims,
+//!   counters and thread statistics. Seconds in which provably nothing would
+//!   happen are not stepped through but accounted for at once
+//!   (`fast_forward.rs`), so a year passes in a moment.
 //! - `--clock auto`: one dispatcher OS thread (`api/dispatcher.rs`) does the same
 //!   on real time and wakes early when a wake request arrives.
 //!
@@ -18,15 +23,19 @@
 //!
 //! Lock: `SystemThreads::running` serializes passes (NT runs each thread as one
 //! thread; two callers must not run the same loop body at once). It is taken
-//! before any other lock and held for the pass.
+//! before any other lock and held for the pass, and while `tick` decides and
+//! applies a skip. Memory touched by another thread while a long `tick` runs is
+//! seen by the next step, as between single ticks; a skip already decided
+//! does not see it (the skipped seconds were judged quiet just before).
 
 mod balance_set;
+mod fast_forward;
 mod segment_dereference;
 mod swapper;
 mod working_set_manager;
 mod zero_page;
 
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::mm::base::status::MmResult;
@@ -84,15 +93,13 @@ pub struct SystemThreads {
     /// Serializes passes (see the module docs).
     running: Mutex<()>,
     /// Balance set manager ticks so far (every 4th wakes the swapper).
-    bsm_ticks: AtomicU32,
+    bsm_ticks: AtomicU64,
     /// The repurpose counter at the last working-set manager pass.
     repurposed_seen: AtomicU64,
+    /// Working-set entries the last full working-set manager pass aged or found
+    /// accessed (0: aging has nothing left to do until a page is touched).
+    aging_changes: AtomicU64,
 }
-
-/// Seconds of simulated time a `tick` steps through one by one; beyond that, once
-/// the system is quiet, the rest is skipped in one step (nothing is due in a
-/// quiet system but the timers, which the last step fires).
-const TICK_STEPS_BEFORE_SKIP: u64 = 8;
 
 impl SystemThreads {
     fn stats(&self) -> MutexGuard<'_, [ThreadStats; THREADS]> {
@@ -166,27 +173,27 @@ impl SystemThreads {
 
     /// `tick SECONDS` (manual clock): step simulated time a second at a time,
     /// serving wake requests and firing the balance set manager's timer at each
-    /// step. Returns the new time.
+    /// step; after a step that left the system at a fixed point, the quiet
+    /// seconds up to the next thing due are skipped with the statistics they
+    /// would have produced (`fast_forward.rs`). Returns the new time.
     pub fn tick(&self, sys: System<'_>, ms: u64) -> MmResult<u64> {
         let clock = &sys.m.clock;
         // Validate (mode, length) before anything moves.
         clock.check_advance(ms)?;
         let mut left = ms;
-        let mut quiet_steps = 0u64;
         while left > 0 {
-            let dt = if quiet_steps >= TICK_STEPS_BEFORE_SKIP && left > 1000 {
-                // Quiet: jump to one second before the end; the last step fires
-                // the timers at the final time.
-                left - 1000
-            } else {
-                left.min(1000)
-            };
+            let before = fast_forward::Snapshot::take(self, sys);
+            let dt = left.min(fast_forward::STEP_MS);
             clock.advance(dt)?;
             left -= dt;
-            let mut pages = self.serve_wakeups(sys);
-            pages += self.run(sys, SystemThread::BalanceSetManager);
-            pages += self.serve_wakeups(sys);
-            quiet_steps = if pages == 0 { quiet_steps + 1 } else { 0 };
+            self.serve_wakeups(sys);
+            self.run(sys, SystemThread::BalanceSetManager);
+            self.serve_wakeups(sys);
+            let whole_steps = left / fast_forward::STEP_MS;
+            if whole_steps > 0 {
+                let skipped = fast_forward::fast_forward(self, sys, &before, whole_steps)?;
+                left -= skipped * fast_forward::STEP_MS;
+            }
         }
         Ok(clock.now_ms())
     }

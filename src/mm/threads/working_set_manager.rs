@@ -25,12 +25,15 @@ pub(super) fn pass(threads: &SystemThreads, sys: System<'_>, age: bool) -> u64 {
     let m = sys.m;
     let processes = sys.processes.all();
     if age {
+        let mut changed = 0;
         for p in &processes {
             let mut space = p.space();
             if space.state != ProcessState::Terminated {
-                space.age_working_set(m);
+                changed += space.age_working_set(m);
             }
         }
+        // `tick` skips seconds only after a pass whose aging changed nothing.
+        threads.aging_changes.store(changed, Ordering::Relaxed);
     }
     let (available, modified, free) = {
         let st = m.pfn_lock();
