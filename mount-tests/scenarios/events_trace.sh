@@ -23,7 +23,7 @@ n=$(grep -c " fault.demand-zero pid=$pid " events.txt || true)
 assert_eq "$n" "64" "demand-zero events of the dd"
 first=$(grep -m1 ' fault.demand-zero ' events.txt)
 assert_match "$first" "[0-9]* [0-9]* fault.demand-zero pid=$pid va=$(printf '0x%x' $((base))) pfn=0x*" "event format"
-grep -q " ws.trim pid=$pid " events.txt || fail "no trim events"
+grep -q " ws.trim pid=$pid va=0x[0-9a-f]* pfn=0x[0-9a-f]* .*name=app$" events.txt || fail "no trim events naming app"
 grep -q ' pagefile.write file=0 ' events.txt || fail "no pagefile write event"
 grep -q ' thread.run name=modified-page-writer ' events.txt || fail "no thread event"
 grep -q " fault.transition pid=$pid va=$(printf '0x%x' $((base))) " events.txt || fail "no transition fault event"

@@ -90,13 +90,15 @@ system/: the whole simulated machine.
   threads    table `# name priority state wakeups last_run_ms pages_processed`:
              the memory manager's system threads (balance-set-manager,
              working-set-manager, swapper, modified-page-writer,
-             segment-dereference, zero-page-thread)
+             mapped-page-writer, segment-dereference, zero-page-thread)
   events     a live trace: `cat system/events` prints one line per event from
              the moment it is opened (`<seq> <time_ms> <event> key=value ...`):
              fault.demand-zero fault.transition fault.hard fault.exception
              ws.trim ws.replace page.repurposed pagefile.write pagefile.write-error
              pagefile.read-error pagefile.extend pagefile.shrink thread.run process.outswap
-             process.inswap list.empty-standby. Reads block until an event comes;
+             process.inswap list.empty-standby. An event about a process ends with
+             `name=NAME` (its pid is `pid=N`); ws.trim and ws.replace give the
+             page's va and pfn. Reads block until an event comes;
              Ctrl-C ends it. A slow reader loses the oldest events and sees
              `events.lost count=N`. Nobody reading costs nothing.
   verify     reading it checks every invariant of the PFN database, page tables,

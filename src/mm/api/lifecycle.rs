@@ -71,6 +71,7 @@ impl Mm {
         // raise of a minimum is what it refuses, see `set_ws_limits`).
         m.ws_minimums.fetch_add(space.ws.minimum, Ordering::Relaxed);
         table.insert(Process::new(pid, name, m.clock.now_ms(), space));
+        m.events.name_process(u64::from(pid.0), name);
         Ok(pid)
     }
 
@@ -92,6 +93,7 @@ impl Mm {
             .remove(pid)
             .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
         let control_areas = self.tear_down(&process);
+        self.machine.events.forget_process(u64::from(pid.0));
         for ca in control_areas {
             delete_if_unreferenced(&self.machine, ca);
         }

@@ -10,6 +10,8 @@
 //! included: `emit` runs with that lock held, so nothing is taken, no I/O is done and
 //! nothing is formatted while `state` is held. An event's text is formatted once,
 //! before the lock; its `<seq> <time_ms>` prefix is written by the reader, outside it.
+//! `EventLog::names` (the process names events carry) is a leaf too, read while the
+//! text is formatted, before `state`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
@@ -85,6 +87,9 @@ impl Shared {
 /// The trace of one simulated machine.
 pub struct EventLog {
     shared: Arc<Shared>,
+    /// Process names by pid: an event with `pid=N` also says `name=...`, so a
+    /// trace reads without a table of pids beside it.
+    names: std::sync::RwLock<HashMap<u64, Arc<str>>>,
 }
 
 impl EventLog {
@@ -100,6 +105,47 @@ impl EventLog {
                 }),
                 ready: Condvar::new(),
             }),
+            names: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Names the process `pid` in the events from now on.
+    pub fn name_process(&self, pid: u64, name: &str) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        names.insert(pid, Arc::from(name));
+    }
+
+    /// Forgets the name of a process that is gone.
+    pub fn forget_process(&self, pid: u64) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        names.remove(&pid);
+    }
+
+    /// ` name=<name>` at the end of an event whose fields hold `pid=N`, if the
+    /// process is named (at the end, so lines keep the fields they had).
+    fn add_name(&self, line: &mut String, from: usize) {
+        let Some(at) = line[from..].find("pid=").map(|i| from + i) else {
+            return;
+        };
+        if at > from && !line[..at].ends_with(' ') {
+            return;
+        }
+        let digits = &line[at + 4..];
+        let end = at
+            + 4
+            + digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+        if end == at + 4 {
+            return;
+        }
+        let Ok(pid) = line[at + 4..end].parse::<u64>() else {
+            return;
+        };
+        let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = names.get(&pid) {
+            line.push_str(" name=");
+            line.push_str(name);
         }
     }
 
@@ -122,6 +168,8 @@ impl EventLog {
         let _ = line.write_fmt(fields);
         if line.len() == bare {
             line.pop();
+        } else {
+            self.add_name(&mut line, bare);
         }
         let text: Arc<str> = Arc::from(line);
 
@@ -490,6 +538,32 @@ mod tests {
         assert_eq!(sub.wait(Duration::from_secs(10)), WaitResult::Closed);
         emit_event!(log, 2, "after", "x=2");
         assert_eq!(text(&sub), "");
+    }
+
+    #[test]
+    fn events_name_the_process_after_its_pid() {
+        let log = EventLog::new();
+        let sub = log.subscribe();
+        log.name_process(8, "app");
+        emit_event!(log, 1, "fault.hard", "pid=8 va=0x10000");
+        emit_event!(log, 2, "ws.trim", "pid=12 va=0x10000");
+        emit_event!(log, 3, "process.fork", "parent=8 child=12");
+        emit_event!(log, 4, "x.y", "ppid=8");
+        log.forget_process(8);
+        emit_event!(log, 5, "fault.hard", "pid=8");
+        let lines = text(&sub);
+        let lines: Vec<&str> = lines.lines().collect();
+        assert!(
+            lines[0].ends_with(" fault.hard pid=8 va=0x10000 name=app"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].ends_with(" ws.trim pid=12 va=0x10000"),
+            "{lines:?}"
+        );
+        assert!(lines[2].ends_with(" parent=8 child=12"), "{lines:?}");
+        assert!(lines[3].ends_with(" x.y ppid=8"), "{lines:?}");
+        assert!(lines[4].ends_with(" fault.hard pid=8"), "{lines:?}");
     }
 
     #[test]

@@ -61,13 +61,14 @@ impl Machine {
         if want > c.limit {
             let need = want - c.limit;
             let mut pf = self.pagefiles_lock();
-            if c.ram_part + pf.maximum_commit_pages() < want {
+            let maximum = c.ram_part + pf.maximum_commit_pages();
+            if maximum < want {
                 // Not even the paging files at their maximum would do: fail
                 // without growing them for nothing.
                 drop(pf);
                 return Err(mm_err!(
                     COMMITMENT_LIMIT,
-                    "committing {pages} more pages would take the commit charge to {want} pages, above the commit limit of {} pages even with the paging files at their maximum size",
+                    "committing {pages} more pages would take the commit charge to {want} pages; the commit limit is {} pages now and {maximum} with the paging files at their maximum size",
                     c.limit
                 ));
             }

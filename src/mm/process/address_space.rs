@@ -10,6 +10,7 @@ use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmResult, NtStatus};
 use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables, top_level};
+use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
 use crate::mm::pfn::PageUse;
 use crate::mm::vad::VadTree;
@@ -194,7 +195,7 @@ impl AddressSpace {
                 table: self.dtb,
                 index,
             };
-            tables.write(pdpte, table_entry(m, pd, true));
+            tables.write(pdpte, pae_pdpte(m, pd));
             let pde = EntryLoc {
                 table: self_pd,
                 index,
@@ -239,6 +240,13 @@ impl AddressSpace {
         crate::mm_event!(m, "process.inswap", "pid={}", self.pid);
         true
     }
+}
+
+/// A PAE page-directory-pointer entry: only Present and the frame. The CPU
+/// loads all four at once from CR3, and R/W, U/S, Accessed and Dirty are
+/// reserved bits there (a PDPTE with them set faults), so NT writes none.
+fn pae_pdpte(m: &Machine, pd: Pfn) -> Mmpte {
+    m.fmt.encode(&PteState::Valid(HardwarePte::new(pd)))
 }
 
 /// The frames a new address space's top-level tables take (PAE: the PDPT and

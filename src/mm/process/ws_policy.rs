@@ -267,8 +267,18 @@ impl AddressSpace {
         }
         if let Some((victim, _)) = best {
             self.ws.hand = victim.wrapping_add(1);
-            if self.trim_entry(m, victim) {
-                crate::mm_event!(m, "ws.replace", "pid={} index={victim}", self.pid);
+            let entry = self.ws.get(victim).copied();
+            if self.trim_entry(m, victim)
+                && let Some(e) = entry
+            {
+                crate::mm_event!(
+                    m,
+                    "ws.replace",
+                    "pid={} index={victim} va={:#x} pfn={:#x}",
+                    self.pid,
+                    e.va.0,
+                    e.pfn.0
+                );
             }
         }
     }

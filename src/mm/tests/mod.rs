@@ -229,6 +229,11 @@ fn commit_limit_is_enforced() {
         )
         .unwrap_err();
     assert_eq!(e.status, NtStatus::COMMITMENT_LIMIT);
+    // The sentence quotes the limit now and the one the maximums would give.
+    let both = format!(
+        "limit is {limit} pages now and {maximum} with the paging files at their maximum size"
+    );
+    assert!(e.message.contains(&both), "{}", e.message);
     assert_eq!(meminfo(&mm, "CommitLimit"), limit);
     assert!(mm.vads(pid).unwrap().is_empty());
     // A reservation costs only its page tables (MiInsertVadCharges).
@@ -549,6 +554,27 @@ fn raising_a_minimum_is_charged_against_resident_available_memory() {
     mm.terminate_process(a).unwrap();
     assert_eq!(resident(&mm), 256 - 50 - 56);
     assert_verified(&mm);
+}
+
+/// PAE's four page-directory-pointer entries hold Present and the frame
+/// only: R/W, U/S, Accessed and Dirty are reserved bits there, which the CPU
+/// faults on when it loads the PDPT (NT's PAE kernel writes none of them).
+#[test]
+fn pae_pdptes_hold_only_present_and_the_frame() {
+    let mm = machine(Arch::Pae);
+    let pid = mm.create_process("app").unwrap();
+    let p = mm.process(pid).unwrap();
+    let space = p.space();
+    let tables = space.tables(mm.machine());
+    for index in 0..4 {
+        let raw = tables.read(crate::mm::hw::pagetable::EntryLoc {
+            table: space.dtb,
+            index,
+        });
+        assert_eq!(raw.0 & 0xfff, 0x1, "PDPTE {index} is {:#x}", raw.0);
+        assert_eq!(raw.0 >> 63, 0, "PDPTE {index} has NX set");
+        assert!(tables.valid_pfn(raw).is_some());
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::count_committed;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::vad::{self, AddressLimits, AllocPlan, AllocRequest};
 
 use super::page_committed;
@@ -41,6 +42,42 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
     }
 }
 
+/// MEM_COMMIT inside a mapped view (NtAllocateVirtualMemory's section path):
+/// a view of a mapped file is STATUS_ALREADY_COMMITTED, its pages being the
+/// file's; in a view of a pagefile-backed section every prototype PTE is
+/// committed already (mmfs sections are SEC_COMMIT), so nothing more is
+/// charged and the range takes the protection, as MiSetProtectionOnSection
+/// gives it (PAGE_NOCACHE is refused: STATUS_INVALID_PAGE_PROTECTION). WRK
+/// charges a write-copy protection's pages here once more; mmfs charges a
+/// write-copy view once, when it is mapped.
+fn commit_in_view(
+    m: &Machine,
+    space: &mut AddressSpace,
+    (base, size): (Va, u64),
+    ca: ControlAreaId,
+    protection: Protection,
+) -> MmResult<()> {
+    if m.pfn_lock()
+        .segments
+        .control_area(ca)
+        .is_some_and(|a| a.is_file())
+    {
+        return Err(mm_err!(
+            ALREADY_COMMITTED,
+            "{:#x} is in a view of a mapped file, whose pages are always committed",
+            base.0
+        ));
+    }
+    if protection.is_nocache() {
+        return Err(mm_err!(
+            INVALID_PAGE_PROTECTION,
+            "a view cannot be committed {}: PAGE_NOCACHE is only for private memory",
+            protection.name()
+        ));
+    }
+    super::protect(m, space, base.0, size, protection).map(|_| ())
+}
+
 /// MEM_COMMIT inside an existing reservation: uncommitted pages get demand-zero
 /// PTEs (charged once), and already-committed pages take the new protection, as
 /// WRK's NtAllocateVirtualMemory does by protecting the whole range.
@@ -56,12 +93,9 @@ fn commit_existing(
         .vads
         .get(vad_start)
         .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
-    if !v.private_memory {
-        return Err(mm_err!(
-            CONFLICTING_ADDRESSES,
-            "{:#x} is a mapped view; commit it through its section",
-            base.0
-        ));
+    if let Some(section) = &v.section {
+        let ca = section.id;
+        return commit_in_view(m, space, (base, size), ca, protection);
     }
     let mem_commit = v.mem_commit;
     let first = base.vpn();

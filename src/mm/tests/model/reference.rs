@@ -414,6 +414,9 @@ pub(super) struct Commit {
     first_i: usize,
     last_i: usize,
     pub(super) new: u64,
+    /// In a view of a pagefile-backed section: nothing is committed, the
+    /// pages take the protection.
+    view: bool,
 }
 
 /// A protect the model accepts: pages `fi..=li` of the region at `base`, a
@@ -518,11 +521,23 @@ impl Model {
         size: u64,
         protection: Protection,
     ) -> Expect<Commit> {
-        let across = "commit across or into a view";
+        let across = "commit across reservations";
         let region =
             self.range_region(pi, address, size, "commit outside any reservation", across)?;
-        if region.is_view() {
-            return refuse(across, NtStatus::CONFLICTING_ADDRESSES);
+        if let Kind::View(v) = &region.kind {
+            // NtAllocateVirtualMemory: a mapped file's view is committed
+            // already; a pagefile-backed one takes the protection.
+            if self.sections[v.section].file.is_some() {
+                return refuse("commit in a file view", NtStatus::ALREADY_COMMITTED);
+            }
+            let at = self.protect(pi, address, size, protection)?;
+            return Ok(Commit {
+                region_base: at.base,
+                first_i: at.fi,
+                last_i: at.li,
+                new: 0,
+                view: true,
+            });
         }
         if protection == WC {
             return refuse("commit write-copy", NtStatus::INVALID_PAGE_PROTECTION);
@@ -540,10 +555,21 @@ impl Model {
             first_i,
             last_i,
             new,
+            view: false,
         })
     }
 
     pub(super) fn apply_commit(&mut self, pi: usize, c: &Commit, protection: Protection) {
+        if c.view {
+            let at = Protect {
+                base: c.region_base,
+                fi: c.first_i,
+                li: c.last_i,
+                view: true,
+            };
+            self.apply_protect(pi, &at, protection);
+            return;
+        }
         let pages = self.procs[pi].private_pages_mut(c.region_base);
         for page in &mut pages[c.first_i..=c.last_i] {
             if page.committed {
@@ -831,8 +857,8 @@ impl Model {
         let page = match &mut region.kind {
             Kind::Private(pages) => &mut pages[index],
             Kind::View(v) => {
-                let mut p = v.page_protection[index];
-                if let Some(k) = access_check(&mut p, write) {
+                // A guard is disarmed in this process's view only.
+                if let Some(k) = access_check(&mut v.page_protection[index], write) {
                     return Err(k);
                 }
                 let bytes = v.bytes_mut(&mut self.sections[v.section], index, write);
