@@ -37,7 +37,11 @@ Conventions (the full contract is SPEC.md in the project):
     header naming the columns (`awk 'NR>1'` gives the rows);
   - objects change by writing one-line commands to a `control` file. A failing
     command makes the write fail with an errno; reading the control file gives
-    `ok ...` or `error STATUS_NAME: what was wrong`.
+    `ok ...` or `error STATUS_NAME: what was wrong`. A call that succeeds with
+    an NT informational status (STATUS_WAS_UNLOCKED, STATUS_WAS_LOCKED,
+    STATUS_WORKING_SET_LIMIT_RANGE) ends its `ok` line with that name. The
+    statuses are NT's own, STATUS_INVALID_PARAMETER_N included (N is the
+    service's parameter that was wrong).
 
 A first session:
   mkdir processes/app
@@ -85,7 +89,14 @@ system/: the whole simulated machine.
              guard page faults, pages zeroed, trims, pages repurposed, ...
   usecounts  RAMMap's Use Counts: rows by use (ProcessPrivate, PageTable, ...),
              columns by page list
-  layout     the address-space layout of the running arch: `# start end region`
+  layout     the address-space layout of the running arch: `# start end region`.
+             As in the WRK (before Windows 8), an explicit `alloc` base in the
+             null-guard rounds down to 0 and maps the NULL page; base 0 means
+             the system chooses, from 0x10000 up. A VAD ends at most 64 KB
+             below the top of user-space (MM_HIGHEST_VAD_ADDRESS, 0x7ffdffff on
+             x86): the shared user data page's 64 KB are above it. Each
+             process's hyperspace holds its VAD bitmap and working-set list
+             pages (x86 0xc0501000, 0xc0502000).
   config     the running configuration (key/value)
   threads    table `# name priority state wakeups last_run_ms pages_processed`:
              the memory manager's system threads (balance-set-manager,
@@ -235,16 +246,41 @@ processes/<name>/: one process.
                                  top-down reset. PROT: noaccess readonly readwrite
                                  execute execute-read execute-readwrite, with
                                  +guard and/or +nocache (PAGE_* names work too).
-                                 Result: ok BASE SIZE
+                                 Result: ok BASE SIZE. A reservation is charged
+                                 the page tables it needs (one per 4 MB on x86,
+                                 2 MB on PAE and x64, plus directory pages on
+                                 x64), returned when no VAD needs them; a new
+                                 process is charged 4 pages (PAE 8, x64 6) for
+                                 its page directory, hyperspace and working-set
+                                 list. reset: the pages' contents are not wanted
+                                 (modified pages go to standby without a paging
+                                 file copy, valid ones are made clean and old)
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
-    lock ADDR SIZE / unlock ADDR SIZE   VirtualLock / VirtualUnlock
-    ws-limits MIN MAX [hard]     SetProcessWorkingSetSize in bytes; -1 -1 empties.
+                                 (+ STATUS_WAS_UNLOCKED when a locked page had to
+                                 leave the working set: noaccess or +guard)
+    lock ADDR SIZE / unlock ADDR SIZE   VirtualLock / VirtualUnlock. lock reads
+                                 every page first (an uncommitted or no-access
+                                 one: STATUS_ACCESS_VIOLATION; a guard page:
+                                 STATUS_GUARD_PAGE_VIOLATION, and the guard is
+                                 gone). The minimum working set must cover the
+                                 locked entries (the process's system pages
+                                 included) + the pages less one + 8 (else
+                                 STATUS_WORKING_SET_QUOTA). Result: ok PAGES
+                                 newly locked (+ STATUS_WAS_LOCKED if some were)
+    ws-limits MIN MAX [hard|soft]   SetProcessWorkingSetSize in bytes; 0 keeps a
+                                 limit, -1 -1 empties the working set.
                                  hard: replace at the maximum even when memory is
                                  plentiful (otherwise only when it is short).
-                                 Raising MIN takes pages from ResidentAvailablePages
-                                 and must leave 38 (else STATUS_INSUFFICIENT_RESOURCES)
+                                 MIN above MAX, or a MAX the locked entries + 8
+                                 do not fit under: STATUS_BAD_WORKING_SET_LIMIT.
+                                 A limit above RAM less 512 pages (or below 20
+                                 pages) is moved into range. Raising MIN takes
+                                 pages from ResidentAvailablePages and must leave
+                                 100 (else STATUS_INSUFFICIENT_RESOURCES).
+                                 Result: ok 0xMIN 0xMAX hard|soft (bytes), +
+                                 STATUS_WORKING_SET_LIMIT_RANGE if one moved
     trim                         empty the working set (pages go to the modified
                                  list, or standby if clean). Result: ok PAGES
     outswap / inswap             swap the process out (its working set is emptied,

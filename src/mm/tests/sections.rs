@@ -6,11 +6,11 @@ use super::{RW, assert_verified, machine, on_every_arch, req, small_machine};
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
-use crate::mm::base::types::{Arch, PAGE_SIZE};
+use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
 use crate::mm::inspect::SectionInfo;
 use crate::mm::pfn::PageLocation;
 use crate::mm::testutil::XorShift;
-use crate::mm::{Mm, NtStatus};
+use crate::mm::{Mm, MmResult, NtStatus};
 
 const WC: Protection = Protection::WRITECOPY;
 const RO: Protection = Protection::READONLY;
@@ -920,5 +920,44 @@ fn protect_on_views() {
     assert_verified(&mm);
     mm.trim(a).unwrap();
     assert_eq!(read(&mm, a, va.0, 3), b"two");
+    assert_verified(&mm);
+}
+
+/// NtAllocateVirtualMemory's MEM_COMMIT inside a view: a mapped file's view
+/// is STATUS_ALREADY_COMMITTED; a pagefile-backed section's is committed
+/// already and takes the protection (MiSetProtectionOnSection), charging
+/// nothing; PAGE_NOCACHE is refused for any view (and MEM_RESET of a mapped
+/// file's view is STATUS_USER_MAPPED_FILE, MiResetVirtualMemory).
+#[test]
+fn commit_in_a_view_follows_nt_allocate_virtual_memory() {
+    let (mm, dir) = file_machine();
+    std::fs::write(dir.join("data.bin"), vec![7u8; 8192]).unwrap();
+    mm.create_section("f", 0, Some("data.bin"), RW, false).unwrap();
+    mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+    let a = mm.create_process("a").unwrap();
+    let (fv, _) = mm.map_view(a, "f", 0, 0, 0, RW).unwrap();
+    let (sv, _) = mm.map_view(a, "s", 0, 0, 0, RW).unwrap();
+    let e = |r: MmResult<(Va, u64)>| r.unwrap_err().status;
+    assert_eq!(
+        e(mm.allocate(a, &req(fv.0, 4096, "commit", RW))),
+        NtStatus::ALREADY_COMMITTED
+    );
+    assert_eq!(
+        e(mm.allocate(a, &req(fv.0, 4096, "reset", RW))),
+        NtStatus::USER_MAPPED_FILE
+    );
+    let nocache = Protection::from_raw(RW.raw() | Protection::NOCACHE_BIT);
+    assert_eq!(
+        e(mm.allocate(a, &req(sv.0, 4096, "commit", nocache))),
+        NtStatus::INVALID_PAGE_PROTECTION
+    );
+    let charge = mm.machine().commit_lock().total;
+    let (got, size) = mm
+        .allocate(a, &req(sv.0 + 0x1800, 4096, "commit", RO))
+        .unwrap();
+    assert_eq!((got, size), (Va(sv.0 + 0x1000), 0x2000));
+    assert_eq!(mm.machine().commit_lock().total, charge, "nothing charged");
+    assert!(mm.write_memory(a, sv.0 + 0x1000, b"x").is_err());
+    mm.write_memory(a, sv.0, b"x").unwrap();
     assert_verified(&mm);
 }

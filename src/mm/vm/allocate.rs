@@ -47,7 +47,8 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
 /// file's; in a view of a pagefile-backed section every prototype PTE is
 /// committed already (mmfs sections are SEC_COMMIT), so nothing more is
 /// charged and the range takes the protection, as MiSetProtectionOnSection
-/// gives it (PAGE_NOCACHE is refused: STATUS_INVALID_PAGE_PROTECTION). WRK
+/// gives it. PAGE_NOCACHE is refused first, for any view
+/// (STATUS_INVALID_PAGE_PROTECTION). WRK
 /// charges a write-copy protection's pages here once more; mmfs charges a
 /// write-copy view once, when it is mapped.
 fn commit_in_view(
@@ -57,6 +58,13 @@ fn commit_in_view(
     ca: ControlAreaId,
     protection: Protection,
 ) -> MmResult<()> {
+    if protection.is_nocache() {
+        return Err(mm_err!(
+            INVALID_PAGE_PROTECTION,
+            "a view cannot be committed {}: PAGE_NOCACHE is only for private memory",
+            protection.name()
+        ));
+    }
     if m.pfn_lock()
         .segments
         .control_area(ca)
@@ -66,13 +74,6 @@ fn commit_in_view(
             ALREADY_COMMITTED,
             "{:#x} is in a view of a mapped file, whose pages are always committed",
             base.0
-        ));
-    }
-    if protection.is_nocache() {
-        return Err(mm_err!(
-            INVALID_PAGE_PROTECTION,
-            "a view cannot be committed {}: PAGE_NOCACHE is only for private memory",
-            protection.name()
         ));
     }
     super::protect(m, space, base.0, size, protection).map(|_| ())
