@@ -6,7 +6,8 @@
 //!
 //! The layers, bottom first; a module imports only from layers below its own
 //! (`docs/ARCHITECTURE.md` draws them and says what each owns; the test
-//! `mm::tests::layers` keeps imports pointing down):
+//! `mm_layers_import_only_downwards` in `tests/architecture.rs` keeps imports
+//! pointing down):
 //!
 //! | layer | module | what it owns |
 //! |---|---|---|
@@ -16,7 +17,7 @@
 //! | 3 | `pagefile` | the paging files: slot bitmaps and host files |
 //! | 4 | `segment` | control areas, subsections, prototype PTEs |
 //! | 5 | `vad` | VAD trees and the rules that need only VADs |
-//! | 6 | `machine` | the PFN lock, every frame transition, commit |
+//! | 6 | `machine` | the PFN lock, the shared frame transitions, commit |
 //! | 7 | `paging` | the modified and mapped page writers |
 //! | 8 | `process` | processes, address spaces, working sets, reclaim |
 //! | 9 | `fault` | the page-fault handler, one module per fault kind |
@@ -28,8 +29,9 @@
 //!
 //! # Lock order
 //!
-//! Locks are taken in this order and never the other way round (the full list,
-//! with every place that holds two of one kind, is in `docs/ARCHITECTURE.md`):
+//! Locks are taken in this order and never the other way round, but for the
+//! one exception below (the full list, with every place that holds two of one
+//! kind, is in `docs/ARCHITECTURE.md`):
 //!
 //! 0. `Mm::lifecycle` — shared by process creation and termination, exclusive
 //!    for `verify`.
@@ -38,16 +40,30 @@
 //!    while they hold it).
 //! 3. `Processes` — the process table.
 //! 4. `Process::space` — one address space (fork: parent, then child; verify:
-//!    all, in pid order).
+//!    all, in pid order; every other path waits for at most one).
 //! 5. `Machine::commit` — the commit charge (never held with 6).
 //! 6. `Machine::pfn` — the PFN lock.
-//! 7. Leaves: `Machine::pagefiles`, the event log's queues, the wake-up condvar,
-//!    `SystemThreads::stats`.
+//! 7. Leaves: `Machine::pagefiles`, the wake-up condvar, `SystemThreads::stats`
+//!    and, innermost of all, the event log's queues: an event may be emitted
+//!    under any lock, another leaf included.
 //!
-//! Paging I/O is done holding at most the faulting process's address-space lock
-//! (a hard fault) or no lock at all (the writers): never the PFN lock. A process
-//! holding its own address-space lock only *tries* other processes' locks
-//! (reclaim), so two faulting processes never wait for each other.
+//! The exception: reclaim (`reclaim_for` from `api/memory.rs`) holds the
+//! faulting process's address space (4) and reads the process table (3) to
+//! list the others. It cannot deadlock because no one holding the process
+//! table waits for an address space: lookups clone and let go, and creation
+//! locks no existing address space. A process holding its own address-space
+//! lock only *tries* the others' (`try_space`), so two faulting processes never
+//! wait for each other.
+//!
+//! Paging I/O is never done under the PFN lock, the commit lock or a leaf, but
+//! it may run under the locks its caller holds: a hard fault's read, and a
+//! cluster written inline because no page is available, under the faulting
+//! process's address space (fork: the parent's and the child's); an inline
+//! write while `create_process_with` makes the new address space under the
+//! process table (write) and the lifecycle lock (shared); `flush` under the
+//! caller's address space; the writes of a control area's deletion under the
+//! lifecycle lock (shared) when termination deletes it. `docs/ARCHITECTURE.md`
+//! lists every case.
 
 #[macro_use]
 pub mod base;

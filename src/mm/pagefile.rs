@@ -1,5 +1,5 @@
-//! Paging files: where modified private and pagefile-backed pages go when their frame
-//! is reused (NT: `MmPagingFile[]`, one `MMPAGING_FILE` each).
+//! Layer 3, paging files: where modified private and pagefile-backed pages go
+//! when their frame is reused (NT: `MmPagingFile[]`, one `MMPAGING_FILE` each).
 //!
 //! Up to 16 paging files; a file's index is the `PageFileLow` field of the pagefile
 //! PTEs that point into it, and a slot number (page offset) is `PageFileHigh`. Each

@@ -8,14 +8,12 @@ use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pid, Va};
-use crate::mm::paging::mapped_writer::{
-    flush_range, release_modified_no_write_locked, write_all_mapped,
-};
+use crate::mm::paging::mapped_writer::{flush_range, release_modified_no_write_locked};
 use crate::mm::process::validate_object_name;
 use crate::mm::section::create::{
     FileRequest, create_pagefile_segment, extend_segment, open_file_segment,
 };
-use crate::mm::section::delete::{delete_if_unreferenced, retry_unreferenced};
+use crate::mm::section::delete::{delete_if_unreferenced, mapped_page_writer_pass};
 use crate::mm::section::view::{self, ViewRequest};
 use crate::mm::section::{SectionObject, validate_section_protection, volume_path};
 use crate::mm::segment::ControlAreaId;
@@ -235,8 +233,6 @@ impl Mm {
     /// modified page of a file-backed section to its file, then deletes the
     /// control areas a failed write kept alive. Returns pages written.
     pub fn mapped_page_writer_pass(&self) -> u64 {
-        let written = write_all_mapped(&self.machine);
-        retry_unreferenced(&self.machine);
-        written
+        mapped_page_writer_pass(&self.machine)
     }
 }

@@ -19,7 +19,11 @@ use super::{Access, AccessFault, count_fault, in_page, prototype_fault, resource
 /// fork shares): a new private page gets a copy, the PTE becomes private,
 /// writable and dirty (WRITECOPY → READWRITE), and the shared page loses this
 /// mapping; other processes keep the bytes they had.
-pub fn copy_on_write(m: &Machine, space: &mut AddressSpace, va: Va) -> Result<Pfn, AccessFault> {
+pub(super) fn copy_on_write(
+    m: &Machine,
+    space: &mut AddressSpace,
+    va: Va,
+) -> Result<Pfn, AccessFault> {
     let tables = space.tables(m);
     let Some(loc) = tables.leaf(va) else {
         return touch(m, space, va, Access::Write);

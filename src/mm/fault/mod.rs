@@ -1,4 +1,4 @@
-//! Layer 7, the page-fault handler (MmAccessFault), one module per kind of fault
+//! Layer 9, the page-fault handler (MmAccessFault), one module per kind of fault
 //! as WRK's `pagfault.c` keeps them apart:
 //!
 //! - `demand_zero.rs`: a committed page touched for the first time;
@@ -33,9 +33,12 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::address_space::Exception;
 
 pub use crate::mm::machine::Extent;
-pub use copy_on_write::{copy_on_write, privatize_clone_page};
-pub use page_file::READ_CLUSTER;
-pub use prototype::prototype_fault;
+pub use copy_on_write::privatize_clone_page;
+// Only for this module: `dispatch` below, and the two kinds calling each other
+// (`prototype.rs` hands a write to a copy-on-write page to `copy_on_write`;
+// `privatize_clone_page` brings a clone page in with `prototype_fault`).
+use copy_on_write::copy_on_write;
+use prototype::prototype_fault;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Access {

@@ -23,7 +23,7 @@ use super::{Access, AccessFault, check_protection, count_fault, in_page, resourc
 
 /// Pages a hard fault on private data reads at once (WRK: the data cluster, the
 /// faulting page and 3 more; code would read 8).
-pub const READ_CLUSTER: u64 = 4;
+const READ_CLUSTER: u64 = 4;
 
 /// A page's place in the paging files: file number and slot.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +79,7 @@ pub(super) fn page_file(
     space.replace_if_at_maximum(m);
     let read = start_cluster(m, space, loc, va, at)?;
     let mut buf = vec![0u8; read.frames.len() * PAGE_SIZE as usize];
+    // A statement of its own: the `pagefiles` guard drops before the I/O.
     let io = m.pagefiles_lock().io(file);
     let result = match io {
         _ if Injected::take(&m.injected.pagefile_reads) => {

@@ -90,7 +90,7 @@ impl ProtoFault {
 /// prototype PTE's address from a prototype-pointer PTE, or `None` to find it
 /// through the view's VAD; `pte_protection` is the protection the PTE (or VAD)
 /// gives, ZERO_ACCESS meaning "the prototype PTE's own".
-pub fn prototype_fault(
+pub(super) fn prototype_fault(
     m: &Machine,
     space: &mut AddressSpace,
     va: Va,
@@ -470,7 +470,11 @@ fn read_page(m: &Machine, source: &Source, buf: &mut [u8]) -> std::io::Result<()
             if Injected::take(&m.injected.pagefile_reads) {
                 return Err(std::io::Error::from_raw_os_error(libc::EIO));
             }
-            match m.pagefiles_lock().io(*file) {
+            // The io handle on its own statement: the `pagefiles` guard drops
+            // here, so the read below runs without it and a slot freed under
+            // the PFN lock meanwhile does not wait for the disk.
+            let io = m.pagefiles_lock().io(*file);
+            match io {
                 Some(io) => io.read_pages(*slot, buf),
                 None => Err(std::io::Error::other("no such paging file")),
             }

@@ -3,7 +3,7 @@
 //! pagefile-backed section page is charged against, and how the paging files
 //! grow when a charge reaches the limit (facts §7).
 //!
-//! Lock: `Machine::commit` (order 3), never held with the PFN lock; the
+//! Lock: `Machine::commit` (order 5), never held with the PFN lock; the
 //! paging-file lock (a leaf) is taken under it.
 
 use crate::mm::base::status::MmResult;

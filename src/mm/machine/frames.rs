@@ -1,8 +1,11 @@
-//! Every transition of a frame, as WRK's `pfnlist.c` and `pfndec.c` keep them in
-//! one place: taking a frame off the lists for a new use (repurposing a standby
-//! page on the way), setting it up, releasing a mapping of it, and putting it
-//! back on the free list. Every function here is called with the PFN lock held
-//! (`st`) and takes no other lock but the paging-file leaf.
+//! The shared transitions of a frame, as WRK's `pfnlist.c` and `pfndec.c` keep
+//! them in one place: taking a frame off the lists for a new use (repurposing a
+//! standby page on the way), setting it up, releasing a mapping of it, and
+//! putting it back on the free list (the module docs of `machine` list the
+//! transitions kept elsewhere). Every function here is called with the PFN lock
+//! held (`st`) and takes no lock but the leaves: the paging-file lock (a slot
+//! released), the wake-up lock (the writers, the working-set manager and the
+//! zero page thread woken) and the event log's (a repurpose recorded).
 
 use crate::mm::base::counters::bump;
 use crate::mm::base::types::{Mmpte, Pfn, PteAddress};

@@ -1,12 +1,22 @@
-//! Layer 4, the machine: physical memory, the PFN database behind the PFN lock,
+//! Layer 6, the machine: physical memory, the PFN database behind the PFN lock,
 //! the commit charge, the paging files' slots, counters, the clock and the event
 //! trace — everything that is not one process's.
 //!
-//! - `frames.rs`: every transition of a frame (NT's `pfnlist.c`): taking one off
-//!   the lists for a new use, setting it up, putting it back, repurposing.
+//! - `frames.rs`: the shared transitions of a frame (NT's `pfnlist.c`): taking
+//!   one off the lists for a new use, setting it up, putting it back,
+//!   repurposing.
 //! - `prototype.rs`: the same for frames that belong to prototype PTEs (sections
 //!   and fork clone blocks).
 //! - `commit.rs`: the commit charge and the commit limit.
+//!
+//! Transitions that only one caller makes stay with that caller, under the PFN
+//! lock all the same: a hard fault's neighbours (`fault/page_file.rs`,
+//! `install_neighbours_locked`), a prototype PTE put in transition
+//! (`fault/prototype.rs`, `map_transition`), a private page trimmed
+//! (`process/ws_policy.rs`, `trim_private`), a page written out (`paging/`),
+//! MEM_RESET (`vm/reset.rs`), a private page moved into a clone block
+//! (`section/fork.rs`, `move_into_block`) and the standby list emptied
+//! (`api/system.rs`, `empty_standby`).
 //!
 //! Nothing here writes pages out or trims working sets: allocation fails when no
 //! page is available, and the layers above (`paging`, `process::reclaim`)
@@ -133,13 +143,17 @@ pub struct Machine {
     pub layout: Layout,
     pub phys: PhysicalMemory,
     pub clock: Clock,
-    /// The PFN lock. Innermost but for the leaves below.
-    pub pfn: Mutex<PfnState>,
-    /// Commit charge; taken alone or under an address-space lock, never with `pfn`.
-    pub commit: Mutex<CommitState>,
-    /// The paging files (a leaf: taken under the PFN lock or the commit lock, and
-    /// nothing is taken while it is held). File I/O happens outside it.
-    pub pagefiles: Mutex<PagingFiles>,
+    /// The PFN lock (lock order 6). Innermost but for the leaves. Reached
+    /// through `pfn_lock`.
+    pfn: Mutex<PfnState>,
+    /// Commit charge (lock order 5); taken alone or under an address-space
+    /// lock, never with `pfn`. Reached through `commit_lock`.
+    commit: Mutex<CommitState>,
+    /// The paging files (a leaf, lock order 7: taken alone or under the PFN
+    /// lock or the commit lock; only events are emitted while it is held).
+    /// Paging I/O happens outside it: callers take the io handle
+    /// (`PagingFiles::io`) on a statement of its own so the guard drops first.
+    pagefiles: Mutex<PagingFiles>,
     pub counters: SystemCounters,
     pub events: EventLog,
     pub thresholds: Thresholds,
@@ -218,17 +232,19 @@ impl Machine {
         })
     }
 
-    /// Lock order 4 (see `docs/ARCHITECTURE.md`).
+    /// Lock order 6 (see `docs/ARCHITECTURE.md`).
     pub fn pfn_lock(&self) -> MutexGuard<'_, PfnState> {
         self.pfn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lock order 3; never held with the PFN lock.
+    /// Lock order 5; never held with the PFN lock.
     pub fn commit_lock(&self) -> MutexGuard<'_, CommitState> {
         self.commit.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A leaf: taken under the PFN lock or the commit lock, nothing under it.
+    /// A leaf (lock order 7): taken under the PFN lock or the commit lock; no
+    /// lock but the event log's is taken under it. Never hold the guard across
+    /// paging-file I/O (a slot freed under the PFN lock would wait for the disk).
     pub fn pagefiles_lock(&self) -> MutexGuard<'_, PagingFiles> {
         self.pagefiles.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -5,11 +5,13 @@
 //! subsection (so consecutive file offsets), done as in the modified page
 //! writer: under the PFN lock each page gets WriteInProgress, a reference for
 //! the I/O, and loses Modified (a page on a list leaves it); its contents are
-//! copied out. The `pwrite` happens with no lock held. Back under the PFN lock
-//! the I/O reference goes; a page written again meanwhile is Modified again, a
-//! failed write leaves the page modified, an unreferenced page goes to standby
-//! (or back to the modified list). The prototype PTE never changes, so a fault
-//! during the write is a soft fault.
+//! copied out. The `pwrite` happens without the PFN lock, under whatever the
+//! caller holds: nothing but `SystemThreads::running` for the writer's pass,
+//! an address space for `flush` and for most inline writes. Back under the PFN
+//! lock the I/O reference goes; a page written again meanwhile is Modified
+//! again, a failed write leaves the page modified, an unreferenced page goes to
+//! standby (or back to the modified list). The prototype PTE never changes, so
+//! a fault during the write is a soft fault.
 //!
 //! The writer runs when its five-minute timer fires (armed in `machine/prototype.rs`), when
 //! `run mapped-page-writer` asks, when memory runs out (a fault writes one run
@@ -263,8 +265,8 @@ pub fn write_mapped_cluster(m: &Machine) -> ClusterOutcome {
 /// One pass of the mapped page writer: every mapped-file page on the modified
 /// list is written (the timer is disarmed; pages that arrive later arm it
 /// again). Stops at the first failed write. Returns the pages written. The
-/// caller then retries deleting control areas a failed write kept alive
-/// (`section::delete::retry_unreferenced`).
+/// thread's pass (`section::delete::mapped_page_writer_pass`) then retries
+/// deleting the control areas a failed write kept alive.
 pub fn write_all_mapped(m: &Machine) -> u64 {
     m.mapped_write_due_ms
         .store(0, std::sync::atomic::Ordering::Release);

@@ -1,5 +1,8 @@
 //! Layer 7, paging: the writers that turn modified pages into standby pages by
-//! writing them to their backing store, with no lock held during the I/O.
+//! writing them to their backing store, without the PFN lock during the I/O.
+//! Locks the caller holds stay held: a write made inline for a fault runs under
+//! the faulting process's address space, and `flush` under the caller's
+//! (`docs/ARCHITECTURE.md`, "I/O and locks", lists every case).
 //!
 //! - `modified_writer.rs`: private and pagefile-backed pages to the paging files
 //!   (MiModifiedPageWriter), in 16-page clusters.

@@ -8,7 +8,8 @@
 //!    leaves the list (location Transition), gains a reference for the I/O, gets
 //!    WriteInProgress, and loses Modified (so a write to it meanwhile shows). Its
 //!    contents are copied into the I/O buffer while the lock is held.
-//! 2. Without any lock: one `pwrite` of the cluster.
+//! 2. Without the PFN lock: one `pwrite` of the cluster (the caller's own
+//!    locks, if any, stay held; the `pagefiles` guard is dropped first).
 //! 3. Under the PFN lock again, per page: drop the I/O reference. On success the
 //!    OriginalPte names the slot, and an unreferenced page goes to the tail of
 //!    standby — unless it was dirtied meanwhile (back to modified, slot released).
@@ -59,8 +60,9 @@ pub(crate) enum Gather {
 }
 
 /// Writes one cluster of modified pages (growing a paging file if every slot is
-/// taken). Callers hold no lock: this takes the PFN lock twice and does the I/O
-/// between.
+/// taken). Call without the PFN, commit or `pagefiles` lock: this takes the PFN
+/// lock twice and does the I/O between. Locks the caller holds (an address
+/// space, for an inline write) are held across the write.
 pub fn write_modified_cluster(m: &Machine) -> ClusterOutcome {
     let mut grown = false;
     loop {
@@ -119,6 +121,7 @@ pub(crate) fn gather_cluster_locked(m: &Machine, st: &mut PfnState) -> Gather {
 }
 
 pub(crate) fn write_cluster(m: &Machine, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
+    // A statement of its own: the `pagefiles` guard drops before the I/O.
     let io = m.pagefiles_lock().io(c.run.file);
     let result = match io {
         _ if Injected::take(&m.injected.pagefile_writes) => {

@@ -1,5 +1,6 @@
-//! The PFN database: one packed MMPFN entry (see `entry.rs`) per physical page plus the page
-//! list heads (NT's `MmPfnDatabase`, `MmZeroedPageListHead`, ...).
+//! Layer 2, the PFN database: one packed MMPFN entry (see `entry.rs`) per
+//! physical page plus the page list heads (NT's `MmPfnDatabase`,
+//! `MmZeroedPageListHead`, ...).
 //!
 //! `PfnDatabase` is a plain single-threaded structure: every mutator takes
 //! `&mut self`, and the caller wraps the database in the PFN lock (a Mutex).

@@ -14,10 +14,18 @@
 //! - `reclaim.rs`: finding a page when none is free (write out, trim).
 //!
 //! Locks: the process table (`Processes`, lock order 3), then one address space
-//! (`Process::space`, order 4). Only fork holds two address spaces (the parent,
-//! then the child it just made) and `verify` holds all of them; both take them
-//! in pid order (a child's pid is above its parent's: pids only grow). Reclaim
-//! only *tries* other processes' locks.
+//! (`Process::space`, order 4). Only fork waits for two address spaces (the
+//! parent, then the child it just made) and `verify` for all of them; both take
+//! them in pid order (a child's pid is above its parent's: pids only grow).
+//! Every other path waits for at most one. Reclaim holds its own and only
+//! *tries* the others' (`try_space`), which never waits.
+//!
+//! Reclaim is also the one path that takes a lock above one it holds: with its
+//! own address space locked it lists the processes (`Processes::all`, order 3)
+//! in `trim_other_processes`. This cannot deadlock because no one holding the
+//! process table waits for an address space: `all` and `get` clone what they
+//! need and let go, and creation, which holds the table while it builds the new
+//! address space, locks no existing one.
 
 pub mod address_space;
 pub mod hyperspace;
@@ -229,9 +237,10 @@ impl ProcessTable {
     }
 }
 
-/// The process table behind its lock (lock order 1): held only to find, insert
-/// or remove a process, except that creation and termination hold it while they
-/// set up or tear down (so a name is never half-created).
+/// The process table behind its lock (lock order 3): held only to find, insert
+/// or remove a process, except that creation holds it while it sets the new
+/// address space up (so a name is never half-created). Termination takes the
+/// process out first and tears it down without the table.
 #[derive(Default)]
 pub struct Processes {
     table: RwLock<ProcessTable>,

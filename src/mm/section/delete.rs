@@ -7,11 +7,16 @@
 
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::Machine;
-use crate::mm::paging::mapped_writer::flush_range;
+use crate::mm::paging::mapped_writer::{flush_range, write_all_mapped};
 use crate::mm::pfn::PageLocation;
 use crate::mm::segment::ControlAreaId;
 
-/// Deletes control area `ca` if nothing refers to it. Call with no lock held.
+/// Deletes control area `ca` if nothing refers to it. Call without the commit
+/// or PFN lock: it writes the area's dirty pages to its file (`flush_range`),
+/// then takes the PFN lock and, once that is let go, the commit lock. No
+/// caller holds an address space, so no fault waits behind those writes:
+/// termination holds only the lifecycle lock (shared), the mapped page
+/// writer's pass only `SystemThreads::running`, `unmap` nothing.
 pub fn delete_if_unreferenced(m: &Machine, ca: ControlAreaId) {
     let is_file = {
         let st = m.pfn_lock();
@@ -67,8 +72,20 @@ pub fn delete_if_unreferenced(m: &Machine, ca: ControlAreaId) {
     crate::mm_event!(m, "section.control-area-deleted", "ca={ca}");
 }
 
+/// One pass of the mapped page writer, for the system thread and for
+/// `Mm::mapped_page_writer_pass` alike: every mapped-file page on the modified
+/// list is written (`write_all_mapped`), then the control areas a failed write
+/// kept alive are deleted if their pages are on disk now. Call holding at most
+/// `SystemThreads::running`: the writes here hold no data lock, so no fault
+/// waits behind them (see `delete_if_unreferenced`). Returns the pages written.
+pub fn mapped_page_writer_pass(m: &Machine) -> u64 {
+    let written = write_all_mapped(m);
+    retry_unreferenced(m);
+    written
+}
+
 /// Tries again to delete control areas left behind by failed writes.
-pub fn retry_unreferenced(m: &Machine) {
+fn retry_unreferenced(m: &Machine) {
     let leftover: Vec<ControlAreaId> = {
         let st = m.pfn_lock();
         st.segments

@@ -1,4 +1,4 @@
-//! Layer 8, sections and shared memory: NtCreateSection and NtExtendSection
+//! Layer 11, sections and shared memory: NtCreateSection and NtExtendSection
 //! (`create.rs`), NtMapViewOfSection, NtUnmapViewOfSection and
 //! NtFlushVirtualMemory (`view.rs`), the POSIX-style fork that clones an address
 //! space copy-on-write (`fork.rs`), and deleting a control area once nothing

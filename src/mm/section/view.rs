@@ -172,7 +172,7 @@ fn view_base(m: &Machine, space: &AddressSpace, address: u64, bytes: u64) -> MmR
 
 /// A new view of control area `ca` is counted in it (NumberOfMappedViews,
 /// NumberOfUserReferences, and WritableUserReferences for shared write).
-pub fn count_view(m: &Machine, ca: ControlAreaId, protection: Protection) {
+pub(super) fn count_view(m: &Machine, ca: ControlAreaId, protection: Protection) {
     let mut st = m.pfn_lock();
     if let Some(area) = st.segments.control_area_mut(ca) {
         area.mapped_views += 1;

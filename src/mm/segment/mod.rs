@@ -1,6 +1,6 @@
-//! Control areas, segments and subsections: the PFN-lock-protected half of a
-//! section (NT: CONTROL_AREA, SEGMENT, SUBSECTION, and the prototype PTEs in
-//! paged pool).
+//! Layer 4, control areas, segments and subsections: the PFN-lock-protected
+//! half of a section (NT: CONTROL_AREA, SEGMENT, SUBSECTION, and the prototype
+//! PTEs in paged pool).
 //!
 //! Every prototype PTE lives in a subsection's array, at a virtual address in
 //! paged pool handed out by [`PrototypePool`]: process PTEs in prototype-pointer

@@ -41,10 +41,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::mm::base::status::MmResult;
 use crate::mm::base::wakeups::{SystemThread, THREADS};
 use crate::mm::machine::Machine;
-use crate::mm::paging::mapped_writer::write_all_mapped;
 use crate::mm::paging::modified_writer::modified_page_writer_pass;
 use crate::mm::process::Processes;
-use crate::mm::section::delete::retry_unreferenced;
+use crate::mm::section::delete::mapped_page_writer_pass;
 
 pub use swapper::OUTSWAP_IDLE_MS;
 
@@ -143,11 +142,7 @@ impl SystemThreads {
             }
             SystemThread::Swapper => swapper::pass(sys),
             SystemThread::ModifiedPageWriter => modified_page_writer_pass(m),
-            SystemThread::MappedPageWriter => {
-                let written = write_all_mapped(m);
-                retry_unreferenced(m);
-                written
-            }
+            SystemThread::MappedPageWriter => mapped_page_writer_pass(m),
             SystemThread::SegmentDereference => segment_dereference::pass(m),
             SystemThread::ZeroPageThread => zero_page::pass(m),
         };

@@ -1,6 +1,6 @@
-//! Virtual address descriptors (VADs): what a process has reserved, and the
-//! address-space rules of NtAllocateVirtualMemory, NtFreeVirtualMemory and
-//! NtProtectVirtualMemory that depend only on VADs.
+//! Layer 5, virtual address descriptors (VADs): what a process has reserved,
+//! and the address-space rules of NtAllocateVirtualMemory,
+//! NtFreeVirtualMemory and NtProtectVirtualMemory that depend only on VADs.
 //!
 //! The rules follow the Windows Research Kernel (Server 2003 SP1, "WRK"):
 //! `allocvm.c`, `freevm.c`, `protect.c`. Page tables, PTE states and commit

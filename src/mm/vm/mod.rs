@@ -1,4 +1,4 @@
-//! Layer 8, NT's virtual memory services on one address space:
+//! Layer 10, NT's virtual memory services on one address space:
 //! NtAllocateVirtualMemory (`allocate.rs`), NtFreeVirtualMemory (`free.rs`),
 //! NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
 //! NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
@@ -31,12 +31,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::committed_pte;
 
 /// Whether the page at `vpn` is committed, judged from its PTE.
-pub(crate) fn page_committed(
-    m: &Machine,
-    space: &AddressSpace,
-    vpn: Vpn,
-    mem_commit: bool,
-) -> bool {
+fn page_committed(m: &Machine, space: &AddressSpace, vpn: Vpn, mem_commit: bool) -> bool {
     let tables = space.tables(m);
     let raw = tables
         .leaf(vpn.va())

@@ -37,14 +37,73 @@ mod segments;
 mod space;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::Ordering;
 
 use crate::mm::Mm;
 use crate::mm::base::types::Pfn;
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pagefile::PagingFiles;
+use crate::mm::pfn::PfnEntryView;
 use crate::mm::process::AddressSpace;
 use crate::mm::segment::ControlAreaId;
+
+/// A PFN entry in a violation message, shaped as its derived `Debug` (`None`,
+/// or `Some(PfnEntryView { .. })`) but with PteAddress and OriginalPte as plain
+/// hex numbers: the newtypes' own `Debug` would wrap them in their type names.
+pub(super) struct EntryText(pub Option<PfnEntryView>);
+
+impl fmt::Display for EntryText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(e) = self.0 else {
+            return f.write_str("None");
+        };
+        // Every field named, no `..`: a field added to the entry must be added
+        // here too, or this stops compiling.
+        let PfnEntryView {
+            pfn,
+            location,
+            use_,
+            share_count,
+            reference_count,
+            pte_address,
+            original_pte,
+            modified,
+            read_in_progress,
+            write_in_progress,
+            prototype,
+            priority,
+            owner,
+            ws_index,
+            flink,
+            blink,
+            in_page_error,
+            deleted,
+        } = e;
+        f.write_str("Some(")?;
+        f.debug_struct("PfnEntryView")
+            .field("pfn", &pfn)
+            .field("location", &location)
+            .field("use_", &use_)
+            .field("share_count", &share_count)
+            .field("reference_count", &reference_count)
+            .field("pte_address", &format_args!("{pte_address:#x}"))
+            .field("original_pte", &format_args!("{original_pte:#x}"))
+            .field("modified", &modified)
+            .field("read_in_progress", &read_in_progress)
+            .field("write_in_progress", &write_in_progress)
+            .field("prototype", &prototype)
+            .field("priority", &priority)
+            .field("owner", &owner)
+            .field("ws_index", &ws_index)
+            .field("flink", &flink)
+            .field("blink", &blink)
+            .field("in_page_error", &in_page_error)
+            .field("deleted", &deleted)
+            .finish()?;
+        f.write_str(")")
+    }
+}
 
 /// The result of a verify pass.
 pub struct VerifyReport {
@@ -177,4 +236,34 @@ fn check_minimums<'s>(m: &Machine, spaces: impl Iterator<Item = &'s AddressSpace
     vec![format!(
         "the working-set minimums add up to {minimums} pages, {charged} are charged against resident available memory"
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryText;
+    use crate::mm::base::types::{Mmpte, Pfn, PteAddress};
+    use crate::mm::pfn::PfnDatabase;
+
+    /// Violation messages show PteAddress and OriginalPte as plain numbers,
+    /// not wrapped in their newtypes' names.
+    #[test]
+    fn entry_text_prints_plain_numbers() {
+        assert_eq!(EntryText(None).to_string(), "None");
+        let mut e = PfnDatabase::new(4).entry(Pfn(1)).expect("pfn 1 exists");
+        e.pte_address = PteAddress(0xc000_1000);
+        e.original_pte = Mmpte(0x80);
+        let text = EntryText(Some(e)).to_string();
+        assert!(
+            text.starts_with("Some(PfnEntryView { pfn: Pfn(0x1), "),
+            "{text}"
+        );
+        assert!(
+            text.contains("pte_address: 0xc0001000, original_pte: 0x80,"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("PteAddress(") && !text.contains("Mmpte("),
+            "{text}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::mm::pfn::PageLocation;
 use crate::mm::section::SectionTable;
 use crate::mm::segment::{ControlArea, ControlAreaId, ProtoLoc};
 
-use super::Tally;
+use super::{EntryText, Tally};
 
 /// Checks every control area (see the module docs); run after the address
 /// spaces, whose walks filled `shares`, `clone_refs` and `views`.
@@ -96,8 +96,9 @@ fn prototype_state(
                     }
                 }
                 other => t.v.push(format!(
-                    "{who} is valid for pfn {:#x}, whose entry is {other:?}",
-                    h.pfn.0
+                    "{who} is valid for pfn {:#x}, whose entry is {}",
+                    h.pfn.0,
+                    EntryText(other)
                 )),
             }
             true
@@ -116,8 +117,9 @@ fn prototype_state(
                                 | PageLocation::Transition
                         ) => {}
                 other => t.v.push(format!(
-                    "{who} is in transition for pfn {:#x}, whose entry is {other:?}",
-                    pfn.0
+                    "{who} is in transition for pfn {:#x}, whose entry is {}",
+                    pfn.0,
+                    EntryText(other)
                 )),
             }
             true

@@ -229,8 +229,9 @@ fn shared_valid(
                 *t.clone_refs.entry(block).or_default() += 1;
             } else if ca != view_ca {
                 t.v.push(format!(
-                    "pid {pid}: {:#x} maps a page of control area {ca:?} outside its view",
-                    va.0
+                    "pid {pid}: {:#x} maps a page of control area {:?} outside its view",
+                    va.0,
+                    ca.map(|c| c.0)
                 ));
             }
         }
@@ -286,8 +287,9 @@ fn prototype_pointer(
         *t.clone_refs.entry(block).or_default() += 1;
     } else if ca != view.map(|(_, s)| s.id) {
         t.v.push(format!(
-            "pid {pid}: {:#x} points at a prototype PTE of control area {ca:?} outside its view",
-            va.0
+            "pid {pid}: {:#x} points at a prototype PTE of control area {:?} outside its view",
+            va.0,
+            ca.map(|c| c.0)
         ));
     } else if let Some((vad, s)) = view {
         let want = s.first_prototype_index + (va.vpn().0 - vad.starting_vpn.0);
