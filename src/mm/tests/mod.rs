@@ -1008,6 +1008,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
     assert_verified(&mm);
 }
 
+mod fidelity;
 mod model;
 mod paging;
 mod sections;
