@@ -449,6 +449,7 @@ scenarios! {
     stress_concurrent,
     hostile_input,
     inspect_views,
+    fidelity,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -280,4 +280,99 @@ mod tests {
             assert!(help.contains(verb), "{help}");
         }
     }
+
+    /// NtAllocateVirtualMemory, NtProtectVirtualMemory and NtFreeVirtualMemory
+    /// name the parameter they refuse (STATUS_INVALID_PARAMETER_N, N counting
+    /// the process handle as 1); the control file shows that status, and the
+    /// errno stays EINVAL, as for the plain STATUS_INVALID_PARAMETER.
+    #[test]
+    fn refused_parameters_keep_their_number_and_einval() {
+        use crate::cmd::render;
+        use crate::fs::errno::errno_for;
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let pid = m.create_process("app").unwrap();
+        let t = Target::Process(pid);
+        run(&m, t, b"alloc 0x100000 64K reserve,commit readwrite")
+            .unwrap()
+            .unwrap();
+        let commit = m.process_status(pid).unwrap().commit_charge;
+        for (line, status) in [
+            ("alloc 0 0 reserve readwrite", "STATUS_INVALID_PARAMETER_4"),
+            (
+                "alloc 0 4K sideways readwrite",
+                "STATUS_INVALID_PARAMETER_5",
+            ),
+            (
+                "alloc 0 4K reserve,sideways readwrite",
+                "STATUS_INVALID_PARAMETER_5",
+            ),
+            (
+                "alloc 0 4K reset,commit readwrite",
+                "STATUS_INVALID_PARAMETER_5",
+            ),
+            (
+                "alloc 0x7ffe0000 64K reserve readwrite",
+                "STATUS_INVALID_PARAMETER_2",
+            ),
+            (
+                "alloc 0x7ffd0000 128K reserve readwrite",
+                "STATUS_INVALID_PARAMETER_4",
+            ),
+            ("free 0x100000 0 sideways", "STATUS_INVALID_PARAMETER_4"),
+            ("free 0x80000000 0 release", "STATUS_INVALID_PARAMETER_2"),
+            ("free 0x7ffe0000 64K release", "STATUS_INVALID_PARAMETER_3"),
+            (
+                "protect 0x80000000 4K readonly",
+                "STATUS_INVALID_PARAMETER_2",
+            ),
+            ("protect 0x100000 0 readonly", "STATUS_INVALID_PARAMETER_3"),
+        ] {
+            let e = err(&m, t, line);
+            assert_eq!(e.status.name(), status, "{line}: {}", e.message);
+            assert_eq!(errno_for(e.status), fuser::Errno::EINVAL, "{line}");
+            let text = render(&Err(e));
+            assert!(text.starts_with(&format!("error {status}: ")), "{text}");
+        }
+        // None of them touched the reservation.
+        assert_eq!(m.vads(pid).unwrap().len(), 1);
+        assert_eq!(m.process_status(pid).unwrap().commit_charge, commit);
+        assert!(m.verify().ok());
+    }
+
+    /// An informational status (NT_SUCCESS, but not STATUS_SUCCESS) is the last
+    /// word of the result: STATUS_WAS_LOCKED from NtLockVirtualMemory,
+    /// STATUS_WAS_UNLOCKED from NtProtectVirtualMemory, and
+    /// STATUS_WORKING_SET_LIMIT_RANGE from MmAdjustWorkingSetSizeEx.
+    #[test]
+    fn informational_statuses_end_the_result() {
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let pid = m.create_process("app").unwrap();
+        let t = Target::Process(pid);
+        let ok = |line: &str| run(&m, t, line.as_bytes()).unwrap().expect(line);
+        assert_eq!(
+            ok("alloc 0x100000 64K reserve,commit readwrite"),
+            "0x100000 0x10000"
+        );
+        assert_eq!(ok("lock 0x100000 8K"), "2");
+        assert_eq!(ok("lock 0x100000 4K"), "0 STATUS_WAS_LOCKED");
+        assert_eq!(ok("lock 0x100000 12K"), "1 STATUS_WAS_LOCKED");
+        assert_eq!(ok("protect 0x101000 4K readonly"), "readwrite");
+        assert_eq!(
+            ok("protect 0x100000 4K noaccess"),
+            "readwrite STATUS_WAS_UNLOCKED"
+        );
+        assert_eq!(m.process_status(pid).unwrap().locked_pages, 2);
+        // 16 MB: MmMaximumWorkingSetSize is 4096 - 512 pages (0xe00000 bytes);
+        // the minimum stays 50 pages (0x32000).
+        assert_eq!(
+            ok("ws-limits 0 1G"),
+            "0x32000 0xe00000 soft STATUS_WORKING_SET_LIMIT_RANGE"
+        );
+        assert_eq!(
+            ok("ws-limits 4K 4M hard"),
+            "0x14000 0x400000 hard STATUS_WORKING_SET_LIMIT_RANGE"
+        );
+        assert_eq!(ok("ws-limits 1M 4M soft"), "0x100000 0x400000 soft");
+        assert!(m.verify().ok());
+    }
 }
