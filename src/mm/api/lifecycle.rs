@@ -51,7 +51,11 @@ impl Mm {
         let m = &self.machine;
         let slot = m
             .pfn_lock()
-            .add_owner(Owner { pid, dtb: Pfn(0) })
+            .add_owner(Owner {
+                pid,
+                dtb: Pfn(0),
+                discarded_private: 0,
+            })
             .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "too many processes"))?;
         let space = match AddressSpace::create(m, pid, slot, ws_min, ws_max) {
             Ok(s) => s,
@@ -64,6 +68,7 @@ impl Mm {
             *o = Some(Owner {
                 pid,
                 dtb: space.dtb,
+                discarded_private: 0,
             });
         }
         // Charged, never refused: NT refuses an address space once resident

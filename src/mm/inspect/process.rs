@@ -158,7 +158,7 @@ impl Mm {
             working_set_minimum: space.ws.minimum,
             working_set_maximum: space.ws.maximum,
             peak_working_set_size: space.ws.peak,
-            private_pages: space.private_pages,
+            private_pages: space.private_page_count(&self.machine.pfn_lock()),
             commit_charge: space.commit_charge(),
             peak_commit_charge: space.commit_peak,
             page_table_pages: space.page_table_pages,

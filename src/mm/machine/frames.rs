@@ -204,6 +204,12 @@ impl Machine {
             let raw = tables.read(loc);
             if self.fmt.pfn(raw) == Some(pfn) && !self.fmt.is_valid(raw) {
                 tables.write(loc, original);
+                if matches!(self.fmt.decode(original), PteState::DemandZero { .. })
+                    && let Some(Some(o)) = st.owners.get_mut(owner as usize)
+                {
+                    // A page MEM_RESET discarded: it is no longer a private page.
+                    o.discarded_private += 1;
+                }
             }
         }
     }

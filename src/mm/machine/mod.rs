@@ -61,6 +61,12 @@ pub use prototype::MAPPED_WRITE_DELAY_MS;
 pub struct Owner {
     pub pid: Pid,
     pub dtb: Pfn,
+    /// Private pages of this process that MEM_RESET gave up and whose frames
+    /// were then reused: their PTEs went back to demand zero under the PFN
+    /// lock, from another process's allocation, where the owner's
+    /// address-space count could not be lowered. `AddressSpace::private_page_count`
+    /// subtracts them.
+    pub discarded_private: u64,
 }
 
 /// What the PFN lock protects.

@@ -11,7 +11,7 @@ use crate::mm::base::status::{MmResult, NtStatus};
 use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables, top_level};
 use crate::mm::hw::pte::{HardwarePte, PteState};
-use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
+use crate::mm::machine::{ActivePage, Machine, PageNeed, PfnState, activate_locked};
 use crate::mm::pfn::PageUse;
 use crate::mm::vad::VadTree;
 
@@ -89,6 +89,14 @@ impl AddressSpace {
         self.vads.iter().map(|v| v.commit_charge).sum::<u64>()
             + self.table_charges.len()
             + self.process_charge
+    }
+
+    /// Private pages (valid, in transition or in a paging file): those counted
+    /// here less those MEM_RESET discarded whose frames were reused since
+    /// (`Owner::discarded_private`). Caller holds the PFN lock.
+    pub fn private_page_count(&self, st: &PfnState) -> u64 {
+        let discarded = st.owner(self.slot).map_or(0, |o| o.discarded_private);
+        self.private_pages.saturating_sub(discarded)
     }
 
     pub fn note_commit_peak(&mut self) {

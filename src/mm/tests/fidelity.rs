@@ -173,7 +173,6 @@ fn nt_allocate_virtual_memory_numbers_its_parameters() {
 /// `plan_allocate` checks the flags, the protection and the range, so a
 /// request WRK refuses with _5 or _6 (or _2, _4) gets NOT_SUPPORTED instead.
 #[test]
-#[ignore = "bug: MEM_PHYSICAL is refused as not simulated before its parameters are checked"]
 fn nt_allocate_virtual_memory_checks_mem_physical_parameters_first() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();
@@ -514,7 +513,6 @@ fn mi_reset_virtual_memory_ages_valid_pages_and_trim_puts_them_on_standby() {
 /// `private_pages`, so verify reports "N private pages in the PTEs,
 /// PrivatePages says N+1" as soon as the frame is reused.
 #[test]
-#[ignore = "bug: PrivatePages keeps counting a reset page whose frame was reused"]
 fn mi_reset_virtual_memory_page_reads_zeros_once_its_frame_is_reused() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();
@@ -551,7 +549,6 @@ fn mi_reset_virtual_memory_page_reads_zeros_once_its_frame_is_reused() {
 /// PTE without lowering `private_pages`, so verify reports "0 private pages
 /// in the PTEs, PrivatePages says 1" right after the reset.
 #[test]
-#[ignore = "bug: PrivatePages keeps counting a paging-file page that MEM_RESET dropped"]
 fn mi_reset_virtual_memory_drops_a_paging_file_copy() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();

@@ -932,7 +932,8 @@ fn protect_on_views() {
 fn commit_in_a_view_follows_nt_allocate_virtual_memory() {
     let (mm, dir) = file_machine();
     std::fs::write(dir.join("data.bin"), vec![7u8; 8192]).unwrap();
-    mm.create_section("f", 0, Some("data.bin"), RW, false).unwrap();
+    mm.create_section("f", 0, Some("data.bin"), RW, false)
+        .unwrap();
     mm.create_section("s", 64 << 10, None, RW, false).unwrap();
     let a = mm.create_process("a").unwrap();
     let (fv, _) = mm.map_view(a, "f", 0, 0, 0, RW).unwrap();

@@ -48,6 +48,8 @@ pub(super) fn reset(m: &Machine, space: &mut AddressSpace, base: Va, size: u64) 
                 m.pagefiles_lock().release(file, slot);
                 tables.write(loc, m.fmt.encode(&PteState::DemandZero { protection }));
                 drop(st);
+                // No frame and no copy: no longer a private page.
+                space.private_pages -= 1;
             }
             PteState::Prototype { proto_pte, .. } => reset_prototype(m, space, va, proto_pte),
             _ => {}

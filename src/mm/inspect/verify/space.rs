@@ -186,10 +186,11 @@ impl SpaceWalk {
                 space.page_table_pages
             ));
         }
-        if self.private != space.private_pages {
+        let counted = space.private_page_count(t.st);
+        if self.private != counted {
             t.v.push(format!(
-                "pid {pid}: {} private pages in the PTEs, PrivatePages says {}",
-                self.private, space.private_pages
+                "pid {pid}: {} private pages in the PTEs, PrivatePages says {counted}",
+                self.private
             ));
         }
     }
