@@ -54,14 +54,31 @@ struct ClonePlan {
 /// can fail is done first; a failure leaves the child holding exactly what it
 /// was charged, for the caller to terminate. NT: MiCloneProcessAddressSpace.
 pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
-    // 1. Plan every PTE that holds anything, in every VAD.
-    let plan = plan_clone(m, ps);
-    // 2. Everything that can fail, first: the child's commit, its page tables,
+    // 1. Everything that can fail, first: the child's commit, its page tables,
     //    the clone control area.
     copy_vads(m, ps, cs)?;
+    for (va, _, _) in plan_clone(m, ps).ptes {
+        cs.ensure_leaf(m, va)?;
+    }
+    // 2. Plan every PTE that holds anything, in every VAD, now that no page
+    //    will be allocated before the plan is carried out: making the child's
+    //    tables may have reused the frame of one of the parent's standby
+    //    pages, whose PTE then went back to its paging-file slot or (after
+    //    MEM_RESET) to demand zero. WRK likewise reads each PTE only once it
+    //    holds what the child needs for it.
+    let plan = plan_clone(m, ps);
+    let ctables = cs.tables(m);
     let mut child_locs = Vec::with_capacity(plan.ptes.len());
     for (va, _, _) in &plan.ptes {
-        child_locs.push(cs.ensure_leaf(m, *va)?);
+        // A PTE the second plan keeps was in the first one: its table exists.
+        let loc = ctables.leaf(*va).ok_or_else(|| {
+            mm_err!(
+                INSUFFICIENT_RESOURCES,
+                "no child page table for {:#x}",
+                va.0
+            )
+        })?;
+        child_locs.push(loc);
     }
     let mut st = m.pfn_lock();
     let clone_ca = add_clone_area(m, &mut st, plan.blocks)?;

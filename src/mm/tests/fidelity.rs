@@ -3,7 +3,7 @@
 //! the way a user of the services would see it: statuses, commit charges,
 //! PTE states, PFN lists, working-set rows.
 
-use super::{RW, assert_verified, machine, meminfo, req};
+use super::{RW, assert_verified, machine, meminfo, req, small_machine};
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
@@ -569,6 +569,55 @@ fn mi_reset_virtual_memory_drops_a_paging_file_copy() {
     assert_eq!(read_page(&mm, pid, b.0), vec![0u8; PAGE_SIZE as usize]);
     assert_eq!(mm.process_status(pid).unwrap().private_pages, 1);
     assert_verified(&mm);
+}
+
+/// MiCloneProcessAddressSpace and a reset page on standby: a fork must leave
+/// parent and child both reading a committed page, whatever happened to its
+/// frame. WRK reads each PTE only after it has the pages the child needs for
+/// it, under the PFN lock; mmfs once planned the fork first and then made the
+/// child's page tables, whose allocation could reuse the frame of the reset
+/// page (found by the model test, seed 4 on PAE): the parent's PTE turned
+/// demand zero after the plan said "move this transition page into a clone
+/// block", and both processes were left pointing at an empty block (every
+/// access STATUS_ACCESS_VIOLATION). The loop leaves 0 to 11 free pages before
+/// the fork, so that on each arch one run has the child's page table take that
+/// frame (x86: 4, PAE: 9, x64: 8).
+#[test]
+fn mi_clone_process_address_space_keeps_a_reset_page_whose_frame_the_child_reuses() {
+    let free = |mm: &Mm| meminfo(mm, "ZeroedPages") + meminfo(mm, "FreePages");
+    for arch in ALL_ARCHS {
+        for spare in 0..12 {
+            let (mm, pids) = small_machine(arch);
+            let (parent, hog) = (pids[0], pids[1]);
+            let (a, _) = mm
+                .allocate(parent, &req(0, PAGE_SIZE, "reserve,commit", RW))
+                .unwrap();
+            mm.write_memory(parent, a.0, &pattern(5)).unwrap();
+            mm.allocate(parent, &req(a.0, PAGE_SIZE, "reset", RW))
+                .unwrap();
+            mm.empty_standby();
+            // Another process takes every free page but `spare` (nothing
+            // trims it: the system threads run only when told).
+            let (b, _) = mm
+                .allocate(hog, &req(0, 400 * PAGE_SIZE, "reserve,commit", RW))
+                .unwrap();
+            let mut page = 0;
+            while free(&mm) > spare {
+                mm.write_memory(hog, b.0 + page * PAGE_SIZE, &[1]).unwrap();
+                page += 1;
+            }
+            // The reset page goes to standby, the only page there.
+            mm.trim(parent).unwrap();
+            let child = mm.fork_process(parent, "child").unwrap();
+            for pid in [parent, child] {
+                let mut byte = [0u8; 1];
+                let r = mm.read_memory(pid, a.0, &mut byte);
+                assert!(r.is_ok(), "{arch:?}, {spare} free pages: pid {pid}: {r:?}");
+                assert!(byte[0] == 0 || byte[0] == pattern(5)[0], "{arch:?}");
+            }
+            assert_verified(&mm);
+        }
+    }
 }
 
 // --- 5. The NULL page ---
