@@ -166,12 +166,8 @@ fn nt_allocate_virtual_memory_numbers_its_parameters() {
 
 /// NtAllocateVirtualMemory checks a MEM_PHYSICAL request's protection
 /// (STATUS_INVALID_PARAMETER_6) with its other parameters, before anything
-/// else is looked at.
-///
-/// Ignored: it fails. `vm::allocate` answers STATUS_NOT_SUPPORTED to every
-/// MEM_PHYSICAL, MEM_LARGE_PAGES and MEM_WRITE_WATCH request before
-/// `plan_allocate` checks the flags, the protection and the range, so a
-/// request WRK refuses with _5 or _6 (or _2, _4) gets NOT_SUPPORTED instead.
+/// else is looked at: only a valid request meets mmfs's STATUS_NOT_SUPPORTED
+/// for the kinds it does not simulate yet (it once came first).
 #[test]
 fn nt_allocate_virtual_memory_checks_mem_physical_parameters_first() {
     let mm = machine(Arch::X86);
@@ -507,11 +503,9 @@ fn mi_reset_virtual_memory_ages_valid_pages_and_trim_puts_them_on_standby() {
 /// MEM_RESET made demand zero (no paging-file copy), so the page reads as
 /// zeros, and the process's PrivatePages must stop counting it until that
 /// fault makes it again.
-///
-/// Ignored: it fails. `restore_owner_pte_locked` (machine/frames.rs) turns
-/// the PTE into a demand-zero PTE without lowering the owner's
-/// `private_pages`, so verify reports "N private pages in the PTEs,
-/// PrivatePages says N+1" as soon as the frame is reused.
+/// `restore_owner_pte_locked` (machine/frames.rs) records the page as
+/// discarded for its owner (`Owner::discarded_private`), since the owner's
+/// count cannot be lowered from another process's allocation.
 #[test]
 fn mi_reset_virtual_memory_page_reads_zeros_once_its_frame_is_reused() {
     let mm = machine(Arch::X86);
@@ -544,10 +538,7 @@ fn mi_reset_virtual_memory_page_reads_zeros_once_its_frame_is_reused() {
 /// is released and its PTE becomes a demand-zero PTE, so the page reads as
 /// zeros, and it is no longer one of the process's private pages until that
 /// read makes it again.
-///
-/// Ignored: it fails. The paging-file arm of `vm::reset::reset` rewrites the
-/// PTE without lowering `private_pages`, so verify reports "0 private pages
-/// in the PTEs, PrivatePages says 1" right after the reset.
+
 #[test]
 fn mi_reset_virtual_memory_drops_a_paging_file_copy() {
     let mm = machine(Arch::X86);

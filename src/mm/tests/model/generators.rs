@@ -1,12 +1,13 @@
 //! Choosing the operations and their arguments. Every draw from the seed's
-//! generator is made here, in the order the test has always made them (the
-//! runner's one other draw picks the process a batch check reads back), so a
-//! seed that ran clean before runs the same operations now. A chooser looks at
-//! the model but never changes it; the limits that keep the run inside what
-//! mmfs can promise (`COMMIT_BUDGET`, `REGION_LIMIT`) skip an operation here,
-//! before the draws that would follow.
+//! generator is made here (the runner's one other draw picks the process a
+//! batch check reads back), in a fixed order, so a seed runs the same
+//! operations every time (MEM_RESET, kinds 40 and 41, changed every seed's
+//! sequence when it came). A chooser looks at the model but never changes it;
+//! the limits that keep the run inside what mmfs can promise (`COMMIT_BUDGET`,
+//! `REGION_LIMIT`) skip an operation here, before the draws that would follow.
 
-use super::reference::{GRANULE, Model, PAGE, RO, RW, Region, SectionModel, WC, guard};
+use super::reference::{GRANULE, Kind, Model, PAGE, RO, RW, Region, SectionModel, WC, guard};
+use super::reset::touches_copies;
 use super::{ADDRESS_WINDOW, COMMIT_BUDGET, REGION_LIMIT};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::PAGE_SIZE;
@@ -26,6 +27,12 @@ pub(super) enum Op {
         address: u64,
         pages: u64,
         commit: bool,
+        protection: Protection,
+    },
+    /// MEM_RESET of `size` bytes at `address` (the protection is not used).
+    Reset {
+        address: u64,
+        size: u64,
         protection: Protection,
     },
     /// MEM_COMMIT alone.
@@ -129,10 +136,10 @@ impl Chooser<'_> {
         self.rng.below(one_in) == 0
     }
 
-    /// The process an operation runs on, and which kind of operation (`0..40`).
+    /// The process an operation runs on, and which kind of operation (`0..42`).
     pub(super) fn process_and_kind(&mut self) -> (usize, u64) {
         let pi = self.pick(self.model.procs.len());
-        (pi, self.rng.below(40))
+        (pi, self.rng.below(42))
     }
 
     /// The operation of kind `k` on process `pi`, or None where the kind
@@ -159,6 +166,7 @@ impl Chooser<'_> {
             35 if self.chance(6) => (self.model.procs.len() < 8).then_some(Op::CreateProcess),
             36 if self.chance(4) => self.terminate(),
             37..=39 => Some(self.system()),
+            40..=41 => self.reset(pi),
             _ => None,
         }
     }
@@ -232,6 +240,40 @@ impl Chooser<'_> {
             size,
             protection,
         }
+    }
+
+    /// MEM_RESET: mostly whole pages of a region (sometimes from an address
+    /// inside a page, which rounds inward), else a range of `random_range`:
+    /// often less than a page, sometimes past its region or where nothing is
+    /// reserved. Pages a write-copy view has copied are left alone
+    /// (`reset.rs` says why). Any protection goes with it: MEM_RESET ignores it.
+    fn reset(&mut self, pi: usize) -> Option<Op> {
+        let (address, size) = match self.random_region(pi, |_| true) {
+            Some(r) if !self.chance(4) => {
+                let fi = self.rng.below(r.pages);
+                let n = 1 + self.rng.below((r.pages - fi).min(16));
+                let slack = if self.chance(4) {
+                    self.rng.below(PAGE_SIZE)
+                } else {
+                    0
+                };
+                (r.base + fi * PAGE_SIZE + slack, n * PAGE_SIZE)
+            }
+            _ => self.random_range(pi, true),
+        };
+        let protection = self.write_copy_or_private(8);
+        if let Some((first, bytes)) = Model::reset_pages(address, size)
+            && let Some((r, true)) = self.model.procs[pi].lowest_region(first, bytes)
+            && let Kind::View(v) = &r.kind
+            && touches_copies(v, r.base, first, bytes)
+        {
+            return None;
+        }
+        Some(Op::Reset {
+            address,
+            size,
+            protection,
+        })
     }
 
     fn free(&mut self, pi: usize) -> Option<Op> {
@@ -480,6 +522,89 @@ impl Chooser<'_> {
                 GRANULE + self.rng.below(ADDRESS_WINDOW),
                 1 + self.pick(PAGE),
             ),
+        }
+    }
+}
+
+impl Op {
+    /// The operation and its arguments, for `MMFS_MODEL_TRACE`.
+    pub(super) fn describe(&self) -> String {
+        let range = |a: &u64, n: &u64| format!("{a:#x} +{n:#x}");
+        match self {
+            Op::AllocAnywhere {
+                pages,
+                commit,
+                protection: p,
+            } => {
+                format!("allocate {pages} pages commit={commit} {}", p.name())
+            }
+            Op::ReserveAt {
+                address,
+                pages,
+                commit,
+                protection: p,
+            } => {
+                format!(
+                    "reserve {pages} pages at {address:#x} commit={commit} {}",
+                    p.name()
+                )
+            }
+            Op::CommitAt {
+                address,
+                size,
+                protection: p,
+            } => {
+                format!("commit {} {}", range(address, size), p.name())
+            }
+            Op::Reset {
+                address,
+                size,
+                protection: p,
+            } => {
+                format!("reset {} {}", range(address, size), p.name())
+            }
+            Op::FreeNowhere { address, release } => {
+                format!("free nothing at {address:#x} release={release}")
+            }
+            Op::Free {
+                range: (a, n),
+                release,
+                ..
+            } => format!("free {} release={release}", range(a, n)),
+            Op::ReleaseRegion(r) => format!("release or unmap all of {:#x}", r.base),
+            Op::Protect { address, size, new } => {
+                format!("protect {} {}", range(address, size), new.name())
+            }
+            Op::Lock {
+                address,
+                size,
+                unlock,
+                ..
+            } => format!("lock {} unlock={unlock}", range(address, size)),
+            Op::WsLimits(l) => format!("ws-limits {l:?}"),
+            Op::Write { va, data } => format!("write {}", range(va, &(data.len() as u64))),
+            Op::Read { va, len } => format!("read {}", range(va, &(*len as u64))),
+            Op::CreateSection { pages, data } => {
+                format!("create a section of {pages} pages, file={}", data.is_some())
+            }
+            Op::DeleteSection(si) => format!("delete section {si}"),
+            Op::Map {
+                si,
+                protection: p,
+                offset,
+                address,
+                ..
+            } => {
+                format!(
+                    "map section {si} from {offset:#x} at {address:#x} {}",
+                    p.name()
+                )
+            }
+            Op::Unmap { region, address } => format!("unmap {address:#x?} in {:#x}", region.base),
+            Op::Fork => "fork".into(),
+            Op::CreateProcess => "create a process".into(),
+            Op::Terminate(i) => format!("terminate process {i}"),
+            Op::System(_) => "a system thread or tick".into(),
         }
     }
 }

@@ -1,18 +1,22 @@
 //! The model-based random test: random sequences of every service a process can
-//! call — allocate, commit, decommit, release, protect, lock, unlock, working-set
-//! limits, reads and writes through the MMU, map, unmap, fork, outswap, section
-//! create and delete — mixed with the system threads and the clock, over many
-//! processes on 1 MB of RAM that is several times overcommitted.
+//! call — allocate, commit, decommit, release, MEM_RESET, protect, lock, unlock,
+//! working-set limits, reads and writes through the MMU, map, unmap, fork,
+//! outswap, section create and delete — mixed with the system threads and the
+//! clock, over many processes on 1 MB of RAM that is several times overcommitted.
 //!
 //! A reference model says, before each call, what it must do: which status a
 //! refused call returns (and then nothing may change), how many bytes a transfer
-//! moves and which fault stops it, and what every readable byte is. `verify` runs
-//! after every batch, with a full read-back of one process and a comparison of
-//! locked pages against the working set.
+//! moves and which fault stops it, and what every readable byte is (a reset
+//! page may read as its old bytes or as zeros, until a read or a write settles
+//! it: `reset`). `verify` runs after every batch, with a full read-back of one
+//! process, a comparison of locked pages against the working set, and every
+//! process's commit charge (its own pages, its regions', its page tables') and
+//! the system's against the model's.
 //!
-//! `reference` is the model, `generators` chooses the operations and their
-//! arguments (every random draw), `runner` applies each to `Mm` and to the
-//! model and compares them, with the checks between batches and at the end.
+//! `reference` is the model, `reset` its part for MEM_RESET, `generators`
+//! chooses the operations and their arguments (every random draw), `runner`
+//! applies each to `Mm` and to the model and compares them, with the checks
+//! between batches and at the end.
 //!
 //! `MMFS_SEED=N` replays a seed; `MMFS_MODEL_OPS=N` sets the operations per arch
 //! (the long run documented in docs/TESTING.md uses 1,000,000 in a release build);
@@ -23,13 +27,19 @@
 
 mod generators;
 pub(super) mod reference;
+mod reset;
 mod runner;
 
 use super::env_u64;
 use crate::mm::base::types::Arch;
 
 /// Pages the model lets processes and sections commit in all: twelve times the
-/// 256 pages of RAM, well under the commit limit (RAM + a 64 MB paging file).
+/// 256 pages of RAM, well under the commit limit (RAM + a 64 MB paging file,
+/// 16,640 pages). Page tables and each process's own pages are charged
+/// besides, and not counted here: `ADDRESS_WINDOW` and `REGION_LIMIT` keep
+/// them to about 20 pages a process (x64: up to 9 page tables, a page
+/// directory, a PDP page, and 6 of its own), some 160 for 8 processes, far
+/// inside the margin.
 const COMMIT_BUDGET: u64 = 3072;
 /// Highest address the test picks on its own (auto allocations start low).
 /// With `REGION_LIMIT` this bounds the page tables a process needs: at most
@@ -63,8 +73,16 @@ fn model_random_sequences_match_the_reference_model() {
         }
         let s = runner::Run::new(seed, arch).run(ops, batch, trace);
         eprintln!(
-            "model: seed {seed:#x} {arch:?}: {} operations, {} refused as the model said, {} hard faults, {} pages written to the paging file, 0 bytes lost",
-            s.steps, s.refusals, s.hard_faults, s.pages_written
+            "model: seed {seed:#x} {arch:?}: {} operations, {} refused as the model said, {} hard faults, {} pages written to the paging file, {} resets ({} pages zeroed at once, {} reads of a reset page that could hold more than one content, {} of them found it zeroed), {} forks, 0 bytes lost",
+            s.steps,
+            s.refusals,
+            s.hard_faults,
+            s.pages_written,
+            s.resets,
+            s.reset_zeroed,
+            s.reset_reads,
+            s.reset_lost,
+            s.forks
         );
         assert!(
             s.hard_faults > 0 && s.pages_written > 0,

@@ -8,6 +8,7 @@
 //! sections and views in the same `SectionModel` and `ViewModel`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use crate::mm::NtStatus;
 use crate::mm::base::protection::Protection;
@@ -17,6 +18,8 @@ use crate::mm::process::hyperspace::process_commit_charge;
 use crate::mm::process::working_set::{
     DEFAULT_MAXIMUM, DEFAULT_MINIMUM, MINIMUM_FLOOR, SYSTEM_MINIMUM,
 };
+
+use super::reset::{Reset, write_candidates};
 
 pub(super) const PAGE: usize = PAGE_SIZE as usize;
 /// The allocation granularity: reservations and views start on it.
@@ -51,6 +54,13 @@ pub(super) struct PrivatePage {
     /// A guard page in a clone block: its guard is the block's, shared with
     /// the relatives; the first touch by any of them disarms it for all.
     pub(super) guard_link: Option<u64>,
+    /// The clone block a fork put this page in, while this process still
+    /// shares it: every relative whose page at the same address has the same
+    /// link reads the same frame, so a reset, and what a read finds out about
+    /// a reset page, apply to all of them.
+    pub(super) link: Option<u64>,
+    /// What the page may hold since a MEM_RESET, besides `data` (`reset.rs`).
+    pub(super) reset: Option<Reset>,
 }
 
 impl PrivatePage {
@@ -62,6 +72,8 @@ impl PrivatePage {
             locked: false,
             cloned: false,
             guard_link: None,
+            link: None,
+            reset: None,
         }
     }
     pub(super) fn committed(protection: Protection) -> PrivatePage {
@@ -86,6 +98,12 @@ pub(in crate::mm::tests) struct ViewModel {
     pub(in crate::mm::tests) page_protection: Vec<Protection>,
     /// Pages a write-copy view has made private, by page of the view.
     pub(in crate::mm::tests) copies: HashMap<u64, Bytes>,
+    /// A copy taken of a reset section page: what else it may hold.
+    pub(in crate::mm::tests) copy_resets: HashMap<u64, Reset>,
+    /// A copy whose guard a fork put in a clone block, by page of the view:
+    /// the guard is the block's, shared with the relatives, and the first
+    /// touch by any of them disarms it for all (as `PrivatePage::guard_link`).
+    pub(in crate::mm::tests) guard_links: HashMap<u64, u64>,
 }
 
 impl ViewModel {
@@ -101,6 +119,8 @@ impl ViewModel {
             protection,
             page_protection: vec![protection; pages as usize],
             copies: HashMap::new(),
+            copy_resets: HashMap::new(),
+            guard_links: HashMap::new(),
         }
     }
 
@@ -121,6 +141,11 @@ impl ViewModel {
         let key = index as u64;
         if write && p.is_copy_on_write() && !self.copies.contains_key(&key) {
             let copy = section.copy_page(self.first_page + key);
+            // A reset section page is copied as it is, whichever candidate
+            // that is.
+            if let Some(r) = section.resets.get(&(self.first_page + key)) {
+                self.copy_resets.insert(key, r.clone());
+            }
             self.copies.insert(key, copy);
             self.page_protection[index] = p.written_form();
         }
@@ -162,7 +187,7 @@ impl Region {
     }
     /// The first and last page of this region that `size` bytes at
     /// `address` (inside it) touch.
-    fn page_indices(&self, address: u64, size: u64) -> (usize, usize) {
+    pub(super) fn page_indices(&self, address: u64, size: u64) -> (usize, usize) {
         let (first, last) = page_span(address, size);
         (
             ((first - self.base) / PAGE_SIZE) as usize,
@@ -256,6 +281,83 @@ impl ProcessModel {
             .map(|r| r.count(|p| p.committed, |v| v.copies.len() as u64 + r.pages))
             .sum()
     }
+    /// The private page at `va`, if a private region holds it.
+    pub(super) fn private_page(&self, va: u64) -> Option<&PrivatePage> {
+        let r = self.region_at(va)?;
+        match &r.kind {
+            Kind::Private(pages) => Some(&pages[((va - r.base) / PAGE_SIZE) as usize]),
+            Kind::View(_) => None,
+        }
+    }
+    pub(super) fn private_page_mut(&mut self, va: u64) -> Option<&mut PrivatePage> {
+        let base = self.region_base_at(va)?;
+        match &mut self.regions.get_mut(&base).unwrap().kind {
+            Kind::Private(pages) => Some(&mut pages[((va - base) / PAGE_SIZE) as usize]),
+            Kind::View(_) => None,
+        }
+    }
+    /// The commit this process is charged, in three parts (the process's own,
+    /// its regions', its page tables'), as MM_PROCESS_COMMIT_CHARGE and
+    /// MiInsertVadCharges charge it: the process's own pages; each private
+    /// region's committed pages and each write-copy view's every page (a
+    /// view mapped otherwise charges nothing; its section is charged); and one
+    /// page per page table its regions reach, reservations included, counted
+    /// once per table however many regions share it (x64 also charges the
+    /// page directories and page-directory-pointer pages).
+    pub(super) fn commit_charge(&self, arch: Arch) -> (u64, u64, u64) {
+        let own = self
+            .regions
+            .values()
+            .map(|r| {
+                r.count(
+                    |p| p.committed,
+                    |v| match v.protection.is_copy_on_write() {
+                        true => r.pages,
+                        false => 0,
+                    },
+                )
+            })
+            .sum();
+        // The bytes one table maps, as a shift: a page table maps 4 MB on x86
+        // and 2 MB on PAE and x64; an x64 page directory 1 GB, a PDP page 512 GB.
+        let shifts: &[u32] = match arch {
+            Arch::X86 => &[22],
+            Arch::Pae => &[21],
+            Arch::X64 => &[21, 30, 39],
+        };
+        let tables = shifts
+            .iter()
+            .map(|&shift| {
+                // Regions are in address order and never overlap, so a table
+                // can only be shared with the region before.
+                let mut last = None;
+                let mut count = 0;
+                for r in self.regions.values() {
+                    let (a, b) = (r.base >> shift, (r.end() - 1) >> shift);
+                    count += b - a + 1 - u64::from(last == Some(a));
+                    last = Some(b);
+                }
+                count
+            })
+            .sum();
+        (process_commit_charge(arch), own, tables)
+    }
+    /// The private pages clean since a reset and not locked, whose frames
+    /// may be gone (a demand-zero PTE again) or on standby: what a fork does
+    /// with them depends on which (`Run::fork`).
+    pub(super) fn clean_reset_pages(&self) -> Vec<u64> {
+        let mut vas = Vec::new();
+        for r in self.regions.values() {
+            if let Kind::Private(pages) = &r.kind {
+                for (i, p) in pages.iter().enumerate() {
+                    if !p.locked && p.reset.as_ref().is_some_and(|s| s.is_clean()) {
+                        vas.push(r.base + i as u64 * PAGE_SIZE);
+                    }
+                }
+            }
+        }
+        vas
+    }
     /// The addresses of the locked pages, in order.
     pub(super) fn locked_pages(&self) -> Vec<u64> {
         let mut want = Vec::new();
@@ -311,6 +413,9 @@ pub(in crate::mm::tests) struct SectionModel {
     pub(in crate::mm::tests) data: Vec<u8>,
     pub(in crate::mm::tests) file: Option<String>,
     pub(in crate::mm::tests) deleted: bool,
+    /// Pages reset through a view (pagefile-backed sections only): what else
+    /// each may hold, by page of the section.
+    pub(in crate::mm::tests) resets: HashMap<u64, Reset>,
 }
 
 impl SectionModel {
@@ -320,6 +425,7 @@ impl SectionModel {
             data,
             file,
             deleted: false,
+            resets: HashMap::new(),
         }
     }
 
@@ -336,7 +442,7 @@ impl SectionModel {
 
     /// The section's bytes of page `page`: shorter (or none) where the data
     /// ends inside it or before it.
-    fn page_mut(&mut self, page: u64) -> &mut [u8] {
+    pub(super) fn page_mut(&mut self, page: u64) -> &mut [u8] {
         let len = self.data.len();
         let start = ((page * PAGE_SIZE) as usize).min(len);
         let end = (start + PAGE).min(len);
@@ -389,6 +495,11 @@ fn set_private_protection(page: &mut PrivatePage, new: Protection) {
     page.protection = new;
     // The page is made private first (its clone block is left to the relatives).
     page.guard_link = None;
+    if page.link.take().is_some() {
+        // The private copy is a new dirty page: a reset's candidates stay,
+        // but it can no longer lose its contents.
+        super::reset::made_dirty(page);
+    }
     if new.is_noaccess() || new.is_guard() {
         page.locked = false;
     }
@@ -434,6 +545,8 @@ pub(super) struct Model {
     pub(super) procs: Vec<ProcessModel>,
     pub(super) sections: Vec<SectionModel>,
     pub(super) names: u64,
+    /// Clone blocks numbered so far (`PrivatePage::link`).
+    pub(super) links: u64,
     /// The locked working-set entries every process starts with (its top-level
     /// tables, hyperspace and working-set list: MiInitializeWorkingSetList).
     pub(super) system_pages: u64,
@@ -445,6 +558,7 @@ impl Model {
             procs,
             sections: Vec::new(),
             names: 0,
+            links: 0,
             system_pages: process_commit_charge(arch),
         }
     }
@@ -466,6 +580,23 @@ impl Model {
         procs + sections
     }
 
+    /// The commit pagefile-backed sections hold: all their pages, from their
+    /// creation until they are deleted and their last view is gone (then the
+    /// control area goes, and its charge with it).
+    pub(super) fn section_charge(&self) -> u64 {
+        let mapped = |si: usize| {
+            self.procs.iter().any(|p| {
+                p.regions
+                    .values()
+                    .any(|r| matches!(&r.kind, Kind::View(v) if v.section == si))
+            })
+        };
+        (self.sections.iter().enumerate())
+            .filter(|(si, s)| s.file.is_none() && (!s.deleted || mapped(*si)))
+            .map(|(_, s)| s.data.len() as u64 / PAGE_SIZE)
+            .sum()
+    }
+
     pub(super) fn locked_total(&self) -> u64 {
         self.procs.iter().map(|p| p.locked_count()).sum()
     }
@@ -474,7 +605,7 @@ impl Model {
     /// the lowest one its pages overlap, which must hold them all. Else it is
     /// refused with STATUS_CONFLICTING_ADDRESSES (`nothing`: its pages overlap
     /// no region; `across`: they run out of the lowest).
-    fn range_region(
+    pub(super) fn range_region(
         &self,
         pi: usize,
         address: u64,
@@ -578,6 +709,8 @@ impl Model {
                 *page = PrivatePage::committed(protection);
             }
         }
+        // Pages made private or unlocked may no longer be held by anyone.
+        self.settle_pages(c.region_base, c.first_i, c.last_i);
     }
 
     // ---- free ----------------------------------------------------------------
@@ -629,19 +762,21 @@ impl Model {
                 *page = PrivatePage::reserved();
             }
             p.regions.insert(r.base, region);
-            return;
+        } else {
+            // Release: what is left before and after the range stays reserved.
+            let after = pages.split_off(last_i as usize + 1);
+            pages.truncate(first_i as usize);
+            let before = std::mem::take(pages);
+            if !before.is_empty() {
+                p.regions.insert(r.base, Region::private(r.base, before));
+            }
+            if !after.is_empty() {
+                let base = r.base + (last_i + 1) * PAGE_SIZE;
+                p.regions.insert(base, Region::private(base, after));
+            }
         }
-        // Release: what is left before and after the range stays reserved.
-        let after = pages.split_off(last_i as usize + 1);
-        pages.truncate(first_i as usize);
-        let before = std::mem::take(pages);
-        if !before.is_empty() {
-            p.regions.insert(r.base, Region::private(r.base, before));
-        }
-        if !after.is_empty() {
-            let base = r.base + (last_i + 1) * PAGE_SIZE;
-            p.regions.insert(base, Region::private(base, after));
-        }
+        // A relative's page this one held locked in a clone block is free to go.
+        self.settle_span(r.base + first_i * PAGE_SIZE, last_i - first_i + 1);
     }
 
     // ---- protect -------------------------------------------------------------
@@ -714,10 +849,15 @@ impl Model {
                 for page in &mut pages[at.fi..=at.li] {
                     set_private_protection(page, new);
                 }
+                self.settle_pages(at.base, at.fi, at.li);
             }
             Kind::View(v) => {
                 for p in &mut v.page_protection[at.fi..=at.li] {
                     *p = new;
+                }
+                // A copy in a clone block is made private first.
+                for i in at.fi..=at.li {
+                    v.guard_links.remove(&(i as u64));
                 }
             }
         }
@@ -747,7 +887,7 @@ impl Model {
             return Err(NtStatus::WORKING_SET_QUOTA);
         }
         for i in range.clone() {
-            let mut none = Vec::new();
+            let mut none = ReadOut::default();
             let va = base + i as u64 * PAGE_SIZE;
             match self.touch(pi, va, 0..0, Chunk::Read(&mut none)) {
                 Err(FaultKind::Guard) => return Err(NtStatus::GUARD_PAGE_VIOLATION),
@@ -812,17 +952,21 @@ impl Model {
     // ---- transfers -----------------------------------------------------------
 
     /// What a transfer must do, page by page: the bytes before the first page
-    /// that faults, or that fault. Applies the model's side effects (guards
-    /// disarmed, write-copy pages copied, bytes written).
+    /// that faults, or that fault, and for a read what it must find. Applies
+    /// the model's side effects (guards disarmed, write-copy pages copied,
+    /// bytes written).
     pub(super) fn transfer(
         &mut self,
         pi: usize,
         va: u64,
         data: Option<&[u8]>,
         len: usize,
-    ) -> (usize, Option<FaultKind>, Vec<u8>) {
+    ) -> (usize, Option<FaultKind>, ReadOut) {
         let mut done = 0usize;
-        let mut out = Vec::with_capacity(len);
+        let mut out = ReadOut::default();
+        if data.is_none() {
+            out.bytes.reserve(len);
+        }
         while done < len {
             let at = va + done as u64;
             let page_va = at & !(PAGE_SIZE - 1);
@@ -845,7 +989,7 @@ impl Model {
         &mut self,
         pi: usize,
         page_va: u64,
-        span: std::ops::Range<usize>,
+        span: Range<usize>,
         chunk: Chunk,
     ) -> Result<(), FaultKind> {
         let Some(base) = self.procs[pi].region_base_at(page_va) else {
@@ -857,12 +1001,25 @@ impl Model {
         let page = match &mut region.kind {
             Kind::Private(pages) => &mut pages[index],
             Kind::View(v) => {
-                // A guard is disarmed in this process's view only.
+                // A guard is disarmed in this process's view only, unless a
+                // fork shares it in a clone block.
                 if let Some(k) = access_check(&mut v.page_protection[index], write) {
+                    let link = v.guard_links.remove(&(index as u64));
+                    if let Some(link) = link.filter(|_| k == FaultKind::Guard) {
+                        self.disarm_link(link);
+                    }
                     return Err(k);
                 }
-                let bytes = v.bytes_mut(&mut self.sections[v.section], index, write);
-                chunk.move_bytes(&mut bytes[span]);
+                let section = &mut self.sections[v.section];
+                let uncertain = v.uncertain(section, index as u64);
+                let bytes = v.bytes_mut(section, index, write);
+                match chunk {
+                    Chunk::Write(d) => {
+                        bytes[span.clone()].copy_from_slice(d);
+                        v.note_write(section, index as u64, span, d);
+                    }
+                    Chunk::Read(out) => out.push(page_va, span.clone(), &bytes[span], uncertain),
+                }
                 return Ok(());
             }
         };
@@ -877,10 +1034,24 @@ impl Model {
             return Err(k);
         }
         let bytes = page.data.get_or_insert_with(zero_page);
-        chunk.move_bytes(&mut bytes[span]);
+        match chunk {
+            Chunk::Write(d) => {
+                bytes[span.clone()].copy_from_slice(d);
+                write_candidates(bytes, &mut page.reset, span, d);
+            }
+            Chunk::Read(out) => {
+                let uncertain = page.reset.is_some();
+                out.push(page_va, span.clone(), &bytes[span], uncertain);
+            }
+        }
         if write && page.cloned {
             page.cloned = false;
             page.protection = page.protection.written_form();
+        }
+        // A write gives this process a copy of its own: it leaves the clone
+        // block, and a lock it held there no longer holds the relatives' page.
+        if write && page.link.take().is_some() {
+            self.settle_at(page_va);
         }
         Ok(())
     }
@@ -888,10 +1059,59 @@ impl Model {
     fn disarm_link(&mut self, link: u64) {
         for p in &mut self.procs {
             for r in p.regions.values_mut() {
-                if let Kind::Private(pages) = &mut r.kind {
-                    for page in pages.iter_mut().filter(|p| p.guard_link == Some(link)) {
-                        page.guard_link = None;
-                        page.protection = page.protection.with_guard(false);
+                match &mut r.kind {
+                    Kind::Private(pages) => {
+                        for page in pages.iter_mut().filter(|p| p.guard_link == Some(link)) {
+                            page.guard_link = None;
+                            page.protection = page.protection.with_guard(false);
+                        }
+                    }
+                    Kind::View(v) => {
+                        v.guard_links.retain(|&i, l| {
+                            let this = *l == link;
+                            if this {
+                                let p = &mut v.page_protection[i as usize];
+                                *p = p.with_guard(false);
+                            }
+                            !this
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pages of process `pi` a fork moves into clone blocks (those with a
+    /// frame or a paging-file copy, unless in one already), with their guards:
+    /// private pages, and the pages write-copy views have copied. A guard
+    /// page never touched stays demand zero in each process.
+    fn move_to_clone_blocks(&mut self, pi: usize) {
+        for r in self.procs[pi].regions.values_mut() {
+            match &mut r.kind {
+                Kind::Private(pages) => {
+                    for page in pages.iter_mut().filter(|p| p.committed) {
+                        page.cloned = true;
+                        if page.data.is_some() && page.link.is_none() {
+                            self.links += 1;
+                            page.link = Some(self.links);
+                        }
+                        if page.protection.is_guard()
+                            && page.data.is_some()
+                            && page.guard_link.is_none()
+                        {
+                            self.names += 1;
+                            page.guard_link = Some(self.names);
+                        }
+                    }
+                }
+                Kind::View(v) => {
+                    for &i in v.copies.keys() {
+                        if v.page_protection[i as usize].is_guard()
+                            && !v.guard_links.contains_key(&i)
+                        {
+                            self.names += 1;
+                            v.guard_links.insert(i, self.names);
+                        }
                     }
                 }
             }
@@ -912,24 +1132,14 @@ impl Model {
     }
 
     /// Process `pi` forked into `child`: the committed private pages go into
-    /// clone blocks shared with it, and the child has no locked page.
-    pub(super) fn fork(&mut self, pi: usize, child: Pid, name: String) {
-        // A guard page that has a frame or a paging-file copy goes into a clone
-        // block with its guard; one never touched stays demand zero in each.
-        for r in self.procs[pi].regions.values_mut() {
-            if let Kind::Private(pages) = &mut r.kind {
-                for page in pages.iter_mut().filter(|p| p.committed) {
-                    page.cloned = true;
-                    if page.protection.is_guard()
-                        && page.data.is_some()
-                        && page.guard_link.is_none()
-                    {
-                        self.names += 1;
-                        page.guard_link = Some(self.names);
-                    }
-                }
-            }
+    /// clone blocks shared with it, and the child has no locked page. Reset
+    /// pages at `dropped` had lost their frames: they are demand zero again,
+    /// and each process gets its own.
+    pub(super) fn fork(&mut self, pi: usize, child: Pid, name: String, dropped: &[u64]) {
+        for &va in dropped {
+            self.frame_lost(pi, va);
         }
+        self.move_to_clone_blocks(pi);
         let mut regions = self.procs[pi].regions.clone();
         for r in regions.values_mut() {
             if let Kind::Private(pages) = &mut r.kind {
@@ -948,16 +1158,25 @@ impl Model {
 /// go.
 enum Chunk<'a> {
     Write(&'a [u8]),
-    Read(&'a mut Vec<u8>),
+    Read(&'a mut ReadOut),
 }
 
-impl Chunk<'_> {
-    /// Moves the chunk's bytes to or from `bytes`, the part of the page it
-    /// covers.
-    fn move_bytes(self, bytes: &mut [u8]) {
-        match self {
-            Chunk::Write(d) => bytes.copy_from_slice(d),
-            Chunk::Read(out) => out.extend_from_slice(bytes),
+/// What a read must find: the bytes, and where among them a reset page's
+/// part is, which may read as another of its candidates (`reset.rs`).
+#[derive(Default)]
+pub(super) struct ReadOut {
+    pub(super) bytes: Vec<u8>,
+    /// Each reset page's part: the page's address, the bytes of the page, and
+    /// where they start in `bytes`.
+    pub(super) uncertain: Vec<(u64, Range<usize>, usize)>,
+}
+
+impl ReadOut {
+    /// Bytes `span` of the page at `page_va` (`bytes`) are read next.
+    fn push(&mut self, page_va: u64, span: Range<usize>, bytes: &[u8], uncertain: bool) {
+        if uncertain && !span.is_empty() {
+            self.uncertain.push((page_va, span, self.bytes.len()));
         }
+        self.bytes.extend_from_slice(bytes);
     }
 }

@@ -5,16 +5,21 @@
 //! set and one process is read back whole; at the end every process and
 //! section goes, every file must hold its bytes and nothing may stay charged.
 
+use std::collections::{HashMap, HashSet};
+
 use super::generators::{Chooser, Op, SystemOp};
 use super::reference::{
-    Expect, GRANULE, Kind, Model, PAGE, ProcessModel, RW, Refusal, Region, SectionModel, ViewModel,
-    page_span, plain_readable,
+    Expect, GRANULE, Kind, Model, PAGE, ProcessModel, RW, ReadOut, Refusal, Region, SectionModel,
+    ViewModel, page_span, plain_readable,
 };
+use super::reset::{Effect, ResetPlan};
 use super::{COMMIT_BUDGET, LOCK_BUDGET};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{AccessFault, FaultKind};
-use crate::mm::tests::{req, small_machine};
+use crate::mm::inspect::{PfnRow, PteRow};
+use crate::mm::pfn::PageLocation;
+use crate::mm::tests::{meminfo, req, small_machine};
 use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, MmResult, NtStatus};
 
@@ -25,8 +30,19 @@ pub(super) struct Run {
     arch: Arch,
     step: u64,
     model: Model,
+    /// Name each operation (`MMFS_MODEL_TRACE`).
+    trace: bool,
     /// Refused calls checked (for the summary).
     refusals: u64,
+    /// Resets done, the pages they zeroed at once (only in the paging file),
+    /// reads of pages that could hold more than one content (checked against
+    /// each), and those that found the former contents gone.
+    resets: u64,
+    reset_zeroed: u64,
+    reset_reads: u64,
+    reset_lost: u64,
+    /// Forks done.
+    forks: u64,
 }
 
 /// What a run did, for the line the test prints.
@@ -35,6 +51,11 @@ pub(super) struct Summary {
     pub(super) refusals: u64,
     pub(super) hard_faults: u64,
     pub(super) pages_written: u64,
+    pub(super) resets: u64,
+    pub(super) reset_zeroed: u64,
+    pub(super) reset_reads: u64,
+    pub(super) reset_lost: u64,
+    pub(super) forks: u64,
 }
 
 impl Run {
@@ -51,14 +72,21 @@ impl Run {
             arch,
             step: 0,
             model: Model::new(procs, arch),
+            trace: false,
             refusals: 0,
+            resets: 0,
+            reset_zeroed: 0,
+            reset_reads: 0,
+            reset_lost: 0,
+            forks: 0,
         }
     }
 
     /// `ops` operations, checked after every `batch`; `trace` names each.
     pub(super) fn run(mut self, ops: u64, batch: u64, trace: bool) -> Summary {
+        self.trace = trace;
         while self.step < ops {
-            self.op(trace);
+            self.op();
             if self.step % batch == batch - 1 {
                 self.check_batch();
             }
@@ -74,15 +102,18 @@ impl Run {
         }
     }
 
-    fn op(&mut self, trace: bool) {
+    fn op(&mut self) {
         let (pi, k) = self.chooser().process_and_kind();
-        if trace {
+        if self.trace {
             eprintln!(
                 "step {}: op {k} on pid {}",
                 self.step, self.model.procs[pi].pid
             );
         }
         if let Some(op) = self.chooser().op(pi, k) {
+            if self.trace {
+                eprintln!("  {}", op.describe());
+            }
             self.apply(pi, op);
         }
     }
@@ -105,6 +136,11 @@ impl Run {
                 size,
                 protection,
             } => self.commit_at(pi, address, size, protection),
+            Op::Reset {
+                address,
+                size,
+                protection,
+            } => self.reset(pi, address, size, protection),
             Op::FreeNowhere { address, release } => self.free_nowhere(pi, address, release),
             Op::Free {
                 region,
@@ -309,6 +345,67 @@ impl Run {
         self.model.apply_commit(pi, &c, protection);
     }
 
+    fn reset(&mut self, pi: usize, address: u64, size: u64, protection: Protection) {
+        let pid = self.model.procs[pi].pid;
+        let want = self.model.reset(pi, address, size);
+        let effects = match &want {
+            Ok(plan) => self.reset_effects(pi, plan),
+            Err(_) => HashMap::new(),
+        };
+        let r = self
+            .mm
+            .allocate(pid, &req(address, size, "reset", protection));
+        let Some(((got, bytes), plan)) = self.expect("reset", r, want) else {
+            return;
+        };
+        assert_eq!((got.0, bytes), plan.range(), "{}: reset", self.ctx());
+        self.model.apply_reset(pi, &plan, &effects);
+        self.resets += 1;
+        self.reset_zeroed += (effects.values())
+            .filter(|e| matches!(e, Effect::Zero | Effect::ZeroShared))
+            .count() as u64;
+    }
+
+    /// What the reset `plan` will do to each of its pages, by where each
+    /// frame is now, which is the real system's to know (`reset::Effect`).
+    fn reset_effects(&self, pi: usize, plan: &ResetPlan) -> HashMap<u64, Effect> {
+        let pid = self.model.procs[pi].pid;
+        let (first, bytes) = plan.range();
+        let rows = self.expect_ok("ptes", self.mm.ptes(pid));
+        rows.iter()
+            .filter(|r| r.raw != 0 && (first..first + bytes).contains(&r.va))
+            .map(|r| (r.va, self.page_effect(pid, r)))
+            .collect()
+    }
+
+    /// The effect of a reset on the page of PTE `row` (not zero). Behind a
+    /// prototype pointer (a view's page, a clone block's), the prototype PTE
+    /// decides.
+    fn page_effect(&self, pid: Pid, row: &PteRow) -> Effect {
+        let frame = |n: u64| self.mm.pfn_detail(Pfn(n as u32));
+        match row.state {
+            "pagefile" => Effect::Zero,
+            "valid" | "transition" => frame_effect(row.state, row.pfn_or_offset.and_then(frame)),
+            "prototype" => {
+                let detail = self.expect_ok("pte", self.mm.pte_detail(pid, row.va));
+                match detail.prototype {
+                    Some((_, "pagefile")) => Effect::ZeroShared,
+                    Some((at, state @ ("valid" | "transition"))) => {
+                        let mut found = None;
+                        self.mm.for_each_pfn_row(|f| {
+                            if f.pte_address == at {
+                                found = Some(f.clone());
+                            }
+                        });
+                        frame_effect(state, found)
+                    }
+                    _ => Effect::Keep,
+                }
+            }
+            _ => Effect::Keep,
+        }
+    }
+
     // ---- free ----------------------------------------------------------------
 
     fn free_nowhere(&mut self, pi: usize, address: u64, release: bool) {
@@ -368,6 +465,9 @@ impl Run {
             self.ctx()
         );
         self.model.procs[pi].regions.remove(&r.base);
+        if !r.is_view() {
+            self.model.settle_span(r.base, r.pages);
+        }
     }
 
     // ---- protect, lock, limits -----------------------------------------------
@@ -401,6 +501,7 @@ impl Run {
         if Model::unlock(r, fi, n) {
             assert_eq!(self.expect_ok("unlock", res), n, "{}", self.ctx());
             self.model.procs[pi].set_locks(r.base, fi, n, false);
+            self.model.settle_span(r.base + fi * PAGE_SIZE, n);
         } else {
             self.expect_refused("unlock", res, NtStatus::NOT_LOCKED);
         }
@@ -516,18 +617,49 @@ impl Run {
         let got = self.mm.read_memory(pid, va, &mut buf);
         let (done, fault, want) = self.model.transfer(pi, va, None, len);
         let n = self.check_transfer("read", got, (done, fault));
-        self.compare(pi, va, &buf[..n], &want[..n]);
+        self.compare(pi, va, &buf[..n], &want);
     }
 
-    fn compare(&self, pi: usize, va: u64, have: &[u8], want: &[u8]) {
+    /// What process `pi` read from `va` (`have`) against what the model says
+    /// (`want`): every byte exactly, except that a reset page may read as any
+    /// of its candidates, which the read then narrows down.
+    fn compare(&mut self, pi: usize, va: u64, have: &[u8], want: &ReadOut) {
+        let mut from = 0;
+        for (page_va, span, at) in want.uncertain.iter().filter(|u| u.2 < have.len()) {
+            self.compare_exact(pi, va, from, &have[from..*at], &want.bytes[from..*at]);
+            let end = at + span.len();
+            let Some(seen) = self
+                .model
+                .observe(pi, *page_va, span.clone(), &have[*at..end])
+            else {
+                let i = at + first_difference(&have[*at..end], &want.bytes[*at..end]);
+                panic!(
+                    "{}: pid {} reads {:#x} at {:#x}, in a reset page whose {} possible contents all differ there (the first says {:#x})",
+                    self.ctx(),
+                    self.model.procs[pi].pid,
+                    have[i],
+                    va + i as u64,
+                    self.model.candidates(pi, *page_va),
+                    want.bytes[i]
+                );
+            };
+            self.reset_reads += u64::from(seen.choices > 1);
+            self.reset_lost += u64::from(seen.lost);
+            from = end;
+        }
+        self.compare_exact(pi, va, from, &have[from..], &want.bytes[from..have.len()]);
+    }
+
+    /// Bytes read from `va + from` that must be exactly the model's.
+    fn compare_exact(&self, pi: usize, va: u64, from: usize, have: &[u8], want: &[u8]) {
         if have != want {
-            let i = (0..have.len()).find(|&i| have[i] != want[i]).unwrap();
+            let i = first_difference(have, want);
             panic!(
                 "{}: pid {} reads {:#x} at {:#x}; the model says {:#x}",
                 self.ctx(),
                 self.model.procs[pi].pid,
                 have[i],
-                va + i as u64,
+                va + (from + i) as u64,
                 want[i]
             );
         }
@@ -614,7 +746,34 @@ impl Run {
         let name = self.model.next_name("f");
         let parent = self.model.procs[pi].pid;
         let child = self.expect_ok("fork", self.mm.fork_process(parent, &name));
-        self.model.fork(pi, child, name);
+        let dropped = self.frames_dropped(pi);
+        self.model.fork(pi, child, name, &dropped);
+        self.forks += 1;
+    }
+
+    /// Which of process `pi`'s reset pages that may have lost their frames
+    /// did (a demand-zero PTE), looked at once the fork is done: a fork copies
+    /// those PTEs and moves the others into clone blocks, which the model cannot
+    /// tell apart on its own. The fork itself may be what dropped one: making
+    /// the child's page tables can reuse the standby frame of a clean reset
+    /// page (the fork plans its PTEs after that, as WRK does; see
+    /// `mi_clone_process_address_space_keeps_a_reset_page_whose_frame_the_child_reuses`
+    /// in `tests/fidelity.rs`), and a fork that runs out of pages trims the
+    /// parent and starts again (`Mm::with_reclaim`).
+    fn frames_dropped(&mut self, pi: usize) -> Vec<u64> {
+        let clean: HashSet<u64> = self.model.procs[pi]
+            .clean_reset_pages()
+            .into_iter()
+            .collect();
+        if clean.is_empty() {
+            return Vec::new();
+        }
+        let pid = self.model.procs[pi].pid;
+        let rows = self.expect_ok("ptes", self.mm.ptes(pid));
+        rows.iter()
+            .filter(|r| clean.contains(&r.va) && r.state == "demand-zero")
+            .map(|r| r.va)
+            .collect()
     }
 
     fn create_process(&mut self) {
@@ -624,7 +783,7 @@ impl Run {
     }
 
     fn terminate(&mut self, victim: usize) {
-        let p = self.model.procs.remove(victim);
+        let p = self.model.remove_process(victim);
         self.expect_ok("terminate", self.mm.terminate_process(p.pid));
         assert!(self.mm.pid_of(&p.name).is_none(), "{}", self.ctx());
     }
@@ -652,7 +811,11 @@ impl Run {
         for pi in 0..self.model.procs.len() {
             self.check_locks(pi);
         }
+        self.check_commit();
         let pi = self.rng.below(self.model.procs.len() as u64) as usize;
+        if self.trace {
+            eprintln!("  check, and read pid {} back", self.model.procs[pi].pid);
+        }
         self.sweep(pi);
     }
 
@@ -682,6 +845,46 @@ impl Run {
         }
     }
 
+    /// Every process is charged the commit the model says, and the system's
+    /// commit charge is theirs, the processes' the model does not know
+    /// (System's), and the pagefile-backed sections'.
+    fn check_commit(&self) {
+        let mut modelled = 0;
+        for p in &self.model.procs {
+            let (own, regions, tables) = p.commit_charge(self.arch);
+            let want = own + regions + tables;
+            let have = self.expect_ok("status", self.mm.process_status(p.pid));
+            if have.commit_charge != want {
+                self.dump_memory();
+                panic!(
+                    "{}: pid {} is charged {} pages of commit; the model says {want} ({own} for the process, {regions} for its regions, {tables} for page tables)",
+                    self.ctx(),
+                    p.pid,
+                    have.commit_charge
+                );
+            }
+            modelled += want;
+        }
+        let others = self.unmodelled_charge();
+        let sections = self.model.section_charge();
+        let total = meminfo(&self.mm, "CommitCharge");
+        assert_eq!(
+            total,
+            modelled + others + sections,
+            "{}: CommitCharge is not the processes' {modelled}, System's {others} and the sections' {sections}",
+            self.ctx()
+        );
+    }
+
+    /// The commit charged to processes the model does not keep (System).
+    fn unmodelled_charge(&self) -> u64 {
+        (self.mm.processes().iter())
+            .filter(|e| !self.model.procs.iter().any(|p| p.pid == e.pid))
+            .map(|e| self.expect_ok("status", self.mm.process_status(e.pid)))
+            .map(|st| st.commit_charge)
+            .sum()
+    }
+
     /// Locked pages are exactly the model's.
     fn check_locks(&self, pi: usize) {
         let pid = self.model.procs[pi].pid;
@@ -702,6 +905,7 @@ impl Run {
         for pi in 0..self.model.procs.len() {
             self.sweep(pi);
         }
+        self.check_commit();
         for p in std::mem::take(&mut self.model.procs) {
             self.expect_ok("terminate", self.mm.terminate_process(p.pid));
         }
@@ -710,6 +914,9 @@ impl Run {
         }
         let r = self.mm.verify();
         assert!(r.ok(), "{}:\n{}", self.ctx(), r.violations.join("\n"));
+        let left = meminfo(&self.mm, "CommitCharge");
+        let system = self.unmodelled_charge();
+        assert_eq!(left, system, "{}: commit left charged", self.ctx());
         for s in &self.model.sections {
             if let Some(f) = &s.file {
                 let on_disk = std::fs::read(self.mm.config().files_dir.join(f)).unwrap();
@@ -729,8 +936,35 @@ impl Run {
         Summary {
             steps: self.step,
             refusals: self.refusals,
+            resets: self.resets,
+            reset_zeroed: self.reset_zeroed,
+            reset_reads: self.reset_reads,
+            reset_lost: self.reset_lost,
+            forks: self.forks,
             hard_faults: self.mm.counter("hard_faults"),
             pages_written: self.mm.counter("pages_written_to_pagefile"),
         }
+    }
+}
+
+/// The first index where `a` and `b` differ (0 if they do not).
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    (0..a.len()).find(|&i| a[i] != b[i]).unwrap_or(0)
+}
+
+/// What a reset does to a page whose PTE (or prototype PTE) is in `state`,
+/// with frame `row`: a valid frame only one mapping references is made
+/// clean; a frame in transition is moved off the modified list (no write in
+/// flight); any other frame keeps what it holds.
+fn frame_effect(state: &str, row: Option<PfnRow>) -> Effect {
+    let Some(row) = row else {
+        return Effect::Keep;
+    };
+    match state {
+        "valid" if row.reference_count == 1 => Effect::MayDrop,
+        "transition" if row.location == PageLocation::Modified && row.reference_count == 0 => {
+            Effect::MayDrop
+        }
+        _ => Effect::Keep,
     }
 }
