@@ -17,10 +17,12 @@
 pub mod dispatcher;
 mod lifecycle;
 mod memory;
+mod cache;
 mod sections;
 mod system;
 mod vm;
 
+pub use cache::{CachedFile, FileId, WriteMode};
 pub use system::BadPage;
 
 use crate::mm::base::status::{MmResult, NtStatus};
