@@ -101,7 +101,8 @@ system/: the whole simulated machine.
   threads    table `# name priority state wakeups last_run_ms pages_processed`:
              the memory manager's system threads (balance-set-manager,
              working-set-manager, swapper, modified-page-writer,
-             mapped-page-writer, segment-dereference, zero-page-thread)
+             mapped-page-writer, segment-dereference, zero-page-thread,
+             lazy-writer, read-ahead)
   events     a live trace: `cat system/events` prints one line per event from
              the moment it is opened (`<seq> <time_ms> <event> key=value ...`):
              fault.demand-zero fault.transition fault.hard fault.exception

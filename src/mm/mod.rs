@@ -23,9 +23,10 @@
 //! | 9 | `fault` | the page-fault handler, one module per fault kind |
 //! | 10 | `vm` | NtAllocate/Free/Protect/Lock/UnlockVirtualMemory, working-set limits |
 //! | 11 | `section` | sections, views, fork, control-area deletion |
-//! | 12 | `threads` | the system threads' passes and `tick` |
-//! | 13 | `api` (and this file) | the `Mm` façade |
-//! | 14 | `inspect` | snapshots for the views, `verify` |
+//! | 12 | `cache` | the cache manager: VACBs, shared cache maps, write-behind, read-ahead |
+//! | 13 | `threads` | the system threads' passes and `tick` |
+//! | 14 | `api` (and this file) | the `Mm` façade |
+//! | 15 | `inspect` | snapshots for the views, `verify` |
 //!
 //! # Lock order
 //!
@@ -68,6 +69,7 @@
 #[macro_use]
 pub mod base;
 pub mod api;
+pub mod cache;
 pub mod fault;
 pub mod hw;
 pub mod inspect;
@@ -109,6 +111,9 @@ pub struct Mm {
     /// Named section objects. Lock order: 2, before the process table and
     /// any address space.
     sections: Mutex<SectionTable>,
+    /// The cache manager. Lock order: 2½, after the section table, before
+    /// the process table.
+    cache: Mutex<cache::CacheManager>,
 }
 
 impl Mm {
@@ -117,6 +122,8 @@ impl Mm {
     /// System process (pid 4).
     pub fn new(config: MmConfig) -> MmResult<Mm> {
         let machine = Machine::new(&config)?;
+        let machine_layout = machine.layout.clone();
+        let physical_pages = machine.phys.pages();
         let mm = Mm {
             config,
             machine,
@@ -124,6 +131,10 @@ impl Mm {
             processes: Processes::default(),
             threads: SystemThreads::default(),
             sections: Default::default(),
+            cache: Mutex::new(cache::CacheManager::new(
+                &machine_layout,
+                u64::from(physical_pages),
+            )),
         };
         mm.create_system_process()?;
         Ok(mm)
@@ -168,6 +179,7 @@ impl Mm {
         System {
             m: &self.machine,
             processes: &self.processes,
+            cache: &self.cache,
         }
     }
 
@@ -187,6 +199,11 @@ impl Mm {
 
     fn all_processes(&self) -> Vec<Arc<Process>> {
         self.processes.all()
+    }
+
+    /// Lock order 2½.
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, cache::CacheManager> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lock order 2.

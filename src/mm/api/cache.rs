@@ -7,39 +7,37 @@
 //!
 //! The file system (`src/fs`) opens the host file itself, safely inside the
 //! volume, and hands it over; the memory manager identifies a file by its
-//! device and inode, so a file has one control area however it was named.
+//! device and inode, so a file has one control area however it was named,
+//! shared with the sections made on it.
+//!
+//! Locks: `Mm::cache` (2½), then the System process's address space (4) for
+//! the copies and views, then the PFN lock inside.
 
 use std::fs::File;
-use std::sync::Arc;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::cache::read_ahead::Hint;
+use crate::mm::cache::vacb::view_of;
+use crate::mm::cache::write_behind::{MAX_RUN_PAGES, write_file};
+use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
+use crate::mm::process::AddressSpace;
+use crate::mm::section::create::control_area_for_file;
+use crate::mm::segment::{Backing, ControlAreaId};
 
-/// A host file's identity: its device and inode numbers.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct FileId {
-    pub dev: u64,
-    pub ino: u64,
-}
+pub use crate::mm::segment::FileId;
 
-impl FileId {
-    /// The identity of an open host file.
-    pub fn of(file: &File) -> std::io::Result<FileId> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = file.metadata()?;
-        Ok(FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
-    }
-}
+use super::memory::SystemCopy;
 
-/// One open of a file through the cache (NT: a file object and its private
-/// cache map, which keeps that open's read history for read-ahead).
+/// One open of a file through the cache (NT: a file object; its read
+/// history is kept with the file's shared cache map here).
 #[derive(Debug)]
 pub struct CachedFile {
     pub id: FileId,
-    file: Arc<File>,
+    pub(super) ca: ControlAreaId,
 }
 
 /// How a write reaches the file (the open's flags).
@@ -53,37 +51,87 @@ pub enum WriteMode {
     WriteThrough,
 }
 
+/// Closed files whose shared cache map (and so their control area and cached
+/// pages) is kept for the next open; past this, the least recently closed
+/// ones are let go. NT keeps such files' control areas on its unused segment
+/// list, trimmed under memory pressure.
+pub(super) const KEEP_CLOSED_MAPS: usize = 256;
+
 impl Mm {
-    /// Opens `file` (a regular file of the volume, opened read-write or
-    /// read-only by the caller) for caching. `shown` is its name in the
-    /// volume, for the views.
+    /// Opens `file` (a regular file of the volume, opened by the caller
+    /// read-write where it may be written) for caching. `shown` is its name in
+    /// the volume, for the views.
     pub fn cache_open(&self, file: File, shown: &str) -> MmResult<CachedFile> {
-        let _ = shown;
+        let size = file
+            .metadata()
+            .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot stat {shown}: {e}"))?
+            .len();
         let id = FileId::of(&file)
-            .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot stat the file: {e}"))?;
-        Ok(CachedFile {
-            id,
-            file: Arc::new(file),
-        })
+            .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot stat {shown}: {e}"))?;
+        let m = &self.machine;
+        let mut cc = self.cache_lock();
+        let path = self.config.files_dir.join(shown);
+        let ca = control_area_for_file(m, file, path)
+            .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot open {shown}: {e}"))?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = cc.maps.entry(ca) {
+            let host = {
+                let mut st = m.pfn_lock();
+                let area = st.segments.control_area_mut(ca);
+                let area =
+                    area.ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "no control area"))?;
+                area.cache_references = 1;
+                match &area.backing {
+                    Backing::File { file, .. } => file.clone(),
+                    _ => return Err(mm_err!(INVALID_DEVICE_REQUEST, "{shown} is not a file")),
+                }
+            };
+            slot.insert(SharedCacheMap::new(ca, id, host, shown, size));
+            crate::mm_event!(m, "cache.open", "file={shown} ca={ca} size={size:#x}");
+        }
+        let map = cc.maps.get_mut(&ca).expect("inserted above");
+        map.open_count += 1;
+        map.shown = shown.to_string();
+        map.last_closed = 0;
+        Ok(CachedFile { id, ca })
     }
 
     /// CcCopyRead: up to `buf.len()` bytes from `offset`; fewer at the end of
-    /// the file, 0 at or past it.
+    /// the file, 0 at or past it. The bytes are copied from the file's views
+    /// in the system cache, faulting the pages in as the System process.
     pub fn cache_read(&self, f: &CachedFile, offset: u64, buf: &mut [u8]) -> MmResult<usize> {
-        use std::os::unix::fs::FileExt;
-        let mut done = 0;
-        while done < buf.len() {
-            match f.file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) => return Err(mm_err!(IN_PAGE_ERROR, "reading the file: {e}")),
-            }
+        let mut cc = self.cache_lock();
+        let size = map_of(&cc, f)?.file_size;
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
         }
-        Ok(done)
+        let len = (buf.len() as u64).min(size - offset) as usize;
+        let system = self.process(Pid::SYSTEM)?;
+        let mut space = system.space();
+        let faults_before = space.faults.page_faults;
+        self.copy_through_views(
+            &mut space,
+            &mut cc,
+            f.ca,
+            offset,
+            Copy::Read(&mut buf[..len]),
+        )?;
+        let hit = space.faults.page_faults == faults_before;
+        drop(space);
+        cc.stats.copy_reads += 1;
+        cc.stats.copy_read_hits += u64::from(hit);
+        self.machine
+            .counters
+            .cache_copy_reads
+            .fetch_add(1, Ordering::Relaxed);
+        self.schedule_read_ahead(&mut cc, f.ca, offset, offset + len as u64, hit);
+        Ok(len)
     }
 
     /// CcCopyWrite: all of `data` at `offset`, extending the file if it ends
-    /// beyond it. Returns the bytes written (all of them).
+    /// beyond it (the host file's size changes at once; its bytes when the
+    /// pages are written). A write that would pass the dirty page threshold
+    /// first writes dirty pages behind itself (the throttle, counted in
+    /// `ThrottledWrites`). Returns the bytes written (all of them).
     pub fn cache_write(
         &self,
         f: &CachedFile,
@@ -91,17 +139,46 @@ impl Mm {
         data: &[u8],
         mode: WriteMode,
     ) -> MmResult<usize> {
-        use std::os::unix::fs::FileExt;
-        let _ = mode;
-        f.file
-            .write_all_at(data, offset)
-            .map_err(|e| mm_err!(DISK_FULL, "writing the file: {e}"))?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or_else(|| mm_err!(INVALID_PARAMETER, "{offset:#x} is past the largest file"))?;
+        let mut cc = self.cache_lock();
+        self.extend_for_write(&mut cc, f, end)?;
+        let system = self.process(Pid::SYSTEM)?;
+        let mut space = system.space();
+        // View by view, each first let through the throttle, so the dirty
+        // pages never pass the threshold.
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = offset + done as u64;
+            let n = ((VACB_SIZE - at % VACB_SIZE) as usize).min(data.len() - done);
+            let piece = &data[done..done + n];
+            self.throttle(&mut space, &mut cc, at, n as u64);
+            self.copy_through_views(&mut space, &mut cc, f.ca, at, Copy::Write(piece))?;
+            let (first, last) = (at / PAGE_SIZE, (at + n as u64 - 1) / PAGE_SIZE);
+            if let Some(map) = cc.maps.get_mut(&f.ca) {
+                map.dirty.extend(first..=last);
+            }
+            cc.dirtied_since_scan += last - first + 1;
+            done += n;
+        }
+        cc.stats.copy_writes += 1;
+        if mode == WriteMode::WriteThrough {
+            write_file(&self.machine, &mut space, &mut cc, f.ca, u64::MAX);
+            drop(space);
+            return self.sync_file(&mut cc, f).map(|()| data.len());
+        }
         Ok(data.len())
     }
 
-    /// FILE_FLAG_NO_BUFFERING (O_DIRECT) read: the cached range is flushed
-    /// first, then the bytes come from the file itself. `offset` and the
-    /// length must be multiples of 512 (else STATUS_INVALID_PARAMETER).
+    /// FILE_FLAG_NO_BUFFERING (O_DIRECT) read: the file's dirty pages are
+    /// written first, then the bytes come from the host file itself.
+    /// `offset` and the length must be multiples of 512 (else
+    /// STATUS_INVALID_PARAMETER).
     pub fn cache_direct_read(
         &self,
         f: &CachedFile,
@@ -109,66 +186,339 @@ impl Mm {
         buf: &mut [u8],
     ) -> MmResult<usize> {
         check_sector_aligned(offset, buf.len())?;
-        self.cache_read(f, offset, buf)
+        let mut cc = self.cache_lock();
+        self.write_all_dirty(&mut cc, f.ca)?;
+        let size = map_of(&cc, f)?.file_size;
+        if offset >= size {
+            return Ok(0);
+        }
+        let len = (buf.len() as u64).min(size - offset) as usize;
+        let host = map_of(&cc, f)?.file.clone();
+        read_host(&host, offset, &mut buf[..len])
     }
 
-    /// FILE_FLAG_NO_BUFFERING write: the cached range is flushed and purged,
-    /// then the bytes go to the file itself.
+    /// FILE_FLAG_NO_BUFFERING write: the file's dirty pages are written and
+    /// the cached pages of the range purged, then the bytes go to the host
+    /// file itself. Pages a process maps cannot be purged; for them the write
+    /// goes through the cache and is written through, so the process and the
+    /// file agree.
     pub fn cache_direct_write(&self, f: &CachedFile, offset: u64, data: &[u8]) -> MmResult<usize> {
         check_sector_aligned(offset, data.len())?;
-        self.cache_write(f, offset, data, WriteMode::WriteThrough)
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = offset + data.len() as u64;
+        let mut cc = self.cache_lock();
+        self.write_all_dirty(&mut cc, f.ca)?;
+        let first = offset / PAGE_SIZE;
+        let last = (end - 1) / PAGE_SIZE;
+        if !self.purge_range(&mut cc, f.ca, first, last) {
+            drop(cc);
+            return self.cache_write(f, offset, data, WriteMode::WriteThrough);
+        }
+        self.extend_for_write(&mut cc, f, end)?;
+        let map = map_of(&cc, f)?;
+        map.file
+            .write_all_at(data, offset)
+            .map_err(|e| mm_err!(DISK_FULL, "writing {}: {e}", map.shown))?;
+        Ok(data.len())
     }
 
     /// The file's size as the cache knows it (FileSize).
     pub fn cache_file_size(&self, f: &CachedFile) -> MmResult<u64> {
-        f.file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot stat the file: {e}"))
+        Ok(map_of(&self.cache_lock(), f)?.file_size)
     }
 
-    /// Sets the file's size (truncate or extend). Shrinking below a view a
-    /// process maps fails with STATUS_USER_MAPPED_FILE and changes nothing;
-    /// otherwise cached pages past the new end are purged.
+    /// Sets the file's size (truncate or extend: CcSetFileSizes). Shrinking
+    /// below a view a process maps fails with STATUS_USER_MAPPED_FILE and
+    /// changes nothing (MmCanFileBeTruncated); otherwise the cached pages past
+    /// the new end are purged and their frames freed.
     pub fn cache_set_size(&self, f: &CachedFile, size: u64) -> MmResult<()> {
-        f.file
+        let mut cc = self.cache_lock();
+        let old = map_of(&cc, f)?.file_size;
+        if size < old {
+            self.check_truncate(f.ca, size)?;
+            self.shrink_cached(&mut cc, f, size)?;
+        }
+        let map = map_of(&cc, f)?;
+        map.file
             .set_len(size)
-            .map_err(|e| mm_err!(DISK_FULL, "setting the file's size: {e}"))
-    }
-
-    /// FlushFileBuffers (fsync): every dirty page of the file, cached or in a
-    /// process's view, is written, then the host file is synced. A write the
-    /// lazy writer lost earlier is reported here as
-    /// STATUS_LOST_WRITEBEHIND_DATA.
-    pub fn cache_flush(&self, f: &CachedFile) -> MmResult<()> {
-        f.file
-            .sync_all()
-            .map_err(|e| mm_err!(LOST_WRITEBEHIND_DATA, "syncing the file: {e}"))
-    }
-
-    /// Closes an open (CcUninitializeCacheMap). Does not flush; reports a
-    /// lost delayed write as STATUS_LOST_WRITEBEHIND_DATA.
-    pub fn cache_close(&self, f: CachedFile) -> MmResult<()> {
-        drop(f);
+            .map_err(|e| mm_err!(DISK_FULL, "setting the size of {}: {e}", map.shown))?;
+        if let Some(map) = cc.maps.get_mut(&f.ca) {
+            map.file_size = size;
+        }
         Ok(())
     }
 
+    /// FlushFileBuffers (fsync): every dirty page of the file, whether the
+    /// cache or a process's view dirtied it, is written, then the host file
+    /// is synced. A write-behind that failed earlier is reported here once
+    /// (STATUS_LOST_WRITEBEHIND_DATA).
+    pub fn cache_flush(&self, f: &CachedFile) -> MmResult<()> {
+        let mut cc = self.cache_lock();
+        self.write_all_dirty(&mut cc, f.ca)?;
+        self.sync_file(&mut cc, f)
+    }
+
+    /// Closes an open (CcUninitializeCacheMap). It does not flush; a lost
+    /// delayed write not yet reported is reported here. The file stays cached
+    /// for the next open (up to `KEEP_CLOSED_MAPS` closed files), unless it
+    /// was deleted.
+    pub fn cache_close(&self, f: CachedFile) -> MmResult<()> {
+        let mut cc = self.cache_lock();
+        cc.close_clock += 1;
+        let stamp = cc.close_clock;
+        let map = cc
+            .maps
+            .get_mut(&f.ca)
+            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
+        map.open_count = map.open_count.saturating_sub(1);
+        let lost = map.lost_write.take();
+        let deleted = map.open_count == 0 && map.file.metadata().is_ok_and(|m| unlinked(&m));
+        if map.open_count == 0 {
+            map.last_closed = stamp;
+        }
+        if deleted {
+            self.teardown(&mut cc, f.ca);
+        }
+        self.trim_closed_maps(&mut cc);
+        match lost {
+            Some(why) => Err(mm_err!(
+                LOST_WRITEBEHIND_DATA,
+                "a delayed write was lost: {why}"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the file `id` may be deleted, or replaced by a rename: not
-    /// while a process maps a view of it (STATUS_CANNOT_DELETE).
+    /// while a process maps a view of it (STATUS_CANNOT_DELETE, as
+    /// MmFlushImageSection(MmFlushForDelete) refuses). A closed file that may
+    /// go is no longer kept cached.
     pub fn cache_check_delete(&self, id: FileId) -> MmResult<()> {
-        let _ = id;
+        let mut cc = self.cache_lock();
+        let found = {
+            let st = self.machine.pfn_lock();
+            st.segments
+                .control_areas
+                .values()
+                .find(|a| matches!(&a.backing, Backing::File { id: i, .. } if *i == id))
+                .map(|a| (a.id, a.user_references))
+        };
+        let Some((ca, users)) = found else {
+            return Ok(());
+        };
+        if users > 0 {
+            return Err(mm_err!(
+                CANNOT_DELETE,
+                "a process maps {users} view(s) of the file; unmap them first"
+            ));
+        }
+        if cc.maps.get(&ca).is_some_and(|m| m.open_count == 0) {
+            self.teardown(&mut cc, ca);
+        }
         Ok(())
     }
 
     /// The file `id` is now called `shown` (a rename), for the views.
     pub fn cache_renamed(&self, id: FileId, shown: &str) {
-        let _ = (id, shown);
+        let mut cc = self.cache_lock();
+        if let Some(map) = cc.by_file_mut(id) {
+            map.shown = shown.to_string();
+        }
+        let path = self.config.files_dir.join(shown);
+        let mut st = self.machine.pfn_lock();
+        for a in st.segments.control_areas.values_mut() {
+            if let Backing::File { id: i, path: p, .. } = &mut a.backing
+                && *i == id
+            {
+                *p = path.clone();
+            }
+        }
     }
 
-    /// Writes every dirty cached page of every file (unmount, SIGTERM).
+    /// Writes every dirty page of every cached file and syncs them (unmount,
+    /// SIGTERM). Returns the first failure, after trying every file.
     pub fn cache_flush_all(&self) -> MmResult<()> {
+        let mut cc = self.cache_lock();
+        let files: Vec<ControlAreaId> = cc.maps.keys().copied().collect();
+        let mut first_error = None;
+        for ca in files {
+            let r = self.write_all_dirty(&mut cc, ca).and_then(|()| {
+                let map = cc.maps.get(&ca).expect("listed above");
+                map.file
+                    .sync_data()
+                    .map_err(|e| mm_err!(LOST_WRITEBEHIND_DATA, "syncing {}: {e}", map.shown))
+            });
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `hint PATH sequential|random|normal` for the cached file `id`.
+    pub fn cache_hint(&self, id: FileId, hint: Hint) -> MmResult<()> {
+        let mut cc = self.cache_lock();
+        let map = cc.by_file_mut(id).ok_or_else(|| {
+            mm_err!(
+                OBJECT_NAME_NOT_FOUND,
+                "the file is not cached (open it first)"
+            )
+        })?;
+        map.hint = hint;
         Ok(())
     }
+}
+
+/// What a copy through the views does.
+pub(super) enum Copy<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+impl Mm {
+    /// Copies between the caller and the file's views, view by view (each
+    /// 256 KB chunk mapped if it is not), in the System process's address
+    /// space `space`.
+    pub(super) fn copy_through_views(
+        &self,
+        space: &mut AddressSpace,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        offset: u64,
+        mut copy: Copy<'_>,
+    ) -> MmResult<()> {
+        let m = &self.machine;
+        let len = match &copy {
+            Copy::Read(b) => b.len(),
+            Copy::Write(d) => d.len(),
+        };
+        let mut done = 0usize;
+        while done < len {
+            let at = offset + done as u64;
+            let chunk = at / VACB_SIZE;
+            let within = at % VACB_SIZE;
+            let n = ((VACB_SIZE - within) as usize).min(len - done);
+            let base = view_of(m, space, cc, ca, chunk)?;
+            let va = base.0 + within;
+            let result = match &mut copy {
+                Copy::Read(b) => {
+                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]))
+                }
+                Copy::Write(d) => {
+                    self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]))
+                }
+            };
+            match result {
+                Ok(k) if k == n => {}
+                Ok(_) => return Err(mm_err!(IN_PAGE_ERROR, "the copy stopped short")),
+                Err(f) => return Err(f.error),
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Makes the file at least `end` bytes long for a write (the host file
+    /// too, so `stat` shows the size at once).
+    fn extend_for_write(&self, cc: &mut CacheManager, f: &CachedFile, end: u64) -> MmResult<()> {
+        let map = map_of(cc, f)?;
+        if end <= map.file_size {
+            return Ok(());
+        }
+        map.file
+            .set_len(end)
+            .map_err(|e| mm_err!(DISK_FULL, "extending {} to {end} bytes: {e}", map.shown))?;
+        if let Some(map) = cc.maps.get_mut(&f.ca) {
+            map.file_size = end;
+        }
+        Ok(())
+    }
+
+    /// CcCanIWrite: a write of `bytes` that would take the dirty pages past
+    /// the threshold first writes dirty pages behind itself until it fits.
+    fn throttle(&self, space: &mut AddressSpace, cc: &mut CacheManager, at: u64, bytes: u64) {
+        let pages = (at + bytes).div_ceil(PAGE_SIZE) - at / PAGE_SIZE;
+        let dirty = cc.dirty_pages();
+        if dirty + pages <= cc.dirty_page_threshold {
+            return;
+        }
+        cc.stats.throttled_writes += 1;
+        let need = (dirty + pages - cc.dirty_page_threshold).max(MAX_RUN_PAGES);
+        let written = crate::mm::cache::write_behind::write_behind(&self.machine, space, cc, need);
+        crate::mm_event!(
+            &self.machine,
+            "cache.throttle",
+            "dirty={dirty} threshold={} written={written}",
+            cc.dirty_page_threshold
+        );
+    }
+
+    /// Writes every dirty page of file `ca`: the cache's, then those a
+    /// process's view dirtied. Fails if a write failed.
+    fn write_all_dirty(&self, cc: &mut CacheManager, ca: ControlAreaId) -> MmResult<()> {
+        let m = &self.machine;
+        {
+            let system = self.process(Pid::SYSTEM)?;
+            let mut space = system.space();
+            write_file(m, &mut space, cc, ca, u64::MAX);
+        }
+        self.harvest_user_views(ca);
+        let outcome = crate::mm::paging::mapped_writer::flush_range(m, ca, 0, u64::MAX, false);
+        let map = cc.maps.get(&ca);
+        let shown = map.map_or("", |s| s.shown.as_str());
+        if outcome.failed > 0 || map.is_some_and(|s| !s.dirty.is_empty()) {
+            return Err(mm_err!(
+                LOST_WRITEBEHIND_DATA,
+                "{shown}: some pages could not be written (they stay dirty)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Syncs the host file, reporting a lost delayed write once.
+    fn sync_file(&self, cc: &mut CacheManager, f: &CachedFile) -> MmResult<()> {
+        let map = cc
+            .maps
+            .get_mut(&f.ca)
+            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
+        if let Some(why) = map.lost_write.take() {
+            return Err(mm_err!(
+                LOST_WRITEBEHIND_DATA,
+                "a delayed write was lost: {why}"
+            ));
+        }
+        map.file
+            .sync_data()
+            .map_err(|e| mm_err!(LOST_WRITEBEHIND_DATA, "syncing {}: {e}", map.shown))
+    }
+}
+
+/// The shared cache map of an open.
+pub(super) fn map_of<'a>(cc: &'a CacheManager, f: &CachedFile) -> MmResult<&'a SharedCacheMap> {
+    cc.maps
+        .get(&f.ca)
+        .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))
+}
+
+/// Whether a file's last name is gone.
+fn unlinked(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink() == 0
+}
+
+/// Reads `buf.len()` bytes of the host file at `offset` (fewer at its end).
+fn read_host(file: &File, offset: u64, buf: &mut [u8]) -> MmResult<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => return Err(mm_err!(IN_PAGE_ERROR, "reading the file: {e}")),
+        }
+    }
+    Ok(done)
 }
 
 /// FILE_FLAG_NO_BUFFERING's rule: offset and length are multiples of the

@@ -62,6 +62,7 @@ fn run(mm: &Mm, stop: &AtomicBool) {
         let now = mm.clock().now_ms();
         if now >= next_second {
             mm.run_thread(SystemThread::BalanceSetManager);
+            mm.run_thread(SystemThread::LazyWriter);
             // A pass that overran does not make the timer fire in a burst.
             next_second = (next_second + 1000).max(now + 1);
         }

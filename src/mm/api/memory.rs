@@ -13,6 +13,12 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::address_space::Exception;
 use crate::mm::{Mm, MmError};
 
+/// A cache manager's copy: into `Read`'s buffer, or from `Write`'s data.
+pub(super) enum SystemCopy<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
 /// What one transfer does besides touching pages: the access, what a page the
 /// span covers in full is touched with (`Extent::WholePage` promises that the
 /// copy writes every byte it is given, which lets a demand-zero fault skip
@@ -81,7 +87,7 @@ impl Mm {
         pid: Pid,
         va: u64,
         len: usize,
-        mut t: Transfer<F>,
+        t: Transfer<F>,
     ) -> Result<usize, AccessFault>
     where
         F: FnMut(&Machine, Pfn, usize, usize, usize),
@@ -92,16 +98,68 @@ impl Mm {
         };
         let process = self.process(pid).map_err(not_found)?;
         let m = &self.machine;
-        let user_end = m.layout.highest_user_address();
         let mut space = process.live_space().map_err(not_found)?;
         // A thread of the process runs: an outswapped process comes back first.
         space.inswap(m);
         space.last_access_ms = m.clock.now_ms();
+        let user_end = m.layout.highest_user_address();
+        self.transfer_locked(&mut space, va, len, user_end, t)
+    }
+
+    /// A kernel-mode copy to or from system space in the System process's
+    /// address space (which the caller holds): the cache manager's copies
+    /// through its views. Faults are the System process's.
+    pub(super) fn system_copy(
+        &self,
+        space: &mut AddressSpace,
+        va: u64,
+        buf: SystemCopy<'_>,
+    ) -> Result<usize, AccessFault> {
+        match buf {
+            SystemCopy::Read(buf) => {
+                let len = buf.len();
+                let t = Transfer {
+                    access: Access::Read,
+                    full_pages: Extent::Part,
+                    copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
+                        m.phys.read(pfn, off, &mut buf[done..done + n]);
+                    },
+                };
+                self.transfer_locked(space, va, len, u64::MAX, t)
+            }
+            SystemCopy::Write(data) => {
+                let t = Transfer {
+                    access: Access::Write,
+                    full_pages: Extent::Part,
+                    copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
+                        m.phys.write(pfn, off, &data[done..done + n]);
+                    },
+                };
+                self.transfer_locked(space, va, data.len(), u64::MAX, t)
+            }
+        }
+    }
+
+    /// `transfer` with the address space held; addresses above `limit` are
+    /// access violations.
+    fn transfer_locked<F>(
+        &self,
+        space: &mut AddressSpace,
+        va: u64,
+        len: usize,
+        limit: u64,
+        mut t: Transfer<F>,
+    ) -> Result<usize, AccessFault>
+    where
+        F: FnMut(&Machine, Pfn, usize, usize, usize),
+    {
+        let m = &self.machine;
+        let pid = space.pid;
         let mut done = 0usize;
         while done < len {
-            let addr = va.checked_add(done as u64).filter(|&a| a <= user_end);
+            let addr = va.checked_add(done as u64).filter(|&a| a <= limit);
             let Some(addr) = addr else {
-                let f = above_user_space(m, &mut space, va.saturating_add(done as u64), t.access);
+                let f = above_user_space(m, space, va.saturating_add(done as u64), t.access);
                 return if done > 0 { Ok(done) } else { Err(f) };
             };
             let page_off = (addr % PAGE_SIZE) as usize;
@@ -113,12 +171,12 @@ impl Mm {
             };
             // Looked at in place, not moved: a resident page's touch returns
             // here millions of times a second.
-            let mut touched = touch_extent(m, &mut space, Va(addr), t.access, extent);
+            let mut touched = touch_extent(m, space, Va(addr), t.access, extent);
             if let Err(f) = &touched
                 && out_of_pages(f)
             {
                 let page = (Va(addr), t.access, extent);
-                touched = self.touch_after_reclaim(pid, &mut space, touched, page);
+                touched = self.touch_after_reclaim(pid, space, touched, page);
             }
             match touched {
                 Ok(pfn) => (t.copy)(m, pfn, page_off, done, n),

@@ -1,4 +1,4 @@
-//! Layer 13, the `Mm` façade: NT's executive services as methods of `Mm`, split
+//! Layer 14, the `Mm` façade: NT's executive services as methods of `Mm`, split
 //! by concern as gVisor splits its `mm` package:
 //!
 //! - `lifecycle.rs`: creating, forking and terminating processes, outswap/inswap;
@@ -14,10 +14,11 @@
 //! layer that does the work; a service that may need pages runs under
 //! `with_reclaim`, which asks other processes for pages when one cannot be found.
 
+mod cache;
+mod cache_maps;
 pub mod dispatcher;
 mod lifecycle;
 mod memory;
-mod cache;
 mod sections;
 mod system;
 mod vm;

@@ -18,10 +18,12 @@ pub enum SystemThread {
     MappedPageWriter,
     SegmentDereference,
     ZeroPageThread,
+    LazyWriter,
+    ReadAhead,
 }
 
 /// How many system threads there are.
-pub const THREADS: usize = 7;
+pub const THREADS: usize = 9;
 
 impl SystemThread {
     pub const ALL: [SystemThread; THREADS] = [
@@ -32,6 +34,8 @@ impl SystemThread {
         SystemThread::MappedPageWriter,
         SystemThread::SegmentDereference,
         SystemThread::ZeroPageThread,
+        SystemThread::LazyWriter,
+        SystemThread::ReadAhead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +47,8 @@ impl SystemThread {
             SystemThread::MappedPageWriter => "mapped-page-writer",
             SystemThread::SegmentDereference => "segment-dereference",
             SystemThread::ZeroPageThread => "zero-page-thread",
+            SystemThread::LazyWriter => "lazy-writer",
+            SystemThread::ReadAhead => "read-ahead",
         }
     }
 
@@ -56,6 +62,9 @@ impl SystemThread {
             SystemThread::ModifiedPageWriter | SystemThread::MappedPageWriter => 17,
             SystemThread::SegmentDereference => 18,
             SystemThread::ZeroPageThread => 0,
+            // The cache manager's work items run on the system worker threads
+            // (the delayed work queue, priority 12).
+            SystemThread::LazyWriter | SystemThread::ReadAhead => 12,
         }
     }
 

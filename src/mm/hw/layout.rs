@@ -181,6 +181,11 @@ impl Layout {
         self.start_of(SYSTEM_CACHE)
     }
 
+    /// The size of the system cache range in bytes.
+    pub fn system_cache_bytes(&self) -> u64 {
+        self.region_named(SYSTEM_CACHE).map_or(0, |r| r.size())
+    }
+
     /// MmPagedPoolStart, which x86 also uses as MmProtopte_Base.
     pub fn paged_pool_start(&self) -> u64 {
         self.start_of(PAGED_POOL)

@@ -2,12 +2,15 @@
 //! thresholds), `counters`, `usecounts`, the PFN lists and the standby lists
 //! by priority, `pfn/priorities`, `pfn/db` and `pfn/<PFN>`.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::mm::Mm;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, PteAddress};
+use crate::mm::cache::VACB_PAGES;
 use crate::mm::machine::PfnState;
 use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::segment::ControlAreaId;
 use crate::mm::vm::resident_available;
 
 /// One row of `pfn/db`, and the `pfn/<PFN>` view.
@@ -53,10 +56,16 @@ pub struct UseRow {
     pub counts: [u64; 9],
 }
 
+/// Cache views by (control area, chunk).
+type CacheViews = HashMap<(ControlAreaId, u64), u64>;
+/// The pids of the owner slots, and the cache's views.
+type Owners = (Vec<Option<Pid>>, CacheViews);
+
 impl Mm {
     /// `system/meminfo`, in pages.
     pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
         let m = &self.machine;
+        let system_cache = self.system_cache_ws_pages();
         let st = m.pfn_lock();
         let c = |l| st.db.list_count(l);
         let (zeroed, free, standby) = (
@@ -90,7 +99,7 @@ impl Mm {
             ("CommitPeak", commit.peak),
             ("PagedPoolPages", 0),
             ("NonPagedPoolPages", 0),
-            ("SystemCachePages", 0),
+            ("SystemCachePages", system_cache),
             // MmResidentAvailablePages: RAM less bad pages less every process's
             // working-set minimum (0 when the minimums exceed it).
             (
@@ -229,17 +238,51 @@ impl Mm {
         st.owners.iter().map(|o| o.map(|o| o.pid)).collect()
     }
 
-    fn row_of(&self, st: &PfnState, owners: &[Option<Pid>], pfn: Pfn) -> Option<PfnRow> {
+    /// Where the cache manager maps each file chunk: (control area, 256 KB
+    /// chunk) → view base. Taken before the PFN lock (the cache's lock comes
+    /// first).
+    fn cache_view_bases(&self) -> HashMap<(ControlAreaId, u64), u64> {
+        let cc = self.cache_lock();
+        cc.vacbs
+            .vacbs
+            .iter()
+            .filter_map(|v| v.mapping.map(|m| (m, v.base.0)))
+            .collect()
+    }
+
+    /// A file page the cache maps: the System process and its system cache
+    /// address.
+    fn cached_at(st: &PfnState, views: &CacheViews, pte_address: PteAddress) -> Option<u64> {
+        let at = st.segments.locate_address(pte_address)?;
+        let ca = st.segments.owner(at)?;
+        let page = st.segments.file_offset(at) / PAGE_SIZE;
+        let base = views.get(&(ca, page / VACB_PAGES))?;
+        Some(base + page % VACB_PAGES * PAGE_SIZE)
+    }
+
+    fn row_of(&self, st: &PfnState, owners: &Owners, pfn: Pfn) -> Option<PfnRow> {
+        let (owners, views) = owners;
         let e = st.db.entry(pfn)?;
         let fmt = &self.machine.fmt;
-        let va = (e.pte_address.0 != 0)
-            .then(|| fmt.va_of_pte(e.pte_address).map(|v| v.0))
+        let cached = e
+            .prototype
+            .then(|| Self::cached_at(st, views, e.pte_address))
             .flatten();
+        let va = match cached {
+            Some(va) => Some(va),
+            None => (e.pte_address.0 != 0)
+                .then(|| fmt.va_of_pte(e.pte_address).map(|v| v.0))
+                .flatten(),
+        };
+        let pid = match cached {
+            Some(_) => Some(Pid::SYSTEM),
+            None => owners.get(e.owner as usize).copied().flatten(),
+        };
         Some(PfnRow {
             pfn,
             location: e.location,
             use_: e.use_,
-            pid: owners.get(e.owner as usize).copied().flatten(),
+            pid,
             va,
             pte_address: e.pte_address.0,
             share_count: e.share_count,
@@ -262,7 +305,7 @@ impl Mm {
     /// The PFN lock is held only in chunks, so a large listing does not stall
     /// faults for long; rows are each consistent, the whole is not one instant.
     pub fn for_each_pfn_row(&self, mut visit: impl FnMut(&PfnRow)) {
-        let owners = self.owner_pids();
+        let owners = (self.owner_pids(), self.cache_view_bases());
         let pages = self.machine.phys.pages();
         const CHUNK: u32 = 4096;
         let mut rows = Vec::with_capacity(CHUNK as usize);
@@ -281,7 +324,7 @@ impl Mm {
 
     /// `pfn/<PFN>`.
     pub fn pfn_detail(&self, pfn: Pfn) -> Option<PfnRow> {
-        let owners = self.owner_pids();
+        let owners = (self.owner_pids(), self.cache_view_bases());
         let st = self.machine.pfn_lock();
         self.row_of(&st, &owners, pfn)
     }

@@ -1,10 +1,11 @@
-//! Layer 14, inspection: read-only snapshots of the memory manager as plain
+//! Layer 15, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`; `memory.rs`: `system/`
 //! and `pfn/`; `sections.rs`: `sections/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
+pub mod cache;
 pub mod clones;
 pub mod memory;
 pub mod process;
@@ -16,6 +17,7 @@ pub mod verify;
 mod tests;
 
 pub use crate::mm::process::address_space::Exception;
+pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};

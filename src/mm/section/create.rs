@@ -5,7 +5,7 @@
 //! Called with the section table's lock held and no other.
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::mm::base::protection::Protection;
@@ -13,7 +13,7 @@ use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PfnState};
-use crate::mm::segment::{Backing, ControlAreaId};
+use crate::mm::segment::{Backing, ControlAreaId, FileId};
 
 use super::SectionObject;
 use super::delete::delete_if_unreferenced;
@@ -168,7 +168,7 @@ fn file_section_size(
     Ok(size)
 }
 
-/// The control area of the file, found by its canonical path or made (the
+/// The control area of the file, found by the file's identity or made (the
 /// file opened read-write, or read-only for a section that cannot write).
 fn file_control_area(
     m: &Machine,
@@ -176,28 +176,40 @@ fn file_control_area(
     writable: bool,
 ) -> MmResult<ControlAreaId> {
     let full = file.full;
-    let canonical = full.canonicalize().unwrap_or_else(|_| full.to_path_buf());
-    let existing = {
-        let st = m.pfn_lock();
-        st.segments
-            .control_areas
-            .values()
-            .find(|ca| matches!(&ca.backing, Backing::File { path, .. } if *path == canonical))
-            .map(|ca| ca.id)
-    };
-    if let Some(ca) = existing {
-        return Ok(ca);
-    }
     let opened = OpenOptions::new()
         .read(true)
         .write(true)
         .open(full)
         .or_else(|e| if writable { Err(e) } else { File::open(full) })
         .map_err(|e| mm_err!(ACCESS_DENIED, "file={}: {e}", file.shown))?;
+    let canonical = full.canonicalize().unwrap_or_else(|_| full.to_path_buf());
+    control_area_for_file(m, opened, canonical)
+        .map_err(|e| mm_err!(ACCESS_DENIED, "file={}: {e}", file.shown))
+}
+
+/// The control area of an open host file: the one that file already has (by
+/// device and inode), or a new one that keeps `opened`. `path` names it in
+/// the views.
+pub fn control_area_for_file(
+    m: &Machine,
+    opened: File,
+    path: PathBuf,
+) -> std::io::Result<ControlAreaId> {
+    let id = FileId::of(&opened)?;
     let mut st = m.pfn_lock();
+    let existing = st
+        .segments
+        .control_areas
+        .values()
+        .find(|ca| matches!(&ca.backing, Backing::File { id: i, .. } if *i == id))
+        .map(|ca| ca.id);
+    if let Some(ca) = existing {
+        return Ok(ca);
+    }
     let backing = Backing::File {
-        path: canonical,
+        path,
         file: Arc::new(opened),
+        id,
     };
     Ok(st.segments.add_control_area(backing, Protection::READWRITE))
 }
@@ -257,6 +269,13 @@ pub fn extend_segment(m: &Machine, section: &SectionObject, size: u64) -> MmResu
         return Err(e);
     }
     Ok(size)
+}
+
+/// Makes file control area `ca`'s segment cover `size` bytes (the cache
+/// manager's views, a file grown by a write).
+pub fn grow_segment(m: &Machine, ca: ControlAreaId, size: u64) -> MmResult<()> {
+    let mut st = m.pfn_lock();
+    grow_file_segment_locked(m, &mut st, ca, size)
 }
 
 /// Makes a file's segment cover `size` bytes: a new subsection for the pages

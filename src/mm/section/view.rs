@@ -218,16 +218,58 @@ pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
     m.uncharge_commit(vad.commit_charge);
     space.free_empty_tables(m, vad.start_va().0, vad.end_va().0);
     space.return_table_charges(m, vad.starting_vpn, vad.ending_vpn);
+    let system = is_system_view(m, vad);
     let mut st = m.pfn_lock();
     if let Some(s) = &vad.section
         && let Some(ca) = st.segments.control_area_mut(s.id)
     {
+        if system {
+            ca.system_cache_views -= 1;
+            return;
+        }
         ca.mapped_views -= 1;
         ca.user_references -= 1;
         if vad.protection.allows_write() && !vad.protection.is_copy_on_write() {
             ca.writable_user_references -= 1;
         }
     }
+}
+
+/// Whether `vad` is a view in system space: the cache manager's view of a
+/// file in the system cache (a VACB), which is not a user reference.
+pub fn is_system_view(m: &Machine, vad: &Vad) -> bool {
+    vad.start_va().0 > m.layout.highest_user_address()
+}
+
+/// MmMapViewInSystemCache: maps `bytes` of control area `ca` from `offset`
+/// (a multiple of 256 KB) at `base` in the system cache, read-write, into the
+/// System process's address space `space`. The view is counted in
+/// NumberOfSystemCacheViews, not as a user reference; its page tables are
+/// charged like any view's. The caller (the cache manager) chose `base`.
+pub fn map_in_system_cache(
+    m: &Machine,
+    space: &mut AddressSpace,
+    ca: ControlAreaId,
+    name: &str,
+    base: Va,
+    offset: u64,
+    bytes: u64,
+) -> MmResult<()> {
+    let first = base.vpn();
+    let last = Vpn(first.0 + bytes.div_ceil(PAGE_SIZE) - 1);
+    let section = SectionRef {
+        id: ca,
+        name: name.to_string(),
+        first_prototype_index: offset / PAGE_SIZE,
+        offset,
+    };
+    let mut vad = Vad::mapped(first, last, Protection::READWRITE, section, false);
+    vad.mem_commit = true;
+    space.insert_vad(m, vad)?;
+    if let Some(area) = m.pfn_lock().segments.control_area_mut(ca) {
+        area.system_cache_views += 1;
+    }
+    Ok(())
 }
 
 /// NtFlushVirtualMemory: the dirty bits of this process's PTEs in the range go

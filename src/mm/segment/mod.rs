@@ -29,6 +29,25 @@ impl std::fmt::Display for ControlAreaId {
     }
 }
 
+/// A host file's identity: its device and inode numbers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity of an open host file.
+    pub fn of(file: &std::fs::File) -> std::io::Result<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        Ok(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
 /// What a control area's pages come back from.
 #[derive(Clone, Debug)]
 pub enum Backing {
@@ -38,6 +57,10 @@ pub enum Backing {
     File {
         path: PathBuf,
         file: Arc<std::fs::File>,
+        /// The host file's identity: one control area per file, however it
+        /// was named or opened (NT keeps the control area in the file's
+        /// SectionObjectPointers).
+        id: FileId,
     },
     /// The clone descriptors of a `fork` (NT's MMCLONE_BLOCKs): prototype PTEs
     /// that the parent's private pages moved into, shared copy-on-write by
@@ -81,6 +104,12 @@ pub struct ControlArea {
     pub user_references: u64,
     /// Views mapped with write access (WritableUserReferences).
     pub writable_user_references: u64,
+    /// Views the cache manager maps in the system cache (NT:
+    /// NumberOfSystemCacheViews); they are not user references.
+    pub system_cache_views: u64,
+    /// 1 while the cache manager keeps the file cached (its shared cache map
+    /// holds the file object, so the control area stays).
+    pub cache_references: u64,
     /// Prototype PTEs whose page is in memory (valid or transition).
     pub pfn_references: u64,
     /// Mapped-page-writer writes in flight.
@@ -107,6 +136,8 @@ impl ControlArea {
         self.section_references == 0
             && self.mapped_views == 0
             && self.user_references == 0
+            && self.system_cache_views == 0
+            && self.cache_references == 0
             && (!self.is_clone() || self.clone_refs.iter().all(|&r| r == 0))
     }
 
@@ -234,6 +265,8 @@ impl Segments {
                 mapped_views: 0,
                 user_references: 0,
                 writable_user_references: 0,
+                system_cache_views: 0,
+                cache_references: 0,
                 pfn_references: 0,
                 modified_write_count: 0,
                 no_modified_writing: false,

@@ -1034,6 +1034,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
     assert_verified(&mm);
 }
 
+mod cache;
 mod fidelity;
 mod model;
 mod paging;

@@ -16,8 +16,8 @@
 //! timer. The skipped steps are those strictly before the earliest of these; the
 //! one at or after it runs as usual.
 //!
-//! Each skipped step would have woken the balance set manager and the
-//! working-set manager once, and the swapper on every fourth tick, each
+//! Each skipped step would have woken the balance set manager, the
+//! working-set manager and the lazy writer once, and the swapper on every fourth tick, each
 //! processing no page; those statistics are added here. Each would also have
 //! emitted `thread.run` events, so nothing is skipped while anyone reads
 //! `system/events`.
@@ -96,6 +96,7 @@ fn at_fixed_point(
             .into_iter()
             .any(|t| m.wakeups.is_pending(t))
         || threads.aging_changes.load(Ordering::Relaxed) != 0
+        || cache_has_work(sys)
     {
         return false;
     }
@@ -103,12 +104,21 @@ fn at_fixed_point(
         let (b, a) = (before.stats[t.index()], after.stats[t.index()]);
         let runs = a.wakeups - b.wakeups;
         let expected = match t {
-            SystemThread::BalanceSetManager | SystemThread::WorkingSetManager => runs == 1,
+            SystemThread::BalanceSetManager
+            | SystemThread::WorkingSetManager
+            | SystemThread::LazyWriter => runs == 1,
             SystemThread::Swapper => runs <= 1,
             _ => runs == 0,
         };
         expected && a.pages_processed == b.pages_processed
     })
+}
+
+/// Whether the cache manager's threads have work: dirty pages for the lazy
+/// writer (it writes some every second), requests for read-ahead.
+fn cache_has_work(sys: System<'_>) -> bool {
+    let cc = sys.cache_lock();
+    cc.dirty_pages() > 0 || !cc.read_ahead_queue.is_empty()
 }
 
 /// The earliest simulated time a step would act on the clock: a running process
@@ -143,6 +153,7 @@ fn account_skipped(threads: &SystemThreads, now: u64, skip: u64) {
     for t in [
         SystemThread::BalanceSetManager,
         SystemThread::WorkingSetManager,
+        SystemThread::LazyWriter,
     ] {
         let row = &mut s[t.index()];
         row.wakeups += skip;

@@ -1,4 +1,4 @@
-//! Layer 12, the memory manager's system threads: the balance set manager, the
+//! Layer 13, the memory manager's system threads: the balance set manager, the
 //! working-set manager it calls, the swapper, the modified and mapped page
 //! writers, the segment dereference thread and the zero page thread.
 //!
@@ -18,8 +18,9 @@
 //!   on real time and wakes early when a wake request arrives.
 //!
 //! The mapped page writer's five-minute timer is checked at each balance set
-//! manager tick. Threads with no machinery behind them yet (lazy writer,
-//! read-ahead) are not listed; they come with the cache manager.
+//! manager tick; the lazy writer's one-second scan runs at each step, after
+//! the balance set manager. The read-ahead thread runs when a copy read wakes
+//! it.
 //!
 //! Lock: `SystemThreads::running` serializes passes (NT runs each thread as one
 //! thread; two callers must not run the same loop body at once). It is taken
@@ -30,6 +31,8 @@
 
 mod balance_set;
 mod fast_forward;
+mod lazy_writer;
+mod read_ahead;
 mod segment_dereference;
 mod swapper;
 mod working_set_manager;
@@ -40,6 +43,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::mm::base::status::MmResult;
 use crate::mm::base::wakeups::{SystemThread, THREADS};
+use crate::mm::cache::CacheManager;
 use crate::mm::machine::Machine;
 use crate::mm::paging::modified_writer::modified_page_writer_pass;
 use crate::mm::process::Processes;
@@ -52,6 +56,14 @@ pub use swapper::OUTSWAP_IDLE_MS;
 pub struct System<'a> {
     pub m: &'a Machine,
     pub processes: &'a Processes,
+    /// The cache manager (`Mm::cache`, lock order 2½).
+    pub cache: &'a Mutex<CacheManager>,
+}
+
+impl System<'_> {
+    pub fn cache_lock(&self) -> MutexGuard<'_, CacheManager> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Why a pass runs: a full pass (its timer fired, or `run THREAD`), or a wake
@@ -145,6 +157,8 @@ impl SystemThreads {
             SystemThread::MappedPageWriter => mapped_page_writer_pass(m),
             SystemThread::SegmentDereference => segment_dereference::pass(m),
             SystemThread::ZeroPageThread => zero_page::pass(m),
+            SystemThread::LazyWriter => lazy_writer::pass(sys),
+            SystemThread::ReadAhead => read_ahead::pass(sys),
         };
         {
             let mut s = self.stats();
@@ -183,6 +197,7 @@ impl SystemThreads {
             left -= dt;
             self.serve_wakeups(sys);
             self.run(sys, SystemThread::BalanceSetManager);
+            self.run(sys, SystemThread::LazyWriter);
             self.serve_wakeups(sys);
             let whole_steps = left / fast_forward::STEP_MS;
             if whole_steps > 0 {

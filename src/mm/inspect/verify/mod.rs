@@ -32,6 +32,7 @@
 //!   block's CloneRefCount is the number of process PTEs referring to it; a
 //!   paging-file slot in a prototype PTE is named once like any other.
 
+mod cache;
 mod frames;
 mod segments;
 mod space;
@@ -41,7 +42,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use crate::mm::Mm;
-use crate::mm::base::types::Pfn;
+use crate::mm::base::types::{Pfn, Pid};
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pagefile::PagingFiles;
 use crate::mm::pfn::PfnEntryView;
@@ -142,6 +143,8 @@ struct Tally<'a> {
     clone_refs: HashMap<(ControlAreaId, u64), u32>,
     /// Views per control area.
     views: HashMap<ControlAreaId, u64>,
+    /// System cache views (the cache manager's VACBs) per control area.
+    cache_views: HashMap<ControlAreaId, u64>,
     commit_sum: u64,
 }
 
@@ -183,6 +186,7 @@ impl Mm {
         let _lifecycle = self.lifecycle_exclusive();
         // Lock order: the section table before any address space.
         let sections = self.sections_lock();
+        let cc = self.cache_lock();
         let processes = self.all_processes();
         // Hold every address space (in pid order, as the table lists them) so the
         // picture is consistent, then the PFN lock.
@@ -203,6 +207,7 @@ impl Mm {
             shares: HashMap::new(),
             clone_refs: HashMap::new(),
             views: HashMap::new(),
+            cache_views: HashMap::new(),
             commit_sum: 0,
         };
         for (pid, space) in &spaces {
@@ -210,6 +215,9 @@ impl Mm {
             if t.full() {
                 break;
             }
+        }
+        if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
+            cache::check(&mut t, &cc, system);
         }
         segments::check(&mut t, &sections);
         frames::check(&mut t);

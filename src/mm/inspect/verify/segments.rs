@@ -154,6 +154,13 @@ fn counters(t: &mut Tally<'_>, ca: &ControlArea, in_memory: u64, named: u64) {
             ca.id, ca.mapped_views, ca.user_references
         ));
     }
+    let cached = t.cache_views.get(&ca.id).copied().unwrap_or(0);
+    if ca.system_cache_views != cached {
+        t.v.push(format!(
+            "control area {}: NumberOfSystemCacheViews {} but {cached} system cache views exist",
+            ca.id, ca.system_cache_views
+        ));
+    }
     if ca.section_references != named {
         t.v.push(format!(
             "control area {}: NumberOfSectionReferences {} but {named} sections name it",

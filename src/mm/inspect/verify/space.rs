@@ -45,17 +45,29 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         w.pae_directories(t, space, &tables);
     }
     let user_end = t.m.layout.highest_user_address();
-    tables.for_each_entry(0, user_end, &mut |level, va, loc, raw| {
-        if level == Level::Pte {
-            w.leaf(t, space, Va(va), loc, raw);
-        } else if let Some(child) = tables.valid_pfn(raw) {
-            if !(t.m.fmt.arch() == Arch::Pae && level == Level::Ppe) {
-                *w.children.entry(loc.table).or_default() += 1;
+    let l = &t.m.layout;
+    // User space, then the system cache (where the System process maps the
+    // cache manager's views).
+    let cache = (
+        l.system_cache_start(),
+        l.system_cache_start() + l.system_cache_bytes() - 1,
+    );
+    for (from, to) in [(0, user_end), cache] {
+        tables.for_each_entry(from, to, &mut |level, va, loc, raw| {
+            let pae_top = t.m.fmt.arch() == Arch::Pae && level == Level::Ppe;
+            if level == Level::Pte {
+                w.leaf(t, space, Va(va), loc, raw);
+            } else if pae_top && from > 0 {
+                // PAE's page directories are counted by `pae_directories`.
+            } else if let Some(child) = tables.valid_pfn(raw) {
+                if !(t.m.fmt.arch() == Arch::Pae && level == Level::Ppe) {
+                    *w.children.entry(loc.table).or_default() += 1;
+                }
+                w.table_frames.push(child);
+                t.note(child, format!("pid {pid} table for {va:#x}"));
             }
-            w.table_frames.push(child);
-            t.note(child, format!("pid {pid} table for {va:#x}"));
-        }
-    });
+        });
+    }
     w.hyperspace(t, space, &tables);
     w.check_tables(t, space);
     check_working_set(t, pid, space, &tables, &w.table_frames);
@@ -504,7 +516,11 @@ fn check_working_set(
 /// committed pages.
 fn check_vad(t: &mut Tally<'_>, pid: Pid, tables: &PageTables, vad: &Vad) {
     if let Some(sr) = &vad.section {
-        *t.views.entry(sr.id).or_default() += 1;
+        if vad.start_va().0 > t.m.layout.highest_user_address() {
+            *t.cache_views.entry(sr.id).or_default() += 1;
+        } else {
+            *t.views.entry(sr.id).or_default() += 1;
+        }
         let want = if vad.protection.is_copy_on_write() {
             vad.page_count()
         } else {

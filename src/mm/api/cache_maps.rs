@@ -1,0 +1,256 @@
+//! The cache manager's bookkeeping around the copies (`cache.rs`): truncation
+//! (MmCanFileBeTruncated, CcPurgeCacheSection), the dirty bits of processes'
+//! views of a cached file, scheduling read-ahead, the two system threads'
+//! passes, and letting a shared cache map go (CcDeleteSharedCacheMap).
+//!
+//! Locks: `Mm::cache` is held throughout; the process table and one address
+//! space at a time are taken under it (never two spaces at once).
+
+use crate::mm::Mm;
+use crate::mm::base::status::MmResult;
+use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::base::wakeups::SystemThread;
+use crate::mm::cache::purge::purge;
+use crate::mm::cache::vacb::unmap_file_views;
+use crate::mm::cache::write_behind::write_file;
+use crate::mm::cache::{CacheManager, VACB_PAGES, read_ahead};
+use crate::mm::paging::mapped_writer::flush_range;
+use crate::mm::section::delete::delete_if_unreferenced;
+use crate::mm::section::view::harvest_dirty;
+use crate::mm::segment::ControlAreaId;
+
+use super::cache::{CachedFile, Copy, KEEP_CLOSED_MAPS, map_of};
+
+/// How long a purge waits for paging I/O on the pages it drops (1 ms steps).
+const PURGE_WAIT_STEPS: u32 = 2000;
+
+impl Mm {
+    /// MmCanFileBeTruncated: no process may map a view of file `ca` that
+    /// reaches past `size` (rounded up to a page).
+    pub(super) fn check_truncate(&self, ca: ControlAreaId, size: u64) -> MmResult<()> {
+        let users = {
+            let st = self.machine.pfn_lock();
+            st.segments
+                .control_area(ca)
+                .map_or(0, |a| a.user_references)
+        };
+        if users == 0 {
+            return Ok(());
+        }
+        let end = size.next_multiple_of(PAGE_SIZE);
+        for p in self.all_processes() {
+            if p.pid == Pid::SYSTEM {
+                continue;
+            }
+            let space = p.space();
+            for vad in space.vads.iter() {
+                let Some(s) = vad.section.as_ref().filter(|s| s.id == ca) else {
+                    continue;
+                };
+                if s.offset + vad.size_bytes() > end {
+                    return Err(mm_err!(
+                        USER_MAPPED_FILE,
+                        "process {} maps the file up to offset {:#x} (view at {}); the file cannot shrink to {size:#x} bytes",
+                        p.name,
+                        s.offset + vad.size_bytes(),
+                        vad.range_text()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops what the cache holds of `f` past `size`: the tail of the new last
+    /// page is zeroed (so the bytes do not come back if the file grows again),
+    /// the views past it are unmapped, and the pages past it purged.
+    pub(super) fn shrink_cached(
+        &self,
+        cc: &mut CacheManager,
+        f: &CachedFile,
+        size: u64,
+    ) -> MmResult<()> {
+        let old = map_of(cc, f)?.file_size;
+        let tail = (PAGE_SIZE - size % PAGE_SIZE) % PAGE_SIZE;
+        let tail = tail.min(old - size);
+        if tail > 0 {
+            let zeros = vec![0u8; tail as usize];
+            let system = self.process(Pid::SYSTEM)?;
+            let mut space = system.space();
+            self.copy_zeros(&mut space, cc, f, size, &zeros)?;
+        }
+        let first = size.div_ceil(PAGE_SIZE);
+        if !self.purge_range(cc, f.ca, first, u64::MAX) {
+            return Err(mm_err!(
+                USER_MAPPED_FILE,
+                "pages past {size:#x} are still in use; try again"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Unmaps the cache's views over pages `first..=last` of file `ca`,
+    /// forgets their dirtiness and purges them. False if some page could not
+    /// be purged (a process maps it, or its I/O did not finish in time).
+    pub(super) fn purge_range(
+        &self,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        first: u64,
+        last: u64,
+    ) -> bool {
+        let m = &self.machine;
+        if let Ok(system) = self.process(Pid::SYSTEM) {
+            let mut space = system.space();
+            let from = first / VACB_PAGES;
+            let views: Vec<usize> = cc
+                .maps
+                .get(&ca)
+                .map(|s| {
+                    let to = last / VACB_PAGES;
+                    s.vacbs.range(from..=to).map(|(_, &i)| i).collect()
+                })
+                .unwrap_or_default();
+            for i in views {
+                crate::mm::cache::vacb::unmap_vacb(m, &mut space, cc, i);
+            }
+        }
+        if let Some(map) = cc.maps.get_mut(&ca) {
+            map.dirty.retain(|&p| p < first || p > last);
+        }
+        for _ in 0..PURGE_WAIT_STEPS {
+            if purge(m, ca, first, last) == 0 {
+                return true;
+            }
+            let users = m
+                .pfn_lock()
+                .segments
+                .control_area(ca)
+                .map_or(0, |a| a.user_references);
+            if users > 0 {
+                return false; // a process's valid page: it stays
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    }
+
+    /// Moves the Dirty bits of every process's views of file `ca` to the
+    /// frames, so a flush writes what processes wrote too. One address
+    /// space at a time.
+    pub(super) fn harvest_user_views(&self, ca: ControlAreaId) {
+        let users = {
+            let st = self.machine.pfn_lock();
+            st.segments
+                .control_area(ca)
+                .map_or(0, |a| a.user_references)
+        };
+        if users == 0 {
+            return;
+        }
+        for p in self.all_processes() {
+            if p.pid == Pid::SYSTEM {
+                continue;
+            }
+            let space = p.space();
+            let views: Vec<_> = space
+                .vads
+                .iter()
+                .filter(|v| v.section.as_ref().is_some_and(|s| s.id == ca))
+                .map(|v| (v.starting_vpn, v.ending_vpn))
+                .collect();
+            for (first, last) in views {
+                harvest_dirty(&self.machine, &space, first, last);
+            }
+        }
+    }
+
+    /// Records a copy read of `offset..end` in the file's history and queues
+    /// what should be read ahead for the `read-ahead` thread. Read-ahead is
+    /// turned on by a read that was not all resident (NT: a copy that
+    /// faulted), and by the sequential hint.
+    pub(super) fn schedule_read_ahead(
+        &self,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        offset: u64,
+        end: u64,
+        hit: bool,
+    ) {
+        let Some(map) = cc.maps.get_mut(&ca) else {
+            return;
+        };
+        let size = map.file_size;
+        let hint = map.hint;
+        map.history.enabled |= !hit || hint == read_ahead::Hint::Sequential;
+        let Some((from, to)) = map.history.record(offset, end, hint) else {
+            return;
+        };
+        if !map.history.enabled {
+            return;
+        }
+        let to = to.min(size);
+        if from >= to {
+            return;
+        }
+        let first = from / PAGE_SIZE;
+        let pages = to.div_ceil(PAGE_SIZE) - first;
+        cc.read_ahead_queue.push((ca, first, pages));
+        self.machine.wakeups.wake(SystemThread::ReadAhead);
+    }
+
+    /// Copies `zeros` into file `f` at `offset` through the views, as dirty
+    /// cache pages.
+    fn copy_zeros(
+        &self,
+        space: &mut crate::mm::process::AddressSpace,
+        cc: &mut CacheManager,
+        f: &CachedFile,
+        offset: u64,
+        zeros: &[u8],
+    ) -> MmResult<()> {
+        self.copy_through_views(space, cc, f.ca, offset, Copy::Write(zeros))?;
+        if let Some(map) = cc.maps.get_mut(&f.ca) {
+            map.dirty.insert(offset / PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Lets the shared cache map of file `ca` go: its views are unmapped, its
+    /// dirty pages written, and the control area is deleted if nothing else
+    /// refers to it (its pages are freed).
+    pub(super) fn teardown(&self, cc: &mut CacheManager, ca: ControlAreaId) {
+        let m = &self.machine;
+        if let Ok(system) = self.process(Pid::SYSTEM) {
+            let mut space = system.space();
+            unmap_file_views(m, &mut space, cc, ca, 0);
+            write_file(m, &mut space, cc, ca, u64::MAX);
+        }
+        flush_range(m, ca, 0, u64::MAX, false);
+        if let Some(map) = cc.maps.remove(&ca) {
+            crate::mm_event!(m, "cache.close", "file={} ca={ca}", map.shown);
+        }
+        if let Some(area) = m.pfn_lock().segments.control_area_mut(ca) {
+            area.cache_references = 0;
+        }
+        delete_if_unreferenced(m, ca);
+    }
+
+    /// Lets the least recently closed files go past `KEEP_CLOSED_MAPS`.
+    pub(super) fn trim_closed_maps(&self, cc: &mut CacheManager) {
+        let mut closed: Vec<(u64, ControlAreaId)> = cc
+            .maps
+            .values()
+            .filter(|s| s.open_count == 0)
+            .map(|s| (s.last_closed, s.ca))
+            .collect();
+        if closed.len() <= KEEP_CLOSED_MAPS {
+            return;
+        }
+        closed.sort_unstable();
+        let excess = closed.len() - KEEP_CLOSED_MAPS;
+        for &(_, ca) in &closed[..excess] {
+            self.teardown(cc, ca);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The cache manager (issue 16): CcCopyRead/CcCopyWrite through 256 KB views
+//! in the system cache, coherency with mapped sections, the lazy writer, the
+//! write throttle, truncation, deletion and O_DIRECT, each against NT's rule.
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+
+use super::{RW, assert_verified};
+use crate::mm::api::{CachedFile, WriteMode};
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::types::{Arch, Pid};
+use crate::mm::base::wakeups::SystemThread;
+use crate::mm::pfn::PageUse;
+use crate::mm::testutil::XorShift;
+use crate::mm::{Mm, NtStatus};
+
+fn cache_machine(ram: u64, arch: Arch) -> (Mm, PathBuf) {
+    let mm = Mm::new(MmConfig::for_tests(ram, arch)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    (mm, dir)
+}
+
+fn open(mm: &Mm, dir: &std::path::Path, name: &str) -> CachedFile {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(name))
+        .unwrap();
+    mm.cache_open(f, name).unwrap()
+}
+
+fn stat(mm: &Mm, key: &str) -> u64 {
+    mm.cache_stats()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .unwrap()
+        .1
+}
+
+fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut r = XorShift(seed.max(1));
+    (0..n).map(|_| r.next() as u8).collect()
+}
+
+fn read_all(mm: &Mm, f: &CachedFile, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let n = mm
+            .cache_read(f, done as u64, &mut out[done..(done + (1 << 20)).min(len)])
+            .unwrap();
+        assert!(n > 0, "short read at {done}");
+        done += n;
+    }
+    out
+}
+
+#[test]
+fn a_file_larger_than_ram_round_trips_through_the_cache_on_every_arch() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let (mm, dir) = cache_machine(4 << 20, arch);
+        let data = random_bytes(7, 12 << 20);
+        let f = open(&mm, &dir, "big");
+        for (i, chunk) in data.chunks(1 << 20).enumerate() {
+            let n = mm
+                .cache_write(&f, (i << 20) as u64, chunk, WriteMode::Buffered)
+                .unwrap();
+            assert_eq!(n, chunk.len());
+        }
+        assert_eq!(mm.cache_file_size(&f).unwrap(), 12 << 20);
+        assert_eq!(std::fs::metadata(dir.join("big")).unwrap().len(), 12 << 20);
+        assert!(
+            stat(&mm, "ThrottledWrites") > 0,
+            "12 MB dirtied on a 4 MB machine passes the threshold"
+        );
+        assert!(stat(&mm, "DirtyPages") <= stat(&mm, "DirtyPageThreshold"));
+        assert_eq!(read_all(&mm, &f, data.len()), data, "{arch:?}");
+        assert_verified(&mm);
+        mm.cache_flush(&f).unwrap();
+        assert_eq!(stat(&mm, "DirtyPages"), 0);
+        assert_eq!(std::fs::read(dir.join("big")).unwrap(), data, "{arch:?}");
+        mm.cache_close(f).unwrap();
+        assert_verified(&mm);
+    }
+}
+
+#[test]
+fn cached_pages_belong_to_the_system_process_at_system_cache_addresses() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("a"), random_bytes(1, 300 << 10)).unwrap();
+    let f = open(&mm, &dir, "a");
+    let mut buf = vec![0u8; 8192];
+    let faults = mm.process_status(Pid::SYSTEM).unwrap().page_fault_count;
+    mm.cache_read(&f, 256 << 10, &mut buf).unwrap();
+    let after = mm.process_status(Pid::SYSTEM).unwrap().page_fault_count;
+    assert!(after > faults, "the copy faulted in the System process");
+    assert_eq!(stat(&mm, "CopyReadHits"), 0);
+    // The same bytes again: resident, a hit.
+    mm.cache_read(&f, 256 << 10, &mut buf).unwrap();
+    assert_eq!(stat(&mm, "CopyReads"), 2);
+    assert_eq!(stat(&mm, "CopyReadHits"), 1);
+    let views = mm.cache_views();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].file_offset, 256 << 10);
+    let start = mm.layout().system_cache_start();
+    assert!(views[0].base >= start);
+    assert!(stat(&mm, "SystemCacheWorkingSet") >= 2);
+    let mut cached = Vec::new();
+    mm.for_each_pfn_row(|r| {
+        if r.pid == Some(Pid::SYSTEM) && r.use_ == PageUse::MappedFile {
+            cached.push(r.va);
+        }
+    });
+    assert!(
+        !cached.is_empty(),
+        "pfn/db shows the cache's pages as pid 4"
+    );
+    assert!(cached.iter().all(|va| va.is_some_and(|va| va >= start)));
+    assert_verified(&mm);
+}
+
+#[test]
+fn a_mapped_view_and_the_cache_share_the_same_pages() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X64);
+    std::fs::write(dir.join("shared"), vec![b'.'; 64 << 10]).unwrap();
+    let f = open(&mm, &dir, "shared");
+    mm.create_section("s", 0, Some("shared"), RW, false)
+        .unwrap();
+    let p = mm.create_process("p").unwrap();
+    let (va, _) = mm.map_view(p, "s", 0, 0, 0, RW).unwrap();
+    // The file system writes; the process sees it at once.
+    mm.cache_write(&f, 100, b"from-cache", WriteMode::Buffered)
+        .unwrap();
+    let mut seen = vec![0u8; 10];
+    mm.read_memory(p, va.0 + 100, &mut seen).unwrap();
+    assert_eq!(&seen, b"from-cache");
+    // The process writes; the file system reads it at once.
+    mm.write_memory(p, va.0 + 5000, b"from-view").unwrap();
+    let mut got = vec![0u8; 9];
+    mm.cache_read(&f, 5000, &mut got).unwrap();
+    assert_eq!(&got, b"from-view");
+    // The disk has neither yet.
+    let disk = std::fs::read(dir.join("shared")).unwrap();
+    assert_eq!(&disk[100..110], b"..........");
+    assert_eq!(&disk[5000..5009], b".........");
+    // Trim both working sets: the pages stay in memory (standby or modified)
+    // and both sides still agree.
+    mm.trim(p).unwrap();
+    mm.trim(Pid::SYSTEM).unwrap();
+    mm.cache_read(&f, 5000, &mut got).unwrap();
+    assert_eq!(&got, b"from-view");
+    // fsync writes what both dirtied.
+    mm.cache_flush(&f).unwrap();
+    let disk = std::fs::read(dir.join("shared")).unwrap();
+    assert_eq!(&disk[100..110], b"from-cache");
+    assert_eq!(&disk[5000..5009], b"from-view");
+    assert_verified(&mm);
+}
+
+#[test]
+fn the_lazy_writer_writes_behind_in_64k_runs_on_the_clock() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    let f = open(&mm, &dir, "lazy");
+    let data = random_bytes(3, 1 << 20);
+    mm.cache_write(&f, 0, &data, WriteMode::Buffered).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 256);
+    // The first scan also writes what was dirtied since the last: all of it.
+    // Dirty more after it, and each later scan writes an eighth.
+    mm.tick(1000).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 0);
+    assert_eq!(
+        stat(&mm, "LazyWriteFlushes"),
+        16,
+        "256 pages in 16-page runs"
+    );
+    assert_eq!(std::fs::read(dir.join("lazy")).unwrap(), data);
+    let more = random_bytes(4, 4 << 20);
+    mm.cache_write(&f, 0, &more, WriteMode::Buffered).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 1024);
+    mm.tick(60_000).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 0);
+    assert_eq!(std::fs::read(dir.join("lazy")).unwrap(), more);
+    assert_verified(&mm);
+}
+
+#[test]
+fn truncation_purges_pages_and_refuses_below_a_mapped_view() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let data = random_bytes(5, 200 << 10);
+    std::fs::write(dir.join("t"), &data).unwrap();
+    let f = open(&mm, &dir, "t");
+    read_all(&mm, &f, data.len());
+    mm.create_section("t", 128 << 10, Some("t"), RW, false)
+        .unwrap();
+    let p = mm.create_process("p").unwrap();
+    mm.map_view(p, "t", 0, 0, 0, RW).unwrap();
+    let e = mm.cache_set_size(&f, 100 << 10).unwrap_err();
+    assert_eq!(e.status, NtStatus::USER_MAPPED_FILE);
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 200 << 10, "unchanged");
+    assert_eq!(std::fs::metadata(dir.join("t")).unwrap().len(), 200 << 10);
+    // Past the view: allowed, and the pages past the end are freed.
+    let cached = mm.cache_files()[0].cached_pages;
+    mm.cache_set_size(&f, (150 << 10) + 10).unwrap();
+    assert!(mm.cache_files()[0].cached_pages < cached);
+    assert_eq!(
+        std::fs::metadata(dir.join("t")).unwrap().len(),
+        (150 << 10) + 10
+    );
+    let mut buf = vec![0u8; 100];
+    assert_eq!(mm.cache_read(&f, 150 << 10, &mut buf).unwrap(), 10);
+    assert_eq!(mm.cache_read(&f, 160 << 10, &mut buf).unwrap(), 0);
+    // Growing again shows zeros, not the old bytes.
+    mm.cache_set_size(&f, 200 << 10).unwrap();
+    let back = read_all(&mm, &f, 200 << 10);
+    assert_eq!(&back[..(150 << 10) + 10], &data[..(150 << 10) + 10]);
+    assert!(back[(150 << 10) + 10..].iter().all(|&b| b == 0));
+    assert_verified(&mm);
+    // Deleting a mapped file is refused; once unmapped it may go.
+    assert_eq!(
+        mm.cache_check_delete(f.id).unwrap_err().status,
+        NtStatus::CANNOT_DELETE
+    );
+    mm.terminate_process(p).unwrap();
+    mm.delete_section("t").unwrap();
+    mm.cache_check_delete(f.id).unwrap();
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+#[test]
+fn direct_io_bypasses_the_cache_and_checks_alignment() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X64);
+    let f = open(&mm, &dir, "d");
+    mm.cache_write(&f, 0, &[b'a'; 8192], WriteMode::Buffered)
+        .unwrap();
+    let e = mm.cache_direct_write(&f, 100, &[0; 512]).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    let e = mm.cache_direct_read(&f, 0, &mut [0; 100]).unwrap_err();
+    assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    // The buffered bytes are flushed before the direct read.
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(mm.cache_direct_read(&f, 0, &mut buf).unwrap(), 4096);
+    assert!(buf.iter().all(|&b| b == b'a'));
+    // A direct write reaches the disk at once and the cache reads it back.
+    mm.cache_direct_write(&f, 4096, &[b'b'; 512]).unwrap();
+    assert_eq!(
+        &std::fs::read(dir.join("d")).unwrap()[4096..4608],
+        &[b'b'; 512]
+    );
+    let mut got = vec![0u8; 1024];
+    mm.cache_read(&f, 4096, &mut got).unwrap();
+    assert_eq!(&got[..512], &[b'b'; 512]);
+    assert_eq!(&got[512..], &[b'a'; 512]);
+    assert_verified(&mm);
+}
+
+#[test]
+fn a_failed_write_behind_is_a_lost_delayed_write_reported_once() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("ro"), vec![b'x'; 8192]).unwrap();
+    // The host file opened read-only: every write-behind fails.
+    let f = mm
+        .cache_open(File::open(dir.join("ro")).unwrap(), "ro")
+        .unwrap();
+    mm.cache_write(&f, 0, b"lost?", WriteMode::Buffered)
+        .unwrap();
+    mm.tick(1000).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 1, "the page stays dirty");
+    let e = mm.cache_flush(&f).unwrap_err();
+    assert_eq!(e.status, NtStatus::LOST_WRITEBEHIND_DATA);
+    let mut got = [0u8; 5];
+    mm.cache_read(&f, 0, &mut got).unwrap();
+    assert_eq!(&got, b"lost?", "nothing in memory is lost");
+    assert_verified(&mm);
+}
+
+#[test]
+fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    let data = random_bytes(9, 4 << 20);
+    std::fs::write(dir.join("seq"), &data).unwrap();
+    let f = open(&mm, &dir, "seq");
+    let mut out = vec![0u8; data.len()];
+    let hard_before = mm.counter("hard_faults");
+    for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
+        mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
+        mm.run_thread(SystemThread::ReadAhead);
+    }
+    assert_eq!(out, data);
+    let hard = mm.counter("hard_faults") - hard_before;
+    let ahead = mm.counter("cache_read_ahead_ios");
+    assert!(
+        ahead * 2 > hard,
+        "read-ahead I/Os {ahead} of {hard} hard faults"
+    );
+    assert!(stat(&mm, "ReadAheadPages") > 0);
+    assert!(stat(&mm, "CopyReadHits") >= 30);
+    assert_verified(&mm);
+}
