@@ -5,6 +5,7 @@
 //! file sees. It knows nothing of FUSE, so it is tested (and fuzzed) on its own.
 
 pub mod args;
+mod cache;
 mod pagefiles;
 mod process;
 pub mod sections;
@@ -28,6 +29,8 @@ pub enum Target {
     Sections,
     /// `sections/<name>/control`
     Section(SectionKey),
+    /// `cache/control`
+    Cache,
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -83,6 +86,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
         Target::Pagefiles => pagefiles::execute(mm, &words),
         Target::Sections => sections::execute(mm, &words),
         Target::Section(key) => sections::execute_section(mm, key, &words),
+        Target::Cache => cache::execute(mm, &words),
     })
 }
 

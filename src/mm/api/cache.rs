@@ -20,7 +20,6 @@ use std::sync::atomic::Ordering;
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Pid};
-use crate::mm::cache::read_ahead::Hint;
 use crate::mm::cache::vacb::view_of;
 use crate::mm::cache::write_behind::{MAX_RUN_PAGES, write_file};
 use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
@@ -91,6 +90,11 @@ impl Mm {
         let map = cc.maps.get_mut(&ca).expect("inserted above");
         map.open_count += 1;
         map.shown = shown.to_string();
+        if let Some(&hint) = cc.hints.get(shown) {
+            let map = cc.maps.get_mut(&ca).expect("inserted above");
+            map.hint = hint;
+        }
+        let map = cc.maps.get_mut(&ca).expect("inserted above");
         map.last_closed = 0;
         Ok(CachedFile { id, ca })
     }
@@ -356,19 +360,6 @@ impl Mm {
         }
         first_error.map_or(Ok(()), Err)
     }
-
-    /// `hint PATH sequential|random|normal` for the cached file `id`.
-    pub fn cache_hint(&self, id: FileId, hint: Hint) -> MmResult<()> {
-        let mut cc = self.cache_lock();
-        let map = cc.by_file_mut(id).ok_or_else(|| {
-            mm_err!(
-                OBJECT_NAME_NOT_FOUND,
-                "the file is not cached (open it first)"
-            )
-        })?;
-        map.hint = hint;
-        Ok(())
-    }
 }
 
 /// What a copy through the views does.
@@ -457,7 +448,7 @@ impl Mm {
 
     /// Writes every dirty page of file `ca`: the cache's, then those a
     /// process's view dirtied. Fails if a write failed.
-    fn write_all_dirty(&self, cc: &mut CacheManager, ca: ControlAreaId) -> MmResult<()> {
+    pub(super) fn write_all_dirty(&self, cc: &mut CacheManager, ca: ControlAreaId) -> MmResult<()> {
         let m = &self.machine;
         {
             let system = self.process(Pid::SYSTEM)?;

@@ -15,6 +15,7 @@
 //! `with_reclaim`, which asks other processes for pages when one cannot be found.
 
 mod cache;
+mod cache_control;
 mod cache_maps;
 pub mod dispatcher;
 mod lifecycle;
@@ -23,6 +24,7 @@ mod sections;
 mod system;
 mod vm;
 
+pub use crate::mm::cache::read_ahead::Hint;
 pub use cache::{CachedFile, FileId, WriteMode};
 pub use system::BadPage;
 

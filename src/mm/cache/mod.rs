@@ -130,6 +130,9 @@ pub struct CacheManager {
     /// The eighth the last scan set out to write (what dirtying is compared
     /// with).
     pub last_scan_share: u64,
+    /// Hints given by name (`cache/control hint`), applied when a file of
+    /// that name is opened.
+    pub hints: std::collections::HashMap<String, Hint>,
 }
 
 impl CacheManager {
@@ -163,6 +166,7 @@ impl CacheManager {
             close_clock: 0,
             dirtied_since_scan: 0,
             last_scan_share: 0,
+            hints: std::collections::HashMap::new(),
         }
     }
 

@@ -56,23 +56,29 @@ pub fn write_behind(
         if written >= budget {
             break;
         }
-        written += write_file(m, space, cc, ca, budget - written);
+        let (pages, runs) = write_file(m, space, cc, ca, budget - written);
+        written += pages;
         cc.lazy_cursor = ca;
+        cc.stats.lazy_write_flushes += runs;
+        cc.stats.lazy_write_pages += pages;
+        m.counters
+            .lazy_writer_pages
+            .fetch_add(pages, std::sync::atomic::Ordering::Relaxed);
     }
     written
 }
 
 /// Writes up to `budget` of file `ca`'s dirty pages (all of them for
-/// `u64::MAX`), in runs. Returns the pages written; a failed run stops the
-/// file's writing and is remembered as its lost write.
+/// `u64::MAX`), in runs. Returns the pages written and the runs; a failed
+/// run stops the file's writing and is remembered as its lost write.
 pub fn write_file(
     m: &Machine,
     space: &mut AddressSpace,
     cc: &mut CacheManager,
     ca: ControlAreaId,
     budget: u64,
-) -> u64 {
-    let mut written = 0;
+) -> (u64, u64) {
+    let (mut written, mut runs) = (0, 0);
     while written < budget {
         let Some(run) = next_run(cc, ca, budget - written) else {
             break;
@@ -97,13 +103,9 @@ pub fn write_file(
             map.dirty.remove(p);
         }
         written += run.len() as u64;
-        cc.stats.lazy_write_flushes += 1;
-        cc.stats.lazy_write_pages += run.len() as u64;
-        m.counters
-            .lazy_writer_pages
-            .fetch_add(run.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        runs += 1;
     }
-    written
+    (written, runs)
 }
 
 /// The first run of consecutive dirty pages of file `ca`: at most 16 pages and
