@@ -39,6 +39,10 @@
 //! 1. `SystemThreads::running` — serializes system-thread passes.
 //! 2. `Mm::sections` — the section table (`map` and `verify` look processes up
 //!    while they hold it).
+//! 2½. `Mm::cache` — the cache manager (its VACBs and shared cache maps); a
+//!    copy, a flush or a lazy-writer scan holds it while it takes the System
+//!    process's address space, and a truncation or fsync while it takes each
+//!    user address space in turn (never two at once).
 //! 3. `Processes` — the process table.
 //! 4. `Process::space` — one address space (fork: parent, then child; verify:
 //!    all, in pid order; every other path waits for at most one).
@@ -63,8 +67,10 @@
 //! write while `create_process_with` makes the new address space under the
 //! process table (write) and the lifecycle lock (shared); `flush` under the
 //! caller's address space; the writes of a control area's deletion under the
-//! lifecycle lock (shared) when termination deletes it. `docs/ARCHITECTURE.md`
-//! lists every case.
+//! lifecycle lock (shared) when termination deletes it; the cache manager's
+//! reads (faults in the system cache) and writes (lazy writer, fsync, the
+//! throttle) under `Mm::cache` and the System process's address space.
+//! `docs/ARCHITECTURE.md` lists every case.
 
 #[macro_use]
 pub mod base;
