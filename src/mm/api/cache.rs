@@ -120,6 +120,7 @@ impl Mm {
             Copy::Read(&mut buf[..len]),
         )?;
         let hit = space.faults.page_faults == faults_before;
+        self.unmap_behind(&mut space, &mut cc, f.ca, offset);
         drop(space);
         cc.stats.copy_reads += 1;
         cc.stats.copy_read_hits += u64::from(hit);

@@ -199,6 +199,30 @@ impl Mm {
         self.machine.wakeups.wake(SystemThread::ReadAhead);
     }
 
+    /// Unmap-behind (CcUnmapVacbArray behind a sequential reader): once a
+    /// sequential read is past 1 MB, the file's views that end more than 1 MB
+    /// before it are unmapped, so one long read does not take every view.
+    pub(super) fn unmap_behind(
+        &self,
+        space: &mut crate::mm::process::AddressSpace,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        offset: u64,
+    ) {
+        const BEHIND: u64 = 1 << 20;
+        let Some(map) = cc.maps.get(&ca) else { return };
+        let [older, newer] = map.history.last;
+        let sequential = newer.1 == offset && older.1 == newer.0;
+        if !sequential || offset <= BEHIND {
+            return;
+        }
+        let keep_from = (offset - BEHIND) / crate::mm::cache::VACB_SIZE;
+        let behind: Vec<usize> = map.vacbs.range(..keep_from).map(|(_, &i)| i).collect();
+        for i in behind {
+            crate::mm::cache::vacb::unmap_vacb(&self.machine, space, cc, i);
+        }
+    }
+
     /// Copies `zeros` into file `f` at `offset` through the views, as dirty
     /// cache pages.
     fn copy_zeros(

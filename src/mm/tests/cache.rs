@@ -299,3 +299,45 @@ fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
     assert!(stat(&mm, "CopyReadHits") >= 30);
     assert_verified(&mm);
 }
+
+#[test]
+fn a_long_sequential_read_unmaps_views_behind_it() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X64);
+    std::fs::write(dir.join("long"), random_bytes(2, 8 << 20)).unwrap();
+    let f = open(&mm, &dir, "long");
+    let mut buf = vec![0u8; 128 << 10];
+    for i in 0..64u64 {
+        mm.cache_read(&f, i * (128 << 10), &mut buf).unwrap();
+    }
+    // 8 MB read: only the views within about 1 MB behind the reader remain.
+    let views = mm.cache_views();
+    assert!(views.len() <= 6, "{} views still mapped", views.len());
+    assert!(
+        views
+            .iter()
+            .all(|v| v.file_offset >= (7 << 20) - (256 << 10))
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn verify_finds_a_vacb_that_disagrees_with_the_system_process() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("v"), random_bytes(3, 64 << 10)).unwrap();
+    let f = open(&mm, &dir, "v");
+    mm.cache_read(&f, 0, &mut [0u8; 4096]).unwrap();
+    assert_verified(&mm);
+    let i = mm.cache_views()[0].index;
+    let saved = mm.cache_lock().vacbs.vacbs[i].mapping.take();
+    let report = mm.verify();
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("which maps nothing")),
+        "{:?}",
+        report.violations
+    );
+    mm.cache_lock().vacbs.vacbs[i].mapping = saved;
+    assert_verified(&mm);
+}
