@@ -38,11 +38,10 @@
 //!    for `verify`.
 //! 1. `SystemThreads::running` — serializes system-thread passes.
 //! 2. `Mm::sections` — the section table (`map` and `verify` look processes up
-//!    while they hold it).
-//! 2½. `Mm::cache` — the cache manager (its VACBs and shared cache maps); a
-//!    copy, a flush or a lazy-writer scan holds it while it takes the System
-//!    process's address space, and a truncation or fsync while it takes each
-//!    user address space in turn (never two at once).
+//!    while they hold it). Then, at 2½, `Mm::cache` — the cache manager (its
+//!    VACBs and shared cache maps): a copy, a flush or a lazy-writer scan holds
+//!    it while it takes the System process's address space, and a truncation
+//!    or fsync while it takes each user address space in turn (never two).
 //! 3. `Processes` — the process table.
 //! 4. `Process::space` — one address space (fork: parent, then child; verify:
 //!    all, in pid order; every other path waits for at most one).
