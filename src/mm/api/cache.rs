@@ -72,30 +72,29 @@ impl Mm {
         let path = self.config.files_dir.join(shown);
         let ca = control_area_for_file(m, file, path)
             .map_err(|e| mm_err!(INVALID_DEVICE_REQUEST, "cannot open {shown}: {e}"))?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = cc.maps.entry(ca) {
-            let host = {
-                let mut st = m.pfn_lock();
-                let area = st.segments.control_area_mut(ca);
-                let area =
-                    area.ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "no control area"))?;
-                area.cache_references = 1;
-                match &area.backing {
-                    Backing::File { file, .. } => file.clone(),
-                    _ => return Err(mm_err!(INVALID_DEVICE_REQUEST, "{shown} is not a file")),
-                }
-            };
-            slot.insert(SharedCacheMap::new(ca, id, host, shown, size));
+        // The control area's handle (the writable one, if any open was).
+        let host = {
+            let mut st = m.pfn_lock();
+            let area = st.segments.control_area_mut(ca);
+            let area = area.ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "no control area"))?;
+            area.cache_references = 1;
+            match &area.backing {
+                Backing::File { file, .. } => file.clone(),
+                _ => return Err(mm_err!(INVALID_DEVICE_REQUEST, "{shown} is not a file")),
+            }
+        };
+        let hint = cc.hints.get(shown).copied();
+        let map = cc.maps.entry(ca).or_insert_with(|| {
             crate::mm_event!(m, "cache.open", "file={shown} ca={ca} size={size:#x}");
-        }
-        let map = cc.maps.get_mut(&ca).expect("inserted above");
+            SharedCacheMap::new(ca, id, host.clone(), shown, size)
+        });
+        map.file = host;
         map.open_count += 1;
         map.shown = shown.to_string();
-        if let Some(&hint) = cc.hints.get(shown) {
-            let map = cc.maps.get_mut(&ca).expect("inserted above");
+        map.last_closed = 0;
+        if let Some(hint) = hint {
             map.hint = hint;
         }
-        let map = cc.maps.get_mut(&ca).expect("inserted above");
-        map.last_closed = 0;
         Ok(CachedFile { id, ca })
     }
 

@@ -200,11 +200,18 @@ pub fn control_area_for_file(
     let existing = st
         .segments
         .control_areas
-        .values()
-        .find(|ca| matches!(&ca.backing, Backing::File { id: i, .. } if *i == id))
-        .map(|ca| ca.id);
-    if let Some(ca) = existing {
-        return Ok(ca);
+        .values_mut()
+        .find(|ca| matches!(&ca.backing, Backing::File { id: i, .. } if *i == id));
+    if let Some(area) = existing {
+        // A control area made from a read-only open takes a writable handle
+        // when one comes, so the writers can write its pages back.
+        if let Backing::File { file, .. } = &mut area.backing
+            && !writable(file)
+            && writable(&opened)
+        {
+            *file = Arc::new(opened);
+        }
+        return Ok(area.id);
     }
     let backing = Backing::File {
         path,
@@ -212,6 +219,14 @@ pub fn control_area_for_file(
         id,
     };
     Ok(st.segments.add_control_area(backing, Protection::READWRITE))
+}
+
+/// Whether a host file was opened for writing.
+fn writable(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL only reads the open file description's flags.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_ACCMODE != libc::O_RDONLY
 }
 
 /// The host file behind a file-backed control area.

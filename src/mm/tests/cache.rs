@@ -341,3 +341,23 @@ fn verify_finds_a_vacb_that_disagrees_with_the_system_process() {
     mm.cache_lock().vacbs.vacbs[i].mapping = saved;
     assert_verified(&mm);
 }
+
+#[test]
+fn a_file_first_opened_read_only_is_written_back_once_a_writer_opens_it() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("ro-then-rw"), vec![b'.'; 4096]).unwrap();
+    let reader = mm
+        .cache_open(File::open(dir.join("ro-then-rw")).unwrap(), "ro-then-rw")
+        .unwrap();
+    let writer = open(&mm, &dir, "ro-then-rw");
+    mm.cache_write(&writer, 0, b"written", WriteMode::Buffered)
+        .unwrap();
+    mm.cache_flush(&writer).unwrap();
+    assert_eq!(
+        &std::fs::read(dir.join("ro-then-rw")).unwrap()[..7],
+        b"written"
+    );
+    mm.cache_close(reader).unwrap();
+    mm.cache_close(writer).unwrap();
+    assert_verified(&mm);
+}
