@@ -2,8 +2,9 @@
 //! has that view in the System process's address space (a VAD of its file at
 //! its offset) and every view there has its VACB; each shared cache map's
 //! views and dirty pages name real pages of its control area, which the cache
-//! holds a reference on; and every valid page in the system cache belongs to
-//! the control area of the view it is mapped in, at the right index.
+//! holds a reference on; every valid page in the system cache belongs to the
+//! control area of the view it is mapped in, at the right index; and every
+//! page the cache's views hold dirty is counted in its file's dirty pages.
 
 use crate::mm::base::types::{PAGE_SIZE, Va};
 use crate::mm::cache::{CacheManager, VACB_PAGES, VACB_SIZE};
@@ -100,6 +101,16 @@ fn pages_in_views(t: &mut Tally<'_>, cc: &CacheManager, system: &AddressSpace) {
                 t.v.push(format!(
                     "system cache page {:#x} (pfn {:#x}) is not page {index} of control area {ca}",
                     va.0, h.pfn.0
+                ));
+            }
+            // Only copies write through the cache's views, and each marks the
+            // page in the dirty set until the lazy writer has harvested the
+            // bit and written it: a dirty view PTE is a page the cache counts.
+            let counted = cc.maps.get(&ca).is_some_and(|s| s.dirty.contains(&index));
+            if h.dirty && !counted {
+                t.v.push(format!(
+                    "system cache page {:#x} is dirty but not among its file's dirty pages",
+                    va.0
                 ));
             }
         }
