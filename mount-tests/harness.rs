@@ -450,6 +450,7 @@ scenarios! {
     hostile_input,
     inspect_views,
     fidelity,
+    files_volume,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -88,7 +88,12 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
         .to_config(state.path(), files.path())
         .map_err(Failure::Usage)?;
     let mm = Arc::new(Mm::new(config).map_err(|e| Failure::Runtime(e.to_string()))?);
-    let fs = MmFs::new(Arc::clone(&mm));
+    let fs = MmFs::new(Arc::clone(&mm)).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot open the --files volume {}: {e}",
+            files.path().display()
+        ))
+    })?;
 
     // Signals are taken by one waiting thread; block them before any other thread
     // starts so that every thread inherits the mask.
@@ -127,7 +132,11 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     if mount_id.is_none_or(mount_present) {
         unmount(mountpoint);
     }
-    // Nothing reaches the files any more: what sections dirtied goes to them.
+    // Nothing reaches the files any more: what the cache and sections dirtied
+    // goes to them.
+    if let Err(e) = mm.cache_flush_all() {
+        log::warn!("writing the cache's dirty pages back: {e}");
+    }
     let written = mm.flush_all_mapped_files();
     if written > 0 {
         log::info!("wrote {written} dirty pages of mapped files back to their files");
@@ -148,6 +157,10 @@ fn fuse_config(allow_other: bool) -> fuser::Config {
         fuser::MountOption::Subtype("mmfs".into()),
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoAtime,
+        // `files/` shows a host directory: its set-user-ID programs and device
+        // nodes are not a way in.
+        fuser::MountOption::NoSuid,
+        fuser::MountOption::NoDev,
     ];
     config.acl = if allow_other {
         fuser::SessionACL::All

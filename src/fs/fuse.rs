@@ -7,12 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, IoctlFlags, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::node::{FileClass, Node};
+use super::volume::owns as in_volume;
 use super::{MmFs, ReadFrom};
 
 /// How long the kernel may cache names and attributes. Short, because processes
@@ -22,6 +23,7 @@ const TTL: Duration = Duration::from_secs(1);
 impl MmFs {
     fn attr(&self, ino: u64, node: Node) -> FileAttr {
         let (kind, perm, nlink, size) = match node {
+            Node::Volume => return self.vol_root_attr(),
             Node::Dir(d) if d.is_writable() => (FileType::Directory, 0o755, 2, 0),
             Node::Dir(_) => (FileType::Directory, 0o555, 2, 0),
             Node::PidLink(_) => {
@@ -64,8 +66,21 @@ fn name_str(name: &OsStr) -> Option<&str> {
     name.to_str()
 }
 
+// Every request on an inode of `files/` goes to the volume's handler
+// (`volume/fuse.rs`); the rest is the generated tree's.
 impl Filesystem for MmFs {
+    /// A host mmap of a `files/` file (direct I/O) goes through FUSE's page cache.
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP) {
+            log::info!("the kernel lacks {missing:?}: no shared mmap of files/ files");
+        }
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if in_volume(parent.0) {
+            return self.vol_lookup(parent.0, name, reply);
+        }
         let Some(name) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
@@ -76,10 +91,16 @@ impl Filesystem for MmFs {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        if in_volume(ino.0) {
+            return self.vol_forget(ino.0, nlookup);
+        }
         MmFs::forget(self, ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        if in_volume(ino.0) {
+            return self.vol_getattr(ino.0, fh, reply);
+        }
         match self.getattr(ino.0) {
             Ok(node) => reply.attr(&TTL, &self.attr(ino.0, node)),
             Err(e) => reply.error(e),
@@ -94,16 +115,19 @@ impl Filesystem for MmFs {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_setattr(ino.0, mode, uid, gid, size, atime, mtime, fh, reply);
+        }
         if mode.is_some() || uid.is_some() || gid.is_some() {
             return reply.error(Errno::EPERM);
         }
@@ -119,6 +143,9 @@ impl Filesystem for MmFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        if in_volume(ino.0) {
+            return self.vol_readlink(ino.0, reply);
+        }
         match MmFs::readlink(self, ino.0) {
             Ok(t) => reply.data(t.as_bytes()),
             Err(e) => reply.error(e),
@@ -127,13 +154,16 @@ impl Filesystem for MmFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
+        if in_volume(parent.0) {
+            return self.vol_mkdir(req, parent.0, name, mode & !(umask & 0o7777), reply);
+        }
         let Some(name) = name_str(name) else {
             return reply.error(Errno::EINVAL);
         };
@@ -143,7 +173,26 @@ impl Filesystem for MmFs {
         }
     }
 
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        if in_volume(parent.0) {
+            return self.vol_mknod(req, parent.0, name, mode & !(umask & 0o7777), reply);
+        }
+        reply.error(Errno::EPERM);
+    }
+
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if in_volume(parent.0) {
+            return self.vol_rmdir(parent.0, name, reply);
+        }
         let Some(name) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
@@ -153,48 +202,77 @@ impl Filesystem for MmFs {
         }
     }
 
-    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if in_volume(parent.0) {
+            return self.vol_unlink(parent.0, name, reply);
+        }
         reply.error(Errno::EPERM);
     }
 
     fn rename(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: RenameFlags,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        if in_volume(parent.0) || in_volume(newparent.0) {
+            return self.vol_rename((parent.0, name), (newparent.0, newname), flags, reply);
+        }
         reply.error(Errno::EPERM);
     }
 
     fn symlink(
         &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _link_name: &OsStr,
-        _target: &Path,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
         reply: ReplyEntry,
     ) {
+        if in_volume(parent.0) {
+            return self.vol_symlink(req, parent.0, link_name, target, reply);
+        }
+        reply.error(Errno::EPERM);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        if in_volume(ino.0) || in_volume(newparent.0) {
+            return self.vol_link(ino.0, newparent.0, newname, reply);
+        }
         reply.error(Errno::EPERM);
     }
 
     fn create(
         &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
-        _umask: u32,
-        _flags: i32,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
         reply: ReplyCreate,
     ) {
+        if in_volume(parent.0) {
+            return self.vol_create(req, parent.0, name, mode & !(umask & 0o7777), flags, reply);
+        }
         reply.error(Errno::EACCES);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if in_volume(ino.0) {
+            return self.vol_open(ino.0, flags, reply);
+        }
         let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
         match MmFs::open(self, ino.0, write) {
             // Direct I/O: every read reaches mmfs, and a size-0 file still shows its
@@ -211,7 +289,7 @@ impl Filesystem for MmFs {
     fn read(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -219,6 +297,9 @@ impl Filesystem for MmFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_read(fh, offset, size, flags, reply);
+        }
         match MmFs::read(self, fh.0, offset, size) {
             Ok(ReadFrom::Bytes(bytes)) => reply.data(&bytes),
             Ok(ReadFrom::Events(sub)) => {
@@ -233,15 +314,18 @@ impl Filesystem for MmFs {
     fn write(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_write(fh, offset, data, flags, reply);
+        }
         match MmFs::write(self, fh.0, offset, data, req.pid()) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
@@ -251,11 +335,14 @@ impl Filesystem for MmFs {
     fn flush(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_flush(fh, reply);
+        }
         match MmFs::flush(self, fh.0, Some(req.pid())) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -265,21 +352,42 @@ impl Filesystem for MmFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_release(fh, reply);
+        }
         match MmFs::release(self, fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
+    fn fsync(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
+        if in_volume(ino.0) {
+            return self.vol_fsync(fh, reply);
+        }
         reply.ok();
+    }
+
+    fn fsyncdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, ds: bool, reply: ReplyEmpty) {
+        if in_volume(ino.0) {
+            return self.vol_fsyncdir(fh, ds, reply);
+        }
+        reply.ok();
+    }
+
+    /// `df` of `files/` shows the host volume; the generated tree has no blocks.
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        if in_volume(ino.0) {
+            return self.vol_statfs(reply);
+        }
+        reply.statfs(0, 0, 0, 0, 0, 512, 255, 0);
     }
 
     // No extended attributes: answer at once instead of logging every probe
@@ -293,6 +401,25 @@ impl Filesystem for MmFs {
         reply: ReplyXattr,
     ) {
         reply.error(Errno::ENODATA);
+    }
+
+    /// Extended attributes cannot be set (cp -a and rsync -X take EOPNOTSUPP
+    /// as "this filesystem has none").
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EOPNOTSUPP);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EOPNOTSUPP);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
@@ -319,6 +446,9 @@ impl Filesystem for MmFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if in_volume(ino.0) {
+            return self.vol_opendir(ino.0, reply);
+        }
         match MmFs::opendir(self, ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
@@ -328,11 +458,14 @@ impl Filesystem for MmFs {
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_readdir(fh, offset, reply);
+        }
         let listing = match self.listing(fh.0) {
             Ok(l) => l,
             Err(e) => return reply.error(e),
@@ -340,7 +473,7 @@ impl Filesystem for MmFs {
         // Offsets are cookies: entry i carries i + 1, the offset to resume after it.
         for (i, (name, node, ino)) in listing.iter().enumerate().skip(offset as usize) {
             let kind = match node {
-                Node::Dir(_) => FileType::Directory,
+                Node::Dir(_) | Node::Volume => FileType::Directory,
                 Node::File(_) => FileType::RegularFile,
                 Node::PidLink(_) => FileType::Symlink,
             };
@@ -354,11 +487,14 @@ impl Filesystem for MmFs {
     fn releasedir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        if in_volume(ino.0) {
+            return self.vol_releasedir(fh, reply);
+        }
         MmFs::releasedir(self, fh.0);
         reply.ok();
     }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use super::node::{Dir, Node};
+use super::volume::FILES_INO;
 
 pub const ROOT_INO: u64 = 1;
 
@@ -28,17 +29,14 @@ impl InodeTable {
         let mut t = InodeTable {
             by_ino: HashMap::new(),
             by_node: HashMap::new(),
-            next_ino: ROOT_INO + 1,
+            next_ino: FILES_INO + 1,
         };
-        let root = Node::Dir(Dir::Root);
-        t.by_ino.insert(
-            ROOT_INO,
-            Entry {
-                node: root,
-                nlookup: 1,
-            },
-        );
-        t.by_node.insert(root, ROOT_INO);
+        // The root and `files/` (whose inodes below are the volume's own) are
+        // never forgotten.
+        for (ino, node) in [(ROOT_INO, Node::Dir(Dir::Root)), (FILES_INO, Node::Volume)] {
+            t.by_ino.insert(ino, Entry { node, nlookup: 1 });
+            t.by_node.insert(node, ino);
+        }
         t
     }
 
@@ -70,7 +68,7 @@ impl InodeTable {
 
     /// The kernel dropped `n` references; the entry goes when none are left.
     pub fn forget(&mut self, ino: u64, n: u64) {
-        if ino == ROOT_INO {
+        if ino == ROOT_INO || ino == FILES_INO {
             return;
         }
         let Some(e) = self.by_ino.get_mut(&ino) else {
@@ -116,7 +114,7 @@ mod tests {
         assert_eq!(t.node(a), Some(n));
         t.forget(a, 1);
         assert_eq!(t.node(a), None);
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.len(), 2, "the root and files/ stay");
         // A new inode number after the old one was forgotten: never reused.
         assert_ne!(t.lookup(n), a);
         t.forget(ROOT_INO, 100);

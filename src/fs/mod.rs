@@ -14,6 +14,7 @@ pub mod inode;
 pub mod node;
 mod readme;
 pub mod render;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,7 @@ use control::ControlHandle;
 use handles::{Handle, HandleTable, Listing};
 use inode::InodeTable;
 use node::{Dir, FileClass, Node};
+use volume::Volume;
 
 /// FUSE dispatch threads: mmfs and the nullfs baseline use the same number.
 pub const FUSE_THREADS: usize = 4;
@@ -39,6 +41,8 @@ pub struct MmFs {
     /// The rendered outcome of the last command written to each control file,
     /// for readers that did not write one themselves.
     outcomes: Mutex<HashMap<Target, String>>,
+    /// `files/`: the `--files` volume, with its own inodes and handles.
+    volume: Volume,
     uid: u32,
     gid: u32,
     mount_time: SystemTime,
@@ -63,16 +67,19 @@ pub enum ReadFrom {
 }
 
 impl MmFs {
-    pub fn new(mm: Arc<Mm>) -> MmFs {
-        MmFs {
+    /// The filesystem over `mm`; fails if the `--files` directory cannot be opened.
+    pub fn new(mm: Arc<Mm>) -> std::io::Result<MmFs> {
+        let volume = Volume::new(&mm.config().files_dir)?;
+        Ok(MmFs {
             mm,
             inodes: Mutex::new(InodeTable::new()),
             handles: Mutex::new(HandleTable::new()),
             outcomes: Mutex::new(HashMap::new()),
+            volume,
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
             mount_time: SystemTime::now(),
-        }
+        })
     }
 
     pub fn mm(&self) -> &Arc<Mm> {
@@ -169,7 +176,7 @@ impl MmFs {
     pub fn open(&self, ino: u64, write: bool) -> Result<Opened, Errno> {
         let file = match self.node(ino)? {
             Node::File(f) => f,
-            Node::Dir(_) => return Err(Errno::EISDIR),
+            Node::Dir(_) | Node::Volume => return Err(Errno::EISDIR),
             Node::PidLink(_) => return Err(Errno::ELOOP),
         };
         let handle = match file.class() {

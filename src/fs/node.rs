@@ -113,6 +113,9 @@ pub enum Node {
     File(File),
     /// `pids/<pid>`, a symlink to `../processes/<name>`.
     PidLink(Pid),
+    /// `files/`, the `--files` volume's root: it and everything below it are
+    /// served by `fs/volume`, with inode numbers of their own.
+    Volume,
 }
 
 /// How a file's contents are produced and served.
@@ -275,6 +278,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "pids" => Some(Node::Dir(Dir::Pids)),
             "sections" => Some(Node::Dir(Dir::Sections)),
             "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
+            "files" => Some(Node::Volume),
             _ => None,
         },
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
@@ -336,6 +340,7 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("pids", Node::Dir(Dir::Pids));
             add("sections", Node::Dir(Dir::Sections));
             add("pagefiles", Node::Dir(Dir::Pagefiles));
+            add("files", Node::Volume);
         }
         Dir::System => {
             for (n, f) in SYSTEM_FILES {

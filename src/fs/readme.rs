@@ -28,6 +28,11 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
   pids/        <pid> -> ../processes/<name>
   sections/    section objects: memory processes share by mapping views of it
   pagefiles/   the paging files (real files in the state directory)
+  files/       the --files volume: a real read-write directory tree (files,
+               directories, symlinks, hard links, rename, truncate, chmod,
+               times, df); every read and write of a regular file goes
+               through the cache manager. It has no README of its own, so
+               that it shows the host directory exactly (see below).
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
@@ -55,7 +60,20 @@ A first session:
   dd if=processes/app/mem of=/dev/null bs=64K skip=1 count=1   # soft faults
   cat system/verify
 
-Every directory has a README like this one.
+files/: the directory given by --files (`Files:` in system/config), shown as
+it is: host sizes, modes, owners, times and link counts in `stat`, so ls, du,
+cp -a, tar, rsync, git and editors work as on any disk. mmfs resolves every
+name inside it itself and never follows a symlink of the volume (the kernel
+follows them for you, as on any filesystem; a link to / leads to your own /,
+not through mmfs). Regular files are opened with direct I/O: each read and
+write reaches the cache; O_DIRECT transfers must be 512-byte aligned (else
+EINVAL), O_SYNC/O_DSYNC write through, fsync flushes. A host mmap of a file
+sees the cache's bytes as of each page fault. Deleting, or renaming over, a
+file a process maps fails with EBUSY, as does shrinking it below a mapped view.
+`df files` shows the host volume. Changes made to the directory behind mmfs's
+back are not watched for.
+
+Every directory has a README like this one, except files/ (above).
 ";
 
 const SYSTEM: &str = "\

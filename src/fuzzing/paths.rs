@@ -78,6 +78,8 @@ pub fn walk(mm: &Mm, path: &[u8]) {
                 assert_eq!(node::parent(d), dir, "{name} is not a child of {dir:?}");
                 dir = d;
             }
+            // The volume is the host's directory tree (fs/volume), not this one.
+            Some(Node::Volume) => return,
             Some(Node::File(file)) => {
                 render_file(mm, file);
                 // A further component is ENOTDIR.
