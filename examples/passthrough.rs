@@ -140,7 +140,10 @@ impl Filesystem for Passthrough {
             return reply.error(Errno::ENOENT);
         };
         if let Some(size) = size
-            && let Err(e) = OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(size))
+            && let Err(e) = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(size))
         {
             return reply.error(errno(&e));
         }

@@ -5,8 +5,10 @@
 //!   calls an `mm` service. No FUSE either, so it can be tested and fuzzed alone.
 //! - [`fs`] is the FUSE adapter: inodes, generated files, control files, errno.
 //! - [`options`] is the command line.
+//! - [`beneath`] opens names inside the `--files` volume without ever leaving it.
 //! - `fuzzing` holds the bodies of the fuzz targets in `fuzz/` (hidden: not an API).
 
+pub mod beneath;
 pub mod cmd;
 pub mod fs;
 #[doc(hidden)]

@@ -20,7 +20,12 @@ assert_eq "$(stat -c %s "$F/a/f")" "6" "size after echo"
 assert_eq "$(ls -l "$F/a/f" | awk '{ print $5 }')" "6" "ls -l size"
 echo world >> "$F/a/f"
 assert_eq "$(cat "$F/a/f")" $'hello\nworld' "append"
-assert_eq "$(cat "$HOST/a/f")" $'hello\nworld' "the host file"
+# The bytes are in the cache; the host file has its length at once and its
+# bytes when they are written (the clock is manual: no lazy writer yet).
+assert_eq "$(stat -c %s "$HOST/a/f")" "12" "the host size is set at once"
+assert_eq "$(tr -d '\0' < "$HOST/a/f")" "" "the host bytes wait for a flush"
+assert_eq "$(cmd "$MMFS/cache/control" 'flush a/f')" "1 pages written"
+assert_eq "$(cat "$HOST/a/f")" $'hello\nworld' "the host file after the flush"
 truncate -s 3 "$F/a/f"
 assert_eq "$(cat "$F/a/f")" "hel" "truncate -s 3"
 truncate -s 10000 "$F/a/f"
@@ -91,6 +96,7 @@ touch "$F/moved/c/deep"
 [[ -f "$HOST/moved/c/deep" ]] || fail "a file made under a moved directory is in the right place"
 mv "$F/moved" "$F/a/b"
 echo again > "$F/a/b/c/deep"
+cmd "$MMFS/cache/control" flush > /dev/null
 assert_eq "$(cat "$HOST/a/b/c/deep")" "again" "moved back"
 if mv --help 2>&1 | grep -q -- '--no-clobber'; then
     echo nc > "$F/nc"
@@ -123,7 +129,8 @@ head -c 20M /dev/urandom > random.bin
 cp random.bin "$F/random.bin"
 cmp random.bin "$F/random.bin" || fail "cp of 20 MB differs"
 assert_eq "$(sha256sum < "$F/random.bin")" "$(sha256sum < random.bin)" "sha256sum"
-cmp random.bin "$HOST/random.bin" || fail "the host file differs"
+sync "$F/random.bin"
+cmp random.bin "$HOST/random.bin" || fail "the host file differs after fsync"
 assert_eq "$(stat -c %s "$F/random.bin")" "20971520" "size"
 dd if="$F/random.bin" bs=7777 status=none | cmp - random.bin || fail "odd-sized reads"
 printf 'PATCH' | dd of="$F/random.bin" bs=1 seek=123457 conv=notrunc status=none
@@ -160,6 +167,7 @@ assert m[:5] == b"WRITE", "the mapping does not see a write"
 m.close()
 os.close(fd)
 EOF
+cmd "$MMFS/cache/control" flush > /dev/null
 assert_eq "$(dd if="$HOST/direct.bin" bs=1 skip=4096 count=5 status=none)" "MAPPD" "the host file has the mapped write"
 
 # cp -a and tar keep a tree whole, with modes and times.
@@ -209,9 +217,9 @@ assert_eq "$(df -k --output=size "$F" | tail -1)" "$host_df" "df size"
 assert_eq "$(stat -f -c %l "$F")" "$(stat -f -c %l "$HOST")" "max name length"
 
 # Odd names: every byte but NUL and '/' is a name, kept as is on the host.
-python3 - "$F" "$HOST" <<'EOF'
+python3 - "$F" "$HOST" "$MMFS/cache/control" <<'EOF'
 import os, sys
-vol, host = (os.fsencode(a) for a in sys.argv[1:])
+vol, host = (os.fsencode(a) for a in sys.argv[1:3])
 os.mkdir(os.path.join(vol, b"odd"))
 names = [bytes([c]) for c in range(1, 256) if c not in (ord("/"), ord("."))]
 names.append(bytes(c for c in range(1, 256) if c != ord("/")))
@@ -222,6 +230,8 @@ for n in names:
 listed = set(os.listdir(os.path.join(vol, b"odd")))
 assert listed == set(names), "listing differs"
 assert set(os.listdir(os.path.join(host, b"odd"))) == set(names), "host names differ"
+with open(sys.argv[3], "w") as ctl:  # cache/control: write the cached bytes
+    ctl.write("flush\n")
 for n in names:
     assert open(os.path.join(host, b"odd", n), "rb").read() == n
 EOF
@@ -255,13 +265,19 @@ mkdir "$MMFS/processes/mapper"
 cmd "$MMFS/sections/control" 'create m 0 file=tree/numbers' > /dev/null
 cmd "$MMFS/processes/mapper/control" 'map m 0 0 0 readonly' > /dev/null
 rmdir "$MMFS/sections/m"
-# (The cache API's placeholder lets it through; the cache manager proper says
-# EBUSY, STATUS_CANNOT_DELETE, and the file stays.)
-if ! rm "$F/tree/numbers" 2> busy.err; then
-    assert_match "$(cat busy.err)" "*Device or resource busy*" "unlink of a mapped file"
-    [[ -f "$HOST/tree/numbers" ]] || fail "a refused unlink removed the file"
-fi
+# EBUSY (STATUS_CANNOT_DELETE), and the file stays; so for a rename over it,
+# and a truncation below the view (STATUS_USER_MAPPED_FILE).
+rm "$F/tree/numbers" 2> busy.err && fail "unlink of a mapped file succeeded"
+assert_match "$(cat busy.err)" "*Device or resource busy*" "unlink of a mapped file"
+[[ -f "$HOST/tree/numbers" ]] || fail "a refused unlink removed the file"
+echo x > "$F/other"
+mv "$F/other" "$F/tree/numbers" 2> busy.err && fail "a rename over a mapped file succeeded"
+assert_match "$(cat busy.err)" "*Device or resource busy*" "rename over a mapped file"
+truncate -s 0 "$F/tree/numbers" 2> busy.err && fail "truncating a mapped file succeeded"
+assert_match "$(cat busy.err)" "*Device or resource busy*" "truncate below a view"
+assert_eq "$(seq 1000 | cmp - "$F/tree/numbers" && echo same)" "same" "the mapped file is unchanged"
 rmdir "$MMFS/processes/mapper"
+rm "$F/tree/numbers" "$F/other"
 
 rm -r "$F"/*
 assert_eq "$(ls -A "$F")" "" "emptied"

@@ -28,6 +28,8 @@ pub enum Dir {
     /// `sections/<name>/`: named and told apart from a later section of the same
     /// name by its key.
     Section(SectionKey),
+    /// `cache/`: the cache manager's views and control file.
+    Cache,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -45,6 +47,7 @@ pub enum DirClass {
     Pagefile,
     Sections,
     Section,
+    Cache,
 }
 
 /// Files of `system/`.
@@ -104,7 +107,25 @@ pub enum File {
     PagefileInfo(u8),
     SectionsControl,
     Section(SectionKey, SectionFile),
+    /// `cache/stats`, `cache/views`, `cache/files`, `cache/control`.
+    Cache(CacheFile),
 }
+
+/// Files of `cache/`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CacheFile {
+    Stats,
+    Views,
+    Files,
+    Control,
+}
+
+const CACHE_FILES: [(&str, CacheFile); 4] = [
+    ("stats", CacheFile::Stats),
+    ("views", CacheFile::Views),
+    ("files", CacheFile::Files),
+    ("control", CacheFile::Control),
+];
 
 /// Any node: the key the inode table maps to an inode number.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -201,6 +222,7 @@ impl Dir {
             Dir::Pagefile(_) => DirClass::Pagefile,
             Dir::Sections => DirClass::Sections,
             Dir::Section(_) => DirClass::Section,
+            Dir::Cache => DirClass::Cache,
         }
     }
 
@@ -217,6 +239,7 @@ impl File {
             File::System(SystemFile::Control) => FileClass::Control(Target::System),
             File::System(SystemFile::Events) => FileClass::Events,
             File::PagefilesControl => FileClass::Control(Target::Pagefiles),
+            File::Cache(CacheFile::Control) => FileClass::Control(Target::Cache),
             File::SectionsControl => FileClass::Control(Target::Sections),
             File::Section(key, SectionFile::Control) => FileClass::Control(Target::Section(key)),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
@@ -279,8 +302,10 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "sections" => Some(Node::Dir(Dir::Sections)),
             "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
             "files" => Some(Node::Volume),
+            "cache" => Some(Node::Dir(Dir::Cache)),
             _ => None,
         },
+        Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
         Dir::Pfn => match name {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
@@ -341,6 +366,12 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("sections", Node::Dir(Dir::Sections));
             add("pagefiles", Node::Dir(Dir::Pagefiles));
             add("files", Node::Volume);
+            add("cache", Node::Dir(Dir::Cache));
+        }
+        Dir::Cache => {
+            for (n, f) in CACHE_FILES {
+                add(n, Node::File(File::Cache(f)));
+            }
         }
         Dir::System => {
             for (n, f) in SYSTEM_FILES {
@@ -415,7 +446,8 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Processes
         | Dir::Pids
         | Dir::Sections
-        | Dir::Pagefiles => Dir::Root,
+        | Dir::Pagefiles
+        | Dir::Cache => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
@@ -561,6 +593,7 @@ mod tests {
             Dir::Pagefile(0),
             Dir::Sections,
             Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
+            Dir::Cache,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

@@ -16,6 +16,7 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::Pagefile => PAGEFILE,
         DirClass::Sections => SECTIONS,
         DirClass::Section => SECTION,
+        DirClass::Cache => CACHE,
     }
 }
 
@@ -33,6 +34,8 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
                times, df); every read and write of a regular file goes
                through the cache manager. It has no README of its own, so
                that it shows the host directory exactly (see below).
+  cache/       the cache manager behind files/: its counters, its 256 KB views
+               in the system cache, the cached files, and a control file
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
@@ -102,7 +105,7 @@ system/: the whole simulated machine.
                                     AvailablePages) make its next pass trim at least
                                     PlentyFreePages / 4 pages even when memory is
                                     not short
-             (There is no dirty page threshold until the cache manager comes.)
+             (The cache manager's dirty page threshold is in cache/stats.)
   counters   one `name value` per line: faults of each kind, access violations,
              guard page faults, pages zeroed, trims, pages repurposed, ...
   usecounts  RAMMap's Use Counts: rows by use (ProcessPrivate, PageTable, ...),
@@ -486,4 +489,48 @@ sections/<name>/: one section object and the control area behind it.
 A shared page goes valid (share = the processes mapping it) on first touch;
 when every process has trimmed it, the prototype PTE becomes a transition PTE
 and the page waits on the modified or standby list.
+";
+
+const CACHE: &str = "\
+cache/: the cache manager (NT's Cc) that every read and write of files/ goes
+through. A cached file is a file-backed control area (the same one
+`sections/control create NAME SIZE file=PATH` uses, so a mapped view and
+files/ see the same pages); the cache copies to and from 256 KB views of it
+(VACBs) mapped in the system cache range of system/layout, in the System
+process (pid 4): touching a view takes page faults there, and its pages are
+in the System process's working set, the system cache working set.
+
+  stats    key/value, NT's cache counters: CopyReads, CopyReadHits (reads that
+           found every page resident), CopyReadHitsPercent, CopyWrites,
+           DataMaps (views mapped), ReadAheads, ReadAheadPages,
+           LazyWriteFlushes (write-behind I/Os of at most 64 KB),
+           LazyWritePages, DirtyPages (pages the cache dirtied, not yet
+           written), DirtyPageThreshold (CcDirtyPageThreshold: a write that
+           would pass it first writes dirty pages behind itself, counted in
+           ThrottledWrites), SystemCacheWorkingSet and its peak (pages),
+           Vacbs (views the system cache has room for), ActiveVacbs (mapped)
+  views    table `# index base file file_offset active dirty_pages`: each
+           VACB that maps a view (its system-cache address, the file, the
+           256 KB chunk's offset, copies using it now, its dirty pages)
+  files    table `# file size cached_pages dirty_pages views mapped_views
+           read_ahead`: every cached file (the !filecache view): its size in
+           bytes, its pages in memory, the cache's views of it, processes'
+           views of it (mapped_views), and its read-ahead hint
+  control  commands, one per line:
+             hint PATH sequential|random|normal
+                        FILE_FLAG_SEQUENTIAL_SCAN (read 3x ahead) or
+                        RANDOM_ACCESS (no read-ahead), now and on later opens
+             flush [PATH]
+                        write the dirty pages of one file, or all, and sync
+                        (result: ok N pages written)
+             purge PATH write, then drop every cached page of the file
+                        (EBUSY while a process maps it; ok N pages purged)
+             help       list the commands
+
+Threads (system/threads): the lazy writer scans once a second of the clock
+and writes an eighth of the dirty pages (more when writes outpace it), in
+runs of at most 64 KB, round-robin over the files; the read-ahead thread
+reads ahead what a file's recent reads predict (64 KB granularity; after
+reads that missed the cache). With --clock manual neither runs until `tick`
+or `run`; a write past the threshold then writes behind itself.
 ";

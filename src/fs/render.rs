@@ -2,13 +2,14 @@
 //! plain-data views the core provides. Formats follow SPEC §2: key/value files,
 //! counter files, `#`-headed tables with space-separated columns, lists.
 
+mod cache;
 mod clones;
 mod pte;
 mod sections;
 
 use std::fmt::Write;
 
-use super::node::{File, ProcessFile, SectionFile, SystemFile};
+use super::node::{CacheFile, File, ProcessFile, SectionFile, SystemFile};
 use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
@@ -51,6 +52,12 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             SectionFile::PrototypePtes => sections::prototype_ptes(mm, key)?,
             SectionFile::Views => sections::views(mm, key)?,
             SectionFile::Control => String::new(),
+        },
+        File::Cache(f) => match f {
+            CacheFile::Stats => key_values(&mm.cache_stats()),
+            CacheFile::Views => cache::views(mm),
+            CacheFile::Files => cache::files(mm),
+            CacheFile::Control => String::new(),
         },
         File::PagefilesControl | File::SectionsControl => String::new(),
     };

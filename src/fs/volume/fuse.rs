@@ -261,7 +261,7 @@ impl MmFs {
     }
 
     pub(in crate::fs) fn vol_flush(&self, fh: FileHandle, reply: ReplyEmpty) {
-        empty(reply, self.volume.flush(fh.0));
+        empty(reply, self.volume.flush(&self.mm, fh.0));
     }
 
     pub(in crate::fs) fn vol_release(&self, fh: FileHandle, reply: ReplyEmpty) {

@@ -195,8 +195,16 @@ impl Volume {
 
     /// close(2) of one descriptor: nothing is written (SPEC: close does not
     /// flush), but a lost delayed write of the file is reported, once.
-    pub fn flush(&self, fh: u64) -> Result<(), Errno> {
+    pub fn flush(&self, mm: &Mm, fh: u64) -> Result<(), Errno> {
         let f = self.file_handle(fh)?;
+        let lost = {
+            let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().map(|c| mm.cache_check_lost(c))
+        };
+        if let Some(Err(e)) = lost {
+            log::warn!("close of a files/ file: {e}");
+            return Err(Errno::EIO);
+        }
         self.take_lost(&f)
     }
 

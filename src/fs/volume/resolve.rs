@@ -18,7 +18,6 @@
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use fuser::Errno;
 
@@ -51,7 +50,7 @@ impl<'a> Name<'a> {
 }
 
 fn is_component(b: &[u8]) -> bool {
-    !b.is_empty() && b != b"." && b != b".." && !b.contains(&b'/') && !b.contains(&0)
+    crate::beneath::is_component(b)
 }
 
 /// A path relative to the volume's root: checked components joined by `/`;
@@ -134,16 +133,6 @@ impl RelPath {
     pub fn shown(&self) -> String {
         String::from_utf8_lossy(&self.0).into_owned()
     }
-
-    /// The path for a host call: `.` for the root.
-    fn c(&self) -> CString {
-        let bytes = if self.is_root() {
-            b".".as_slice()
-        } else {
-            &self.0
-        };
-        CString::new(bytes).expect("a checked path has no NUL")
-    }
 }
 
 /// The errno of the last failed host call.
@@ -155,9 +144,6 @@ pub fn last_errno() -> Errno {
 pub fn check(ret: libc::c_int) -> Result<libc::c_int, Errno> {
     if ret < 0 { Err(last_errno()) } else { Ok(ret) }
 }
-
-/// Set once openat2 has answered ENOSYS: the walk is used from then on.
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// The volume's directory, held open; every host path is resolved beneath it.
 #[derive(Debug)]
@@ -201,86 +187,18 @@ impl Beneath {
 }
 
 fn open_beneath(dirfd: RawFd, path: &RelPath, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        match openat2(dirfd, path, flags, mode) {
-            Err(e) if e.code() == libc::ENOSYS => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // EAGAIN: a concurrent rename somewhere on the system made the kernel
-            // unsure the walk stayed beneath; trying again is what it asks.
-            Err(e) if e.code() == libc::EAGAIN => return openat2(dirfd, path, flags, mode),
-            other => return other,
-        }
-    }
-    walk(dirfd, path, flags, mode)
+    crate::beneath::open(dirfd, rel_bytes(path), flags, mode).map_err(Errno::from)
 }
 
-fn openat2(dirfd: RawFd, path: &RelPath, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
-    let c = path.c();
-    // SAFETY: `open_how` is plain integers; zero is a valid value for each.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = flags as u64;
-    // The kernel refuses a mode without O_CREAT or O_TMPFILE.
-    how.mode = if flags & libc::O_CREAT != 0 {
-        mode as u64
-    } else {
-        0
-    };
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid C string and an `open_how` of the size given.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(last_errno());
-    }
-    // SAFETY: a new descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// The fallback: each directory opened with O_PATH | O_DIRECTORY | O_NOFOLLOW
-/// from the one before, every component checked again here.
+/// The fallback walk alone (tests use it where openat2 exists).
+#[cfg(test)]
 pub(super) fn walk(dirfd: RawFd, path: &RelPath, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    let parts: Vec<&[u8]> = if path.is_root() {
-        vec![b"."]
-    } else {
-        path.0.split(|&c| c == b'/').collect()
-    };
-    let (last, dirs) = parts.split_last().expect("at least one part");
-    if !path.is_root() && !parts.iter().all(|p| is_component(p)) {
-        return Err(Errno::EXDEV);
-    }
-    let mut held: Option<OwnedFd> = None;
-    for d in dirs {
-        let at = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
-        let next = openat(
-            at,
-            d,
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0,
-        )?;
-        held = Some(next);
-    }
-    let at = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
-    openat(at, last, flags, mode)
+    crate::beneath::walk(dirfd, rel_bytes(path), flags, mode).map_err(Errno::from)
 }
 
-fn openat(dirfd: RawFd, name: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
-    let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: a valid C string; the fd returned is owned below.
-    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags, mode as libc::c_uint) };
-    if fd < 0 {
-        return Err(last_errno());
-    }
-    // A symlink opened with O_PATH | O_NOFOLLOW is the link itself, as with openat2.
-    // SAFETY: a new descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// The root is `.` to the host.
+fn rel_bytes(path: &RelPath) -> &[u8] {
+    if path.is_root() { b"." } else { &path.0 }
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ fn bytes_go_through_the_cache_and_sizes_follow() {
     assert_eq!(v.write(&mm, fh, 1, &[0; 512], direct), Err(Errno::EINVAL));
     assert_eq!(v.read(&mm, fh, 0, 100, direct), Err(Errno::EINVAL));
     v.fsync(&mm, fh).unwrap();
-    v.flush(fh).unwrap();
+    v.flush(&mm, fh).unwrap();
     v.release(&mm, fh).unwrap();
     assert_eq!(std::fs::read(dir.join("f")).unwrap(), b"hello world");
     // Truncation by name, and through an open handle.
@@ -162,6 +162,9 @@ fn rename_flags() {
     for n in ["a", "b"] {
         let (_, fh) = v.create(&mm, FILES_INO, os(n), 0o644, RW, me()).unwrap();
         v.write(&mm, fh, 0, n.as_bytes(), RW).unwrap();
+        // The host file has the bytes once they are flushed (the cache holds
+        // them until the lazy writer or a flush).
+        v.fsync(&mm, fh).unwrap();
         v.release(&mm, fh).unwrap();
     }
     let (a, b) = ((FILES_INO, os("a")), (FILES_INO, os("b")));

@@ -171,6 +171,7 @@ impl Mm {
             done += n;
         }
         cc.stats.copy_writes += 1;
+        touch_mtime(&map_of(&cc, f)?.file);
         if mode == WriteMode::WriteThrough {
             write_file(&self.machine, &mut space, &mut cc, f.ca, u64::MAX);
             drop(space);
@@ -287,6 +288,23 @@ impl Mm {
         }
         self.trim_closed_maps(&mut cc);
         match lost {
+            Some(why) => Err(mm_err!(
+                LOST_WRITEBEHIND_DATA,
+                "a delayed write was lost: {why}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Reports (once) a delayed write of the file that was lost, without
+    /// closing it: `close()` gets EIO from the FUSE flush that precedes it.
+    pub fn cache_check_lost(&self, f: &CachedFile) -> MmResult<()> {
+        let mut cc = self.cache_lock();
+        let map = cc
+            .maps
+            .get_mut(&f.ca)
+            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
+        match map.lost_write.take() {
             Some(why) => Err(mm_err!(
                 LOST_WRITEBEHIND_DATA,
                 "a delayed write was lost: {why}"
@@ -497,6 +515,25 @@ pub(super) fn map_of<'a>(cc: &'a CacheManager, f: &CachedFile) -> MmResult<&'a S
 fn unlinked(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     meta.nlink() == 0
+}
+
+/// A write changes the file's modification time now, as the file system
+/// does when the bytes enter the cache; the lazy writer's write later keeps
+/// the times (`paging/mapped_writer.rs`).
+fn touch_mtime(file: &File) {
+    use std::os::fd::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+    ];
+    // SAFETY: futimens on an open descriptor with two valid timespecs.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
 }
 
 /// Reads `buf.len()` bytes of the host file at `offset` (fewer at its end).

@@ -50,7 +50,7 @@ impl Mm {
             None => create_pagefile_segment(m, size, protection)?,
             Some(path) => {
                 let files_dir = &self.config.files_dir;
-                let full = volume_path(files_dir, path)?;
+                let full = volume_path(path)?;
                 let request = FileRequest {
                     full: &full,
                     shown: path,

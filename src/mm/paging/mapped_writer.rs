@@ -80,17 +80,42 @@ fn start_run(
 }
 
 /// Writes a run's data at its file offset; the file's length is not changed
-/// (the last page of a file is written only up to its end).
+/// (the last page of a file is written only up to its end), nor are its
+/// access and modification times: paging I/O is not a write by a user (the
+/// file system set the modification time when the bytes were written into
+/// the cache or the view, as NTFS does).
 fn write_run(m: &Machine, file: &std::fs::File, offset: u64, data: &[u8]) -> std::io::Result<()> {
     if Injected::take(&m.injected.mapped_writes) {
         return Err(std::io::Error::from_raw_os_error(libc::EIO));
     }
-    let len = file.metadata()?.len();
+    let meta = file.metadata()?;
+    let len = meta.len();
     if offset >= len {
         return Ok(());
     }
     let n = ((len - offset) as usize).min(data.len());
-    file.write_all_at(&data[..n], offset)
+    file.write_all_at(&data[..n], offset)?;
+    keep_times(file, &meta);
+    Ok(())
+}
+
+/// Puts back the access and modification times `meta` had.
+fn keep_times(file: &std::fs::File, meta: &std::fs::Metadata) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let times = [
+        libc::timespec {
+            tv_sec: meta.atime(),
+            tv_nsec: meta.atime_nsec(),
+        },
+        libc::timespec {
+            tv_sec: meta.mtime(),
+            tv_nsec: meta.mtime_nsec(),
+        },
+    ];
+    // SAFETY: futimens on an open descriptor with two valid timespecs. A
+    // failure (a file not ours to touch) leaves the times the write gave.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
 }
 
 /// Completes a run under the PFN lock.

@@ -4,7 +4,7 @@
 //! and NtExtendSection (a new subsection for the pages beyond the last).
 //! Called with the section table's lock held and no other.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,9 +66,9 @@ pub fn create_pagefile_segment(
     Ok((ca, size))
 }
 
-/// What a file-backed section is to be created on: the file as the volume
-/// has it (`full`), as the user named it (`shown`, for messages), and the
-/// volume's root (`files_dir`, for messages).
+/// What a file-backed section is to be created on: the file's path inside
+/// the volume (`full`, relative), as the user named it (`shown`, for
+/// messages), and the volume's root (`files_dir`).
 pub struct FileRequest<'a> {
     pub full: &'a Path,
     pub shown: &'a str,
@@ -86,11 +86,13 @@ pub fn open_file_segment(
     protection: Protection,
 ) -> MmResult<(ControlAreaId, u64)> {
     let shown = file.shown;
-    let meta = regular_file(file)?;
     let writable = protection.allows_write() && !protection.is_copy_on_write();
+    let (opened, meta) = open_in_volume(file, writable)?;
     let file_len = meta.len();
     let size = file_section_size(shown, file_len, size, protection)?;
-    let ca = file_control_area(m, file, writable)?;
+    let path = file.files_dir.join(file.full);
+    let ca = control_area_for_file(m, opened, path)
+        .map_err(|e| mm_err!(ACCESS_DENIED, "file={shown}: {e}"))?;
     if size > file_len {
         // A writable section larger than its file grows the file (NT sets
         // the end of file when the section is created).
@@ -119,23 +121,49 @@ pub fn open_file_segment(
     Ok((ca, size))
 }
 
-/// The file's metadata, if it exists and is a regular file.
-fn regular_file(file: &FileRequest<'_>) -> MmResult<Metadata> {
+/// Opens the file inside the volume (never leaving it: no `..`, no symlink
+/// followed, see `crate::beneath`), read-write, or read-only for a section
+/// that cannot write; it must be a regular file. Returns it and its metadata.
+fn open_in_volume(file: &FileRequest<'_>, writable: bool) -> MmResult<(File, Metadata)> {
     let shown = file.shown;
-    let meta = std::fs::metadata(file.full).map_err(|e| {
+    let not_found = |e: std::io::Error| {
         mm_err!(
             OBJECT_NAME_NOT_FOUND,
             "file={shown}: {e} (files live in the --files volume, {})",
             file.files_dir.display()
         )
-    })?;
+    };
+    let root = File::open(file.files_dir).map_err(not_found)?;
+    let open = |flags| {
+        use std::os::fd::AsRawFd;
+        crate::beneath::open(
+            root.as_raw_fd(),
+            file.full.as_os_str().as_encoded_bytes(),
+            flags,
+            0,
+        )
+    };
+    let fd = open(libc::O_RDWR)
+        .or_else(|e| {
+            if writable {
+                Err(e)
+            } else {
+                open(libc::O_RDONLY)
+            }
+        })
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => not_found(e),
+            _ => mm_err!(ACCESS_DENIED, "file={shown}: {e}"),
+        })?;
+    let opened = File::from(fd);
+    let meta = opened.metadata().map_err(not_found)?;
     if !meta.is_file() {
         return Err(mm_err!(
             INVALID_PARAMETER,
             "file={shown} is not a regular file"
         ));
     }
-    Ok(meta)
+    Ok((opened, meta))
 }
 
 /// The size of a section on a file of `file_len` bytes: `size`, or the file's
@@ -166,25 +194,6 @@ fn file_section_size(
         return Err(mm_err!(SECTION_TOO_BIG, "{size:#x} bytes is too large"));
     }
     Ok(size)
-}
-
-/// The control area of the file, found by the file's identity or made (the
-/// file opened read-write, or read-only for a section that cannot write).
-fn file_control_area(
-    m: &Machine,
-    file: &FileRequest<'_>,
-    writable: bool,
-) -> MmResult<ControlAreaId> {
-    let full = file.full;
-    let opened = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(full)
-        .or_else(|e| if writable { Err(e) } else { File::open(full) })
-        .map_err(|e| mm_err!(ACCESS_DENIED, "file={}: {e}", file.shown))?;
-    let canonical = full.canonicalize().unwrap_or_else(|_| full.to_path_buf());
-    control_area_for_file(m, opened, canonical)
-        .map_err(|e| mm_err!(ACCESS_DENIED, "file={}: {e}", file.shown))
 }
 
 /// The control area of an open host file: the one that file already has (by

@@ -79,8 +79,10 @@ pub fn validate_section_protection(p: Protection) -> MmResult<()> {
     Ok(())
 }
 
-/// Resolves `file=PATH` inside the `--files` volume: relative, no `..`.
-pub fn volume_path(root: &Path, path: &str) -> MmResult<PathBuf> {
+/// Checks `file=PATH` as a path inside the `--files` volume (relative, no
+/// `..`) and returns it relative to the volume's root; it is opened beneath
+/// the root without following symlinks (`create.rs`).
+pub fn volume_path(path: &str) -> MmResult<PathBuf> {
     let rel = Path::new(path);
     let plain = rel
         .components()
@@ -92,5 +94,8 @@ pub fn volume_path(root: &Path, path: &str) -> MmResult<PathBuf> {
             path.escape_default()
         ));
     }
-    Ok(root.join(rel))
+    Ok(rel
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect())
 }

@@ -962,3 +962,30 @@ fn commit_in_a_view_follows_nt_allocate_virtual_memory() {
     mm.write_memory(a, sv.0, b"x").unwrap();
     assert_verified(&mm);
 }
+
+#[test]
+fn a_file_section_never_follows_a_symlink_out_of_the_volume() {
+    let (mm, dir) = file_machine();
+    std::os::unix::fs::symlink("/etc", dir.join("esc")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("host")).unwrap();
+    for path in [
+        "esc/hostname",
+        "host",
+        "esc/../esc/hostname",
+        "/etc/hostname",
+    ] {
+        let e = mm
+            .create_section("y", 0, Some(path), RW, false)
+            .unwrap_err();
+        assert_ne!(e.status, NtStatus::SUCCESS, "{path}");
+    }
+    assert!(mm.machine().pfn_lock().segments.control_areas.is_empty());
+    // A plain file of the volume still works.
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/ok"), b"fine").unwrap();
+    assert_eq!(
+        mm.create_section("ok", 0, Some("./sub/ok"), RW, false)
+            .unwrap(),
+        4
+    );
+}
