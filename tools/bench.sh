@@ -14,7 +14,7 @@ set -euo pipefail
 shopt -s inherit_errexit # a failed step inside $(...) stops the bench too
 cd "$(dirname "$0")/.."
 
-ALL_ROWS=(fresh random parallel listing control paging)
+ALL_ROWS=(fresh random parallel listing control paging files)
 rows=("$@")
 [[ ${#rows[@]} -gt 0 ]] || rows=("${ALL_ROWS[@]}")
 for r in "${rows[@]}"; do
@@ -22,10 +22,11 @@ for r in "${rows[@]}"; do
 done
 
 MB=${BENCH_MB:-256}
-cargo build --release --quiet --bin mmfs --example nullfs --example randio
+cargo build --release --quiet --bin mmfs --example nullfs --example randio --example passthrough
 MMFS_BIN=target/release/mmfs
 NULLFS_BIN=target/release/examples/nullfs
 RANDIO_BIN=target/release/examples/randio
+PASSTHROUGH_BIN=target/release/examples/passthrough
 
 work=$(mktemp -d /tmp/mmfs-bench.XXXXXX)
 mkdir -p "$work/mm" "$work/null" "$work/tmpfs"
@@ -33,7 +34,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    for d in "$work/mm" "$work/null" "$work/tmpfs"; do
+    for d in "$work/mm" "$work/null" "$work/tmpfs" "$work/mmf" "$work/pt"; do
         mountpoint -q "$d" && umount -l "$d"
     done
     rm -rf "$work"
@@ -274,6 +275,53 @@ t_ceiling=$(awk -v a="$(med "${c_null[@]}")" -v b="$(med "${c_io[@]}")" 'BEGIN {
 report "  paging file I/O alone (dd 64K w + 16K r)" "$PAGE_MB" "$(med "${c_mm[@]}")" "$(med "${c_io[@]}")" dd-io
 printf '  ceiling (nullfs transfer + that I/O, the simulation free): %s MB/s, %s of host-dd\n' \
     "$(rate "$PAGE_MB" "$t_ceiling")" "$(ratio "$t_ceiling" "$(med "${c_host[@]}")")"
+}
+
+bench_files() {
+# 7. files/: the cache manager against examples/passthrough (pread/pwrite to
+#    the host file, same FUSE threads and direct I/O), both over directories of
+#    the same host file system. A second mmfs with --clock auto, so the lazy
+#    writer and read-ahead threads run as they would for a user. Rows: 1 MiB
+#    buffered writes of a new file, 1 MiB reads of it while cached, 1 MiB reads
+#    after `cache/control purge` (cold: read from the host's page cache, with
+#    read-ahead), 4 KiB random reads of the cached file, and 10,000 files each
+#    created, written 4 KiB, closed and unlinked.
+local FMB=${BENCH_FILES_MB:-128} NFILES=${BENCH_FILES_N:-10000}
+mkdir -p "$work/mmf" "$work/pt" "$work/mmfiles" "$work/pthost"
+"$MMFS_BIN" "$work/mmf" --clock auto --ram "${RAM_MB}M" --files "$work/mmfiles" 2>"$work/mmf.log" &
+pids+=($!)
+"$PASSTHROUGH_BIN" "$work/pt" "$work/pthost" 2>"$work/pt.log" &
+pids+=($!)
+wait_mounted "$work/mmf"
+wait_mounted "$work/pt"
+local M=$work/mmf/files P=$work/pt
+fw_mm=(); fw_pt=(); fr_mm=(); fr_pt=(); fc_mm=(); fc_pt=(); rr_mm=(); rr_pt=(); cu_mm=(); cu_pt=()
+for rep in $(seq 1 "$REPS"); do
+    fw_mm+=("$(seconds dd if=/dev/zero of="$M/seq$rep" bs=1M count="$FMB")")
+    fw_pt+=("$(seconds dd if=/dev/zero of="$P/seq$rep" bs=1M count="$FMB")")
+    fr_mm+=("$(seconds dd if="$M/seq$rep" of=/dev/null bs=1M)")
+    fr_pt+=("$(seconds dd if="$P/seq$rep" of=/dev/null bs=1M)")
+    echo "purge seq$rep" > "$work/mmf/cache/control"
+    grep -q '^ok' "$work/mmf/cache/control" || { echo "bench: purge failed: $(cat "$work/mmf/cache/control")" >&2; exit 1; }
+    fc_mm+=("$(seconds dd if="$M/seq$rep" of=/dev/null bs=1M)")
+    fc_pt+=("$(seconds dd if="$P/seq$rep" of=/dev/null bs=1M)")
+    rr_mm+=("$("$RANDIO_BIN" "$M/seq$rep" 0 "${FMB}M" "$RAND_OPS" read "$rep")")
+    rr_pt+=("$("$RANDIO_BIN" "$P/seq$rep" 0 "${FMB}M" "$RAND_OPS" read "$rep")")
+    cu_mm+=("$(seconds python3 tools/churn.py "$M" "$NFILES")")
+    cu_pt+=("$(seconds python3 tools/churn.py "$P" "$NFILES")")
+    rm -f "$M/seq$rep" "$P/seq$rep"
+done
+grep -q '^ok' "$work/mmf/system/verify" || { echo "bench: verify failed after files" >&2; exit 1; }
+report "files/ 1 MiB buffered writes (median/$REPS)" "$FMB" "$(med "${fw_mm[@]}")" "$(med "${fw_pt[@]}")" passthru
+report "files/ 1 MiB reads, cached (median/$REPS)" "$FMB" "$(med "${fr_mm[@]}")" "$(med "${fr_pt[@]}")" passthru
+report "files/ 1 MiB reads, cold, read-ahead" "$FMB" "$(med "${fc_mm[@]}")" "$(med "${fc_pt[@]}")" passthru
+printf '%-44s mmfs %8s IO/s   passthru %8s IO/s   ratio %s\n' "files/ 4 KiB random reads, cached" \
+    "$(rate "$RAND_OPS" "$(med "${rr_mm[@]}")")" "$(rate "$RAND_OPS" "$(med "${rr_pt[@]}")")" \
+    "$(ratio "$(med "${rr_mm[@]}")" "$(med "${rr_pt[@]}")")"
+printf '%-44s mmfs %8s ops/s  passthru %8s ops/s  ratio %s\n' "files/ create+write 4K+close+unlink" \
+    "$(rate "$NFILES" "$(med "${cu_mm[@]}")")" "$(rate "$NFILES" "$(med "${cu_pt[@]}")")" \
+    "$(ratio "$(med "${cu_mm[@]}")" "$(med "${cu_pt[@]}")")"
+echo "  cache: $(grep -E 'CopyReadHitsPercent|ReadAheads|LazyWritePages|ThrottledWrites' "$work/mmf/cache/stats" | tr '\n' ' ')"
 }
 
 for r in "${rows[@]}"; do "bench_$r"; done

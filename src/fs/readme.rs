@@ -501,7 +501,7 @@ process (pid 4): touching a view takes page faults there, and its pages are
 in the System process's working set, the system cache working set.
 
   stats    key/value, NT's cache counters: CopyReads, CopyReadHits (reads that
-           found every page resident), CopyReadHitsPercent, CopyWrites,
+           read nothing from the file), CopyReadHitsPercent, CopyWrites,
            DataMaps (views mapped), ReadAheads, ReadAheadPages,
            LazyWriteFlushes (write-behind I/Os of at most 64 KB),
            LazyWritePages, DirtyPages (pages the cache dirtied, not yet

@@ -20,11 +20,12 @@ use std::sync::atomic::Ordering;
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::cache::prefetch::zero_fill;
 use crate::mm::cache::vacb::view_of;
 use crate::mm::cache::write_behind::{MAX_RUN_PAGES, write_file};
 use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
 use crate::mm::process::AddressSpace;
-use crate::mm::section::create::control_area_for_file;
+use crate::mm::section::create::{control_area_for_file, grow_segment};
 use crate::mm::segment::{Backing, ControlAreaId};
 
 pub use crate::mm::segment::FileId;
@@ -103,14 +104,16 @@ impl Mm {
     /// in the system cache, faulting the pages in as the System process.
     pub fn cache_read(&self, f: &CachedFile, offset: u64, buf: &mut [u8]) -> MmResult<usize> {
         let mut cc = self.cache_lock();
-        let size = map_of(&cc, f)?.file_size;
+        let size = follow_host_size(&mut cc, f)?;
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
         let system = self.process(Pid::SYSTEM)?;
         let mut space = system.space();
-        let faults_before = space.faults.page_faults;
+        // A hit needs no I/O: every page was valid or came back from a list
+        // (NT counts a copy read that had to wait for a read as a miss).
+        let hard_before = space.faults.hard;
         self.copy_through_views(
             &mut space,
             &mut cc,
@@ -118,7 +121,7 @@ impl Mm {
             offset,
             Copy::Read(&mut buf[..len]),
         )?;
-        let hit = space.faults.page_faults == faults_before;
+        let hit = space.faults.hard == hard_before;
         self.unmap_behind(&mut space, &mut cc, f.ca, offset);
         drop(space);
         cc.stats.copy_reads += 1;
@@ -151,6 +154,7 @@ impl Mm {
             .filter(|&e| e <= i64::MAX as u64)
             .ok_or_else(|| mm_err!(INVALID_PARAMETER, "{offset:#x} is past the largest file"))?;
         let mut cc = self.cache_lock();
+        let old_size = follow_host_size(&mut cc, f)?;
         self.extend_for_write(&mut cc, f, end)?;
         let system = self.process(Pid::SYSTEM)?;
         let mut space = system.space();
@@ -162,6 +166,7 @@ impl Mm {
             let n = ((VACB_SIZE - at % VACB_SIZE) as usize).min(data.len() - done);
             let piece = &data[done..done + n];
             self.throttle(&mut space, &mut cc, at, n as u64);
+            self.fill_without_reading(f.ca, at, n as u64, old_size)?;
             self.copy_through_views(&mut space, &mut cc, f.ca, at, Copy::Write(piece))?;
             let (first, last) = (at / PAGE_SIZE, (at + n as u64 - 1) / PAGE_SIZE);
             if let Some(map) = cc.maps.get_mut(&f.ca) {
@@ -231,7 +236,7 @@ impl Mm {
 
     /// The file's size as the cache knows it (FileSize).
     pub fn cache_file_size(&self, f: &CachedFile) -> MmResult<u64> {
-        Ok(map_of(&self.cache_lock(), f)?.file_size)
+        follow_host_size(&mut self.cache_lock(), f)
     }
 
     /// Sets the file's size (truncate or extend: CcSetFileSizes). Shrinking
@@ -429,6 +434,28 @@ impl Mm {
         Ok(())
     }
 
+    /// The pages of a write of `len` bytes at `at` that need not be read
+    /// first (wholly overwritten, or wholly past the file's old end
+    /// `old_size`) become zeroed pages on standby (`prefetch::zero_fill`), so
+    /// the copy takes a soft fault instead of reading them from the file.
+    fn fill_without_reading(
+        &self,
+        ca: ControlAreaId,
+        at: u64,
+        len: u64,
+        old_size: u64,
+    ) -> MmResult<()> {
+        let m = &self.machine;
+        grow_segment(m, ca, (at + len).next_multiple_of(VACB_SIZE))?;
+        let (first, last) = (at / PAGE_SIZE, (at + len - 1) / PAGE_SIZE);
+        let skip_read = |p: u64| {
+            let (start, end) = (p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+            (start >= at && end <= at + len) || start >= old_size
+        };
+        zero_fill(m, ca, (first..=last).filter(|&p| skip_read(p)));
+        Ok(())
+    }
+
     /// Makes the file at least `end` bytes long for a write (the host file
     /// too, so `stat` shows the size at once).
     fn extend_for_write(&self, cc: &mut CacheManager, f: &CachedFile, end: u64) -> MmResult<()> {
@@ -509,6 +536,23 @@ pub(super) fn map_of<'a>(cc: &'a CacheManager, f: &CachedFile) -> MmResult<&'a S
     cc.maps
         .get(&f.ca)
         .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))
+}
+
+/// The file's size, after following the host file if it grew behind the
+/// cache: a section created larger than its file (or extended) sets the
+/// host file's end, as NT's section code asks the file system to. Only
+/// growth is followed; a file shrinks only through `cache_set_size`.
+fn follow_host_size(cc: &mut CacheManager, f: &CachedFile) -> MmResult<u64> {
+    let map = cc
+        .maps
+        .get_mut(&f.ca)
+        .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))?;
+    if let Ok(meta) = map.file.metadata()
+        && meta.len() > map.file_size
+    {
+        map.file_size = meta.len();
+    }
+    Ok(map.file_size)
 }
 
 /// Whether a file's last name is gone.

@@ -15,6 +15,7 @@
 //! - `vacb.rs`: the VACB array, least-recently-used reuse of inactive views;
 //! - `write_behind.rs`: the lazy writer's scan and the write throttle;
 //! - `read_ahead.rs`: the read history and what to read ahead;
+//! - `prefetch.rs`: read-ahead's reads, in runs, onto the standby list;
 //! - `purge.rs`: dropping cached pages past a new end of file.
 //!
 //! Lock: `Mm::cache` (order 2½: after `Mm::sections`, before the process
@@ -22,6 +23,7 @@
 //! space, so a VACB is never unmapped while a copy uses it (NT's ActiveCount
 //! plays that part for concurrent copies; here they are serialized).
 
+pub mod prefetch;
 pub mod purge;
 pub mod read_ahead;
 pub mod vacb;
@@ -47,7 +49,8 @@ pub const VACB_PAGES: u64 = VACB_SIZE / PAGE_SIZE;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CacheStats {
     pub copy_reads: u64,
-    /// Copy reads that found every page resident (no hard or soft fault).
+    /// Copy reads that needed no read from the file (every page valid, or
+    /// brought back from a list by a soft fault).
     pub copy_read_hits: u64,
     pub copy_writes: u64,
     /// Views mapped (CcMapData and the VACB maps a copy needed).

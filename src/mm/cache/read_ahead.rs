@@ -9,16 +9,16 @@
 //!   position.
 //! - A random-access file reads nothing ahead.
 //!
-//! Read-ahead is capped at 8 MB per request, and only scheduled when the copy
-//! read found a page not resident (NT: when the copy took a fault).
+//! Read-ahead is capped at 8 MB per request, and turned on by a copy read
+//! that found a page not resident (NT: when the copy took a fault). Its reads
+//! put the pages on standby (`prefetch.rs`).
 
-use crate::mm::base::types::{PAGE_SIZE, Va};
-use crate::mm::fault::{Access, touch};
+use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::machine::Machine;
-use crate::mm::process::AddressSpace;
 
-use super::vacb::view_of;
-use super::{CacheManager, VACB_PAGES};
+use super::prefetch::prefetch;
+use super::{CacheManager, VACB_SIZE};
+use crate::mm::section::create::grow_segment;
 
 /// READ_AHEAD_GRANULARITY as file systems set it: 64 KB.
 pub const GRANULARITY: u64 = 64 << 10;
@@ -98,38 +98,33 @@ impl ReadHistory {
 }
 
 /// One pass of the `read-ahead` thread (CcPerformReadAhead): every queued
-/// request's pages are touched through the file's views, so those not
-/// resident are read in (hard faults, in clusters) or brought back from
-/// standby. Returns the pages brought in. Holds `Mm::cache` and the System
-/// process's address space.
-pub fn perform(m: &Machine, space: &mut AddressSpace, cc: &mut CacheManager) -> u64 {
+/// request's pages that are not in memory are read, in runs of at most 64 KB,
+/// onto the standby list (`prefetch.rs`), where the copy reads find them.
+/// Returns the pages read. Holds `Mm::cache`.
+pub fn perform(m: &Machine, cc: &mut CacheManager) -> u64 {
     let queue = std::mem::take(&mut cc.read_ahead_queue);
     let mut brought = 0;
     for (ca, first, pages) in queue {
-        let hard_before = space.faults.hard;
-        let faults_before = space.faults.page_faults;
-        for page in first..first + pages {
-            let Ok(base) = view_of(m, space, cc, ca, page / VACB_PAGES) else {
-                break;
-            };
-            let va = Va(base.0 + (page % VACB_PAGES) * PAGE_SIZE);
-            if touch(m, space, va, Access::Read).is_err() {
-                break; // out of memory, or a read error: the copy will say
-            }
+        // The segment covers whole views; read-ahead may run past the views
+        // mapped so far.
+        let end = ((first + pages) * PAGE_SIZE).next_multiple_of(VACB_SIZE);
+        if grow_segment(m, ca, end).is_err() {
+            continue;
         }
-        let ios = space.faults.hard - hard_before;
-        let faulted = space.faults.page_faults - faults_before;
-        brought += faulted;
+        let done = prefetch(m, ca, first, pages);
+        brought += done.pages;
         cc.stats.read_aheads += 1;
-        cc.stats.read_ahead_pages += faulted;
+        cc.stats.read_ahead_pages += done.pages;
         m.counters
             .cache_read_ahead_ios
-            .fetch_add(ios, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(done.ios, std::sync::atomic::Ordering::Relaxed);
         crate::mm_event!(
             m,
             "cache.read-ahead",
-            "pid=4 ca={ca} offset={:#x} pages={pages} faulted={faulted} ios={ios}",
-            first * PAGE_SIZE
+            "pid=4 ca={ca} offset={:#x} pages={pages} read={} ios={}",
+            first * PAGE_SIZE,
+            done.pages,
+            done.ios
         );
     }
     brought

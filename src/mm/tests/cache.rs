@@ -361,3 +361,46 @@ fn a_file_first_opened_read_only_is_written_back_once_a_writer_opens_it() {
     mm.cache_close(writer).unwrap();
     assert_verified(&mm);
 }
+
+#[test]
+fn writing_a_new_file_reads_nothing_from_the_disk() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let f = open(&mm, &dir, "new");
+    let hard = mm.counter("hard_faults");
+    // Whole pages, and a partial page past the old end: MmCopyToCachedPage
+    // gives them zeroed frames instead of reading them.
+    mm.cache_write(&f, 0, &random_bytes(8, 1 << 20), WriteMode::Buffered)
+        .unwrap();
+    mm.cache_write(&f, (1 << 20) + 100, b"tail", WriteMode::Buffered)
+        .unwrap();
+    assert_eq!(mm.counter("hard_faults"), hard, "no page was read");
+    let mut got = vec![0xffu8; 104];
+    mm.cache_read(&f, 1 << 20, &mut got).unwrap();
+    assert!(got[..100].iter().all(|&b| b == 0));
+    assert_eq!(&got[100..], b"tail");
+    // A partial write inside the old end must read the page first.
+    mm.cache_flush(&f).unwrap();
+    mm.cache_close(f).unwrap();
+    let f = open(&mm, &dir, "new");
+    mm.cache_purge_path("new").unwrap();
+    mm.cache_write(&f, 10, b"x", WriteMode::Buffered).unwrap();
+    assert_eq!(mm.counter("hard_faults"), hard + 1);
+    assert_verified(&mm);
+}
+
+#[test]
+fn a_section_that_grows_the_file_is_seen_by_the_cache() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("g"), b"0123456789").unwrap();
+    let f = open(&mm, &dir, "g");
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 10);
+    mm.create_section("g", 8192, Some("g"), RW, false).unwrap();
+    let p = mm.create_process("p").unwrap();
+    let (va, _) = mm.map_view(p, "g", 0, 0, 0, RW).unwrap();
+    mm.write_memory(p, va.0 + 5000, b"far").unwrap();
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 8192);
+    let mut got = [0u8; 3];
+    assert_eq!(mm.cache_read(&f, 5000, &mut got).unwrap(), 3);
+    assert_eq!(&got, b"far");
+    assert_verified(&mm);
+}

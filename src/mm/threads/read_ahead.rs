@@ -2,7 +2,6 @@
 //! system worker thread): brings in what the read history said will be read
 //! next (`cache/read_ahead.rs`). It runs when a copy read wakes it.
 
-use crate::mm::base::types::Pid;
 use crate::mm::cache::read_ahead::perform;
 
 use super::System;
@@ -10,12 +9,5 @@ use super::System;
 /// One pass over the queued requests. Returns the pages brought in.
 pub(super) fn pass(sys: System<'_>) -> u64 {
     let mut cc = sys.cache_lock();
-    if cc.read_ahead_queue.is_empty() {
-        return 0;
-    }
-    let Ok(system) = sys.processes.get(Pid::SYSTEM) else {
-        return 0;
-    };
-    let mut space = system.space();
-    perform(sys.m, &mut space, &mut cc)
+    perform(sys.m, &mut cc)
 }

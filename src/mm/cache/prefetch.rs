@@ -1,0 +1,191 @@
+//! Read-ahead's I/O (NT's MmPrefetchPages, which CcPerformReadAhead calls):
+//! the pages of a file range that are not in memory are read in runs of
+//! consecutive pages, one host read per run of at most 64 KB, and placed on
+//! the standby list in transition, in no working set. The copy read that
+//! wanted them then takes a soft (transition) fault instead of a hard one.
+//!
+//! While a run is read its pages are in transition with ReadInProgress, so a
+//! process faulting on one of them waits for the read (a collided fault), as
+//! it would for a hard fault's read. Frames come only from the free, zeroed
+//! and standby lists: read-ahead never trims or writes to get pages.
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn};
+use crate::mm::hw::pte::PteState;
+use crate::mm::machine::{Machine, PageNeed, PfnState};
+use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
+
+use super::write_behind::MAX_RUN_PAGES;
+
+/// What a prefetch did: pages read, and host reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prefetched {
+    pub pages: u64,
+    pub ios: u64,
+}
+
+/// One page of a run being read.
+struct RunPage {
+    at: ProtoLoc,
+    pfn: Pfn,
+    original: Mmpte,
+}
+
+/// Reads the pages of control area `ca` with indexes `first..first + pages`
+/// that are not in memory.
+pub fn prefetch(m: &Machine, ca: ControlAreaId, first: u64, pages: u64) -> Prefetched {
+    let mut done = Prefetched::default();
+    let mut index = first;
+    let end = first + pages;
+    while index < end {
+        let Some((file, offset, run, next)) = start_run(m, ca, index, end) else {
+            break;
+        };
+        index = next;
+        if run.is_empty() {
+            continue;
+        }
+        let mut buf = vec![0u8; run.len() * PAGE_SIZE as usize];
+        let ok = read_run(&file, offset, &mut buf).is_ok();
+        finish_run(m, ca, &run, &buf, ok);
+        if ok {
+            done.pages += run.len() as u64;
+            done.ios += 1;
+        }
+    }
+    done
+}
+
+/// From `index`, skips pages in memory and takes the next run of pages that
+/// are not (subsection PTEs, consecutive in one subsection, at most 64 KB):
+/// frames allocated, prototype PTEs in transition with ReadInProgress.
+/// Returns the file, the run's offset, the run and where to go on; `None` to
+/// stop (no frame, no such page, not a file).
+fn start_run(
+    m: &Machine,
+    ca: ControlAreaId,
+    mut index: u64,
+    end: u64,
+) -> Option<(Arc<std::fs::File>, u64, Vec<RunPage>, u64)> {
+    let mut st = m.pfn_lock();
+    let file = match &st.segments.control_area(ca)?.backing {
+        Backing::File { file, .. } => file.clone(),
+        _ => return None,
+    };
+    let mut run: Vec<RunPage> = Vec::new();
+    let mut offset = 0;
+    while index < end && (run.len() as u64) < MAX_RUN_PAGES {
+        let at = st.segments.locate(ca, index)?;
+        let raw = st.segments.read(at);
+        let absent = matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. });
+        let follows = run
+            .last()
+            .is_none_or(|p| p.at.subsection == at.subsection && p.at.slot + 1 == at.slot);
+        if !absent || !follows {
+            if run.is_empty() {
+                index += 1;
+                continue;
+            }
+            break;
+        }
+        let Some(page) = m.allocate_locked(&mut st, PageNeed::Any) else {
+            break;
+        };
+        if run.is_empty() {
+            offset = st.segments.file_offset(at);
+        }
+        take_frame(m, &mut st, at, page.pfn, raw);
+        run.push(RunPage {
+            at,
+            pfn: page.pfn,
+            original: raw,
+        });
+        index += 1;
+    }
+    if run.is_empty() && index < end {
+        return None; // no frame for even one page
+    }
+    Some((file, offset, run, index))
+}
+
+/// Makes `pfn` the page of prototype PTE `at`, being read.
+fn take_frame(m: &Machine, st: &mut PfnState, at: ProtoLoc, pfn: Pfn, original: Mmpte) {
+    m.activate_proto_locked(st, pfn, at, original);
+    st.db.set_reference_count(pfn, 1);
+    st.db.set_read_in_progress(pfn, true);
+    st.db.set_modified(pfn, false);
+    let protection = m.fmt.protection_of_original(original);
+    st.segments
+        .write(at, m.fmt.encode(&PteState::Transition { pfn, protection }));
+}
+
+/// Reads a run; past the end of the file the pages read as zeros.
+fn read_run(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf[done..].fill(0);
+    Ok(())
+}
+
+/// Completes a run under the PFN lock: the bytes go into the frames and the
+/// pages onto standby (unless a fault that waited for the read has mapped one
+/// meanwhile); after a failed read the prototype PTEs get their old values
+/// back and the frames are freed.
+fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], buf: &[u8], ok: bool) {
+    let mut st = m.pfn_lock();
+    for (k, p) in run.iter().enumerate() {
+        st.db.set_read_in_progress(p.pfn, false);
+        if !ok {
+            st.segments.write(p.at, p.original);
+            if let Some(area) = st.segments.control_area_mut(ca) {
+                area.pfn_references -= 1;
+            }
+            st.db.set_reference_count(p.pfn, 0);
+            m.free_page_locked(&mut st, p.pfn);
+            continue;
+        }
+        let bytes = &buf[k * PAGE_SIZE as usize..(k + 1) * PAGE_SIZE as usize];
+        m.phys.write(p.pfn, 0, bytes);
+        if st.db.decrement_reference(p.pfn) == 0 && st.db.share_count(p.pfn) == 0 {
+            m.place_unreferenced_proto_locked(&mut st, p.pfn);
+        }
+    }
+}
+
+/// Pages a copy write will fill without reading them first (NT's
+/// MmCopyToCachedPage): for each index in `pages` whose prototype PTE is not
+/// in memory (a subsection PTE), a zeroed frame becomes the page, on the
+/// standby list, clean: a page the write covers whole, or one wholly past
+/// the file's old end, whose bytes on disk are zeros or about to be replaced.
+/// Returns how many were made. Stops quietly when no frame is free (the
+/// copy's fault then reads the page as usual).
+pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64>) -> u64 {
+    let mut st = m.pfn_lock();
+    let mut made = 0;
+    for index in pages {
+        let Some(at) = st.segments.locate(ca, index) else {
+            continue;
+        };
+        let raw = st.segments.read(at);
+        if !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
+            continue;
+        }
+        let Some(page) = m.allocate_locked(&mut st, PageNeed::Zeroed) else {
+            break;
+        };
+        take_frame(m, &mut st, at, page.pfn, raw);
+        st.db.set_read_in_progress(page.pfn, false);
+        st.db.decrement_reference(page.pfn);
+        m.place_unreferenced_proto_locked(&mut st, page.pfn);
+        made += 1;
+    }
+    made
+}
