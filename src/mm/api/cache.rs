@@ -32,12 +32,14 @@ pub use crate::mm::segment::FileId;
 
 use super::memory::SystemCopy;
 
-/// One open of a file through the cache (NT: a file object; its read
-/// history is kept with the file's shared cache map here).
+/// One open of a file through the cache (NT: a file object, with its
+/// private cache map: the read history, kept in the shared cache map under
+/// `open`).
 #[derive(Debug)]
 pub struct CachedFile {
     pub id: FileId,
     pub(super) ca: ControlAreaId,
+    pub(super) open: u64,
 }
 
 /// How a write reaches the file (the open's flags).
@@ -85,18 +87,21 @@ impl Mm {
             }
         };
         let hint = cc.hints.get(shown).copied();
+        cc.next_open += 1;
+        let open = cc.next_open;
         let map = cc.maps.entry(ca).or_insert_with(|| {
             crate::mm_event!(m, "cache.open", "file={shown} ca={ca} size={size:#x}");
             SharedCacheMap::new(ca, id, host.clone(), shown, size)
         });
         map.file = host;
+        map.histories.insert(open, Default::default());
         map.open_count += 1;
         map.shown = shown.to_string();
         map.last_closed = 0;
         if let Some(hint) = hint {
             map.hint = hint;
         }
-        Ok(CachedFile { id, ca })
+        Ok(CachedFile { id, ca, open })
     }
 
     /// CcCopyRead: up to `buf.len()` bytes from `offset`; fewer at the end of
@@ -122,7 +127,7 @@ impl Mm {
             Copy::Read(&mut buf[..len]),
         )?;
         let hit = space.faults.hard == hard_before;
-        self.unmap_behind(&mut space, &mut cc, f.ca, offset);
+        self.unmap_behind(&mut space, &mut cc, f, offset);
         drop(space);
         cc.stats.copy_reads += 1;
         cc.stats.copy_read_hits += u64::from(hit);
@@ -130,7 +135,7 @@ impl Mm {
             .counters
             .cache_copy_reads
             .fetch_add(1, Ordering::Relaxed);
-        self.schedule_read_ahead(&mut cc, f.ca, offset, offset + len as u64, hit);
+        self.schedule_read_ahead(&mut cc, f, offset, offset + len as u64, hit);
         Ok(len)
     }
 
@@ -283,6 +288,7 @@ impl Mm {
             .get_mut(&f.ca)
             .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
         map.open_count = map.open_count.saturating_sub(1);
+        map.histories.remove(&f.open);
         let lost = map.lost_write.take();
         let deleted = map.open_count == 0 && map.file.metadata().is_ok_and(|m| unlinked(&m));
         if map.open_count == 0 {

@@ -165,28 +165,30 @@ impl Mm {
         }
     }
 
-    /// Records a copy read of `offset..end` in the file's history and queues
+    /// Records a copy read of `offset..end` in the open's history and queues
     /// what should be read ahead for the `read-ahead` thread. Read-ahead is
     /// turned on by a read that was not all resident (NT: a copy that
     /// faulted), and by the sequential hint.
     pub(super) fn schedule_read_ahead(
         &self,
         cc: &mut CacheManager,
-        ca: ControlAreaId,
+        f: &CachedFile,
         offset: u64,
         end: u64,
         hit: bool,
     ) {
+        let ca = f.ca;
         let Some(map) = cc.maps.get_mut(&ca) else {
             return;
         };
         let size = map.file_size;
         let hint = map.hint;
-        map.history.enabled |= !hit || hint == read_ahead::Hint::Sequential;
-        let Some((from, to)) = map.history.record(offset, end, hint) else {
+        let history = map.histories.entry(f.open).or_default();
+        history.enabled |= !hit || hint == read_ahead::Hint::Sequential;
+        let Some((from, to)) = history.record(offset, end, hint) else {
             return;
         };
-        if !map.history.enabled {
+        if !history.enabled {
             return;
         }
         let to = to.min(size);
@@ -206,12 +208,17 @@ impl Mm {
         &self,
         space: &mut crate::mm::process::AddressSpace,
         cc: &mut CacheManager,
-        ca: ControlAreaId,
+        f: &CachedFile,
         offset: u64,
     ) {
         const BEHIND: u64 = 1 << 20;
-        let Some(map) = cc.maps.get(&ca) else { return };
-        let [older, newer] = map.history.last;
+        let Some(map) = cc.maps.get(&f.ca) else {
+            return;
+        };
+        let Some(history) = map.histories.get(&f.open) else {
+            return;
+        };
+        let [older, newer] = history.last;
         let sequential = newer.1 == offset && older.1 == newer.0;
         if !sequential || offset <= BEHIND {
             return;

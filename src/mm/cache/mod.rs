@@ -38,6 +38,7 @@ use crate::mm::hw::layout::Layout;
 use crate::mm::segment::{ControlAreaId, FileId};
 
 use read_ahead::{Hint, ReadHistory};
+
 use vacb::VacbArray;
 
 /// VACB_MAPPING_GRANULARITY: each view maps 256 KB of a file.
@@ -83,9 +84,9 @@ pub struct SharedCacheMap {
     pub dirty: BTreeSet<u64>,
     /// FILE_FLAG_SEQUENTIAL_SCAN / RANDOM_ACCESS, from `hint` or the open.
     pub hint: Hint,
-    /// The read history of the file's opens (kept per file here; NT keeps one
-    /// per open, in the PRIVATE_CACHE_MAP).
-    pub history: ReadHistory,
+    /// The read history of each open of the file (NT's PRIVATE_CACHE_MAP,
+    /// one per file object), by open number.
+    pub histories: BTreeMap<u64, ReadHistory>,
     /// A write-behind that failed (the host said why): reported once by the
     /// next flush or close (NT's lost delayed write).
     pub lost_write: Option<String>,
@@ -106,7 +107,7 @@ impl SharedCacheMap {
             vacbs: BTreeMap::new(),
             dirty: BTreeSet::new(),
             hint: Hint::Normal,
-            history: ReadHistory::default(),
+            histories: BTreeMap::new(),
             lost_write: None,
             last_closed: 0,
         }
@@ -128,6 +129,8 @@ pub struct CacheManager {
     pub read_ahead_queue: Vec<(ControlAreaId, u64, u64)>,
     /// Counts closes, to order closed maps.
     pub close_clock: u64,
+    /// Numbers opens (each has its own read history).
+    pub next_open: u64,
     /// Pages copy writes dirtied since the lazy writer's last scan.
     pub dirtied_since_scan: u64,
     /// The eighth the last scan set out to write (what dirtying is compared
@@ -167,6 +170,7 @@ impl CacheManager {
             lazy_cursor: ControlAreaId(0),
             read_ahead_queue: Vec::new(),
             close_clock: 0,
+            next_open: 0,
             dirtied_since_scan: 0,
             last_scan_share: 0,
             hints: std::collections::HashMap::new(),

@@ -404,3 +404,29 @@ fn a_section_that_grows_the_file_is_seen_by_the_cache() {
     assert_eq!(&got, b"far");
     assert_verified(&mm);
 }
+
+#[test]
+fn each_open_has_its_own_read_history() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    std::fs::write(dir.join("two"), random_bytes(6, 4 << 20)).unwrap();
+    let a = open(&mm, &dir, "two");
+    let b = open(&mm, &dir, "two");
+    // Two readers, interleaved, each sequential in its own half: each open's
+    // PRIVATE_CACHE_MAP sees a sequential reader and reads ahead for it.
+    let mut buf = vec![0u8; 64 << 10];
+    for i in 0..16u64 {
+        mm.cache_read(&a, i * (64 << 10), &mut buf).unwrap();
+        mm.cache_read(&b, (2 << 20) + i * (64 << 10), &mut buf)
+            .unwrap();
+        mm.run_thread(SystemThread::ReadAhead);
+    }
+    let hard = mm.counter("hard_faults");
+    let ahead = stat(&mm, "ReadAheadPages");
+    assert!(
+        ahead > 3 * hard,
+        "{ahead} pages read ahead, {hard} demand faults"
+    );
+    mm.cache_close(a).unwrap();
+    mm.cache_close(b).unwrap();
+    assert_verified(&mm);
+}
