@@ -13,7 +13,7 @@ use crate::mm::base::wakeups::SystemThread;
 use crate::mm::cache::purge::purge;
 use crate::mm::cache::vacb::unmap_file_views;
 use crate::mm::cache::write_behind::write_file;
-use crate::mm::cache::{CacheManager, VACB_PAGES, read_ahead};
+use crate::mm::cache::{CacheManager, ReadAheadRequest, VACB_PAGES, read_ahead};
 use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::section::delete::delete_if_unreferenced;
 use crate::mm::section::view::harvest_dirty;
@@ -197,7 +197,12 @@ impl Mm {
         }
         let first = from / PAGE_SIZE;
         let pages = to.div_ceil(PAGE_SIZE) - first;
-        cc.read_ahead_queue.push((ca, first, pages));
+        cc.read_ahead_queue.push(ReadAheadRequest {
+            ca,
+            open: f.open,
+            first,
+            pages,
+        });
         self.machine.wakeups.wake(SystemThread::ReadAhead);
     }
 

@@ -64,6 +64,16 @@ pub struct CacheStats {
     pub peak_system_cache_ws: u64,
 }
 
+/// A read-ahead the `read-ahead` thread is to do: pages `first..first +
+/// pages` of file `ca`, for open `open`.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadAheadRequest {
+    pub ca: ControlAreaId,
+    pub open: u64,
+    pub first: u64,
+    pub pages: u64,
+}
+
 /// One cached file (NT's SHARED_CACHE_MAP).
 #[derive(Debug)]
 pub struct SharedCacheMap {
@@ -124,9 +134,8 @@ pub struct CacheManager {
     pub dirty_page_threshold: u64,
     /// Where the lazy writer's round-robin over files resumes.
     pub lazy_cursor: ControlAreaId,
-    /// Read-ahead requests waiting for the `read-ahead` thread: (file, first
-    /// page, pages).
-    pub read_ahead_queue: Vec<(ControlAreaId, u64, u64)>,
+    /// Read-ahead requests waiting for the `read-ahead` thread.
+    pub read_ahead_queue: Vec<ReadAheadRequest>,
     /// Counts closes, to order closed maps.
     pub close_clock: u64,
     /// Numbers opens (each has its own read history).

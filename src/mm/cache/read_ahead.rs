@@ -17,7 +17,7 @@ use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::machine::Machine;
 
 use super::prefetch::prefetch;
-use super::{CacheManager, VACB_SIZE};
+use super::{CacheManager, ReadAheadRequest, VACB_SIZE};
 use crate::mm::section::create::grow_segment;
 
 /// READ_AHEAD_GRANULARITY as file systems set it: 64 KB.
@@ -60,8 +60,9 @@ pub struct ReadHistory {
     pub last: [(u64, u64); 2],
     /// Byte offset up to which read-ahead has been asked for.
     pub read_ahead_end: u64,
-    /// ReadAheadEnabled: set by a copy read that was not all resident, so a
-    /// file whose reads always hit never schedules read-ahead.
+    /// ReadAheadEnabled: set by a copy read that was not all resident, and
+    /// cleared by a read-ahead that found everything in memory, so reads that
+    /// hit do not keep waking the read-ahead thread.
     pub enabled: bool,
 }
 
@@ -104,7 +105,13 @@ impl ReadHistory {
 pub fn perform(m: &Machine, cc: &mut CacheManager) -> u64 {
     let queue = std::mem::take(&mut cc.read_ahead_queue);
     let mut brought = 0;
-    for (ca, first, pages) in queue {
+    for ReadAheadRequest {
+        ca,
+        open,
+        first,
+        pages,
+    } in queue
+    {
         // The segment covers whole views; read-ahead may run past the views
         // mapped so far.
         let end = ((first + pages) * PAGE_SIZE).next_multiple_of(VACB_SIZE);
@@ -112,6 +119,18 @@ pub fn perform(m: &Machine, cc: &mut CacheManager) -> u64 {
             continue;
         }
         let done = prefetch(m, ca, first, pages);
+        if done.pages == 0 {
+            // Everything was in memory already: read-ahead goes quiet for
+            // this open until a copy read misses again (ReadAheadEnabled).
+            let history = cc
+                .maps
+                .get_mut(&ca)
+                .and_then(|s| s.histories.get_mut(&open));
+            if let Some(h) = history {
+                h.enabled = false;
+            }
+            continue;
+        }
         brought += done.pages;
         cc.stats.read_aheads += 1;
         cc.stats.read_ahead_pages += done.pages;
