@@ -206,9 +206,11 @@ impl Mm {
         self.machine.wakeups.wake(SystemThread::ReadAhead);
     }
 
-    /// Unmap-behind (CcUnmapVacbArray behind a sequential reader): once a
-    /// sequential read is past 1 MB, the file's views that end more than 1 MB
-    /// before it are unmapped, so one long read does not take every view.
+    /// Unmap-behind for a sequential-only file (FILE_FLAG_SEQUENTIAL_SCAN,
+    /// `hint PATH sequential`): once its sequential reader is past 1 MB, the
+    /// views that end more than 1 MB before it are unmapped, so one long scan
+    /// does not take every view (NT also puts those pages at the front of
+    /// standby; mmfs puts them at its end like any unmapped page).
     pub(super) fn unmap_behind(
         &self,
         space: &mut crate::mm::process::AddressSpace,
@@ -225,7 +227,7 @@ impl Mm {
         };
         let [older, newer] = history.last;
         let sequential = newer.1 == offset && older.1 == newer.0;
-        if !sequential || offset <= BEHIND {
+        if map.hint != read_ahead::Hint::Sequential || !sequential || offset <= BEHIND {
             return;
         }
         let keep_from = (offset - BEHIND) / crate::mm::cache::VACB_SIZE;

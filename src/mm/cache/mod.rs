@@ -15,7 +15,6 @@
 //! - `vacb.rs`: the VACB array, least-recently-used reuse of inactive views;
 //! - `write_behind.rs`: the lazy writer's scan and the write throttle;
 //! - `read_ahead.rs`: the read history and what to read ahead;
-//! - `prefetch.rs`: read-ahead's reads, in runs, onto the standby list;
 //! - `purge.rs`: dropping cached pages past a new end of file.
 //!
 //! Lock: `Mm::cache` (order 2½: after `Mm::sections`, before the process
@@ -23,7 +22,6 @@
 //! space, so a VACB is never unmapped while a copy uses it (NT's ActiveCount
 //! plays that part for concurrent copies; here they are serialized).
 
-pub mod prefetch;
 pub mod purge;
 pub mod read_ahead;
 pub mod vacb;

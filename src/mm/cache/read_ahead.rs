@@ -16,8 +16,10 @@
 use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::machine::Machine;
 
-use super::prefetch::prefetch;
+use std::sync::Mutex;
+
 use super::{CacheManager, ReadAheadRequest, VACB_SIZE};
+use crate::mm::fault::prefetch::{Prefetched, prefetch};
 use crate::mm::section::create::grow_segment;
 
 /// READ_AHEAD_GRANULARITY as file systems set it: 64 KB.
@@ -101,52 +103,57 @@ impl ReadHistory {
 /// One pass of the `read-ahead` thread (CcPerformReadAhead): every queued
 /// request's pages that are not in memory are read, in runs of at most 64 KB,
 /// onto the standby list (`prefetch.rs`), where the copy reads find them.
-/// Returns the pages read. Holds `Mm::cache`.
-pub fn perform(m: &Machine, cc: &mut CacheManager) -> u64 {
-    let queue = std::mem::take(&mut cc.read_ahead_queue);
+/// Returns the pages read. Takes `Mm::cache` to take the queue and to count,
+/// and lets it go for the reads, so copies go on meanwhile (a page being
+/// read ahead is in transition with ReadInProgress; a copy that needs it
+/// waits for it, as for another fault's read).
+pub fn perform(m: &Machine, cache: &Mutex<CacheManager>) -> u64 {
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    let queue = std::mem::take(&mut lock().read_ahead_queue);
     let mut brought = 0;
-    for ReadAheadRequest {
-        ca,
-        open,
-        first,
-        pages,
-    } in queue
-    {
+    for r in queue {
         // The segment covers whole views; read-ahead may run past the views
         // mapped so far.
-        let end = ((first + pages) * PAGE_SIZE).next_multiple_of(VACB_SIZE);
-        if grow_segment(m, ca, end).is_err() {
+        let end = ((r.first + r.pages) * PAGE_SIZE).next_multiple_of(VACB_SIZE);
+        if grow_segment(m, r.ca, end).is_err() {
             continue;
         }
-        let done = prefetch(m, ca, first, pages);
-        if done.pages == 0 {
-            // Everything was in memory already: read-ahead goes quiet for
-            // this open until a copy read misses again (ReadAheadEnabled).
-            let history = cc
-                .maps
-                .get_mut(&ca)
-                .and_then(|s| s.histories.get_mut(&open));
-            if let Some(h) = history {
-                h.enabled = false;
-            }
-            continue;
-        }
+        let done = prefetch(m, r.ca, r.first, r.pages);
         brought += done.pages;
-        cc.stats.read_aheads += 1;
-        cc.stats.read_ahead_pages += done.pages;
-        m.counters
-            .cache_read_ahead_ios
-            .fetch_add(done.ios, std::sync::atomic::Ordering::Relaxed);
-        crate::mm_event!(
-            m,
-            "cache.read-ahead",
-            "pid=4 ca={ca} offset={:#x} pages={pages} read={} ios={}",
-            first * PAGE_SIZE,
-            done.pages,
-            done.ios
-        );
+        account(m, &mut lock(), r, done);
     }
     brought
+}
+
+/// Counts a read-ahead; one that found everything in memory already turns
+/// read-ahead off for its open until a copy read misses again
+/// (ReadAheadEnabled).
+fn account(m: &Machine, cc: &mut CacheManager, r: ReadAheadRequest, done: Prefetched) {
+    if done.pages == 0 {
+        let history = cc
+            .maps
+            .get_mut(&r.ca)
+            .and_then(|s| s.histories.get_mut(&r.open));
+        if let Some(h) = history {
+            h.enabled = false;
+        }
+        return;
+    }
+    cc.stats.read_aheads += 1;
+    cc.stats.read_ahead_pages += done.pages;
+    m.counters
+        .cache_read_ahead_ios
+        .fetch_add(done.ios, std::sync::atomic::Ordering::Relaxed);
+    crate::mm_event!(
+        m,
+        "cache.read-ahead",
+        "pid=4 ca={} offset={:#x} pages={} read={} ios={}",
+        r.ca,
+        r.first * PAGE_SIZE,
+        r.pages,
+        done.pages,
+        done.ios
+    );
 }
 
 #[cfg(test)]

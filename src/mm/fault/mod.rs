@@ -19,6 +19,7 @@
 mod copy_on_write;
 mod demand_zero;
 mod page_file;
+pub mod prefetch;
 mod prototype;
 mod transition;
 

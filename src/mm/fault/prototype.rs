@@ -20,6 +20,7 @@
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, MutexGuard};
 
+use super::prefetch::{finish_run, take_cluster};
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, PteAddress, Va};
@@ -90,6 +91,10 @@ impl ProtoFault {
 /// prototype PTE's address from a prototype-pointer PTE, or `None` to find it
 /// through the view's VAD; `pte_protection` is the protection the PTE (or VAD)
 /// gives, ZERO_ACCESS meaning "the prototype PTE's own".
+/// Pages a hard fault on a mapped data file reads at once, the faulting page
+/// included (WRK: MmDataClusterSize, 4 pages, facts §2).
+const DATA_CLUSTER: u64 = 4;
+
 pub(super) fn prototype_fault(
     m: &Machine,
     space: &mut AddressSpace,
@@ -303,9 +308,22 @@ fn read_in(
     st.db.set_modified(pfn, false);
     let transition = PteState::Transition { pfn, protection };
     st.segments.write(at, m.fmt.encode(&transition));
+    // A mapped file's page is read with the pages after it, in one read; they
+    // go to standby (a paging-file page of a section is read alone).
+    let cluster = match source {
+        Source::File(..) => take_cluster(m, &mut st, f.ca, f.index, at, DATA_CLUSTER - 1),
+        Source::PagingFile { .. } => Vec::new(),
+    };
     drop(st);
-    let mut buf = vec![0u8; PAGE_SIZE as usize];
+    let mut buf = vec![0u8; (1 + cluster.len()) * PAGE_SIZE as usize];
     let result = read_page(m, &source, &mut buf);
+    finish_run(
+        m,
+        f.ca,
+        &cluster,
+        &buf[PAGE_SIZE as usize..],
+        result.is_ok(),
+    );
     let mut st = m.pfn_lock();
     st.db.set_read_in_progress(pfn, false);
     if let Err(e) = result {
@@ -326,7 +344,7 @@ fn read_in(
             format!("reading it in failed: {e}"),
         ));
     }
-    m.phys.write(pfn, 0, &buf);
+    m.phys.write(pfn, 0, &buf[..PAGE_SIZE as usize]);
     st.db.decrement_reference(pfn);
     st.segments.write(at, m.valid_proto_pte(pfn, protection));
     space.map_shared_locked(m, &mut st, f.mapping(pfn));

@@ -305,7 +305,15 @@ fn a_long_sequential_read_unmaps_views_behind_it() {
     let (mm, dir) = cache_machine(64 << 20, Arch::X64);
     std::fs::write(dir.join("long"), random_bytes(2, 8 << 20)).unwrap();
     let f = open(&mm, &dir, "long");
+    // A normal file keeps its views (they are reused least recently used
+    // first); a sequential-only one unmaps them behind the reader.
     let mut buf = vec![0u8; 128 << 10];
+    for i in 0..64u64 {
+        mm.cache_read(&f, i * (128 << 10), &mut buf).unwrap();
+    }
+    assert_eq!(mm.cache_views().len(), 32);
+    mm.cache_hint_path("long", crate::mm::api::Hint::Sequential)
+        .unwrap();
     for i in 0..64u64 {
         mm.cache_read(&f, i * (128 << 10), &mut buf).unwrap();
     }

@@ -229,7 +229,10 @@ fn file_backed_views_read_the_file_and_flush_writes_it_back() {
     let (va, _) = mm.map_view(a, "f", 0, 0, 0, RW).unwrap();
     assert_eq!(read(&mm, a, va.0, 20000), data);
     assert_eq!(read(&mm, a, va.0 + 20000, 100), vec![0; 100], "past EOF");
-    assert_eq!(mm.counter("hard_faults"), 5);
+    // MiResolveMappedFileFault reads a cluster (MmDataClusterSize, 4 pages):
+    // pages 0-3 with the first fault (1-3 to standby, then soft faults), 4 alone.
+    assert_eq!(mm.counter("hard_faults"), 2);
+    assert_eq!(mm.counter("prototype_faults"), 5);
     mm.write_memory(a, va.0 + 4096, b"CHANGED").unwrap();
     let (_, _, written) = mm.flush_view(a, va.0, 0).unwrap();
     assert_eq!(written, 1);
@@ -826,6 +829,8 @@ fn mapped_file_io_errors_lose_nothing() {
         "written on the retry"
     );
     assert_eq!(&std::fs::read(dir.join("e")).unwrap()[..4], b"keep");
+    // Page 1 came in with page 0's cluster: send it back to the file first.
+    mm.empty_standby();
     mm.inject("mapped-read", 1).unwrap();
     let mut buf = [0u8; 1];
     let f = mm.read_memory(a, v.0 + 4096, &mut buf).unwrap_err();
@@ -887,8 +892,9 @@ fn concurrent_faults_on_one_section() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     pager.join().unwrap();
     assert_verified(&mm);
-    // Every page was read from the file at least once (collided reads count once).
-    assert!(mm.counter("hard_faults") >= 64);
+    // Every page was read from the file at least once (collided reads count
+    // once), in clusters of up to 4 pages.
+    assert!(mm.counter("hard_faults") >= 64 / 4);
 }
 
 /// NtProtectVirtualMemory on a view: only protections compatible with the

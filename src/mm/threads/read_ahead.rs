@@ -8,6 +8,5 @@ use super::System;
 
 /// One pass over the queued requests. Returns the pages brought in.
 pub(super) fn pass(sys: System<'_>) -> u64 {
-    let mut cc = sys.cache_lock();
-    perform(sys.m, &mut cc)
+    perform(sys.m, sys.cache)
 }

@@ -1,4 +1,6 @@
-//! Read-ahead's I/O (NT's MmPrefetchPages, which CcPerformReadAhead calls):
+//! Reading file pages ahead of need (NT's MmPrefetchPages, which the cache
+//! manager's read-ahead calls, and the neighbours a hard fault on a mapped
+//! file reads with its page):
 //! the pages of a file range that are not in memory are read in runs of
 //! consecutive pages, one host read per run of at most 64 KB, and placed on
 //! the standby list in transition, in no working set. The copy read that
@@ -17,7 +19,8 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PageNeed, PfnState};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
 
-use super::write_behind::MAX_RUN_PAGES;
+/// The most pages one read-ahead I/O reads: 64 KB.
+pub const MAX_RUN_PAGES: u64 = 16;
 
 /// What a prefetch did: pages read, and host reads.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,10 +30,10 @@ pub struct Prefetched {
 }
 
 /// One page of a run being read.
-struct RunPage {
-    at: ProtoLoc,
-    pfn: Pfn,
-    original: Mmpte,
+pub(super) struct RunPage {
+    pub(super) at: ProtoLoc,
+    pub(super) pfn: Pfn,
+    pub(super) original: Mmpte,
 }
 
 /// Reads the pages of control area `ca` with indexes `first..first + pages`
@@ -111,7 +114,7 @@ fn start_run(
 }
 
 /// Makes `pfn` the page of prototype PTE `at`, being read.
-fn take_frame(m: &Machine, st: &mut PfnState, at: ProtoLoc, pfn: Pfn, original: Mmpte) {
+pub(super) fn take_frame(m: &Machine, st: &mut PfnState, at: ProtoLoc, pfn: Pfn, original: Mmpte) {
     m.activate_proto_locked(st, pfn, at, original);
     st.db.set_reference_count(pfn, 1);
     st.db.set_read_in_progress(pfn, true);
@@ -139,11 +142,14 @@ fn read_run(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Resul
 /// pages onto standby (unless a fault that waited for the read has mapped one
 /// meanwhile); after a failed read the prototype PTEs get their old values
 /// back and the frames are freed.
-fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], buf: &[u8], ok: bool) {
+pub(super) fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], buf: &[u8], ok: bool) {
     let mut st = m.pfn_lock();
+    // The control area went while the pages were read (its deletion marked
+    // them deleted): they are freed as they are placed.
+    let gone = st.segments.control_area(ca).is_none();
     for (k, p) in run.iter().enumerate() {
         st.db.set_read_in_progress(p.pfn, false);
-        if !ok {
+        if !ok && !gone {
             st.segments.write(p.at, p.original);
             if let Some(area) = st.segments.control_area_mut(ca) {
                 area.pfn_references -= 1;
@@ -188,4 +194,43 @@ pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64
         made += 1;
     }
     made
+}
+
+/// The pages a hard fault on page `index` of file control area `ca` (at
+/// `at`) reads with it (WRK MiResolveMappedFileFault: MmDataClusterSize
+/// pages from the fault on): up to `wanted` following pages of the same
+/// subsection that are not in memory, each given a frame and put in
+/// transition with ReadInProgress. Stops at the first page in memory, the
+/// subsection's end, or when no frame is left. The caller holds the PFN lock
+/// and reads them with the faulting page in one read, then calls
+/// `finish_run`.
+pub(super) fn take_cluster(
+    m: &Machine,
+    st: &mut PfnState,
+    ca: ControlAreaId,
+    index: u64,
+    at: ProtoLoc,
+    wanted: u64,
+) -> Vec<RunPage> {
+    let mut run: Vec<RunPage> = Vec::new();
+    for k in 1..=wanted {
+        let Some(next) = st.segments.locate(ca, index + k) else {
+            break;
+        };
+        let raw = st.segments.read(next);
+        let same_run = next.subsection == at.subsection && next.slot == at.slot + k as usize;
+        if !same_run || !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
+            break;
+        }
+        let Some(page) = m.allocate_locked(st, PageNeed::Any) else {
+            break;
+        };
+        take_frame(m, st, next, page.pfn, raw);
+        run.push(RunPage {
+            at: next,
+            pfn: page.pfn,
+            original: raw,
+        });
+    }
+    run
 }
