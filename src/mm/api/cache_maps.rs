@@ -165,11 +165,26 @@ impl Mm {
         }
     }
 
-    /// Records a copy read of `offset..end` in the file's history and queues
-    /// what should be read ahead for the `read-ahead` thread. Read-ahead is
-    /// turned on by a read that was not all resident (NT: a copy that
-    /// faulted), and by the sequential hint.
-    pub(super) fn schedule_read_ahead(
+    /// Before a copy read of `offset..end` (CcCopyRead): with read-ahead on,
+    /// queues what the history and this read say should be read ahead, for
+    /// the `read-ahead` thread, so it overlaps with the copy.
+    pub(super) fn read_ahead_before_copy(
+        &self,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        offset: u64,
+        end: u64,
+    ) {
+        if cc.maps.get(&ca).is_some_and(|m| m.history.enabled) {
+            self.schedule_read_ahead(cc, ca, offset, end);
+        }
+    }
+
+    /// After a copy read of `offset..end`: a read that was not all resident
+    /// (`hit` false) turns read-ahead on and asks for the first one (so does
+    /// the sequential hint), except for a random-access file; then the read
+    /// joins the file's history.
+    pub(super) fn read_ahead_after_copy(
         &self,
         cc: &mut CacheManager,
         ca: ControlAreaId,
@@ -180,15 +195,30 @@ impl Mm {
         let Some(map) = cc.maps.get_mut(&ca) else {
             return;
         };
-        let size = map.file_size;
         let hint = map.hint;
-        map.history.enabled |= !hit || hint == read_ahead::Hint::Sequential;
-        let Some((from, to)) = map.history.record(offset, end, hint) else {
+        let turn_on = !map.history.enabled
+            && hint != read_ahead::Hint::Random
+            && (!hit || hint == read_ahead::Hint::Sequential);
+        if turn_on {
+            map.history.enabled = true;
+            self.schedule_read_ahead(cc, ca, offset, end);
+        }
+        if let Some(map) = cc.maps.get_mut(&ca) {
+            map.history.record(offset, end);
+        }
+    }
+
+    /// CcScheduleReadAhead: queues what a read of `offset..end` says should
+    /// be read ahead (within the file) and wakes the `read-ahead` thread.
+    fn schedule_read_ahead(&self, cc: &mut CacheManager, ca: ControlAreaId, offset: u64, end: u64) {
+        let Some(map) = cc.maps.get_mut(&ca) else {
             return;
         };
-        if !map.history.enabled {
+        let size = map.file_size;
+        let hint = map.hint;
+        let Some((from, to)) = map.history.plan(offset, end, hint) else {
             return;
-        }
+        };
         let to = to.min(size);
         if from >= to {
             return;

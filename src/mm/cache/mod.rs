@@ -80,8 +80,9 @@ pub struct SharedCacheMap {
     pub dirty: BTreeSet<u64>,
     /// FILE_FLAG_SEQUENTIAL_SCAN / RANDOM_ACCESS, from `hint` or the open.
     pub hint: Hint,
-    /// The read history of the file's opens (kept per file here; NT keeps one
-    /// per open, in the PRIVATE_CACHE_MAP).
+    /// The read history of the file's opens (kept per file here, started
+    /// afresh by an open when no other has the file open; NT keeps one per
+    /// open, in the PRIVATE_CACHE_MAP).
     pub history: ReadHistory,
     /// A write-behind that failed (the host said why): reported once by the
     /// next flush or close (NT's lost delayed write).
