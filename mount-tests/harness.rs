@@ -242,6 +242,20 @@ impl Mount {
         );
     }
 
+    /// After a scenario that was to kill the daemon: how it ended within
+    /// `limit` (`None`: it was still running, and is killed now), with its dead
+    /// mount detached.
+    fn killed(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take().expect("mmfs already stopped");
+        let status = wait_timeout(&mut child, limit);
+        if status.is_none() {
+            signal(&child, libc::SIGKILL);
+            let _ = child.wait();
+        }
+        detach(&self.mp);
+        status
+    }
+
     /// Waits for the daemon to exit after `cause`; if it does not exit in time it
     /// is killed and the test fails.
     fn wait_exit(&mut self, cause: &str) -> ExitStatus {
@@ -308,6 +322,13 @@ struct Header {
     /// `# state-tmpfs: SIZE`: `--state-dir` on a tmpfs of that size, `$STATE` in
     /// the script.
     state_tmpfs: Option<String>,
+    /// `# files-tmpfs: SIZE`: `--files` (the volume of `files/`) on a tmpfs of
+    /// that size, `$FILES` in the script.
+    files_tmpfs: Option<String>,
+    /// `# kills-mmfs`: the scenario kills the daemon with SIGKILL (`$MMFS_PID`);
+    /// the harness then wants it dead by SIGKILL, not exited, and clears the
+    /// dead mount (`umount -l`) instead of stopping it.
+    kills_mmfs: bool,
 }
 
 fn scenario_header(script: &str) -> Header {
@@ -315,6 +336,8 @@ fn scenario_header(script: &str) -> Header {
         args: Vec::new(),
         timeout: DEFAULT_SCENARIO_TIMEOUT,
         state_tmpfs: None,
+        files_tmpfs: None,
+        kills_mmfs: false,
     };
     for line in script.lines().take_while(|l| l.starts_with('#')) {
         if let Some(a) = line.strip_prefix("# mmfs-args:") {
@@ -323,6 +346,10 @@ fn scenario_header(script: &str) -> Header {
             h.timeout = Duration::from_secs(t.trim().parse().expect("bad timeout header"));
         } else if let Some(size) = line.strip_prefix("# state-tmpfs:") {
             h.state_tmpfs = Some(size.trim().to_string());
+        } else if let Some(size) = line.strip_prefix("# files-tmpfs:") {
+            h.files_tmpfs = Some(size.trim().to_string());
+        } else if line.trim_end() == "# kills-mmfs" {
+            h.kills_mmfs = true;
         }
     }
     h
@@ -330,7 +357,9 @@ fn scenario_header(script: &str) -> Header {
 
 /// Mounts mmfs, runs one scenario script with `$MMFS` set to the mount point,
 /// checks `system/verify` (once it exists), then stops mmfs with SIGTERM and
-/// checks that it exited 0 and left no mount behind.
+/// checks that it exited 0 and left no mount behind. A scenario that kills
+/// mmfs (`# kills-mmfs`) must leave it dead by SIGKILL; its dead mount is
+/// cleared.
 fn run_scenario(name: &str) {
     if skip() {
         return;
@@ -338,25 +367,102 @@ fn run_scenario(name: &str) {
     let path = Path::new(SCENARIO_DIR).join(format!("{name}.sh"));
     let script = std::fs::read_to_string(&path).expect("scenario script missing");
     let header = scenario_header(&script);
-    let timeout = header.timeout;
-    // Declared before the mount, so it is detached after mmfs has stopped.
+    // Declared before the mount, so they are detached after mmfs has stopped.
     let state = header.state_tmpfs.as_deref().map(Tmpfs::mount);
+    let files = header.files_tmpfs.as_deref().map(Tmpfs::mount);
     let mut args: Vec<&str> = header.args.iter().map(String::as_str).collect();
+    // A daemon killed with SIGKILL cannot remove its temporary state directory:
+    // such a scenario gets one the harness removes.
+    let killed_state = (header.kills_mmfs && state.is_none()).then(|| {
+        tempfile::Builder::new()
+            .prefix("mmfs-state-")
+            .tempdir()
+            .unwrap()
+    });
     if let Some(vol) = &state {
         args.extend(["--state-dir", vol.path.to_str().unwrap()]);
     }
+    if let Some(dir) = &killed_state {
+        args.extend(["--state-dir", dir.path().to_str().unwrap()]);
+    }
+    if let Some(vol) = &files {
+        args.extend(["--files", vol.path.to_str().unwrap()]);
+    }
     let mut mount = Mount::start(&args);
+    let tmpfs_path = |t: &Option<Tmpfs>| t.as_ref().map_or(PathBuf::new(), |v| v.path.clone());
+    let env = [("STATE", tmpfs_path(&state)), ("FILES", tmpfs_path(&files))];
+    let (status, output) = run_script(&mount, &path, &env, header.timeout);
+    let failed = |what: &str, log: &str| -> String {
+        format!("scenario {name} {what}\n--- output ---\n{output}\n--- mmfs log ---\n{log}")
+    };
+    // The script itself must have ended, and with status 0.
+    let passed = |log: &str| match status {
+        None => panic!(
+            "{}",
+            failed(&format!("timed out after {:?}", header.timeout), log)
+        ),
+        Some(s) if !s.success() => panic!("{}", failed(&format!("failed ({s})"), log)),
+        Some(_) => {}
+    };
+    if header.kills_mmfs {
+        let ok = status.is_some_and(|s| s.success());
+        let exit = mount.killed(if ok { STOP_WAIT } else { Duration::ZERO });
+        let log = mount.log_text();
+        passed(&log);
+        assert!(!log.contains("panicked"), "mmfs panicked:\n{log}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            exit.and_then(|e| e.signal()),
+            Some(libc::SIGKILL),
+            "{}",
+            failed(
+                &format!("was to kill mmfs with SIGKILL; it ended with {exit:?}"),
+                &log
+            )
+        );
+        assert!(!is_mounted(&mount.mp), "the dead mount was not cleared");
+        return;
+    }
+    let verify = mount.path("system/verify");
+    let verify_text = if verify.exists() {
+        std::fs::read_to_string(&verify).ok()
+    } else {
+        None
+    };
+    let exit = mount.stop_with(libc::SIGTERM);
+    let log = mount.log_text();
+    let still_mounted = is_mounted(&mount.mp);
+    passed(&log);
+    if let Some(v) = verify_text {
+        assert!(v.starts_with("ok"), "system/verify after {name}:\n{v}");
+    }
+    assert!(
+        exit.success(),
+        "mmfs exited with {exit} after SIGTERM\n{log}"
+    );
+    assert!(!still_mounted, "mmfs left its mount behind");
+    assert!(!log.contains("panicked"), "mmfs panicked:\n{log}");
+}
 
+/// Runs scenario `path` against `mount` under `timeout` (then kills whatever
+/// is left of its process group), with `$MMFS`, `$MMFS_PID` (the daemon), `$MMFS_BIN`,
+/// `$MMFS_LIB` and `env` set. Returns its status (`None`: timed out) and its
+/// output (stdout and stderr).
+fn run_script(
+    mount: &Mount,
+    path: &Path,
+    env: &[(&str, PathBuf)],
+    timeout: Duration,
+) -> (Option<ExitStatus>, String) {
     let out_path = mount.dir.join("scenario.out");
+    let pid = mount.child.as_ref().expect("mmfs is running").id();
     let mut child = Command::new("bash")
-        .arg(&path)
+        .arg(path)
         .env("MMFS", &mount.mp)
+        .env("MMFS_PID", pid.to_string())
         .env("MMFS_BIN", MMFS)
         .env("MMFS_LIB", LIB_SH)
-        .env(
-            "STATE",
-            state.as_ref().map_or(PathBuf::new(), |v| v.path.clone()),
-        )
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&mount.dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
@@ -370,47 +476,19 @@ fn run_scenario(name: &str) {
         .spawn()
         .unwrap();
     let status = wait_timeout(&mut child, timeout);
+    // Whatever the script left running (it timed out, or failed before it
+    // stopped its background processes) goes with it.
+    // SAFETY: killpg on the scenario's own process group.
+    unsafe {
+        libc::killpg(child.id() as i32, libc::SIGKILL);
+    }
     if status.is_none() {
-        // SAFETY: killpg on the scenario's own process group.
-        unsafe {
-            libc::killpg(child.id() as i32, libc::SIGKILL);
-        }
         let _ = child.wait();
     }
-    let mut output = String::new();
-    let _ = std::fs::File::open(&out_path).and_then(|mut f| f.read_to_string(&mut output));
-
-    let verify = mount.path("system/verify");
-    let verify_text = if verify.exists() {
-        std::fs::read_to_string(&verify).ok()
-    } else {
-        None
-    };
-
-    let exit = mount.stop_with(libc::SIGTERM);
-    let log = mount.log_text();
-    let still_mounted = is_mounted(&mount.mp);
-
-    match status {
-        None => panic!(
-            "scenario {name} timed out after {timeout:?}\n--- output ---\n{output}\n--- mmfs log ---\n{log}"
-        ),
-        Some(s) if !s.success() => {
-            panic!(
-                "scenario {name} failed ({s})\n--- output ---\n{output}\n--- mmfs log ---\n{log}"
-            )
-        }
-        Some(_) => {}
-    }
-    if let Some(v) = verify_text {
-        assert!(v.starts_with("ok"), "system/verify after {name}:\n{v}");
-    }
-    assert!(
-        exit.success(),
-        "mmfs exited with {exit} after SIGTERM\n{log}"
-    );
-    assert!(!still_mounted, "mmfs left its mount behind");
-    assert!(!log.contains("panicked"), "mmfs panicked:\n{log}");
+    // Lossy: a failing scenario may print the bytes it found.
+    let output =
+        String::from_utf8_lossy(&std::fs::read(&out_path).unwrap_or_default()).into_owned();
+    (status, output)
 }
 
 macro_rules! scenarios {
@@ -451,6 +529,11 @@ scenarios! {
     inspect_views,
     fidelity,
     files_volume,
+    files_clients,
+    files_coherency,
+    files_durability,
+    files_disk_full,
+    files_read_ahead,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -171,3 +171,27 @@ wait_until() {
     done
     return 1
 }
+
+# need COMMAND PACKAGE... : COMMAND must be on PATH. A missing one is installed with
+# apt-get when we are root (once per machine: scenarios run in parallel, so dpkg is
+# taken under a lock in /tmp and a scenario that waited sees the other's install);
+# if it is still missing the scenario fails, it does not skip.
+need() {
+    local command=$1
+    shift
+    command -v "$command" > /dev/null && return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
+        local log
+        log=$(mktemp)
+        (
+            flock -w 600 9 || exit 1
+            command -v "$command" > /dev/null && exit 0
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"
+        ) 9> /tmp/mmfs-mount-tests-apt.lock > "$log" 2>&1 \
+            || echo "need: installing $* failed: $(tail -5 "$log")" >&2
+        rm -f "$log"
+    fi
+    command -v "$command" > /dev/null \
+        || fail "$command is needed (package $*): install it, or run the tests as root with apt-get"
+}

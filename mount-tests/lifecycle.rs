@@ -270,3 +270,94 @@ fn sigkill_leaves_a_dead_mount_that_umount_l_clears() {
     assert!(config.contains("StateDir: "), "{config}");
     again.stop_cleanly(libc::SIGTERM);
 }
+
+/// Files written through `files/` and never synced, on 16 MB of RAM with the
+/// clock manual (no lazy writer ran; the write throttle wrote some, a trim of
+/// the System process put some cached dirty pages on the modified list, and a
+/// process's mapped view dirtied one): after `stop`, every byte is in the host
+/// files.
+fn stopping_writes_every_dirty_cached_page(stop: impl FnOnce(&mut Mount)) {
+    if skip() {
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    let mut m = Mount::start(&["--ram", "16M", "--files", files.path().to_str().unwrap()]);
+    // The big file first: the write throttle writes most of it; a flush the
+    // rest, and then 100 pages of it are written again. With the small ones
+    // that is under the dirty page threshold (512 pages): nothing else writes.
+    let mut want: Vec<(String, Vec<u8>)> = vec![(
+        "big".into(),
+        (0..8u32 << 20).map(|k| (k / 4099) as u8).collect(),
+    )];
+    want.extend((0..30u32).map(|i| {
+        let len = [1, 4095, 4096, 4097, 65536, 200_000][i as usize % 6] + i as usize;
+        let data = (0..len).map(|k| (k as u32 * 31 + i) as u8).collect();
+        (format!("small-{i}"), data)
+    }));
+    let control = |rel: &str, line: &str| {
+        std::fs::write(m.path(rel), format!("{line}\n")).unwrap_or_else(|e| panic!("{line}: {e}"));
+        std::fs::read_to_string(m.path(rel)).unwrap()
+    };
+    for (i, (name, data)) in want.iter_mut().enumerate() {
+        std::fs::write(m.path(&format!("files/{name}")), &data).unwrap();
+        if i == 0 {
+            control("cache/control", "flush big");
+            let again = vec![0x5a; 100 << 12];
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(m.path("files/big"));
+            f.unwrap().write_all_at(&again, 1 << 20).unwrap();
+            data[1 << 20..(1 << 20) + again.len()].copy_from_slice(&again);
+        }
+    }
+    control("processes/System/control", "trim");
+    // A process writes into one of the files through a view of it.
+    control("sections/control", "create s 0 file=small-5");
+    std::fs::create_dir(m.path("processes/app")).unwrap();
+    let out = control("processes/app/control", "map s 0 0 0 readwrite");
+    let base = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("0x");
+    let base = u64::from_str_radix(base, 16).unwrap();
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.path("processes/app/mem"))
+        .unwrap();
+    mem.write_all_at(b"through a view", base + 10).unwrap();
+    want[6].1[10..24].copy_from_slice(b"through a view");
+    drop(mem);
+    let stats = std::fs::read_to_string(m.path("cache/stats")).unwrap();
+    let dirty = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("DirtyPages: "))
+        .unwrap();
+    assert!(dirty != "0", "nothing is dirty before the stop:\n{stats}");
+    let on_host = |name: &str| std::fs::read(files.path().join(name)).unwrap();
+    let unwritten = want.iter().filter(|(n, d)| on_host(n) != *d).count();
+    assert!(unwritten >= 25, "only {unwritten} files wait for the stop");
+    stop(&mut m);
+    for (name, data) in &want {
+        assert!(
+            on_host(name) == *data,
+            "{name}: the host file differs after the stop"
+        );
+    }
+}
+
+#[test]
+fn sigterm_writes_every_dirty_cached_page() {
+    stopping_writes_every_dirty_cached_page(|m| m.stop_cleanly(libc::SIGTERM));
+}
+
+#[test]
+fn external_umount_writes_every_dirty_cached_page() {
+    stopping_writes_every_dirty_cached_page(|m| {
+        let st = Command::new("umount").arg(&m.mp).status().unwrap();
+        assert!(st.success(), "umount failed");
+        m.exits_cleanly("umount");
+    });
+}

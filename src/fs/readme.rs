@@ -530,7 +530,12 @@ in the System process's working set, the system cache working set.
 Threads (system/threads): the lazy writer scans once a second of the clock
 and writes an eighth of the dirty pages (more when writes outpace it), in
 runs of at most 64 KB, round-robin over the files; the read-ahead thread
-reads ahead what a file's recent reads predict (64 KB granularity; after
-reads that missed the cache). With --clock manual neither runs until `tick`
-or `run`; a write past the threshold then writes behind itself.
+reads ahead what a file's recent reads predict (64 KB granularity; the third
+of three sequential reads asks for the read after the next one, the
+sequential hint keeps three reads ahead; on once a read missed the cache, off
+after a pass that found everything resident). With --clock auto a read-ahead
+runs on the system threads, or on the file system's thread as soon as it has
+answered the read that asked for it, whichever comes first. With --clock
+manual neither thread runs until `tick` or `run`; a write past the threshold
+then writes behind itself.
 ";

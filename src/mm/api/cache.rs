@@ -114,6 +114,8 @@ impl Mm {
             return Ok(0);
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
+        let end = offset + len as u64;
+        self.read_ahead_before_copy(&mut cc, f, offset, end);
         let system = self.process(Pid::SYSTEM)?;
         let mut space = system.space();
         // A hit needs no I/O: every page was valid or came back from a list
@@ -135,7 +137,7 @@ impl Mm {
             .counters
             .cache_copy_reads
             .fetch_add(1, Ordering::Relaxed);
-        self.schedule_read_ahead(&mut cc, f, offset, offset + len as u64, hit);
+        self.read_ahead_after_copy(&mut cc, f, offset, end, hit);
         Ok(len)
     }
 
@@ -183,8 +185,15 @@ impl Mm {
         cc.stats.copy_writes += 1;
         touch_mtime(&map_of(&cc, f)?.file);
         if mode == WriteMode::WriteThrough {
-            write_file(&self.machine, &mut space, &mut cc, f.ca, u64::MAX);
+            let w = write_file(&self.machine, &mut space, &mut cc, f.ca, u64::MAX);
             drop(space);
+            if let Some(why) = w.failed {
+                let shown = &map_of(&cc, f)?.shown;
+                return Err(mm_err!(
+                    LOST_WRITEBEHIND_DATA,
+                    "writing {shown} through: {why} (they stay dirty)"
+                ));
+            }
             return self.sync_file(&mut cc, f).map(|()| data.len());
         }
         Ok(data.len())
@@ -268,10 +277,17 @@ impl Mm {
     /// FlushFileBuffers (fsync): every dirty page of the file, whether the
     /// cache or a process's view dirtied it, is written, then the host file
     /// is synced. A write-behind that failed earlier is reported here once
-    /// (STATUS_LOST_WRITEBEHIND_DATA).
+    /// (STATUS_LOST_WRITEBEHIND_DATA). A flush whose own writes fail reports
+    /// that, which says all a lost delayed write would: the next close does
+    /// not report it again.
     pub fn cache_flush(&self, f: &CachedFile) -> MmResult<()> {
         let mut cc = self.cache_lock();
-        self.write_all_dirty(&mut cc, f.ca)?;
+        if let Err(e) = self.write_all_dirty(&mut cc, f.ca) {
+            if let Some(map) = cc.maps.get_mut(&f.ca) {
+                map.lost_write = None;
+            }
+            return Err(e);
+        }
         self.sync_file(&mut cc, f)
     }
 

@@ -165,11 +165,31 @@ impl Mm {
         }
     }
 
-    /// Records a copy read of `offset..end` in the open's history and queues
-    /// what should be read ahead for the `read-ahead` thread. Read-ahead is
-    /// turned on by a read that was not all resident (NT: a copy that
-    /// faulted), and by the sequential hint.
-    pub(super) fn schedule_read_ahead(
+    /// Before a copy read of `offset..end` (CcCopyRead): with read-ahead on
+    /// for this open, queues what its history and this read say should be
+    /// read ahead, for the `read-ahead` thread, so it overlaps with the copy.
+    pub(super) fn read_ahead_before_copy(
+        &self,
+        cc: &mut CacheManager,
+        f: &CachedFile,
+        offset: u64,
+        end: u64,
+    ) {
+        let on = cc
+            .maps
+            .get(&f.ca)
+            .and_then(|m| m.histories.get(&f.open))
+            .is_some_and(|h| h.enabled);
+        if on {
+            self.schedule_read_ahead(cc, f, offset, end);
+        }
+    }
+
+    /// After a copy read of `offset..end`: a read that was not all resident
+    /// (`hit` false) turns read-ahead on and asks for the first one (so does
+    /// the sequential hint), except for a random-access file; then the read
+    /// joins the open's history.
+    pub(super) fn read_ahead_after_copy(
         &self,
         cc: &mut CacheManager,
         f: &CachedFile,
@@ -177,20 +197,39 @@ impl Mm {
         end: u64,
         hit: bool,
     ) {
-        let ca = f.ca;
-        let Some(map) = cc.maps.get_mut(&ca) else {
+        let Some(map) = cc.maps.get_mut(&f.ca) else {
+            return;
+        };
+        let hint = map.hint;
+        let history = map.histories.entry(f.open).or_default();
+        let turn_on = !history.enabled
+            && hint != read_ahead::Hint::Random
+            && (!hit || hint == read_ahead::Hint::Sequential);
+        if turn_on {
+            history.enabled = true;
+            self.schedule_read_ahead(cc, f, offset, end);
+        }
+        if let Some(h) = cc
+            .maps
+            .get_mut(&f.ca)
+            .and_then(|m| m.histories.get_mut(&f.open))
+        {
+            h.record(offset, end);
+        }
+    }
+
+    /// CcScheduleReadAhead: queues what a read of `offset..end` says should
+    /// be read ahead (within the file) and wakes the `read-ahead` thread.
+    fn schedule_read_ahead(&self, cc: &mut CacheManager, f: &CachedFile, offset: u64, end: u64) {
+        let Some(map) = cc.maps.get_mut(&f.ca) else {
             return;
         };
         let size = map.file_size;
         let hint = map.hint;
         let history = map.histories.entry(f.open).or_default();
-        history.enabled |= !hit || hint == read_ahead::Hint::Sequential;
-        let Some((from, to)) = history.record(offset, end, hint) else {
+        let Some((from, to)) = history.plan(offset, end, hint) else {
             return;
         };
-        if !history.enabled {
-            return;
-        }
         let to = to.min(size);
         if from >= to {
             return;
@@ -198,7 +237,7 @@ impl Mm {
         let first = from / PAGE_SIZE;
         let pages = to.div_ceil(PAGE_SIZE) - first;
         cc.read_ahead_queue.push(ReadAheadRequest {
-            ca,
+            ca: f.ca,
             open: f.open,
             first,
             pages,

@@ -1,17 +1,30 @@
-//! Read-ahead (WRK `cc/readsup.c`, CcScheduleReadAhead and
+//! Read-ahead (WRK `cc/cachesub.c`, CcScheduleReadAhead and
 //! CcPerformReadAhead): the history of a file's last reads decides what the
 //! `read-ahead` thread brings in before it is asked for.
 //!
-//! - A file opened (or hinted) sequential reads 3 × the read's length ahead,
-//!   rounded up to the 64 KB granularity.
-//! - Otherwise, when the last reads were sequential (each began where the one
-//!   before ended) or had an equal stride, one read's length ahead at the next
-//!   position.
-//! - A random-access file reads nothing ahead.
+//! As NT's CcCopyRead does, a copy read asks for its read-ahead before it
+//! copies (so the read-ahead overlaps with the copy and the reads after it),
+//! once read-ahead is on; a read that found pages not resident turns it on
+//! and asks after its copy. What to ask for, with a read of `offset..end` and
+//! `size` its length rounded up to the 64 KB granularity:
 //!
-//! Read-ahead is capped at 8 MB per request, and turned on by a copy read
-//! that found a page not resident (NT: when the copy took a fault). Its reads
-//! put the pages on standby (`prefetch.rs`).
+//! - sequential-only (the sequential hint): read-ahead stays 3 × `size`
+//!   beyond the read, asking only for what lies past what was asked already
+//!   (NT's high-water mark); a read that goes back before the last one, or
+//!   lies outside the range asked so far (a new pass over the file), starts
+//!   over (NT starts over once read-ahead reaches the end of the file);
+//! - otherwise, the third of three sequential reads (each beginning where the
+//!   one before ended) asks for `size` bytes at the next granularity boundary
+//!   `size` past its end: the read after the next one, which the read before
+//!   asked for;
+//! - three reads with an equal stride ask for `size` bytes a stride on;
+//! - a random-access file reads nothing ahead.
+//!
+//! The same range is not asked for twice in a row. Read-ahead is capped at 8
+//! MB per request, and a pass of the thread that found every page resident
+//! turns read-ahead off until a read misses again (CcPerformReadAhead).
+//!
+//! Its reads put the pages on the standby list (`fault/prefetch.rs`).
 
 use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::machine::Machine;
@@ -56,47 +69,73 @@ impl Hint {
 }
 
 /// The last two reads (NT's FileOffset1/BeyondLastByte1 and
-/// FileOffset2/BeyondLastByte2) and how far ahead has been read already.
+/// FileOffset2/BeyondLastByte2), what read-ahead was last asked for, and
+/// whether it is on (NT's PRIVATE_CACHE_MAP).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReadHistory {
     pub last: [(u64, u64); 2],
-    /// Byte offset up to which read-ahead has been asked for.
-    pub read_ahead_end: u64,
-    /// ReadAheadEnabled: set by a copy read that was not all resident, and
-    /// cleared by a read-ahead that found everything in memory, so reads that
-    /// hit do not keep waking the read-ahead thread.
+    /// The byte range read-ahead was last asked for (ReadAheadOffset[1] and
+    /// its length). For a sequential-only file, the whole range asked for
+    /// since its pass began: its end is the high-water mark.
+    pub asked: (u64, u64),
+    /// ReadAheadEnabled: set by a copy read that was not all resident (or the
+    /// sequential hint), cleared by a read-ahead pass that faulted nothing.
     pub enabled: bool,
 }
 
 impl ReadHistory {
-    /// Records a read of `offset..end` and returns the byte range to read
-    /// ahead, if any.
-    pub fn record(&mut self, offset: u64, end: u64, hint: Hint) -> Option<(u64, u64)> {
+    /// CcScheduleReadAhead's decision for a read of `offset..end`, the
+    /// history holding the reads before it: the byte range to read ahead, if
+    /// any (remembered as asked).
+    pub fn plan(&mut self, offset: u64, end: u64, hint: Hint) -> Option<(u64, u64)> {
+        let size = (end - offset)
+            .max(1)
+            .next_multiple_of(GRANULARITY)
+            .min(MAX_READ_AHEAD);
         let [older, newer] = self.last;
-        self.last = [newer, (offset, end)];
-        let len = (end - offset).max(1).next_multiple_of(GRANULARITY);
-        let sequential = newer.1 == offset && (older.1 == newer.0 || hint == Hint::Sequential);
-        let stride = newer.0.checked_sub(older.0);
-        let strided =
-            stride.is_some_and(|s| s > 0 && offset.checked_sub(newer.0) == Some(s)) && !sequential;
-        let ahead = match hint {
+        let (from, to) = match hint {
             Hint::Random => return None,
-            Hint::Sequential => (3 * len).min(MAX_READ_AHEAD),
-            Hint::Normal if sequential => len.min(MAX_READ_AHEAD),
-            Hint::Normal if strided => {
-                let next = offset + stride.unwrap_or(0);
-                return Some((next, next + len));
+            Hint::Sequential => {
+                let (asked_from, asked_to) = self.asked;
+                let want = end + (3 * size).min(MAX_READ_AHEAD);
+                // A read back before the last one starts a new pass.
+                let same_pass = offset >= newer.0 && asked_from <= offset && offset <= asked_to;
+                let from = if same_pass { asked_to.max(end) } else { end };
+                if want <= from {
+                    return None;
+                }
+                self.asked = (if same_pass { asked_from } else { end }, want);
+                return Some((from, want));
             }
-            Hint::Normal => return None,
+            Hint::Normal if offset == newer.1 && newer.0 == older.1 => {
+                let first_read_small = offset == 0 && end + PAGE_SIZE - 1 < GRANULARITY;
+                let at = if first_read_small {
+                    end.next_multiple_of(PAGE_SIZE)
+                } else {
+                    (end + size) / GRANULARITY * GRANULARITY
+                };
+                (at, at + size)
+            }
+            Hint::Normal => {
+                let stride = newer.0.checked_sub(older.0).filter(|&s| s > 0);
+                match stride {
+                    Some(s) if offset.checked_sub(newer.0) == Some(s) => {
+                        (offset + s, offset + s + size)
+                    }
+                    _ => return None,
+                }
+            }
         };
-        // Only what has not been asked for already.
-        let from = end.max(self.read_ahead_end);
-        let to = end + ahead;
-        if to <= from {
+        if self.asked == (from, to) {
             return None;
         }
-        self.read_ahead_end = to;
+        self.asked = (from, to);
         Some((from, to))
+    }
+
+    /// After the copy: the read joins the history.
+    pub fn record(&mut self, offset: u64, end: u64) {
+        self.last = [self.last[1], (offset, end)];
     }
 }
 
@@ -160,44 +199,95 @@ fn account(m: &Machine, cc: &mut CacheManager, r: ReadAheadRequest, done: Prefet
 mod tests {
     use super::*;
 
-    #[test]
-    fn sequential_reads_keep_one_read_ahead() {
-        let mut h = ReadHistory::default();
-        // A read at 0 continues the empty history: sequential from the start.
-        assert_eq!(
-            h.record(0, 4096, Hint::Normal),
-            Some((4096, 4096 + GRANULARITY))
-        );
-        // The next one asks only for what lies beyond what was asked.
-        let r = h.record(4096, 8192, Hint::Normal);
-        assert_eq!(r, Some((4096 + GRANULARITY, 8192 + GRANULARITY)));
-        // A jump elsewhere is neither sequential nor strided.
-        assert_eq!(h.record(1 << 30, (1 << 30) + 4096, Hint::Normal), None);
+    const K128: u64 = 128 << 10;
+
+    /// Plans, then records, a read of `offset..end` (as a copy read does).
+    fn read(h: &mut ReadHistory, offset: u64, end: u64, hint: Hint) -> Option<(u64, u64)> {
+        let r = h.plan(offset, end, hint);
+        h.record(offset, end);
+        r
     }
 
     #[test]
-    fn sequential_hint_reads_three_times_ahead_from_the_first_read() {
+    fn sequential_reads_ask_for_the_read_after_the_next() {
         let mut h = ReadHistory::default();
-        let r = h.record(0, 128 << 10, Hint::Sequential).unwrap();
-        assert_eq!(r, (128 << 10, (128 << 10) * 4));
+        // A read at 0 continues the empty history: the third of three.
+        assert_eq!(
+            read(&mut h, 0, K128, Hint::Normal),
+            Some((2 * K128, 3 * K128))
+        );
+        assert_eq!(
+            read(&mut h, K128, 2 * K128, Hint::Normal),
+            Some((3 * K128, 4 * K128))
+        );
+        // Asked already: not again.
+        assert_eq!(h.plan(K128, 2 * K128, Hint::Normal), None);
+        // A jump elsewhere is neither sequential nor strided.
+        assert_eq!(read(&mut h, 1 << 30, (1 << 30) + 4096, Hint::Normal), None);
+    }
+
+    #[test]
+    fn a_small_first_read_asks_for_the_rest_of_its_granule() {
+        let mut h = ReadHistory::default();
+        assert_eq!(
+            read(&mut h, 0, 4096, Hint::Normal),
+            Some((4096, 4096 + GRANULARITY))
+        );
+    }
+
+    #[test]
+    fn a_new_pass_over_the_file_reads_ahead_again() {
+        for hint in [Hint::Normal, Hint::Sequential] {
+            let mut h = ReadHistory::default();
+            let asked = |h: &mut ReadHistory| {
+                (0..8)
+                    .filter_map(|i| read(h, i * K128, (i + 1) * K128, hint))
+                    .count()
+            };
+            let first = asked(&mut h);
+            assert!(
+                first >= 6,
+                "{hint:?}: {first} read-aheads in the first pass"
+            );
+            // Without a fresh open, two reads show the pattern again.
+            let second = asked(&mut h);
+            assert!(second + 2 >= first, "{hint:?}: {second} in the second pass");
+        }
+    }
+
+    #[test]
+    fn sequential_hint_keeps_three_reads_ahead() {
+        let mut h = ReadHistory::default();
+        assert_eq!(
+            read(&mut h, 0, K128, Hint::Sequential),
+            Some((K128, 4 * K128))
+        );
         // The next read asks only for what lies beyond.
-        let r = h.record(128 << 10, 256 << 10, Hint::Sequential).unwrap();
-        assert_eq!(r.0, (128 << 10) * 4);
+        assert_eq!(
+            read(&mut h, K128, 2 * K128, Hint::Sequential),
+            Some((4 * K128, 5 * K128))
+        );
+        // Skipping around within the pass asks for nothing already asked.
+        assert_eq!(
+            read(&mut h, 3 * K128, 4 * K128, Hint::Sequential),
+            Some((5 * K128, 7 * K128))
+        );
     }
 
     #[test]
     fn random_reads_nothing_ahead() {
         let mut h = ReadHistory::default();
-        h.record(0, 4096, Hint::Random);
-        assert_eq!(h.record(4096, 8192, Hint::Random), None);
+        read(&mut h, 0, 4096, Hint::Random);
+        assert_eq!(read(&mut h, 4096, 8192, Hint::Random), None);
     }
 
     #[test]
     fn an_equal_stride_reads_at_the_next_stride() {
         let mut h = ReadHistory::default();
-        h.record(0, 4096, Hint::Normal);
-        h.record(1 << 20, (1 << 20) + 4096, Hint::Normal);
-        let r = h.record(2 << 20, (2 << 20) + 4096, Hint::Normal);
+        read(&mut h, 0, 4096, Hint::Normal);
+        h.asked = (0, 0);
+        read(&mut h, 1 << 20, (1 << 20) + 4096, Hint::Normal);
+        let r = read(&mut h, 2 << 20, (2 << 20) + 4096, Hint::Normal);
         assert_eq!(r, Some((3 << 20, (3 << 20) + GRANULARITY)));
     }
 }

@@ -5,10 +5,12 @@
 //! cache has dirtied, and when pages were dirtied since the last scan faster
 //! than that scan's eighth, the difference too; it goes round-robin over the files
 //! from where the last scan stopped, each I/O a run of at most 64 KB of
-//! consecutive pages. A failed write keeps its pages dirty, says so in an
-//! event, and is reported by the file's next flush or close (NT's lost
-//! delayed write). Callers hold `Mm::cache` and the System process's address
-//! space; the host I/O happens under both, without the PFN lock.
+//! consecutive pages. A failed write keeps its pages dirty; when write-behind
+//! failed (the lazy writer's, or the throttle's on a writer's behalf) nobody
+//! is there to be told, so it says so in an event and the file's next flush
+//! or close reports it (NT's lost delayed write). A flush that fails tells its
+//! own caller instead. Callers hold `Mm::cache` and the System process's
+//! address space; the host I/O happens under both, without the PFN lock.
 
 use std::collections::BTreeSet;
 
@@ -56,31 +58,45 @@ pub fn write_behind(
         if written >= budget {
             break;
         }
-        let (pages, runs) = write_file(m, space, cc, ca, budget - written);
-        written += pages;
+        let w = write_file(m, space, cc, ca, budget - written);
+        written += w.pages;
         cc.lazy_cursor = ca;
-        cc.stats.lazy_write_flushes += runs;
-        cc.stats.lazy_write_pages += pages;
+        cc.stats.lazy_write_flushes += w.runs;
+        cc.stats.lazy_write_pages += w.pages;
         m.counters
             .lazy_writer_pages
-            .fetch_add(pages, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(w.pages, std::sync::atomic::Ordering::Relaxed);
+        if let (Some(why), Some(map)) = (w.failed, cc.maps.get_mut(&ca)) {
+            crate::mm_event!(m, "cache.lost-write", "file={} {why}", map.shown);
+            map.lost_write = Some(why);
+        }
     }
     written
 }
 
+/// What writing a file's dirty pages did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileWrite {
+    pub pages: u64,
+    pub runs: u64,
+    /// Why a run could not be written (its pages, and those after it, stay
+    /// dirty).
+    pub failed: Option<String>,
+}
+
 /// Writes up to `budget` of file `ca`'s dirty pages (all of them for
-/// `u64::MAX`), in runs. Returns the pages written and the runs; a failed
-/// run stops the file's writing and is remembered as its lost write.
+/// `u64::MAX`), in runs. A failed run stops the file's writing; the caller
+/// decides who hears of it.
 pub fn write_file(
     m: &Machine,
     space: &mut AddressSpace,
     cc: &mut CacheManager,
     ca: ControlAreaId,
     budget: u64,
-) -> (u64, u64) {
-    let (mut written, mut runs) = (0, 0);
-    while written < budget {
-        let Some(run) = next_run(cc, ca, budget - written) else {
+) -> FileWrite {
+    let mut done = FileWrite::default();
+    while done.pages < budget {
+        let Some(run) = next_run(cc, ca, budget - done.pages) else {
             break;
         };
         harvest_views(m, space, cc, ca, &run);
@@ -90,22 +106,20 @@ pub fn write_file(
             break;
         };
         if outcome.failed > 0 {
-            let why = format!(
+            done.failed = Some(format!(
                 "{} pages at offset {:#x} could not be written",
                 outcome.failed,
                 first * PAGE_SIZE
-            );
-            crate::mm_event!(m, "cache.lost-write", "file={} {why}", map.shown);
-            map.lost_write = Some(why);
+            ));
             break;
         }
         for p in &run {
             map.dirty.remove(p);
         }
-        written += run.len() as u64;
-        runs += 1;
+        done.pages += run.len() as u64;
+        done.runs += 1;
     }
-    (written, runs)
+    done
 }
 
 /// The first run of consecutive dirty pages of file `ca`: at most 16 pages and

@@ -276,6 +276,48 @@ fn a_failed_write_behind_is_a_lost_delayed_write_reported_once() {
     assert_verified(&mm);
 }
 
+/// A flush whose own writes fail tells its caller, and that is all: the next
+/// close does not report it again, while a lost write-behind is reported by
+/// the next close (or fsync) once.
+#[test]
+fn a_failed_flush_is_reported_to_its_caller_not_to_the_next_close() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("ro"), vec![b'x'; 8192]).unwrap();
+    let open_ro = || {
+        mm.cache_open(File::open(dir.join("ro")).unwrap(), "ro")
+            .unwrap()
+    };
+    let f = open_ro();
+    mm.cache_write(&f, 0, b"lost?", WriteMode::Buffered)
+        .unwrap();
+    for _ in 0..3 {
+        let e = mm.cache_flush(&f).unwrap_err();
+        assert_eq!(e.status, NtStatus::LOST_WRITEBEHIND_DATA);
+    }
+    mm.cache_close(f)
+        .expect("the failed flushes were reported already");
+    // The lazy writer fails: the next close reports it, once.
+    let f = open_ro();
+    let g = open_ro();
+    mm.tick(1000).unwrap();
+    assert_eq!(stat(&mm, "DirtyPages"), 1, "the page stays dirty");
+    let e = mm.cache_close(f).unwrap_err();
+    assert_eq!(e.status, NtStatus::LOST_WRITEBEHIND_DATA);
+    mm.cache_check_lost(&g).expect("reported once");
+    // A write-through write that cannot be written fails, and arms nothing.
+    let e = mm
+        .cache_write(&g, 4096, b"through", WriteMode::WriteThrough)
+        .unwrap_err();
+    assert_eq!(e.status, NtStatus::LOST_WRITEBEHIND_DATA);
+    mm.cache_close(g)
+        .expect("the write-through write said it failed");
+    let mut got = [0u8; 7];
+    let h = open_ro();
+    mm.cache_read(&h, 4096, &mut got).unwrap();
+    assert_eq!(&got, b"through", "nothing in memory is lost");
+    assert_verified(&mm);
+}
+
 #[test]
 fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
     let (mm, dir) = cache_machine(64 << 20, Arch::X86);
@@ -297,6 +339,40 @@ fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
     );
     assert!(stat(&mm, "ReadAheadPages") > 0);
     assert!(stat(&mm, "CopyReadHits") >= 30);
+    assert_verified(&mm);
+}
+
+/// Every pass over a cold file is read ahead, not only the first: through
+/// the same open, and through a new one (the read-ahead once stopped for
+/// good at the end of the first pass).
+#[test]
+fn every_sequential_pass_over_a_purged_file_is_mostly_read_ahead() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    let data = random_bytes(10, 4 << 20);
+    std::fs::write(dir.join("again"), &data).unwrap();
+    let mut f = open(&mm, &dir, "again");
+    for pass in 0..4 {
+        mm.cache_purge_path("again").unwrap();
+        let (hard_before, ahead_before) = (mm.counter("hard_faults"), stat(&mm, "ReadAheadPages"));
+        let mut out = vec![0u8; data.len()];
+        for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
+            mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
+            mm.run_thread(SystemThread::ReadAhead);
+        }
+        assert!(out == data, "pass {pass} read other bytes");
+        // Read-ahead reads its pages onto standby (no fault); the copies'
+        // own hard faults read the rest, 4 pages a cluster.
+        let hard = mm.counter("hard_faults") - hard_before;
+        let ahead = stat(&mm, "ReadAheadPages") - ahead_before;
+        assert!(
+            ahead * 4 > 1024 * 3 && hard * 4 < 1024,
+            "pass {pass}: {ahead} of 1024 pages read ahead, {hard} demand hard faults"
+        );
+        if pass == 1 {
+            mm.cache_close(f).unwrap();
+            f = open(&mm, &dir, "again");
+        }
+    }
     assert_verified(&mm);
 }
 

@@ -1,6 +1,9 @@
 //! The read-ahead thread (NT's CcPerformReadAhead, queued by copy reads to a
 //! system worker thread): brings in what the read history said will be read
-//! next (`cache/read_ahead.rs`). It runs when a copy read wakes it.
+//! next (`cache/read_ahead.rs`). It runs when a copy read wakes it; with the
+//! auto clock the file system's thread that answered the read may run the
+//! pass first (`Mm::serve_read_ahead`), as NT's worker runs on the first
+//! processor free.
 
 use crate::mm::cache::read_ahead::perform;
 
