@@ -493,6 +493,19 @@ pub(super) fn map_of<'a>(cc: &'a CacheManager, f: &CachedFile) -> MmResult<&'a S
         .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))
 }
 
+/// A section made the file of control area `ca` at least `size` bytes long
+/// (NtCreateSection and NtExtendSection set the end of file): the cache's
+/// FileSize follows, as the file system's CcSetFileSizes makes it in NT.
+/// Without it a copy read stopped at the old size, and a copy write past it
+/// set the host file's length back below the section.
+pub(super) fn file_size_at_least(cc: &mut CacheManager, ca: ControlAreaId, size: u64) {
+    if let Some(map) = cc.maps.get_mut(&ca)
+        && map.file_size < size
+    {
+        map.file_size = size;
+    }
+}
+
 /// Whether a file's last name is gone.
 fn unlinked(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;

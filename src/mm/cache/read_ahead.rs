@@ -71,6 +71,13 @@ impl ReadHistory {
     pub fn record(&mut self, offset: u64, end: u64, hint: Hint) -> Option<(u64, u64)> {
         let [older, newer] = self.last;
         self.last = [newer, (offset, end)];
+        if newer.1 != offset {
+            // A read that does not continue the last one starts a new run:
+            // how far the last run was read ahead says nothing about this
+            // one (a scan begun again from the start of a file whose pages
+            // have gone would otherwise never be read ahead again).
+            self.read_ahead_end = 0;
+        }
         let len = (end - offset).max(1).next_multiple_of(GRANULARITY);
         let sequential = newer.1 == offset && (older.1 == newer.0 || hint == Hint::Sequential);
         let stride = newer.0.checked_sub(older.0);
