@@ -577,6 +577,19 @@ fn follow_host_size(cc: &mut CacheManager, f: &CachedFile) -> MmResult<u64> {
     Ok(map.file_size)
 }
 
+/// A section made the file of control area `ca` at least `size` bytes long
+/// (NtCreateSection and NtExtendSection set the end of file): the cache's
+/// FileSize follows, as the file system's CcSetFileSizes makes it in NT.
+/// Without it a copy read stopped at the old size, and a copy write past it
+/// set the host file's length back below the section.
+pub(super) fn file_size_at_least(cc: &mut CacheManager, ca: ControlAreaId, size: u64) {
+    if let Some(map) = cc.maps.get_mut(&ca)
+        && map.file_size < size
+    {
+        map.file_size = size;
+    }
+}
+
 /// Whether a file's last name is gone.
 fn unlinked(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;

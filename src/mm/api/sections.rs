@@ -2,7 +2,8 @@
 //! NtMapViewOfSection, NtUnmapViewOfSection, NtFlushVirtualMemory, the
 //! modified-write switch, and writing every mapped file back at shutdown.
 //! The work is in `section/`; these methods take the locks in order (the
-//! section table, then the process).
+//! section table, the cache manager's where a section grows a file, then the
+//! process).
 
 use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
@@ -17,6 +18,8 @@ use crate::mm::section::delete::{delete_if_unreferenced, mapped_page_writer_pass
 use crate::mm::section::view::{self, ViewRequest};
 use crate::mm::section::{SectionObject, validate_section_protection, volume_path};
 use crate::mm::segment::ControlAreaId;
+
+use super::cache::file_size_at_least;
 
 impl Mm {
     /// NtCreateSection (`sections/control create NAME SIZE [file=PATH]
@@ -56,7 +59,13 @@ impl Mm {
                     shown: path,
                     files_dir,
                 };
-                open_file_segment(m, &request, size, protection)?
+                // A section larger than its file grows the file: under the
+                // cache's lock, so that no copy sees the file grown and the
+                // cache's size not.
+                let mut cc = self.cache_lock();
+                let (ca, size) = open_file_segment(m, &request, size, protection)?;
+                file_size_at_least(&mut cc, ca, size);
+                (ca, size)
             }
         };
         table.by_name.insert(
@@ -109,7 +118,9 @@ impl Mm {
             .by_name
             .get_mut(name)
             .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no section is named {name}"))?;
+        let mut cc = self.cache_lock();
         let new_size = extend_segment(&self.machine, section, size)?;
+        file_size_at_least(&mut cc, section.control_area, new_size);
         section.size = new_size;
         Ok(new_size)
     }

@@ -514,3 +514,65 @@ fn each_open_has_its_own_read_history() {
     mm.cache_close(b).unwrap();
     assert_verified(&mm);
 }
+
+/// A section larger than its file grows the file (NtCreateSection, and
+/// NtExtendSection, set the end of file), and the cache's size follows, as
+/// the file system's CcSetFileSizes makes it in NT. Found by the model test:
+/// the cache kept the old size, so a cache read missed what a process wrote
+/// there, and a cache write past the old size set the host file's length
+/// back below the section, losing the process's bytes.
+#[test]
+fn a_section_larger_than_a_cached_file_grows_the_cache_size_too() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    std::fs::write(dir.join("g"), vec![b'x'; 4096]).unwrap();
+    let f = open(&mm, &dir, "g");
+    mm.create_section("g", 4 * 4096, Some("g"), RW, false)
+        .unwrap();
+    assert_eq!(std::fs::metadata(dir.join("g")).unwrap().len(), 4 * 4096);
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 4 * 4096);
+    let p = mm.create_process("p").unwrap();
+    let (va, _) = mm.map_view(p, "g", 0, 0, 0, RW).unwrap();
+    mm.write_memory(p, va.0 + 3 * 4096, b"mapped").unwrap();
+    let mut got = [0u8; 6];
+    assert_eq!(mm.cache_read(&f, 3 * 4096, &mut got).unwrap(), 6);
+    assert_eq!(&got, b"mapped");
+    // A write inside the file leaves its size alone.
+    mm.cache_write(&f, 4096, b"abc", WriteMode::Buffered)
+        .unwrap();
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 4 * 4096);
+    mm.cache_flush(&f).unwrap();
+    let host = std::fs::read(dir.join("g")).unwrap();
+    assert_eq!(host.len(), 4 * 4096);
+    assert_eq!(&host[3 * 4096..3 * 4096 + 6], b"mapped");
+    // NtExtendSection grows both too.
+    mm.extend_section("g", 6 * 4096).unwrap();
+    assert_eq!(std::fs::metadata(dir.join("g")).unwrap().len(), 6 * 4096);
+    assert_eq!(mm.cache_file_size(&f).unwrap(), 6 * 4096);
+    assert_verified(&mm);
+}
+
+/// A sequential scan that starts again below where the last one's read-ahead
+/// reached is read ahead too. Found with the model test's counters: the
+/// file's read-ahead end was never lowered, so once a file had been scanned
+/// (and its pages purged, trimmed or truncated away) a second scan from the
+/// start got no read-ahead at all, every read a hard fault.
+#[test]
+fn a_second_sequential_scan_from_the_start_is_read_ahead_again() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    let data = random_bytes(9, 1 << 20);
+    std::fs::write(dir.join("seq"), &data).unwrap();
+    let f = open(&mm, &dir, "seq");
+    let mut out = vec![0u8; 64 << 10];
+    for round in 0..2 {
+        let before = stat(&mm, "ReadAheadPages");
+        for i in 0..8u64 {
+            mm.cache_read(&f, i * (64 << 10), &mut out).unwrap();
+            mm.run_thread(SystemThread::ReadAhead);
+        }
+        let ahead = stat(&mm, "ReadAheadPages") - before;
+        assert!(ahead >= 64, "round {round}: {ahead} pages read ahead");
+        // Drop every cached page: the next scan reads the file again.
+        mm.cache_purge_path("seq").unwrap();
+    }
+    assert_verified(&mm);
+}

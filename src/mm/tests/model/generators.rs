@@ -1,11 +1,14 @@
 //! Choosing the operations and their arguments. Every draw from the seed's
-//! generator is made here (the runner's one other draw picks the process a
-//! batch check reads back), in a fixed order, so a seed runs the same
-//! operations every time (MEM_RESET, kinds 40 and 41, changed every seed's
-//! sequence when it came). A chooser looks at the model but never changes it;
-//! the limits that keep the run inside what mmfs can promise (`COMMIT_BUDGET`,
-//! `REGION_LIMIT`) skip an operation here, before the draws that would follow.
+//! generator is made by the `Chooser`, here and in `files.rs` for the file
+//! operations (the runner's one other draw picks the process a batch check
+//! reads back), in a fixed order, so a seed runs the same operations every
+//! time (MEM_RESET, kinds 40 and 41, changed every seed's sequence when it
+//! came, and so did the file model, kinds 42 to 47). A chooser looks at the
+//! model but never changes it; the limits that keep the run inside what mmfs
+//! can promise (`COMMIT_BUDGET`, `REGION_LIMIT`) skip an operation here,
+//! before the draws that would follow.
 
+use super::files::FileOp;
 use super::reference::{GRANULE, Kind, Model, PAGE, RO, RW, Region, SectionModel, WC, guard};
 use super::reset::touches_copies;
 use super::{ADDRESS_WINDOW, COMMIT_BUDGET, REGION_LIMIT};
@@ -106,6 +109,8 @@ pub(super) enum Op {
     /// Terminate the process at this index.
     Terminate(usize),
     System(SystemOp),
+    /// A call of the cache manager on a file of the file model (`files.rs`).
+    File(FileOp),
 }
 
 /// The system threads, the lists and the clock.
@@ -128,18 +133,18 @@ pub(super) struct Chooser<'a> {
 }
 
 impl Chooser<'_> {
-    fn pick(&mut self, n: usize) -> usize {
+    pub(super) fn pick(&mut self, n: usize) -> usize {
         self.rng.below(n as u64) as usize
     }
 
-    fn chance(&mut self, one_in: u64) -> bool {
+    pub(super) fn chance(&mut self, one_in: u64) -> bool {
         self.rng.below(one_in) == 0
     }
 
-    /// The process an operation runs on, and which kind of operation (`0..42`).
+    /// The process an operation runs on, and which kind of operation (`0..48`).
     pub(super) fn process_and_kind(&mut self) -> (usize, u64) {
         let pi = self.pick(self.model.procs.len());
-        (pi, self.rng.below(42))
+        (pi, self.rng.below(48))
     }
 
     /// The operation of kind `k` on process `pi`, or None where the kind
@@ -167,6 +172,7 @@ impl Chooser<'_> {
             36 if self.chance(4) => self.terminate(),
             37..=39 => Some(self.system()),
             40..=41 => self.reset(pi),
+            42..=47 => self.file_op(pi),
             _ => None,
         }
     }
@@ -387,6 +393,9 @@ impl Chooser<'_> {
             return None;
         }
         let si = live[self.pick(live.len())];
+        if !self.model.files.may_map(si, &self.model.sections) {
+            return None;
+        }
         let section_pages = self.model.sections[si].data.len() as u64 / PAGE_SIZE;
         let protection = [RW, RW, WC, RO][self.pick(4)];
         let offset = if section_pages > 16 && self.chance(2) {
@@ -457,7 +466,11 @@ impl Chooser<'_> {
 
     // ---- places --------------------------------------------------------------
 
-    fn random_region(&mut self, pi: usize, keep: impl Fn(&Region) -> bool) -> Option<Region> {
+    pub(super) fn random_region(
+        &mut self,
+        pi: usize,
+        keep: impl Fn(&Region) -> bool,
+    ) -> Option<Region> {
         let rs: Vec<&Region> = self.model.procs[pi]
             .regions
             .values()
@@ -605,6 +618,7 @@ impl Op {
             Op::CreateProcess => "create a process".into(),
             Op::Terminate(i) => format!("terminate process {i}"),
             Op::System(_) => "a system thread or tick".into(),
+            Op::File(f) => f.describe(),
         }
     }
 }

@@ -2,7 +2,10 @@
 //! call — allocate, commit, decommit, release, MEM_RESET, protect, lock, unlock,
 //! working-set limits, reads and writes through the MMU, map, unmap, fork,
 //! outswap, section create and delete — mixed with the system threads and the
-//! clock, over many processes on 1 MB of RAM that is several times overcommitted.
+//! clock, over many processes on 1 MB of RAM that is several times overcommitted;
+//! and the cache manager as the file system calls it (cache reads and writes,
+//! truncates, fsyncs, O_DIRECT, opens and closes, purges, deletes) on files whose
+//! sections the processes map (`files`).
 //!
 //! A reference model says, before each call, what it must do: which status a
 //! refused call returns (and then nothing may change), how many bytes a transfer
@@ -13,8 +16,10 @@
 //! process's commit charge (its own pages, its regions', its page tables') and
 //! the system's against the model's.
 //!
-//! `reference` is the model, `reset` its part for MEM_RESET, `generators`
-//! chooses the operations and their arguments (every random draw), `runner`
+//! `reference` is the model, `reset` its part for MEM_RESET, `files` its part
+//! for the cached files (a byte vector per file: the rules it checks, and what
+//! it leaves out, are in its doc), `generators` chooses the operations and their
+//! arguments (every random draw; the file operations' in `files`), `runner`
 //! applies each to `Mm` and to the model and compares them, with the checks
 //! between batches and at the end.
 //!
@@ -25,6 +30,7 @@
 //! failure names the seed and the step, and one that may be about memory prints
 //! where every page is.
 
+mod files;
 mod generators;
 pub(super) mod reference;
 mod reset;
@@ -57,6 +63,17 @@ const BATCH: u64 = 50;
 /// Pages the model lets processes lock in all (see `Run::lock`).
 const LOCK_BUDGET: u64 = 85;
 
+/// The cache manager's counters the test prints (what the file model made
+/// the cache do).
+const CACHE_COUNTERS: [&str; 6] = [
+    "CopyReads",
+    "CopyWrites",
+    "DataMaps",
+    "ReadAheadPages",
+    "LazyWritePages",
+    "ThrottledWrites",
+];
+
 #[test]
 fn model_random_sequences_match_the_reference_model() {
     let seed = env_u64("MMFS_SEED").unwrap_or(0x6D6F_6465_6C21);
@@ -84,6 +101,23 @@ fn model_random_sequences_match_the_reference_model() {
             s.reset_lost,
             s.forks
         );
+        let f = s.files;
+        eprintln!(
+            "model: seed {seed:#x} {arch:?}: {} file operations, {} host files compared whole with the model, {} truncates refused for a mapped view, {} unaligned O_DIRECT transfers refused, {} purges and {} deletes refused for a mapped view, {} times a process's view writes were found in a file, the largest file {} KB",
+            f.ops,
+            f.host_checks,
+            f.user_mapped,
+            f.unaligned,
+            f.purge_refused,
+            f.delete_refused,
+            f.view_writes_seen,
+            f.largest >> 10
+        );
+        let cache: Vec<String> = (s.cache.iter())
+            .filter(|(k, _)| CACHE_COUNTERS.contains(k))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!("model: seed {seed:#x} {arch:?}: cache {}", cache.join(", "));
         assert!(
             s.hard_faults > 0 && s.pages_written > 0,
             "RAM was not overcommitted"

@@ -19,6 +19,7 @@ use crate::mm::process::working_set::{
     DEFAULT_MAXIMUM, DEFAULT_MINIMUM, MINIMUM_FLOOR, SYSTEM_MINIMUM,
 };
 
+use super::files::Files;
 use super::reset::{Reset, write_candidates};
 
 pub(super) const PAGE: usize = PAGE_SIZE as usize;
@@ -539,8 +540,8 @@ pub(super) struct Protect {
     pub(super) view: bool,
 }
 
-/// The reference model of a run: the processes, the sections, and the counter
-/// names (and clone-block guards) are numbered from.
+/// The reference model of a run: the processes, the sections, the cached
+/// files, and the counter names (and clone-block guards) are numbered from.
 pub(super) struct Model {
     pub(super) procs: Vec<ProcessModel>,
     pub(super) sections: Vec<SectionModel>,
@@ -550,6 +551,8 @@ pub(super) struct Model {
     /// The locked working-set entries every process starts with (its top-level
     /// tables, hyperspace and working-set list: MiInitializeWorkingSetList).
     pub(super) system_pages: u64,
+    /// The files read and written through the cache (`files.rs`).
+    pub(super) files: Files,
 }
 
 impl Model {
@@ -560,6 +563,7 @@ impl Model {
             names: 0,
             links: 0,
             system_pages: process_commit_charge(arch),
+            files: Files::default(),
         }
     }
 

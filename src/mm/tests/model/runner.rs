@@ -2,11 +2,13 @@
 //! and what `Mm` did is compared with what the model said (a refused call's
 //! status, what a call returns, the bytes a transfer moves and reads); after
 //! every batch `verify` runs, the locked pages are compared with the working
-//! set and one process is read back whole; at the end every process and
-//! section goes, every file must hold its bytes and nothing may stay charged.
+//! set and one process is read back whole (and one cached file, `files.rs`);
+//! at the end every process and section goes, every file must hold its bytes
+//! and nothing may stay charged.
 
 use std::collections::{HashMap, HashSet};
 
+use super::files::FileStats;
 use super::generators::{Chooser, Op, SystemOp};
 use super::reference::{
     Expect, GRANULE, Kind, Model, PAGE, ProcessModel, RW, ReadOut, Refusal, Region, SectionModel,
@@ -14,6 +16,7 @@ use super::reference::{
 };
 use super::reset::{Effect, ResetPlan};
 use super::{COMMIT_BUDGET, LOCK_BUDGET};
+use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{AccessFault, FaultKind};
@@ -24,12 +27,15 @@ use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, MmResult, NtStatus};
 
 pub(super) struct Run {
-    mm: Mm,
+    pub(super) mm: Mm,
     rng: XorShift,
     seed: u64,
     arch: Arch,
     step: u64,
-    model: Model,
+    pub(super) model: Model,
+    /// The opens of each file of the file model, by its index (none while
+    /// it is closed or deleted).
+    pub(super) handles: Vec<Vec<CachedFile>>,
     /// Name each operation (`MMFS_MODEL_TRACE`).
     trace: bool,
     /// Refused calls checked (for the summary).
@@ -56,6 +62,9 @@ pub(super) struct Summary {
     pub(super) reset_reads: u64,
     pub(super) reset_lost: u64,
     pub(super) forks: u64,
+    pub(super) files: FileStats,
+    /// The cache manager's counters (`cache/stats`).
+    pub(super) cache: Vec<(&'static str, u64)>,
 }
 
 impl Run {
@@ -72,6 +81,7 @@ impl Run {
             arch,
             step: 0,
             model: Model::new(procs, arch),
+            handles: Vec::new(),
             trace: false,
             refusals: 0,
             resets: 0,
@@ -178,12 +188,13 @@ impl Run {
             Op::CreateProcess => self.create_process(),
             Op::Terminate(victim) => self.terminate(victim),
             Op::System(s) => self.system(pi, s),
+            Op::File(f) => self.file_op(f),
         }
     }
 
     // ---- comparing -----------------------------------------------------------
 
-    fn ctx(&self) -> String {
+    pub(super) fn ctx(&self) -> String {
         format!(
             "seed {:#x} {:?} step {} (replay: MMFS_SEED={} MMFS_MODEL_OPS={})",
             self.seed,
@@ -195,7 +206,12 @@ impl Run {
     }
 
     /// A refused call: the status must be `want`.
-    fn expect_refused<T: std::fmt::Debug>(&mut self, what: &str, r: MmResult<T>, want: NtStatus) {
+    pub(super) fn expect_refused<T: std::fmt::Debug>(
+        &mut self,
+        what: &str,
+        r: MmResult<T>,
+        want: NtStatus,
+    ) {
         match r {
             Ok(v) => panic!(
                 "{}: {what} succeeded ({v:?}); the model expected {}",
@@ -215,7 +231,7 @@ impl Run {
         }
     }
 
-    fn expect_ok<T>(&self, what: &str, r: MmResult<T>) -> T {
+    pub(super) fn expect_ok<T>(&self, what: &str, r: MmResult<T>) -> T {
         r.unwrap_or_else(|e| {
             self.dump_memory();
             panic!(
@@ -227,7 +243,7 @@ impl Run {
 
     /// A call checked against what the model said: refused with its status
     /// (None), or done, with what it returned and the model's answer.
-    fn expect<T: std::fmt::Debug, U>(
+    pub(super) fn expect<T: std::fmt::Debug, U>(
         &mut self,
         what: &str,
         got: MmResult<T>,
@@ -812,6 +828,7 @@ impl Run {
             self.check_locks(pi);
         }
         self.check_commit();
+        self.check_files();
         let pi = self.rng.below(self.model.procs.len() as u64) as usize;
         if self.trace {
             eprintln!("  check, and read pid {} back", self.model.procs[pi].pid);
@@ -914,10 +931,17 @@ impl Run {
         }
         let r = self.mm.verify();
         assert!(r.ok(), "{}:\n{}", self.ctx(), r.violations.join("\n"));
+        self.finish_files();
         let left = meminfo(&self.mm, "CommitCharge");
         let system = self.unmodelled_charge();
         assert_eq!(left, system, "{}: commit left charged", self.ctx());
-        for s in &self.model.sections {
+        // The file model's files were checked by `finish_files`.
+        for s in self
+            .model
+            .sections
+            .iter()
+            .filter(|s| !self.model.files.owns(s))
+        {
             if let Some(f) = &s.file {
                 let on_disk = std::fs::read(self.mm.config().files_dir.join(f)).unwrap();
                 assert!(
@@ -941,6 +965,8 @@ impl Run {
             reset_reads: self.reset_reads,
             reset_lost: self.reset_lost,
             forks: self.forks,
+            files: self.model.files.stats,
+            cache: self.mm.cache_stats(),
             hard_faults: self.mm.counter("hard_faults"),
             pages_written: self.mm.counter("pages_written_to_pagefile"),
         }
