@@ -11,7 +11,6 @@
 //! it would for a hard fault's read. Frames come only from the free, zeroed
 //! and standby lists: read-ahead never trims or writes to get pages.
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn};
@@ -50,9 +49,9 @@ pub fn prefetch(m: &Machine, ca: ControlAreaId, first: u64, pages: u64) -> Prefe
         if run.is_empty() {
             continue;
         }
-        let mut buf = vec![0u8; run.len() * PAGE_SIZE as usize];
-        let ok = read_run(&file, offset, &mut buf).is_ok();
-        finish_run(m, ca, &run, &buf, ok);
+        let frames: Vec<Pfn> = run.iter().map(|p| p.pfn).collect();
+        let ok = m.phys.read_file(&file, offset, &frames).is_ok();
+        finish_run(m, ca, &run, None, ok);
         if ok {
             done.pages += run.len() as u64;
             done.ios += 1;
@@ -124,25 +123,17 @@ pub(super) fn take_frame(m: &Machine, st: &mut PfnState, at: ProtoLoc, pfn: Pfn,
         .write(at, m.fmt.encode(&PteState::Transition { pfn, protection }));
 }
 
-/// Reads a run; past the end of the file the pages read as zeros.
-fn read_run(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = file.read_at(&mut buf[done..], offset + done as u64)?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    buf[done..].fill(0);
-    Ok(())
-}
-
-/// Completes a run under the PFN lock: the bytes go into the frames and the
-/// pages onto standby (unless a fault that waited for the read has mapped one
+/// Completes a run under the PFN lock: the bytes (unless they were read into
+/// the frames already, `buf` None) go into the frames and the pages onto standby (unless a fault that waited for the read has mapped one
 /// meanwhile); after a failed read the prototype PTEs get their old values
 /// back and the frames are freed.
-pub(super) fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], buf: &[u8], ok: bool) {
+pub(super) fn finish_run(
+    m: &Machine,
+    ca: ControlAreaId,
+    run: &[RunPage],
+    buf: Option<&[u8]>,
+    ok: bool,
+) {
     let mut st = m.pfn_lock();
     // The control area went while the pages were read (its deletion marked
     // them deleted): they are freed as they are placed.
@@ -158,8 +149,10 @@ pub(super) fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], buf: &
             m.free_page_locked(&mut st, p.pfn);
             continue;
         }
-        let bytes = &buf[k * PAGE_SIZE as usize..(k + 1) * PAGE_SIZE as usize];
-        m.phys.write(p.pfn, 0, bytes);
+        if let Some(buf) = buf {
+            let bytes = &buf[k * PAGE_SIZE as usize..(k + 1) * PAGE_SIZE as usize];
+            m.phys.write(p.pfn, 0, bytes);
+        }
         if st.db.decrement_reference(p.pfn) == 0 && st.db.share_count(p.pfn) == 0 {
             m.place_unreferenced_proto_locked(&mut st, p.pfn);
         }

@@ -321,7 +321,7 @@ fn read_in(
         m,
         f.ca,
         &cluster,
-        &buf[PAGE_SIZE as usize..],
+        Some(&buf[PAGE_SIZE as usize..]),
         result.is_ok(),
     );
     let mut st = m.pfn_lock();

@@ -136,6 +136,67 @@ impl PhysicalMemory {
         }
     }
 
+    /// Reads `frames.len()` pages of `file` from `offset` straight into those
+    /// frames (the disk's DMA into RAM: one `preadv`, no bounce buffer); past
+    /// the end of the file they read as zeros. The caller owns the frames for
+    /// the read (ReadInProgress: nothing else reads or writes them).
+    pub fn read_file(&self, file: &std::fs::File, offset: u64, frames: &[Pfn]) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut iov: Vec<libc::iovec> = Vec::with_capacity(frames.len());
+        for &pfn in frames {
+            let Some(dst) = self.span(pfn, 0, PAGE) else {
+                return Err(io::Error::from_raw_os_error(libc::EFAULT));
+            };
+            iov.push(libc::iovec {
+                iov_base: dst.cast(),
+                iov_len: PAGE,
+            });
+        }
+        let total = frames.len() * PAGE;
+        let mut done = 0usize;
+        while done < total {
+            // Skip the iovecs already filled; trim the first one's start.
+            let first = done / PAGE;
+            let skip = done % PAGE;
+            let mut rest: Vec<libc::iovec> = iov[first..].to_vec();
+            // SAFETY: skip < PAGE, inside the first frame's span.
+            rest[0].iov_base = unsafe { rest[0].iov_base.cast::<u8>().add(skip).cast() };
+            rest[0].iov_len = PAGE - skip;
+            // SAFETY: every iovec names a span of a frame inside the mapping
+            // (checked by `span`), owned by the caller for this read.
+            let n = unsafe {
+                libc::preadv(
+                    file.as_raw_fd(),
+                    rest.as_ptr(),
+                    rest.len().min(1024) as libc::c_int,
+                    (offset + done as u64) as libc::off_t,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                break;
+            }
+            done += n as usize;
+        }
+        // Past the end of the file: zeros.
+        while done < total {
+            let pfn = frames[done / PAGE];
+            let at = done % PAGE;
+            if let Some(dst) = self.span(pfn, at, PAGE - at) {
+                // SAFETY: inside the frame, owned by the caller.
+                unsafe { std::ptr::write_bytes(dst, 0, PAGE - at) };
+            }
+            done += PAGE - at;
+        }
+        Ok(())
+    }
+
     /// Copies `data` into frame `pfn` starting at `offset`.
     pub fn write(&self, pfn: Pfn, offset: usize, data: &[u8]) {
         if let Some(dst) = self.span(pfn, offset, data.len()) {
