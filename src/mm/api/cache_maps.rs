@@ -25,15 +25,18 @@ use super::cache::{CachedFile, Copy, KEEP_CLOSED_MAPS, map_of};
 const PURGE_WAIT_STEPS: u32 = 2000;
 
 impl Mm {
+    /// NumberOfUserReferences of control area `ca`: views processes map.
+    pub(super) fn user_references(&self, ca: ControlAreaId) -> u64 {
+        let st = self.machine.pfn_lock();
+        st.segments
+            .control_area(ca)
+            .map_or(0, |a| a.user_references)
+    }
+
     /// MmCanFileBeTruncated: no process may map a view of file `ca` that
     /// reaches past `size` (rounded up to a page).
     pub(super) fn check_truncate(&self, ca: ControlAreaId, size: u64) -> MmResult<()> {
-        let users = {
-            let st = self.machine.pfn_lock();
-            st.segments
-                .control_area(ca)
-                .map_or(0, |a| a.user_references)
-        };
+        let users = self.user_references(ca);
         if users == 0 {
             return Ok(());
         }
@@ -139,12 +142,7 @@ impl Mm {
     /// frames, so a flush writes what processes wrote too. One address
     /// space at a time.
     pub(super) fn harvest_user_views(&self, ca: ControlAreaId) {
-        let users = {
-            let st = self.machine.pfn_lock();
-            st.segments
-                .control_area(ca)
-                .map_or(0, |a| a.user_references)
-        };
+        let users = self.user_references(ca);
         if users == 0 {
             return;
         }

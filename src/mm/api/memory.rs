@@ -13,6 +13,17 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::address_space::Exception;
 use crate::mm::{Mm, MmError};
 
+/// A transfer that copies each page's bytes into `buf`.
+fn reader(buf: &mut [u8]) -> Transfer<impl FnMut(&Machine, Pfn, usize, usize, usize) + '_> {
+    Transfer {
+        access: Access::Read,
+        full_pages: Extent::Part,
+        copy: move |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
+            m.phys.read(pfn, off, &mut buf[done..done + n]);
+        },
+    }
+}
+
 /// A cache manager's copy: into `Read`'s buffer, or from `Write`'s data.
 pub(super) enum SystemCopy<'a> {
     Read(&'a mut [u8]),
@@ -57,14 +68,7 @@ impl Mm {
     /// the bytes done, or the fault if none were.
     pub fn read_memory(&self, pid: Pid, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
         let len = buf.len();
-        let t = Transfer {
-            access: Access::Read,
-            full_pages: Extent::Part,
-            copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
-                m.phys.read(pfn, off, &mut buf[done..done + n]);
-            },
-        };
-        self.transfer(pid, va, len, t)
+        self.transfer(pid, va, len, reader(buf))
     }
 
     /// Writes process memory through the simulated MMU (see `read_memory`).
@@ -118,14 +122,7 @@ impl Mm {
         match buf {
             SystemCopy::Read(buf) => {
                 let len = buf.len();
-                let t = Transfer {
-                    access: Access::Read,
-                    full_pages: Extent::Part,
-                    copy: |m: &Machine, pfn: Pfn, off: usize, done: usize, n: usize| {
-                        m.phys.read(pfn, off, &mut buf[done..done + n]);
-                    },
-                };
-                self.transfer_locked(space, va, len, u64::MAX, t)
+                self.transfer_locked(space, va, len, u64::MAX, reader(buf))
             }
             SystemCopy::Write(data) => {
                 let t = Transfer {
