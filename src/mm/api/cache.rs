@@ -21,9 +21,10 @@ use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Pid};
 use crate::mm::cache::vacb::view_of;
-use crate::mm::cache::write_behind::{MAX_RUN_PAGES, write_file};
+use crate::mm::cache::write_behind::{MAX_RUN_PAGES, harvest_cache_views};
 use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
 use crate::mm::fault::prefetch::zero_fill;
+use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::process::AddressSpace;
 use crate::mm::section::create::{control_area_for_file, grow_segment};
 use crate::mm::segment::{Backing, ControlAreaId};
@@ -109,7 +110,7 @@ impl Mm {
     /// in the system cache, faulting the pages in as the System process.
     pub fn cache_read(&self, f: &CachedFile, offset: u64, buf: &mut [u8]) -> MmResult<usize> {
         let mut cc = self.cache_lock();
-        let size = follow_host_size(&mut cc, f)?;
+        let size = map_of(&cc, f)?.file_size;
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
@@ -126,7 +127,7 @@ impl Mm {
             &mut cc,
             f.ca,
             offset,
-            Copy::Read(&mut buf[..len]),
+            SystemCopy::Read(&mut buf[..len]),
         )?;
         let hit = space.faults.hard == hard_before;
         self.unmap_behind(&mut space, &mut cc, f, offset);
@@ -161,7 +162,7 @@ impl Mm {
             .filter(|&e| e <= i64::MAX as u64)
             .ok_or_else(|| mm_err!(INVALID_PARAMETER, "{offset:#x} is past the largest file"))?;
         let mut cc = self.cache_lock();
-        let old_size = follow_host_size(&mut cc, f)?;
+        let old_size = map_of(&cc, f)?.file_size;
         self.extend_for_write(&mut cc, f, end)?;
         let system = self.process(Pid::SYSTEM)?;
         let mut space = system.space();
@@ -174,7 +175,7 @@ impl Mm {
             let piece = &data[done..done + n];
             self.throttle(&mut space, &mut cc, at, n as u64);
             self.fill_without_reading(f.ca, at, n as u64, old_size)?;
-            self.copy_through_views(&mut space, &mut cc, f.ca, at, Copy::Write(piece))?;
+            self.copy_through_views(&mut space, &mut cc, f.ca, at, SystemCopy::Write(piece))?;
             let (first, last) = (at / PAGE_SIZE, (at + n as u64 - 1) / PAGE_SIZE);
             if let Some(map) = cc.maps.get_mut(&f.ca) {
                 map.dirty.extend(first..=last);
@@ -185,15 +186,9 @@ impl Mm {
         cc.stats.copy_writes += 1;
         touch_mtime(&map_of(&cc, f)?.file);
         if mode == WriteMode::WriteThrough {
-            let w = write_file(&self.machine, &mut space, &mut cc, f.ca, u64::MAX);
             drop(space);
-            if let Some(why) = w.failed {
-                let shown = &map_of(&cc, f)?.shown;
-                return Err(mm_err!(
-                    LOST_WRITEBEHIND_DATA,
-                    "writing {shown} through: {why} (they stay dirty)"
-                ));
-            }
+            let (first, last) = (offset / PAGE_SIZE, (end - 1) / PAGE_SIZE);
+            self.write_dirty(&mut cc, f.ca, first, last)?;
             return self.sync_file(&mut cc, f).map(|()| data.len());
         }
         Ok(data.len())
@@ -222,7 +217,7 @@ impl Mm {
     }
 
     /// FILE_FLAG_NO_BUFFERING write: the file's dirty pages are written and
-    /// the cached pages of the range purged, then the bytes go to the host
+    /// the range's cached pages purged, then the bytes go to the host
     /// file itself. Pages a process maps cannot be purged; for them the write
     /// goes through the cache and is written through, so the process and the
     /// file agree.
@@ -250,7 +245,7 @@ impl Mm {
 
     /// The file's size as the cache knows it (FileSize).
     pub fn cache_file_size(&self, f: &CachedFile) -> MmResult<u64> {
-        follow_host_size(&mut self.cache_lock(), f)
+        Ok(map_of(&self.cache_lock(), f)?.file_size)
     }
 
     /// Sets the file's size (truncate or extend: CcSetFileSizes). Shrinking
@@ -299,13 +294,10 @@ impl Mm {
         let mut cc = self.cache_lock();
         cc.close_clock += 1;
         let stamp = cc.close_clock;
-        let map = cc
-            .maps
-            .get_mut(&f.ca)
-            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
+        let map = map_of_mut(&mut cc, &f)?;
         map.open_count = map.open_count.saturating_sub(1);
         map.histories.remove(&f.open);
-        let lost = map.lost_write.take();
+        let lost = take_lost(map);
         let deleted = map.open_count == 0 && map.file.metadata().is_ok_and(|m| unlinked(&m));
         if map.open_count == 0 {
             map.last_closed = stamp;
@@ -314,30 +306,13 @@ impl Mm {
             self.teardown(&mut cc, f.ca);
         }
         self.trim_closed_maps(&mut cc);
-        match lost {
-            Some(why) => Err(mm_err!(
-                LOST_WRITEBEHIND_DATA,
-                "a delayed write was lost: {why}"
-            )),
-            None => Ok(()),
-        }
+        lost
     }
 
     /// Reports (once) a delayed write of the file that was lost, without
     /// closing it: `close()` gets EIO from the FUSE flush that precedes it.
     pub fn cache_check_lost(&self, f: &CachedFile) -> MmResult<()> {
-        let mut cc = self.cache_lock();
-        let map = cc
-            .maps
-            .get_mut(&f.ca)
-            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
-        match map.lost_write.take() {
-            Some(why) => Err(mm_err!(
-                LOST_WRITEBEHIND_DATA,
-                "a delayed write was lost: {why}"
-            )),
-            None => Ok(()),
-        }
+        take_lost(map_of_mut(&mut self.cache_lock(), f)?)
     }
 
     /// Whether the file `id` may be deleted, or replaced by a rename: not
@@ -346,17 +321,11 @@ impl Mm {
     /// go is no longer kept cached.
     pub fn cache_check_delete(&self, id: FileId) -> MmResult<()> {
         let mut cc = self.cache_lock();
-        let found = {
-            let st = self.machine.pfn_lock();
-            st.segments
-                .control_areas
-                .values()
-                .find(|a| matches!(&a.backing, Backing::File { id: i, .. } if *i == id))
-                .map(|a| (a.id, a.user_references))
-        };
-        let Some((ca, users)) = found else {
+        let found = self.machine.pfn_lock().segments.file_control_area(id);
+        let Some(ca) = found else {
             return Ok(());
         };
+        let users = self.user_references(ca);
         if users > 0 {
             return Err(mm_err!(
                 CANNOT_DELETE,
@@ -377,12 +346,12 @@ impl Mm {
         }
         let path = self.config.files_dir.join(shown);
         let mut st = self.machine.pfn_lock();
-        for a in st.segments.control_areas.values_mut() {
-            if let Backing::File { id: i, path: p, .. } = &mut a.backing
-                && *i == id
-            {
-                *p = path.clone();
-            }
+        let ca = st.segments.file_control_area(id);
+        if let Some(Backing::File { path: p, .. }) = ca
+            .and_then(|ca| st.segments.control_area_mut(ca))
+            .map(|a| &mut a.backing)
+        {
+            *p = path;
         }
     }
 
@@ -407,12 +376,6 @@ impl Mm {
     }
 }
 
-/// What a copy through the views does.
-pub(super) enum Copy<'a> {
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
-}
-
 impl Mm {
     /// Copies between the caller and the file's views, view by view (each
     /// 256 KB chunk mapped if it is not), in the System process's address
@@ -423,12 +386,12 @@ impl Mm {
         cc: &mut CacheManager,
         ca: ControlAreaId,
         offset: u64,
-        mut copy: Copy<'_>,
+        mut copy: SystemCopy<'_>,
     ) -> MmResult<()> {
         let m = &self.machine;
         let len = match &copy {
-            Copy::Read(b) => b.len(),
-            Copy::Write(d) => d.len(),
+            SystemCopy::Read(b) => b.len(),
+            SystemCopy::Write(d) => d.len(),
         };
         let mut done = 0usize;
         while done < len {
@@ -439,10 +402,10 @@ impl Mm {
             let base = view_of(m, space, cc, ca, chunk)?;
             let va = base.0 + within;
             let result = match &mut copy {
-                Copy::Read(b) => {
+                SystemCopy::Read(b) => {
                     self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]))
                 }
-                Copy::Write(d) => {
+                SystemCopy::Write(d) => {
                     self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]))
                 }
             };
@@ -513,40 +476,49 @@ impl Mm {
         );
     }
 
-    /// Writes every dirty page of file `ca`: the cache's, then those a
-    /// process's view dirtied. Fails if a write failed.
+    /// Writes every dirty page of file `ca`. See `write_dirty`.
     pub(super) fn write_all_dirty(&self, cc: &mut CacheManager, ca: ControlAreaId) -> MmResult<()> {
+        self.write_dirty(cc, ca, 0, u64::MAX)
+    }
+
+    /// Writes the dirty pages of file `ca` with indexes `first..=last`,
+    /// whether the cache or a process's view dirtied them (CcFlushCache over
+    /// a range): the views' Dirty bits go to the frames, then every modified
+    /// page of the range is written. Fails if a write failed; the pages stay
+    /// dirty.
+    fn write_dirty(
+        &self,
+        cc: &mut CacheManager,
+        ca: ControlAreaId,
+        first: u64,
+        last: u64,
+    ) -> MmResult<()> {
         let m = &self.machine;
         {
             let system = self.process(Pid::SYSTEM)?;
-            let mut space = system.space();
-            write_file(m, &mut space, cc, ca, u64::MAX);
+            harvest_cache_views(m, &system.space(), cc, ca, first, last);
         }
         self.harvest_user_views(ca);
-        let outcome = crate::mm::paging::mapped_writer::flush_range(m, ca, 0, u64::MAX, false);
-        let map = cc.maps.get(&ca);
-        let shown = map.map_or("", |s| s.shown.as_str());
-        if outcome.failed > 0 || map.is_some_and(|s| !s.dirty.is_empty()) {
+        let outcome = flush_range(m, ca, first, last, false);
+        let Some(map) = cc.maps.get_mut(&ca) else {
+            return Ok(());
+        };
+        if outcome.failed > 0 {
             return Err(mm_err!(
                 LOST_WRITEBEHIND_DATA,
-                "{shown}: some pages could not be written (they stay dirty)"
+                "{}: {} pages could not be written (they stay dirty)",
+                map.shown,
+                outcome.failed
             ));
         }
+        map.dirty.retain(|&p| p < first || p > last);
         Ok(())
     }
 
     /// Syncs the host file, reporting a lost delayed write once.
     fn sync_file(&self, cc: &mut CacheManager, f: &CachedFile) -> MmResult<()> {
-        let map = cc
-            .maps
-            .get_mut(&f.ca)
-            .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open"))?;
-        if let Some(why) = map.lost_write.take() {
-            return Err(mm_err!(
-                LOST_WRITEBEHIND_DATA,
-                "a delayed write was lost: {why}"
-            ));
-        }
+        let map = map_of_mut(cc, f)?;
+        take_lost(map)?;
         map.file
             .sync_data()
             .map_err(|e| mm_err!(LOST_WRITEBEHIND_DATA, "syncing {}: {e}", map.shown))
@@ -560,21 +532,23 @@ pub(super) fn map_of<'a>(cc: &'a CacheManager, f: &CachedFile) -> MmResult<&'a S
         .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))
 }
 
-/// The file's size, after following the host file if it grew behind the
-/// cache: a section created larger than its file (or extended) sets the
-/// host file's end, as NT's section code asks the file system to. Only
-/// growth is followed; a file shrinks only through `cache_set_size`.
-fn follow_host_size(cc: &mut CacheManager, f: &CachedFile) -> MmResult<u64> {
-    let map = cc
-        .maps
+/// The shared cache map of an open, to change.
+fn map_of_mut<'a>(cc: &'a mut CacheManager, f: &CachedFile) -> MmResult<&'a mut SharedCacheMap> {
+    cc.maps
         .get_mut(&f.ca)
-        .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))?;
-    if let Ok(meta) = map.file.metadata()
-        && meta.len() > map.file_size
-    {
-        map.file_size = meta.len();
+        .ok_or_else(|| mm_err!(INVALID_DEVICE_REQUEST, "the file is not open in the cache"))
+}
+
+/// Reports, once, a delayed write of the file that was lost (NT's
+/// lost-delayed-write).
+fn take_lost(map: &mut SharedCacheMap) -> MmResult<()> {
+    match map.lost_write.take() {
+        Some(why) => Err(mm_err!(
+            LOST_WRITEBEHIND_DATA,
+            "a delayed write was lost: {why}"
+        )),
+        None => Ok(()),
     }
-    Ok(map.file_size)
 }
 
 /// A section made the file of control area `ca` at least `size` bytes long

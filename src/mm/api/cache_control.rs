@@ -102,8 +102,10 @@ impl Mm {
     /// free, such as the file system's after it answered the read, may do
     /// it before the system threads get to it). Returns the pages brought in.
     pub fn serve_read_ahead(&self) -> u64 {
+        // The thread's wake-up request says whether anything was queued
+        // (an atomic load: no cache lock on every read).
         let auto = self.clock().mode() == ClockMode::Auto;
-        if !auto || self.cache_lock().read_ahead_queue.is_empty() {
+        if !auto || !self.machine.wakeups.is_pending(SystemThread::ReadAhead) {
             return 0;
         }
         self.run_thread(SystemThread::ReadAhead)

@@ -12,14 +12,14 @@ use crate::mm::base::types::{PAGE_SIZE, Pid};
 use crate::mm::base::wakeups::SystemThread;
 use crate::mm::cache::purge::purge;
 use crate::mm::cache::vacb::unmap_file_views;
-use crate::mm::cache::write_behind::write_file;
 use crate::mm::cache::{CacheManager, ReadAheadRequest, VACB_PAGES, read_ahead};
 use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::section::delete::delete_if_unreferenced;
 use crate::mm::section::view::harvest_dirty;
 use crate::mm::segment::ControlAreaId;
 
-use super::cache::{CachedFile, Copy, KEEP_CLOSED_MAPS, map_of};
+use super::cache::{CachedFile, KEEP_CLOSED_MAPS, map_of};
+use super::memory::SystemCopy;
 
 /// How long a purge waits for paging I/O on the pages it drops (1 ms steps).
 const PURGE_WAIT_STEPS: u32 = 2000;
@@ -284,7 +284,7 @@ impl Mm {
         offset: u64,
         zeros: &[u8],
     ) -> MmResult<()> {
-        self.copy_through_views(space, cc, f.ca, offset, Copy::Write(zeros))?;
+        self.copy_through_views(space, cc, f.ca, offset, SystemCopy::Write(zeros))?;
         if let Some(map) = cc.maps.get_mut(&f.ca) {
             map.dirty.insert(offset / PAGE_SIZE);
         }
@@ -297,9 +297,8 @@ impl Mm {
     pub(super) fn teardown(&self, cc: &mut CacheManager, ca: ControlAreaId) {
         let m = &self.machine;
         if let Ok(system) = self.process(Pid::SYSTEM) {
-            let mut space = system.space();
-            unmap_file_views(m, &mut space, cc, ca, 0);
-            write_file(m, &mut space, cc, ca, u64::MAX);
+            // Unmapping the views moves their Dirty bits to the frames.
+            unmap_file_views(m, &mut system.space(), cc, ca, 0);
         }
         flush_range(m, ca, 0, u64::MAX, false);
         if let Some(map) = cc.maps.remove(&ca) {

@@ -44,6 +44,17 @@ pub const VACB_SIZE: u64 = 256 << 10;
 /// Pages in one view.
 pub const VACB_PAGES: u64 = VACB_SIZE / PAGE_SIZE;
 
+/// Pages of the system cache working set: the System process's working-set
+/// entries inside the system cache range of layout `l`.
+pub fn system_cache_ws(l: &Layout, system: &crate::mm::process::AddressSpace) -> u64 {
+    let range = l.system_cache_start()..l.system_cache_start() + l.system_cache_bytes();
+    system
+        .ws
+        .iter()
+        .filter(|(_, w)| range.contains(&w.va.0))
+        .count() as u64
+}
+
 /// The counters of `cache/stats` (NT's Cache performance counters).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CacheStats {
@@ -187,11 +198,6 @@ impl CacheManager {
     /// Pages the cache has dirtied and not yet written (CcTotalDirtyPages).
     pub fn dirty_pages(&self) -> u64 {
         self.maps.values().map(|s| s.dirty.len() as u64).sum()
-    }
-
-    /// The map of the file with identity `id`, if it is cached.
-    pub fn by_file(&self, id: FileId) -> Option<&SharedCacheMap> {
-        self.maps.values().find(|s| s.id == id)
     }
 
     pub fn by_file_mut(&mut self, id: FileId) -> Option<&mut SharedCacheMap> {

@@ -87,7 +87,7 @@ pub struct FileWrite {
 /// Writes up to `budget` of file `ca`'s dirty pages (all of them for
 /// `u64::MAX`), in runs. A failed run stops the file's writing; the caller
 /// decides who hears of it.
-pub fn write_file(
+fn write_file(
     m: &Machine,
     space: &mut AddressSpace,
     cc: &mut CacheManager,
@@ -99,8 +99,8 @@ pub fn write_file(
         let Some(run) = next_run(cc, ca, budget - done.pages) else {
             break;
         };
-        harvest_views(m, space, cc, ca, &run);
         let (first, last) = (run[0], run[run.len() - 1]);
+        harvest_cache_views(m, space, cc, ca, first, last);
         let outcome = flush_range(m, ca, first, last, false);
         let Some(map) = cc.maps.get_mut(&ca) else {
             break;
@@ -137,22 +137,25 @@ fn next_run(cc: &CacheManager, ca: ControlAreaId, budget: u64) -> Option<Vec<u64
     (!run.is_empty()).then_some(run)
 }
 
-/// Moves the Dirty bits of the cache's view PTEs over `run` to the frames
-/// (MiFlushDirtyBitsToPfn), so the write sees them and the next write through
-/// the view marks the frame again.
-fn harvest_views(
+/// Moves the Dirty bits of the cache's view PTEs over pages `first..=last`
+/// of file `ca` to the frames (MiFlushDirtyBitsToPfn), so a write sees them
+/// and the next write through the view marks the frame again. One walk per
+/// view the range crosses.
+pub fn harvest_cache_views(
     m: &Machine,
-    space: &mut AddressSpace,
+    space: &AddressSpace,
     cc: &CacheManager,
     ca: ControlAreaId,
-    run: &[u64],
+    first: u64,
+    last: u64,
 ) {
     let Some(map) = cc.maps.get(&ca) else { return };
-    for &page in run {
-        if let Some(&i) = map.vacbs.get(&(page / VACB_PAGES)) {
-            let va = Va(cc.vacbs.vacbs[i].base.0 + (page % VACB_PAGES) * PAGE_SIZE);
-            harvest_dirty(m, space, va.vpn(), va.vpn());
-        }
+    for (&chunk, &i) in map.vacbs.range(first / VACB_PAGES..=last / VACB_PAGES) {
+        let from = first.max(chunk * VACB_PAGES) - chunk * VACB_PAGES;
+        let to = last.min(chunk * VACB_PAGES + VACB_PAGES - 1) - chunk * VACB_PAGES;
+        let base = cc.vacbs.vacbs[i].base.0;
+        let va = |page: u64| Va(base + page * PAGE_SIZE).vpn();
+        harvest_dirty(m, space, va(from), va(to));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::mm::Mm;
 use crate::mm::base::types::{PAGE_SIZE, Pid};
-use crate::mm::cache::VACB_SIZE;
+use crate::mm::cache::{VACB_SIZE, system_cache_ws};
 use crate::mm::segment::FileId;
 
 /// One row of `cache/views`: a VACB in use.
@@ -35,8 +35,7 @@ impl Mm {
     /// `cache/stats`: NT's cache counters, in SPEC order.
     pub fn cache_stats(&self) -> Vec<(&'static str, u64)> {
         let ws = self.system_cache_ws_pages();
-        let mut cc = self.cache_lock();
-        cc.stats.peak_system_cache_ws = cc.stats.peak_system_cache_ws.max(ws);
+        let cc = self.cache_lock();
         let s = cc.stats;
         let percent = (s.copy_read_hits * 100)
             .checked_div(s.copy_reads)
@@ -55,7 +54,8 @@ impl Mm {
             ("DirtyPageThreshold", cc.dirty_page_threshold),
             ("ThrottledWrites", s.throttled_writes),
             ("SystemCacheWorkingSet", ws),
-            ("PeakSystemCacheWorkingSet", s.peak_system_cache_ws),
+            // Sampled by each lazy-writer scan, and by this read.
+            ("PeakSystemCacheWorkingSet", s.peak_system_cache_ws.max(ws)),
             ("Vacbs", cc.vacbs.vacbs.len() as u64),
             ("ActiveVacbs", cc.vacbs.in_use() as u64),
         ]
@@ -114,16 +114,6 @@ impl Mm {
         let Ok(system) = self.process(Pid::SYSTEM) else {
             return 0;
         };
-        let l = &self.machine.layout;
-        let (start, end) = (
-            l.system_cache_start(),
-            l.system_cache_start() + l.system_cache_bytes(),
-        );
-        let space = system.space();
-        space
-            .ws
-            .iter()
-            .filter(|(_, w)| (start..end).contains(&w.va.0))
-            .count() as u64
+        system_cache_ws(&self.machine.layout, &system.space())
     }
 }

@@ -206,12 +206,8 @@ pub fn control_area_for_file(
 ) -> std::io::Result<ControlAreaId> {
     let id = FileId::of(&opened)?;
     let mut st = m.pfn_lock();
-    let existing = st
-        .segments
-        .control_areas
-        .values_mut()
-        .find(|ca| matches!(&ca.backing, Backing::File { id: i, .. } if *i == id));
-    if let Some(area) = existing {
+    let existing = st.segments.file_control_area(id);
+    if let Some(area) = existing.and_then(|ca| st.segments.control_area_mut(ca)) {
         // A control area made from a read-only open takes a writable handle
         // when one comes, so the writers can write its pages back.
         if let Backing::File { file, .. } = &mut area.backing

@@ -248,6 +248,14 @@ impl Segments {
     }
 
     /// A new control area with no subsections yet.
+    /// The control area of the host file `id`, if it has one (one per file).
+    pub fn file_control_area(&self, id: FileId) -> Option<ControlAreaId> {
+        self.control_areas
+            .values()
+            .find(|a| matches!(&a.backing, Backing::File { id: i, .. } if *i == id))
+            .map(|a| a.id)
+    }
+
     pub fn add_control_area(&mut self, backing: Backing, protection: Protection) -> ControlAreaId {
         let id = ControlAreaId(self.next_id);
         self.next_id += 1;

@@ -4,8 +4,8 @@
 //! Each scan also samples the system cache working set for its peak.
 
 use crate::mm::base::types::Pid;
+use crate::mm::cache::system_cache_ws;
 use crate::mm::cache::write_behind::{scan_budget, write_behind};
-use crate::mm::process::AddressSpace;
 
 use super::System;
 
@@ -16,7 +16,7 @@ pub(super) fn pass(sys: System<'_>) -> u64 {
         return 0;
     };
     let mut space = system.space();
-    let ws = system_cache_ws(sys, &space);
+    let ws = system_cache_ws(&sys.m.layout, &space);
     cc.stats.peak_system_cache_ws = cc.stats.peak_system_cache_ws.max(ws);
     let dirty = cc.dirty_pages();
     let since = std::mem::take(&mut cc.dirtied_since_scan);
@@ -30,15 +30,4 @@ pub(super) fn pass(sys: System<'_>) -> u64 {
         &mut cc,
         scan_budget(dirty, since, last_share),
     )
-}
-
-/// Pages of the System process's working set in the system cache range.
-pub(crate) fn system_cache_ws(sys: System<'_>, space: &AddressSpace) -> u64 {
-    let l = &sys.m.layout;
-    let range = l.system_cache_start()..l.system_cache_start() + l.system_cache_bytes();
-    space
-        .ws
-        .iter()
-        .filter(|(_, w)| range.contains(&w.va.0))
-        .count() as u64
 }
