@@ -190,6 +190,7 @@ impl VolumeInodes {
         moved
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -21,7 +21,7 @@ use fuser::{Errno, FileAttr, FileType};
 use super::inodes::FILES_INO;
 use super::resolve::{Name, RelPath, check, last_errno};
 use super::sys::{self, HostStat};
-use super::{Caller, Handle, OpenDir, OpenFile, Volume, errno, lock};
+use super::{Caller, Handle, OpenDir, OpenFile, Volume, attr_with, errno, lock};
 use crate::mm::Mm;
 use crate::mm::api::WriteMode;
 
@@ -55,36 +55,32 @@ impl Volume {
     /// Opens the regular file `id`. Returns the handle.
     pub fn open(&self, mm: &Mm, id: u64, flags: i32) -> Result<u64, Errno> {
         let (fd, st, path) = self.open_node(id, host_flags(flags))?;
-        if !st.is_file() {
-            return Err(if st.is_dir() {
-                Errno::EISDIR
-            } else {
-                Errno::EINVAL
-            });
-        }
-        self.open_cached(mm, id, fd, &path, flags)
+        st.require_file()?;
+        Ok(self.open_cached(mm, id, fd, &st, &path, flags)?.0)
     }
 
+    /// Hands the host file `fd` (stat `st`) to the cache and records the
+    /// open. Returns the handle and the open file.
     fn open_cached(
         &self,
         mm: &Mm,
         id: u64,
         fd: OwnedFd,
+        st: &HostStat,
         path: &RelPath,
         flags: i32,
-    ) -> Result<u64, Errno> {
+    ) -> Result<(u64, Arc<OpenFile>), Errno> {
         let file = File::from(fd);
         let host = file.try_clone().map_err(Errno::from)?;
-        let key = super::FileId::of(&host).map_err(Errno::from)?;
         let cached = mm.cache_open(file, &path.shown()).map_err(errno)?;
-        let open = OpenFile {
+        let open = Arc::new(OpenFile {
             id,
-            key,
+            key: st.id(),
             cached: RwLock::new(Some(cached)),
             host,
             writable: writable(flags),
-        };
-        Ok(self.insert_handle(Handle::File(Arc::new(open))))
+        });
+        Ok((self.insert_handle(Handle::File(Arc::clone(&open))), open))
     }
 
     /// create(2): `name` in `parent`, made if missing (O_EXCL: must be), and
@@ -116,29 +112,29 @@ impl Volume {
             }
             Err(e) => return Err(e),
         };
-        let st = HostStat::of(fd.as_raw_fd())?;
-        if !st.is_file() {
-            return Err(if st.is_dir() {
-                Errno::EISDIR
-            } else {
-                Errno::EINVAL
-            });
-        }
+        let mut st = HostStat::of(fd.as_raw_fd())?;
+        st.require_file()?;
         if made {
-            self.settle_new(&pfd, &pst, name, who, Some(mode))?;
+            st = self.settle_new(fd.as_raw_fd(), st, &pst, who, Some(mode))?;
         }
         let path = ppath.join(name);
         let id = lock(&self.inodes).lookup(st.id(), path.clone(), true);
-        let fh = self.open_cached(mm, id, fd, &path, flags)?;
+        let (fh, open) = self.open_cached(mm, id, fd, &st, &path, flags)?;
         if !made && flags & libc::O_TRUNC != 0 && writable(flags) {
-            let f = self.file_handle(fh)?;
-            let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(c) = guard.as_ref() {
-                mm.cache_set_size(c, 0).map_err(errno)?;
+            let truncated = match open.cached().as_ref() {
+                Some(c) => mm.cache_set_size(c, 0).map_err(errno),
+                None => Ok(()),
+            };
+            match truncated.and_then(|()| HostStat::of(open.host.as_raw_fd())) {
+                Ok(now) => st = now,
+                // The kernel gets no handle from a failed create: close it here.
+                Err(e) => {
+                    let _ = self.release(mm, fh);
+                    return Err(e);
+                }
             }
         }
-        let st = HostStat::of(self.file_handle(fh)?.host.as_raw_fd())?;
-        Ok((self.attr_of(mm, id, &st), fh))
+        Ok((attr_with(mm, id, &st, Some(&open)), fh))
     }
 
     /// A read at `offset`: through the cache, or around it for O_DIRECT
@@ -152,7 +148,7 @@ impl Volume {
         flags: i32,
     ) -> Result<Vec<u8>, Errno> {
         let f = self.file_handle(fh)?;
-        let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
+        let guard = f.cached();
         let cached = guard.as_ref().ok_or(Errno::EBADF)?;
         let mut buf = vec![0u8; size as usize];
         let n = if flags & libc::O_DIRECT != 0 {
@@ -177,7 +173,7 @@ impl Volume {
         if !f.writable {
             return Err(Errno::EBADF);
         }
-        let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
+        let guard = f.cached();
         let cached = guard.as_ref().ok_or(Errno::EBADF)?;
         let n = if flags & libc::O_DIRECT != 0 {
             mm.cache_direct_write(cached, offset, data)
@@ -197,10 +193,7 @@ impl Volume {
     /// flush), but a lost delayed write of the file is reported, once.
     pub fn flush(&self, mm: &Mm, fh: u64) -> Result<(), Errno> {
         let f = self.file_handle(fh)?;
-        let lost = {
-            let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
-            guard.as_ref().map(|c| mm.cache_check_lost(c))
-        };
+        let lost = f.cached().as_ref().map(|c| mm.cache_check_lost(c));
         if let Some(Err(e)) = lost {
             log::warn!("close of a files/ file: {e}");
             return Err(Errno::EIO);
@@ -219,10 +212,9 @@ impl Volume {
     /// fsync/fdatasync: FlushFileBuffers. Any failure is EIO.
     pub fn fsync(&self, mm: &Mm, fh: u64) -> Result<(), Errno> {
         let f = self.file_handle(fh)?;
-        let flushed = {
-            let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
-            let cached = guard.as_ref().ok_or(Errno::EBADF)?;
-            mm.cache_flush(cached)
+        let flushed = match f.cached().as_ref() {
+            Some(c) => mm.cache_flush(c),
+            None => return Err(Errno::EBADF),
         };
         if let Err(e) = flushed {
             log::warn!("fsync of a files/ file: {e}");
@@ -258,6 +250,7 @@ impl Volume {
         let dir = OpenDir {
             id,
             fd,
+            dev: st.0.st_dev,
             entries: Vec::new(),
             done: false,
         };
@@ -317,7 +310,6 @@ impl Volume {
             d.done = true;
             return Ok(());
         }
-        let dev = HostStat::of(d.fd.as_raw_fd())?.0.st_dev;
         let mut at = 0usize;
         while at < n as usize {
             let rec = &buf[at..];
@@ -331,7 +323,7 @@ impl Volume {
                 .unwrap_or(name_bytes.len());
             let name = name_bytes[..len].to_vec();
             at += reclen;
-            let entry = self.dir_entry(d, dev, ino, dtype, name)?;
+            let entry = self.dir_entry(d, ino, dtype, name)?;
             d.entries.push(entry);
         }
         Ok(())
@@ -340,7 +332,6 @@ impl Volume {
     fn dir_entry(
         &self,
         d: &OpenDir,
-        dev: u64,
         ino: u64,
         dtype: u8,
         name: Vec<u8>,
@@ -348,7 +339,7 @@ impl Volume {
         let ino = match name.as_slice() {
             b"." => d.id,
             b".." if d.id == FILES_INO => MOUNT_ROOT_INO,
-            _ => lock(&self.inodes).listed_ino(dev, ino),
+            _ => lock(&self.inodes).listed_ino(d.dev, ino),
         };
         let kind = match dtype {
             libc::DT_DIR => FileType::Directory,

@@ -21,7 +21,7 @@ mod fuse;
 mod inodes;
 mod io;
 mod names;
-pub mod resolve;
+mod resolve;
 mod sys;
 #[cfg(test)]
 mod tests;
@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use fuser::{Errno, FileAttr, INodeNo};
 
@@ -40,6 +40,8 @@ use inodes::VolumeInodes;
 pub use inodes::{FILES_INO, owns};
 use resolve::{Beneath, RelPath};
 use sys::HostStat;
+
+use super::lock;
 
 /// Who asks: new files and directories are theirs (SPEC §9).
 #[derive(Clone, Copy, Debug)]
@@ -60,11 +62,20 @@ struct OpenFile {
     writable: bool,
 }
 
+impl OpenFile {
+    /// The cache's open, shared (`None` once released).
+    fn cached(&self) -> RwLockReadGuard<'_, Option<CachedFile>> {
+        self.cached.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One open directory: its listing, read from the host as the kernel asks.
 #[derive(Debug)]
 struct OpenDir {
     id: u64,
     fd: OwnedFd,
+    /// The directory's device, for the inode numbers of its entries.
+    dev: u64,
     /// Entries read so far; readdir offset `i + 1` resumes after entry `i`.
     entries: Vec<io::DirEntry>,
     /// The host has no more entries.
@@ -90,10 +101,6 @@ pub struct Volume {
     daemon_is_root: bool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// An NT status as the errno a file call returns (SPEC §3).
 fn errno(e: MmError) -> Errno {
     super::errno::errno_for(e.status)
@@ -116,6 +123,7 @@ impl Volume {
     }
 
     /// How many nodes the inode table holds (the root included).
+    #[cfg(test)]
     pub fn inode_count(&self) -> usize {
         lock(&self.inodes).len()
     }
@@ -191,17 +199,29 @@ impl Volume {
     /// The attributes of the host file `st` as node `id`; an open file's size
     /// is the cache's (it may hold bytes the host file does not have yet).
     fn attr_of(&self, mm: &Mm, id: u64, st: &HostStat) -> FileAttr {
-        let mut a = host_attr(id, st);
-        if st.is_file()
-            && let Some(open) = self.any_open(id)
-        {
-            let guard = open.cached.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(size) = guard.as_ref().and_then(|c| mm.cache_file_size(c).ok()) {
-                a.size = size;
-            }
-        }
-        a
+        let open = if st.is_file() {
+            self.any_open(id)
+        } else {
+            None
+        };
+        attr_with(mm, id, st, open.as_deref())
     }
+}
+
+/// [`Volume::attr_of`] with the open file `open` already in hand (no search
+/// of the handle table).
+fn attr_with(mm: &Mm, id: u64, st: &HostStat, open: Option<&OpenFile>) -> FileAttr {
+    let mut a = host_attr(id, st);
+    if st.is_file()
+        && let Some(open) = open
+        && let Some(size) = open
+            .cached()
+            .as_ref()
+            .and_then(|c| mm.cache_file_size(c).ok())
+    {
+        a.size = size;
+    }
+    a
 }
 
 /// A host stat as FUSE attributes, with the node id as the inode number.

@@ -6,13 +6,13 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use fuser::{Errno, FileAttr, TimeOrNow};
 
 use super::resolve::{Name, RelPath};
 use super::sys::{self, HostStat};
-use super::{Caller, Volume, errno, lock};
+use super::{Caller, OpenFile, Volume, attr_with, errno, lock};
 use crate::mm::Mm;
 use crate::mm::api::FileId;
 
@@ -37,7 +37,8 @@ impl Volume {
     }
 
     /// The entry for `name` in the open directory `pfd` (at `ppath`): a
-    /// lookup counted in the inode table.
+    /// lookup counted in the inode table. `name` is one checked component,
+    /// so fstatat without following a symlink stays in the directory.
     fn enter(
         &self,
         mm: &Mm,
@@ -45,12 +46,14 @@ impl Volume {
         ppath: &RelPath,
         name: Name,
     ) -> Result<FileAttr, Errno> {
-        let fd = self
-            .beneath
-            .open_in(pfd.as_raw_fd(), name, libc::O_PATH, 0)?;
-        let st = HostStat::of(fd.as_raw_fd())?;
+        let st = HostStat::at(pfd.as_raw_fd(), name)?;
+        Ok(self.record(mm, ppath, name, &st))
+    }
+
+    /// Counts a kernel lookup of `name` in `ppath`, the host file `st`.
+    fn record(&self, mm: &Mm, ppath: &RelPath, name: Name, st: &HostStat) -> FileAttr {
         let id = lock(&self.inodes).lookup(st.id(), ppath.join(name), st.is_file());
-        Ok(self.attr_of(mm, id, &st))
+        self.attr_of(mm, id, st)
     }
 
     pub fn forget(&self, id: u64, n: u64) {
@@ -61,13 +64,13 @@ impl Volume {
     /// may have no name left), else by one of its names.
     pub fn getattr(&self, mm: &Mm, id: u64, fh: Option<u64>) -> Result<FileAttr, Errno> {
         if let Some(f) = fh.and_then(|fh| self.file_handle(fh).ok()) {
-            return Ok(self.attr_of(mm, id, &HostStat::of(f.host.as_raw_fd())?));
+            return open_attr(mm, id, &f);
         }
         match self.open_node(id, libc::O_PATH) {
             Ok((_, st, _)) => Ok(self.attr_of(mm, id, &st)),
             // Unlinked but still open: the open file still has attributes.
             Err(e) => match self.any_open(id) {
-                Some(f) => Ok(self.attr_of(mm, id, &HostStat::of(f.host.as_raw_fd())?)),
+                Some(f) => open_attr(mm, id, &f),
                 None => Err(e),
             },
         }
@@ -81,11 +84,9 @@ impl Volume {
         mode: u32,
         who: Caller,
     ) -> Result<FileAttr, Errno> {
-        let name = Name::from_os(name)?;
-        let (pfd, pst, ppath) = self.dir_fd(parent)?;
-        sys::mkdirat(pfd.as_raw_fd(), name, mode & 0o7777)?;
-        self.settle_new(&pfd, &pst, name, who, Some(mode))?;
-        self.enter(mm, &pfd, &ppath, name)
+        self.make(mm, parent, name, who, Some(mode), |dir, name| {
+            sys::mkdirat(dir, name, mode & 0o7777)
+        })
     }
 
     /// mknod: regular files, FIFOs and sockets. Device nodes are refused
@@ -98,21 +99,18 @@ impl Volume {
         mode: u32,
         who: Caller,
     ) -> Result<FileAttr, Errno> {
-        let name = Name::from_os(name)?;
-        let (pfd, pst, ppath) = self.dir_fd(parent)?;
-        match mode & libc::S_IFMT {
-            libc::S_IFREG | 0 => {
-                let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
-                drop(
+        self.make(mm, parent, name, who, Some(mode), |dir, name| {
+            match mode & libc::S_IFMT {
+                libc::S_IFREG | 0 => {
+                    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
                     self.beneath
-                        .open_in(pfd.as_raw_fd(), name, flags, mode & 0o7777)?,
-                );
+                        .open_in(dir, name, flags, mode & 0o7777)
+                        .map(drop)
+                }
+                libc::S_IFIFO | libc::S_IFSOCK => sys::mknodat(dir, name, mode),
+                _ => Err(Errno::EPERM),
             }
-            libc::S_IFIFO | libc::S_IFSOCK => sys::mknodat(pfd.as_raw_fd(), name, mode)?,
-            _ => return Err(Errno::EPERM),
-        }
-        self.settle_new(&pfd, &pst, name, who, Some(mode))?;
-        self.enter(mm, &pfd, &ppath, name)
+        })
     }
 
     /// A symlink holding `target` as given: stored, never resolved here.
@@ -124,28 +122,47 @@ impl Volume {
         target: &[u8],
         who: Caller,
     ) -> Result<FileAttr, Errno> {
-        let name = Name::from_os(name)?;
-        let (pfd, pst, ppath) = self.dir_fd(parent)?;
-        sys::symlinkat(target, pfd.as_raw_fd(), name)?;
-        self.settle_new(&pfd, &pst, name, who, None)?;
-        self.enter(mm, &pfd, &ppath, name)
+        self.make(mm, parent, name, who, None, |dir, name| {
+            sys::symlinkat(target, dir, name)
+        })
     }
 
-    /// A new file is its creator's (when mmfs runs as root, which may give
-    /// it away), with the group of a set-group-ID directory, and has the mode
-    /// asked for, whatever mmfs's own umask.
-    pub(super) fn settle_new(
+    /// `name` in `parent`, made on the host by `host_make` (given the
+    /// directory's descriptor), settled ([`Self::settle_new`], `mode` if given)
+    /// and counted as a lookup.
+    fn make(
         &self,
-        pfd: &OwnedFd,
-        parent: &HostStat,
-        name: Name,
+        mm: &Mm,
+        parent: u64,
+        name: &OsStr,
         who: Caller,
         mode: Option<u32>,
-    ) -> Result<(), Errno> {
+        host_make: impl FnOnce(RawFd, Name) -> Result<(), Errno>,
+    ) -> Result<FileAttr, Errno> {
+        let name = Name::from_os(name)?;
+        let (pfd, pst, ppath) = self.dir_fd(parent)?;
+        host_make(pfd.as_raw_fd(), name)?;
         let fd = self
             .beneath
             .open_in(pfd.as_raw_fd(), name, libc::O_PATH, 0)?;
-        let mut st = HostStat::of(fd.as_raw_fd())?;
+        let st = HostStat::of(fd.as_raw_fd())?;
+        let st = self.settle_new(fd.as_raw_fd(), st, &pst, who, mode)?;
+        Ok(self.record(mm, &ppath, name, &st))
+    }
+
+    /// A new file (`fd`, stat `st`, in the directory `parent`) is its
+    /// creator's (when mmfs runs as root, which may give it away), with the
+    /// group of a set-group-ID directory, and has the mode asked for, whatever
+    /// mmfs's own umask. Returns its stat after.
+    pub(super) fn settle_new(
+        &self,
+        fd: RawFd,
+        mut st: HostStat,
+        parent: &HostStat,
+        who: Caller,
+        mode: Option<u32>,
+    ) -> Result<HostStat, Errno> {
+        let mut changed = false;
         if self.daemon_is_root {
             let gid = if parent.0.st_mode & libc::S_ISGID != 0 {
                 parent.0.st_gid
@@ -153,8 +170,9 @@ impl Volume {
                 who.gid
             };
             if st.0.st_uid != who.uid || st.0.st_gid != gid {
-                sys::chown_fd(fd.as_raw_fd(), Some(who.uid), Some(gid))?;
-                st = HostStat::of(fd.as_raw_fd())?;
+                sys::chown_fd(fd, Some(who.uid), Some(gid))?;
+                // chown may clear the set-ID bits: the mode is checked after.
+                st = HostStat::of(fd)?;
             }
         }
         if let Some(mode) = mode {
@@ -165,10 +183,14 @@ impl Volume {
             };
             let want = (mode & 0o7777) | inherited;
             if st.0.st_mode & 0o7777 != want {
-                sys::chmod_fd(fd.as_raw_fd(), &st, want)?;
+                sys::chmod_fd(fd, &st, want)?;
+                changed = true;
             }
         }
-        Ok(())
+        if changed {
+            st = HostStat::of(fd)?;
+        }
+        Ok(st)
     }
 
     /// A hard link `newname` in `newparent` to the node `id`.
@@ -283,23 +305,27 @@ impl Volume {
     ) -> Result<FileAttr, Errno> {
         let open = fh.and_then(|fh| self.file_handle(fh).ok());
         let by_name;
-        let fd = match &open {
-            Some(f) => f.host.as_raw_fd(),
+        let (fd, named) = match &open {
+            Some(f) => (f.host.as_raw_fd(), None),
             None => {
-                by_name = self.open_node(id, libc::O_PATH)?.0;
-                by_name.as_raw_fd()
+                by_name = self.open_node(id, libc::O_PATH)?;
+                (by_name.0.as_raw_fd(), Some(by_name.1))
             }
         };
         if s.uid.is_some() || s.gid.is_some() {
             sys::chown_fd(fd, s.uid, s.gid)?;
         }
         if let Some(mode) = s.mode {
-            sys::chmod_fd(fd, &HostStat::of(fd)?, mode)?;
+            let st = match named {
+                Some(st) => st,
+                None => HostStat::of(fd)?,
+            };
+            sys::chmod_fd(fd, &st, mode)?;
         }
         if let Some(size) = s.size {
             match open.as_ref().filter(|f| f.writable) {
                 Some(f) => {
-                    let guard = f.cached.read().unwrap_or_else(|e| e.into_inner());
+                    let guard = f.cached();
                     let cached = guard.as_ref().ok_or(Errno::EBADF)?;
                     mm.cache_set_size(cached, size).map_err(errno)?;
                 }
@@ -309,20 +335,19 @@ impl Volume {
         if s.atime.is_some() || s.mtime.is_some() {
             sys::utimens_fd(fd, s.atime, s.mtime)?;
         }
-        self.getattr(mm, id, fh)
+        // The descriptor changed is the file: its attributes now.
+        let st = HostStat::of(fd)?;
+        Ok(match &open {
+            Some(f) => attr_with(mm, id, &st, Some(f)),
+            None => self.attr_of(mm, id, &st),
+        })
     }
 
     /// truncate(2) without an open file: opened for it, through the cache.
     fn truncate_by_name(&self, mm: &Mm, id: u64, size: u64) -> Result<(), Errno> {
         let flags = libc::O_RDWR | libc::O_NONBLOCK;
         let (fd, st, path) = self.open_node(id, flags)?;
-        if !st.is_file() {
-            return Err(if st.is_dir() {
-                Errno::EISDIR
-            } else {
-                Errno::EINVAL
-            });
-        }
+        st.require_file()?;
         let cached = mm
             .cache_open(File::from(fd), &path.shown())
             .map_err(errno)?;
@@ -339,6 +364,17 @@ impl Volume {
     pub fn statfs(&self) -> Result<libc::statvfs, Errno> {
         sys::statvfs(self.beneath.root_fd())
     }
+}
+
+/// The attributes of the node `id` through its open file `f` (which may
+/// have no name left).
+fn open_attr(mm: &Mm, id: u64, f: &OpenFile) -> Result<FileAttr, Errno> {
+    Ok(attr_with(
+        mm,
+        id,
+        &HostStat::of(f.host.as_raw_fd())?,
+        Some(f),
+    ))
 }
 
 /// Tells the cache manager each regular file's new name (once per file).

@@ -21,6 +21,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use fuser::Errno;
 
+use crate::beneath::is_component;
+
 /// One name inside a directory of the volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Name<'a>(&'a [u8]);
@@ -40,6 +42,7 @@ impl<'a> Name<'a> {
         Name::new(name.as_bytes())
     }
 
+    #[cfg(test)]
     pub fn bytes(&self) -> &'a [u8] {
         self.0
     }
@@ -47,10 +50,6 @@ impl<'a> Name<'a> {
     pub fn c(&self) -> CString {
         CString::new(self.0).expect("a checked name has no NUL")
     }
-}
-
-fn is_component(b: &[u8]) -> bool {
-    crate::beneath::is_component(b)
 }
 
 /// A path relative to the volume's root: checked components joined by `/`;
@@ -64,6 +63,7 @@ impl RelPath {
     }
 
     /// Parses `a/b/c` (no leading or trailing `/`, every component a [`Name`]).
+    #[cfg(test)]
     pub fn parse(bytes: &[u8]) -> Result<RelPath, Errno> {
         if bytes.is_empty() {
             return Ok(RelPath::root());
@@ -96,6 +96,7 @@ impl RelPath {
     }
 
     /// The directory holding this path and the last name; `None` for the root.
+    #[cfg(test)]
     pub fn split(&self) -> Option<(RelPath, Name<'_>)> {
         if self.is_root() {
             return None;
@@ -182,7 +183,7 @@ impl Beneath {
 
     /// Opens `name` in the directory `dir` (an fd of this volume) the same way.
     pub fn open_in(&self, dir: RawFd, name: Name, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
-        open_beneath(dir, &RelPath(name.0.to_vec()), flags, mode)
+        crate::beneath::open(dir, name.0, flags, mode).map_err(Errno::from)
     }
 }
 

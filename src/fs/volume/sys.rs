@@ -58,9 +58,18 @@ impl HostStat {
     pub fn kind(&self) -> FileType {
         kind_of_mode(self.0.st_mode)
     }
+
+    /// Only a regular file opens: a directory is EISDIR, anything else EINVAL.
+    pub fn require_file(&self) -> Result<(), Errno> {
+        match self.format() {
+            libc::S_IFREG => Ok(()),
+            libc::S_IFDIR => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
 }
 
-pub fn kind_of_mode(mode: u32) -> FileType {
+fn kind_of_mode(mode: u32) -> FileType {
     match mode & libc::S_IFMT {
         libc::S_IFDIR => FileType::Directory,
         libc::S_IFLNK => FileType::Symlink,
@@ -81,39 +90,35 @@ pub fn system_time(sec: i64, nsec: i64) -> SystemTime {
     }
 }
 
-fn c_name(name: Name) -> CString {
-    name.c()
-}
-
 pub fn mkdirat(dir: RawFd, name: Name, mode: u32) -> Result<(), Errno> {
-    let c = c_name(name);
+    let c = name.c();
     // SAFETY: a valid C string.
     check(unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }).map(drop)
 }
 
 pub fn mknodat(dir: RawFd, name: Name, mode: u32) -> Result<(), Errno> {
-    let c = c_name(name);
+    let c = name.c();
     // SAFETY: a valid C string; only FIFOs and sockets come here (no device).
     check(unsafe { libc::mknodat(dir, c.as_ptr(), mode, 0) }).map(drop)
 }
 
 pub fn symlinkat(target: &[u8], dir: RawFd, name: Name) -> Result<(), Errno> {
     let t = CString::new(target).map_err(|_| Errno::EINVAL)?;
-    let c = c_name(name);
+    let c = name.c();
     // SAFETY: valid C strings.
     check(unsafe { libc::symlinkat(t.as_ptr(), dir, c.as_ptr()) }).map(drop)
 }
 
 /// Removes `name` (`rmdir` if `dir_too`).
 pub fn unlinkat(dir: RawFd, name: Name, rmdir: bool) -> Result<(), Errno> {
-    let c = c_name(name);
+    let c = name.c();
     let flags = if rmdir { libc::AT_REMOVEDIR } else { 0 };
     // SAFETY: a valid C string.
     check(unsafe { libc::unlinkat(dir, c.as_ptr(), flags) }).map(drop)
 }
 
 pub fn renameat2(from: RawFd, a: Name, to: RawFd, b: Name, flags: u32) -> Result<(), Errno> {
-    let (ca, cb) = (c_name(a), c_name(b));
+    let (ca, cb) = (a.c(), b.c());
     // SAFETY: valid C strings; renameat2 never follows a symlink.
     check(unsafe { libc::renameat2(from, ca.as_ptr(), to, cb.as_ptr(), flags) }).map(drop)
 }
@@ -122,7 +127,7 @@ pub fn renameat2(from: RawFd, a: Name, to: RawFd, b: Name, flags: u32) -> Result
 /// linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; without it, the
 /// descriptor's /proc link, which names exactly that file too.
 pub fn link_fd(node: RawFd, dir: RawFd, name: Name) -> Result<(), Errno> {
-    let c = c_name(name);
+    let c = name.c();
     let empty = c"";
     // SAFETY: valid C strings.
     let r = unsafe { libc::linkat(node, empty.as_ptr(), dir, c.as_ptr(), libc::AT_EMPTY_PATH) };

@@ -237,3 +237,22 @@ fn readdir_resumes_by_cookie() {
     let st = v.statfs().unwrap();
     assert!(st.f_blocks > 0 && st.f_namemax >= 255);
 }
+
+/// A create with O_TRUNC of an existing file that a process maps fails
+/// (EBUSY, STATUS_USER_MAPPED_FILE) and leaves no open behind: the kernel
+/// never sees the handle, so nothing would ever release it.
+#[test]
+fn a_refused_truncating_create_leaves_no_open() {
+    let (mm, v, dir) = setup();
+    std::fs::write(dir.join("m"), vec![7u8; 64 << 10]).unwrap();
+    let rw = crate::mm::base::protection::Protection::READWRITE;
+    mm.create_section("m", 0, Some("m"), rw, false).unwrap();
+    let p = mm.create_process("p").unwrap();
+    mm.map_view(p, "m", 0, 0, 0, rw).unwrap();
+    let trunc = RW | libc::O_TRUNC;
+    let e = v.create(&mm, FILES_INO, os("m"), 0o644, trunc, me());
+    assert_eq!(e.unwrap_err(), Errno::EBUSY);
+    let opens: u64 = mm.cache_files().iter().map(|f| f.open_count).sum();
+    assert_eq!(opens, 0, "the cache's open was closed again");
+    assert_eq!(std::fs::metadata(dir.join("m")).unwrap().len(), 64 << 10);
+}
