@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// façade, with `api`.
 const LAYERS: &[&str] = &[
     "base", "hw", "pfn", "pagefile", "segment", "vad", "machine", "paging", "process", "fault",
-    "vm", "section", "cache", "threads", "api", "inspect",
+    "vm", "section", "kernel", "cache", "threads", "api", "inspect",
 ];
 
 /// The layer of the façade's own items (`crate::mm::Mm`, and the re-exports

@@ -23,10 +23,11 @@
 //! | 9 | `fault` | the page-fault handler, one module per fault kind |
 //! | 10 | `vm` | NtAllocate/Free/Protect/Lock/UnlockVirtualMemory, working-set limits |
 //! | 11 | `section` | sections, views, fork, control-area deletion |
-//! | 12 | `cache` | the cache manager: VACBs, shared cache maps, write-behind, read-ahead |
-//! | 13 | `threads` | the system threads' passes and `tick` |
-//! | 14 | `api` (and this file) | the `Mm` façade |
-//! | 15 | `inspect` | snapshots for the views, `verify` |
+//! | 12 | `kernel` | system space: pool, system PTEs, MDLs, kernel stacks |
+//! | 13 | `cache` | the cache manager: VACBs, shared cache maps, write-behind, read-ahead |
+//! | 14 | `threads` | the system threads' passes and `tick` |
+//! | 15 | `api` (and this file) | the `Mm` façade |
+//! | 16 | `inspect` | snapshots for the views, `verify` |
 //!
 //! # Lock order
 //!
@@ -42,6 +43,9 @@
 //!    VACBs and shared cache maps): a copy, a flush or a lazy-writer scan holds
 //!    it while it takes the System process's address space, and a truncation
 //!    or fsync while it takes each user address space in turn (never two).
+//!    At 2¾, `Mm::kernel` — pool, system PTEs, MDLs, kernel stacks: held
+//!    while a service takes the System process's address space or one user
+//!    address space (never two).
 //! 3. `Processes` — the process table.
 //! 4. `Process::space` — one address space (fork: parent, then child; verify:
 //!    all, in pid order; every other path waits for at most one).
@@ -78,6 +82,7 @@ pub mod cache;
 pub mod fault;
 pub mod hw;
 pub mod inspect;
+pub mod kernel;
 pub mod machine;
 pub mod pagefile;
 pub mod paging;
@@ -119,6 +124,9 @@ pub struct Mm {
     /// The cache manager. Lock order: 2½, after the section table, before
     /// the process table.
     cache: Mutex<cache::CacheManager>,
+    /// Kernel memory: pool, system PTEs, MDLs, kernel stacks. Lock order:
+    /// 2¾, after the cache manager, before the process table.
+    kernel: Mutex<kernel::KernelSpace>,
 }
 
 impl Mm {
@@ -140,6 +148,7 @@ impl Mm {
                 &machine_layout,
                 u64::from(physical_pages),
             )),
+            kernel: Default::default(),
         };
         mm.create_system_process()?;
         Ok(mm)
@@ -209,6 +218,12 @@ impl Mm {
     /// Lock order 2½.
     fn cache_lock(&self) -> std::sync::MutexGuard<'_, cache::CacheManager> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lock order 2¾.
+    #[allow(dead_code)]
+    fn kernel_lock(&self) -> std::sync::MutexGuard<'_, kernel::KernelSpace> {
+        self.kernel.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lock order 2.

@@ -3,7 +3,6 @@
 //! termination hold the lifecycle lock shared, so `verify` never meets a
 //! process half made or half torn down.
 
-use std::sync::atomic::Ordering;
 
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pfn, Pid};
@@ -49,18 +48,23 @@ impl Mm {
         let mut table = self.processes.write();
         let pid = table.reserve(name, pid)?;
         let m = &self.machine;
-        let slot = m
-            .pfn_lock()
-            .add_owner(Owner {
-                pid,
-                dtb: Pfn(0),
-                discarded_private: 0,
-            })
-            .ok_or_else(|| mm_err!(INSUFFICIENT_RESOURCES, "too many processes"))?;
+        // MmCreateProcessAddressSpace: the new working set's minimum must be
+        // covered by resident available memory, or the process is refused.
+        m.charge_ws_minimum(ws_min, &format!("a new process's working-set minimum ({ws_min} pages)"))?;
+        let slot = m.pfn_lock().add_owner(Owner {
+            pid,
+            dtb: Pfn(0),
+            discarded_private: 0,
+        });
+        let Some(slot) = slot else {
+            m.uncharge_ws_minimum(ws_min);
+            return Err(mm_err!(INSUFFICIENT_RESOURCES, "too many processes"));
+        };
         let space = match AddressSpace::create(m, pid, slot, ws_min, ws_max) {
             Ok(s) => s,
             Err(e) => {
                 m.pfn_lock().remove_owner(slot);
+                m.uncharge_ws_minimum(ws_min);
                 return Err(e);
             }
         };
@@ -71,10 +75,6 @@ impl Mm {
                 discarded_private: 0,
             });
         }
-        // Charged, never refused: NT refuses an address space once resident
-        // available memory is below its minimum; mmfs lets it through (the
-        // raise of a minimum is what it refuses, see `set_ws_limits`).
-        m.ws_minimums.fetch_add(space.ws.minimum, Ordering::Relaxed);
         table.insert(Process::new(pid, name, m.clock.now_ms(), space));
         m.events.name_process(u64::from(pid.0), name);
         Ok(pid)
@@ -129,7 +129,7 @@ impl Mm {
         }
         space.destroy_tables(m);
         m.pfn_lock().remove_owner(space.slot);
-        m.ws_minimums.fetch_sub(space.ws.minimum, Ordering::Relaxed);
+        m.uncharge_ws_minimum(space.ws.minimum);
         control_areas
     }
 

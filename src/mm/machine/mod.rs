@@ -33,6 +33,7 @@
 mod commit;
 mod frames;
 mod prototype;
+mod resident;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
@@ -54,6 +55,7 @@ use crate::mm::segment::Segments;
 pub use commit::{COMMIT_RAM_RESERVE, CommitState, PAGEFILE_GROWTH_PAGES};
 pub use frames::{ActivePage, Extent, NewPage, PageNeed, activate_locked};
 pub use prototype::MAPPED_WRITE_DELAY_MS;
+pub use resident::{RESIDENT_AVAILABLE_RESERVE, ResidentCharges};
 
 /// Who owns frames tagged with an owner slot: enough to find their PTEs while only
 /// the PFN lock is held (repurposing a standby page rewrites its old owner's PTE).
@@ -176,11 +178,10 @@ pub struct Machine {
     /// Paging-file cluster writes failed since the last one that succeeded: the
     /// first failure of a run is logged, the rest only counted.
     pub pagefile_write_failures_in_a_row: AtomicU64,
-    /// The working-set minimums of every live process, in pages: what NT takes
-    /// from MmResidentAvailablePages when it creates an address space and when
-    /// a minimum is raised (MmAdjustWorkingSetSize), so that the pages every
-    /// process may keep (and lock) can always be resident together.
-    pub ws_minimums: AtomicU64,
+    /// What is charged against resident available memory
+    /// (MmResidentAvailablePages, `resident.rs`): the working-set minimums of
+    /// every live process, kernel stacks, non-paged pool, locked pages.
+    pub resident: ResidentCharges,
 }
 
 impl Machine {
@@ -234,7 +235,7 @@ impl Machine {
             available_hint: AtomicU64::new(pages as u64),
             mapped_write_due_ms: AtomicU64::new(0),
             pagefile_write_failures_in_a_row: AtomicU64::new(0),
-            ws_minimums: AtomicU64::new(0),
+            resident: ResidentCharges::default(),
         })
     }
 

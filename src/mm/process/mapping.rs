@@ -54,6 +54,20 @@ pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
     }))
 }
 
+/// What a private page at `va` is used for: paged pool when it lies in the
+/// paged pool range of system space (the System process's pageable pool
+/// pages, faulted in and paged out like a process's), else process private.
+pub fn private_use(m: &Machine, va: Va) -> PageUse {
+    if va.0 > m.layout.highest_user_address()
+        && m.layout
+            .region_named(crate::mm::hw::layout::names::PAGED_POOL)
+            .is_some_and(|r| r.contains(va.0))
+    {
+        return PageUse::PagedPool;
+    }
+    PageUse::ProcessPrivate
+}
+
 impl AddressSpace {
     /// Installs a new private page: the frame (just allocated, with its contents
     /// in place) becomes Active, valid in the PTE, and joins the working set.
@@ -67,7 +81,7 @@ impl AddressSpace {
         original: Mmpte,
     ) {
         let page = ActivePage {
-            use_: PageUse::ProcessPrivate,
+            use_: private_use(m, map.va),
             owner: self.slot,
             pte_address: pte_va(m, map.va),
             original_pte: original,

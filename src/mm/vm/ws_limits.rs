@@ -4,23 +4,14 @@
 use crate::mm::base::status::{MmResult, NtStatus, WithStatus};
 use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::machine::Machine;
-use crate::mm::pfn::PageLocation;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::working_set::MINIMUM_FLOOR;
 
 use super::lock::MM_FLUID_WORKING_SET;
 
-/// Pages of resident available memory a raise of a working-set minimum must
-/// leave (WRK MmAdjustWorkingSetSizeEx: "leave 100 extra pages around so the
-/// user can later bring up tlist and kill processes").
-const RESIDENT_AVAILABLE_RESERVE: u64 = 100;
-
-/// Resident available memory (MmResidentAvailablePages): RAM less bad pages
-/// less every live process's working-set minimum. Negative when the default
-/// minimums of many processes exceed a small RAM.
+/// Resident available memory (MmResidentAvailablePages, `machine/resident.rs`).
 pub fn resident_available(m: &Machine, bad_pages: u64) -> i64 {
-    let minimums = m.ws_minimums.load(std::sync::atomic::Ordering::Relaxed);
-    m.phys.pages() as i64 - bad_pages as i64 - minimums as i64
+    m.resident_available(bad_pages)
 }
 
 /// Moves a process's minimum from `old` to `new` in the system-wide total. A
@@ -29,27 +20,15 @@ pub fn resident_available(m: &Machine, bad_pages: u64) -> i64 {
 /// check and the charge are one atomic step, so two raises cannot both take
 /// the last pages.
 fn charge_minimum_growth(m: &Machine, old: u64, new: u64) -> MmResult<()> {
-    use std::sync::atomic::Ordering::Relaxed;
     if new <= old {
-        m.ws_minimums.fetch_sub(old - new, Relaxed);
+        m.uncharge_ws_minimum(old - new);
         return Ok(());
     }
     let growth = new - old;
-    let bad = m.pfn_lock().db.list_count(PageLocation::Bad);
-    let limit = (m.phys.pages() as u64).saturating_sub(bad);
-    m.ws_minimums
-        .fetch_update(Relaxed, Relaxed, |total| {
-            (total + growth + RESIDENT_AVAILABLE_RESERVE <= limit).then_some(total + growth)
-        })
-        .map(|_| ())
-        .map_err(|total| {
-            mm_err!(
-                INSUFFICIENT_RESOURCES,
-                "raising the working-set minimum by {growth} pages needs {} pages of resident available memory; there are {} (RAM less bad pages less the minimums of all processes)",
-                growth + RESIDENT_AVAILABLE_RESERVE,
-                limit.saturating_sub(total)
-            )
-        })
+    m.charge_ws_minimum(
+        growth,
+        &format!("raising the working-set minimum by {growth} pages"),
+    )
 }
 
 /// The limits a SetProcessWorkingSetSize call left in force.

@@ -237,7 +237,7 @@ impl Mm {
 /// against resident available memory.
 fn check_minimums<'s>(m: &Machine, spaces: impl Iterator<Item = &'s AddressSpace>) -> Vec<String> {
     let minimums: u64 = spaces.map(|s| s.ws.minimum).sum();
-    let charged = m.ws_minimums.load(Ordering::Relaxed);
+    let charged = m.resident.ws_minimums.load(Ordering::Relaxed);
     if minimums == charged {
         return Vec::new();
     }
