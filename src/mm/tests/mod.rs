@@ -1148,3 +1148,65 @@ fn leaf_near_agrees_with_a_full_walk() {
         assert!(found > 0, "{arch:?}: no page table found at all");
     }
 }
+
+#[test]
+fn mm_create_process_address_space_is_refused_when_its_minimum_does_not_fit() {
+    // 256 pages hold five minimums of 50 (System's and four processes').
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
+    for i in 0..4 {
+        mm.create_process(&format!("p{i}")).unwrap();
+    }
+    let before = meminfo(&mm, "ResidentAvailablePages");
+    assert_eq!(before, 6);
+    let e = mm.create_process("late").unwrap_err();
+    assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES);
+    assert!(e.message.contains("resident available"), "{}", e.message);
+    assert!(mm.pid_of("late").is_none(), "nothing is left behind");
+    assert_eq!(meminfo(&mm, "ResidentAvailablePages"), before);
+    assert_verified(&mm);
+    // Terminating one gives its minimum back, and the name can be used.
+    let p0 = mm.pid_of("p0").unwrap();
+    mm.terminate_process(p0).unwrap();
+    mm.create_process("late").unwrap();
+    assert_verified(&mm);
+}
+
+#[test]
+fn kernel_mem_reads_the_system_space_through_the_system_process() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = machine(arch);
+        let layout = mm.layout().clone();
+        // The self-map: the System process's top-level table, read through
+        // its own entry, holds a valid entry pointing at itself.
+        let top = layout.pde_base().max(layout.pte_base());
+        let mut buf = [0u8; 4096];
+        let base = match arch {
+            Arch::X64 => 0xFFFF_F6FB_7DBE_D000,
+            Arch::Pae => 0xC060_0000 + 3 * 4096,
+            Arch::X86 => 0xC030_0000,
+        };
+        assert!(top > 0);
+        assert_eq!(
+            mm.read_kernel_memory(base, &mut buf).unwrap(),
+            4096,
+            "{arch:?}"
+        );
+        assert!(
+            buf.iter().any(|&b| b != 0),
+            "{arch:?}: the top table has entries"
+        );
+        // Paged pool holds nothing yet: an access violation, counted.
+        let pool = layout.paged_pool_start();
+        let f = mm.read_kernel_memory(pool, &mut buf).unwrap_err();
+        assert_eq!(f.error.status, NtStatus::ACCESS_VIOLATION, "{arch:?}");
+        // The page tables cannot be written.
+        let f = mm.write_kernel_memory(base, &[1]).unwrap_err();
+        assert_eq!(f.kind, crate::mm::fault::FaultKind::Protection, "{arch:?}");
+        // Offsets of kernel/mem map back to the addresses.
+        let off = mm.kernel_mem_offset(base);
+        assert!(off < mm.kernel_mem_size());
+        assert_eq!(mm.kernel_mem_address(off), Some(base), "{arch:?}");
+        assert_eq!(mm.kernel_mem_address(mm.kernel_mem_size()), None);
+        assert_verified(&mm);
+    }
+}

@@ -953,6 +953,13 @@ impl Model {
         Ok((min, max, clamped))
     }
 
+    /// Whether a new process's minimum fits in resident available memory
+    /// (MmCreateProcessAddressSpace, no reserve): RAM less every minimum.
+    pub(super) fn new_process_fits(&self, physical: u64) -> bool {
+        let minimums = SYSTEM_MINIMUM + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
+        minimums + DEFAULT_MINIMUM <= physical
+    }
+
     // ---- transfers -----------------------------------------------------------
 
     /// What a transfer must do, page by page: the bytes before the first page

@@ -761,6 +761,12 @@ impl Run {
     fn fork(&mut self, pi: usize) {
         let name = self.model.next_name("f");
         let parent = self.model.procs[pi].pid;
+        let physical = self.mm.config().physical_pages();
+        if !self.model.new_process_fits(physical) {
+            let refused = self.mm.fork_process(parent, &name);
+            self.expect_refused("fork", refused, NtStatus::INSUFFICIENT_RESOURCES);
+            return;
+        }
         let child = self.expect_ok("fork", self.mm.fork_process(parent, &name));
         let dropped = self.frames_dropped(pi);
         self.model.fork(pi, child, name, &dropped);
@@ -794,6 +800,12 @@ impl Run {
 
     fn create_process(&mut self) {
         let name = self.model.next_name("c");
+        let physical = self.mm.config().physical_pages();
+        if !self.model.new_process_fits(physical) {
+            let refused = self.mm.create_process(&name);
+            self.expect_refused("create process", refused, NtStatus::INSUFFICIENT_RESOURCES);
+            return;
+        }
         let pid = self.expect_ok("create process", self.mm.create_process(&name));
         self.model.procs.push(ProcessModel::new(pid, name, true));
     }
