@@ -9,7 +9,7 @@ use crate::mm::machine::Owner;
 use crate::mm::process::working_set::{
     DEFAULT_MAXIMUM, DEFAULT_MINIMUM, SYSTEM_MAXIMUM, SYSTEM_MINIMUM,
 };
-use crate::mm::process::{AddressSpace, Process, ProcessState, SYSTEM_PROCESS_NAME};
+use crate::mm::process::{AddressSpace, Process, ProcessState, SYSTEM_PROCESS_NAME, system_tables};
 use crate::mm::section::delete::delete_if_unreferenced;
 use crate::mm::section::fork::clone_into;
 use crate::mm::section::view;
@@ -44,9 +44,16 @@ impl Mm {
         ws_min: u64,
         ws_max: u64,
     ) -> MmResult<Pid> {
+        let m = &self.machine;
+        // Taken before the process table: an address space is never locked
+        // while the table is held. An entry the System process adds after
+        // this reaches the new process lazily (`process/system_tables.rs`).
+        let system_entries = match self.processes.get(Pid::SYSTEM) {
+            Ok(system) => system_tables::system_entries(m, &system.space().tables(m)),
+            Err(_) => Vec::new(),
+        };
         let mut table = self.processes.write();
         let pid = table.reserve(name, pid)?;
-        let m = &self.machine;
         // MmCreateProcessAddressSpace: the new working set's minimum must be
         // covered by resident available memory, or the process is refused.
         m.charge_new_ws_minimum(
@@ -70,6 +77,7 @@ impl Mm {
                 return Err(e);
             }
         };
+        space.copy_system_entries(m, &system_entries);
         if let Some(o) = m.pfn_lock().owners.get_mut(slot as usize) {
             *o = Some(Owner {
                 pid,

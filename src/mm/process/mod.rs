@@ -32,6 +32,7 @@ pub mod hyperspace;
 pub mod mapping;
 pub mod page_tables;
 pub mod reclaim;
+pub mod system_tables;
 pub mod table_charges;
 pub mod working_set;
 pub mod ws_policy;

@@ -6,7 +6,7 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, PteAddress, Va, Vpn};
+use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va, Vpn};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use std::sync::MutexGuard;
@@ -15,6 +15,7 @@ use crate::mm::machine::{ActivePage, Machine, NewPage, PageNeed, PfnState, activ
 use crate::mm::pfn::PageUse;
 
 use super::address_space::AddressSpace;
+use super::system_tables::is_shared_entry;
 use super::working_set::{Wsle, WsleKind};
 
 /// Where a walk that must create page tables gets their frames: the allocator
@@ -110,8 +111,14 @@ impl AddressSpace {
         let pae = m.fmt.arch() == Arch::Pae;
         // (level of the parent entry, parent entry, child table)
         let mut candidates: Vec<(Level, EntryLoc, Pfn)> = Vec::new();
-        tables.for_each_entry(start, end, &mut |level, _, loc, raw| {
+        // The System process keeps the tables its shared system entries
+        // point at: every process holds a copy of those entries.
+        let system = self.pid == Pid::SYSTEM;
+        tables.for_each_entry(start, end, &mut |level, va, loc, raw| {
             if level == Level::Pte || (pae && level == Level::Ppe) {
+                return;
+            }
+            if system && is_shared_entry(m, va, level) {
                 return;
             }
             if let Some(child) = tables.valid_pfn(raw) {

@@ -35,6 +35,7 @@
 mod cache;
 mod frames;
 mod segments;
+mod shared_tables;
 mod space;
 
 use std::collections::HashMap;
@@ -219,6 +220,8 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
         }
+        let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
+        shared_tables::check(&mut t, &held);
         segments::check(&mut t, &sections);
         frames::check(&mut t);
         frames::check_totals(&mut t, commit.total);

@@ -52,7 +52,13 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         l.system_cache_start(),
         l.system_cache_start() + l.system_cache_bytes() - 1,
     );
-    for (from, to) in [(0, user_end), cache] {
+    // Only the System process owns system-space tables; the others' shared
+    // system entries point at its tables (`shared_tables.rs` checks them).
+    let mut ranges = vec![(0, user_end)];
+    if pid == Pid::SYSTEM {
+        ranges.push(cache);
+    }
+    for (from, to) in ranges {
         tables.for_each_entry(from, to, &mut |level, va, loc, raw| {
             let pae_top = t.m.fmt.arch() == Arch::Pae && level == Level::Ppe;
             if level == Level::Pte {
