@@ -71,7 +71,10 @@ impl Machine {
         if pages == 0 {
             return Ok(());
         }
-        let bad = self.pfn_lock().db.list_count(crate::mm::pfn::PageLocation::Bad);
+        let bad = self
+            .pfn_lock()
+            .db
+            .list_count(crate::mm::pfn::PageLocation::Bad);
         let limit = (self.phys.pages() as u64).saturating_sub(bad);
         // The other counter may move meanwhile; this one's update is atomic,
         // which is what keeps two charges of one kind from sharing a page.
