@@ -534,6 +534,7 @@ scenarios! {
     files_durability,
     files_disk_full,
     files_read_ahead,
+    pool,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -30,6 +30,8 @@ pub enum Dir {
     Section(SectionKey),
     /// `cache/`: the cache manager's views and control file.
     Cache,
+    /// `pool/`: the executive pool.
+    Pool,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -48,6 +50,7 @@ pub enum DirClass {
     Sections,
     Section,
     Cache,
+    Pool,
 }
 
 /// Files of `system/`.
@@ -109,7 +112,25 @@ pub enum File {
     Section(SectionKey, SectionFile),
     /// `cache/stats`, `cache/views`, `cache/files`, `cache/control`.
     Cache(CacheFile),
+    /// `pool/allocations`, `pool/used`, `pool/control`.
+    Pool(PoolFile),
+    /// `pool/<ADDRESS>` (lookup-only): the pool page holding that address.
+    PoolPage(u64),
 }
+
+/// Files of `pool/`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PoolFile {
+    Allocations,
+    Used,
+    Control,
+}
+
+const POOL_FILES: [(&str, PoolFile); 3] = [
+    ("allocations", PoolFile::Allocations),
+    ("used", PoolFile::Used),
+    ("control", PoolFile::Control),
+];
 
 /// Files of `cache/`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -223,6 +244,7 @@ impl Dir {
             Dir::Sections => DirClass::Sections,
             Dir::Section(_) => DirClass::Section,
             Dir::Cache => DirClass::Cache,
+            Dir::Pool => DirClass::Pool,
         }
     }
 
@@ -240,6 +262,7 @@ impl File {
             File::System(SystemFile::Events) => FileClass::Events,
             File::PagefilesControl => FileClass::Control(Target::Pagefiles),
             File::Cache(CacheFile::Control) => FileClass::Control(Target::Cache),
+            File::Pool(PoolFile::Control) => FileClass::Control(Target::Pool),
             File::SectionsControl => FileClass::Control(Target::Sections),
             File::Section(key, SectionFile::Control) => FileClass::Control(Target::Section(key)),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
@@ -303,8 +326,17 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
             "files" => Some(Node::Volume),
             "cache" => Some(Node::Dir(Dir::Cache)),
+            "pool" => Some(Node::Dir(Dir::Pool)),
             _ => None,
         },
+        Dir::Pool => find(&POOL_FILES, name)
+            .map(|f| Node::File(File::Pool(f)))
+            .or_else(|| {
+                let addr = parse_number(name).ok()?;
+                mm.pool_page(addr)
+                    .is_ok()
+                    .then_some(Node::File(File::PoolPage(addr / 4096 * 4096)))
+            }),
         Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
         Dir::Pfn => match name {
@@ -367,6 +399,12 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("pagefiles", Node::Dir(Dir::Pagefiles));
             add("files", Node::Volume);
             add("cache", Node::Dir(Dir::Cache));
+            add("pool", Node::Dir(Dir::Pool));
+        }
+        Dir::Pool => {
+            for (n, f) in POOL_FILES {
+                add(n, Node::File(File::Pool(f)));
+            }
         }
         Dir::Cache => {
             for (n, f) in CACHE_FILES {
@@ -447,7 +485,8 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Pids
         | Dir::Sections
         | Dir::Pagefiles
-        | Dir::Cache => Dir::Root,
+        | Dir::Cache
+        | Dir::Pool => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
@@ -594,6 +633,7 @@ mod tests {
             Dir::Sections,
             Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
             Dir::Cache,
+            Dir::Pool,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }
