@@ -39,8 +39,9 @@ fn write_header(m: &Machine, g: super::Geometry, pfn: Pfn, off: u64, h: &PoolHea
 impl Pool {
     /// The first free block of at least `units` of `ty` pool, smallest list first.
     fn find_free(&self, ty: PoolType, units: u32) -> Option<(u64, u32)> {
-        let lists = &self.descriptors[ty as usize].free;
-        (units as usize..lists.len()).find_map(|u| lists[u].first().map(|&at| (at, u as u32)))
+        let d = &self.descriptors[ty as usize];
+        let &u = d.nonempty.range(units..).next()?;
+        d.free[u as usize].first().map(|&at| (at, u))
     }
 
     pub(super) fn allocate_block(
@@ -55,7 +56,7 @@ impl Pool {
         let (block, units, pfn) = match self.find_free(ty, need) {
             Some((at, units)) => {
                 let pfn = cx.frame(at, Access::Write)?;
-                self.descriptors[ty as usize].free[units as usize].remove(&at);
+                self.descriptors[ty as usize].take(units, at);
                 (at, units, pfn)
             }
             None => self.new_block_page(cx, ty)?,
@@ -147,7 +148,7 @@ impl Pool {
             h.previous_size = units;
             write_header(m, g, pfn, next, &h);
         }
-        self.descriptors[ty as usize].free[units as usize].insert(at);
+        self.descriptors[ty as usize].put(units, at);
     }
 
     pub(super) fn free_block(&mut self, cx: &mut Ctx<'_>, addr: u64, b: Block) -> MmResult<()> {
@@ -164,7 +165,7 @@ impl Pool {
         if next < PAGE_SIZE
             && let Some(h) = self.free_on_page(cx.m, pfn, b.ty, page, next)
         {
-            self.descriptors[d].free[h.block_size as usize].remove(&(page + next));
+            self.descriptors[d].take(h.block_size, page + next);
             units += h.block_size;
         }
         let back = u64::from(previous) * g.unit;
@@ -173,7 +174,7 @@ impl Pool {
             && let Some(h) = self.free_on_page(cx.m, pfn, b.ty, page, off - back)
             && h.block_size == previous
         {
-            self.descriptors[d].free[previous as usize].remove(&(page + off - back));
+            self.descriptors[d].take(previous, page + off - back);
             start = off - back;
             units += previous;
             previous = h.previous_size;

@@ -106,6 +106,9 @@ pub struct Descriptor {
     /// ListHeads: free blocks (their header's address) by BlockSize. The
     /// headers in simulated RAM say the same; `verify` compares them.
     pub free: Vec<BTreeSet<u64>>,
+    /// The BlockSizes whose list is not empty, so an allocation finds the
+    /// first list from its size up without looking at every empty one.
+    pub nonempty: BTreeSet<u32>,
     /// Pages carved into blocks, with the number of busy blocks on each.
     pub block_pages: BTreeMap<u64, u32>,
     /// RunningAllocs, RunningDeAllocs.
@@ -113,6 +116,26 @@ pub struct Descriptor {
     pub running_frees: u64,
     /// TotalPages (block, big and special pages, guard pages not counted).
     pub total_pages: u64,
+}
+
+impl Descriptor {
+    /// Takes the free block at `at` off list `units`.
+    pub(super) fn take(&mut self, units: u32, at: u64) {
+        if let Some(list) = self.free.get_mut(units as usize) {
+            list.remove(&at);
+            if list.is_empty() {
+                self.nonempty.remove(&units);
+            }
+        }
+    }
+
+    /// Puts the free block at `at` on list `units`.
+    pub(super) fn put(&mut self, units: u32, at: u64) {
+        if let Some(list) = self.free.get_mut(units as usize) {
+            list.insert(at);
+            self.nonempty.insert(units);
+        }
+    }
 }
 
 /// The executive pool of one machine (see the module docs).
