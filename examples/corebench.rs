@@ -39,7 +39,7 @@ fn committed(mm: &Mm, pages: u64) -> (mmfs::mm::base::types::Pid, u64) {
 }
 
 fn main() {
-    // `corebench [faults] [writes] [reads] [paging] [render]`: the named parts only (all
+    // `corebench [faults] [writes] [reads] [paging] [render] [pool]`: the named parts only (all
     // by default), e.g. to profile one under `perf record`.
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
@@ -60,6 +60,37 @@ fn main() {
     }
     if wanted("render") {
         render(ram);
+    }
+    if wanted("pool") {
+        pool();
+    }
+}
+
+/// Pool: ExAllocatePoolWithTag + ExFreePoolWithTag pairs of 64-byte blocks of
+/// paged pool, through `Mm::pool_alloc`/`pool_free` (locks, header reads and
+/// writes through the MMU, split and merge, tag tracking). One block stays
+/// allocated so the page is not given back on every free.
+fn pool() {
+    use mmfs::mm::kernel::pool::PoolType;
+    for ty in [PoolType::Paged, PoolType::NonPaged] {
+        let mm = machine(256 << 20, Arch::X86);
+        let keep = mm.pool_alloc(ty, 64, "Keep").unwrap();
+        let pairs = 1_000_000u64;
+        let mut rates = Vec::new();
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            for _ in 0..pairs {
+                let a = mm.pool_alloc(ty, 64, "Bnch").unwrap();
+                mm.pool_free(a).unwrap();
+            }
+            rates.push(pairs as f64 / t.elapsed().as_secs_f64());
+        }
+        mm.pool_free(keep).unwrap();
+        println!(
+            "x86  pool alloc+free {:>8} (64 B): {:>7.2} M pairs/s",
+            ty.name(),
+            median(rates) / 1e6
+        );
     }
 }
 

@@ -52,7 +52,7 @@ pub fn errno_for(status: NtStatus) -> Errno {
         PRIVILEGE_NOT_HELD | ACCESS_DENIED => Errno::EPERM,
         WORKING_SET_QUOTA | SECTION_NOT_EXTENDED | USER_MAPPED_FILE | CANNOT_DELETE => Errno::EBUSY,
         ACCESS_VIOLATION | GUARD_PAGE_VIOLATION => Errno::EFAULT,
-        IN_PAGE_ERROR | LOST_WRITEBEHIND_DATA => Errno::EIO,
+        IN_PAGE_ERROR | LOST_WRITEBEHIND_DATA | DATA_ERROR => Errno::EIO,
         DISK_FULL => Errno::ENOSPC,
         // Success statuses never reach here: a command that returns one succeeds.
         SUCCESS | WAS_UNLOCKED | WAS_LOCKED | WORKING_SET_LIMIT_RANGE => Errno::EIO,

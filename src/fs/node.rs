@@ -32,6 +32,8 @@ pub enum Dir {
     Cache,
     /// `kernel/`: system space (its memory, system PTEs, MDLs).
     Kernel,
+    /// `pool/`: the executive pool.
+    Pool,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -51,6 +53,7 @@ pub enum DirClass {
     Section,
     Cache,
     Kernel,
+    Pool,
 }
 
 /// Files of `system/`.
@@ -114,6 +117,10 @@ pub enum File {
     Cache(CacheFile),
     /// The files of `kernel/`.
     Kernel(KernelFile),
+    /// `pool/allocations`, `pool/used`, `pool/control`.
+    Pool(PoolFile),
+    /// `pool/<ADDRESS>` (lookup-only): the pool page holding that address.
+    PoolPage(u64),
 }
 
 /// Files of `kernel/`.
@@ -133,6 +140,20 @@ pub enum MemSpace {
     /// `kernel/mem`: system space, as the kernel sees it.
     Kernel,
 }
+
+/// Files of `pool/`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PoolFile {
+    Allocations,
+    Used,
+    Control,
+}
+
+const POOL_FILES: [(&str, PoolFile); 3] = [
+    ("allocations", PoolFile::Allocations),
+    ("used", PoolFile::Used),
+    ("control", PoolFile::Control),
+];
 
 /// Files of `cache/`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -247,6 +268,7 @@ impl Dir {
             Dir::Section(_) => DirClass::Section,
             Dir::Cache => DirClass::Cache,
             Dir::Kernel => DirClass::Kernel,
+            Dir::Pool => DirClass::Pool,
         }
     }
 
@@ -264,6 +286,7 @@ impl File {
             File::System(SystemFile::Events) => FileClass::Events,
             File::PagefilesControl => FileClass::Control(Target::Pagefiles),
             File::Cache(CacheFile::Control) => FileClass::Control(Target::Cache),
+            File::Pool(PoolFile::Control) => FileClass::Control(Target::Pool),
             File::SectionsControl => FileClass::Control(Target::Sections),
             File::Section(key, SectionFile::Control) => FileClass::Control(Target::Section(key)),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
@@ -329,8 +352,17 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "files" => Some(Node::Volume),
             "cache" => Some(Node::Dir(Dir::Cache)),
             "kernel" => Some(Node::Dir(Dir::Kernel)),
+            "pool" => Some(Node::Dir(Dir::Pool)),
             _ => None,
         },
+        Dir::Pool => find(&POOL_FILES, name)
+            .map(|f| Node::File(File::Pool(f)))
+            .or_else(|| {
+                let addr = parse_number(name).ok()?;
+                mm.pool_page(addr)
+                    .is_ok()
+                    .then_some(Node::File(File::PoolPage(addr / 4096 * 4096)))
+            }),
         Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
         Dir::Kernel => find(&KERNEL_FILES, name).map(|f| Node::File(File::Kernel(f))),
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
@@ -395,10 +427,16 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("files", Node::Volume);
             add("cache", Node::Dir(Dir::Cache));
             add("kernel", Node::Dir(Dir::Kernel));
+            add("pool", Node::Dir(Dir::Pool));
         }
         Dir::Kernel => {
             for (n, f) in KERNEL_FILES {
                 add(n, Node::File(File::Kernel(f)));
+            }
+        }
+        Dir::Pool => {
+            for (n, f) in POOL_FILES {
+                add(n, Node::File(File::Pool(f)));
             }
         }
         Dir::Cache => {
@@ -481,7 +519,8 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Sections
         | Dir::Pagefiles
         | Dir::Cache
-        | Dir::Kernel => Dir::Root,
+        | Dir::Kernel
+        | Dir::Pool => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
@@ -629,6 +668,7 @@ mod tests {
             Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
             Dir::Cache,
             Dir::Kernel,
+            Dir::Pool,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

@@ -18,6 +18,7 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::Section => SECTION,
         DirClass::Cache => CACHE,
         DirClass::Kernel => KERNEL,
+        DirClass::Pool => POOL,
     }
 }
 
@@ -38,6 +39,8 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
   cache/       the cache manager behind files/: its counters, its 256 KB views
                in the system cache, the cached files, and a control file
   kernel/      system space: its memory as a file (mem), system PTEs, MDLs
+  pool/        the executive pool: paged and non-paged pool blocks, tags,
+               special pool, and a control file to allocate and free
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
@@ -555,4 +558,42 @@ runs on the system threads, or on the file system's thread as soon as it has
 answered the read that asked for it, whichever comes first. With --clock
 manual neither thread runs until `tick` or `run`; a write past the threshold
 then writes behind itself.
+";
+
+const POOL: &str = "\
+pool/: the executive pool (ExAllocatePoolWithTag). Non-paged pool is resident
+(its pages are valid, use NonPagedPool, in no working set, charged against
+resident available memory); paged pool's pages are the System process's
+(pid 4) pageable pages: charged to commit, demand zero until first touched,
+in the system working set, trimmed, written to the paging file and faulted
+back. Each small block starts with NT's POOL_HEADER in the simulated page
+(x86/PAE 8 bytes, x64 16: PreviousSize, PoolIndex, BlockSize, PoolType =
+type + 1 or 0 when free, PoolTag); block unit 8 (x86/PAE) or 16 (x64) bytes.
+Requests above POOL_BUDDY_MAX (4080 bytes on x86/PAE, 4064 on x64) take whole
+pages, recorded in the big pool table, with no header.
+
+  allocations  table `# address size type tag state` (the !pool view of every
+               page): address where the data starts, size in bytes (asked
+               for; a free block: what it could give), type paged|nonpaged,
+               state allocated|free|big|special
+  used         table `# tag paged_allocs paged_frees paged_bytes
+               nonpaged_allocs nonpaged_frees nonpaged_bytes` (!poolused):
+               bytes in use are block sizes with headers, whole pages for big
+               and special allocations
+  <ADDRESS>    lookup-only: the pool page holding ADDRESS (cat pool/0xe1000010),
+               its kind and, for a page of blocks in memory, each header as
+               it lies in RAM (a paged-out page is not faulted in to look)
+  control      commands, one per line:
+                 alloc paged|nonpaged SIZE TAG   result `ok ADDRESS`
+                 free ADDRESS
+                 special TAG|none   special pool for TAG: each allocation at
+                        the end of its own page, the slack before and after
+                        it filled with 0xaa, then a no-access guard page
+               Errors: SIZE 0 or a TAG not 1-4 printable characters EINVAL;
+               no more pool (address space, commit or resident available
+               memory) ENOMEM (STATUS_INSUFFICIENT_RESOURCES, nothing changed);
+               free of an address not allocated ENOENT (NT: BAD_POOL_CALLER);
+               a special pool free that finds its slack overwritten EIO
+               (SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION, bugcheck 0xC1, with a
+               pool.special-corruption event; the allocation is freed).
 ";

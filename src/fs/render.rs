@@ -4,12 +4,13 @@
 
 mod cache;
 mod clones;
+mod pool;
 mod pte;
 mod sections;
 
 use std::fmt::Write;
 
-use super::node::{CacheFile, File, ProcessFile, SectionFile, SystemFile};
+use super::node::{CacheFile, File, PoolFile, ProcessFile, SectionFile, SystemFile};
 use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
@@ -59,6 +60,12 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             CacheFile::Files => cache::files(mm),
             CacheFile::Control => String::new(),
         },
+        File::Pool(f) => match f {
+            PoolFile::Allocations => pool::allocations(mm),
+            PoolFile::Used => pool::used(mm),
+            PoolFile::Control => String::new(),
+        },
+        File::PoolPage(addr) => pool::page(mm, addr)?,
         File::PagefilesControl | File::SectionsControl | File::Kernel(_) => String::new(),
     };
     Ok(text.into_bytes())

@@ -221,7 +221,6 @@ impl Mm {
     }
 
     /// Lock order 2¾.
-    #[allow(dead_code)]
     fn kernel_lock(&self) -> std::sync::MutexGuard<'_, kernel::KernelSpace> {
         self.kernel.lock().unwrap_or_else(|e| e.into_inner())
     }

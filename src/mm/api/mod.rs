@@ -5,6 +5,8 @@
 //! - `memory.rs`: a thread's reads and writes of process memory (the fault path
 //!   as a caller sees it);
 //! - `vm.rs`: the virtual memory services and working-set limits;
+//! - `pool.rs`: executive pool (ExAllocatePoolWithTag, ExFreePoolWithTag,
+//!   special pool);
 //! - `sections.rs`: section objects, views and their flushes;
 //! - `system.rs`: machine-wide commands (empty lists, bad pages, paging files,
 //!   fault injection, the system threads and `tick`);
@@ -21,6 +23,7 @@ pub mod dispatcher;
 mod kernel_mem;
 mod lifecycle;
 mod memory;
+mod pool;
 mod sections;
 mod system;
 mod vm;

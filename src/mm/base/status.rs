@@ -76,6 +76,7 @@ nt_statuses! {
     USER_MAPPED_FILE = 0xC000_0243,
     CANNOT_DELETE = 0xC000_0121,
     LOST_WRITEBEHIND_DATA = 0xC000_0222,
+    DATA_ERROR = 0xC000_003E,
 }
 
 impl NtStatus {

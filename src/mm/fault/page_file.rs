@@ -14,9 +14,9 @@ use crate::mm::base::types::{PAGE_SIZE, Pfn, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::{Level, PteState};
 use crate::mm::machine::{ActivePage, Injected, Machine, PageNeed, PfnState, activate_locked};
-use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::pfn::PageLocation;
 use crate::mm::process::AddressSpace;
-use crate::mm::process::mapping::NewMapping;
+use crate::mm::process::mapping::{NewMapping, private_use};
 use crate::mm::process::page_tables::pte_va;
 
 use super::{Access, AccessFault, check_protection, count_fault, in_page, resources};
@@ -206,7 +206,8 @@ fn install_neighbours_locked(
             protection: n.protection,
         });
         let page = ActivePage {
-            use_: PageUse::ProcessPrivate,
+            // Paged pool's neighbours too (the System process's pool pages).
+            use_: private_use(m, n.va),
             owner: space.slot,
             pte_address: pte_va(m, n.va),
             original_pte: original,

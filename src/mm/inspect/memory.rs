@@ -2,6 +2,7 @@
 //! thresholds), `counters`, `usecounts`, the PFN lists and the standby lists
 //! by priority, `pfn/priorities`, `pfn/db` and `pfn/<PFN>`.
 
+use crate::mm::kernel::pool::PoolType;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -66,6 +67,15 @@ impl Mm {
     pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
         let m = &self.machine;
         let system_cache = self.system_cache_ws_pages();
+        // Pages each pool holds (paged pool's whether in memory or paged
+        // out), read under `Mm::kernel` before the PFN lock.
+        let (paged_pool, nonpaged_pool) = {
+            let k = self.kernel_lock();
+            (
+                k.pool.pages(PoolType::Paged),
+                k.pool.pages(PoolType::NonPaged),
+            )
+        };
         let st = m.pfn_lock();
         let c = |l| st.db.list_count(l);
         let (zeroed, free, standby) = (
@@ -97,8 +107,8 @@ impl Mm {
             ("CommitCharge", commit.total),
             ("CommitLimit", commit.limit),
             ("CommitPeak", commit.peak),
-            ("PagedPoolPages", 0),
-            ("NonPagedPoolPages", 0),
+            ("PagedPoolPages", paged_pool),
+            ("NonPagedPoolPages", nonpaged_pool),
             ("SystemCachePages", system_cache),
             // MmResidentAvailablePages: RAM less bad pages less every process's
             // working-set minimum (0 when the minimums exceed it).

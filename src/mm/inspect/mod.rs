@@ -1,13 +1,14 @@
 //! Layer 15, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`; `memory.rs`: `system/`
-//! and `pfn/`; `sections.rs`: `sections/`), and
+//! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
 pub mod cache;
 pub mod clones;
 pub mod memory;
+pub mod pool;
 pub mod process;
 pub mod pte;
 pub mod sections;
@@ -20,6 +21,7 @@ pub use crate::mm::process::address_space::Exception;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};
+pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};
 pub use pte::{EmptyPte, EmptyReason, PteDetail, PteFlags, PteLevelView, VadDecides};
 pub use sections::{ProtoPteRow, SectionInfo, ViewRow};

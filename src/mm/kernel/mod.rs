@@ -9,6 +9,11 @@
 //! process's address space (pool pages, system PTEs, mapped MDLs) or one user
 //! address space (an MDL's probe and lock), never two at once.
 
+pub mod pool;
+
 /// The kernel's own bookkeeping of system space, behind `Mm::kernel`.
 #[derive(Default)]
-pub struct KernelSpace {}
+pub struct KernelSpace {
+    /// Non-paged and paged pool.
+    pub pool: pool::Pool,
+}

@@ -216,6 +216,33 @@ impl PrototypePool {
         }
         self.free.insert(start, len);
     }
+
+    /// `pages` whole pages for the executive's paged pool, page aligned, taken
+    /// from the top of the range while prototype PTE arrays are taken from the
+    /// bottom: one free map for both, so pool pages and prototype PTEs never
+    /// share an address (in NT prototype PTEs are paged pool allocations).
+    /// `None` when no free run holds them.
+    pub fn claim_pages(&mut self, pages: u64) -> Option<u64> {
+        let want = pages.checked_mul(PAGE_SIZE)?;
+        let (at, len, base) = self.free.iter().rev().find_map(|(&at, &len)| {
+            let top = (at + len) / PAGE_SIZE * PAGE_SIZE;
+            let base = top.checked_sub(want)?;
+            (base >= at && want > 0).then_some((at, len, base))
+        })?;
+        self.free.remove(&at);
+        if base > at {
+            self.free.insert(at, base - at);
+        }
+        if at + len > base + want {
+            self.free.insert(base + want, at + len - base - want);
+        }
+        Some(base)
+    }
+
+    /// Gives back pages from `claim_pages`.
+    pub fn release_pages(&mut self, at: u64, pages: u64) {
+        self.release(at, pages * PAGE_SIZE);
+    }
 }
 
 /// Every control area and subsection of the machine.

@@ -1038,6 +1038,7 @@ mod cache;
 mod fidelity;
 mod model;
 mod paging;
+mod pool;
 mod sections;
 mod threads;
 

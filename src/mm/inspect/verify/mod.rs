@@ -2,7 +2,8 @@
 //! commit charge, checked from scratch. Tests call it after every step; users read
 //! it from `system/verify`. One checker per structure, as `pfn/verify.rs` does
 //! for the lists: `space.rs` (each address space), `segments.rs` (control areas
-//! and prototype PTEs), `frames.rs` (every frame, and the totals).
+//! and prototype PTEs), `pool.rs` (the executive pool's pages, headers, lists
+//! and tags), `frames.rs` (every frame, and the totals).
 //!
 //! Invariants checked (on top of the PFN database's own list checks):
 //! - every valid PTE points at an Active page whose PteAddress, owner and use agree
@@ -15,7 +16,7 @@
 //! - every Active page is found exactly once by the walks;
 //! - no PTE outside a VAD holds anything;
 //! - each VAD's commit charge is its committed pages; the system commit charge is
-//!   the sum of the processes' charges; private page counts match the PTEs;
+//!   the sum of the processes' charges and paged pool's pages; private page counts match the PTEs;
 //! - every paging-file slot in use is named exactly once — by a pagefile PTE, by
 //!   the OriginalPte of a frame holding that page, or by a cluster write in
 //!   flight — and every slot named is in use;
@@ -34,6 +35,7 @@
 
 mod cache;
 mod frames;
+mod pool;
 mod segments;
 mod shared_tables;
 mod space;
@@ -146,7 +148,11 @@ struct Tally<'a> {
     views: HashMap<ControlAreaId, u64>,
     /// System cache views (the cache manager's VACBs) per control area.
     cache_views: HashMap<ControlAreaId, u64>,
+    /// Starts with paged pool's commit, then adds each process's charges.
     commit_sum: u64,
+    /// Non-paged and paged pool's ranges `[start, end)`, walked in the System
+    /// process's tables (no VADs there: the pool is their authority).
+    pool_ranges: [(u64, u64); 2],
 }
 
 impl Tally<'_> {
@@ -188,6 +194,7 @@ impl Mm {
         // Lock order: the section table before any address space.
         let sections = self.sections_lock();
         let cc = self.cache_lock();
+        let kernel = self.kernel_lock();
         let processes = self.all_processes();
         // Hold every address space (in pid order, as the table lists them) so the
         // picture is consistent, then the PFN lock.
@@ -209,7 +216,8 @@ impl Mm {
             clone_refs: HashMap::new(),
             views: HashMap::new(),
             cache_views: HashMap::new(),
-            commit_sum: 0,
+            commit_sum: kernel.pool.paged_commit(),
+            pool_ranges: kernel.pool.ranges,
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
@@ -219,6 +227,7 @@ impl Mm {
         }
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
+            pool::check(&mut t, &kernel.pool, system);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
         shared_tables::check(&mut t, &held);

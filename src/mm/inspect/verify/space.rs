@@ -11,6 +11,7 @@ use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::hyperspace::hyperspace_range;
+use crate::mm::process::mapping::private_use;
 use crate::mm::process::page_tables::{count_committed, pte_va};
 use crate::mm::process::table_charges::needed_by;
 use crate::mm::process::working_set::WsleKind;
@@ -52,15 +53,28 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         l.system_cache_start(),
         l.system_cache_start() + l.system_cache_bytes() - 1,
     );
-    // Only the System process owns system-space tables; the others' shared
-    // system entries point at its tables (`shared_tables.rs` checks them).
+    // Only the System process owns system-space tables (the system cache,
+    // non-paged and paged pool); the others' shared system entries point at
+    // its tables (`shared_tables.rs` checks them).
     let mut ranges = vec![(0, user_end)];
     if pid == Pid::SYSTEM {
         ranges.push(cache);
+        ranges.extend(
+            t.pool_ranges
+                .iter()
+                .filter(|r| r.1 > r.0)
+                .map(|r| (r.0, r.1 - 1)),
+        );
     }
+    // Ranges may share an upper-level entry (x64's paged and non-paged pool
+    // are under one PML4 entry): count each upper entry once.
+    let mut upper_seen = std::collections::HashSet::new();
     for (from, to) in ranges {
         tables.for_each_entry(from, to, &mut |level, va, loc, raw| {
             let pae_top = t.m.fmt.arch() == Arch::Pae && level == Level::Ppe;
+            if level != Level::Pte && !upper_seen.insert((loc.table, loc.index)) {
+                return;
+            }
             if level == Level::Pte {
                 w.leaf(t, space, Va(va), loc, raw);
             } else if pae_top && from > 0 {
@@ -130,7 +144,14 @@ impl SpaceWalk {
     fn leaf(&mut self, t: &mut Tally<'_>, space: &AddressSpace, va: Va, loc: EntryLoc, raw: Mmpte) {
         let pid = self.pid;
         let vad = space.vads.find(va.vpn());
-        if vad.is_none() && !raw.is_zero() {
+        let pool = (pid == Pid::SYSTEM)
+            .then(|| {
+                t.pool_ranges
+                    .iter()
+                    .position(|r| (r.0..r.1).contains(&va.0))
+            })
+            .flatten();
+        if vad.is_none() && !raw.is_zero() && pool.is_none() {
             t.v.push(format!(
                 "pid {pid}: PTE of {:#x} outside any VAD holds {raw:#x}",
                 va.0
@@ -144,6 +165,12 @@ impl SpaceWalk {
                 shared_valid(t, pid, space, va, h, view.map(|(_, s)| s.id));
             }
             PteState::Prototype { proto_pte, .. } => prototype_pointer(t, pid, va, proto_pte, view),
+            // Non-paged pool (index 0 of the ranges): resident, in no working set.
+            PteState::Valid(h) if pool == Some(0) => {
+                *self.children.entry(loc.table).or_default() += 1;
+                t.note(h.pfn, format!("non-paged pool {:#x}", va.0));
+                nonpaged_valid(t, space, va, h);
+            }
             PteState::Valid(h) => {
                 *self.children.entry(loc.table).or_default() += 1;
                 self.private += 1;
@@ -355,7 +382,7 @@ fn private_valid(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, va: Va, h: H
             h.pfn.0, e.owner, space.slot
         ));
     }
-    if e.use_ != PageUse::ProcessPrivate {
+    if e.use_ != private_use(m, va) {
         v.push(format!(
             "pfn {:#x}: use {} for a private page",
             h.pfn.0,
@@ -374,6 +401,31 @@ fn private_valid(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, va: Va, h: H
             "pid {pid}: valid page {:#x} (pfn {:#x}) has WsIndex {} whose entry is {other:?}",
             va.0, h.pfn.0, e.ws_index
         )),
+    }
+}
+
+/// A valid non-paged pool PTE: an Active NonPagedPool frame of the System
+/// process, mapped once, in no working set.
+fn nonpaged_valid(t: &mut Tally<'_>, space: &AddressSpace, va: Va, h: HardwarePte) {
+    let ok = t.st.db.entry(h.pfn).is_some_and(|e| {
+        e.location == PageLocation::Active
+            && e.use_ == PageUse::NonPagedPool
+            && e.owner == space.slot
+            && e.share_count == 1
+            && e.pte_address == pte_va(t.m, va)
+    });
+    if !ok {
+        t.v.push(format!(
+            "non-paged pool page {:#x} (pfn {:#x}) is not an Active NonPagedPool page mapped once by System",
+            va.0, h.pfn.0
+        ));
+    }
+    let idx = t.st.db.ws_index(h.pfn);
+    if space.ws.get(idx).is_some_and(|w| w.pfn == h.pfn) {
+        t.v.push(format!(
+            "non-paged pool page {:#x} is in the System working set (entry {idx})",
+            va.0
+        ));
     }
 }
 
