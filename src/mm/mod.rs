@@ -148,7 +148,10 @@ impl Mm {
                 &machine_layout,
                 u64::from(physical_pages),
             )),
-            kernel: Default::default(),
+            kernel: Mutex::new(kernel::KernelSpace {
+                sysptes: kernel::sysptes::SystemPtes::new(&machine_layout, u64::from(physical_pages)),
+                ..Default::default()
+            }),
         };
         mm.create_system_process()?;
         Ok(mm)
@@ -194,6 +197,7 @@ impl Mm {
             m: &self.machine,
             processes: &self.processes,
             cache: &self.cache,
+            kernel: &self.kernel,
         }
     }
 
@@ -221,7 +225,6 @@ impl Mm {
     }
 
     /// Lock order 2¾.
-    #[allow(dead_code)]
     fn kernel_lock(&self) -> std::sync::MutexGuard<'_, kernel::KernelSpace> {
         self.kernel.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -9,7 +9,7 @@ use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
 use crate::mm::machine::Machine;
-use crate::mm::process::AddressSpace;
+use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::process::address_space::Exception;
 use crate::mm::{Mm, MmError};
 
@@ -103,8 +103,20 @@ impl Mm {
         let process = self.process(pid).map_err(not_found)?;
         let m = &self.machine;
         let mut space = process.live_space().map_err(not_found)?;
-        // A thread of the process runs: an outswapped process comes back first.
-        space.inswap(m);
+        if space.state == ProcessState::Outswapped {
+            // A thread of the process runs: an outswapped process comes back
+            // first, its kernel stack before it (`Mm::kernel`, then the System
+            // process's space alone, then this one's again).
+            drop(space);
+            let mut k = self.kernel_lock();
+            self.inswap_kernel_stack_locked(&mut k, pid)
+                .map_err(|error| AccessFault {
+                    kind: FaultKind::InPage,
+                    error,
+                })?;
+            space = process.live_space().map_err(not_found)?;
+            space.inswap(m);
+        }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
         self.transfer_locked(&mut space, va, len, user_end, t)

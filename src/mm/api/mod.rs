@@ -18,6 +18,7 @@ mod cache;
 mod cache_control;
 mod cache_maps;
 pub mod dispatcher;
+mod kernel;
 mod lifecycle;
 mod memory;
 mod sections;

@@ -34,6 +34,7 @@
 
 mod cache;
 mod frames;
+mod kernel;
 mod segments;
 mod space;
 
@@ -146,6 +147,9 @@ struct Tally<'a> {
     /// System cache views (the cache manager's VACBs) per control area.
     cache_views: HashMap<ControlAreaId, u64>,
     commit_sum: u64,
+    /// Frames MDLs lock, and how many times (`kernel.rs`): such a frame may
+    /// sit in Transition with no I/O in flight.
+    mdl_locked: HashMap<Pfn, u32>,
 }
 
 impl Tally<'_> {
@@ -187,6 +191,7 @@ impl Mm {
         // Lock order: the section table before any address space.
         let sections = self.sections_lock();
         let cc = self.cache_lock();
+        let k = self.kernel_lock();
         let processes = self.all_processes();
         // Hold every address space (in pid order, as the table lists them) so the
         // picture is consistent, then the PFN lock.
@@ -209,6 +214,7 @@ impl Mm {
             views: HashMap::new(),
             cache_views: HashMap::new(),
             commit_sum: 0,
+            mdl_locked: HashMap::new(),
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
@@ -218,6 +224,8 @@ impl Mm {
         }
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
+            let locked_in_ws = spaces.iter().map(|(_, s)| s.ws.locked_count()).sum();
+            kernel::check(&mut t, &k, system, locked_in_ws);
         }
         segments::check(&mut t, &sections);
         frames::check(&mut t);

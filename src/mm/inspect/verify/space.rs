@@ -52,10 +52,18 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         l.system_cache_start(),
         l.system_cache_start() + l.system_cache_bytes() - 1,
     );
-    for (from, to) in [(0, user_end), cache] {
+    // The System process's system PTEs too: their leaves are `kernel.rs`'s
+    // to check, their tables this walk's.
+    let system_ptes = super::kernel::system_pte_region(t).filter(|_| pid == Pid::SYSTEM);
+    for (from, to) in [(0, user_end), cache].into_iter().chain(system_ptes) {
+        let kernel_leaves = Some((from, to)) == system_ptes;
         tables.for_each_entry(from, to, &mut |level, va, loc, raw| {
             let pae_top = t.m.fmt.arch() == Arch::Pae && level == Level::Ppe;
-            if level == Level::Pte {
+            if level == Level::Pte && kernel_leaves {
+                if tables.valid_pfn(raw).is_some() {
+                    *w.children.entry(loc.table).or_default() += 1;
+                }
+            } else if level == Level::Pte {
                 w.leaf(t, space, Va(va), loc, raw);
             } else if pae_top && from > 0 {
                 // PAE's page directories are counted by `pae_directories`.

@@ -215,6 +215,7 @@ impl Region {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct ProcessModel {
     pub(super) pid: Pid,
     pub(super) name: String,
@@ -599,10 +600,6 @@ impl Model {
             .filter(|(si, s)| s.file.is_none() && (!s.deleted || mapped(*si)))
             .map(|(_, s)| s.data.len() as u64 / PAGE_SIZE)
             .sum()
-    }
-
-    pub(super) fn locked_total(&self) -> u64 {
-        self.procs.iter().map(|p| p.locked_count()).sum()
     }
 
     /// The region a commit or protect of `size` bytes at `address` applies to:

@@ -15,7 +15,7 @@ use super::reference::{
     ViewModel, page_span, plain_readable,
 };
 use super::reset::{Effect, ResetPlan};
-use super::{COMMIT_BUDGET, LOCK_BUDGET};
+use super::COMMIT_BUDGET;
 use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
@@ -524,24 +524,23 @@ impl Run {
     }
 
     fn lock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
-        // Locks live inside working-set minimums, which are charged against
-        // resident available memory; but mmfs does not refuse a process whose
-        // default minimum no longer fits (NT would), and eight processes'
-        // minimums exceed 1 MB of RAM. So enough locks across processes could
-        // leave no page to fault with: the model keeps them under a third of RAM
-        // (judged before the call, which probes pages and so changes them).
-        let Kind::Private(pages) = &self.model.procs[pi].regions[&r.base].kind else {
-            unreachable!()
-        };
-        let unlocked = pages[fi as usize..(fi + n) as usize]
-            .iter()
-            .filter(|p| !p.locked)
-            .count() as u64;
-        if self.model.locked_total() + unlocked > LOCK_BUDGET {
-            return;
-        }
+        // Locked pages are charged against resident available memory, which
+        // the model does not follow (kernel stacks, the working-set minimums
+        // and the page tables count too): a lock the real system refuses with
+        // STATUS_INSUFFICIENT_RESOURCES must change nothing, so the model's
+        // process is put back as it was before its prediction (which probes
+        // pages and so changes them). The refusal comes after the quota
+        // checks, so a quota refusal must still be the model's.
+        let saved = self.model.procs[pi].clone();
         let expected = self.model.lock(pi, r.base, fi, n);
         let res = self.mm.lock(self.model.procs[pi].pid, address, size);
+        if let Err(e) = &res
+            && e.status == NtStatus::INSUFFICIENT_RESOURCES
+            && expected != Err(NtStatus::WORKING_SET_QUOTA)
+        {
+            self.model.procs[pi] = saved;
+            return;
+        }
         match expected {
             Err(status) => self.expect_refused("lock", res, status),
             Ok(new) => {
