@@ -534,6 +534,7 @@ scenarios! {
     files_durability,
     files_disk_full,
     files_read_ahead,
+    kernel_mem,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -12,7 +12,7 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::node::{FileClass, Node};
+use super::node::{FileClass, MemSpace, Node};
 use super::volume::owns as in_volume;
 use super::{MmFs, ReadFrom};
 
@@ -33,12 +33,15 @@ impl MmFs {
             Node::File(f) => match f.class() {
                 FileClass::Generated | FileClass::Events => (FileType::RegularFile, 0o444, 1, 0),
                 FileClass::Control(_) => (FileType::RegularFile, 0o644, 1, 0),
-                // Sized as the user address space, like a view of it.
-                FileClass::Mem(_) => (
+                // Sized as the address space, like a view of it.
+                FileClass::Mem(space) => (
                     FileType::RegularFile,
                     0o600,
                     1,
-                    self.mm().highest_user_address() + 1,
+                    match space {
+                        MemSpace::Process(_) => self.mm().highest_user_address() + 1,
+                        MemSpace::Kernel => self.mm().kernel_mem_size(),
+                    },
                 ),
             },
         };

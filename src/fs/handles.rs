@@ -18,8 +18,8 @@ pub enum Handle {
     Snapshot(Arc<Vec<u8>>),
     Control(ControlHandle),
     Dir(Listing),
-    /// A process's `mem`: reads and writes go to the simulated MMU.
-    Mem(crate::mm::base::types::Pid),
+    /// A `mem` file: reads and writes go to the simulated MMU.
+    Mem(super::node::MemSpace),
     /// `system/events`: this reader's subscription (its own bounded queue).
     Events(Arc<crate::mm::base::events::Subscription>),
 }

@@ -27,7 +27,7 @@ use crate::mm::{Mm, MmError};
 use control::ControlHandle;
 use handles::{Handle, HandleTable, Listing};
 use inode::InodeTable;
-use node::{Dir, FileClass, Node};
+use node::{Dir, FileClass, MemSpace, Node};
 use volume::Volume;
 
 /// FUSE dispatch threads: mmfs and the nullfs baseline use the same number.
@@ -189,7 +189,7 @@ impl MmFs {
                 Handle::Snapshot(Arc::new(bytes))
             }
             FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
-            FileClass::Mem(pid) => Handle::Mem(pid),
+            FileClass::Mem(space) => Handle::Mem(space),
             FileClass::Events => {
                 if write {
                     return Err(Errno::EACCES);
@@ -211,10 +211,10 @@ impl MmFs {
         let (source, start): (Arc<Vec<u8>>, u64) = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh).ok_or(Errno::EBADF)? {
-                Handle::Mem(pid) => {
-                    let pid = *pid;
+                Handle::Mem(space) => {
+                    let space = *space;
                     drop(handles);
-                    return self.read_mem(pid, offset, size).map(ReadFrom::Bytes);
+                    return self.read_mem(space, offset, size).map(ReadFrom::Bytes);
                 }
                 Handle::Events(sub) => return Ok(ReadFrom::Events(Arc::clone(sub))),
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
@@ -239,14 +239,21 @@ impl MmFs {
 
     /// A read of `mem`: through the simulated MMU, stopping at the first page that
     /// cannot be touched (SPEC §7).
-    fn read_mem(
-        &self,
-        pid: crate::mm::base::types::Pid,
-        offset: u64,
-        size: u32,
-    ) -> Result<Vec<u8>, Errno> {
+    fn read_mem(&self, space: MemSpace, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let mut buf = vec![0u8; size as usize];
-        match self.mm.read_memory(pid, offset, &mut buf) {
+        let read = match space {
+            MemSpace::Process(pid) => self.mm.read_memory(pid, offset, &mut buf),
+            MemSpace::Kernel => match self.mm.kernel_mem_address(offset) {
+                Some(va) => {
+                    // Not past the end of the file (the top of the address space).
+                    let left = self.mm.kernel_mem_size() - offset;
+                    buf.truncate(left.min(buf.len() as u64) as usize);
+                    self.mm.read_kernel_memory(va, &mut buf)
+                }
+                None => Ok(0),
+            },
+        };
+        match read {
             Ok(n) => {
                 buf.truncate(n);
                 Ok(buf)
@@ -257,16 +264,23 @@ impl MmFs {
 
     /// A write to `mem` or to a control file.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
-        let pid = match lock(&self.handles).get(fh).ok_or(Errno::EBADF)? {
-            Handle::Mem(pid) => Some(*pid),
+        let space = match lock(&self.handles).get(fh).ok_or(Errno::EBADF)? {
+            Handle::Mem(space) => Some(*space),
             _ => None,
         };
-        match pid {
-            Some(pid) => match self.mm.write_memory(pid, offset, data) {
-                Ok(n) => Ok(n as u32),
-                Err(f) => Err(errno::errno_for_fault(&f)),
-            },
-            None => self.write_control(fh, data, writer),
+        let written = match space {
+            Some(MemSpace::Process(pid)) => self.mm.write_memory(pid, offset, data),
+            Some(MemSpace::Kernel) => {
+                let va = self.mm.kernel_mem_address(offset).ok_or(Errno::EFBIG)?;
+                let left = self.mm.kernel_mem_size() - offset;
+                let data = &data[..left.min(data.len() as u64) as usize];
+                self.mm.write_kernel_memory(va, data)
+            }
+            None => return self.write_control(fh, data, writer),
+        };
+        match written {
+            Ok(n) => Ok(n as u32),
+            Err(f) => Err(errno::errno_for_fault(&f)),
         }
     }
 

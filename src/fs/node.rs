@@ -30,6 +30,8 @@ pub enum Dir {
     Section(SectionKey),
     /// `cache/`: the cache manager's views and control file.
     Cache,
+    /// `kernel/`: system space (its memory, system PTEs, MDLs).
+    Kernel,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -48,6 +50,7 @@ pub enum DirClass {
     Sections,
     Section,
     Cache,
+    Kernel,
 }
 
 /// Files of `system/`.
@@ -109,6 +112,26 @@ pub enum File {
     Section(SectionKey, SectionFile),
     /// `cache/stats`, `cache/views`, `cache/files`, `cache/control`.
     Cache(CacheFile),
+    /// The files of `kernel/`.
+    Kernel(KernelFile),
+}
+
+/// Files of `kernel/`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum KernelFile {
+    /// The system address space, read and written through the MMU.
+    Mem,
+}
+
+const KERNEL_FILES: [(&str, KernelFile); 1] = [("mem", KernelFile::Mem)];
+
+/// Whose memory a `mem` file is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MemSpace {
+    /// `processes/<name>/mem`: a process's user address space.
+    Process(Pid),
+    /// `kernel/mem`: system space, as the kernel sees it.
+    Kernel,
 }
 
 /// Files of `cache/`.
@@ -146,8 +169,8 @@ pub enum FileClass {
     Generated,
     /// Line commands in, the last outcome out.
     Control(Target),
-    /// A process's address space: every access goes through the simulated MMU.
-    Mem(Pid),
+    /// An address space: every access goes through the simulated MMU.
+    Mem(MemSpace),
     /// `system/events`: a live stream, reads block until an event comes.
     Events,
 }
@@ -223,6 +246,7 @@ impl Dir {
             Dir::Sections => DirClass::Sections,
             Dir::Section(_) => DirClass::Section,
             Dir::Cache => DirClass::Cache,
+            Dir::Kernel => DirClass::Kernel,
         }
     }
 
@@ -243,7 +267,8 @@ impl File {
             File::SectionsControl => FileClass::Control(Target::Sections),
             File::Section(key, SectionFile::Control) => FileClass::Control(Target::Section(key)),
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
-            File::Process(pid, ProcessFile::Mem) => FileClass::Mem(pid),
+            File::Process(pid, ProcessFile::Mem) => FileClass::Mem(MemSpace::Process(pid)),
+            File::Kernel(KernelFile::Mem) => FileClass::Mem(MemSpace::Kernel),
             _ => FileClass::Generated,
         }
     }
@@ -303,9 +328,11 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "pagefiles" => Some(Node::Dir(Dir::Pagefiles)),
             "files" => Some(Node::Volume),
             "cache" => Some(Node::Dir(Dir::Cache)),
+            "kernel" => Some(Node::Dir(Dir::Kernel)),
             _ => None,
         },
         Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
+        Dir::Kernel => find(&KERNEL_FILES, name).map(|f| Node::File(File::Kernel(f))),
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
         Dir::Pfn => match name {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
@@ -367,6 +394,12 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("pagefiles", Node::Dir(Dir::Pagefiles));
             add("files", Node::Volume);
             add("cache", Node::Dir(Dir::Cache));
+            add("kernel", Node::Dir(Dir::Kernel));
+        }
+        Dir::Kernel => {
+            for (n, f) in KERNEL_FILES {
+                add(n, Node::File(File::Kernel(f)));
+            }
         }
         Dir::Cache => {
             for (n, f) in CACHE_FILES {
@@ -447,7 +480,8 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Pids
         | Dir::Sections
         | Dir::Pagefiles
-        | Dir::Cache => Dir::Root,
+        | Dir::Cache
+        | Dir::Kernel => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
@@ -594,6 +628,7 @@ mod tests {
             Dir::Sections,
             Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
             Dir::Cache,
+            Dir::Kernel,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

@@ -17,6 +17,7 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::Sections => SECTIONS,
         DirClass::Section => SECTION,
         DirClass::Cache => CACHE,
+        DirClass::Kernel => KERNEL,
     }
 }
 
@@ -36,6 +37,7 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
                that it shows the host directory exactly (see below).
   cache/       the cache manager behind files/: its counters, its 256 KB views
                in the system cache, the cached files, and a control file
+  kernel/      system space: its memory as a file (mem), system PTEs, MDLs
 
 Conventions (the full contract is SPEC.md in the project):
   - every generated file is a snapshot taken when it is opened;
@@ -489,6 +491,21 @@ sections/<name>/: one section object and the control area behind it.
 A shared page goes valid (share = the processes mapping it) on first touch;
 when every process has trimmed it, the prototype PTE becomes a transition PTE
 and the page waits on the modified or standby list.
+";
+
+const KERNEL: &str = "\
+kernel/: system space, the part of every address space above the user range
+(system/layout lists its regions). Its page tables are the System process's
+(pid 4), and every process shares them.
+
+  mem      the system address space as a file: offset = address (on x64 the
+           address's low 48 bits, since a file offset cannot hold a system
+           address's sign-extended top bits: 0xfffff6fb7dbed000 is at offset
+           0xf6fb7dbed000). Reads and writes go through the simulated MMU as a
+           kernel-mode thread's would: paged pool and system cache views fault
+           in (as pid 4), an address nothing maps is EFAULT, and the
+           self-mapped page tables can be read (the System process's own) but
+           not written (EACCES).
 ";
 
 const CACHE: &str = "\

@@ -59,7 +59,7 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             CacheFile::Files => cache::files(mm),
             CacheFile::Control => String::new(),
         },
-        File::PagefilesControl | File::SectionsControl => String::new(),
+        File::PagefilesControl | File::SectionsControl | File::Kernel(_) => String::new(),
     };
     Ok(text.into_bytes())
 }

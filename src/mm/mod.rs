@@ -149,7 +149,10 @@ impl Mm {
                 u64::from(physical_pages),
             )),
             kernel: Mutex::new(kernel::KernelSpace {
-                sysptes: kernel::sysptes::SystemPtes::new(&machine_layout, u64::from(physical_pages)),
+                sysptes: kernel::sysptes::SystemPtes::new(
+                    &machine_layout,
+                    u64::from(physical_pages),
+                ),
                 ..Default::default()
             }),
         };

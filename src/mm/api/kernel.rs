@@ -10,10 +10,12 @@ use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Pid, Va};
 use crate::mm::fault::Access;
-use crate::mm::kernel::mdl::{self, MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_ALLOCATED, MDL_PAGES_LOCKED, MDL_WRITE_OPERATION, Mdl};
+use crate::mm::kernel::KernelSpace;
+use crate::mm::kernel::mdl::{
+    self, MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_ALLOCATED, MDL_PAGES_LOCKED, MDL_WRITE_OPERATION, Mdl,
+};
 use crate::mm::kernel::stacks::{self, KernelStack};
 use crate::mm::kernel::sysptes::SystemPteInfo;
-use crate::mm::kernel::KernelSpace;
 
 impl Mm {
     /// Lock order 2¾ (`Mm::kernel`), then the System process's address
@@ -31,16 +33,26 @@ impl Mm {
     /// MmCreateKernelStack for a process about to be made (`owner` names it
     /// in `kernel/sysptes`). The caller holds `Mm::kernel` (`k`) and no
     /// address space.
-    pub(super) fn create_kernel_stack(&self, k: &mut KernelSpace, owner: &str) -> MmResult<KernelStack> {
+    pub(super) fn create_kernel_stack(
+        &self,
+        k: &mut KernelSpace,
+        owner: &str,
+    ) -> MmResult<KernelStack> {
         let m = &self.machine;
-        self.with_system_space(k, |k, space| stacks::create(m, &mut k.sysptes, space, owner))?
+        self.with_system_space(k, |k, space| {
+            stacks::create(m, &mut k.sysptes, space, owner)
+        })?
     }
 
     /// MmDeleteKernelStack of `pid`'s stack, if it has one.
     pub(super) fn delete_kernel_stack(&self, k: &mut KernelSpace, pid: Pid) {
-        let Some(stack) = k.stacks.remove(&pid) else { return };
+        let Some(stack) = k.stacks.remove(&pid) else {
+            return;
+        };
         let m = &self.machine;
-        if let Err(e) = self.with_system_space(k, |k, space| stacks::delete(m, &mut k.sysptes, space, &stack)) {
+        if let Err(e) = self.with_system_space(k, |k, space| {
+            stacks::delete(m, &mut k.sysptes, space, &stack)
+        }) {
             log::error!("deleting the kernel stack of pid {pid}: {e}");
         }
     }
@@ -48,7 +60,9 @@ impl Mm {
     /// The swapper's MmOutPageKernelStack for `pid` (caller holds `k`).
     pub(in crate::mm) fn outswap_kernel_stack_locked(&self, k: &mut KernelSpace, pid: Pid) -> u64 {
         let m = &self.machine;
-        let Some(mut stack) = k.stacks.get(&pid).copied() else { return 0 };
+        let Some(mut stack) = k.stacks.get(&pid).copied() else {
+            return 0;
+        };
         let out = self
             .with_system_space(k, |_, space| stacks::outswap(m, space, &mut stack))
             .unwrap_or(0);
@@ -57,9 +71,15 @@ impl Mm {
     }
 
     /// MmInPageKernelStack for `pid` (caller holds `k`).
-    pub(in crate::mm) fn inswap_kernel_stack_locked(&self, k: &mut KernelSpace, pid: Pid) -> MmResult<()> {
+    pub(in crate::mm) fn inswap_kernel_stack_locked(
+        &self,
+        k: &mut KernelSpace,
+        pid: Pid,
+    ) -> MmResult<()> {
         let m = &self.machine;
-        let Some(mut stack) = k.stacks.get(&pid).copied() else { return Ok(()) };
+        let Some(mut stack) = k.stacks.get(&pid).copied() else {
+            return Ok(());
+        };
         let done = self.with_system_space(k, |_, space| stacks::inswap(m, space, &mut stack))?;
         k.stacks.insert(pid, stack);
         done.map(|_| ())
@@ -99,11 +119,20 @@ impl Mm {
 
     /// `probe-and-lock PROCESS ADDR SIZE read|write` (MmProbeAndLockPages).
     /// Returns the new MDL's id. Nothing changes on failure.
-    pub fn mdl_probe_and_lock(&self, pid: Pid, address: u64, size: u64, write: bool) -> MmResult<u32> {
+    pub fn mdl_probe_and_lock(
+        &self,
+        pid: Pid,
+        address: u64,
+        size: u64,
+        write: bool,
+    ) -> MmResult<u32> {
         let m = &self.machine;
         let (first, pages) = mdl::user_range(m, address, size)?;
         if pid == Pid::SYSTEM {
-            return Err(mm_err!(INVALID_PARAMETER, "the System process has no user pages to lock"));
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "the System process has no user pages to lock"
+            ));
         }
         let mut k = self.kernel_lock();
         let process = self.process(pid)?;
@@ -131,7 +160,11 @@ impl Mm {
             pfns,
             mapped: None,
         });
-        crate::mm_event!(m, "mdl.lock", "mdl={id} pid={pid} va={address:#x} pages={pages}");
+        crate::mm_event!(
+            m,
+            "mdl.lock",
+            "mdl={id} pid={pid} va={address:#x} pages={pages}"
+        );
         Ok(id)
     }
 
@@ -175,12 +208,20 @@ impl Mm {
         let mut k = self.kernel_lock();
         let d = k.mdls.get(id)?.clone();
         if !d.locked() {
-            return Err(mm_err!(INVALID_PARAMETER, "MDL {id}'s pages are not locked; only locked pages can be mapped"));
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "MDL {id}'s pages are not locked; only locked pages can be mapped"
+            ));
         }
         if d.mapped.is_some() {
-            return Err(mm_err!(INVALID_PARAMETER, "MDL {id} is already mapped at {:#x}", d.mapped_system_va().map_or(0, |v| v.0)));
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "MDL {id} is already mapped at {:#x}",
+                d.mapped_system_va().map_or(0, |v| v.0)
+            ));
         }
-        let base = self.with_system_space(&mut k, |k, space| mdl::map(m, &mut k.sysptes, space, &d))??;
+        let base =
+            self.with_system_space(&mut k, |k, space| mdl::map(m, &mut k.sysptes, space, &d))??;
         let d = k.mdls.get_mut(id)?;
         d.mapped = Some(base);
         d.flags |= MDL_MAPPED_TO_SYSTEM_VA;
@@ -215,7 +256,10 @@ impl Mm {
         let mut k = self.kernel_lock();
         let d = k.mdls.get(id)?.clone();
         if d.allocated() {
-            return Err(mm_err!(INVALID_PARAMETER, "MDL {id} holds allocated pages: free it (MmFreePagesFromMdl) instead"));
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "MDL {id} holds allocated pages: free it (MmFreePagesFromMdl) instead"
+            ));
         }
         if !d.locked() {
             return Err(mm_err!(NOT_LOCKED, "MDL {id}'s pages are not locked"));
@@ -237,7 +281,10 @@ impl Mm {
         let mut k = self.kernel_lock();
         let d = k.mdls.get(id)?.clone();
         if d.locked() && !d.allocated() {
-            return Err(mm_err!(INVALID_PARAMETER, "MDL {id}'s pages are still locked: unlock it first"));
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "MDL {id}'s pages are still locked: unlock it first"
+            ));
         }
         if d.mapped.is_some() {
             self.unmap_mdl_locked(&mut k, &d)?;

@@ -3,7 +3,6 @@
 //! termination hold the lifecycle lock shared, so `verify` never meets a
 //! process half made or half torn down.
 
-
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pfn, Pid};
 use crate::mm::machine::Owner;
@@ -68,7 +67,10 @@ impl Mm {
         let m = &self.machine;
         // MmCreateProcessAddressSpace: the new working set's minimum must be
         // covered by resident available memory, or the process is refused.
-        m.charge_ws_minimum(ws_min, &format!("a new process's working-set minimum ({ws_min} pages)"))?;
+        m.charge_new_ws_minimum(
+            ws_min,
+            &format!("a new process's working-set minimum ({ws_min} pages)"),
+        )?;
         let slot = m.pfn_lock().add_owner(Owner {
             pid,
             dtb: Pfn(0),
@@ -222,7 +224,8 @@ impl Mm {
         let pages = space.outswap(&self.machine);
         // The stack with the System process's space alone.
         drop(space);
-        Ok(pages + self.outswap_kernel_stack_locked(&mut k, pid))
+        self.outswap_kernel_stack_locked(&mut k, pid);
+        Ok(pages)
     }
 
     /// `inswap`: brings an outswapped process back (its pages return by faulting).

@@ -9,8 +9,8 @@ use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
 use crate::mm::machine::Machine;
-use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::process::address_space::Exception;
+use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::{Mm, MmError};
 
 /// A transfer that copies each page's bytes into `buf`.
@@ -109,11 +109,16 @@ impl Mm {
             // process's space alone, then this one's again).
             drop(space);
             let mut k = self.kernel_lock();
-            self.inswap_kernel_stack_locked(&mut k, pid)
-                .map_err(|error| AccessFault {
-                    kind: FaultKind::InPage,
-                    error,
-                })?;
+            if let Err(e) = self.inswap_kernel_stack_locked(&mut k, pid) {
+                // NT would bugcheck (KERNEL_STACK_INPAGE_ERROR); mmfs leaves
+                // the stack outswapped and tries again at the next inswap.
+                crate::mm_event!(
+                    m,
+                    "kernel.stack-in-error",
+                    "pid={pid} status={}",
+                    e.status.name()
+                );
+            }
             space = process.live_space().map_err(not_found)?;
             space.inswap(m);
         }

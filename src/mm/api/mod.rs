@@ -19,6 +19,7 @@ mod cache_control;
 mod cache_maps;
 pub mod dispatcher;
 mod kernel;
+mod kernel_mem;
 mod lifecycle;
 mod memory;
 mod sections;

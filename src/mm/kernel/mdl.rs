@@ -177,8 +177,7 @@ pub fn unlock_pages(m: &Machine, pfns: &[Pfn]) {
 /// more (trimmed or freed while locked, so in Transition) places it as a
 /// write's completion would: freed if deleted, else to its list.
 pub fn unlock_page_locked(m: &Machine, st: &mut PfnState, pfn: Pfn) {
-    if st.db.decrement_reference(pfn) > 0 || st.db.location(pfn) != Some(PageLocation::Transition)
-    {
+    if st.db.decrement_reference(pfn) > 0 || st.db.location(pfn) != Some(PageLocation::Transition) {
         return;
     }
     if st.db.write_in_progress(pfn) || st.db.read_in_progress(pfn) {
@@ -265,7 +264,9 @@ pub fn map(
         };
         let mut st = m.pfn_lock();
         st.db.increment_share(loc.table);
-        system.tables(m).write(loc, data_pte(m, pfn, protection, false));
+        system
+            .tables(m)
+            .write(loc, data_pte(m, pfn, protection, false));
     }
     Ok(base)
 }

@@ -16,7 +16,7 @@
 //! Callers hold `Mm::kernel` and the System process's address space (never a
 //! user's at the same time); the PFN lock is taken here for each page.
 
-use crate::mm::base::counters::{add, bump};
+use crate::mm::base::counters::add;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Va};
@@ -80,7 +80,7 @@ pub fn create(
     owner: &str,
 ) -> MmResult<KernelStack> {
     let pages = kernel_stack_pages(m.fmt.arch());
-    m.charge_resident(pages, &format!("the kernel stack of {owner}"))?;
+    m.charge_resident_unreserved(pages, &format!("the kernel stack of {owner}"))?;
     let guard = match ptes.reserve(pages + 1, &format!("kernel stack {owner}")) {
         Ok(va) => va,
         Err(e) => {
@@ -156,6 +156,15 @@ pub fn outswap(m: &Machine, system: &mut AddressSpace, stack: &mut KernelStack) 
     if stack.outswapped {
         return 0;
     }
+    let out = out_pages(m, system, stack);
+    stack.outswapped = true;
+    m.uncharge_resident(stack.pages);
+    crate::mm_event!(m, "kernel.stack-out", "va={:#x} pages={out}", stack.guard.0);
+    out
+}
+
+/// Puts each valid page of the stack in transition, on the modified list.
+fn out_pages(m: &Machine, system: &mut AddressSpace, stack: &KernelStack) -> u64 {
     let tables = system.tables(m);
     let mut out = 0;
     for va in stack.page_vas() {
@@ -181,21 +190,14 @@ pub fn outswap(m: &Machine, system: &mut AddressSpace, stack: &mut KernelStack) 
         }
         out += 1;
     }
-    stack.outswapped = true;
-    m.uncharge_resident(stack.pages);
-    crate::mm_event!(
-        m,
-        "kernel.stack-out",
-        "va={:#x} pages={out}",
-        stack.guard.0
-    );
     out
 }
 
 /// MmInPageKernelStack: charges resident available memory again (NT takes
 /// it unconditionally: a thread that must run cannot be refused) and brings
 /// every page back. A page whose paging-file read fails stays out and the
-/// stack stays outswapped (the next inswap tries again).
+/// stack stays outswapped, every page out again (the next inswap tries
+/// again).
 pub fn inswap(m: &Machine, system: &mut AddressSpace, stack: &mut KernelStack) -> MmResult<u64> {
     if !stack.outswapped {
         return Ok(0);
@@ -205,7 +207,14 @@ pub fn inswap(m: &Machine, system: &mut AddressSpace, stack: &mut KernelStack) -
         let Some(loc) = system.tables(m).leaf(va) else {
             continue;
         };
-        read += inpage(m, system, loc, va)?;
+        match inpage(m, system, loc, va) {
+            Ok(n) => read += n,
+            Err(e) => {
+                // All or nothing: the pages already back go out again.
+                out_pages(m, system, stack);
+                return Err(e);
+            }
+        }
     }
     m.resident
         .charged
@@ -237,7 +246,6 @@ fn inpage(m: &Machine, system: &mut AddressSpace, loc: EntryLoc, va: Va) -> MmRe
             st.db.increment_share(loc.table);
             let dirty = st.db.modified(pfn);
             tables.write(loc, data_pte(m, pfn, Protection::READWRITE, dirty));
-            bump(&m.counters.transition_faults);
             Ok(0)
         }
         PteState::PageFile { file, slot, .. } => {
@@ -298,7 +306,8 @@ fn read_page(
     system
         .tables(m)
         .write(loc, data_pte(m, page.pfn, Protection::READWRITE, false));
-    bump(&m.counters.hard_faults);
+    // Paging I/O, but no page fault: MmInPageKernelStack reads the stack
+    // itself, not through MmAccessFault.
     add(&m.counters.pages_read_from_pagefile, 1);
     Ok(())
 }

@@ -186,7 +186,11 @@ impl SystemPtes {
     }
 
     pub fn largest_free_run(&self) -> u64 {
-        self.free_runs().into_iter().map(|(_, n)| n).max().unwrap_or(0)
+        self.free_runs()
+            .into_iter()
+            .map(|(_, n)| n)
+            .max()
+            .unwrap_or(0)
     }
 
     /// True when `va` lies in the pool's range.
@@ -227,7 +231,9 @@ impl SystemPtes {
         for (&first, (pages, owner)) in &self.runs {
             for i in first..first + pages {
                 if i >= self.total || covered[i as usize] {
-                    v.push(format!("system PTE {i} of {owner}'s run is beyond the pool or in two runs"));
+                    v.push(format!(
+                        "system PTE {i} of {owner}'s run is beyond the pool or in two runs"
+                    ));
                     break;
                 }
                 covered[i as usize] = true;

@@ -45,7 +45,19 @@ impl Machine {
     /// Refused with STATUS_INSUFFICIENT_RESOURCES, nothing charged, when it
     /// would leave less than RESIDENT_AVAILABLE_RESERVE pages.
     pub fn charge_resident(&self, pages: u64, what: &str) -> MmResult<()> {
-        self.charge_resident_to(&self.resident.charged, pages, what)
+        self.charge_resident_to(
+            &self.resident.charged,
+            pages,
+            RESIDENT_AVAILABLE_RESERVE,
+            what,
+        )
+    }
+
+    /// `charge_resident` with no reserve kept, for a kernel stack
+    /// (WRK MmCreateKernelStack refuses only when the pages themselves are
+    /// not available).
+    pub fn charge_resident_unreserved(&self, pages: u64, what: &str) -> MmResult<()> {
+        self.charge_resident_to(&self.resident.charged, pages, 0, what)
     }
 
     pub fn uncharge_resident(&self, pages: u64) {
@@ -55,9 +67,21 @@ impl Machine {
             .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(pages)));
     }
 
-    /// `charge_resident`, for a working-set minimum.
+    /// `charge_resident`, for the raise of a working-set minimum
+    /// (MmAdjustWorkingSetSizeEx keeps the reserve).
     pub fn charge_ws_minimum(&self, pages: u64, what: &str) -> MmResult<()> {
-        self.charge_resident_to(&self.resident.ws_minimums, pages, what)
+        self.charge_resident_to(
+            &self.resident.ws_minimums,
+            pages,
+            RESIDENT_AVAILABLE_RESERVE,
+            what,
+        )
+    }
+
+    /// The minimum of a new address space (MmCreateProcessAddressSpace): it
+    /// must fit in resident available memory, with no reserve kept.
+    pub fn charge_new_ws_minimum(&self, pages: u64, what: &str) -> MmResult<()> {
+        self.charge_resident_to(&self.resident.ws_minimums, pages, 0, what)
     }
 
     pub fn uncharge_ws_minimum(&self, pages: u64) {
@@ -67,11 +91,20 @@ impl Machine {
             .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(pages)));
     }
 
-    fn charge_resident_to(&self, counter: &AtomicU64, pages: u64, what: &str) -> MmResult<()> {
+    fn charge_resident_to(
+        &self,
+        counter: &AtomicU64,
+        pages: u64,
+        reserve: u64,
+        what: &str,
+    ) -> MmResult<()> {
         if pages == 0 {
             return Ok(());
         }
-        let bad = self.pfn_lock().db.list_count(crate::mm::pfn::PageLocation::Bad);
+        let bad = self
+            .pfn_lock()
+            .db
+            .list_count(crate::mm::pfn::PageLocation::Bad);
         let limit = (self.phys.pages() as u64).saturating_sub(bad);
         // The other counter may move meanwhile; this one's update is atomic,
         // which is what keeps two charges of one kind from sharing a page.
@@ -82,14 +115,14 @@ impl Machine {
         };
         counter
             .fetch_update(Relaxed, Relaxed, |total| {
-                (total + other + pages + RESIDENT_AVAILABLE_RESERVE <= limit)
+                (total + other + pages + reserve <= limit)
                     .then_some(total + pages)
             })
             .map(|_| ())
             .map_err(|total| {
                 mm_err!(
                     INSUFFICIENT_RESOURCES,
-                    "{what} needs {pages} pages of resident available memory and {RESIDENT_AVAILABLE_RESERVE} must be left; there are {}",
+                    "{what} needs {pages} pages of resident available memory and {reserve} must be left; there are {}",
                     limit.saturating_sub(total + other)
                 )
             })

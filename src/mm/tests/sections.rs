@@ -2,13 +2,14 @@
 //! pages, the mapped page writer, write-copy views and fork.
 
 use super::model::reference::{SectionModel, ViewModel};
-use super::{RW, assert_verified, machine, on_every_arch, req, small_machine};
+use super::{RW, assert_verified, machine, meminfo, on_every_arch, req, small_machine};
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Va};
 use crate::mm::inspect::SectionInfo;
 use crate::mm::pfn::PageLocation;
+use crate::mm::process::working_set::DEFAULT_MINIMUM;
 use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, MmResult, NtStatus};
 
@@ -654,10 +655,17 @@ impl SectionTwin {
 
     fn fork(&mut self, pid: Pid) {
         self.forks += 1;
-        let child = self
-            .mm
-            .fork_process(pid, &format!("f{}", self.forks))
-            .unwrap_or_else(|e| panic!("{}: fork: {e}", self.ctx));
+        // A child's working-set minimum must fit in resident available
+        // memory (MmCreateProcessAddressSpace), after its kernel stack.
+        let resident = meminfo(&self.mm, "ResidentAvailablePages");
+        let forked = self.mm.fork_process(pid, &format!("f{}", self.forks));
+        let stack = crate::mm::kernel::stacks::kernel_stack_pages(self.mm.layout().arch());
+        if resident < DEFAULT_MINIMUM + stack {
+            let e = forked.expect_err("a child whose minimum does not fit");
+            assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES, "{}", self.ctx);
+            return;
+        }
+        let child = forked.unwrap_or_else(|e| panic!("{}: fork: {e}", self.ctx));
         let cloned: Vec<MappedView> = self
             .views
             .iter()

@@ -89,11 +89,19 @@ fn check_runs(t: &mut Tally<'_>, k: &KernelSpace, system: &AddressSpace) {
     }
 }
 
-fn stack_pages(t: &mut Tally<'_>, system: &AddressSpace, pid: crate::mm::base::types::Pid, stack: &KernelStack) {
+fn stack_pages(
+    t: &mut Tally<'_>,
+    system: &AddressSpace,
+    pid: crate::mm::base::types::Pid,
+    stack: &KernelStack,
+) {
     let tables = system.tables(t.m);
     let read = |va: Va| tables.leaf(va).map(|loc| tables.read(loc));
     if read(stack.guard).is_some_and(|raw| !raw.is_zero()) {
-        t.v.push(format!("pid {pid}: the kernel stack's guard PTE at {:#x} is not empty", stack.guard.0));
+        t.v.push(format!(
+            "pid {pid}: the kernel stack's guard PTE at {:#x} is not empty",
+            stack.guard.0
+        ));
     }
     for va in stack.page_vas() {
         let state = read(va).map(|raw| t.m.fmt.decode(raw));
@@ -121,7 +129,14 @@ fn stack_pages(t: &mut Tally<'_>, system: &AddressSpace, pid: crate::mm::base::t
 
 /// A stack frame: its use, owner and PTE address; Active with one reference
 /// and share, or (outswapped) on the modified or standby list or written.
-fn stack_frame(t: &mut Tally<'_>, system: &AddressSpace, va: Va, pfn: Pfn, want: PageLocation, who: &str) {
+fn stack_frame(
+    t: &mut Tally<'_>,
+    system: &AddressSpace,
+    va: Va,
+    pfn: Pfn,
+    want: PageLocation,
+    who: &str,
+) {
     t.note(pfn, who.to_string());
     let Some(e) = t.st.db.entry(pfn) else {
         t.v.push(format!("{who}: pfn {:#x} beyond RAM", pfn.0));
@@ -137,7 +152,11 @@ fn stack_frame(t: &mut Tally<'_>, system: &AddressSpace, va: Va, pfn: Pfn, want:
     };
     let pte_ok = e.pte_address == crate::mm::process::page_tables::pte_va(t.m, va);
     if !location_ok || e.use_ != PageUse::KernelStack || e.owner != system.slot || !pte_ok {
-        t.v.push(format!("{who}: pfn {:#x} is {}", pfn.0, super::EntryText(Some(e))));
+        t.v.push(format!(
+            "{who}: pfn {:#x} is {}",
+            pfn.0,
+            super::EntryText(Some(e))
+        ));
     }
     if let PteState::PageFile { file, slot, .. } = t.m.fmt.decode(e.original_pte) {
         t.name_slot(file, slot, format!("{who}'s OriginalPte"));
@@ -188,13 +207,14 @@ fn mdl_pages(t: &mut Tally<'_>, system: &AddressSpace, d: &Mdl, locks: &mut Hash
 /// Active) and an I/O's, and is on no list.
 fn lock_references(t: &mut Tally<'_>, locks: &HashMap<Pfn, u32>) {
     for (&pfn, &n) in locks {
-        let Some(e) = t.st.db.entry(pfn) else { continue };
+        let Some(e) = t.st.db.entry(pfn) else {
+            continue;
+        };
         if e.read_in_progress {
             continue;
         }
-        let expected = n
-            + u32::from(e.location == PageLocation::Active)
-            + u32::from(e.write_in_progress);
+        let expected =
+            n + u32::from(e.location == PageLocation::Active) + u32::from(e.write_in_progress);
         let placed = matches!(e.location, PageLocation::Active | PageLocation::Transition);
         if u32::from(e.reference_count) != expected || !placed {
             t.v.push(format!(

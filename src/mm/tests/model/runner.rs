@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::COMMIT_BUDGET;
 use super::files::FileStats;
 use super::generators::{Chooser, Op, SystemOp};
 use super::reference::{
@@ -15,7 +16,6 @@ use super::reference::{
     ViewModel, page_span, plain_readable,
 };
 use super::reset::{Effect, ResetPlan};
-use super::COMMIT_BUDGET;
 use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
@@ -524,23 +524,13 @@ impl Run {
     }
 
     fn lock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
-        // Locked pages are charged against resident available memory, which
-        // the model does not follow (kernel stacks, the working-set minimums
-        // and the page tables count too): a lock the real system refuses with
-        // STATUS_INSUFFICIENT_RESOURCES must change nothing, so the model's
-        // process is put back as it was before its prediction (which probes
-        // pages and so changes them). The refusal comes after the quota
-        // checks, so a quota refusal must still be the model's.
-        let saved = self.model.procs[pi].clone();
-        let expected = self.model.lock(pi, r.base, fi, n);
+        // Locked pages are charged against resident available memory: the
+        // model predicts the refusal (STATUS_INSUFFICIENT_RESOURCES) from the
+        // minimums, kernel stacks and locked pages it knows of.
+        let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
+        let expected = self.model.lock(pi, (r.base, fi, n), physical);
         let res = self.mm.lock(self.model.procs[pi].pid, address, size);
-        if let Err(e) = &res
-            && e.status == NtStatus::INSUFFICIENT_RESOURCES
-            && expected != Err(NtStatus::WORKING_SET_QUOTA)
-        {
-            self.model.procs[pi] = saved;
-            return;
-        }
         match expected {
             Err(status) => self.expect_refused("lock", res, status),
             Ok(new) => {
@@ -558,7 +548,17 @@ impl Run {
         }
     }
 
+    /// The kernel stacks the real system has outswapped.
+    fn stacks_out(&self) -> u64 {
+        let procs = &self.model.procs;
+        procs
+            .iter()
+            .filter(|p| self.mm.kernel_stack(p.pid).is_some_and(|s| s.outswapped))
+            .count() as u64
+    }
+
     fn ws_limits(&mut self, pi: usize, limits: Option<(u64, u64)>) {
+        self.model.stacks_out = self.stacks_out();
         let pid = self.model.procs[pi].pid;
         let Some((min, max)) = limits else {
             self.expect_ok("ws-limits -1 -1", self.mm.set_ws_limits(pid, None, None));
@@ -760,6 +760,13 @@ impl Run {
     fn fork(&mut self, pi: usize) {
         let name = self.model.next_name("f");
         let parent = self.model.procs[pi].pid;
+        let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
+        if !self.model.new_process_fits(physical) {
+            let refused = self.mm.fork_process(parent, &name);
+            self.expect_refused("fork", refused, NtStatus::INSUFFICIENT_RESOURCES);
+            return;
+        }
         let child = self.expect_ok("fork", self.mm.fork_process(parent, &name));
         let dropped = self.frames_dropped(pi);
         self.model.fork(pi, child, name, &dropped);
@@ -793,6 +800,13 @@ impl Run {
 
     fn create_process(&mut self) {
         let name = self.model.next_name("c");
+        let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
+        if !self.model.new_process_fits(physical) {
+            let refused = self.mm.create_process(&name);
+            self.expect_refused("create process", refused, NtStatus::INSUFFICIENT_RESOURCES);
+            return;
+        }
         let pid = self.expect_ok("create process", self.mm.create_process(&name));
         self.model.procs.push(ProcessModel::new(pid, name, true));
     }

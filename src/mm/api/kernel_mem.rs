@@ -1,0 +1,97 @@
+//! `kernel/mem`: the system address space read and written as a kernel-mode
+//! thread would, through the System process's page tables (pid 4), which
+//! every process shares for system space. Paged pool and system cache views
+//! fault in; an address nothing maps is an access violation (EFAULT for the
+//! shell); the self-mapped page tables can be read (the System process's own)
+//! but not written: the simulation decodes every PTE from those bytes, and a
+//! stray write there would be a corrupted page table, not an experiment.
+
+use crate::mm::base::status::NtStatus;
+use crate::mm::base::types::{Arch, Pid, Va};
+use crate::mm::fault::{AccessFault, FaultKind, fault};
+use crate::mm::hw::layout::names::PAGE_TABLES;
+use crate::mm::{Mm, MmError};
+
+use super::memory::SystemCopy;
+
+/// x64 system addresses have their top 16 bits set (canonical form), which a
+/// file offset (a signed 64-bit loff_t) cannot hold. So on x64 the offset of
+/// an address in `kernel/mem` is the address's low 48 bits; 32-bit
+/// architectures use the address itself.
+const X64_ADDRESS_BITS: u32 = 48;
+
+impl Mm {
+    /// The size of `kernel/mem`: the whole 32-bit space, or 2^48 on x64.
+    pub fn kernel_mem_size(&self) -> u64 {
+        match self.machine.fmt.arch() {
+            Arch::X64 => 1 << X64_ADDRESS_BITS,
+            _ => 1 << 32,
+        }
+    }
+
+    /// The address at offset `offset` of `kernel/mem` (see X64_ADDRESS_BITS),
+    /// or none past its end.
+    pub fn kernel_mem_address(&self, offset: u64) -> Option<u64> {
+        if offset >= self.kernel_mem_size() {
+            return None;
+        }
+        Some(match self.machine.fmt.arch() {
+            // Sign-extend bit 47 into the top 16 bits.
+            Arch::X64 => ((offset << 16) as i64 >> 16) as u64,
+            _ => offset,
+        })
+    }
+
+    /// The offset in `kernel/mem` of address `va` (the inverse of
+    /// `kernel_mem_address`).
+    pub fn kernel_mem_offset(&self, va: u64) -> u64 {
+        match self.machine.fmt.arch() {
+            Arch::X64 => va & ((1 << X64_ADDRESS_BITS) - 1),
+            _ => va,
+        }
+    }
+
+    /// Reads system memory at `va` as a kernel-mode thread: stops at the
+    /// first page that cannot be touched (the bytes done, or the fault if
+    /// none were).
+    pub fn read_kernel_memory(&self, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
+        let system = self.process(Pid::SYSTEM).map_err(no_system)?;
+        let mut space = system.space();
+        self.system_copy(&mut space, va, SystemCopy::Read(buf))
+    }
+
+    /// Writes system memory at `va` (see `read_kernel_memory`); the
+    /// self-mapped page tables are refused (ACCESS_VIOLATION, EACCES).
+    pub fn write_kernel_memory(&self, va: u64, data: &[u8]) -> Result<usize, AccessFault> {
+        let len = data.len() as u64;
+        if let Some(r) = self.machine.layout.region_named(PAGE_TABLES)
+            && len > 0
+            && va <= r.end
+            && va.saturating_add(len - 1) >= r.start
+        {
+            // Bytes before the page tables are still written.
+            if va < r.start {
+                let n = (r.start - va) as usize;
+                return self.write_kernel_memory(va, &data[..n]);
+            }
+            return Err(fault(
+                FaultKind::Protection,
+                NtStatus::ACCESS_VIOLATION,
+                format!(
+                    "write of {:#x}: the self-mapped page tables are read-only through kernel/mem",
+                    Va(va.max(r.start)).0
+                ),
+            ));
+        }
+        let system = self.process(Pid::SYSTEM).map_err(no_system)?;
+        let mut space = system.space();
+        self.system_copy(&mut space, va, SystemCopy::Write(data))
+    }
+}
+
+fn no_system(error: MmError) -> AccessFault {
+    AccessFault {
+        kind: FaultKind::NotCommitted,
+        error,
+    }
+}
