@@ -1042,6 +1042,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 
 mod cache;
 mod fidelity;
+mod kernel;
 mod model;
 mod paging;
 mod sections;
