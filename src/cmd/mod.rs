@@ -6,6 +6,7 @@
 
 pub mod args;
 mod cache;
+mod kernel;
 mod pagefiles;
 mod process;
 pub mod sections;
@@ -31,6 +32,8 @@ pub enum Target {
     Section(SectionKey),
     /// `cache/control`
     Cache,
+    /// `kernel/mdls/control`
+    Mdls,
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -87,6 +90,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
         Target::Sections => sections::execute(mm, &words),
         Target::Section(key) => sections::execute_section(mm, key, &words),
         Target::Cache => cache::execute(mm, &words),
+        Target::Mdls => kernel::execute(mm, &words),
     })
 }
 

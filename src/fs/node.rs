@@ -32,6 +32,8 @@ pub enum Dir {
     Cache,
     /// `kernel/`: system space (its memory, system PTEs, MDLs).
     Kernel,
+    /// `kernel/mdls/`: the MDLs and their control file.
+    Mdls,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -51,6 +53,7 @@ pub enum DirClass {
     Section,
     Cache,
     Kernel,
+    Mdls,
 }
 
 /// Files of `system/`.
@@ -121,9 +124,16 @@ pub enum File {
 pub enum KernelFile {
     /// The system address space, read and written through the MMU.
     Mem,
+    /// The system PTE pool.
+    Sysptes,
+    /// `kernel/mdls/control`.
+    MdlsControl,
+    /// `kernel/mdls/<id>`: one MDL.
+    Mdl(u32),
 }
 
-const KERNEL_FILES: [(&str, KernelFile); 1] = [("mem", KernelFile::Mem)];
+const KERNEL_FILES: [(&str, KernelFile); 2] =
+    [("mem", KernelFile::Mem), ("sysptes", KernelFile::Sysptes)];
 
 /// Whose memory a `mem` file is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -247,6 +257,7 @@ impl Dir {
             Dir::Section(_) => DirClass::Section,
             Dir::Cache => DirClass::Cache,
             Dir::Kernel => DirClass::Kernel,
+            Dir::Mdls => DirClass::Mdls,
         }
     }
 
@@ -269,6 +280,7 @@ impl File {
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
             File::Process(pid, ProcessFile::Mem) => FileClass::Mem(MemSpace::Process(pid)),
             File::Kernel(KernelFile::Mem) => FileClass::Mem(MemSpace::Kernel),
+            File::Kernel(KernelFile::MdlsControl) => FileClass::Control(Target::Mdls),
             _ => FileClass::Generated,
         }
     }
@@ -301,6 +313,9 @@ pub fn exists(mm: &Mm, node: Node) -> bool {
     if let Some(key) = owning_section(node) {
         return key.is_live(mm);
     }
+    if let Node::File(File::Kernel(KernelFile::Mdl(id))) = node {
+        return mm.mdl(id).is_some();
+    }
     true
 }
 
@@ -332,7 +347,16 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             _ => None,
         },
         Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
+        Dir::Kernel if name == "mdls" => Some(Node::Dir(Dir::Mdls)),
         Dir::Kernel => find(&KERNEL_FILES, name).map(|f| Node::File(File::Kernel(f))),
+        Dir::Mdls => match name {
+            "control" => Some(Node::File(File::Kernel(KernelFile::MdlsControl))),
+            _ => {
+                let id = name.parse::<u32>().ok()?;
+                mm.mdl(id)
+                    .map(|_| Node::File(File::Kernel(KernelFile::Mdl(id))))
+            }
+        },
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
         Dir::Pfn => match name {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
@@ -399,6 +423,16 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
         Dir::Kernel => {
             for (n, f) in KERNEL_FILES {
                 add(n, Node::File(File::Kernel(f)));
+            }
+            add("mdls", Node::Dir(Dir::Mdls));
+        }
+        Dir::Mdls => {
+            add("control", Node::File(File::Kernel(KernelFile::MdlsControl)));
+            for d in mm.mdls() {
+                add(
+                    &d.id.to_string(),
+                    Node::File(File::Kernel(KernelFile::Mdl(d.id))),
+                );
             }
         }
         Dir::Cache => {
@@ -483,6 +517,7 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Cache
         | Dir::Kernel => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
+        Dir::Mdls => Dir::Kernel,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
         Dir::Process(_) => Dir::Processes,
@@ -629,6 +664,7 @@ mod tests {
             Dir::Section(SectionKey::new("gone", crate::mm::segment::ControlAreaId(99)).unwrap()),
             Dir::Cache,
             Dir::Kernel,
+            Dir::Mdls,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

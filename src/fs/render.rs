@@ -4,12 +4,13 @@
 
 mod cache;
 mod clones;
+mod kernel;
 mod pte;
 mod sections;
 
 use std::fmt::Write;
 
-use super::node::{CacheFile, File, ProcessFile, SectionFile, SystemFile};
+use super::node::{CacheFile, File, KernelFile, ProcessFile, SectionFile, SystemFile};
 use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
@@ -59,6 +60,8 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             CacheFile::Files => cache::files(mm),
             CacheFile::Control => String::new(),
         },
+        File::Kernel(KernelFile::Sysptes) => kernel::sysptes(mm),
+        File::Kernel(KernelFile::Mdl(id)) => kernel::mdl(mm, id)?,
         File::PagefilesControl | File::SectionsControl | File::Kernel(_) => String::new(),
     };
     Ok(text.into_bytes())
