@@ -535,6 +535,7 @@ scenarios! {
     files_disk_full,
     files_read_ahead,
     kernel_mem,
+    kernel_mdls,
 }
 
 /// Every script in the scenario directory runs as a test.

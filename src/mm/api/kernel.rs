@@ -9,7 +9,7 @@
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{PAGE_SIZE, Pid, Va};
-use crate::mm::fault::Access;
+use crate::mm::fault::{Access, AccessFault, FaultKind};
 use crate::mm::kernel::KernelSpace;
 use crate::mm::kernel::mdl::{
     self, MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_ALLOCATED, MDL_PAGES_LOCKED, MDL_WRITE_OPERATION, Mdl,
@@ -83,6 +83,34 @@ impl Mm {
         let done = self.with_system_space(k, |_, space| stacks::inswap(m, space, &mut stack))?;
         k.stacks.insert(pid, stack);
         done.map(|_| ())
+    }
+
+    /// Brings back every outswapped kernel stack that `[va, va + len)`
+    /// touches, before a kernel-mode access (`kernel/mem`) reaches it: its
+    /// transition PTEs must not be resolved by the System process's fault
+    /// path, which would put the pages in a working set. A failed read
+    /// leaves the stack out and fails the access (STATUS_IN_PAGE_ERROR).
+    pub(super) fn inswap_stacks_in_locked(
+        &self,
+        k: &mut KernelSpace,
+        va: u64,
+        len: u64,
+    ) -> Result<(), AccessFault> {
+        let end = va.saturating_add(len);
+        let out: Vec<Pid> = k
+            .stacks
+            .iter()
+            .filter(|(_, s)| s.outswapped && s.guard.0 < end && va < s.top().0)
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in out {
+            self.inswap_kernel_stack_locked(k, pid)
+                .map_err(|error| AccessFault {
+                    kind: FaultKind::InPage,
+                    error,
+                })?;
+        }
+        Ok(())
     }
 
     /// The kernel stack of `pid`.
