@@ -459,3 +459,39 @@ fn locked_pages_never_move_while_memory_is_short() {
         assert_verified(&mm);
     }
 }
+
+/// Pages locked by an MDL whose mappings go away (decommitted, a view
+/// unmapped and its section deleted) stay until the unlock, which frees them
+/// (MiDecrementReferenceCount of a deleted page).
+#[test]
+fn locked_pages_outlive_their_mappings_until_unlocked() {
+    for arch in [Arch::X86, Arch::X64] {
+        let mm = machine(arch);
+        let (pid, base) = process_with(&mm, "app", 2);
+        let private = mm
+            .mdl_probe_and_lock(pid, base, 2 * PAGE_SIZE, true)
+            .unwrap();
+        mm.free(pid, base, 2 * PAGE_SIZE, false).unwrap();
+        assert_verified(&mm);
+        mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+        let (va, _) = mm.map_view(pid, "s", 0, 0, 0, RW).unwrap();
+        mm.write_memory(pid, va.0, b"shared").unwrap();
+        let shared = mm.mdl_probe_and_lock(pid, va.0, 8, false).unwrap();
+        let pfn = mm.mdl(shared).unwrap().pfns[0];
+        mm.unmap_view(pid, va.0).unwrap();
+        mm.delete_section("s").unwrap();
+        assert_verified(&mm);
+        let mut got = [0u8; 6];
+        mm.machine().phys.read(pfn, 0, &mut got);
+        assert_eq!(&got, b"shared", "{arch:?}: the locked frame kept its bytes");
+        let active = meminfo(&mm, "ActivePages") + meminfo(&mm, "TransitionPages");
+        for id in [private, shared] {
+            mm.mdl_unlock(id).unwrap();
+            mm.mdl_free(id).unwrap();
+            assert_verified(&mm);
+        }
+        assert!(meminfo(&mm, "ActivePages") + meminfo(&mm, "TransitionPages") < active);
+        mm.terminate_process(pid).unwrap();
+        assert_verified(&mm);
+    }
+}
