@@ -46,14 +46,18 @@ impl Mm {
 
     /// MmDeleteKernelStack of `pid`'s stack, if it has one.
     pub(super) fn delete_kernel_stack(&self, k: &mut KernelSpace, pid: Pid) {
-        let Some(stack) = k.stacks.remove(&pid) else {
-            return;
-        };
+        if let Some(stack) = k.stacks.remove(&pid) {
+            self.free_kernel_stack(k, stack);
+        }
+    }
+
+    /// MmDeleteKernelStack of a stack no process holds (any more).
+    pub(super) fn free_kernel_stack(&self, k: &mut KernelSpace, stack: KernelStack) {
         let m = &self.machine;
         if let Err(e) = self.with_system_space(k, |k, space| {
             stacks::delete(m, &mut k.sysptes, space, &stack)
         }) {
-            log::error!("deleting the kernel stack of pid {pid}: {e}");
+            log::error!("deleting the kernel stack at {:#x}: {e}", stack.guard.0);
         }
     }
 

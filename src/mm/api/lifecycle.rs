@@ -45,8 +45,7 @@ impl Mm {
                     Ok(pid)
                 }
                 Err(e) => {
-                    k.stacks.insert(Pid(0), stack);
-                    self.delete_kernel_stack(&mut k, Pid(0));
+                    self.free_kernel_stack(&mut k, stack);
                     Err(e)
                 }
             }
