@@ -536,6 +536,7 @@ scenarios! {
     files_read_ahead,
     kernel_mem,
     pool,
+    kernel_mdls,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -43,13 +43,14 @@ expect_cmd_error "Invalid argument" STATUS_BAD_WORKING_SET_LIMIT "$C" "ws-limits
 # is brought down with success, STATUS_WORKING_SET_LIMIT_RANGE.
 assert_eq "$(cmd "$C" "ws-limits 0 8M hard")" "0x100000 0x800000 hard"
 assert_eq "$(cmd "$C" "ws-limits 32M 32M soft")" "0x1e00000 0x1e00000 soft STATUS_WORKING_SET_LIMIT_RANGE"
-# A minimum is taken from resident available memory (RAM less every minimum),
-# which must keep 100 pages: a second process cannot raise its own now.
-assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 ))"
+# A minimum is taken from resident available memory (RAM less every minimum,
+# kernel stack of 3 pages and locked page), which must keep 100 pages: a
+# second process cannot raise its own now.
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 - 3 - 39 ))"
 mkdir "$MMFS/processes/other"
 expect_cmd_error "Cannot allocate memory" STATUS_INSUFFICIENT_RESOURCES "$MMFS/processes/other/control" "ws-limits 2M 4M"
 assert_eq "$(kv "$MMFS/processes/other/status" WorkingSetMinimum)" "50"
-assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 - 50 ))"
+assert_eq "$(meminfo ResidentAvailablePages)" "$(( 8192 - 50 - 7680 - 3 - 39 - 50 - 3 ))"
 rmdir "$MMFS/processes/other"
 assert_eq "$(cmd "$C" "ws-limits 1M 4M")" "0x100000 0x400000 soft"
 

@@ -154,7 +154,7 @@ def mutated():
 
 targets = [f"{mmfs}/system/control", f"{mmfs}/processes/keeper/control",
            f"{mmfs}/sections/control", f"{mmfs}/sections/shm/control",
-           f"{mmfs}/pagefiles/control"]
+           f"{mmfs}/pagefiles/control", f"{mmfs}/kernel/mdls/control"]
 written = failed = 0
 for path in targets:
     for _ in range(450):

@@ -3,6 +3,9 @@
 # mmfs-args: --ram 64M
 source "$MMFS_LIB"
 P=$MMFS/processes/app
+# The first process's kernel stack makes the System process's page table
+# for the system PTEs, which stays: one made and gone first.
+mkdir "$MMFS/processes/warm" && rmdir "$MMFS/processes/warm"
 before_avail=$(meminfo AvailablePages)
 before_commit=$(meminfo CommitCharge)
 before_active=$(meminfo ActivePages)

@@ -6,6 +6,7 @@
 
 pub mod args;
 mod cache;
+mod kernel;
 mod pagefiles;
 mod pool;
 mod process;
@@ -34,6 +35,8 @@ pub enum Target {
     Cache,
     /// `pool/control`.
     Pool,
+    /// `kernel/mdls/control`
+    Mdls,
 }
 
 /// The result of one command: the text after `ok`, or the error.
@@ -91,6 +94,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
         Target::Section(key) => sections::execute_section(mm, key, &words),
         Target::Cache => cache::execute(mm, &words),
         Target::Pool => pool::execute(mm, &words),
+        Target::Mdls => kernel::execute(mm, &words),
     })
 }
 

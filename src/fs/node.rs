@@ -34,6 +34,8 @@ pub enum Dir {
     Kernel,
     /// `pool/`: the executive pool.
     Pool,
+    /// `kernel/mdls/`: the MDLs and their control file.
+    Mdls,
 }
 
 /// Which README a directory has: every process directory shares one text.
@@ -54,6 +56,7 @@ pub enum DirClass {
     Cache,
     Kernel,
     Pool,
+    Mdls,
 }
 
 /// Files of `system/`.
@@ -128,9 +131,16 @@ pub enum File {
 pub enum KernelFile {
     /// The system address space, read and written through the MMU.
     Mem,
+    /// The system PTE pool.
+    Sysptes,
+    /// `kernel/mdls/control`.
+    MdlsControl,
+    /// `kernel/mdls/<id>`: one MDL.
+    Mdl(u32),
 }
 
-const KERNEL_FILES: [(&str, KernelFile); 1] = [("mem", KernelFile::Mem)];
+const KERNEL_FILES: [(&str, KernelFile); 2] =
+    [("mem", KernelFile::Mem), ("sysptes", KernelFile::Sysptes)];
 
 /// Whose memory a `mem` file is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -269,6 +279,7 @@ impl Dir {
             Dir::Cache => DirClass::Cache,
             Dir::Kernel => DirClass::Kernel,
             Dir::Pool => DirClass::Pool,
+            Dir::Mdls => DirClass::Mdls,
         }
     }
 
@@ -292,6 +303,7 @@ impl File {
             File::Process(pid, ProcessFile::Control) => FileClass::Control(Target::Process(pid)),
             File::Process(pid, ProcessFile::Mem) => FileClass::Mem(MemSpace::Process(pid)),
             File::Kernel(KernelFile::Mem) => FileClass::Mem(MemSpace::Kernel),
+            File::Kernel(KernelFile::MdlsControl) => FileClass::Control(Target::Mdls),
             _ => FileClass::Generated,
         }
     }
@@ -323,6 +335,9 @@ pub fn exists(mm: &Mm, node: Node) -> bool {
     }
     if let Some(key) = owning_section(node) {
         return key.is_live(mm);
+    }
+    if let Node::File(File::Kernel(KernelFile::Mdl(id))) = node {
+        return mm.mdl(id).is_some();
     }
     true
 }
@@ -364,7 +379,16 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
                     .then_some(Node::File(File::PoolPage(addr / 4096 * 4096)))
             }),
         Dir::Cache => find(&CACHE_FILES, name).map(|f| Node::File(File::Cache(f))),
+        Dir::Kernel if name == "mdls" => Some(Node::Dir(Dir::Mdls)),
         Dir::Kernel => find(&KERNEL_FILES, name).map(|f| Node::File(File::Kernel(f))),
+        Dir::Mdls => match name {
+            "control" => Some(Node::File(File::Kernel(KernelFile::MdlsControl))),
+            _ => {
+                let id = name.parse::<u32>().ok()?;
+                mm.mdl(id)
+                    .map(|_| Node::File(File::Kernel(KernelFile::Mdl(id))))
+            }
+        },
         Dir::System => find(&SYSTEM_FILES, name).map(|f| Node::File(File::System(f))),
         Dir::Pfn => match name {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
@@ -412,26 +436,43 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
     }
 }
 
+/// The root's entries, in the order `ls` shows them.
+const ROOT_ENTRIES: [(&str, Node); 10] = [
+    ("system", Node::Dir(Dir::System)),
+    ("pfn", Node::Dir(Dir::Pfn)),
+    ("processes", Node::Dir(Dir::Processes)),
+    ("pids", Node::Dir(Dir::Pids)),
+    ("sections", Node::Dir(Dir::Sections)),
+    ("pagefiles", Node::Dir(Dir::Pagefiles)),
+    ("files", Node::Volume),
+    ("cache", Node::Dir(Dir::Cache)),
+    ("kernel", Node::Dir(Dir::Kernel)),
+    ("pool", Node::Dir(Dir::Pool)),
+];
+
 /// The entries `ls` shows in `dir`, in a stable order (README first).
 pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
     let mut out = vec![(README.to_string(), Node::File(File::Readme(dir.class())))];
     let mut add = |name: &str, node| out.push((name.to_string(), node));
     match dir {
         Dir::Root => {
-            add("system", Node::Dir(Dir::System));
-            add("pfn", Node::Dir(Dir::Pfn));
-            add("processes", Node::Dir(Dir::Processes));
-            add("pids", Node::Dir(Dir::Pids));
-            add("sections", Node::Dir(Dir::Sections));
-            add("pagefiles", Node::Dir(Dir::Pagefiles));
-            add("files", Node::Volume);
-            add("cache", Node::Dir(Dir::Cache));
-            add("kernel", Node::Dir(Dir::Kernel));
-            add("pool", Node::Dir(Dir::Pool));
+            for (n, node) in ROOT_ENTRIES {
+                add(n, node);
+            }
         }
         Dir::Kernel => {
             for (n, f) in KERNEL_FILES {
                 add(n, Node::File(File::Kernel(f)));
+            }
+            add("mdls", Node::Dir(Dir::Mdls));
+        }
+        Dir::Mdls => {
+            add("control", Node::File(File::Kernel(KernelFile::MdlsControl)));
+            for d in mm.mdls() {
+                add(
+                    &d.id.to_string(),
+                    Node::File(File::Kernel(KernelFile::Mdl(d.id))),
+                );
             }
         }
         Dir::Pool => {
@@ -522,6 +563,7 @@ pub fn parent(dir: Dir) -> Dir {
         | Dir::Kernel
         | Dir::Pool => Dir::Root,
         Dir::Pagefile(_) => Dir::Pagefiles,
+        Dir::Mdls => Dir::Kernel,
         Dir::Section(_) => Dir::Sections,
         Dir::PfnLists => Dir::Pfn,
         Dir::Process(_) => Dir::Processes,
@@ -669,6 +711,7 @@ mod tests {
             Dir::Cache,
             Dir::Kernel,
             Dir::Pool,
+            Dir::Mdls,
         ] {
             assert!(list(&m, d).iter().any(|(n, _)| n == "README"));
         }

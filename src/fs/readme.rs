@@ -19,6 +19,7 @@ pub fn text(class: DirClass) -> &'static str {
         DirClass::Cache => CACHE,
         DirClass::Kernel => KERNEL,
         DirClass::Pool => POOL,
+        DirClass::Mdls => MDLS,
     }
 }
 
@@ -509,6 +510,51 @@ kernel/: system space, the part of every address space above the user range
            in (as pid 4), an address nothing maps is EFAULT, and the
            self-mapped page tables can be read (the System process's own) but
            not written (EACCES).
+  sysptes  the system PTE pool (the system-ptes region of system/layout,
+           MmNumberOfSystemPtes of it for this RAM, as WRK sizes it):
+           key/value TotalPtes, FreePtes, LargestFreeRun, Failures (requests
+           refused for want of a free run, STATUS_INSUFFICIENT_RESOURCES),
+           then a table `# address pages owner`: each run handed out, a
+           process's kernel stack (its guard PTE first, then KERNEL_STACK_SIZE:
+           3 pages on x86/PAE, 6 on x64) or a mapped MDL
+  mdls/    memory descriptor lists: pages locked for a device (see its README)
+";
+
+const MDLS: &str = "\
+kernel/mdls/: memory descriptor lists (MDLs), as a driver makes them.
+A locked page holds one more reference than its mappings: the working-set
+manager may still trim it from its process (its PTE goes to transition) but
+the frame stays in memory, off the lists, until the MDL is unlocked; it is
+charged against resident available memory (system/meminfo
+ResidentAvailablePages). A process with locked pages cannot be terminated:
+rmdir is EBUSY (STATUS_CANNOT_DELETE; NT would bugcheck
+PROCESS_HAS_LOCKED_PAGES) until they are unlocked.
+
+  control  write one command per line; read the last outcome:
+             probe-and-lock PROCESS ADDR SIZE read|write
+                 MmProbeAndLockPages: faults each page of the range in for that
+                 access with the process's protections and locks it. Refused,
+                 with nothing left locked: no VAD, uncommitted or above user
+                 space (STATUS_ACCESS_VIOLATION, EFAULT), a write to a read-only
+                 page (STATUS_ACCESS_VIOLATION), a guard page
+                 (STATUS_GUARD_PAGE_VIOLATION, the guard is then gone), too
+                 little resident available memory (STATUS_INSUFFICIENT_RESOURCES,
+                 ENOMEM). Result: ok MDL-ID
+             allocate-pages PAGES  MmAllocatePagesForMdl: zeroed physical
+                 pages (use DriverLocked), locked. Result: ok MDL-ID
+             map MDL     MmMapLockedPagesSpecifyCache: maps the pages at a run
+                 of system PTEs (read-only for a read lock); its bytes are then
+                 at that address in kernel/mem. Result: ok ADDRESS
+             unmap MDL   MmUnmapLockedPages
+             unlock MDL  MmUnlockPages (unmaps first); the MDL stays until free
+             free MDL    IoFreeMdl (MmFreePagesFromMdl for allocated pages); a
+                 probed MDL must be unlocked first (STATUS_INVALID_PARAMETER)
+  <id>     one MDL: key/value MdlFlags (NT's values: 0x1
+           MDL_MAPPED_TO_SYSTEM_VA, 0x2 MDL_PAGES_LOCKED, 0x80
+           MDL_WRITE_OPERATION; 0x4000 MDL_PAGES_ALLOCATED marks mmfs's
+           allocated pages), StartVa, ByteOffset, ByteCount, Process (pid, or
+           none), MappedSystemVa (or none), then the PFN array, a table
+           `# index pfn`
 ";
 
 const CACHE: &str = "\

@@ -4,13 +4,14 @@
 
 mod cache;
 mod clones;
+mod kernel;
 mod pool;
 mod pte;
 mod sections;
 
 use std::fmt::Write;
 
-use super::node::{CacheFile, File, PoolFile, ProcessFile, SectionFile, SystemFile};
+use super::node::{CacheFile, File, KernelFile, PoolFile, ProcessFile, SectionFile, SystemFile};
 use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
@@ -66,6 +67,8 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             PoolFile::Control => String::new(),
         },
         File::PoolPage(addr) => pool::page(mm, addr)?,
+        File::Kernel(KernelFile::Sysptes) => kernel::sysptes(mm),
+        File::Kernel(KernelFile::Mdl(id)) => kernel::mdl(mm, id)?,
         File::PagefilesControl | File::SectionsControl | File::Kernel(_) => String::new(),
     };
     Ok(text.into_bytes())

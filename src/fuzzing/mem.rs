@@ -284,10 +284,13 @@ impl Run<'_> {
         self.forks += 1;
         let name = format!("child{}", self.forks);
         let parent = &self.procs[who];
-        let pid = self
-            .mm()
-            .fork_process(parent.pid, &name)
-            .unwrap_or_else(|e| panic!("fork of pid {}: {}", parent.pid, e.message));
+        let pid = match self.mm().fork_process(parent.pid, &name) {
+            Ok(pid) => pid,
+            // 1 MB of RAM holds System's and three processes' working-set
+            // minimums and kernel stacks: a fourth is refused, as NT would.
+            Err(e) if e.status == crate::mm::NtStatus::INSUFFICIENT_RESOURCES => return,
+            Err(e) => panic!("fork of pid {}: {}", parent.pid, e.message),
+        };
         let private = parent.private.clone();
         self.procs.push(Proc { pid, private });
     }

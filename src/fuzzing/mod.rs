@@ -91,7 +91,7 @@ impl Fixture {
     }
 
     /// Every control file of the fixture's tree.
-    pub fn targets(&self) -> [Target; 6] {
+    pub fn targets(&self) -> [Target; 7] {
         [
             Target::System,
             Target::Process(self.app),
@@ -99,6 +99,7 @@ impl Fixture {
             Target::Section(self.shm),
             Target::Section(self.file),
             Target::Pagefiles,
+            Target::Mdls,
         ]
     }
 

@@ -60,6 +60,13 @@ const COMMANDS: &[&str] = &[
     "extend 16K",
     "no-write",
     "allow-write",
+    "probe-and-lock app 0x10000 8K write",
+    "probe-and-lock 8 0x10000 4K read",
+    "allocate-pages 3",
+    "map 1",
+    "unmap 1",
+    "unlock 1",
+    "free 1",
 ];
 
 /// Numbers a hostile user might type.

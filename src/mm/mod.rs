@@ -72,7 +72,11 @@
 //! caller's address space; the writes of a control area's deletion under the
 //! lifecycle lock (shared) when termination deletes it; the cache manager's
 //! reads (faults in the system cache) and writes (lazy writer, fsync, the
-//! throttle) under `Mm::cache` and the System process's address space.
+//! throttle) under `Mm::cache` and the System process's address space; under
+//! `Mm::kernel`, an MDL probe's hard faults (with the user's address space), a
+//! kernel stack's inswap reads and `kernel/mem`'s faults (with the System
+//! process's), and the inline writes of a page allocation for a new process,
+//! its kernel stack, `allocate-pages` or a system PTE's page table.
 //! `docs/ARCHITECTURE.md` lists every case.
 
 #[macro_use]
@@ -148,7 +152,13 @@ impl Mm {
                 &machine_layout,
                 u64::from(physical_pages),
             )),
-            kernel: Default::default(),
+            kernel: Mutex::new(kernel::KernelSpace {
+                sysptes: kernel::sysptes::SystemPtes::new(
+                    &machine_layout,
+                    u64::from(physical_pages),
+                ),
+                ..Default::default()
+            }),
         };
         mm.create_system_process()?;
         Ok(mm)
@@ -194,6 +204,7 @@ impl Mm {
             m: &self.machine,
             processes: &self.processes,
             cache: &self.cache,
+            kernel: &self.kernel,
         }
     }
 

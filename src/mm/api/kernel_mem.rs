@@ -55,6 +55,11 @@ impl Mm {
     /// first page that cannot be touched (the bytes done, or the fault if
     /// none were).
     pub fn read_kernel_memory(&self, va: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
+        // `Mm::kernel` (2¾) before the System process's space, held to the
+        // end: an outswapped kernel stack in the range comes back first and
+        // cannot go out again meanwhile (`api/kernel.rs`).
+        let mut k = self.kernel_lock();
+        self.inswap_stacks_in_locked(&mut k, va, buf.len() as u64)?;
         let system = self.process(Pid::SYSTEM).map_err(no_system)?;
         let mut space = system.space();
         self.system_copy(&mut space, va, SystemCopy::Read(buf))
@@ -83,6 +88,8 @@ impl Mm {
                 ),
             ));
         }
+        let mut k = self.kernel_lock();
+        self.inswap_stacks_in_locked(&mut k, va, len)?;
         let system = self.process(Pid::SYSTEM).map_err(no_system)?;
         let mut space = system.space();
         self.system_copy(&mut space, va, SystemCopy::Write(data))

@@ -27,11 +27,28 @@ impl Mm {
         )
     }
 
-    /// Creates a process with an empty address space (`mkdir processes/NAME`).
+    /// Creates a process with an empty address space (`mkdir processes/NAME`)
+    /// and its kernel stack. The stack is made first, under `Mm::kernel` and
+    /// the System process's address space alone (the process table is not
+    /// held then: no address space is locked under it), and deleted again if
+    /// the process cannot be made.
     pub fn create_process(&self, name: &str) -> MmResult<Pid> {
         let _lifecycle = self.lifecycle_shared();
         self.with_reclaim(Pid(0), || {
-            self.create_process_with(name, None, DEFAULT_MINIMUM, DEFAULT_MAXIMUM)
+            // The name's refusals come before the stack's.
+            self.processes.read().reserve(name, None)?;
+            let mut k = self.kernel_lock();
+            let stack = self.create_kernel_stack(&mut k, name)?;
+            match self.create_process_with(name, None, DEFAULT_MINIMUM, DEFAULT_MAXIMUM) {
+                Ok(pid) => {
+                    k.stacks.insert(pid, stack);
+                    Ok(pid)
+                }
+                Err(e) => {
+                    self.free_kernel_stack(&mut k, stack);
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -102,12 +119,20 @@ impl Mm {
         let _lifecycle = self.lifecycle_shared();
         // Out of the table first (so no new request finds it), then torn down
         // without holding the table: a big address space takes a while to free.
+        // Both under `Mm::kernel`, so no MDL can lock its pages in between.
+        let k = self.kernel_lock();
+        if self.processes.read().get(pid).is_none() {
+            return Err(mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"));
+        }
+        self.check_no_locked_mdls(&k, pid)?;
         let process = self
             .processes
             .write()
             .remove(pid)
             .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "no process has pid {pid}"))?;
+        drop(k);
         let control_areas = self.tear_down(&process);
+        self.delete_kernel_stack(&mut self.kernel_lock(), pid);
         self.machine.events.forget_process(u64::from(pid.0));
         for ca in control_areas {
             delete_if_unreferenced(&self.machine, ca);
@@ -198,17 +223,25 @@ impl Mm {
             ));
         }
         let p = self.process(pid)?;
+        let mut k = self.kernel_lock();
         let mut space = p.live_space()?;
         if space.state == ProcessState::Outswapped {
             return Ok(0);
         }
-        Ok(space.outswap(&self.machine))
+        let pages = space.outswap(&self.machine);
+        // The stack with the System process's space alone.
+        drop(space);
+        self.outswap_kernel_stack_locked(&mut k, pid);
+        Ok(pages)
     }
 
     /// `inswap`: brings an outswapped process back (its pages return by faulting).
     /// Returns whether it was outswapped.
     pub fn inswap(&self, pid: Pid) -> MmResult<bool> {
         let p = self.process(pid)?;
+        let mut k = self.kernel_lock();
+        drop(p.live_space()?);
+        self.inswap_kernel_stack_locked(&mut k, pid)?;
         let mut space = p.live_space()?;
         Ok(space.inswap(&self.machine))
     }

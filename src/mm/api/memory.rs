@@ -9,8 +9,8 @@ use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
 use crate::mm::machine::Machine;
-use crate::mm::process::AddressSpace;
 use crate::mm::process::address_space::Exception;
+use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::{Mm, MmError};
 
 /// A transfer that copies each page's bytes into `buf`.
@@ -103,8 +103,25 @@ impl Mm {
         let process = self.process(pid).map_err(not_found)?;
         let m = &self.machine;
         let mut space = process.live_space().map_err(not_found)?;
-        // A thread of the process runs: an outswapped process comes back first.
-        space.inswap(m);
+        if space.state == ProcessState::Outswapped {
+            // A thread of the process runs: an outswapped process comes back
+            // first, its kernel stack before it (`Mm::kernel`, then the System
+            // process's space alone, then this one's again).
+            drop(space);
+            let mut k = self.kernel_lock();
+            if let Err(e) = self.inswap_kernel_stack_locked(&mut k, pid) {
+                // NT would bugcheck (KERNEL_STACK_INPAGE_ERROR); mmfs leaves
+                // the stack outswapped and tries again at the next inswap.
+                crate::mm_event!(
+                    m,
+                    "kernel.stack-in-error",
+                    "pid={pid} status={}",
+                    e.status.name()
+                );
+            }
+            space = process.live_space().map_err(not_found)?;
+            space.inswap(m);
+        }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
         self.transfer_locked(&mut space, va, len, user_end, t)

@@ -20,6 +20,7 @@ mod cache;
 mod cache_control;
 mod cache_maps;
 pub mod dispatcher;
+mod kernel;
 mod kernel_mem;
 mod lifecycle;
 mod memory;

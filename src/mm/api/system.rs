@@ -86,8 +86,10 @@ impl Mm {
                 ours.then(|| st.db.ws_index(pfn))
             };
             if let Some(index) = index.filter(|&i| space.ws.get(i).is_some_and(|e| e.pfn == pfn)) {
-                if let Some(e) = space.ws.get_mut(index) {
-                    e.locked = false;
+                if let Some(e) = space.ws.get_mut(index)
+                    && std::mem::take(&mut e.locked)
+                {
+                    m.uncharge_resident(1);
                 }
                 space.trim_entry(m, index);
             }

@@ -9,11 +9,24 @@
 //! process's address space (pool pages, system PTEs, mapped MDLs) or one user
 //! address space (an MDL's probe and lock), never two at once.
 
+pub mod mdl;
 pub mod pool;
+pub mod stacks;
+pub mod sysptes;
+
+use std::collections::BTreeMap;
+
+use crate::mm::base::types::Pid;
 
 /// The kernel's own bookkeeping of system space, behind `Mm::kernel`.
 #[derive(Default)]
 pub struct KernelSpace {
     /// Non-paged and paged pool.
     pub pool: pool::Pool,
+    /// The system PTE pool (MmNumberOfSystemPtes of the SYSTEM_PTES region).
+    pub sysptes: sysptes::SystemPtes,
+    /// Each process's kernel stack, by pid.
+    pub stacks: BTreeMap<Pid, stacks::KernelStack>,
+    /// The MDLs made through `kernel/mdls/control`.
+    pub mdls: mdl::Mdls,
 }

@@ -53,6 +53,13 @@ impl Machine {
         )
     }
 
+    /// `charge_resident` with no reserve kept, for a kernel stack
+    /// (WRK MmCreateKernelStack refuses only when the pages themselves are
+    /// not available).
+    pub fn charge_resident_unreserved(&self, pages: u64, what: &str) -> MmResult<()> {
+        self.charge_resident_to(&self.resident.charged, pages, 0, what)
+    }
+
     pub fn uncharge_resident(&self, pages: u64) {
         let _ = self
             .resident

@@ -203,7 +203,10 @@ impl AddressSpace {
         let committed = match m.fmt.decode(raw) {
             PteState::Valid(h) if st.db.prototype(h.pfn) => {
                 if let Some(index) = self.ws.shared_index(va) {
-                    self.ws.remove(index);
+                    self.ws
+                        .remove(index)
+                        .filter(|e| e.locked)
+                        .inspect(|_| m.uncharge_resident(1));
                 }
                 st.db.decrement_share(loc.table);
                 let at = m.proto_of_locked(&st, h.pfn);
@@ -217,6 +220,10 @@ impl AddressSpace {
                 let index = st.db.ws_index(h.pfn);
                 if let Some(e) = self.ws.remove(index) {
                     debug_assert_eq!(e.pfn, h.pfn);
+                    if e.locked {
+                        // NtLockVirtualMemory's resident charge (vm/lock.rs).
+                        m.uncharge_resident(1);
+                    }
                 }
                 st.db.decrement_share(loc.table);
                 m.release_frame_locked(&mut st, h.pfn);

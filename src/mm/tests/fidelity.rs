@@ -580,6 +580,10 @@ fn mi_clone_process_address_space_keeps_a_reset_page_whose_frame_the_child_reuse
         for spare in 0..12 {
             let (mm, pids) = small_machine(arch);
             let (parent, hog) = (pids[0], pids[1]);
+            // Room in resident available memory for the child's kernel stack
+            // and minimum.
+            mm.set_ws_limits(pids[2], Some(20 * PAGE_SIZE), None)
+                .unwrap();
             let (a, _) = mm
                 .allocate(parent, &req(0, PAGE_SIZE, "reserve,commit", RW))
                 .unwrap();

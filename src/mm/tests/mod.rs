@@ -412,6 +412,10 @@ fn trim_then_transition_fault_keeps_the_bytes() {
 #[test]
 fn decommit_and_release_free_everything() {
     let mm = machine(Arch::X86);
+    // The first process's kernel stack makes the System process's page
+    // table for the system PTEs, which stays: one made and gone first.
+    let warm = mm.create_process("warm").unwrap();
+    mm.terminate_process(warm).unwrap();
     let before: Vec<(&str, u64)> = mm.meminfo();
     let pid = mm.create_process("app").unwrap();
     let (b, _) = mm
@@ -513,28 +517,29 @@ fn raising_a_minimum_is_charged_against_resident_available_memory() {
     // smallest real machine's rule (RAM less 512 pages) leaving nothing.
     let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
     let resident = |mm: &Mm| meminfo(mm, "ResidentAvailablePages");
-    // System and `a` keep 50 pages each.
+    // System and `a` keep 50 pages each, and `a`'s kernel stack 3 more.
     let a = mm.create_process("a").unwrap();
-    assert_eq!(resident(&mm), 156);
-    // MmAdjustWorkingSetSizeEx: a raise must leave 100 pages: 56 more fit,
-    // 57 do not.
+    assert_eq!(resident(&mm), 153);
+    // MmAdjustWorkingSetSizeEx: a raise must leave 100 pages: 53 more fit,
+    // 54 do not.
     let e = mm
-        .set_ws_limits(a, Some(107 * PAGE_SIZE), Some(120 * PAGE_SIZE))
+        .set_ws_limits(a, Some(104 * PAGE_SIZE), Some(120 * PAGE_SIZE))
         .unwrap_err();
     assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES);
     assert!(e.message.contains("resident available"), "{}", e.message);
     assert_eq!(mm.process_status(a).unwrap().working_set_minimum, 50);
-    assert_eq!(resident(&mm), 156, "a refused raise charges nothing");
+    assert_eq!(resident(&mm), 153, "a refused raise charges nothing");
     assert_eq!(
-        mm.set_ws_limits(a, Some(106 * PAGE_SIZE), Some(120 * PAGE_SIZE))
+        mm.set_ws_limits(a, Some(103 * PAGE_SIZE), Some(120 * PAGE_SIZE))
             .map(ws_pages)
             .unwrap(),
-        (106, 120)
+        (103, 120)
     );
     assert_eq!(resident(&mm), 100);
-    // A new process is still created (its minimum charged), but cannot grow.
+    // A new process is still created (its stack and minimum charged, with no
+    // reserve kept), but cannot grow.
     let b = mm.create_process("b").unwrap();
-    assert_eq!(resident(&mm), 50);
+    assert_eq!(resident(&mm), 47);
     assert_eq!(
         mm.set_ws_limits(b, Some(60 * PAGE_SIZE), Some(100 * PAGE_SIZE))
             .unwrap_err()
@@ -542,8 +547,9 @@ fn raising_a_minimum_is_charged_against_resident_available_memory() {
         NtStatus::INSUFFICIENT_RESOURCES
     );
     // Lowering a minimum gives its pages back; so does terminating.
-    mm.set_ws_limits(a, Some(50 * PAGE_SIZE), Some(120 * PAGE_SIZE))
+    mm.set_ws_limits(a, Some(44 * PAGE_SIZE), Some(120 * PAGE_SIZE))
         .unwrap();
+    assert_eq!(resident(&mm), 106);
     assert_eq!(
         mm.set_ws_limits(b, Some(56 * PAGE_SIZE), Some(100 * PAGE_SIZE))
             .map(ws_pages)
@@ -552,7 +558,7 @@ fn raising_a_minimum_is_charged_against_resident_available_memory() {
     );
     assert_verified(&mm);
     mm.terminate_process(a).unwrap();
-    assert_eq!(resident(&mm), 256 - 50 - 56);
+    assert_eq!(resident(&mm), 256 - 50 - 56 - 3);
     assert_verified(&mm);
 }
 
@@ -1036,6 +1042,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 
 mod cache;
 mod fidelity;
+mod kernel;
 mod model;
 mod paging;
 mod pool;
@@ -1152,18 +1159,22 @@ fn leaf_near_agrees_with_a_full_walk() {
 
 #[test]
 fn mm_create_process_address_space_is_refused_when_its_minimum_does_not_fit() {
-    // 256 pages hold five minimums of 50 (System's and four processes').
+    // 256 pages hold System's minimum of 50 and three processes' minimums
+    // of 50 with their kernel stacks of 3; a fourth's stack fits, its
+    // minimum does not (and its stack is deleted again).
     let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
-    for i in 0..4 {
+    for i in 0..3 {
         mm.create_process(&format!("p{i}")).unwrap();
     }
     let before = meminfo(&mm, "ResidentAvailablePages");
-    assert_eq!(before, 6);
+    assert_eq!(before, 47);
+    let ptes = mm.system_ptes();
     let e = mm.create_process("late").unwrap_err();
     assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES);
     assert!(e.message.contains("resident available"), "{}", e.message);
     assert!(mm.pid_of("late").is_none(), "nothing is left behind");
     assert_eq!(meminfo(&mm, "ResidentAvailablePages"), before);
+    assert_eq!(mm.system_ptes(), ptes, "its stack's system PTEs are back");
     assert_verified(&mm);
     // Terminating one gives its minimum back, and the name can be used.
     let p0 = mm.pid_of("p0").unwrap();

@@ -485,14 +485,20 @@ fn locking_most_of_ram_still_lets_the_rest_page() {
     // System's 50 less a reserve of 100) covers.
     mm.set_ws_limits(pid, Some(256 * PAGE_SIZE), Some(256 * PAGE_SIZE))
         .unwrap();
-    // Lock as much as the quota allows, a page at a time (WRK's NumberToLock
-    // is the pages less one, so one more than the minimum less the 4 system
-    // pages and MM_FLUID_WORKING_SET), then touch beyond what RAM holds.
+    // Lock as much as resident available memory allows (each locked page is
+    // charged against it, and 100 pages must be left), a page at a time, then
+    // touch beyond what RAM holds.
+    let resident = meminfo(&mm, "ResidentAvailablePages");
     let mut locked = 0;
-    while mm.lock(pid, base + locked * PAGE_SIZE, PAGE_SIZE).is_ok() {
-        locked += 1;
-    }
-    assert_eq!(locked, 256 - 4 - 8 + 1);
+    let refused = loop {
+        match mm.lock(pid, base + locked * PAGE_SIZE, PAGE_SIZE) {
+            Ok(_) => locked += 1,
+            Err(e) => break e.status,
+        }
+    };
+    assert_eq!(refused, NtStatus::INSUFFICIENT_RESOURCES);
+    assert_eq!(locked, resident - 100);
+    assert_eq!(meminfo(&mm, "ResidentAvailablePages"), 100);
     let mut buf = vec![0u8; 2 << 20];
     let done = mm.read_memory(pid, base, &mut buf);
     // Unlocked pages page in and out; the read completes.

@@ -656,10 +656,11 @@ impl SectionTwin {
     fn fork(&mut self, pid: Pid) {
         self.forks += 1;
         // A child's working-set minimum must fit in resident available
-        // memory (MmCreateProcessAddressSpace); 256 pages hold four minimums.
+        // memory (MmCreateProcessAddressSpace), after its kernel stack.
         let resident = meminfo(&self.mm, "ResidentAvailablePages");
         let forked = self.mm.fork_process(pid, &format!("f{}", self.forks));
-        if resident < DEFAULT_MINIMUM {
+        let stack = crate::mm::kernel::stacks::kernel_stack_pages(self.mm.layout().arch());
+        if resident < DEFAULT_MINIMUM + stack {
             let e = forked.expect_err("a child whose minimum does not fit");
             assert_eq!(e.status, NtStatus::INSUFFICIENT_RESOURCES, "{}", self.ctx);
             return;

@@ -44,6 +44,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::mm::base::status::MmResult;
 use crate::mm::base::wakeups::{SystemThread, THREADS};
 use crate::mm::cache::CacheManager;
+use crate::mm::kernel::KernelSpace;
 use crate::mm::machine::Machine;
 use crate::mm::paging::modified_writer::modified_page_writer_pass;
 use crate::mm::process::Processes;
@@ -58,11 +59,17 @@ pub struct System<'a> {
     pub processes: &'a Processes,
     /// The cache manager (`Mm::cache`, lock order 2½).
     pub cache: &'a Mutex<CacheManager>,
+    /// Kernel memory (`Mm::kernel`, lock order 2¾): the swapper's stacks.
+    pub kernel: &'a Mutex<KernelSpace>,
 }
 
 impl System<'_> {
     pub fn cache_lock(&self) -> MutexGuard<'_, CacheManager> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn kernel_lock(&self) -> MutexGuard<'_, KernelSpace> {
+        self.kernel.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

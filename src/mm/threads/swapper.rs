@@ -5,8 +5,12 @@
 //! read as "nobody touched this process's memory for a while". Outswapping
 //! empties the working set (locked pages stay) and marks the process outswapped;
 //! its next touch inswaps it and its pages come back by faulting, as in NT.
+//! Its kernel stack goes out with it (MmOutPageKernelStack, `kernel/stacks.rs`)
+//! once its own address space is let go: under `Mm::kernel`, the process's
+//! space, then the System process's alone.
 
 use crate::mm::base::types::Pid;
+use crate::mm::kernel::stacks;
 use crate::mm::process::ProcessState;
 
 use super::System;
@@ -24,11 +28,18 @@ pub(super) fn pass(sys: System<'_>) -> u64 {
         if p.pid == Pid::SYSTEM {
             continue;
         }
+        let mut k = sys.kernel_lock();
         let mut space = p.space();
         if space.state == ProcessState::Running
             && now.saturating_sub(space.last_access_ms) >= OUTSWAP_IDLE_MS
         {
             pages += space.outswap(sys.m);
+            drop(space);
+            if let (Some(stack), Ok(system)) =
+                (k.stacks.get_mut(&p.pid), sys.processes.get(Pid::SYSTEM))
+            {
+                pages += stacks::outswap(sys.m, &mut system.space(), stack);
+            }
         }
     }
     pages

@@ -100,10 +100,19 @@ pub fn lock(
     if space.ws.minimum + already < first_dynamic + to_lock + MM_FLUID_WORKING_SET {
         return Err(quota_error(space, to_lock + 1, already));
     }
+    // Every page locked is charged against resident available memory
+    // (MiChargeResidentAvailable in NtLockVirtualMemory), before anything
+    // changes; what turns out locked already is given back below.
+    let charge = to_lock + 1 - already;
+    m.charge_resident(charge, &format!("locking {charge} pages"))?;
     for vpn in first.0..=last.0 {
-        touch(m, space, Vpn(vpn).va(), Access::Read).map_err(|f| f.error)?;
+        if let Err(f) = touch(m, space, Vpn(vpn).va(), Access::Read) {
+            m.uncharge_resident(charge);
+            return Err(f.error);
+        }
     }
-    let new = lock_resident(m, space, first, last)?;
+    let new = lock_resident(m, space, first, last).inspect_err(|_| m.uncharge_resident(charge))?;
+    m.uncharge_resident(charge.saturating_sub(new));
     Ok(WithStatus::informing(
         new,
         already > 0,
@@ -181,6 +190,7 @@ pub fn unlock(m: &Machine, space: &mut AddressSpace, address: u64, size: u64) ->
                     e.locked = false;
                 }
             }
+            m.uncharge_resident(pages);
             return Ok(pages);
         }
     }

@@ -163,6 +163,10 @@ pub(super) fn set_page_protection(
                     was_locked = e.locked;
                     e.locked = false;
                 }
+                if was_locked {
+                    // NtLockVirtualMemory's resident charge (`lock.rs`).
+                    m.uncharge_resident(1);
+                }
                 space.trim_entry(m, index);
                 return was_locked;
             }

@@ -77,7 +77,9 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
             ));
         }
         Some(PageLocation::Transition)
-            if !st.db.write_in_progress(pfn) && !st.db.read_in_progress(pfn) =>
+            if !st.db.write_in_progress(pfn)
+                && !st.db.read_in_progress(pfn)
+                && !t.mdl_locked.contains_key(&pfn) =>
         {
             t.v.push(format!(
                 "pfn {:#x} is in Transition with no I/O in flight",

@@ -35,6 +35,7 @@
 
 mod cache;
 mod frames;
+mod kernel;
 mod pool;
 mod segments;
 mod shared_tables;
@@ -153,6 +154,9 @@ struct Tally<'a> {
     /// Non-paged and paged pool's ranges `[start, end)`, walked in the System
     /// process's tables (no VADs there: the pool is their authority).
     pool_ranges: [(u64, u64); 2],
+    /// Frames MDLs lock, and how many times (`kernel.rs`): such a frame may
+    /// sit in Transition with no I/O in flight.
+    mdl_locked: HashMap<Pfn, u32>,
 }
 
 impl Tally<'_> {
@@ -218,6 +222,7 @@ impl Mm {
             cache_views: HashMap::new(),
             commit_sum: kernel.pool.paged_commit(),
             pool_ranges: kernel.pool.ranges,
+            mdl_locked: HashMap::new(),
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
@@ -228,6 +233,8 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
+            let locked_in_ws = spaces.iter().map(|(_, s)| s.ws.locked_count()).sum();
+            kernel::check(&mut t, &kernel, system, locked_in_ws);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
         shared_tables::check(&mut t, &held);

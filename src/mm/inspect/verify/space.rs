@@ -54,8 +54,10 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         l.system_cache_start() + l.system_cache_bytes() - 1,
     );
     // Only the System process owns system-space tables (the system cache,
-    // non-paged and paged pool); the others' shared system entries point at
-    // its tables (`shared_tables.rs` checks them).
+    // non-paged and paged pool, system PTEs); the others' shared system
+    // entries point at its tables (`shared_tables.rs` checks them). The
+    // system PTEs' leaves are `kernel.rs`'s to check, their tables this walk's.
+    let system_ptes = super::kernel::system_pte_region(t).filter(|_| pid == Pid::SYSTEM);
     let mut ranges = vec![(0, user_end)];
     if pid == Pid::SYSTEM {
         ranges.push(cache);
@@ -65,17 +67,23 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
                 .filter(|r| r.1 > r.0)
                 .map(|r| (r.0, r.1 - 1)),
         );
+        ranges.extend(system_ptes);
     }
     // Ranges may share an upper-level entry (x64's paged and non-paged pool
     // are under one PML4 entry): count each upper entry once.
     let mut upper_seen = std::collections::HashSet::new();
     for (from, to) in ranges {
+        let kernel_leaves = Some((from, to)) == system_ptes;
         tables.for_each_entry(from, to, &mut |level, va, loc, raw| {
             let pae_top = t.m.fmt.arch() == Arch::Pae && level == Level::Ppe;
             if level != Level::Pte && !upper_seen.insert((loc.table, loc.index)) {
                 return;
             }
-            if level == Level::Pte {
+            if level == Level::Pte && kernel_leaves {
+                if tables.valid_pfn(raw).is_some() {
+                    *w.children.entry(loc.table).or_default() += 1;
+                }
+            } else if level == Level::Pte {
                 w.leaf(t, space, Va(va), loc, raw);
             } else if pae_top && from > 0 {
                 // PAE's page directories are counted by `pae_directories`.

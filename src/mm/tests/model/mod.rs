@@ -60,8 +60,6 @@ const REGION_LIMIT: usize = 48;
 /// Operations between checks (`MMFS_MODEL_BATCH=1` checks after every one,
 /// to find the operation that broke an invariant).
 const BATCH: u64 = 50;
-/// Pages the model lets processes lock in all (see `Run::lock`).
-const LOCK_BUDGET: u64 = 85;
 
 /// The cache manager's counters the test prints (what the file model made
 /// the cache do).

@@ -551,6 +551,10 @@ pub(super) struct Model {
     /// The locked working-set entries every process starts with (its top-level
     /// tables, hyperspace and working-set list: MiInitializeWorkingSetList).
     pub(super) system_pages: u64,
+    /// KERNEL_STACK_SIZE in pages: each process's kernel stack.
+    pub(super) stack_pages: u64,
+    /// Kernel stacks outswapped now (set by the runner before a prediction).
+    pub(super) stacks_out: u64,
     /// The files read and written through the cache (`files.rs`).
     pub(super) files: Files,
 }
@@ -563,8 +567,25 @@ impl Model {
             names: 0,
             links: 0,
             system_pages: process_commit_charge(arch),
+            stack_pages: crate::mm::kernel::stacks::kernel_stack_pages(arch),
+            stacks_out: 0,
             files: Files::default(),
         }
+    }
+
+    /// What is charged against resident available memory: every working-set
+    /// minimum (System's too), each process's kernel stack but those
+    /// outswapped (`stacks_out`, which the runner asks the real system: the
+    /// swapper outswaps on its own) and the pages locked.
+    pub(super) fn resident_charged(&self) -> u64 {
+        let stacks = (self.procs.len() as u64).saturating_sub(self.stacks_out) * self.stack_pages;
+        SYSTEM_MINIMUM
+            + stacks
+            + self
+                .procs
+                .iter()
+                .map(|p| p.ws_minimum + p.locked_count())
+                .sum::<u64>()
     }
 
     /// A name not used before in the run: `prefix` and the next number.
@@ -599,10 +620,6 @@ impl Model {
             .filter(|(si, s)| s.file.is_none() && (!s.deleted || mapped(*si)))
             .map(|(_, s)| s.data.len() as u64 / PAGE_SIZE)
             .sum()
-    }
-
-    pub(super) fn locked_total(&self) -> u64 {
-        self.procs.iter().map(|p| p.locked_count()).sum()
     }
 
     /// The region a commit or protect of `size` bytes at `address` applies to:
@@ -875,7 +892,12 @@ impl Model {
     /// (the pages less one) and FirstDynamic (the system pages and the locked
     /// ones); then every page is probed in order, as a read would touch it
     /// (a guard page is disarmed and stops the lock), before any is locked.
-    pub(super) fn lock(&mut self, pi: usize, base: u64, fi: u64, n: u64) -> Result<u64, NtStatus> {
+    pub(super) fn lock(
+        &mut self,
+        pi: usize,
+        (base, fi, n): (u64, u64, u64),
+        physical: u64,
+    ) -> Result<u64, NtStatus> {
         let to_lock = n - 1;
         let p = &self.procs[pi];
         if to_lock + 8 > p.ws_minimum {
@@ -889,6 +911,11 @@ impl Model {
         let first_dynamic = self.system_pages + p.locked_count();
         if p.ws_minimum + already < first_dynamic + to_lock + 8 {
             return Err(NtStatus::WORKING_SET_QUOTA);
+        }
+        // The pages not locked yet are charged against resident available
+        // memory, which must keep 100 pages.
+        if n > already && self.resident_charged() + (n - already) + 100 > physical {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
         for i in range.clone() {
             let mut none = ReadOut::default();
@@ -940,11 +967,10 @@ impl Model {
                 NtStatus::BAD_WORKING_SET_LIMIT,
             );
         }
-        // Resident available memory: RAM less every minimum (System's too)
-        // must cover a raise and leave 100 pages.
-        let minimums = SYSTEM_MINIMUM + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
+        // Resident available memory: RAM less every charge must cover a
+        // raise and leave 100 pages.
         let old = p.ws_minimum;
-        if min > old && minimums + (min - old) + 100 > physical {
+        if min > old && self.resident_charged() + (min - old) + 100 > physical {
             return refuse(
                 "ws-limits beyond resident available memory",
                 NtStatus::INSUFFICIENT_RESOURCES,
@@ -955,9 +981,9 @@ impl Model {
 
     /// Whether a new process's minimum fits in resident available memory
     /// (MmCreateProcessAddressSpace, no reserve): RAM less every minimum.
+    /// Its kernel stack is charged first, with no reserve either.
     pub(super) fn new_process_fits(&self, physical: u64) -> bool {
-        let minimums = SYSTEM_MINIMUM + self.procs.iter().map(|p| p.ws_minimum).sum::<u64>();
-        minimums + DEFAULT_MINIMUM <= physical
+        self.resident_charged() + self.stack_pages + DEFAULT_MINIMUM <= physical
     }
 
     // ---- transfers -----------------------------------------------------------

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::COMMIT_BUDGET;
 use super::files::FileStats;
 use super::generators::{Chooser, Op, SystemOp};
 use super::reference::{
@@ -15,7 +16,6 @@ use super::reference::{
     ViewModel, page_span, plain_readable,
 };
 use super::reset::{Effect, ResetPlan};
-use super::{COMMIT_BUDGET, LOCK_BUDGET};
 use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
@@ -524,23 +524,12 @@ impl Run {
     }
 
     fn lock(&mut self, pi: usize, r: &Region, fi: u64, n: u64, (address, size): (u64, u64)) {
-        // Locks live inside working-set minimums, which are charged against
-        // resident available memory; but mmfs does not refuse a process whose
-        // default minimum no longer fits (NT would), and eight processes'
-        // minimums exceed 1 MB of RAM. So enough locks across processes could
-        // leave no page to fault with: the model keeps them under a third of RAM
-        // (judged before the call, which probes pages and so changes them).
-        let Kind::Private(pages) = &self.model.procs[pi].regions[&r.base].kind else {
-            unreachable!()
-        };
-        let unlocked = pages[fi as usize..(fi + n) as usize]
-            .iter()
-            .filter(|p| !p.locked)
-            .count() as u64;
-        if self.model.locked_total() + unlocked > LOCK_BUDGET {
-            return;
-        }
-        let expected = self.model.lock(pi, r.base, fi, n);
+        // Locked pages are charged against resident available memory: the
+        // model predicts the refusal (STATUS_INSUFFICIENT_RESOURCES) from the
+        // minimums, kernel stacks and locked pages it knows of.
+        let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
+        let expected = self.model.lock(pi, (r.base, fi, n), physical);
         let res = self.mm.lock(self.model.procs[pi].pid, address, size);
         match expected {
             Err(status) => self.expect_refused("lock", res, status),
@@ -559,7 +548,17 @@ impl Run {
         }
     }
 
+    /// The kernel stacks the real system has outswapped.
+    fn stacks_out(&self) -> u64 {
+        let procs = &self.model.procs;
+        procs
+            .iter()
+            .filter(|p| self.mm.kernel_stack(p.pid).is_some_and(|s| s.outswapped))
+            .count() as u64
+    }
+
     fn ws_limits(&mut self, pi: usize, limits: Option<(u64, u64)>) {
+        self.model.stacks_out = self.stacks_out();
         let pid = self.model.procs[pi].pid;
         let Some((min, max)) = limits else {
             self.expect_ok("ws-limits -1 -1", self.mm.set_ws_limits(pid, None, None));
@@ -762,6 +761,7 @@ impl Run {
         let name = self.model.next_name("f");
         let parent = self.model.procs[pi].pid;
         let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
         if !self.model.new_process_fits(physical) {
             let refused = self.mm.fork_process(parent, &name);
             self.expect_refused("fork", refused, NtStatus::INSUFFICIENT_RESOURCES);
@@ -801,6 +801,7 @@ impl Run {
     fn create_process(&mut self) {
         let name = self.model.next_name("c");
         let physical = self.mm.config().physical_pages();
+        self.model.stacks_out = self.stacks_out();
         if !self.model.new_process_fits(physical) {
             let refused = self.mm.create_process(&name);
             self.expect_refused("create process", refused, NtStatus::INSUFFICIENT_RESOURCES);
