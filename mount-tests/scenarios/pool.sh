@@ -63,7 +63,28 @@ guard=$(printf '0x%x' $(( s - s % 4096 + 4096 )))
 assert_match "$(cat "$P/$guard")" "*Kind: guard*"
 assert_eq "$(rows "$P/allocations" '$5 == "special"')" 1
 verify_ok
+# Through kernel/mem: the allocation reads and writes; one byte past the page
+# is the guard page (EFAULT), and nothing was written there.
+K=$MMFS/kernel/mem
+printf 'special!' | dd of="$K" seek=$((s)) oflag=seek_bytes conv=notrunc status=none
+assert_eq "$(dd if="$K" skip=$((s)) iflag=skip_bytes bs=8 count=1 status=none)" "special!"
+expect_error "Bad address" bash -c "printf x | dd of='$K' seek=$((guard)) oflag=seek_bytes conv=notrunc status=none"
+expect_error "Bad address" dd if="$K" skip=$((guard)) iflag=skip_bytes bs=1 count=1 status=none of=/dev/null
+verify_ok
 cmd "$C" "free $s" > /dev/null
+# An underrun into the slack before the allocation is found when it is freed:
+# SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION, an error and an event, and the
+# daemon goes on.
+s=$(cmd "$C" "alloc paged 100 Spcl")
+events_to ev
+reader=$!
+printf 'X' | dd of="$K" seek=$((s - 1)) oflag=seek_bytes conv=notrunc status=none
+expect_cmd_error "Input/output error" STATUS_DATA_ERROR "$C" "free $s"
+assert_match "$(cat "$C")" "*SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION*"
+wait_until 50 grep -q pool.special-corruption ev || fail "no corruption event: $(cat ev)"
+kill "$reader"
+assert_eq "$(rows "$P/allocations" '$5 == "special"')" 0 "the corrupted allocation is freed"
+verify_ok
 cmd "$C" "special none" > /dev/null
 o=$(cmd "$C" "alloc paged 100 Spcl")
 assert_eq "$(( o % 4096 == 4096 - 104 ))" 0 "special pool off: an ordinary block"

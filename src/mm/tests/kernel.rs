@@ -495,3 +495,57 @@ fn locked_pages_outlive_their_mappings_until_unlocked() {
         assert_verified(&mm);
     }
 }
+
+#[test]
+fn mm_create_process_address_space_copies_the_system_entries() {
+    use crate::mm::base::types::Mmpte;
+    use crate::mm::kernel::pool::PoolType;
+    use crate::mm::process::system_tables::shared_level;
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let mm = Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap();
+        let early = mm.create_process("early").unwrap();
+        // Paged pool's first page makes a system page table in the System
+        // process after `early` exists.
+        let block = mm.pool_alloc(PoolType::Paged, 64, "Shrd").unwrap();
+        let late = mm.create_process("late").unwrap();
+        let m = mm.machine();
+        let level = shared_level(m);
+        let entry = |pid| {
+            let p = mm.process(pid).unwrap();
+            let space = p.space();
+            let tables = space.tables(m);
+            tables.read(tables.entry(Va(block), level).unwrap())
+        };
+        let system = entry(Pid::SYSTEM);
+        assert!(
+            !system.is_zero(),
+            "{arch:?}: the System process maps its pool"
+        );
+        assert_eq!(
+            entry(late),
+            system,
+            "{arch:?}: a new process shares the table"
+        );
+        let before = entry(early);
+        assert!(
+            before.is_zero() || before == system,
+            "{arch:?}: an older process's copy is empty until its first touch"
+        );
+        assert_verified(&mm);
+        // A copy that names another table is what verify looks for.
+        let p = mm.process(early).unwrap();
+        let loc = {
+            let space = p.space();
+            space.tables(m).entry(Va(block), level).unwrap()
+        };
+        let tables = p.space().tables(m);
+        tables.write(loc, Mmpte(system.0 ^ 0x1000));
+        let v = mm.verify().violations;
+        assert!(
+            v.iter().any(|l| l.contains("system entry")),
+            "{arch:?}: {v:?}"
+        );
+        tables.write(loc, before);
+        assert_verified(&mm);
+    }
+}
