@@ -1,4 +1,4 @@
-//! Layer 14, the `Mm` façade: NT's executive services as methods of `Mm`, split
+//! Layer 15, the `Mm` façade: NT's executive services as methods of `Mm`, split
 //! by concern as gVisor splits its `mm` package:
 //!
 //! - `lifecycle.rs`: creating, forking and terminating processes, outswap/inswap;
@@ -7,6 +7,9 @@
 //! - `vm.rs`: the virtual memory services and working-set limits;
 //! - `pool.rs`: executive pool (ExAllocatePoolWithTag, ExFreePoolWithTag,
 //!   special pool);
+//! - `kernel.rs`: MDLs, system PTEs and kernel stacks as the views see them;
+//! - `kernel_mem.rs`: `kernel/mem`, system space read and written through
+//!   the System process's page tables;
 //! - `sections.rs`: section objects, views and their flushes;
 //! - `system.rs`: machine-wide commands (empty lists, bad pages, paging files,
 //!   fault injection, the system threads and `tick`);

@@ -1,4 +1,4 @@
-//! Layer 12, the cache manager (NT's Cc): files of the `--files` volume read
+//! Layer 13, the cache manager (NT's Cc): files of the `--files` volume read
 //! and written through 256 KB views of their sections, mapped in the system
 //! cache (WRK `cc/`, *Windows Internals* ch. 10).
 //!

@@ -1,4 +1,4 @@
-//! Layer 15, inspection: read-only snapshots of the memory manager as plain
+//! Layer 16, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`; `memory.rs`: `system/`
 //! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and

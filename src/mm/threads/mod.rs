@@ -1,4 +1,4 @@
-//! Layer 13, the memory manager's system threads: the balance set manager, the
+//! Layer 14, the memory manager's system threads: the balance set manager, the
 //! working-set manager it calls, the swapper, the modified and mapped page
 //! writers, the segment dereference thread and the zero page thread.
 //!
