@@ -131,6 +131,10 @@ pub struct Mm {
     /// Kernel memory: pool, system PTEs, MDLs, kernel stacks. Lock order:
     /// 2¾, after the cache manager, before the process table.
     kernel: Mutex<kernel::KernelSpace>,
+    /// The System process, made at boot and never terminated: kept here so
+    /// the services that work in system space (pool, `kernel/mem`, the
+    /// cache's copies) need not look it up in the process table each time.
+    system: std::sync::OnceLock<Arc<Process>>,
 }
 
 impl Mm {
@@ -159,8 +163,11 @@ impl Mm {
                 ),
                 ..Default::default()
             }),
+            system: std::sync::OnceLock::new(),
         };
         mm.create_system_process()?;
+        let system = mm.processes.get(base::types::Pid::SYSTEM)?;
+        let _ = mm.system.set(system);
         Ok(mm)
     }
 
@@ -220,6 +227,13 @@ impl Mm {
     /// The live process with `pid`.
     pub fn process(&self, pid: Pid) -> MmResult<Arc<Process>> {
         self.processes.get(pid)
+    }
+
+    /// The System process (pid 4).
+    fn system_process(&self) -> MmResult<&Arc<Process>> {
+        self.system
+            .get()
+            .ok_or_else(|| mm_err!(OBJECT_NAME_NOT_FOUND, "the System process is not made yet"))
     }
 
     fn all_processes(&self) -> Vec<Arc<Process>> {

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::cache::vacb::view_of;
 use crate::mm::cache::write_behind::{MAX_RUN_PAGES, harvest_cache_views};
 use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
@@ -117,7 +117,7 @@ impl Mm {
         let len = (buf.len() as u64).min(size - offset) as usize;
         let end = offset + len as u64;
         self.read_ahead_before_copy(&mut cc, f, offset, end);
-        let system = self.process(Pid::SYSTEM)?;
+        let system = self.system_process()?;
         let mut space = system.space();
         // A hit needs no I/O: every page was valid or came back from a list
         // (NT counts a copy read that had to wait for a read as a miss).
@@ -164,7 +164,7 @@ impl Mm {
         let mut cc = self.cache_lock();
         let old_size = map_of(&cc, f)?.file_size;
         self.extend_for_write(&mut cc, f, end)?;
-        let system = self.process(Pid::SYSTEM)?;
+        let system = self.system_process()?;
         let mut space = system.space();
         // View by view, each first let through the throttle, so the dirty
         // pages never pass the threshold.
@@ -495,7 +495,7 @@ impl Mm {
     ) -> MmResult<()> {
         let m = &self.machine;
         {
-            let system = self.process(Pid::SYSTEM)?;
+            let system = self.system_process()?;
             harvest_cache_views(m, &system.space(), cc, ca, first, last);
         }
         self.harvest_user_views(ca);

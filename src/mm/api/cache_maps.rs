@@ -78,7 +78,7 @@ impl Mm {
         let tail = tail.min(old - size);
         if tail > 0 {
             let zeros = vec![0u8; tail as usize];
-            let system = self.process(Pid::SYSTEM)?;
+            let system = self.system_process()?;
             let mut space = system.space();
             self.copy_zeros(&mut space, cc, f, size, &zeros)?;
         }
@@ -103,7 +103,7 @@ impl Mm {
         last: u64,
     ) -> bool {
         let m = &self.machine;
-        if let Ok(system) = self.process(Pid::SYSTEM) {
+        if let Ok(system) = self.system_process() {
             let mut space = system.space();
             let from = first / VACB_PAGES;
             let views: Vec<usize> = cc
@@ -296,7 +296,7 @@ impl Mm {
     /// refers to it (its pages are freed).
     pub(super) fn teardown(&self, cc: &mut CacheManager, ca: ControlAreaId) {
         let m = &self.machine;
-        if let Ok(system) = self.process(Pid::SYSTEM) {
+        if let Ok(system) = self.system_process() {
             // Unmapping the views moves their Dirty bits to the frames.
             unmap_file_views(m, &mut system.space(), cc, ca, 0);
         }

@@ -25,7 +25,7 @@ impl Mm {
         k: &mut KernelSpace,
         f: impl FnOnce(&mut KernelSpace, &mut crate::mm::process::AddressSpace) -> T,
     ) -> MmResult<T> {
-        let system = self.process(Pid::SYSTEM)?;
+        let system = self.system_process()?;
         let mut space = system.space();
         Ok(f(k, &mut space))
     }

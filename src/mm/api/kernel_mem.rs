@@ -7,7 +7,7 @@
 //! stray write there would be a corrupted page table, not an experiment.
 
 use crate::mm::base::status::NtStatus;
-use crate::mm::base::types::{Arch, Pid, Va};
+use crate::mm::base::types::{Arch, Va};
 use crate::mm::fault::{AccessFault, FaultKind, fault};
 use crate::mm::hw::layout::names::PAGE_TABLES;
 use crate::mm::{Mm, MmError};
@@ -60,7 +60,7 @@ impl Mm {
         // cannot go out again meanwhile (`api/kernel.rs`).
         let mut k = self.kernel_lock();
         self.inswap_stacks_in_locked(&mut k, va, buf.len() as u64)?;
-        let system = self.process(Pid::SYSTEM).map_err(no_system)?;
+        let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
         self.system_copy(&mut space, va, SystemCopy::Read(buf))
     }
@@ -90,7 +90,7 @@ impl Mm {
         }
         let mut k = self.kernel_lock();
         self.inswap_stacks_in_locked(&mut k, va, len)?;
-        let system = self.process(Pid::SYSTEM).map_err(no_system)?;
+        let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
         self.system_copy(&mut space, va, SystemCopy::Write(data))
     }

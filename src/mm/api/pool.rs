@@ -4,7 +4,6 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::Pid;
 use crate::mm::fault::{AccessFault, FaultKind};
 use crate::mm::kernel::pool::{Pool, PoolType, Tag};
 use crate::mm::machine::Machine;
@@ -20,7 +19,7 @@ impl Mm {
         f: impl FnOnce(&mut Pool, &Machine, &mut AddressSpace) -> MmResult<T>,
     ) -> MmResult<T> {
         let mut kernel = self.kernel_lock();
-        let system = self.process(Pid::SYSTEM)?;
+        let system = self.system_process()?;
         let mut space = system.space();
         f(&mut kernel.pool, &self.machine, &mut space)
     }
@@ -72,7 +71,7 @@ impl Mm {
                 format!("{addr:#x}..{end:#x} is not within one pool's range"),
             ));
         }
-        let system = self.process(Pid::SYSTEM).map_err(|error| AccessFault {
+        let system = self.system_process().map_err(|error| AccessFault {
             kind: FaultKind::Resources,
             error,
         })?;

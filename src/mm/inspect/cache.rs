@@ -2,7 +2,7 @@
 //! the system cache working set's size for `system/meminfo`.
 
 use crate::mm::Mm;
-use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::cache::{VACB_SIZE, system_cache_ws};
 use crate::mm::segment::FileId;
 
@@ -111,7 +111,7 @@ impl Mm {
     /// Pages of the system cache working set: the System process's working
     /// set entries inside the system cache range.
     pub fn system_cache_ws_pages(&self) -> u64 {
-        let Ok(system) = self.process(Pid::SYSTEM) else {
+        let Ok(system) = self.system_process() else {
             return 0;
         };
         system_cache_ws(&self.machine.layout, &system.space())

@@ -6,7 +6,7 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pid};
+use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::kernel::pool::pages::resident_frame;
 use crate::mm::kernel::pool::{Pool, PoolType};
 
@@ -107,7 +107,7 @@ impl Mm {
     /// when no pool page is there.
     pub fn pool_page(&self, addr: u64) -> MmResult<PoolPageView> {
         let k = self.kernel_lock();
-        let system = self.process(Pid::SYSTEM)?;
+        let system = self.system_process()?;
         let space = system.space();
         let pool = &k.pool;
         let page = addr / PAGE_SIZE * PAGE_SIZE;

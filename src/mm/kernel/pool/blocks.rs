@@ -23,17 +23,25 @@ use crate::mm::machine::Machine;
 use super::pages::Ctx;
 use super::{Block, Pool, PoolHeader, PoolType, Tag};
 
-/// Reads the header at page offset `off` of `pfn`.
+/// Reads the header at page offset `off` of `pfn`. A header is one or two
+/// aligned 8-byte words (blocks start on a unit, 8 or 16 bytes), read as
+/// words rather than through a byte copy: every allocation and free reads
+/// two or three of them.
 pub(super) fn read_header(m: &Machine, g: super::Geometry, pfn: Pfn, off: u64) -> PoolHeader {
     let mut raw = [0u8; 16];
-    m.phys
-        .read(pfn, off as usize, &mut raw[..g.header as usize]);
+    for (i, word) in raw[..g.header as usize].chunks_exact_mut(8).enumerate() {
+        let v = m.phys.load_entry(pfn, off as usize + i * 8, 8);
+        word.copy_from_slice(&v.to_le_bytes());
+    }
     g.decode(&raw)
 }
 
 fn write_header(m: &Machine, g: super::Geometry, pfn: Pfn, off: u64, h: &PoolHeader) {
-    m.phys
-        .write(pfn, off as usize, &g.encode(h)[..g.header as usize]);
+    let raw = g.encode(h);
+    for (i, word) in raw[..g.header as usize].chunks_exact(8).enumerate() {
+        let v = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        m.phys.store_entry(pfn, off as usize + i * 8, 8, v);
+    }
 }
 
 impl Pool {
