@@ -34,3 +34,27 @@ expect_error "Permission denied" bash -c "printf x | dd of='$K/mem' seek=$((0xC0
 # User space has nothing in the System process.
 expect_error "Bad address" dd if="$K/mem" skip=$((0x10000)) iflag=skip_bytes bs=4096 count=1 status=none of=/dev/null
 verify_ok
+
+# System space is shared: a pool page resolves the same way from every
+# process. A process made before the page's table has an empty copy of the
+# PDE (the first touch would copy it, as MiCheckPdeForPagedPool); one made
+# after has the System process's PDE itself.
+mkdir "$MMFS/processes/early"
+a=$(cmd "$MMFS/pool/control" "alloc paged 64 Shrd")
+mkdir "$MMFS/processes/late"
+sys=$MMFS/processes/System/pte/$a
+for p in early late; do
+    pte=$MMFS/processes/$p/pte/$a
+    assert_eq "$(kv "$pte" PdeValue)" "$(kv "$sys" PdeValue)" "$p: the same page table"
+    assert_eq "$(kv "$pte" PteValue)" "$(kv "$sys" PteValue)" "$p: the same PTE"
+    assert_eq "$(kv "$pte" Pfn)" "$(kv "$sys" Pfn)" "$p: the same frame"
+    assert_eq "$(kv "$pte" Protection)" "readwrite" "$p: the page's protection"
+done
+assert_match "$(kv "$sys" SharedSystemEntry)" "owner*"
+assert_match "$(kv "$MMFS/processes/early/pte/$a" SharedSystemEntry)" "not copied yet*"
+assert_match "$(kv "$MMFS/processes/late/pte/$a" SharedSystemEntry)" "copied from the System process*"
+# A system page is kernel-mode: WinDbg's K, not U.
+assert_match "$(kv "$sys" WinDbgFlags)" "*KWEV" "pool pages are not user-accessible"
+# Hyperspace is each process's own: no shared entry there.
+grep -q SharedSystemEntry "$MMFS/processes/late/pte/0xc0400000" && fail "hyperspace is not shared"
+verify_ok

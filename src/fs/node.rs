@@ -417,7 +417,8 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
         },
         Dir::PteDir(pid) => {
             let va = parse_number(name).ok()?;
-            (va <= mm.highest_user_address()).then_some(Node::File(File::PteEntry(pid, va)))
+            (va <= mm.highest_user_address() || mm.is_system_address(va))
+                .then_some(Node::File(File::PteEntry(pid, va)))
         }
         Dir::Pagefiles => match name {
             "control" => Some(Node::File(File::PagefilesControl)),
@@ -652,7 +653,17 @@ mod tests {
             lookup(&m, pte, "0x10000"),
             Some(Node::File(File::PteEntry(Pid::SYSTEM, 0x10000)))
         );
-        assert_eq!(lookup(&m, pte, "0x80000000"), None, "above user space");
+        assert_eq!(
+            lookup(&m, pte, "0x80000000"),
+            Some(Node::File(File::PteEntry(Pid::SYSTEM, 0x8000_0000))),
+            "system space"
+        );
+        assert_eq!(
+            lookup(&m, pte, "0x7fff0000"),
+            None,
+            "the gap above user space"
+        );
+        assert_eq!(lookup(&m, pte, "0x100000000"), None, "past 4 GB on x86");
         assert_eq!(lookup(&m, pte, "junk"), None);
         assert_eq!(list(&m, pte).len(), 1, "only the README is listed");
     }

@@ -4,7 +4,7 @@
 
 use super::{KeyValue, hex, pfn_width, pte_width, va_width};
 use crate::mm::base::types::{Arch, Pid};
-use crate::mm::inspect::{EmptyPte, EmptyReason, PteDetail, PteFlags, VadDecides};
+use crate::mm::inspect::{EmptyPte, EmptyReason, PteDetail, PteFlags, SharedEntry, VadDecides};
 use crate::mm::{Mm, MmResult};
 
 /// `Pxe`, `Ppe`, `Pde` or `Pte`: a level's key prefix.
@@ -142,6 +142,18 @@ pub fn pte_entry(mm: &Mm, pid: Pid, va: u64) -> MmResult<String> {
             l.address.map_or("none".to_string(), |a| hex(a, vw)),
         );
         kv.put(&format!("{name}Value"), hex(l.raw, tw));
+    }
+    if let Some(shared) = d.shared_system_entry {
+        kv.put(
+            "SharedSystemEntry",
+            match shared {
+                SharedEntry::Owner => "owner (the System process's own tables)",
+                SharedEntry::Copied => "copied from the System process",
+                SharedEntry::NotYet => {
+                    "not copied yet: the walk is the System process's, copied at the first touch"
+                }
+            },
+        );
     }
     kv.put("State", d.state);
     if let Some(p) = d.pfn {

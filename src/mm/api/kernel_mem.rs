@@ -42,6 +42,15 @@ impl Mm {
         })
     }
 
+    /// Whether `va` is a system-space address: from MmSystemRangeStart to
+    /// the top of the 32-bit space, or on x64 the canonical upper half.
+    pub fn is_system_address(&self, va: u64) -> bool {
+        match self.machine.fmt.arch() {
+            Arch::X64 => va >= 0xFFFF_8000_0000_0000,
+            _ => va >= self.machine.layout.system_range_start() && va <= u64::from(u32::MAX),
+        }
+    }
+
     /// The offset in `kernel/mem` of address `va` (the inverse of
     /// `kernel_mem_address`).
     pub fn kernel_mem_offset(&self, va: u64) -> u64 {

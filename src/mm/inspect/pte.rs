@@ -7,10 +7,12 @@ use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::hw::pagetable::PageTables;
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pfn::PageLocation;
 use crate::mm::process::AddressSpace;
+use crate::mm::process::system_tables::{is_shared_entry, shared_level};
 use crate::mm::segment::ProtoLoc;
 use crate::mm::vad::Vad;
 
@@ -127,6 +129,20 @@ pub struct PteDetail {
     pub physical_address: Option<u64>,
     /// Why the PTE says nothing, when it does (state `none`).
     pub empty: Option<EmptyPte>,
+    /// For a system address every process shares: whether this process's
+    /// top-level copy of the System process's entry is made (`Copied`), or
+    /// not yet (`NotYet`: the walk shown is the System process's, which the
+    /// first touch copies, as MiCheckPdeForPagedPool).
+    pub shared_system_entry: Option<SharedEntry>,
+}
+
+/// See `PteDetail::shared_system_entry`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SharedEntry {
+    Copied,
+    NotYet,
+    /// The System process's own.
+    Owner,
 }
 
 pub(super) fn level_name(l: Level) -> &'static str {
@@ -144,14 +160,11 @@ impl Mm {
         let p = self.process(pid)?;
         let space = p.live_space()?;
         let m = &self.machine;
-        if va > m.layout.highest_user_address() {
-            return Err(mm_err!(
-                INVALID_ADDRESS,
-                "{va:#x} is not a user address (they end at {:#x})",
-                m.layout.highest_user_address()
-            ));
-        }
-        let (levels, leaf) = pte_levels(m, &space, Va(va));
+        let (shared, system_dtb) = self.shared_walk(&space, Va(va));
+        let (levels, leaf) = match system_dtb {
+            Some(dtb) => pte_levels(m, &PageTables::new(&m.fmt, &m.phys, dtb), Va(va)),
+            None => pte_levels(m, &space.tables(m), Va(va)),
+        };
         let state = m.fmt.decode(leaf);
         let vad = space.vads.find(Va(va).vpn());
         let st = m.pfn_lock();
@@ -180,9 +193,45 @@ impl Mm {
             indexes: address_split(m, Va(va)),
             byte_offset: va & (PAGE_SIZE - 1),
             physical_address: None,
+            shared_system_entry: shared,
         };
         page_facts(&mut d, &state);
         Ok(d)
+    }
+}
+
+impl Mm {
+    /// Whether `va` is under a shared system entry, and, when this process
+    /// has not copied it yet, the System process's DirectoryTableBase to walk
+    /// instead. The System process's tables are read without its lock (an
+    /// entry is one atomic word): a view taken while it changes them may
+    /// show either side of the change.
+    fn shared_walk(&self, space: &AddressSpace, va: Va) -> (Option<SharedEntry>, Option<Pfn>) {
+        let m = &self.machine;
+        if !is_shared_entry(m, va.0, shared_level(m)) {
+            return (None, None);
+        }
+        if space.pid == Pid::SYSTEM {
+            return (Some(SharedEntry::Owner), None);
+        }
+        let Some(system_dtb) = self.system_process().ok().and_then(|s| {
+            m.pfn_lock()
+                .owners
+                .iter()
+                .flatten()
+                .find(|o| o.pid == s.pid)
+                .map(|o| o.dtb)
+        }) else {
+            return (None, None);
+        };
+        let empty = space
+            .shared_entry(m, va)
+            .is_none_or(|loc| space.tables(m).read(loc).is_zero());
+        if empty {
+            (Some(SharedEntry::NotYet), Some(system_dtb))
+        } else {
+            (Some(SharedEntry::Copied), None)
+        }
     }
 }
 
@@ -197,8 +246,8 @@ fn address_split(m: &Machine, va: Va) -> Vec<(&'static str, u64)> {
 
 /// Every level's entry for `va`, top first, and the leaf PTE's value (0 if
 /// its page table does not exist).
-fn pte_levels(m: &Machine, space: &AddressSpace, va: Va) -> (Vec<PteLevelView>, Mmpte) {
-    let walk = space.tables(m).walk(va);
+fn pte_levels(m: &Machine, tables: &PageTables, va: Va) -> (Vec<PteLevelView>, Mmpte) {
+    let walk = tables.walk(va);
     let levels = walk
         .iter()
         .map(|(l, _, raw)| {
@@ -300,7 +349,11 @@ pub(super) fn effective_protection(
                 .ws_index_of(st, va.page_base(), h.pfn)
                 .and_then(|i| space.ws.get(i))
                 .map(|e| e.protection)
-        }),
+        })
+        // Pages in no working set (non-paged pool, kernel stacks, mapped
+        // MDLs, or a shared system page seen from another process): what
+        // the hardware bits allow.
+        .or(Some(hardware_protection(m, h))),
         PteState::Transition { protection, .. }
         | PteState::PageFile { protection, .. }
         | PteState::DemandZero { protection } => Some(protection),
@@ -311,6 +364,19 @@ pub(super) fn effective_protection(
         }),
         PteState::Zero => vad.filter(|v| v.mem_commit).map(|v| v.protection),
         _ => None,
+    }
+}
+
+/// The protection a valid PTE's bits give (write, copy-on-write, no-execute).
+/// x86 without PAE has no no-execute bit: its pages read as not executable.
+fn hardware_protection(m: &Machine, h: HardwarePte) -> Protection {
+    let no_execute = h.no_execute || m.fmt.arch() == crate::mm::base::types::Arch::X86;
+    match (h.write, h.copy_on_write, no_execute) {
+        (_, true, _) => Protection::WRITECOPY,
+        (true, _, true) => Protection::READWRITE,
+        (true, _, false) => Protection::EXECUTE_READWRITE,
+        (false, _, true) => Protection::READONLY,
+        (false, _, false) => Protection::EXECUTE_READ,
     }
 }
 

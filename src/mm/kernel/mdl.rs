@@ -22,7 +22,7 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{ActivePage, Machine, PageNeed, PfnState, activate_locked};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
-use crate::mm::process::mapping::data_pte;
+use crate::mm::process::mapping::system_data_pte;
 use crate::mm::process::reclaim::obtain_page_without_trim;
 
 use super::sysptes::SystemPtes;
@@ -266,7 +266,7 @@ pub fn map(
         st.db.increment_share(loc.table);
         system
             .tables(m)
-            .write(loc, data_pte(m, pfn, protection, false));
+            .write(loc, system_data_pte(m, pfn, protection, false));
     }
     Ok(base)
 }

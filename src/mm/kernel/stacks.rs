@@ -25,7 +25,7 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{ActivePage, Machine, PageNeed, activate_locked};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
-use crate::mm::process::mapping::data_pte;
+use crate::mm::process::mapping::system_data_pte;
 use crate::mm::process::page_tables::pte_va;
 
 use super::sysptes::SystemPtes;
@@ -119,9 +119,10 @@ fn make_page(m: &Machine, system: &mut AddressSpace, va: Va) -> MmResult<()> {
     activate_locked(&mut st, page.pfn, active);
     st.db.set_modified(page.pfn, true);
     st.db.increment_share(loc.table);
-    system
-        .tables(m)
-        .write(loc, data_pte(m, page.pfn, Protection::READWRITE, true));
+    system.tables(m).write(
+        loc,
+        system_data_pte(m, page.pfn, Protection::READWRITE, true),
+    );
     Ok(())
 }
 
@@ -245,7 +246,7 @@ fn inpage(m: &Machine, system: &mut AddressSpace, loc: EntryLoc, va: Va) -> MmRe
             st.db.set_ws_index(pfn, 0);
             st.db.increment_share(loc.table);
             let dirty = st.db.modified(pfn);
-            tables.write(loc, data_pte(m, pfn, Protection::READWRITE, dirty));
+            tables.write(loc, system_data_pte(m, pfn, Protection::READWRITE, dirty));
             Ok(0)
         }
         PteState::PageFile { file, slot, .. } => {
@@ -303,9 +304,10 @@ fn read_page(
         },
     );
     st.db.increment_share(loc.table);
-    system
-        .tables(m)
-        .write(loc, data_pte(m, page.pfn, Protection::READWRITE, false));
+    system.tables(m).write(
+        loc,
+        system_data_pte(m, page.pfn, Protection::READWRITE, false),
+    );
     // Paging I/O, but no page fault: MmInPageKernelStack reads the stack
     // itself, not through MmAccessFault.
     add(&m.counters.pages_read_from_pagefile, 1);

@@ -38,12 +38,29 @@ impl NewMapping {
     }
 }
 
-/// A valid PTE for a private data page with protection `p`.
+/// A valid PTE for a private data page of user space with protection `p`.
 pub fn data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
+    valid_pte(m, pfn, p, dirty, true)
+}
+
+/// A valid PTE for a page of system space (pool, a kernel stack, a mapped
+/// MDL): as `data_pte`, but kernel-mode only (the Owner bit clear, as
+/// MiFillSystemPageDirectory and MmMapLockedPages make them).
+pub fn system_data_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
+    valid_pte(m, pfn, p, dirty, false)
+}
+
+/// `data_pte` or `system_data_pte`, whichever `va` needs.
+fn data_pte_at(m: &Machine, va: Va, pfn: Pfn, p: Protection, dirty: bool) -> Mmpte {
+    let user = va.0 <= m.layout.highest_user_address();
+    valid_pte(m, pfn, p, dirty, user)
+}
+
+fn valid_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool, owner: bool) -> Mmpte {
     m.fmt.encode(&PteState::Valid(HardwarePte {
         pfn,
         write: p.allows_write() && !p.is_copy_on_write(),
-        owner: true,
+        owner,
         accessed: true,
         dirty,
         copy_on_write: p.is_copy_on_write(),
@@ -114,7 +131,7 @@ impl AddressSpace {
         st.db.increment_reference(map.pfn);
         st.db.set_ws_index(map.pfn, ws_index);
         st.db.increment_share(map.loc.table);
-        let pte = data_pte(m, map.pfn, map.protection, map.dirty);
+        let pte = data_pte_at(m, map.va, map.pfn, map.protection, map.dirty);
         self.tables(m).write(map.loc, pte);
     }
 
@@ -133,7 +150,7 @@ impl AddressSpace {
         if map.dirty {
             m.mark_shared_dirty_locked(st, map.pfn);
         }
-        let pte = data_pte(m, map.pfn, map.protection, map.dirty);
+        let pte = data_pte_at(m, map.va, map.pfn, map.protection, map.dirty);
         self.tables(m).write(map.loc, pte);
     }
 
