@@ -338,12 +338,14 @@ processes/<name>/: one process.
 ";
 
 const PTE_DIR: &str = "\
-processes/<name>/pte/: the !pte view of any user address, by name.
+processes/<name>/pte/: the !pte view of any user or system address, by name.
 
   cat pte/0x10000     each paging level's entry: its self-map address and value,
                       then the decoded state (valid, transition, demand-zero,
                       pagefile, prototype, decommitted, none), PFN, protection
-                      and the VAD. Addresses are not listed; any user address works.
+                      and the VAD. Addresses are not listed; any user address
+                      works, and any system address (x86 and PAE: 0x80000000 up,
+                      0xc0000000 with /3GB; x64: the upper canonical half).
 
 Keys, in order:
   VirtualAddress
@@ -353,6 +355,14 @@ Keys, in order:
                       PTE); the walk stops at an entry that is not valid.
                       PpeAddress is none on PAE: the page directory pointer table
                       is not in the self-map (PpeAddressExplanation says so)
+  SharedSystemEntry   for a system address every process shares (all of system
+                      space but the self-map and hyperspace): `owner` in the
+                      System process, whose tables map it; `copied from the
+                      System process` when this process's top-level entry is a
+                      copy of the System process's (made when it was created);
+                      `not copied yet` when the System process made that table
+                      later: the walk shown is then the System process's, which
+                      the first touch copies (WRK's MiCheckPdeForPagedPool)
   State Pfn PagingFile PagingFileOffset Protection
                       the PTE decoded; Pfn for valid and transition pages,
                       PagingFile(Offset) for a page in a paging file. Protection
