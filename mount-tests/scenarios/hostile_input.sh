@@ -154,7 +154,8 @@ def mutated():
 
 targets = [f"{mmfs}/system/control", f"{mmfs}/processes/keeper/control",
            f"{mmfs}/sections/control", f"{mmfs}/sections/shm/control",
-           f"{mmfs}/pagefiles/control", f"{mmfs}/kernel/mdls/control"]
+           f"{mmfs}/pagefiles/control", f"{mmfs}/kernel/mdls/control",
+           f"{mmfs}/pool/control"]
 written = failed = 0
 for path in targets:
     for _ in range(450):

@@ -91,7 +91,7 @@ impl Fixture {
     }
 
     /// Every control file of the fixture's tree.
-    pub fn targets(&self) -> [Target; 7] {
+    pub fn targets(&self) -> [Target; 8] {
         [
             Target::System,
             Target::Process(self.app),
@@ -100,6 +100,7 @@ impl Fixture {
             Target::Section(self.file),
             Target::Pagefiles,
             Target::Mdls,
+            Target::Pool,
         ]
     }
 

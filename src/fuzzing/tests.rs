@@ -67,6 +67,11 @@ const COMMANDS: &[&str] = &[
     "unmap 1",
     "unlock 1",
     "free 1",
+    "alloc paged 100 Fuzz",
+    "alloc nonpaged 5000 Big",
+    "special Fuzz",
+    "special none",
+    "free 0xe1000008",
 ];
 
 /// Numbers a hostile user might type.
