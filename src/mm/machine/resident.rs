@@ -61,10 +61,7 @@ impl Machine {
     }
 
     pub fn uncharge_resident(&self, pages: u64) {
-        let _ = self
-            .resident
-            .charged
-            .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(pages)));
+        take_back(&self.resident.charged, pages);
     }
 
     /// `charge_resident`, for the raise of a working-set minimum
@@ -85,10 +82,7 @@ impl Machine {
     }
 
     pub fn uncharge_ws_minimum(&self, pages: u64) {
-        let _ = self
-            .resident
-            .ws_minimums
-            .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(pages)));
+        take_back(&self.resident.ws_minimums, pages);
     }
 
     fn charge_resident_to(
@@ -127,4 +121,9 @@ impl Machine {
                 )
             })
     }
+}
+
+/// Returns `pages` of a charge (never below zero).
+fn take_back(counter: &AtomicU64, pages: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(pages)));
 }
