@@ -23,7 +23,8 @@ done
 
 MB=${BENCH_MB:-256}
 cargo build --release --quiet --bin mmfs --example nullfs --example randio --example passthrough
-MMFS_BIN=target/release/mmfs
+# BENCH_MMFS: another mmfs binary to measure (an earlier build, for alternating runs).
+MMFS_BIN=${BENCH_MMFS:-target/release/mmfs}
 NULLFS_BIN=target/release/examples/nullfs
 RANDIO_BIN=target/release/examples/randio
 PASSTHROUGH_BIN=target/release/examples/passthrough
