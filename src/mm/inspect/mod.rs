@@ -23,6 +23,8 @@ pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};
-pub use pte::{EmptyPte, EmptyReason, PteDetail, PteFlags, PteLevelView, VadDecides};
+pub use pte::{
+    EmptyPte, EmptyReason, PagedOutTable, PteDetail, PteFlags, PteLevelView, VadDecides,
+};
 pub use sections::{ProtoPteRow, SectionInfo, ViewRow};
 pub use verify::VerifyReport;

@@ -53,9 +53,22 @@ impl AddressSpace {
                 return Ok(loc);
             }
             let lower = Level::from_number(level.number() - 1).expect("level below");
-            let raw = tables.read(loc);
+            let mut raw = tables.read(loc);
+            if level == Level::Pde && !raw.is_zero() && tables.valid_pfn(raw).is_none() {
+                // A paged-out table (`table_paging.rs`): bring it back, never
+                // make a new one over the PDE that names it.
+                self.make_table_resident(m, va)?;
+                raw = tables.read(loc);
+            }
             table = match tables.valid_pfn(raw) {
                 Some(child) => child,
+                None if !raw.is_zero() => {
+                    return Err(mm_err!(
+                        INVALID_ADDRESS,
+                        "the page-directory entry for {:#x} holds {raw:#x}, not a page table",
+                        va.0
+                    ));
+                }
                 None => {
                     let (st, page) = source(self, m)?;
                     self.create_table(m, (st, page), va, level, loc)
@@ -154,6 +167,9 @@ impl AddressSpace {
     /// Frees every table frame and hyperspace page (the address space must hold
     /// no other pages any more) and returns the process's own commit charge.
     pub fn destroy_tables(&mut self, m: &Machine) {
+        // Tables still paged out (their release could not bring them back).
+        let discarded = self.discard_paged_tables(m);
+        self.page_table_pages = self.page_table_pages.saturating_sub(discarded);
         let tables = self.tables(m);
         let mut frames: Vec<Pfn> = Vec::new();
         let user_end = m.layout.highest_user_address();
@@ -213,7 +229,7 @@ pub fn pte_va(m: &Machine, va: Va) -> PteAddress {
 }
 
 /// The self-map VA at which the table holding `va`'s `level` entry appears.
-pub(super) fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
+pub fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
     m.fmt
         .entry_va(va, level)
         .map_or(Va(0), |e| e.va().page_base())

@@ -36,10 +36,13 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
             size,
             vad_start,
         } => {
+            // The PTEs are counted and changed: their tables must be resident.
+            space.make_tables_resident(m, base.0, base.0 + size.max(1) - 1)?;
             commit_existing(m, space, base, size, vad_start, req.protection)?;
             Ok((base, size))
         }
         AllocPlan::Reset { base, size, .. } => {
+            space.make_tables_resident(m, base.0, base.0 + size.max(1) - 1)?;
             super::reset::reset(m, space, base, size)?;
             Ok((base, size))
         }

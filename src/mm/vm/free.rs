@@ -24,6 +24,9 @@ pub fn free(
         .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
     let mem_commit = v.mem_commit;
     let (first, last) = (plan.first_vpn, plan.last_vpn);
+    // Paged-out page tables come back before any PTE is counted or freed
+    // (MiMakePdeExistAndMakeValid); a failure here changes nothing.
+    space.make_tables_resident(m, first.va().0, last.va().0 + PAGE_SIZE - 1)?;
     let tables = space.tables(m);
     if plan.is_release() {
         // The reservation changes first, its charge recounted from the PTEs as they
