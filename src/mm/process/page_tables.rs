@@ -16,6 +16,7 @@ use crate::mm::pfn::PageUse;
 
 use super::address_space::AddressSpace;
 use super::system_tables::is_shared_entry;
+use super::table_paging::PagedTables;
 use super::working_set::{Wsle, WsleKind};
 
 /// Where a walk that must create page tables gets their frames: the allocator
@@ -246,8 +247,40 @@ pub fn committed_pte(m: &Machine, raw: Mmpte, mem_commit: bool) -> bool {
 }
 
 /// Committed pages in `[first, last]`, walking only the page tables that exist
-/// (a missing table means zero PTEs: committed exactly when `mem_commit`).
+/// (a missing table means zero PTEs: committed exactly when `mem_commit`) and
+/// reading what the paged-out ones hold from `paged` (without faulting them
+/// back: verify and a split's recount of the half it keeps use it too).
 pub fn count_committed(
+    m: &Machine,
+    tables: &PageTables<'_>,
+    paged: &PagedTables,
+    first: Vpn,
+    last: Vpn,
+    mem_commit: bool,
+) -> u64 {
+    let resident = count_resident_committed(m, tables, first, last, mem_commit);
+    // Paged-out tables read as missing (all zero) above: correct by what
+    // they hold (their zero PTEs are not saved, and already counted right).
+    let (start, end) = (first.va().0, last.va().0 + (PAGE_SIZE - 1));
+    let mut committed = resident;
+    for (base, ptes) in paged.iter() {
+        for &(index, raw) in ptes {
+            let va = base + index * PAGE_SIZE;
+            if va < start || va > end {
+                continue;
+            }
+            match (mem_commit, committed_pte(m, raw, mem_commit)) {
+                (true, false) => committed = committed.saturating_sub(1),
+                (false, true) => committed += 1,
+                _ => {}
+            }
+        }
+    }
+    committed
+}
+
+/// `count_committed` over the resident page tables only.
+fn count_resident_committed(
     m: &Machine,
     tables: &PageTables<'_>,
     first: Vpn,

@@ -150,19 +150,29 @@ impl AddressSpace {
         let h = HardwarePte { dirty: true, ..h };
         self.trim_private_pte(m, st, e, pde, h);
         bump(&m.counters.pages_trimmed);
+        bump(&m.counters.page_tables_trimmed);
         true
     }
 
     /// Trims every pageable page table that maps nothing valid or in
     /// transition. Returns how many left the working set.
     pub fn trim_page_tables(&mut self, m: &Machine) -> u64 {
+        self.trim_page_tables_sparing(m, None)
+    }
+
+    /// `trim_page_tables`, but never the table that maps `spare` (the page a
+    /// fault that found no page is about to retry: trimming its table would
+    /// only make the retry fault it back).
+    pub fn trim_page_tables_sparing(&mut self, m: &Machine, spare: Option<Va>) -> u64 {
         if self.pid == Pid::SYSTEM {
             return 0;
         }
+        let spared = spare.map(|va| self_map_va(m, Level::Pte, va));
         let candidates: Vec<(u32, Wsle)> = self
             .ws
             .iter()
             .filter(|(_, e)| e.kind == WsleKind::PageTable && !e.locked)
+            .filter(|(_, e)| Some(e.va) != spared)
             .map(|(i, e)| (i, *e))
             .collect();
         candidates
@@ -330,6 +340,7 @@ impl AddressSpace {
     fn count_table_fault(&mut self, m: &Machine, base: Va, how: TableFault) {
         self.faults.page_faults += 1;
         add(&m.counters.page_faults, 1);
+        bump(&m.counters.page_table_faults);
         match how {
             TableFault::Transition(from) => {
                 self.faults.transition += 1;

@@ -186,8 +186,16 @@ fn services_over_a_paged_out_table_work_and_leak_nothing() {
             buf == pattern(BASE + 8 * PAGE_SIZE, buf.len(), 9),
             "{arch:?}"
         );
+        let clones = mm.clones(pid).unwrap().len();
+        assert!(
+            clones > 0,
+            "{arch:?}: the fork shares pages through clone blocks"
+        );
         page_out(&mm, child);
         page_out(&mm, pid);
+        // The clones view reads the paged-out table without bringing it back.
+        assert_eq!(mm.clones(pid).unwrap().len(), clones, "{arch:?}");
+        assert!(table_of(&mm, pid, BASE).is_some());
         mm.terminate_process(child).unwrap();
         assert_verified(&mm);
         page_out(&mm, pid);

@@ -108,7 +108,14 @@ fn commit_existing(
     let mem_commit = v.mem_commit;
     let first = base.vpn();
     let last = Vpn(first.0 + size / PAGE_SIZE - 1);
-    let already = count_committed(m, &space.tables(m), first, last, mem_commit);
+    let already = count_committed(
+        m,
+        &space.tables(m),
+        &space.paged_tables,
+        first,
+        last,
+        mem_commit,
+    );
     let new = (last.0 - first.0 + 1) - already;
     // Charged before any page-table work, so a range beyond the limit costs nothing.
     m.charge_commit(new)?;

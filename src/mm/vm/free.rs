@@ -32,7 +32,7 @@ pub fn free(
         // The reservation changes first, its charge recounted from the PTEs as they
         // are; then the pages go and their PTEs become zero (nothing reserved).
         let released = vad::apply_release(&mut space.vads, &plan, |a, b| {
-            count_committed(m, &tables, a, b, mem_commit)
+            count_committed(m, &tables, &space.paged_tables, a, b, mem_commit)
         })?;
         for (va, loc) in tables.nonzero_ptes(first, last) {
             space.delete_pte(m, loc, va, Mmpte::ZERO);
@@ -42,7 +42,7 @@ pub fn free(
         space.return_table_charges(m, first, last);
         return Ok((plan.base(), plan.size()));
     }
-    let released = count_committed(m, &tables, first, last, mem_commit);
+    let released = count_committed(m, &tables, &space.paged_tables, first, last, mem_commit);
     if mem_commit {
         // In a MemCommit reservation a zero PTE reads as committed, so every page
         // needs a PTE that says decommitted (NT makes the page tables for that).

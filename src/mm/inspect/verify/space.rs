@@ -12,7 +12,7 @@ use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::hyperspace::hyperspace_range;
 use crate::mm::process::mapping::private_use;
-use crate::mm::process::page_tables::{committed_pte, count_committed, pte_va, self_map_va};
+use crate::mm::process::page_tables::{count_committed, pte_va, self_map_va};
 use crate::mm::process::table_charges::needed_by;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::segment::ControlAreaId;
@@ -667,29 +667,14 @@ fn check_vad(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, tables: &PageTab
         }
         return;
     }
-    let mut committed = count_committed(
+    let committed = count_committed(
         t.m,
         tables,
+        &space.paged_tables,
         vad.starting_vpn,
         vad.ending_vpn,
         vad.mem_commit,
     );
-    // Paged-out tables read as missing (all zero) above: correct by what
-    // they hold.
-    let (first, last) = (vad.start_va().0, vad.end_va().0);
-    for (base, ptes) in space.paged_tables.iter() {
-        for &(index, raw) in ptes {
-            let va = base + index * PAGE_SIZE;
-            if va < first || va > last {
-                continue;
-            }
-            match (vad.mem_commit, committed_pte(t.m, raw, vad.mem_commit)) {
-                (true, false) => committed = committed.saturating_sub(1),
-                (false, true) => committed += 1,
-                _ => {}
-            }
-        }
-    }
     if committed != vad.commit_charge {
         t.v.push(format!(
             "pid {pid}: VAD {} charges {} pages but {committed} are committed",
