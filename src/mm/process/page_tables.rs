@@ -168,9 +168,9 @@ impl AddressSpace {
     /// Frees every table frame and hyperspace page (the address space must hold
     /// no other pages any more) and returns the process's own commit charge.
     pub fn destroy_tables(&mut self, m: &Machine) {
-        // Tables still paged out (their release could not bring them back).
-        let discarded = self.discard_paged_tables(m);
-        self.page_table_pages = self.page_table_pages.saturating_sub(discarded);
+        // Tables still paged out (`tear_down` discards them first; this
+        // catches a failed creation's).
+        self.discard_paged_tables(m);
         let tables = self.tables(m);
         let mut frames: Vec<Pfn> = Vec::new();
         let user_end = m.layout.highest_user_address();

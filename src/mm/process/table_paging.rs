@@ -369,10 +369,13 @@ impl AddressSpace {
         }
     }
 
-    /// Teardown: a table still paged out (bringing it back failed) is
-    /// released without I/O: its frame or slot, and what its saved PTEs name
-    /// (paging-file slots, clone-block references). Returns how many.
-    pub(super) fn discard_paged_tables(&mut self, m: &Machine) -> u64 {
+    /// Teardown: every table still paged out is released without I/O (no
+    /// need to read a table back only to free it): its frame or slot, and
+    /// what its saved PTEs name (paging-file slots, clone-block references),
+    /// as `delete_pte` would for each; its PDE becomes zero. A paged-out
+    /// table holds nothing else (no valid or transition PTE). Returns how
+    /// many tables went.
+    pub fn discard_paged_tables(&mut self, m: &Machine) -> u64 {
         let user_end = m.layout.highest_user_address();
         let tables = self.tables(m);
         let mut pdes = Vec::new();
@@ -405,6 +408,8 @@ impl AddressSpace {
                 }
             }
         }
-        pdes.len() as u64
+        let gone = pdes.len() as u64;
+        self.page_table_pages = self.page_table_pages.saturating_sub(gone);
+        gone
     }
 }

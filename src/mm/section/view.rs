@@ -213,8 +213,9 @@ pub fn unmap(
 /// Takes a view out of an address space (unmap, and process termination).
 pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
     if let Err(e) = space.make_tables_resident(m, vad.start_va().0, vad.end_va().0) {
-        // Teardown only (`unmap` brought them back first): `destroy_tables`
-        // releases what the tables still paged out name.
+        // Not reached: `unmap` brought them back first, and teardown
+        // discarded them (`tear_down`). `destroy_tables` would release what
+        // a table still paged out names.
         log::warn!("pid {}: view at {}: {e}", space.pid, vad.range_text());
     }
     let tables = space.tables(m);
