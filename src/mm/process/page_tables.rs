@@ -55,7 +55,11 @@ impl AddressSpace {
             }
             let lower = Level::from_number(level.number() - 1).expect("level below");
             let mut raw = tables.read(loc);
-            if level == Level::Pde && !raw.is_zero() && tables.valid_pfn(raw).is_none() {
+            if level == Level::Pde
+                && user_va(m, va)
+                && !raw.is_zero()
+                && tables.valid_pfn(raw).is_none()
+            {
                 // A paged-out table (`table_paging.rs`): bring it back, never
                 // make a new one over the PDE that names it.
                 self.make_table_resident(m, va)?;
@@ -63,7 +67,7 @@ impl AddressSpace {
             }
             table = match tables.valid_pfn(raw) {
                 Some(child) => child,
-                None if !raw.is_zero() => {
+                None if !raw.is_zero() && level == Level::Pde && user_va(m, va) => {
                     return Err(mm_err!(
                         INVALID_ADDRESS,
                         "the page-directory entry for {:#x} holds {raw:#x}, not a page table",
@@ -222,6 +226,11 @@ pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> Mmpte {
         dirty: true,
         ..HardwarePte::default()
     }))
+}
+
+/// Whether `va` is in user space (the only place page tables page out).
+fn user_va(m: &Machine, va: Va) -> bool {
+    va.0 <= m.layout.highest_user_address()
 }
 
 /// The self-map address of the PTE of `va` (NT's MiGetPteAddress).
