@@ -239,3 +239,55 @@ fn outswap_takes_the_page_tables_too() {
         assert_verified(&mm);
     }
 }
+
+#[test]
+fn commit_reset_and_unmap_over_a_paged_out_table() {
+    const VIEW: u64 = 0x2000_0000;
+    const WRITE_COPY: Protection = Protection::WRITECOPY;
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let idle = used_slots(&mm);
+        let pid = written(&mm, 6);
+        // Decommit part, page the table out, commit it again: the PTEs are
+        // counted and changed in the table brought back.
+        mm.free(pid, BASE + 10 * PAGE_SIZE, 2 * PAGE_SIZE, false)
+            .unwrap();
+        page_out(&mm, pid);
+        mm.allocate(
+            pid,
+            &req(BASE + 10 * PAGE_SIZE, 2 * PAGE_SIZE, "commit", RW),
+        )
+        .unwrap();
+        assert_verified(&mm);
+        check(&mm, pid, 6, &[10, 11], &format!("{arch:?} commit"));
+        // MEM_RESET over a paged-out table: the pages may read as zeros now.
+        page_out(&mm, pid);
+        mm.allocate(pid, &req(BASE, 4 * PAGE_SIZE, "reset", RW))
+            .unwrap();
+        assert_verified(&mm);
+        check(
+            &mm,
+            pid,
+            6,
+            &[0, 1, 2, 3, 10, 11],
+            &format!("{arch:?} reset"),
+        );
+        // A write-copy view with private copies in its own page table.
+        mm.create_section("s", 64 << 10, None, RW, false).unwrap();
+        let (va, _) = mm.map_view(pid, "s", VIEW, 0, 0, WRITE_COPY).unwrap();
+        assert_eq!(va.0, VIEW);
+        mm.write_memory(pid, VIEW, b"copied").unwrap();
+        mm.trim(pid).unwrap();
+        mm.flush_modified();
+        mm.empty_standby();
+        mm.empty_working_sets();
+        assert!(table_of(&mm, pid, VIEW).is_some(), "{arch:?}");
+        assert_verified(&mm);
+        mm.unmap_view(pid, VIEW).unwrap();
+        assert_verified(&mm);
+        mm.terminate_process(pid).unwrap();
+        mm.delete_section("s").unwrap();
+        assert_verified(&mm);
+        assert_eq!(used_slots(&mm), idle, "{arch:?}");
+    }
+}
