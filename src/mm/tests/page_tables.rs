@@ -6,6 +6,7 @@
 
 use super::{RW, assert_verified, machine, req};
 use crate::mm::Mm;
+use crate::mm::NtStatus;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
 use crate::mm::inspect::PagedOutTable;
@@ -289,5 +290,28 @@ fn commit_reset_and_unmap_over_a_paged_out_table() {
         mm.delete_section("s").unwrap();
         assert_verified(&mm);
         assert_eq!(used_slots(&mm), idle, "{arch:?}");
+    }
+}
+
+#[test]
+fn a_failed_page_table_read_is_an_in_page_error_and_the_next_touch_works() {
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let pid = written(&mm, 8);
+        page_out(&mm, pid);
+        mm.inject("pagefile-read", 1).unwrap();
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        let e = mm.read_memory(pid, BASE, &mut buf).unwrap_err();
+        assert_eq!(e.error.status, NtStatus::IN_PAGE_ERROR, "{arch:?}: {e:?}");
+        assert!(
+            matches!(
+                table_of(&mm, pid, BASE),
+                Some(PagedOutTable::PagingFile { .. })
+            ),
+            "{arch:?}: the PDE still names the slot"
+        );
+        assert_verified(&mm);
+        check(&mm, pid, 8, &[], &format!("{arch:?} after the failed read"));
+        assert_verified(&mm);
     }
 }
