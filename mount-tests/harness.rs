@@ -515,6 +515,7 @@ scenarios! {
     arch_pae,
     paging_overcommit,
     paging_lists,
+    page_tables_paged,
     paging_limits,
     events_trace,
     threads_auto,

@@ -403,6 +403,13 @@ Keys, in order:
                       maps the address yet, or the PTE is zero) and what a touch
                       would do, which the VAD decides (a demand-zero page, the
                       prototype PTE of a view, or an access violation)
+  PageTable           only when the page table holding the PTE is paged out
+                      (it mapped nothing valid or in transition and was
+                      trimmed): where it is, on a list (the PDE is a
+                      transition PTE) or in a paging file (a paging-file
+                      PTE); State and the keys after it then describe the PTE
+                      the paged-out table holds, read without bringing it back.
+                      A touch of the address brings the table back first.
 ";
 
 const PAGEFILES: &str = "\

@@ -4,7 +4,9 @@
 
 use super::{KeyValue, hex, pfn_width, pte_width, va_width};
 use crate::mm::base::types::{Arch, Pid};
-use crate::mm::inspect::{EmptyPte, EmptyReason, PteDetail, PteFlags, SharedEntry, VadDecides};
+use crate::mm::inspect::{
+    EmptyPte, EmptyReason, PagedOutTable, PteDetail, PteFlags, SharedEntry, VadDecides,
+};
 use crate::mm::{Mm, MmResult};
 
 /// `Pxe`, `Ppe`, `Pde` or `Pte`: a level's key prefix.
@@ -86,6 +88,9 @@ fn empty_explanation(e: &EmptyPte) -> String {
         EmptyReason::ZeroPte => {
             "the PTE is zero: nothing is recorded for this page yet".to_string()
         }
+        EmptyReason::ZeroPteTablePagedOut => "the PTE its paged-out page table holds is zero: \
+             nothing is recorded for this page yet"
+            .to_string(),
     };
     let outcome = match e.vad_decides {
         VadDecides::NotAllocated => "no VAD covers it, so a touch is an access violation",
@@ -222,6 +227,25 @@ fn appended_keys(mm: &Mm, d: &PteDetail, kv: &mut KeyValue) {
     }
     if let Some(e) = &d.empty {
         kv.put("StateExplanation", empty_explanation(e));
+    }
+    if let Some(t) = d.table_paged_out {
+        kv.put("PageTable", paged_out_table(mm, t));
+    }
+}
+
+/// `PageTable:` for a paged-out page table (the PTE shown is the one it holds).
+fn paged_out_table(mm: &Mm, t: PagedOutTable) -> String {
+    match t {
+        PagedOutTable::Transition { pfn } => format!(
+            "paged out: its frame {} is on a list (the PDE is a transition PTE); \
+             a touch brings it back by a soft fault",
+            hex(pfn.0 as u64, pfn_width(mm))
+        ),
+        PagedOutTable::PagingFile { file, slot } => format!(
+            "paged out: in paging file {file} at offset {} (the PDE is a paging-file PTE); \
+             a touch reads it back by a hard fault",
+            hex(slot as u64 * 4096, 8)
+        ),
     }
 }
 

@@ -149,6 +149,9 @@ impl Mm {
         // Marked first: a request that found the process before it left the table
         // and waits for this lock must see it dead, not a half-freed space.
         space.state = ProcessState::Terminated;
+        // Paged-out page tables go without being read back: freeing the
+        // VADs below then needs no page (and so cannot fail for want of one).
+        space.discard_paged_tables(m);
         let vads: Vec<_> = space.vads.iter().cloned().collect();
         let mut control_areas = Vec::new();
         for v in vads {

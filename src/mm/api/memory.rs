@@ -9,6 +9,7 @@ use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
 use crate::mm::machine::Machine;
+use crate::mm::paging::modified_writer::flush_modified;
 use crate::mm::process::address_space::Exception;
 use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::{Mm, MmError};
@@ -213,10 +214,27 @@ impl Mm {
         mut failed: Result<Pfn, AccessFault>,
         (va, access, extent): (Va, Access, Extent),
     ) -> Result<Pfn, AccessFault> {
-        while matches!(&failed, Err(f) if out_of_pages(f)) && self.reclaim_for(pid) > 0 {
+        while matches!(&failed, Err(f) if out_of_pages(f))
+            && self.reclaim_around(pid, space, va) > 0
+        {
             failed = touch_extent(&self.machine, space, va, access, extent);
         }
         failed
+    }
+
+    /// One round of reclaim for a fault of `space` (held) that found no page:
+    /// the other processes, then this one's page tables that map nothing
+    /// valid or in transition but the one the fault needs. The failed fault
+    /// holds no walk of them, so they may go now; they are written out at
+    /// once, to be available.
+    fn reclaim_around(&self, pid: Pid, space: &mut AddressSpace, va: Va) -> u64 {
+        let mut trimmed = self.reclaim_for(pid);
+        let tables = space.trim_page_tables_sparing(&self.machine, Some(va));
+        if tables > 0 {
+            flush_modified(&self.machine);
+        }
+        trimmed += tables;
+        trimmed
     }
 }
 

@@ -38,6 +38,8 @@ pub use system::BadPage;
 
 use crate::mm::base::status::{MmResult, NtStatus};
 use crate::mm::base::types::Pid;
+use crate::mm::paging::modified_writer::flush_modified;
+use crate::mm::process::ProcessState;
 use crate::mm::process::reclaim::trim_other_processes;
 
 use super::Mm;
@@ -63,6 +65,21 @@ impl Mm {
     /// One round of reclaim from the other processes for `pid`; the pages
     /// trimmed (and written out).
     fn reclaim_for(&self, pid: Pid) -> u64 {
-        trim_other_processes(&self.machine, &self.processes, pid, RECLAIM_FROM_OTHERS)
+        let mut trimmed =
+            trim_other_processes(&self.machine, &self.processes, pid, RECLAIM_FROM_OTHERS);
+        // The caller's own page tables, if it holds no walk of them: only
+        // between two tries of a service (`with_reclaim`), when its lock is
+        // free; a fault that reclaims holds it, and `try_space` says so.
+        if let Ok(p) = self.process(pid)
+            && let Some(mut space) = p.try_space()
+            && space.state != ProcessState::Terminated
+        {
+            let tables = space.trim_page_tables(&self.machine);
+            if tables > 0 {
+                flush_modified(&self.machine);
+            }
+            trimmed += tables;
+        }
+        trimmed
     }
 }

@@ -190,10 +190,11 @@ impl Mm {
     /// Returns the view's base and size.
     pub fn unmap_view(&self, pid: Pid, address: u64) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
-        let (base, size, ca) = {
+        // Bringing back its paged-out page tables may need pages.
+        let (base, size, ca) = self.with_reclaim(pid, || {
             let mut space = p.live_space()?;
-            view::unmap(&self.machine, &mut space, address)?
-        };
+            view::unmap(&self.machine, &mut space, address)
+        })?;
         delete_if_unreferenced(&self.machine, ca);
         Ok((base, size))
     }

@@ -99,7 +99,8 @@ impl Mm {
     }
 
     /// `empty-working-sets` (RAMMap's Empty Working Sets): every process's working
-    /// set is emptied; returns the pages trimmed.
+    /// set is emptied, its data pages and then the page tables that map
+    /// nothing valid or in transition; returns the pages trimmed.
     pub fn empty_working_sets(&self) -> u64 {
         let m = &self.machine;
         self.all_processes()
@@ -109,7 +110,7 @@ impl Mm {
                 if space.state == ProcessState::Terminated {
                     0
                 } else {
-                    space.trim_all(m)
+                    space.trim_all(m) + space.trim_page_tables(m)
                 }
             })
             .sum()

@@ -48,6 +48,8 @@ counters! {
     cache_read_ahead_ios,
     lazy_writer_pages,
     pagefile_write_errors,
+    page_tables_trimmed,
+    page_table_faults,
 }
 
 /// Adds one to a counter.

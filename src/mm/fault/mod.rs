@@ -138,7 +138,14 @@ fn dispatch(
     extent: Extent,
 ) -> Result<Pfn, AccessFault> {
     let tables = space.tables(m);
-    let loc = tables.leaf(va);
+    let mut loc = tables.leaf(va);
+    if loc.is_none() && !space.paged_tables.is_empty() {
+        // The PDE fault before the PTE fault: a paged-out page table comes
+        // back first (`process/table_paging.rs`).
+        if space.make_table_resident(m, va).map_err(table_fault)? {
+            loc = tables.leaf(va);
+        }
+    }
     let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
     // A PTE that names anything has a location; only `Zero` may lack one.
     let at = || loc.expect("a non-zero PTE has a location");
@@ -247,6 +254,17 @@ fn zero_pte(
         }
         _ => Err(not_committed(space, va, access)),
     }
+}
+
+/// A page table that could not be brought back: its read failed
+/// (STATUS_IN_PAGE_ERROR) or no page was available for it.
+fn table_fault(e: MmError) -> AccessFault {
+    let kind = if e.status == NtStatus::IN_PAGE_ERROR {
+        FaultKind::InPage
+    } else {
+        FaultKind::Resources
+    };
+    AccessFault { kind, error: e }
 }
 
 /// STATUS_IN_PAGE_ERROR for `access` of `va`, saying why.

@@ -29,6 +29,16 @@ pub struct LeafCursor {
     table: Option<Pfn>,
 }
 
+/// What a table walk visits: `[start, end]`, and either every valid entry
+/// and leaf PTE (`paged_out` false) or only the non-valid, non-zero PDEs of
+/// paged-out page tables (`paged_out` true).
+#[derive(Clone, Copy)]
+struct WalkRange {
+    start: u64,
+    end: u64,
+    paged_out: bool,
+}
+
 /// One process's page tables, rooted at its directory table base.
 #[derive(Clone, Copy)]
 pub struct PageTables<'a> {
@@ -155,7 +165,35 @@ impl<'a> PageTables<'a> {
         end: u64,
         visit: &mut dyn FnMut(Level, u64, EntryLoc, Mmpte),
     ) {
-        self.visit_table(self.dtb, self.top(), 0, start, end, visit);
+        let range = WalkRange {
+            start,
+            end,
+            paged_out: false,
+        };
+        self.visit_table(self.dtb, self.top(), 0, range, visit);
+    }
+
+    /// Visits every page-directory entry (the entry pointing at a leaf page
+    /// table) in `[start, end]` that holds something but is not valid: a page
+    /// table paged out, its PDE a transition or paging-file PTE. Upper levels
+    /// above the PDE are only followed while valid (they are never paged out).
+    pub fn for_each_paged_out_table(
+        &self,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(u64, EntryLoc, Mmpte),
+    ) {
+        let mut pdes = |level: Level, va: u64, loc: EntryLoc, raw: Mmpte| {
+            if level == Level::Pde && self.valid_pfn(raw).is_none() {
+                visit(va, loc, raw);
+            }
+        };
+        let range = WalkRange {
+            start,
+            end,
+            paged_out: true,
+        };
+        self.visit_table(self.dtb, self.top(), 0, range, &mut pdes);
     }
 
     fn visit_table(
@@ -163,10 +201,14 @@ impl<'a> PageTables<'a> {
         table: Pfn,
         level: Level,
         base: u64,
-        start: u64,
-        end: u64,
+        range: WalkRange,
         visit: &mut dyn FnMut(Level, u64, EntryLoc, Mmpte),
     ) {
+        let WalkRange {
+            start,
+            end,
+            paged_out,
+        } = range;
         let span = self.span(level);
         let count = self.fmt.entries_per_table(level);
         for index in 0..count {
@@ -178,15 +220,26 @@ impl<'a> PageTables<'a> {
             let loc = EntryLoc { table, index };
             let raw = self.read(loc);
             if level == Level::Pte {
-                visit(level, va, loc, raw);
+                if !paged_out {
+                    visit(level, va, loc, raw);
+                }
                 continue;
             }
             let Some(child) = self.valid_pfn(raw) else {
+                // `paged_out` walks want the non-valid PDEs that name a table.
+                if paged_out && level == Level::Pde && !raw.is_zero() {
+                    visit(level, va, loc, raw);
+                }
                 continue;
             };
-            visit(level, va, loc, raw);
+            if !paged_out {
+                visit(level, va, loc, raw);
+            }
+            if level == Level::Pde && paged_out {
+                continue;
+            }
             if let Some(lower) = Level::from_number(level.number() - 1) {
-                self.visit_table(child, lower, va, start, end, visit);
+                self.visit_table(child, lower, va, range, visit);
             }
         }
     }

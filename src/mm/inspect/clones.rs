@@ -9,7 +9,7 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{Pfn, Pid, Va};
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PfnState};
 use crate::mm::pfn::PageLocation;
@@ -65,6 +65,25 @@ impl Mm {
                 }
             }
         }
+        // Paged-out page tables: the pointers they hold, read without
+        // bringing them back.
+        for (base, ptes) in space.paged_tables.iter() {
+            for &(index, raw) in ptes {
+                let va = Va(base + index * PAGE_SIZE);
+                let state = m.fmt.decode(raw);
+                if matches!(
+                    state,
+                    PteState::Prototype {
+                        proto_pte: Some(_),
+                        ..
+                    }
+                ) && space.vads.find(va.vpn()).is_some()
+                {
+                    candidates.push((va, state));
+                }
+            }
+        }
+        candidates.sort_by_key(|(va, _)| va.0);
         let st = m.pfn_lock();
         Ok(candidates
             .into_iter()

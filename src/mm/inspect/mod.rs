@@ -23,6 +23,9 @@ pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};
-pub use pte::{EmptyPte, EmptyReason, PteDetail, PteFlags, PteLevelView, SharedEntry, VadDecides};
+pub use pte::{
+    EmptyPte, EmptyReason, PagedOutTable, PteDetail, PteFlags, PteLevelView, SharedEntry,
+    VadDecides,
+};
 pub use sections::{ProtoPteRow, SectionInfo, ViewRow};
 pub use verify::VerifyReport;

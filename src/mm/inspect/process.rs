@@ -215,7 +215,27 @@ impl Mm {
                     rows.push(self.pte_row(&space, v, va, raw));
                 }
             });
+            // Paged-out tables: every PTE they held, read without bringing
+            // them back.
+            for (base, ptes) in space.paged_tables.iter() {
+                let table_end = base + (1u64 << m.fmt.table_span_shift()) - 1;
+                if table_end < v.start_va().0 || base > v.end_va().0 {
+                    continue;
+                }
+                for index in 0..m.fmt.entries_per_table(Level::Pte) {
+                    let va = base + index * PAGE_SIZE;
+                    if va < v.start_va().0 || va > v.end_va().0 {
+                        continue;
+                    }
+                    let raw = ptes
+                        .iter()
+                        .find(|(i, _)| *i == index)
+                        .map_or(Mmpte::ZERO, |(_, raw)| *raw);
+                    rows.push(self.pte_row(&space, v, va, raw));
+                }
+            }
         }
+        rows.sort_by_key(|r| r.va);
         Ok(rows)
     }
 

@@ -79,6 +79,19 @@ pub enum EmptyReason {
     NoPageTable { invalid_entry: &'static str },
     /// The page table exists and the PTE is zero.
     ZeroPte,
+    /// The page table is paged out and the PTE it held is zero.
+    ZeroPteTablePagedOut,
+}
+
+/// Where a paged-out page table is (`pte/<VA>`): its PDE is not valid but
+/// names it. A touch of the address brings it back first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagedOutTable {
+    /// The PDE is a transition PTE: the table's frame is on the standby or
+    /// modified list (a soft fault brings it back).
+    Transition { pfn: Pfn },
+    /// The PDE is a paging-file PTE (a hard fault reads it back).
+    PagingFile { file: u8, slot: u32 },
 }
 
 /// What a touch of an address whose PTE says nothing does: the VAD decides
@@ -129,6 +142,9 @@ pub struct PteDetail {
     pub physical_address: Option<u64>,
     /// Why the PTE says nothing, when it does (state `none`).
     pub empty: Option<EmptyPte>,
+    /// The page table holding the PTE, if it is paged out: the PTE shown is
+    /// the one it held (read without bringing it back).
+    pub table_paged_out: Option<PagedOutTable>,
     /// For a system address every process shares: whether this process's
     /// top-level copy of the System process's entry is made (`Copied`), or
     /// not yet (`NotYet`: the walk shown is the System process's, which the
@@ -161,10 +177,15 @@ impl Mm {
         let space = p.live_space()?;
         let m = &self.machine;
         let (shared, system_dtb) = self.shared_walk(&space, Va(va));
-        let (levels, leaf) = match system_dtb {
+        let (levels, mut leaf) = match system_dtb {
             Some(dtb) => pte_levels(m, &PageTables::new(&m.fmt, &m.phys, dtb), Va(va)),
             None => pte_levels(m, &space.tables(m), Va(va)),
         };
+        // A paged-out table is a user page table's (system tables stay).
+        let table_paged_out = paged_out_table(m, &levels);
+        if table_paged_out.is_some() {
+            leaf = space.paged_tables.pte(m, Va(va)).unwrap_or(Mmpte::ZERO);
+        }
         let state = m.fmt.decode(leaf);
         let vad = space.vads.find(Va(va).vpn());
         let st = m.pfn_lock();
@@ -181,7 +202,8 @@ impl Mm {
         drop(st);
         let mut d = PteDetail {
             va,
-            empty: empty_pte(&levels, &state, vad),
+            empty: empty_pte(&levels, &state, vad, table_paged_out.is_some()),
+            table_paged_out,
             levels,
             state: state_name(&state),
             pfn: None,
@@ -271,13 +293,29 @@ fn pte_levels(m: &Machine, tables: &PageTables, va: Va) -> (Vec<PteLevelView>, M
     (levels, leaf)
 }
 
+/// The paged-out table a walk that stopped at a non-valid PDE names, if any.
+fn paged_out_table(m: &Machine, levels: &[PteLevelView]) -> Option<PagedOutTable> {
+    let last = levels.last().filter(|l| l.name == level_name(Level::Pde))?;
+    match m.fmt.decode(Mmpte(last.raw)) {
+        PteState::Transition { pfn, .. } => Some(PagedOutTable::Transition { pfn }),
+        PteState::PageFile { file, slot, .. } => Some(PagedOutTable::PagingFile { file, slot }),
+        _ => None,
+    }
+}
+
 /// Why the PTE says nothing, and what a touch would do, for a zero PTE (or a
 /// page table that does not exist yet).
-fn empty_pte(levels: &[PteLevelView], state: &PteState, vad: Option<&Vad>) -> Option<EmptyPte> {
+fn empty_pte(
+    levels: &[PteLevelView],
+    state: &PteState,
+    vad: Option<&Vad>,
+    paged_out: bool,
+) -> Option<EmptyPte> {
     if *state != PteState::Zero {
         return None;
     }
     let reason = match levels.last() {
+        _ if paged_out => EmptyReason::ZeroPteTablePagedOut,
         Some(l) if l.name != "PTE" => EmptyReason::NoPageTable {
             invalid_entry: l.name,
         },

@@ -20,6 +20,7 @@ use super::hyperspace::process_commit_charge;
 use super::page_tables::{pte_va, self_map_va, table_entry};
 use super::reclaim::obtain_page_without_trim;
 use super::table_charges::TableCharges;
+use super::table_paging::PagedTables;
 use super::working_set::{WorkingSet, Wsle, WsleKind};
 
 /// Per-process fault counts (status file).
@@ -54,6 +55,8 @@ pub struct AddressSpace {
     /// Frames of page tables this process holds: the top-level ones,
     /// hyperspace's and those made for its VADs.
     pub page_table_pages: u64,
+    /// Its user page tables paged out, with what they held (`table_paging.rs`).
+    pub paged_tables: PagedTables,
     /// The page tables its VADs have been charged for (`table_charges.rs`).
     pub table_charges: TableCharges,
     /// MM_PROCESS_COMMIT_CHARGE, charged at creation (`hyperspace.rs`).
@@ -132,6 +135,7 @@ impl AddressSpace {
             vads: VadTree::new(),
             ws: WorkingSet::new(ws_min, ws_max),
             page_table_pages: pages.len() as u64,
+            paged_tables: PagedTables::default(),
             table_charges: TableCharges::default(),
             process_charge: charge,
             private_pages: 0,
@@ -226,10 +230,12 @@ impl AddressSpace {
     }
 
     /// Outswaps the process (the swapper, and `outswap`): its working set is
-    /// emptied (locked pages stay) and it is marked outswapped. Returns the
-    /// pages that left the working set.
+    /// emptied (locked pages stay), then the page tables that map nothing
+    /// valid or in transition go too (the top-level table and hyperspace
+    /// stay), and it is marked outswapped. Returns the pages that left the
+    /// working set.
     pub fn outswap(&mut self, m: &Machine) -> u64 {
-        let pages = self.trim_all(m);
+        let pages = self.trim_all(m) + self.trim_page_tables(m);
         self.state = ProcessState::Outswapped;
         bump(&m.counters.outswaps);
         crate::mm_event!(m, "process.outswap", "pid={} pages={pages}", self.pid);

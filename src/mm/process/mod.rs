@@ -8,6 +8,7 @@
 //! - `hyperspace.rs`: the pages a process starts with (hyperspace, the
 //!   working-set list) and MM_PROCESS_COMMIT_CHARGE.
 //! - `table_charges.rs`: page tables charged when a VAD needs them.
+//! - `table_paging.rs`: user page tables paged out and brought back.
 //! - `mapping.rs`: frames becoming valid in a PTE, and PTEs taken away.
 //! - `working_set.rs`: the working-set list (MMWSL, WSLEs).
 //! - `ws_policy.rs`: trimming, aging and replacement.
@@ -34,6 +35,7 @@ pub mod page_tables;
 pub mod reclaim;
 pub mod system_tables;
 pub mod table_charges;
+pub mod table_paging;
 pub mod working_set;
 pub mod ws_policy;
 

@@ -16,6 +16,7 @@ use crate::mm::pfn::PageUse;
 
 use super::address_space::AddressSpace;
 use super::system_tables::is_shared_entry;
+use super::table_paging::PagedTables;
 use super::working_set::{Wsle, WsleKind};
 
 /// Where a walk that must create page tables gets their frames: the allocator
@@ -53,9 +54,26 @@ impl AddressSpace {
                 return Ok(loc);
             }
             let lower = Level::from_number(level.number() - 1).expect("level below");
-            let raw = tables.read(loc);
+            let mut raw = tables.read(loc);
+            if level == Level::Pde
+                && user_va(m, va)
+                && !raw.is_zero()
+                && tables.valid_pfn(raw).is_none()
+            {
+                // A paged-out table (`table_paging.rs`): bring it back, never
+                // make a new one over the PDE that names it.
+                self.make_table_resident(m, va)?;
+                raw = tables.read(loc);
+            }
             table = match tables.valid_pfn(raw) {
                 Some(child) => child,
+                None if !raw.is_zero() && level == Level::Pde && user_va(m, va) => {
+                    return Err(mm_err!(
+                        INVALID_ADDRESS,
+                        "the page-directory entry for {:#x} holds {raw:#x}, not a page table",
+                        va.0
+                    ));
+                }
                 None => {
                     let (st, page) = source(self, m)?;
                     self.create_table(m, (st, page), va, level, loc)
@@ -154,6 +172,9 @@ impl AddressSpace {
     /// Frees every table frame and hyperspace page (the address space must hold
     /// no other pages any more) and returns the process's own commit charge.
     pub fn destroy_tables(&mut self, m: &Machine) {
+        // Tables still paged out (`tear_down` discards them first; this
+        // catches a failed creation's).
+        self.discard_paged_tables(m);
         let tables = self.tables(m);
         let mut frames: Vec<Pfn> = Vec::new();
         let user_end = m.layout.highest_user_address();
@@ -207,13 +228,18 @@ pub(super) fn table_entry(m: &Machine, pfn: Pfn, user: bool) -> Mmpte {
     }))
 }
 
+/// Whether `va` is in user space (the only place page tables page out).
+fn user_va(m: &Machine, va: Va) -> bool {
+    va.0 <= m.layout.highest_user_address()
+}
+
 /// The self-map address of the PTE of `va` (NT's MiGetPteAddress).
 pub fn pte_va(m: &Machine, va: Va) -> PteAddress {
     m.fmt.entry_va(va, Level::Pte).unwrap_or_default()
 }
 
 /// The self-map VA at which the table holding `va`'s `level` entry appears.
-pub(super) fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
+pub fn self_map_va(m: &Machine, level: Level, va: Va) -> Va {
     m.fmt
         .entry_va(va, level)
         .map_or(Va(0), |e| e.va().page_base())
@@ -230,8 +256,40 @@ pub fn committed_pte(m: &Machine, raw: Mmpte, mem_commit: bool) -> bool {
 }
 
 /// Committed pages in `[first, last]`, walking only the page tables that exist
-/// (a missing table means zero PTEs: committed exactly when `mem_commit`).
+/// (a missing table means zero PTEs: committed exactly when `mem_commit`) and
+/// reading what the paged-out ones hold from `paged` (without faulting them
+/// back: verify and a split's recount of the half it keeps use it too).
 pub fn count_committed(
+    m: &Machine,
+    tables: &PageTables<'_>,
+    paged: &PagedTables,
+    first: Vpn,
+    last: Vpn,
+    mem_commit: bool,
+) -> u64 {
+    let resident = count_resident_committed(m, tables, first, last, mem_commit);
+    // Paged-out tables read as missing (all zero) above: correct by what
+    // they hold (their zero PTEs are not saved, and already counted right).
+    let (start, end) = (first.va().0, last.va().0 + (PAGE_SIZE - 1));
+    let mut committed = resident;
+    for (base, ptes) in paged.iter() {
+        for &(index, raw) in ptes {
+            let va = base + index * PAGE_SIZE;
+            if va < start || va > end {
+                continue;
+            }
+            match (mem_commit, committed_pte(m, raw, mem_commit)) {
+                (true, false) => committed = committed.saturating_sub(1),
+                (false, true) => committed += 1,
+                _ => {}
+            }
+        }
+    }
+    committed
+}
+
+/// `count_committed` over the resident page tables only.
+fn count_resident_committed(
     m: &Machine,
     tables: &PageTables<'_>,
     first: Vpn,

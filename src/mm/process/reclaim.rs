@@ -103,6 +103,9 @@ pub fn trim_other_processes(m: &Machine, processes: &Processes, except: Pid, pag
         }
         if let Some(mut space) = p.try_space() {
             trimmed += space.trim_aged(m, 0, pages - trimmed, 0);
+            // Its tables whose pages are all out already (no service of it
+            // is under way: its lock was free).
+            trimmed += space.trim_page_tables(m);
         }
     }
     // The trimmed pages are modified: write them so they become available.

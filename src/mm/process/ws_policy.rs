@@ -38,6 +38,9 @@ impl AddressSpace {
         let Some(e) = self.ws.get(index).copied() else {
             return false;
         };
+        if e.kind == WsleKind::PageTable {
+            return self.trim_page_table(m, index, e);
+        }
         if !e.trimmable() {
             return false;
         }
@@ -89,6 +92,19 @@ impl AddressSpace {
         );
     }
 
+    /// `trim_private` for a page table leaving (`table_paging.rs`): `loc` is
+    /// its PDE, `pte` what the PDE held.
+    pub(super) fn trim_private_pte(
+        &mut self,
+        m: &Machine,
+        st: MutexGuard<'_, PfnState>,
+        entry: Wsle,
+        loc: EntryLoc,
+        pte: HardwarePte,
+    ) {
+        self.trim_private(m, st, &Leaving { entry, loc, pte });
+    }
+
     /// A private page leaves the working set: its PTE becomes a transition PTE
     /// and the frame goes to the modified list if Modified, else to standby.
     fn trim_private(&mut self, m: &Machine, mut st: MutexGuard<'_, PfnState>, t: &Leaving) {
@@ -138,11 +154,17 @@ impl AddressSpace {
         );
     }
 
-    /// Empties the working set (all but locked and page-table entries); returns how
-    /// many pages left it. Like MiEmptyWorkingSet, it ends by reorganizing the
-    /// free entries (MiRemoveWorkingSetPages).
+    /// Empties the working set of its data pages (all but locked and
+    /// page-table entries); returns how many pages left it. Like
+    /// MiEmptyWorkingSet, it ends by reorganizing the free entries
+    /// (MiRemoveWorkingSetPages). The page tables go by `trim_page_tables`.
     pub fn trim_all(&mut self, m: &Machine) -> u64 {
-        let indexes: Vec<u32> = self.ws.iter().map(|(i, _)| i).collect();
+        let indexes: Vec<u32> = self
+            .ws
+            .iter()
+            .filter(|(_, e)| e.kind != WsleKind::PageTable)
+            .map(|(i, _)| i)
+            .collect();
         let trimmed = indexes
             .into_iter()
             .filter(|&i| self.trim_entry(m, i))

@@ -56,6 +56,9 @@ struct ClonePlan {
 pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     // 1. Everything that can fail, first: the child's commit, its page tables,
     //    the clone control area.
+    // The parent's paged-out tables come back before anything is planned
+    // (resident, they are Active: making the child's tables cannot reuse them).
+    ps.make_tables_resident(m, 0, m.layout.highest_user_address())?;
     copy_vads(m, ps, cs)?;
     for (va, _, _) in plan_clone(m, ps).ptes {
         cs.ensure_leaf(m, va)?;

@@ -192,6 +192,8 @@ pub fn unmap(
     address: u64,
 ) -> MmResult<(Va, u64, ControlAreaId)> {
     let vad = view_at(space, address)?;
+    // Paged-out tables first, so a failure changes nothing.
+    space.make_tables_resident(m, vad.start_va().0, vad.end_va().0)?;
     let ca = vad
         .section
         .as_ref()
@@ -210,6 +212,12 @@ pub fn unmap(
 
 /// Takes a view out of an address space (unmap, and process termination).
 pub fn remove_view(m: &Machine, space: &mut AddressSpace, vad: &Vad) {
+    if let Err(e) = space.make_tables_resident(m, vad.start_va().0, vad.end_va().0) {
+        // Not reached: `unmap` brought them back first, and teardown
+        // discarded them (`tear_down`). `destroy_tables` would release what
+        // a table still paged out names.
+        log::warn!("pid {}: view at {}: {e}", space.pid, vad.range_text());
+    }
     let tables = space.tables(m);
     for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
         space.delete_pte(m, loc, va, Mmpte::ZERO);

@@ -1044,6 +1044,7 @@ mod cache;
 mod fidelity;
 mod kernel;
 mod model;
+mod page_tables;
 mod paging;
 mod pool;
 mod sections;

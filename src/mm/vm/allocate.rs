@@ -36,10 +36,13 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
             size,
             vad_start,
         } => {
+            // The PTEs are counted and changed: their tables must be resident.
+            space.make_tables_resident(m, base.0, base.0 + size.max(1) - 1)?;
             commit_existing(m, space, base, size, vad_start, req.protection)?;
             Ok((base, size))
         }
         AllocPlan::Reset { base, size, .. } => {
+            space.make_tables_resident(m, base.0, base.0 + size.max(1) - 1)?;
             super::reset::reset(m, space, base, size)?;
             Ok((base, size))
         }
@@ -105,7 +108,14 @@ fn commit_existing(
     let mem_commit = v.mem_commit;
     let first = base.vpn();
     let last = Vpn(first.0 + size / PAGE_SIZE - 1);
-    let already = count_committed(m, &space.tables(m), first, last, mem_commit);
+    let already = count_committed(
+        m,
+        &space.tables(m),
+        &space.paged_tables,
+        first,
+        last,
+        mem_commit,
+    );
     let new = (last.0 - first.0 + 1) - already;
     // Charged before any page-table work, so a range beyond the limit costs nothing.
     m.charge_commit(new)?;

@@ -24,12 +24,15 @@ pub fn free(
         .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
     let mem_commit = v.mem_commit;
     let (first, last) = (plan.first_vpn, plan.last_vpn);
+    // Paged-out page tables come back before any PTE is counted or freed
+    // (MiMakePdeExistAndMakeValid); a failure here changes nothing.
+    space.make_tables_resident(m, first.va().0, last.va().0 + PAGE_SIZE - 1)?;
     let tables = space.tables(m);
     if plan.is_release() {
         // The reservation changes first, its charge recounted from the PTEs as they
         // are; then the pages go and their PTEs become zero (nothing reserved).
         let released = vad::apply_release(&mut space.vads, &plan, |a, b| {
-            count_committed(m, &tables, a, b, mem_commit)
+            count_committed(m, &tables, &space.paged_tables, a, b, mem_commit)
         })?;
         for (va, loc) in tables.nonzero_ptes(first, last) {
             space.delete_pte(m, loc, va, Mmpte::ZERO);
@@ -39,7 +42,7 @@ pub fn free(
         space.return_table_charges(m, first, last);
         return Ok((plan.base(), plan.size()));
     }
-    let released = count_committed(m, &tables, first, last, mem_commit);
+    let released = count_committed(m, &tables, &space.paged_tables, first, last, mem_commit);
     if mem_commit {
         // In a MemCommit reservation a zero PTE reads as committed, so every page
         // needs a PTE that says decommitted (NT makes the page tables for that).

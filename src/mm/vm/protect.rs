@@ -2,7 +2,7 @@
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmResult, NtStatus, WithStatus};
-use crate::mm::base::types::{Mmpte, Vpn};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Vpn};
 use crate::mm::fault::privatize_clone_page;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
@@ -57,6 +57,8 @@ pub fn protect(
 ) -> MmResult<WithStatus<Protection>> {
     let highest = m.layout.highest_user_address();
     let (first, last) = vad::plan_protect(&space.vads, address, size, highest)?;
+    // Each page's protection is read from its PTE: paged-out tables first.
+    space.make_tables_resident(m, first.va().0, last.va().0 + (PAGE_SIZE - 1))?;
     let v = space
         .vads
         .find(first)

@@ -33,7 +33,11 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
         )
     }) && matches!(
         st.db.page_use(pfn),
-        PageUse::ProcessPrivate | PageUse::PagedPool | PageUse::Shareable | PageUse::MappedFile
+        PageUse::ProcessPrivate
+            | PageUse::PagedPool
+            | PageUse::Shareable
+            | PageUse::MappedFile
+            | PageUse::PageTable
     );
     if holds_data {
         let mapped_file = m.is_mapped_file_page_locked(st, pfn);

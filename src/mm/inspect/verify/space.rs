@@ -5,14 +5,14 @@
 
 use std::collections::HashMap;
 
-use crate::mm::base::types::{Arch, Mmpte, Pfn, Pid, PteAddress, Va};
+use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::{EntryLoc, PageTables};
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::hyperspace::hyperspace_range;
 use crate::mm::process::mapping::private_use;
-use crate::mm::process::page_tables::{count_committed, pte_va};
+use crate::mm::process::page_tables::{count_committed, pte_va, self_map_va};
 use crate::mm::process::table_charges::needed_by;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::segment::ControlAreaId;
@@ -97,11 +97,12 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         });
     }
     w.hyperspace(t, space, &tables);
+    w.paged_out_tables(t, space, &tables);
     w.check_tables(t, space);
     check_working_set(t, pid, space, &tables, &w.table_frames);
     check_table_charges(t, pid, space);
     for vad in space.vads.iter() {
-        check_vad(t, pid, &tables, vad);
+        check_vad(t, pid, space, &tables, vad);
     }
     t.commit_sum += space.commit_charge();
 }
@@ -146,6 +147,70 @@ impl SpaceWalk {
                 t.note(child, format!("pid {pid} hyperspace table for {va:#x}"));
             }
         });
+    }
+
+    /// User page tables paged out (`process/table_paging.rs`): each PDE is a
+    /// transition PTE (the frame on a list or under a write, a PageTable of
+    /// this process whose PteAddress is the PDE's, holding what was saved)
+    /// or a paging-file PTE (its slot allocated), and what the table holds is
+    /// checked as the walk checks resident PTEs. Nothing is faulted in.
+    fn paged_out_tables(&mut self, t: &mut Tally<'_>, space: &AddressSpace, tables: &PageTables) {
+        let pid = self.pid;
+        let mut pdes = Vec::new();
+        let user_end = t.m.layout.highest_user_address();
+        tables.for_each_paged_out_table(0, user_end, &mut |va, _, raw| pdes.push((va, raw)));
+        if pdes.len() != space.paged_tables.len() {
+            t.v.push(format!(
+                "pid {pid}: {} page tables are paged out but {} are saved",
+                pdes.len(),
+                space.paged_tables.len()
+            ));
+        }
+        for (va, raw) in pdes {
+            let Some(ptes) = space
+                .paged_tables
+                .iter()
+                .find(|(b, _)| *b == va)
+                .map(|p| p.1)
+            else {
+                t.v.push(format!(
+                    "pid {pid}: page table for {va:#x} is paged out unsaved"
+                ));
+                continue;
+            };
+            match t.m.fmt.decode(raw) {
+                PteState::Transition { pfn, .. } => {
+                    t.note(pfn, format!("pid {pid} page table for {va:#x} (paged out)"));
+                    paged_out_frame(t, space, Va(va), pfn, ptes);
+                }
+                PteState::PageFile { file, slot, .. } => t.name_slot(
+                    file,
+                    slot,
+                    format!("pid {pid}'s paged-out page table for {va:#x}"),
+                ),
+                _ => t.v.push(format!(
+                    "pid {pid}: the PDE for {va:#x} holds {raw:#x}, neither a table nor paged out"
+                )),
+            }
+            for &(index, pte) in ptes {
+                let at = Va(va + index * PAGE_SIZE);
+                if matches!(
+                    t.m.fmt.decode(pte),
+                    PteState::Valid(_) | PteState::Transition { .. }
+                ) {
+                    t.v.push(format!(
+                        "pid {pid}: paged-out page table holds {pte:#x} for {:#x}",
+                        at.0
+                    ));
+                    continue;
+                }
+                let nowhere = EntryLoc {
+                    table: Pfn(u32::MAX),
+                    index,
+                };
+                self.leaf(t, space, at, nowhere, pte);
+            }
+        }
     }
 
     /// One leaf PTE of the walk.
@@ -232,9 +297,10 @@ impl SpaceWalk {
                 ));
             }
         }
-        if self.table_frames.len() as u64 != space.page_table_pages {
+        let paged_out = space.paged_tables.len() as u64;
+        if self.table_frames.len() as u64 + paged_out != space.page_table_pages {
             t.v.push(format!(
-                "pid {pid}: {} page-table frames found, {} counted",
+                "pid {pid}: {} page-table frames found and {paged_out} paged out, {} counted",
                 self.table_frames.len(),
                 space.page_table_pages
             ));
@@ -580,7 +646,7 @@ fn check_working_set(
 /// A VAD's charge: a view charges every page if copy-on-write, else nothing
 /// (and counts as a view of its control area); private memory charges its
 /// committed pages.
-fn check_vad(t: &mut Tally<'_>, pid: Pid, tables: &PageTables, vad: &Vad) {
+fn check_vad(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, tables: &PageTables, vad: &Vad) {
     if let Some(sr) = &vad.section {
         if vad.start_va().0 > t.m.layout.highest_user_address() {
             *t.cache_views.entry(sr.id).or_default() += 1;
@@ -604,6 +670,7 @@ fn check_vad(t: &mut Tally<'_>, pid: Pid, tables: &PageTables, vad: &Vad) {
     let committed = count_committed(
         t.m,
         tables,
+        &space.paged_tables,
         vad.starting_vpn,
         vad.ending_vpn,
         vad.mem_commit,
@@ -613,6 +680,54 @@ fn check_vad(t: &mut Tally<'_>, pid: Pid, tables: &PageTables, vad: &Vad) {
             "pid {pid}: VAD {} charges {} pages but {committed} are committed",
             vad.range_text(),
             vad.commit_charge
+        ));
+    }
+}
+
+/// The frame of a page table paged out to a transition PDE.
+fn paged_out_frame(
+    t: &mut Tally<'_>,
+    space: &AddressSpace,
+    base: Va,
+    pfn: Pfn,
+    saved: &[(u64, Mmpte)],
+) {
+    let (m, pid) = (t.m, space.pid);
+    let Some(e) = t.st.db.entry(pfn) else {
+        t.v.push(format!(
+            "pid {pid}: paged-out table for {:#x} names pfn {:#x} beyond RAM",
+            base.0, pfn.0
+        ));
+        return;
+    };
+    let want = pte_va(m, self_map_va(m, Level::Pte, base));
+    let placed = matches!(
+        e.location,
+        PageLocation::Standby | PageLocation::Modified | PageLocation::Transition
+    );
+    if !placed || e.use_ != PageUse::PageTable || e.owner != space.slot || e.pte_address != want {
+        t.v.push(format!(
+            "pid {pid}: paged-out table for {:#x} (pfn {:#x}) is {} {} owner {} PteAddress {:#x}, not a listed PageTable at {want:#x}",
+            base.0,
+            pfn.0,
+            e.location,
+            e.use_.name(),
+            e.owner,
+            e.pte_address
+        ));
+    }
+    let tables = space.tables(m);
+    let held: Vec<(u64, Mmpte)> = (0..m.fmt.entries_per_table(Level::Pte))
+        .map(|index| (index, tables.read(EntryLoc { table: pfn, index })))
+        .filter(|(_, raw)| !raw.is_zero())
+        .collect();
+    if held != saved {
+        t.v.push(format!(
+            "pid {pid}: paged-out table for {:#x} (pfn {:#x}) holds {} entries, {} saved",
+            base.0,
+            pfn.0,
+            held.len(),
+            saved.len()
         ));
     }
 }

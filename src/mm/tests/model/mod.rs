@@ -42,21 +42,21 @@ use crate::mm::base::types::Arch;
 /// Pages the model lets processes and sections commit in all: twelve times the
 /// 256 pages of RAM, well under the commit limit (RAM + a 64 MB paging file,
 /// 16,640 pages). Page tables and each process's own pages are charged
-/// besides, and not counted here: `ADDRESS_WINDOW` and `REGION_LIMIT` keep
-/// them to about 20 pages a process (x64: up to 9 page tables, a page
-/// directory, a PDP page, and 6 of its own), some 160 for 8 processes, far
-/// inside the margin.
+/// besides, and not counted here: `REGION_LIMIT` keeps them to about 100
+/// pages a process (a page table per region at most, and on PAE and x64 a
+/// page directory per GB of `ADDRESS_WINDOW`), some 800 for 8 processes,
+/// far inside the margin.
 const COMMIT_BUDGET: u64 = 3072;
-/// Highest address the test picks on its own (auto allocations start low).
-/// With `REGION_LIMIT` this bounds the page tables a process needs: at most
-/// 8 on PAE and x64 (4 on x86), so that eight processes' tables and the locked
-/// pages never fill the 256 pages of RAM. (mmfs keeps page tables resident, as
-/// docs/TESTING.md says; NT would page out a table with no valid entry.)
-const ADDRESS_WINDOW: u64 = 0x0100_0000;
+/// Highest address the test picks on its own (auto allocations start low):
+/// a gigabyte, so regions scatter over up to 256 page tables (512 on PAE and
+/// x64), more than the 256 pages of RAM could hold at once. The model relies
+/// on page tables paging out (`process/table_paging.rs`): a table that maps
+/// nothing valid or in transition leaves memory as NT's does.
+const ADDRESS_WINDOW: u64 = 0x4000_0000;
 /// Regions (reservations and views) per process: beyond it, an allocation or
 /// a map becomes a release or an unmap, so that reservations, which cost no
-/// commit, do not pile up without bound.
-const REGION_LIMIT: usize = 48;
+/// commit but for their page tables, do not pile up without bound.
+const REGION_LIMIT: usize = 96;
 /// Operations between checks (`MMFS_MODEL_BATCH=1` checks after every one,
 /// to find the operation that broke an invariant).
 const BATCH: u64 = 50;
@@ -116,6 +116,10 @@ fn model_random_sequences_match_the_reference_model() {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         eprintln!("model: seed {seed:#x} {arch:?}: cache {}", cache.join(", "));
+        eprintln!(
+            "model: seed {seed:#x} {arch:?}: {} page tables paged out, {} brought back by a fault",
+            s.tables_trimmed, s.table_faults
+        );
         assert!(
             s.hard_faults > 0 && s.pages_written > 0,
             "RAM was not overcommitted"

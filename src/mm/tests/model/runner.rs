@@ -57,6 +57,9 @@ pub(super) struct Summary {
     pub(super) refusals: u64,
     pub(super) hard_faults: u64,
     pub(super) pages_written: u64,
+    /// Page tables paged out, and faulted back.
+    pub(super) tables_trimmed: u64,
+    pub(super) table_faults: u64,
     pub(super) resets: u64,
     pub(super) reset_zeroed: u64,
     pub(super) reset_reads: u64,
@@ -982,6 +985,8 @@ impl Run {
             cache: self.mm.cache_stats(),
             hard_faults: self.mm.counter("hard_faults"),
             pages_written: self.mm.counter("pages_written_to_pagefile"),
+            tables_trimmed: self.mm.counter("page_tables_trimmed"),
+            table_faults: self.mm.counter("page_table_faults"),
         }
     }
 }
