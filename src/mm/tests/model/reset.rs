@@ -282,6 +282,11 @@ impl ResetPlan {
         let first = self.base + self.fi as u64 * PAGE_SIZE;
         (first, (self.li - self.fi + 1) as u64 * PAGE_SIZE)
     }
+
+    /// Whether it resets pages of a view (else private memory).
+    pub(super) fn is_view(&self) -> bool {
+        self.view
+    }
 }
 
 impl Model {

@@ -20,7 +20,7 @@ use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{AccessFault, FaultKind};
-use crate::mm::inspect::{PfnRow, PteRow};
+use crate::mm::inspect::{PagedOutTable, PfnRow, PteRow};
 use crate::mm::pfn::PageLocation;
 use crate::mm::tests::{meminfo, req, small_machine};
 use crate::mm::testutil::XorShift;
@@ -390,10 +390,37 @@ impl Run {
     fn reset_effects(&self, pi: usize, plan: &ResetPlan) -> HashMap<u64, Effect> {
         let pid = self.model.procs[pi].pid;
         let (first, bytes) = plan.range();
+        // The reset brings back the range's paged-out page tables before it
+        // looks at a PTE; reading one from the paging file takes a page, which
+        // may repurpose any standby frame first: a page in transition the
+        // reset would have kept may then be only in the paging file, and read
+        // zeros (MiMakePdeExistAndMakeValid's fault is as unpredictable).
+        let table_read = (first..first + bytes)
+            .step_by(PAGE_SIZE as usize)
+            .any(|va| {
+                self.mm.pte_detail(pid, va).is_ok_and(|d| {
+                    matches!(d.table_paged_out, Some(PagedOutTable::PagingFile { .. }))
+                })
+            });
         let rows = self.expect_ok("ptes", self.mm.ptes(pid));
         rows.iter()
             .filter(|r| r.raw != 0 && (first..first + bytes).contains(&r.va))
-            .map(|r| (r.va, self.page_effect(pid, r)))
+            .map(|r| {
+                let effect = match self.page_effect(pid, r) {
+                    // A private page's frame, or a view's prototype frame (a
+                    // clone block's page would be zeroed for every relative:
+                    // the generator's private resets are predicted exactly).
+                    Effect::Keep
+                        if table_read
+                            && (r.state == "transition"
+                                || (plan.is_view() && r.state == "prototype")) =>
+                    {
+                        Effect::MayDrop
+                    }
+                    effect => effect,
+                };
+                (r.va, effect)
+            })
             .collect()
     }
 
