@@ -65,7 +65,7 @@ impl Mm {
         // Taken before the process table: an address space is never locked
         // while the table is held. An entry the System process adds after
         // this reaches the new process lazily (`process/system_tables.rs`).
-        let system_entries = match self.processes.get(Pid::SYSTEM) {
+        let system_entries = match self.system_process() {
             Ok(system) => system_tables::system_entries(m, &system.space().tables(m)),
             Err(_) => Vec::new(),
         };

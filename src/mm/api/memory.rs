@@ -228,13 +228,12 @@ impl Mm {
     /// holds no walk of them, so they may go now; they are written out at
     /// once, to be available.
     fn reclaim_around(&self, pid: Pid, space: &mut AddressSpace, va: Va) -> u64 {
-        let mut trimmed = self.reclaim_for(pid);
+        let others = self.reclaim_for(pid);
         let tables = space.trim_page_tables_sparing(&self.machine, Some(va));
         if tables > 0 {
             flush_modified(&self.machine);
         }
-        trimmed += tables;
-        trimmed
+        others + tables
     }
 }
 

@@ -4,12 +4,9 @@
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
-use crate::mm::fault::{AccessFault, FaultKind};
 use crate::mm::kernel::pool::{Pool, PoolType, Tag};
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
-
-use super::memory::SystemCopy;
 
 impl Mm {
     /// Runs `f` on the pool with `Mm::kernel` and the System process's
@@ -45,37 +42,5 @@ impl Mm {
             pool.set_special(m, tag);
             Ok(())
         })
-    }
-
-    /// A driver's read of pool memory at `addr`: through the System process's
-    /// page tables, faulting paged pool in. Only pool addresses.
-    pub fn pool_read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, AccessFault> {
-        self.pool_copy(addr, buf.len(), SystemCopy::Read(buf))
-    }
-
-    /// A driver's write of pool memory at `addr` (see `pool_read`): a write
-    /// past a special pool allocation hits its guard page.
-    pub fn pool_write(&self, addr: u64, data: &[u8]) -> Result<usize, AccessFault> {
-        self.pool_copy(addr, data.len(), SystemCopy::Write(data))
-    }
-
-    fn pool_copy(&self, addr: u64, len: usize, copy: SystemCopy<'_>) -> Result<usize, AccessFault> {
-        let kernel = self.kernel_lock();
-        let end = addr.saturating_add(len.max(1) as u64 - 1);
-        let pool = &kernel.pool;
-        let inside = pool.type_of(addr).is_some() && pool.type_of(addr) == pool.type_of(end);
-        if !inside {
-            return Err(crate::mm::fault::fault(
-                FaultKind::NotCommitted,
-                crate::mm::NtStatus::ACCESS_VIOLATION,
-                format!("{addr:#x}..{end:#x} is not within one pool's range"),
-            ));
-        }
-        let system = self.system_process().map_err(|error| AccessFault {
-            kind: FaultKind::Resources,
-            error,
-        })?;
-        let mut space = system.space();
-        self.system_copy(&mut space, addr, copy)
     }
 }

@@ -236,14 +236,17 @@ impl Mm {
         if space.pid == Pid::SYSTEM {
             return (Some(SharedEntry::Owner), None);
         }
-        let Some(system_dtb) = self.system_process().ok().and_then(|s| {
-            m.pfn_lock()
-                .owners
-                .iter()
-                .flatten()
-                .find(|o| o.pid == s.pid)
-                .map(|o| o.dtb)
-        }) else {
+        // Its DirectoryTableBase from the owner slots, not from its address
+        // space: this one's lock is held, and the System process's (pid 4,
+        // below it) may not be taken after it.
+        let system_dtb = m
+            .pfn_lock()
+            .owners
+            .iter()
+            .flatten()
+            .find(|o| o.pid == Pid::SYSTEM)
+            .map(|o| o.dtb);
+        let Some(system_dtb) = system_dtb else {
             return (None, None);
         };
         let empty = space

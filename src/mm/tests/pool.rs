@@ -28,13 +28,14 @@ fn header(mm: &Mm, addr: u64) -> crate::mm::kernel::pool::PoolHeader {
     let g = Geometry::new(mm.layout().arch());
     let mut raw = [0u8; 16];
     let at = addr - g.header;
-    mm.pool_read(at, &mut raw[..g.header as usize]).unwrap();
+    mm.read_kernel_memory(at, &mut raw[..g.header as usize])
+        .unwrap();
     g.decode(&raw)
 }
 
 fn read(mm: &Mm, addr: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
-    assert_eq!(mm.pool_read(addr, &mut buf), Ok(len));
+    assert_eq!(mm.read_kernel_memory(addr, &mut buf), Ok(len));
     buf
 }
 
@@ -102,7 +103,7 @@ fn nonpaged_pool_is_resident_and_in_no_working_set() {
         let mm = machine(arch, 16 << 20);
         let resident = meminfo(&mm, "ResidentAvailablePages");
         let a = mm.pool_alloc(NonPaged, 64, "Np").unwrap();
-        mm.pool_write(a, b"resident").unwrap();
+        mm.write_kernel_memory(a, b"resident").unwrap();
         assert_eq!(meminfo(&mm, "NonPagedPoolPages"), 1);
         assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident - 1);
         assert_eq!(frames_used_for(&mm, PageUse::NonPagedPool), 1);
@@ -141,7 +142,7 @@ fn paged_pool_pages_out_and_faults_back() {
         let mut blocks = Vec::new();
         for i in 0..40u8 {
             let a = mm.pool_alloc(Paged, 1000, "Page").unwrap();
-            mm.pool_write(a, &[i; 1000]).unwrap();
+            mm.write_kernel_memory(a, &[i; 1000]).unwrap();
             blocks.push((a, i));
         }
         let written = mm
@@ -207,7 +208,7 @@ fn big_allocations_take_whole_pages_without_a_header() {
             rows.iter()
                 .any(|r| r.address == b && r.state == "big" && r.tag == "Big2")
         );
-        mm.pool_write(b + 3 * PAGE_SIZE, b"x").unwrap();
+        mm.write_kernel_memory(b + 3 * PAGE_SIZE, b"x").unwrap();
         assert_verified(&mm);
         let used = mm.pool_used();
         assert_eq!(
@@ -235,16 +236,16 @@ fn special_pool_catches_overruns() {
             assert_eq!(a % PAGE_SIZE, PAGE_SIZE - 100u64.div_ceil(g.unit) * g.unit);
             let slack = read(&mm, a - 8, 8);
             assert_eq!(slack, vec![SPECIAL_POOL_PATTERN; 8]);
-            mm.pool_write(a, &[1; 100]).unwrap();
+            mm.write_kernel_memory(a, &[1; 100]).unwrap();
             let page_end = a / PAGE_SIZE * PAGE_SIZE + PAGE_SIZE;
-            let past = mm.pool_write(page_end, b"!").unwrap_err();
+            let past = mm.write_kernel_memory(page_end, b"!").unwrap_err();
             assert_eq!(past.kind, FaultKind::NotCommitted, "the guard page");
             assert_verified(&mm);
             mm.pool_free(a).unwrap();
             // Corrupt the slack in front of the next one.
             let b = mm.pool_alloc(ty, 100, "Spcl").unwrap();
             let events = mm.events().subscribe();
-            mm.pool_write(b - 1, b"!").unwrap();
+            mm.write_kernel_memory(b - 1, b"!").unwrap();
             let e = mm.pool_free(b).unwrap_err();
             assert_eq!(e.status, NtStatus::DATA_ERROR);
             assert!(
@@ -386,7 +387,8 @@ fn random_pool_sequences_match_the_model() {
                 let a = mm.pool_alloc(ty, size, tag).unwrap();
                 mm.pool_special(None).unwrap();
                 let fill = (step % 251) as u8;
-                mm.pool_write(a, &vec![fill; size as usize]).unwrap();
+                mm.write_kernel_memory(a, &vec![fill; size as usize])
+                    .unwrap();
                 for (&b, &(_, bsize, _)) in model.range(..a + size).rev().take(1) {
                     assert!(b + bsize <= a, "seed {seed}: {a:#x} overlaps {b:#x}");
                 }

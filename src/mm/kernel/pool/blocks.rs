@@ -47,7 +47,7 @@ fn write_header(m: &Machine, g: super::Geometry, pfn: Pfn, off: u64, h: &PoolHea
 impl Pool {
     /// The first free block of at least `units` of `ty` pool, smallest list first.
     fn find_free(&self, ty: PoolType, units: u32) -> Option<(u64, u32)> {
-        let d = &self.descriptors[ty as usize];
+        let d = &self.descriptors[ty.index()];
         let &u = d.nonempty.range(units..).next()?;
         d.free[u as usize].first().map(|&at| (at, u))
     }
@@ -64,7 +64,7 @@ impl Pool {
         let (block, units, pfn) = match self.find_free(ty, need) {
             Some((at, units)) => {
                 let pfn = cx.frame(at, Access::Write)?;
-                self.descriptors[ty as usize].take(units, at);
+                self.descriptors[ty.index()].take(units, at);
                 (at, units, pfn)
             }
             None => self.new_block_page(cx, ty)?,
@@ -98,7 +98,7 @@ impl Pool {
             },
         );
         let page = block - off;
-        *self.descriptors[ty as usize]
+        *self.descriptors[ty.index()]
             .block_pages
             .entry(page)
             .or_default() += 1;
@@ -156,7 +156,7 @@ impl Pool {
             h.previous_size = units;
             write_header(m, g, pfn, next, &h);
         }
-        self.descriptors[ty as usize].put(units, at);
+        self.descriptors[ty.index()].put(units, at);
     }
 
     pub(super) fn free_block(&mut self, cx: &mut Ctx<'_>, addr: u64, b: Block) -> MmResult<()> {
@@ -168,7 +168,7 @@ impl Pool {
         let me = read_header(cx.m, g, pfn, off);
         let (mut start, mut units) = (off, b.units);
         let mut previous = if off == 0 { 0 } else { me.previous_size };
-        let d = ty_index(b.ty);
+        let d = b.ty.index();
         let next = off + u64::from(b.units) * g.unit;
         if next < PAGE_SIZE
             && let Some(h) = self.free_on_page(cx.m, pfn, b.ty, page, next)
@@ -212,14 +212,10 @@ impl Pool {
         off: u64,
     ) -> Option<PoolHeader> {
         let h = read_header(m, self.geometry(), pfn, off);
-        let listed = self.descriptors[ty as usize]
+        let listed = self.descriptors[ty.index()]
             .free
             .get(h.block_size as usize)
             .is_some_and(|l| l.contains(&(page + off)));
         (h.pool_type == 0 && h.block_size > 0 && listed).then_some(h)
     }
-}
-
-fn ty_index(ty: PoolType) -> usize {
-    ty as usize
 }

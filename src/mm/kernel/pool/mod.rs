@@ -84,7 +84,7 @@ impl PoolType {
         self as u32 + 1
     }
 
-    fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         self as usize
     }
 }
@@ -195,8 +195,6 @@ pub struct Pool {
     pub paged_max_pages: u64,
     /// The ranges each pool type's pages come from, `[start, end)`.
     pub ranges: [(u64, u64); 2],
-    /// Pages of each type in use, guard pages excluded (what meminfo shows).
-    pub pages_in_use: [u64; 2],
 }
 
 impl Pool {
@@ -302,12 +300,12 @@ impl Pool {
 
     /// The commit paged pool charges: every paged pool page in use.
     pub fn paged_commit(&self) -> u64 {
-        self.pages_in_use[PoolType::Paged.index()]
+        self.descriptors[PoolType::Paged.index()].total_pages
     }
 
     /// Pages of `ty` pool in use (meminfo's PagedPoolPages, NonPagedPoolPages).
     pub fn pages(&self, ty: PoolType) -> u64 {
-        self.pages_in_use[ty.index()]
+        self.descriptors[ty.index()].total_pages
     }
 
     /// Whether `addr` is any pool address at all.

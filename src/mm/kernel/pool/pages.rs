@@ -131,8 +131,7 @@ impl Pool {
                 return Err(insufficient(ty, &e.message));
             }
         }
-        self.pages_in_use[ty as usize] += mapped;
-        self.descriptors[ty as usize].total_pages += mapped;
+        self.descriptors[ty.index()].total_pages += mapped;
         Ok(va)
     }
 
@@ -151,8 +150,7 @@ impl Pool {
         }
         self.release_va(cx.m, ty, va, pages);
         self.uncharge(cx.m, ty, mapped);
-        self.pages_in_use[ty as usize] -= mapped;
-        self.descriptors[ty as usize].total_pages -= mapped;
+        self.descriptors[ty.index()].total_pages -= mapped;
     }
 
     fn claim_va(&mut self, m: &Machine, ty: PoolType, pages: u64) -> Option<u64> {
