@@ -63,6 +63,9 @@ pub struct Layout {
     highest_user_address: u64,
     system_range_start: u64,
     regions: Vec<Region>,
+    /// The paged pool region, looked at on every fault in system space
+    /// (`is_paged_pool`), so kept apart from the list it is in.
+    paged_pool: Option<Region>,
 }
 
 impl Layout {
@@ -86,12 +89,14 @@ impl Layout {
             ),
         ];
         regions.extend(system);
+        let paged_pool = regions.iter().find(|r| r.name == PAGED_POOL).copied();
         Layout {
             arch,
             three_gb,
             highest_user_address,
             system_range_start,
             regions,
+            paged_pool,
         }
     }
 
@@ -184,6 +189,11 @@ impl Layout {
     /// The size of the system cache range in bytes.
     pub fn system_cache_bytes(&self) -> u64 {
         self.region_named(SYSTEM_CACHE).map_or(0, |r| r.size())
+    }
+
+    /// Whether `va` lies in the paged pool region.
+    pub fn is_paged_pool(&self, va: u64) -> bool {
+        self.paged_pool.is_some_and(|r| r.contains(va))
     }
 
     /// MmPagedPoolStart, which x86 also uses as MmProtopte_Base.

@@ -75,11 +75,7 @@ fn valid_pte(m: &Machine, pfn: Pfn, p: Protection, dirty: bool, owner: bool) -> 
 /// paged pool range of system space (the System process's pageable pool
 /// pages, faulted in and paged out like a process's), else process private.
 pub fn private_use(m: &Machine, va: Va) -> PageUse {
-    if va.0 > m.layout.highest_user_address()
-        && m.layout
-            .region_named(crate::mm::hw::layout::names::PAGED_POOL)
-            .is_some_and(|r| r.contains(va.0))
-    {
+    if m.layout.is_paged_pool(va.0) {
         return PageUse::PagedPool;
     }
     PageUse::ProcessPrivate
