@@ -6,6 +6,7 @@
 
 pub mod args;
 mod cache;
+pub mod caller;
 mod kernel;
 mod pagefiles;
 mod pool;
@@ -13,6 +14,7 @@ mod process;
 pub mod sections;
 mod system;
 
+pub use caller::{Caller, Privileges};
 pub use sections::SectionKey;
 
 use crate::mm::{Mm, MmError};
@@ -74,8 +76,17 @@ pub fn split(line: &str) -> Option<Words<'_>> {
     })
 }
 
-/// Runs one line against `target`. Blank lines and comments give `None`.
+/// Runs one line against `target` in kernel mode (every privilege held).
+/// Blank lines and comments give `None`.
 pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
+    execute_as(mm, target, line, &Caller::KERNEL)
+}
+
+/// Runs one line against `target` for `caller`: a command that needs a
+/// privilege the caller lacks fails with STATUS_PRIVILEGE_NOT_HELD and
+/// changes nothing. Who may write to which control file at all is the file
+/// system's check (at open), not this one's.
+pub fn execute_as(mm: &Mm, target: Target, line: &[u8], caller: &Caller) -> Option<Outcome> {
     let line = match std::str::from_utf8(line) {
         Ok(s) => s,
         Err(_) => {
@@ -88,7 +99,7 @@ pub fn execute(mm: &Mm, target: Target, line: &[u8]) -> Option<Outcome> {
     let words = split(line)?;
     Some(match target {
         Target::System => system::execute(mm, &words),
-        Target::Process(pid) => process::execute(mm, pid, &words),
+        Target::Process(pid) => process::execute(mm, pid, &words, caller),
         Target::Pagefiles => pagefiles::execute(mm, &words),
         Target::Sections => sections::execute(mm, &words),
         Target::Section(key) => sections::execute_section(mm, key, &words),

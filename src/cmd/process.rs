@@ -1,6 +1,7 @@
 //! Commands of `processes/<name>/control`: NT's virtual memory services.
 
 use super::args::{parse_number, parse_size};
+use super::caller::{Caller, check_process_command};
 use super::{Outcome, Words, no_options, unknown_verb, with_status};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pid;
@@ -12,8 +13,11 @@ const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release,
 protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
 map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, help";
 
-pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
+pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>, caller: &Caller) -> Outcome {
     no_options(w)?;
+    // The privilege check first, before the verb's own parsing: NT's
+    // services make it at their entry (and it covers `awe-alloc` by name).
+    check_process_command(w, caller)?;
     match w.verb {
         "alloc" => alloc(mm, pid, w),
         "free" => free(mm, pid, w),

@@ -4,6 +4,7 @@
 //! process half made or half torn down.
 
 use crate::mm::base::status::MmResult;
+use crate::mm::base::token::Token;
 use crate::mm::base::types::{Pfn, Pid};
 use crate::mm::machine::Owner;
 use crate::mm::process::working_set::{
@@ -22,6 +23,7 @@ impl Mm {
         self.create_process_with(
             SYSTEM_PROCESS_NAME,
             Some(Pid::SYSTEM),
+            None,
             SYSTEM_MINIMUM,
             SYSTEM_MAXIMUM,
         )
@@ -31,15 +33,22 @@ impl Mm {
     /// and its kernel stack. The stack is made first, under `Mm::kernel` and
     /// the System process's address space alone (the process table is not
     /// held then: no address space is locked under it), and deleted again if
-    /// the process cannot be made.
+    /// the process cannot be made. The process belongs to the machine (no
+    /// token): a kernel-mode caller's, as the tests make them.
     pub fn create_process(&self, name: &str) -> MmResult<Pid> {
+        self.create_process_as(name, None)
+    }
+
+    /// [`Self::create_process`] for the user `token` (`mkdir processes/NAME`
+    /// by that user): the process runs as them (NT: its primary token).
+    pub fn create_process_as(&self, name: &str, token: Option<Token>) -> MmResult<Pid> {
         let _lifecycle = self.lifecycle_shared();
         self.with_reclaim(Pid(0), || {
             // The name's refusals come before the stack's.
             self.processes.read().reserve(name, None)?;
             let mut k = self.kernel_lock();
             let stack = self.create_kernel_stack(&mut k, name)?;
-            match self.create_process_with(name, None, DEFAULT_MINIMUM, DEFAULT_MAXIMUM) {
+            match self.create_process_with(name, None, token, DEFAULT_MINIMUM, DEFAULT_MAXIMUM) {
                 Ok(pid) => {
                     k.stacks.insert(pid, stack);
                     Ok(pid)
@@ -58,6 +67,7 @@ impl Mm {
         &self,
         name: &str,
         pid: Option<Pid>,
+        token: Option<Token>,
         ws_min: u64,
         ws_max: u64,
     ) -> MmResult<Pid> {
@@ -102,7 +112,7 @@ impl Mm {
                 discarded_private: 0,
             });
         }
-        table.insert(Process::new(pid, name, m.clock.now_ms(), space));
+        table.insert(Process::new(pid, name, m.clock.now_ms(), token, space));
         m.events.name_process(u64::from(pid.0), name);
         Ok(pid)
     }
@@ -185,7 +195,9 @@ impl Mm {
         // The pages a fork needs are the child's (page tables, clone blocks),
         // so the parent's own working set is as fair a source as any other's.
         self.with_reclaim(Pid(0), || {
-            let child_pid = self.create_process(child_name)?;
+            // The child runs as its parent's user (NtCreateProcess: the
+            // child's token is a copy of the parent's).
+            let child_pid = self.create_process_as(child_name, parent.token)?;
             let cloned = self.process(child_pid).and_then(|child| {
                 // Lock order: the parent, then the child: pid order, as
                 // `verify` takes them (a child's pid is above its parent's).
@@ -214,6 +226,12 @@ impl Mm {
 
     pub fn process_name(&self, pid: Pid) -> Option<String> {
         self.processes.read().get(pid).map(|p| p.name.clone())
+    }
+
+    /// The user a live process runs as; `None` if it belongs to the machine
+    /// (System, or made by a kernel-mode caller) or does not exist.
+    pub fn process_token(&self, pid: Pid) -> Option<Token> {
+        self.processes.read().get(pid).and_then(|p| p.token)
     }
 
     /// `outswap`: empties the process's working set and marks it outswapped.

@@ -12,5 +12,6 @@ pub mod config;
 pub mod counters;
 pub mod events;
 pub mod protection;
+pub mod token;
 pub mod types;
 pub mod wakeups;

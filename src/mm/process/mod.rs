@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::mm::base::status::MmResult;
+use crate::mm::base::token::Token;
 use crate::mm::base::types::Pid;
 
 pub use address_space::AddressSpace;
@@ -73,17 +74,28 @@ pub struct Process {
     pub name: String,
     /// Simulated time of creation, in milliseconds.
     pub create_time_ms: u64,
+    /// The user it runs as (NT: its primary token); `None` for the System
+    /// process and for a process a kernel-mode caller made, which belong to
+    /// the machine (whoever runs mmfs). Set at creation, never changed.
+    pub token: Option<Token>,
     /// The address space. Lock order 4: after the process table, before the
     /// commit and PFN locks.
     space: Mutex<AddressSpace>,
 }
 
 impl Process {
-    pub fn new(pid: Pid, name: &str, create_time_ms: u64, space: AddressSpace) -> Process {
+    pub fn new(
+        pid: Pid,
+        name: &str,
+        create_time_ms: u64,
+        token: Option<Token>,
+        space: AddressSpace,
+    ) -> Process {
         Process {
             pid,
             name: name.to_string(),
             create_time_ms,
+            token,
             space: Mutex::new(space),
         }
     }
