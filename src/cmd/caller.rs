@@ -134,7 +134,14 @@ mod tests {
         assert_eq!(Caller::user(0, 0, 1000).privileges, Privileges::ALL);
         assert_eq!(Caller::user(1000, 1000, 1000).privileges, Privileges::ALL);
         assert_eq!(Caller::user(1001, 1001, 1000).privileges, Privileges::NONE);
-        assert_eq!(Caller::user(1001, 1001, 0), Caller { uid: 1001, gid: 1001, ..USER });
+        assert_eq!(
+            Caller::user(1001, 1001, 0),
+            Caller {
+                uid: 1001,
+                gid: 1001,
+                ..USER
+            }
+        );
         assert!(Caller::is_administrator(0, 1000));
         assert!(!Caller::is_administrator(1001, 0));
     }

@@ -5,7 +5,7 @@
 //! gives the outcome of the last command, and a descriptor that wrote a command
 //! reads its own command's outcome.
 
-use crate::cmd::{self, Outcome, Target};
+use crate::cmd::{self, Caller, Outcome, Target};
 use crate::mm::{Mm, MmError};
 use crate::mm_err;
 
@@ -26,6 +26,9 @@ pub struct ControlHandle {
     /// used: after a write the descriptor's offset points past the command, yet the
     /// writer must read its outcome from the start (SPEC §3).
     pub read_cursor: u64,
+    /// Who wrote the last bytes: the commands (a partial line run at close
+    /// too) run with their privileges. Kernel mode until a write.
+    pub writer_caller: Caller,
 }
 
 impl ControlHandle {
@@ -36,7 +39,20 @@ impl ControlHandle {
             pending_writer: None,
             own_outcome: None,
             read_cursor: 0,
+            writer_caller: Caller::KERNEL,
         }
+    }
+
+    /// [`Self::take_lines`] written by `caller`, whose privileges the lines
+    /// (and a partial tail, when it runs) are checked against.
+    pub fn take_lines_as(
+        &mut self,
+        data: &[u8],
+        writer: u32,
+        caller: Caller,
+    ) -> Result<Vec<Vec<u8>>, MmError> {
+        self.writer_caller = caller;
+        self.take_lines(data, writer)
     }
 
     /// Takes the complete lines out of `pending + data`, keeping any partial tail.
@@ -89,9 +105,19 @@ pub fn read_start(h: &mut ControlHandle, offset: u64, size: u32, text_len: u64) 
 /// decides the reply (the failure, or the last command's success) or `None` if
 /// every line was blank.
 pub fn run_lines(mm: &Mm, target: Target, lines: &[Vec<u8>]) -> Option<Outcome> {
+    run_lines_as(mm, target, lines, &Caller::KERNEL)
+}
+
+/// [`run_lines`] for `caller` (a user-mode caller's privileges).
+pub fn run_lines_as(
+    mm: &Mm,
+    target: Target,
+    lines: &[Vec<u8>],
+    caller: &Caller,
+) -> Option<Outcome> {
     let mut last = None;
     for line in lines {
-        if let Some(outcome) = cmd::execute(mm, target, line) {
+        if let Some(outcome) = cmd::execute_as(mm, target, line, caller) {
             let failed = outcome.is_err();
             last = Some(outcome);
             if failed {

@@ -12,6 +12,7 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use super::access::{self, Who};
 use super::node::{FileClass, MemSpace, Node};
 use super::volume::owns as in_volume;
 use super::{MmFs, ReadFrom};
@@ -22,21 +23,23 @@ const TTL: Duration = Duration::from_secs(1);
 
 impl MmFs {
     fn attr(&self, ino: u64, node: Node) -> FileAttr {
-        let (kind, perm, nlink, size) = match node {
+        // Owner and mode from the access rules (`access.rs`): what the
+        // kernel's default_permissions checks, and what `ls -l` shows.
+        let owner = access::access_of(self.mm(), node, self.machine_owner());
+        let (kind, nlink, size) = match node {
             Node::Volume => return self.vol_root_attr(),
-            Node::Dir(d) if d.is_writable() => (FileType::Directory, 0o755, 2, 0),
-            Node::Dir(_) => (FileType::Directory, 0o555, 2, 0),
+            Node::Dir(_) => (FileType::Directory, 2, 0),
             Node::PidLink(_) => {
                 let len = self.readlink(ino).map(|t| t.len() as u64).unwrap_or(0);
-                (FileType::Symlink, 0o777, 1, len)
+                (FileType::Symlink, 1, len)
             }
             Node::File(f) => match f.class() {
-                FileClass::Generated | FileClass::Events => (FileType::RegularFile, 0o444, 1, 0),
-                FileClass::Control(_) => (FileType::RegularFile, 0o644, 1, 0),
+                FileClass::Generated | FileClass::Events | FileClass::Control(_) => {
+                    (FileType::RegularFile, 1, 0)
+                }
                 // Sized as the address space, like a view of it.
                 FileClass::Mem(space) => (
                     FileType::RegularFile,
-                    0o600,
                     1,
                     match space {
                         MemSpace::Process(_) => self.mm().highest_user_address() + 1,
@@ -54,10 +57,10 @@ impl MmFs {
             ctime: self.mount_time,
             crtime: self.mount_time,
             kind,
-            perm,
+            perm: owner.mode,
             nlink,
-            uid: self.uid,
-            gid: self.gid,
+            uid: owner.uid,
+            gid: owner.gid,
             rdev: 0,
             blksize: 4096,
             flags: 0,
@@ -67,6 +70,14 @@ impl MmFs {
 
 fn name_str(name: &OsStr) -> Option<&str> {
     name.to_str()
+}
+
+/// The user a request comes from.
+fn who(req: &Request) -> Who {
+    Who {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
 }
 
 // Every request on an inode of `files/` goes to the volume's handler
@@ -80,14 +91,14 @@ impl Filesystem for MmFs {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         if in_volume(parent.0) {
             return self.vol_lookup(parent.0, name, reply);
         }
         let Some(name) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
-        match self.lookup(parent.0, name) {
+        match self.lookup(parent.0, name, who(req)) {
             Ok((ino, node)) => reply.entry(&TTL, &self.attr(ino, node), Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -112,7 +123,7 @@ impl Filesystem for MmFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -135,7 +146,7 @@ impl Filesystem for MmFs {
             return reply.error(Errno::EPERM);
         }
         let result = match size {
-            Some(_) => self.truncate(ino.0),
+            Some(_) => self.truncate(ino.0, who(req)),
             // Time updates (touch) are accepted and ignored: times are the mount's.
             None => self.getattr(ino.0),
         };
@@ -170,7 +181,7 @@ impl Filesystem for MmFs {
         let Some(name) = name_str(name) else {
             return reply.error(Errno::EINVAL);
         };
-        match MmFs::mkdir(self, parent.0, name) {
+        match MmFs::mkdir(self, parent.0, name, who(req)) {
             Ok((ino, node)) => reply.entry(&TTL, &self.attr(ino, node), Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -192,14 +203,14 @@ impl Filesystem for MmFs {
         reply.error(Errno::EPERM);
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         if in_volume(parent.0) {
             return self.vol_rmdir(parent.0, name, reply);
         }
         let Some(name) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
-        match MmFs::rmdir(self, parent.0, name) {
+        match MmFs::rmdir(self, parent.0, name, who(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -272,12 +283,16 @@ impl Filesystem for MmFs {
         reply.error(Errno::EACCES);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if in_volume(ino.0) {
             return self.vol_open(ino.0, flags, reply);
         }
-        let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
-        match MmFs::open(self, ino.0, write) {
+        let want = match flags.acc_mode() {
+            OpenAccMode::O_RDONLY => access::READ,
+            OpenAccMode::O_WRONLY => access::WRITE,
+            _ => access::READ | access::WRITE,
+        };
+        match MmFs::open(self, ino.0, want, who(req)) {
             // Direct I/O: every read reaches mmfs, and a size-0 file still shows its
             // bytes. A stream (events) has no offsets either.
             Ok(o) if o.stream => reply.opened(
@@ -329,7 +344,7 @@ impl Filesystem for MmFs {
         if in_volume(ino.0) {
             return self.vol_write(fh, offset, data, flags, reply);
         }
-        match MmFs::write(self, fh.0, offset, data, req.pid()) {
+        match MmFs::write(self, fh.0, offset, data, req.pid(), who(req)) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -448,11 +463,11 @@ impl Filesystem for MmFs {
         reply.error(Errno::ENOTTY);
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         if in_volume(ino.0) {
             return self.vol_opendir(ino.0, reply);
         }
-        match MmFs::opendir(self, ino.0) {
+        match MmFs::opendir(self, ino.0, who(req)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }

@@ -5,6 +5,7 @@
 //! Locks here (`inodes`, `handles`, `outcomes`) are leaves: each is held only for
 //! a table update, never while calling into `Mm` and never while replying.
 
+pub mod access;
 pub mod control;
 pub mod errno;
 pub mod events;
@@ -22,8 +23,10 @@ use std::time::SystemTime;
 
 use fuser::Errno;
 
-use crate::cmd::{self, Outcome, Target};
+use crate::cmd::{self, Caller, Outcome, Target};
+use crate::mm::base::token::Token;
 use crate::mm::{Mm, MmError};
+use access::Who;
 use control::ControlHandle;
 use handles::{Handle, HandleTable, Listing};
 use inode::InodeTable;
@@ -86,6 +89,24 @@ impl MmFs {
         &self.mm
     }
 
+    /// The user mmfs runs as: the machine's owner (SPEC §9, `access.rs`).
+    fn machine_owner(&self) -> Who {
+        Who {
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+
+    /// EACCES unless `who` may have `want` (`access::READ`...) on `node`.
+    fn check(&self, node: Node, who: Who, want: u16) -> Result<(), Errno> {
+        access::check(&self.mm, node, self.machine_owner(), who, want)
+    }
+
+    /// The command language's view of `who`: its privileges.
+    fn caller(&self, who: Who) -> Caller {
+        Caller::user(who.uid, who.gid, self.uid)
+    }
+
     /// The live node behind an inode number.
     fn node(&self, ino: u64) -> Result<Node, Errno> {
         let node = lock(&self.inodes).node(ino).ok_or(Errno::ENOENT)?;
@@ -103,9 +124,11 @@ impl MmFs {
         }
     }
 
-    /// Resolves a name and counts the kernel's new reference to it.
-    pub fn lookup(&self, parent: u64, name: &str) -> Result<(u64, Node), Errno> {
+    /// Resolves a name and counts the kernel's new reference to it. A lookup
+    /// needs search permission on the directory (`pte/` is its owner's).
+    pub fn lookup(&self, parent: u64, name: &str, who: Who) -> Result<(u64, Node), Errno> {
         let dir = self.dir(parent)?;
+        self.check(Node::Dir(dir), who, access::SEARCH)?;
         let node = node::lookup(&self.mm, dir, name).ok_or(Errno::ENOENT)?;
         Ok((lock(&self.inodes).lookup(node), node))
     }
@@ -125,7 +148,8 @@ impl MmFs {
 
     /// `mkdir processes/NAME` creates a process. `mkdir sections/NAME` is refused
     /// (EPERM): a section needs a size, so `sections/control create` makes it.
-    pub fn mkdir(&self, parent: u64, name: &str) -> Result<(u64, Node), Errno> {
+    /// The process runs as `who` (its token): it and its files are theirs.
+    pub fn mkdir(&self, parent: u64, name: &str, who: Who) -> Result<(u64, Node), Errno> {
         let dir = self.dir(parent)?;
         if dir != Dir::Processes {
             return Err(if node::lookup(&self.mm, dir, name).is_some() {
@@ -134,9 +158,14 @@ impl MmFs {
                 Errno::EPERM
             });
         }
+        self.check(Node::Dir(dir), who, access::WRITE | access::SEARCH)?;
+        let token = Token {
+            uid: who.uid,
+            gid: who.gid,
+        };
         let pid = self
             .mm
-            .create_process(name)
+            .create_process_as(name, Some(token))
             .map_err(|e| errno::errno_for(e.status))?;
         let node = Node::Dir(Dir::Process(pid));
         Ok((lock(&self.inodes).lookup(node), node))
@@ -144,9 +173,14 @@ impl MmFs {
 
     /// `rmdir processes/NAME` terminates a process; `rmdir sections/NAME`
     /// removes a section's name (the section lives on while views remain).
-    pub fn rmdir(&self, parent: u64, name: &str) -> Result<(), Errno> {
+    /// Only the process's owner (or the machine's, or root) may: `processes/`
+    /// is sticky; `sections/` is the machine's.
+    pub fn rmdir(&self, parent: u64, name: &str, who: Who) -> Result<(), Errno> {
         let dir = self.dir(parent)?;
         let found = node::lookup(&self.mm, dir, name);
+        if let Some(child @ Node::Dir(_)) = found {
+            access::may_remove(&self.mm, dir, child, self.machine_owner(), who)?;
+        }
         let result = match (dir, found) {
             (_, None) => return Err(Errno::ENOENT),
             (Dir::Processes, Some(Node::Dir(Dir::Process(pid)))) => self.mm.terminate_process(pid),
@@ -162,10 +196,11 @@ impl MmFs {
     /// Truncation is how `echo cmd > control` starts, and what `dd of=mem` does
     /// before seeking; it is accepted (and changes nothing) on control and mem
     /// files, and refused on generated ones.
-    pub fn truncate(&self, ino: u64) -> Result<Node, Errno> {
+    pub fn truncate(&self, ino: u64, who: Who) -> Result<Node, Errno> {
         let node = self.node(ino)?;
         match node {
             Node::File(f) if matches!(f.class(), FileClass::Control(_) | FileClass::Mem(_)) => {
+                self.check(node, who, access::WRITE)?;
                 Ok(node)
             }
             Node::Dir(_) => Err(Errno::EISDIR),
@@ -173,12 +208,17 @@ impl MmFs {
         }
     }
 
-    pub fn open(&self, ino: u64, write: bool) -> Result<Opened, Errno> {
-        let file = match self.node(ino)? {
+    /// Opens a file for `want` (`access::READ` and/or `access::WRITE`), if
+    /// `who` may (SPEC §9).
+    pub fn open(&self, ino: u64, want: u16, who: Who) -> Result<Opened, Errno> {
+        let node = self.node(ino)?;
+        let write = want & access::WRITE != 0;
+        let file = match node {
             Node::File(f) => f,
             Node::Dir(_) | Node::Volume => return Err(Errno::EISDIR),
             Node::PidLink(_) => return Err(Errno::ELOOP),
         };
+        self.check(node, who, want)?;
         let handle = match file.class() {
             FileClass::Generated => {
                 if write {
@@ -262,8 +302,16 @@ impl MmFs {
         }
     }
 
-    /// A write to `mem` or to a control file.
-    pub fn write(&self, fh: u64, offset: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
+    /// A write to `mem` or to a control file, by the process `writer` of the
+    /// user `who` (a control file's commands run with `who`'s privileges).
+    pub fn write(
+        &self,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        writer: u32,
+        who: Who,
+    ) -> Result<u32, Errno> {
         let space = match lock(&self.handles).get(fh).ok_or(Errno::EBADF)? {
             Handle::Mem(space) => Some(*space),
             _ => None,
@@ -276,7 +324,7 @@ impl MmFs {
                 let data = &data[..left.min(data.len() as u64) as usize];
                 self.mm.write_kernel_memory(va, data)
             }
-            None => return self.write_control(fh, data, writer),
+            None => return self.write_control(fh, data, writer, self.caller(who)),
         };
         match written {
             Ok(n) => Ok(n as u32),
@@ -285,11 +333,17 @@ impl MmFs {
     }
 
     /// A write to a control file: complete lines run now, a partial line waits.
-    fn write_control(&self, fh: u64, data: &[u8], writer: u32) -> Result<u32, Errno> {
+    fn write_control(
+        &self,
+        fh: u64,
+        data: &[u8],
+        writer: u32,
+        caller: Caller,
+    ) -> Result<u32, Errno> {
         let (target, lines) = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh).ok_or(Errno::EBADF)? {
-                Handle::Control(c) => match c.take_lines(data, writer) {
+                Handle::Control(c) => match c.take_lines_as(data, writer, caller) {
                     Ok(lines) => (c.target, Ok(lines)),
                     Err(e) => (c.target, Err(e)),
                 },
@@ -297,7 +351,7 @@ impl MmFs {
             }
         };
         let outcome = match lines {
-            Ok(lines) => control::run_lines(&self.mm, target, &lines),
+            Ok(lines) => control::run_lines_as(&self.mm, target, &lines, &caller),
             Err(e) => Some(Err(e)),
         };
         if matches!(outcome, Some(Err(_))) {
@@ -337,13 +391,16 @@ impl MmFs {
         let pending = {
             let mut handles = lock(&self.handles);
             match handles.get_mut(fh) {
-                Some(Handle::Control(c)) => c.take_pending(closer).map(|p| (c.target, p)),
+                Some(Handle::Control(c)) => c
+                    .take_pending(closer)
+                    .map(|p| (c.target, p, c.writer_caller)),
                 _ => None,
             }
         };
         match pending {
-            Some((target, line)) => {
-                let outcome = control::run_lines(&self.mm, target, &[line]);
+            // The line runs as the user who wrote it, whoever closes.
+            Some((target, line, caller)) => {
+                let outcome = control::run_lines_as(&self.mm, target, &[line], &caller);
                 self.finish_commands(fh, target, outcome)
             }
             None => Ok(()),
@@ -356,8 +413,9 @@ impl MmFs {
         result
     }
 
-    pub fn opendir(&self, ino: u64) -> Result<u64, Errno> {
+    pub fn opendir(&self, ino: u64, who: Who) -> Result<u64, Errno> {
         let dir = self.dir(ino)?;
+        self.check(Node::Dir(dir), who, access::READ)?;
         let entries = node::list(&self.mm, dir);
         let listing: Listing = {
             let mut inodes = lock(&self.inodes);
