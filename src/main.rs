@@ -73,6 +73,11 @@ impl Scratch {
 }
 
 fn run(options: Options) -> Result<(), Failure> {
+    // Before anything is made: a refused --allow-other leaves no trace.
+    let fuse_conf = std::fs::read_to_string(mmfs::options::FUSE_CONF).ok();
+    options
+        .check_allow_other(nix::unistd::getuid().as_raw(), fuse_conf.as_deref())
+        .map_err(Failure::Usage)?;
     let (mountpoint, created) = prepare_mountpoint(&options.mountpoint)?;
     let result = run_mounted(&options, &mountpoint);
     if created {

@@ -121,7 +121,34 @@ fn parse_pagefile(s: &str) -> Result<PagefileSpec, String> {
     Ok(PagefileSpec { minimum, maximum })
 }
 
+/// Where FUSE's system-wide configuration lives (fusermount3 reads it).
+pub const FUSE_CONF: &str = "/etc/fuse.conf";
+
+/// Whether fuse.conf's text enables `user_allow_other` (a line of its own,
+/// `#` comments aside).
+pub fn fuse_conf_allows_other(text: &str) -> bool {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .any(|l| l == "user_allow_other")
+}
+
 impl Options {
+    /// `--allow-other` as a user other than root (`uid`) needs
+    /// `user_allow_other` in /etc/fuse.conf (`fuse_conf`: its text, `None`
+    /// if it cannot be read): fusermount3 would refuse the mount, so mmfs
+    /// refuses first, with one line that says how to fix it, before anything
+    /// is mounted or created.
+    pub fn check_allow_other(&self, uid: u32, fuse_conf: Option<&str>) -> Result<(), String> {
+        if !self.allow_other || uid == 0 || fuse_conf.is_some_and(fuse_conf_allows_other) {
+            return Ok(());
+        }
+        Err(format!(
+            "--allow-other: {FUSE_CONF} does not enable user_allow_other, which FUSE needs \
+             before a user other than root may let other users into a mount; add that line \
+             to {FUSE_CONF} (as root) or mount as root"
+        ))
+    }
+
     /// The memory manager's configuration. Temporary directories are supplied by the caller,
     /// which owns their lifetime.
     pub fn to_config(&self, state_dir: PathBuf, files_dir: PathBuf) -> Result<MmConfig, String> {
@@ -214,6 +241,27 @@ mod tests {
         );
         let c = o.to_config("/s".into(), "/f".into()).unwrap();
         assert!(!c.state_dir_temporary);
+    }
+
+    /// A non-root user's --allow-other without user_allow_other in fuse.conf
+    /// is refused with one line; root, or the line present, pass.
+    #[test]
+    fn allow_other_needs_user_allow_other_for_users() {
+        let o = parse(&["/m", "--allow-other"]).unwrap();
+        let e = o.check_allow_other(1000, None).unwrap_err();
+        assert!(e.contains("user_allow_other") && e.contains(FUSE_CONF), "{e}");
+        assert!(!e.contains('\n'));
+        assert!(o.check_allow_other(1000, Some("# user_allow_other\n")).is_err());
+        assert!(o.check_allow_other(1000, Some("mount_max = 9\n")).is_err());
+        assert!(o.check_allow_other(1000, Some("user_allow_other_x\n")).is_err());
+        assert!(
+            o.check_allow_other(1000, Some("mount_max = 9\n  user_allow_other  # yes\n"))
+                .is_ok()
+        );
+        assert!(o.check_allow_other(0, None).is_ok());
+        // Without the option nothing is asked.
+        let o = parse(&["/m"]).unwrap();
+        assert!(o.check_allow_other(1000, None).is_ok());
     }
 
     #[test]
