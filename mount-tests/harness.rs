@@ -538,6 +538,8 @@ scenarios! {
     kernel_mem,
     pool,
     kernel_mdls,
+    access_processes,
+    access_files,
 }
 
 /// Every script in the scenario directory runs as a test.
@@ -625,6 +627,43 @@ fn mount_point_that_is_a_file_exits_2() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
     assert!(err.contains("not a directory"), "{err}");
+}
+
+/// SPEC §1, §9: a user other than root giving --allow-other without
+/// `user_allow_other` in /etc/fuse.conf gets one line and exit status 2,
+/// before the mount point is even made. Run as `nobody` (uid 65534); where
+/// fuse.conf enables the option the refusal cannot happen (the parsing is
+/// unit-tested in `src/options.rs`).
+#[test]
+fn allow_other_without_user_allow_other_exits_2() {
+    let conf = std::fs::read_to_string("/etc/fuse.conf").unwrap_or_default();
+    if conf.lines().any(|l| l.split('#').next().unwrap().trim() == "user_allow_other") {
+        eprintln!("/etc/fuse.conf has user_allow_other: nothing to refuse");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mp = dir.path().join("mnt");
+    let mut child = Command::new(MMFS)
+        .arg(&mp)
+        .arg("--allow-other")
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_timeout(&mut child, STOP_WAIT).expect("mmfs did not exit");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
+    assert!(
+        err.contains("--allow-other") && err.contains("user_allow_other"),
+        "{err}"
+    );
+    assert!(!mp.exists(), "the refused mount made its mount point");
+    assert!(!is_mounted(&mp));
 }
 
 #[test]

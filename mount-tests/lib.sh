@@ -195,3 +195,33 @@ need() {
     command -v "$command" > /dev/null \
         || fail "$command is needed (package $*): install it, or run the tests as root with apt-get"
 }
+
+# test_user NAME : a second host user for the access scenarios (SPEC §9), made
+# with useradd if missing (and then removed when the scenario exits; an
+# existing one is reused and kept). Sets TU_NAME, TU_UID and TU_GID; `as_user`
+# runs a command as it. Each scenario uses a name of its own, so scenarios
+# running at once never remove each other's user.
+test_user() {
+    TU_NAME=$1
+    if ! id -u "$TU_NAME" > /dev/null 2>&1; then
+        useradd --system --no-create-home --user-group --shell /usr/sbin/nologin "$TU_NAME" \
+            || fail "useradd $TU_NAME failed (root needed)"
+        trap 'userdel "$TU_NAME" > /dev/null 2>&1 || true' EXIT
+    fi
+    TU_UID=$(id -u "$TU_NAME")
+    TU_GID=$(id -g "$TU_NAME")
+    # The harness's temporary directory is root's (0700): the user must reach the mount.
+    chmod 755 "$(dirname "$MMFS")"
+}
+
+# as_user COMMAND... : run COMMAND as the test user, with no supplementary groups.
+as_user() {
+    setpriv --reuid "$TU_UID" --regid "$TU_GID" --clear-groups -- "$@"
+}
+
+# as_user_sh SCRIPT [ARG...] : run a bash script as the test user ($1... are the ARGs).
+as_user_sh() {
+    local script=$1
+    shift
+    as_user bash -c "$script" _ "$@"
+}

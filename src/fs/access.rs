@@ -19,7 +19,8 @@
 //!   other process file (`awe`, `write-watch`, whatever is added: 0400, a
 //!   whitelist, so a new file is private until said otherwise);
 //! - `processes/` is 1777: anyone makes a process, and only its owner (or
-//!   root, or the machine's owner) removes it: the sticky bit's rule;
+//!   root, or the machine's owner) removes it: the sticky bit's rule, and
+//!   its error, EPERM (STATUS_ACCESS_DENIED's errno in SPEC §3);
 //! - machine-wide control files (`system/`, `pagefiles/`, `sections/`,
 //!   `cache/`, `pool/`, `kernel/mdls/`) are 0644: every user reads the views,
 //!   only root and the machine's owner change the machine. `sections/control`
@@ -138,9 +139,10 @@ pub fn may_remove(mm: &Mm, dir: Dir, child: Node, machine: Who, who: Who) -> Res
     if sticky && who.uid != 0 && who.uid != d.uid {
         let c = access_of(mm, child, machine);
         if who.uid != c.uid {
-            // The kernel says EPERM for the sticky bit's refusal; SPEC §9
-            // says EACCES for what others may not do to a process.
-            return Err(Errno::EACCES);
+            // EPERM, as the kernel's sticky-bit refusal (`rmdir` of another
+            // user's directory in /tmp): with default_permissions the kernel
+            // answers first, so the daemon says the same.
+            return Err(Errno::EPERM);
         }
     }
     Ok(())
