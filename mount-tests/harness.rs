@@ -637,7 +637,10 @@ fn mount_point_that_is_a_file_exits_2() {
 #[test]
 fn allow_other_without_user_allow_other_exits_2() {
     let conf = std::fs::read_to_string("/etc/fuse.conf").unwrap_or_default();
-    if conf.lines().any(|l| l.split('#').next().unwrap().trim() == "user_allow_other") {
+    if conf
+        .lines()
+        .any(|l| l.split('#').next().unwrap().trim() == "user_allow_other")
+    {
         eprintln!("/etc/fuse.conf has user_allow_other: nothing to refuse");
         return;
     }
@@ -655,7 +658,12 @@ fn allow_other_without_user_allow_other_exits_2() {
         .unwrap();
     let status = wait_timeout(&mut child, STOP_WAIT).expect("mmfs did not exit");
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line error expected: {err}");
     assert!(

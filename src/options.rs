@@ -249,11 +249,20 @@ mod tests {
     fn allow_other_needs_user_allow_other_for_users() {
         let o = parse(&["/m", "--allow-other"]).unwrap();
         let e = o.check_allow_other(1000, None).unwrap_err();
-        assert!(e.contains("user_allow_other") && e.contains(FUSE_CONF), "{e}");
+        assert!(
+            e.contains("user_allow_other") && e.contains(FUSE_CONF),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
-        assert!(o.check_allow_other(1000, Some("# user_allow_other\n")).is_err());
+        assert!(
+            o.check_allow_other(1000, Some("# user_allow_other\n"))
+                .is_err()
+        );
         assert!(o.check_allow_other(1000, Some("mount_max = 9\n")).is_err());
-        assert!(o.check_allow_other(1000, Some("user_allow_other_x\n")).is_err());
+        assert!(
+            o.check_allow_other(1000, Some("user_allow_other_x\n"))
+                .is_err()
+        );
         assert!(
             o.check_allow_other(1000, Some("mount_max = 9\n  user_allow_other  # yes\n"))
                 .is_ok()

@@ -281,7 +281,7 @@ mod tests {
         ));
         assert_eq!(
             may_remove(&mm, Dir::Processes, p, MACHINE, BOB),
-            Err(Errno::EACCES)
+            Err(Errno::EPERM)
         );
         assert!(may_remove(&mm, Dir::Processes, p, MACHINE, ALICE).is_ok());
         assert!(may_remove(&mm, Dir::Processes, p, MACHINE, ROOT).is_ok());
@@ -295,5 +295,70 @@ mod tests {
             may_remove(&mm, Dir::Sections, s, MACHINE, ALICE),
             Err(Errno::EACCES)
         );
+    }
+
+    /// The daemon's own checks through `MmFs`, without the kernel's: the
+    /// same answers as the modes, and a control file's commands (a partial
+    /// line run at the last close too) run with the writer's privileges.
+    #[test]
+    fn the_daemon_checks_without_the_kernel() {
+        use crate::fs::inode::ROOT_INO;
+        use crate::fs::{MmFs, ReadFrom};
+        let mm = std::sync::Arc::new(Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap());
+        let fs = MmFs::new(std::sync::Arc::clone(&mm)).unwrap();
+        // The test runs as root (the mount tests need it), so the machine is root's.
+        let (procs, _) = fs.lookup(ROOT_INO, "processes", BOB).unwrap();
+        let (app, node) = fs.mkdir(procs, "app", ALICE).unwrap();
+        let Node::Dir(Dir::Process(pid)) = node else {
+            panic!("{node:?}")
+        };
+        assert_eq!(
+            mm.process_token(pid),
+            Some(Token {
+                uid: 1000,
+                gid: 1000
+            })
+        );
+        let ino = |name: &str, who: Who| fs.lookup(app, name, who).map(|(i, _)| i);
+        let status = ino("status", BOB).unwrap();
+        assert!(fs.open(status, READ, BOB).is_ok());
+        let mem = ino("mem", BOB).unwrap();
+        assert_eq!(fs.open(mem, READ, BOB).err(), Some(Errno::EACCES));
+        assert_eq!(fs.truncate(mem, BOB).err(), Some(Errno::EACCES));
+        assert!(fs.open(mem, READ | WRITE, ALICE).is_ok());
+        let control = ino("control", BOB).unwrap();
+        assert_eq!(fs.open(control, WRITE, BOB).err(), Some(Errno::EACCES));
+        assert_eq!(
+            ino("pte", BOB)
+                .and_then(|pte| fs.lookup(pte, "0x10000", BOB))
+                .err(),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(fs.rmdir(procs, "app", BOB), Err(Errno::EPERM));
+        // The owner's lock is refused for want of the privilege, and a
+        // partial line run at close runs as its writer, not as root.
+        let fh = fs.open(control, WRITE | READ, ALICE).unwrap().fh;
+        assert_eq!(
+            fs.write(fh, 0, b"lock 0x10000 4K\n", 7, ALICE),
+            Err(Errno::EPERM)
+        );
+        fs.write(fh, 0, b"unlock 0x10000 4K", 7, ALICE).unwrap();
+        assert_eq!(fs.flush(fh, None), Err(Errno::EPERM));
+        let Ok(ReadFrom::Bytes(text)) = fs.read(fh, 0, 4096) else {
+            panic!("no outcome")
+        };
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.starts_with("error STATUS_PRIVILEGE_NOT_HELD: unlock needs SeLockMemoryPrivilege"),
+            "{text}"
+        );
+        fs.release(fh).unwrap();
+        // Root's lock runs (the range is not committed: the core's own answer).
+        let fh = fs.open(control, WRITE, ROOT).unwrap().fh;
+        let e = fs.write(fh, 0, b"lock 0x10000 4K\n", 7, ROOT);
+        assert_ne!(e, Err(Errno::EPERM));
+        fs.release(fh).unwrap();
+        assert!(fs.rmdir(procs, "app", ALICE).is_ok());
+        assert_eq!(mm.process_token(pid), None);
     }
 }
