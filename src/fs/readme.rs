@@ -82,6 +82,21 @@ file a process maps fails with EBUSY, as does shrinking it below a mapped view.
 `df files` shows the host volume. Changes made to the directory behind mmfs's
 back are not watched for.
 
+Access (with --allow-other; without it only the user who mounted mmfs gets
+in). `ls -l` shows the rules; the kernel and mmfs both check them:
+  - a process belongs to the user who made it (mkdir; a fork's child to its
+    parent's user). Anyone reads its status, vads and maps; only its owner
+    (and root) its mem, ptes, pte/, workingset, clones, awe, write-watch and
+    control (EACCES), and only they rmdir it (EPERM: processes/ is sticky);
+  - lock, unlock, awe-alloc and an alloc with large-pages need the lock-memory
+    privilege (SeLockMemoryPrivilege), which root and the user running mmfs
+    hold: others get EPERM and `error STATUS_PRIVILEGE_NOT_HELD: ...`;
+  - the machine-wide control files (system/, pagefiles/, sections/, cache/,
+    pool/, kernel/mdls/) and kernel/mem are root's; every other view is
+    everyone's to read;
+  - in files/ the host's owners and modes apply to you, and what you create
+    there is yours on the host too.
+
 Every directory has a README like this one, except files/ (above).
 ";
 
@@ -142,7 +157,8 @@ system/: the whole simulated machine.
              `events.lost count=N`. Nobody reading costs nothing.
   verify     reading it checks every invariant of the PFN database, page tables,
              working sets and commit charge: `ok: ...` or one line per violation
-  control    commands for the whole machine (one per line):
+  control    commands for the whole machine (one per line; root's to write,
+             like every machine-wide control file: see the top README):
                tick [SECONDS]   with --clock manual: advance simulated time
                                 (default 1 second; fractions like 0.25 work)
                run THREAD       one pass of a system thread now (names as in
@@ -222,6 +238,12 @@ processes/: one directory per process.
 
 NAME is 1 to 64 letters, digits and . _ - + @ (not starting with '.').
 `System` (pid 4) exists from the start and cannot be terminated.
+
+Owners (SPEC 9): processes/ is mode 1777, so any user (with --allow-other) may
+mkdir a process, which then belongs to them (NT: the process's token), as do
+its directory and files; only its owner, root or the user running mmfs may
+rmdir it (EPERM otherwise, as for another's file in /tmp). System is root's
+(the machine's).
 ";
 
 const PIDS: &str = "\
@@ -334,7 +356,19 @@ processes/<name>/: one process.
   shows the page itself).
   Errors: EINVAL bad arguments, protection or alignment, EEXIST conflicting
   addresses or a CHILD name in use, ENOENT not allocated or no such section or
-  view, ENOMEM commit limit, EBUSY working-set quota.
+  view, ENOMEM commit limit, EBUSY working-set quota, EPERM a privilege the
+  writer lacks (below).
+
+Access: the directory and its files belong to the process's creator (`ls -l`).
+Anyone may read status, vads and maps (mode 0444); mem and control (0600), and
+ptes, pte/, workingset, clones, awe, write-watch and any other file (0400) are
+the owner's and root's: others get EACCES. lock, unlock, awe-alloc and an
+alloc whose TYPE has large-pages need SeLockMemoryPrivilege (the lock-memory
+privilege), held by root and the user running mmfs: the SPEC asks it of every
+lock (WRK's NtLockVirtualMemory only of MAP_SYSTEM). Without it the write fails
+with EPERM, nothing changes, and control reads `error
+STATUS_PRIVILEGE_NOT_HELD: lock needs SeLockMemoryPrivilege ...`. A command
+runs with the privileges of the user who wrote it.
 ";
 
 const PTE_DIR: &str = "\
@@ -451,7 +485,8 @@ sections/: section objects (NtCreateSection), memory that processes share by
 mapping views of it: backed by the paging file, or by a file of the --files
 volume (the Files directory in system/config).
 
-  control   commands, one per line:
+  control   commands, one per line (root's to write: file= reads a host
+            file whatever its mode; any process's owner may map a section):
               create NAME SIZE [file=PATH] [prot=PROT] [image]
                   NtCreateSection. Without file= the paging file backs it: every
                   page is committed now (charged against the commit limit) and
