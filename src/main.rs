@@ -152,9 +152,12 @@ fn run_mounted(options: &Options, mountpoint: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The FUSE session's options: named mmfs, the kernel checks permissions,
-/// `--allow-other` lets other users in, `FUSE_THREADS` dispatch threads each
-/// with its own /dev/fuse descriptor.
+/// The FUSE session's options: named mmfs, the kernel checks permissions
+/// (`default_permissions`: against the owners and modes `fs/access.rs` gives
+/// the generated tree, and the host's own in `files/`, which is the only check
+/// there: it knows the caller's supplementary groups, mmfs does not),
+/// `--allow-other` lets other users in (SPEC §9), `FUSE_THREADS` dispatch
+/// threads each with its own /dev/fuse descriptor.
 fn fuse_config(allow_other: bool) -> fuser::Config {
     let mut config = fuser::Config::default();
     config.mount_options = vec![

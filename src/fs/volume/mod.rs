@@ -43,12 +43,9 @@ use sys::HostStat;
 
 use super::lock;
 
-/// Who asks: new files and directories are theirs (SPEC §9).
-#[derive(Clone, Copy, Debug)]
-pub struct Caller {
-    pub uid: u32,
-    pub gid: u32,
-}
+/// Who asks: new files and directories are theirs (SPEC §9). The same user
+/// the generated tree's access checks name (`fs/access.rs`).
+pub type Caller = super::access::Who;
 
 /// One open of a regular file.
 #[derive(Debug)]
