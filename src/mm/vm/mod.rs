@@ -1,6 +1,6 @@
 //! Layer 10, NT's virtual memory services on one address space:
 //! NtAllocateVirtualMemory (`allocate.rs`), NtFreeVirtualMemory (`free.rs`),
-//! NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
+//! MEM_LARGE_PAGES (`large_pages.rs`), NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
 //! NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
 //! (`ws_limits.rs`). The VAD rules (what may be reserved, split, released) are in
 //! `vad/`; this layer does the page-table and commit side. Rules follow the WRK
@@ -14,6 +14,7 @@
 
 mod allocate;
 mod free;
+pub mod large_pages;
 pub mod lock;
 mod protect;
 mod reset;

@@ -72,6 +72,13 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
             pfn.0
         ));
     }
+    if st.db.page_use(pfn) == PageUse::LargePage && location != Some(PageLocation::Active) {
+        t.v.push(format!(
+            "pfn {:#x} is a LargePage frame but {}",
+            pfn.0,
+            location.map_or("beyond RAM", PageLocation::name)
+        ));
+    }
     let seen = t.seen.contains_key(&pfn);
     match location {
         Some(PageLocation::Active) if !seen => {
