@@ -244,7 +244,8 @@ processes/<name>/: one process.
               EIO when the page cannot be read in (STATUS_IN_PAGE_ERROR)
   vads        table `# start end commit_pages type protection flags name`
   ptes        table `# va pte state pfn_or_offset protection`, every page of every
-              VAD whose page table exists. protection is the page's effective
+              VAD whose page table exists (a large page's pages show its PDE:
+              its address and value, state valid, the frame of each page). protection is the page's effective
               protection, the same as pte/<VA> shows: a valid page's comes
               from its working-set entry; a prototype pointer's is its own, or
               the prototype PTE's when the pointer holds zero-access (which
@@ -283,6 +284,20 @@ processes/<name>/: one process.
                                  list. reset: the pages' contents are not wanted
                                  (modified pages go to standby without a paging
                                  file copy, valid ones are made clean and old)
+                                 large-pages (with reserve,commit; SIZE a
+                                 multiple of the large page, 4 MB on x86, 2 MB
+                                 on PAE and x64, else STATUS_INVALID_PARAMETER_4;
+                                 ADDR rounds down to it): each large page is
+                                 physically contiguous (aligned frames from the
+                                 free lists, else standby pages repurposed;
+                                 none: ENOMEM STATUS_INSUFFICIENT_RESOURCES),
+                                 zeroed, mapped by one PDE (vads type
+                                 largepages), charged to commit and to
+                                 ResidentAvailablePages, never in the working
+                                 set. Always read/write (WRK maps it so);
+                                 protect accepts only readwrite, free only
+                                 `release` of the whole VAD; fork does not
+                                 copy it
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
@@ -410,6 +425,11 @@ Keys, in order:
                       PTE); State and the keys after it then describe the PTE
                       the paged-out table holds, read without bringing it back.
                       A touch of the address brings the table back first.
+  LargePage LargePageExplanation   only in a large page (alloc ... large-pages):
+                      the walk ends at the PDE, which has the large-page bit
+                      (PdeWinDbgFlags shows L) and no page table below it;
+                      State, Pfn and Flags are the PDE's, Pfn being its first
+                      frame + this page's index in the large page
 ";
 
 const PAGEFILES: &str = "\
