@@ -25,7 +25,11 @@ pub(super) fn large_page(
         return Err(protection_fault(va, access, "the large page is not mapped"));
     };
     if access == Access::Write && !h.write {
-        return Err(protection_fault(va, access, "the large page is not writable"));
+        return Err(protection_fault(
+            va,
+            access,
+            "the large page is not writable",
+        ));
     }
     let mut h2 = h;
     h2.accessed = true;

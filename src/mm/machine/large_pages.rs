@@ -52,7 +52,8 @@ impl Machine {
         let mut runs: Vec<LargeRun> = Vec::new();
         for _ in 0..count {
             let taken = |base: Pfn| runs.iter().any(|r| r.base == base);
-            let base = find_run(st, pages, false, &taken).or_else(|| find_run(st, pages, true, &taken))?;
+            let base =
+                find_run(st, pages, false, &taken).or_else(|| find_run(st, pages, true, &taken))?;
             runs.push(LargeRun { base, pages });
         }
         Some(runs)
@@ -68,7 +69,13 @@ impl Machine {
     /// large page, and keeps Deleted for its meaning of "free when the I/O
     /// completes"). Every frame must be eligible (`find_large_runs_locked`
     /// under the same hold of the lock).
-    pub fn take_large_run_locked(&self, st: &mut PfnState, run: LargeRun, owner: u16, pde: PteAddress) {
+    pub fn take_large_run_locked(
+        &self,
+        st: &mut PfnState,
+        run: LargeRun,
+        owner: u16,
+        pde: PteAddress,
+    ) {
         for i in 0..run.pages {
             let pfn = Pfn(run.base.0 + i);
             let Some(from) = st.db.unlink(pfn) else {
@@ -88,10 +95,12 @@ impl Machine {
     }
 
     /// MiFreeLargePageMemory: every frame of `run` goes back to the free
-    /// list (its PDE is already gone).
+    /// list (its PDE is already gone). A frame an MDL still locks (a
+    /// reference beyond the mapping's) is marked deleted instead and freed by
+    /// the last unlock, as any released page is (`release_frame_locked`).
     pub fn free_large_run_locked(&self, st: &mut PfnState, run: LargeRun) {
         for i in 0..run.pages {
-            self.free_page_locked(st, Pfn(run.base.0 + i));
+            self.release_frame_locked(st, Pfn(run.base.0 + i));
         }
     }
 }

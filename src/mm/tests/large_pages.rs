@@ -148,7 +148,11 @@ fn large_pages_read_and_write_across_pages_and_large_pages() {
         let flags = pde.flags.unwrap();
         assert!(flags.large_page && flags.accessed && flags.dirty && flags.write);
         let first = pde.pfn.unwrap();
-        assert_eq!(first.0 as u64 % frames(arch), 0, "{arch:?}: run not aligned");
+        assert_eq!(
+            first.0 as u64 % frames(arch),
+            0,
+            "{arch:?}: run not aligned"
+        );
         assert_eq!(d.pfn, Some(Pfn(first.0 + 5)));
         assert_eq!(
             d.physical_address,
@@ -184,9 +188,8 @@ fn trimming_emptying_and_outswapping_leave_large_pages_resident() {
         mm.trim(pid).unwrap();
         mm.empty_working_sets();
         mm.outswap(pid).unwrap();
-        for _ in 0..4 {
-            mm.tick(1);
-        }
+        // Four seconds of the working-set manager, the swapper and the writers.
+        mm.tick(4000).unwrap();
         assert_verified(&mm);
         assert_eq!(mm.pte_detail(pid, base.0).unwrap().pfn, pfn, "{arch:?}");
         assert_eq!(large_use(&mm).1, frames(arch));
@@ -215,7 +218,9 @@ fn release_and_termination_free_the_frames_and_the_charges() {
         let commit = meminfo(&mm, "CommitCharge");
         let resident = meminfo(&mm, "ResidentAvailablePages");
         let free = meminfo(&mm, "FreePages") + meminfo(&mm, "ZeroedPages");
-        let (base, _) = mm.allocate(pid, &req_large(0, 2 * large(arch), RW)).unwrap();
+        let (base, _) = mm
+            .allocate(pid, &req_large(0, 2 * large(arch), RW))
+            .unwrap();
         mm.write_memory(pid, base.0, b"x").unwrap();
         assert_eq!(
             mm.free(pid, base.0, 0, true).unwrap(),
@@ -251,7 +256,9 @@ fn fork_does_not_inherit_large_page_vads() {
                 .iter()
                 .all(|v| v.type_name != "largepages")
         );
-        let f = mm.read_memory(child, base.0 + 8, &mut [0u8; 6]).unwrap_err();
+        let f = mm
+            .read_memory(child, base.0 + 8, &mut [0u8; 6])
+            .unwrap_err();
         assert_eq!(f.kind, FaultKind::NotCommitted, "{arch:?}");
         let mut b = [0u8; 6];
         mm.read_memory(pid, base.0 + 8, &mut b).unwrap();
@@ -287,7 +294,10 @@ fn bad_large_page_requests_get_nt_statuses_and_change_nothing() {
             (reserve_only, NtStatus::INVALID_PARAMETER_5),
             (write_watch, NtStatus::INVALID_PARAMETER_5),
             (physical, NtStatus::INVALID_PARAMETER_5),
-            (req_large(0, lp + PAGE_SIZE, RW), NtStatus::INVALID_PARAMETER_4),
+            (
+                req_large(0, lp + PAGE_SIZE, RW),
+                NtStatus::INVALID_PARAMETER_4,
+            ),
             (req_large(0, lp / 2, RW), NtStatus::INVALID_PARAMETER_4),
             (
                 req_large(0, lp, Protection::WRITECOPY),
@@ -350,8 +360,12 @@ fn fill(mm: &Mm, pid: Pid, pages: u64) -> Va {
     // taken rather than one in every large page's worth of RAM.
     let per_table = (2 << 20) / PAGE_SIZE;
     for i in (0..pages).step_by(per_table as usize) {
-        mm.write_memory(pid, base.0 + i * PAGE_SIZE, &pattern(PAGE_SIZE as usize, i as u8))
-            .unwrap();
+        mm.write_memory(
+            pid,
+            base.0 + i * PAGE_SIZE,
+            &pattern(PAGE_SIZE as usize, i as u8),
+        )
+        .unwrap();
     }
     for i in 0..pages {
         let page = pattern(PAGE_SIZE as usize, i as u8);
@@ -407,7 +421,10 @@ fn a_run_is_made_from_standby_pages_whose_owners_fault_them_back() {
         let mut z = vec![1u8; PAGE_SIZE as usize];
         for i in [0, frames(arch) - 1] {
             mm.read_memory(pid, base.0 + i * PAGE_SIZE, &mut z).unwrap();
-            assert!(z.iter().all(|&b| b == 0), "{arch:?}: a large page not zeroed");
+            assert!(
+                z.iter().all(|&b| b == 0),
+                "{arch:?}: a large page not zeroed"
+            );
         }
         assert_verified(&mm);
         // Every owner reads its pages back, soft or hard.
@@ -415,10 +432,52 @@ fn a_run_is_made_from_standby_pages_whose_owners_fault_them_back() {
             for i in 0..pages {
                 let mut b = vec![0u8; PAGE_SIZE as usize];
                 mm.read_memory(p, at.0 + i * PAGE_SIZE, &mut b).unwrap();
-                assert_eq!(b, pattern(PAGE_SIZE as usize, i as u8), "{arch:?} {p} page {i}");
+                assert_eq!(
+                    b,
+                    pattern(PAGE_SIZE as usize, i as u8),
+                    "{arch:?} {p} page {i}"
+                );
             }
         }
-        assert!(filled.iter().any(|&(p, _, _)| mm.process_status(p).unwrap().hard_faults > 0));
+        assert!(
+            filled
+                .iter()
+                .any(|&(p, _, _)| mm.process_status(p).unwrap().hard_faults > 0)
+        );
+        assert_verified(&mm);
+    }
+}
+
+/// MmProbeAndLockPages on a large page takes a reference on its frame; a
+/// release of the VAD meanwhile leaves the locked frames for the last unlock
+/// to free, as any released page.
+#[test]
+fn an_mdl_lock_outlives_the_release_of_a_large_page() {
+    for arch in ALL_ARCHS {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let (base, _) = mm.allocate(pid, &req_large(0, large(arch), RW)).unwrap();
+        mm.write_memory(pid, base.0 + 0x3000, b"dma").unwrap();
+        let id = mm
+            .mdl_probe_and_lock(pid, base.0 + 0x3000, 2 * PAGE_SIZE, true)
+            .unwrap();
+        let pfns = mm.mdl(id).unwrap().pfns;
+        let first = mm.pte_detail(pid, base.0).unwrap().pfn.unwrap();
+        assert_eq!(pfns, vec![Pfn(first.0 + 3), Pfn(first.0 + 4)], "{arch:?}");
+        assert_eq!(mm.pfn_detail(pfns[0]).unwrap().reference_count, 2);
+        assert_verified(&mm);
+        mm.free(pid, base.0, 0, true).unwrap();
+        assert_verified(&mm);
+        for &p in &pfns {
+            assert_eq!(mm.pfn_detail(p).unwrap().location, PageLocation::Transition);
+        }
+        assert_eq!(large_use(&mm).0, 2);
+        mm.mdl_unlock(id).unwrap();
+        mm.mdl_free(id).unwrap();
+        assert_eq!(large_use(&mm), (0, 0));
+        for &p in &pfns {
+            assert_eq!(mm.pfn_detail(p).unwrap().location, PageLocation::Free);
+        }
         assert_verified(&mm);
     }
 }

@@ -65,7 +65,9 @@ pub fn allocate_large(m: &Machine, space: &mut AddressSpace, vad: Vad) -> MmResu
     let frames = large_page_frames(m);
     let total = count * u64::from(frames);
     // 1. The runs must exist now: a failure here has changed nothing.
-    if m.find_large_runs_locked(&m.pfn_lock(), count, frames).is_none() {
+    if m.find_large_runs_locked(&m.pfn_lock(), count, frames)
+        .is_none()
+    {
         return Err(no_run(frames.into(), count));
     }
     // 2. Resident available memory, then the VAD with its commit.
@@ -143,7 +145,13 @@ pub fn release_large(m: &Machine, space: &mut AddressSpace, first: Vpn, last: Vp
         };
         tables.write(*loc, Mmpte::ZERO);
         st.db.decrement_share(loc.table);
-        m.free_large_run_locked(&mut st, LargeRun { base, pages: frames });
+        m.free_large_run_locked(
+            &mut st,
+            LargeRun {
+                base,
+                pages: frames,
+            },
+        );
     }
     drop(st);
     m.uncharge_resident(pdes.len() as u64 * u64::from(frames));

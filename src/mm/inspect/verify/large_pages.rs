@@ -2,8 +2,9 @@
 //! `vm/large_pages.rs`): every large-page PDE lies in a large-page VAD that
 //! covers its whole page, is valid, user and writable, and names the first
 //! frame of an aligned run inside RAM; every frame of the run is an Active
-//! LargePage frame of this process, mapped once (ShareCount and
-//! ReferenceCount 1), whose PteAddress is that PDE, and in no working set
+//! LargePage frame of this process, mapped once (ShareCount 1,
+//! ReferenceCount 1 plus its MDL locks, which `kernel.rs` counts), whose
+//! PteAddress is that PDE, and in no working set
 //! (the one kind of valid user mapping exempt from the working set here);
 //! nothing else maps them (`Tally::note`). Each large-page VAD has a PDE for
 //! every large page. The PDEs count as valid entries of their directory, and
@@ -35,9 +36,10 @@ pub(super) fn check(
     let mut per_vad: HashMap<u64, u64> = HashMap::new();
     for (va, loc, raw) in tables.large_pdes(0, user_end) {
         *children.entry(loc.table).or_default() += 1;
-        let vad = space.vads.find(Va(va).vpn()).filter(|v| {
-            v.vad_type == VadType::LargePages && v.end_va().0 >= va + (lp - 1)
-        });
+        let vad = space
+            .vads
+            .find(Va(va).vpn())
+            .filter(|v| v.vad_type == VadType::LargePages && v.end_va().0 >= va + (lp - 1));
         match vad {
             Some(v) => *per_vad.entry(v.starting_vpn.0).or_default() += 1,
             None => t.v.push(format!(
@@ -67,7 +69,11 @@ pub(super) fn check(
             frame(t, space, pfn, pde, va);
         }
     }
-    for v in space.vads.iter().filter(|v| v.vad_type == VadType::LargePages) {
+    for v in space
+        .vads
+        .iter()
+        .filter(|v| v.vad_type == VadType::LargePages)
+    {
         let want = v.page_count() * PAGE_SIZE / lp;
         let found = per_vad.get(&v.starting_vpn.0).copied().unwrap_or(0);
         if found != want {
@@ -95,7 +101,7 @@ fn frame(
         && e.owner == space.slot
         && e.pte_address == pde
         && e.share_count == 1
-        && e.reference_count == 1;
+        && e.reference_count >= 1;
     if !ok {
         t.v.push(format!(
             "pid {}: large page {va:#x}: pfn {:#x} is {} {} owner {} PteAddress {:#x} share {} ref {}, not an Active LargePage frame of the process mapped by its PDE {:#x}",

@@ -240,8 +240,8 @@ impl Mm {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
             // Large pages are resident for good, like locked pages.
-            let locked_in_ws = spaces.iter().map(|(_, s)| s.ws.locked_count()).sum::<u64>()
-                + t.large_page_frames;
+            let locked_in_ws =
+                spaces.iter().map(|(_, s)| s.ws.locked_count()).sum::<u64>() + t.large_page_frames;
             kernel::check(&mut t, &kernel, system, locked_in_ws);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
