@@ -42,21 +42,34 @@ impl Machine {
     /// MiFindLargePageMemory for `count` large pages of `pages` frames each:
     /// one aligned run per large page, disjoint, or `None` if RAM holds fewer
     /// (nothing is taken: the caller takes them with `take_large_run_locked`).
-    /// Each run is looked for among free frames first, then standby ones too.
+    /// Runs of free frames first, then runs with standby frames. Two passes
+    /// over the PFN database at most, whatever `count` is.
     pub fn find_large_runs_locked(
         &self,
         st: &PfnState,
         count: u64,
         pages: u32,
     ) -> Option<Vec<LargeRun>> {
-        let mut runs: Vec<LargeRun> = Vec::new();
-        for _ in 0..count {
-            let taken = |base: Pfn| runs.iter().any(|r| r.base == base);
-            let base =
-                find_run(st, pages, false, &taken).or_else(|| find_run(st, pages, true, &taken))?;
-            runs.push(LargeRun { base, pages });
+        if pages == 0 || count > u64::from(st.db.pages() / pages) {
+            return None;
         }
-        Some(runs)
+        let mut bases: Vec<Pfn> = Vec::new();
+        for standby in [false, true] {
+            if bases.len() as u64 == count {
+                break;
+            }
+            let found = find_runs(st, pages, standby, count - bases.len() as u64, &bases);
+            bases.extend(found);
+        }
+        if (bases.len() as u64) < count {
+            return None;
+        }
+        Some(
+            bases
+                .into_iter()
+                .map(|base| LargeRun { base, pages })
+                .collect(),
+        )
     }
 
     /// Takes the frames of `run` off their lists (a standby frame repurposed),
@@ -105,14 +118,17 @@ impl Machine {
     }
 }
 
-/// The first aligned run of `pages` eligible frames whose base `taken` does
-/// not refuse. A frame that is not eligible skips the search to the next
-/// aligned base after it, so RAM is read about once.
-fn find_run(st: &PfnState, pages: u32, standby: bool, taken: &dyn Fn(Pfn) -> bool) -> Option<Pfn> {
+/// Up to `want` aligned runs of `pages` eligible frames, in PFN order,
+/// leaving out the bases in `taken` (sorted: an earlier pass's runs). A frame
+/// that is not eligible skips the search to the next aligned base after it,
+/// so RAM is read about once.
+fn find_runs(st: &PfnState, pages: u32, standby: bool, want: u64, taken: &[Pfn]) -> Vec<Pfn> {
     let total = st.db.pages();
+    let mut found = Vec::new();
     let mut base = 0u32;
-    'bases: while base.checked_add(pages)? <= total {
-        if taken(Pfn(base)) {
+    'bases: while (found.len() as u64) < want && base.checked_add(pages).is_some_and(|e| e <= total)
+    {
+        if taken.binary_search(&Pfn(base)).is_ok() {
             base += pages;
             continue;
         }
@@ -122,7 +138,8 @@ fn find_run(st: &PfnState, pages: u32, standby: bool, taken: &dyn Fn(Pfn) -> boo
                 continue 'bases;
             }
         }
-        return Some(Pfn(base));
+        found.push(Pfn(base));
+        base += pages;
     }
-    None
+    found
 }

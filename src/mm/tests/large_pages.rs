@@ -299,6 +299,8 @@ fn bad_large_page_requests_get_nt_statuses_and_change_nothing() {
                 NtStatus::INVALID_PARAMETER_4,
             ),
             (req_large(0, lp / 2, RW), NtStatus::INVALID_PARAMETER_4),
+            // More than RAM: no runs (found before anything is charged).
+            (req_large(0, 64 * lp, RW), NtStatus::INSUFFICIENT_RESOURCES),
             (
                 req_large(0, lp, Protection::WRITECOPY),
                 NtStatus::INVALID_PAGE_PROTECTION,
@@ -479,5 +481,57 @@ fn an_mdl_lock_outlives_the_release_of_a_large_page() {
             assert_eq!(mm.pfn_detail(p).unwrap().location, PageLocation::Free);
         }
         assert_verified(&mm);
+    }
+}
+
+/// The page-table walkers treat a large PDE as the end of the walk: no leaf,
+/// no entries below it, never a table to free or page, and `ensure_leaf`
+/// refuses to put a page table in its place (its frame holds data, not PTEs).
+#[test]
+fn walkers_never_look_below_a_large_pde() {
+    use crate::mm::hw::pte::Level;
+    for arch in ALL_ARCHS {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let lp = large(arch);
+        let (base, _) = mm.allocate(pid, &req_large(0, lp, RW)).unwrap();
+        // Data that would read as valid PTEs if a walk took the frame for a table.
+        let fake = vec![0x67u8; 0x2000];
+        mm.write_memory(pid, base.0, &fake).unwrap();
+        let m = mm.machine();
+        let p = mm.process(pid).unwrap();
+        let mut space = p.space();
+        let tables = space.tables(m);
+        assert_eq!(tables.leaf(Va(base.0 + 0x1000)), None, "{arch:?}");
+        let walk = tables.walk(Va(base.0 + 0x1000));
+        assert_eq!(walk.last().unwrap().0, Level::Pde);
+        let mut below = 0;
+        tables.for_each_entry(base.0, base.0 + lp - 1, &mut |level, _, _, _| {
+            // The directories above are visited; the PDE and below never.
+            if level <= Level::Pde {
+                below += 1
+            }
+        });
+        assert_eq!(
+            below, 0,
+            "{arch:?}: for_each_entry visited the large PDE or below"
+        );
+        assert!(
+            tables
+                .nonzero_ptes(base.vpn(), Va(base.0 + lp - 1).vpn())
+                .is_empty()
+        );
+        assert_eq!(
+            tables.large_pdes(0, m.layout.highest_user_address()).len(),
+            1
+        );
+        let e = space.ensure_leaf(m, Va(base.0 + 0x1000)).unwrap_err();
+        assert_eq!(e.status, NtStatus::CONFLICTING_ADDRESSES);
+        assert_eq!(space.trim_page_tables(m), 0);
+        drop(space);
+        assert_verified(&mm);
+        let mut back = vec![0u8; fake.len()];
+        mm.read_memory(pid, base.0, &mut back).unwrap();
+        assert_eq!(back, fake);
     }
 }

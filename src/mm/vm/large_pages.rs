@@ -16,7 +16,11 @@
 //! partial release STATUS_FREE_VM_NOT_AT_BASE).
 //!
 //! Nothing changes when a run cannot be found (STATUS_INSUFFICIENT_RESOURCES):
-//! the runs are looked for before anything is charged or made.
+//! the runs are looked for before anything is charged or made. WRK inserts
+//! the VAD (charging commit) first and looks for memory after, so a request
+//! that is both beyond the commit limit and beyond contiguous RAM gets
+//! STATUS_COMMITMENT_LIMIT there and STATUS_INSUFFICIENT_RESOURCES here; mmfs
+//! keeps its all-or-nothing rule (a charge could grow a paging file).
 
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Arch, Mmpte, PAGE_SIZE, Pfn, Va, Vpn};
