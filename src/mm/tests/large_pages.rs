@@ -535,3 +535,18 @@ fn walkers_never_look_below_a_large_pde() {
         assert_eq!(back, fake);
     }
 }
+
+/// A large page's frame cannot be marked bad: nothing would ever fault on it
+/// to report the error (its PDE is never made invalid).
+#[test]
+fn a_large_page_frame_cannot_be_marked_bad() {
+    let mm = machine(Arch::X64);
+    let pid = mm.create_process("app").unwrap();
+    let (base, _) = mm
+        .allocate(pid, &req_large(0, large(Arch::X64), RW))
+        .unwrap();
+    let pfn = mm.pte_detail(pid, base.0 + 0x7000).unwrap().pfn.unwrap();
+    assert_eq!(status(mm.mark_page_bad(pfn)), NtStatus::INVALID_PARAMETER);
+    assert!(!mm.pfn_detail(pfn).unwrap().in_page_error);
+    assert_verified(&mm);
+}
