@@ -94,13 +94,23 @@ pub fn allocate_large(m: &Machine, space: &mut AddressSpace, vad: Vad) -> MmResu
             }
         }
     }
+    let tables = space.tables(m);
+    if let Some(loc) = pdes.iter().find(|&&loc| !tables.read(loc).is_zero()) {
+        // No VAD covered the range, so no page table may be left under it
+        // (a release frees its empty tables); refuse rather than replace one.
+        let raw = tables.read(*loc);
+        undo_insert(m, space, (first, last), total);
+        return Err(mm_err!(
+            CONFLICTING_ADDRESSES,
+            "a page-directory entry in the range already holds {raw:#x}"
+        ));
+    }
     let mut st = m.pfn_lock();
     let Some(runs) = m.find_large_runs_locked(&st, count, frames) else {
         drop(st);
         undo_insert(m, space, (first, last), total);
         return Err(no_run(frames.into(), count));
     };
-    let tables = space.tables(m);
     for (i, (run, loc)) in runs.into_iter().zip(pdes).enumerate() {
         let va = Va(base + i as u64 * lp);
         let pde_va = m.fmt.entry_va(va, Level::Pde).unwrap_or_default();
