@@ -38,6 +38,7 @@ assert_eq "$(kv "$MMFS/pfn/$(kv "$pte" Pfn)" VirtualAddress)" "$(printf '0x%016x
 assert_eq "$(rows "$P/vads" '$4 == "largepages"')" "1"
 assert_eq "$(rows "$P/ptes" '$3 == "valid"')" "1024"
 assert_eq "$(awk '$1 == "LargePage" { print $2, $3 }' "$MMFS/system/usecounts")" "1024 1024"
+assert_eq "$(awk -v pid="$(kv "$P/status" Pid)" '$3 == "LargePage" && $4 == pid' "$MMFS/pfn/db" | wc -l)" "1024" "pfn/db rows"
 grep -q "rw-p" "$P/maps" || fail "maps: $(cat "$P/maps")"
 
 # Never trimmed, aged or paged.
@@ -56,6 +57,7 @@ expect_cmd_error "No such file or directory" STATUS_MEMORY_NOT_ALLOCATED "$C" "f
 expect_cmd_error "Invalid argument" STATUS_FREE_VM_NOT_AT_BASE "$C" "free $base 4K release"
 expect_cmd_error "File exists" STATUS_CONFLICTING_ADDRESSES "$C" "protect $base 4K readonly"
 expect_cmd_error "File exists" STATUS_CONFLICTING_ADDRESSES "$C" "alloc $base 2M reserve,commit,large-pages readwrite"
+expect_cmd_error "Invalid argument" STATUS_INCOMPATIBLE_FILE_MAP "$C" "lock $base 4K"
 assert_eq "$(awk '$1 == "LargePage" { print $2 }' "$MMFS/system/usecounts")" "1024"
 verify_ok
 

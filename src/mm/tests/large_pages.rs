@@ -338,7 +338,20 @@ fn bad_large_page_requests_get_nt_statuses_and_change_nothing() {
             status(mm.protect(pid, base.0, PAGE_SIZE, Protection::READONLY)),
             NtStatus::CONFLICTING_ADDRESSES
         );
-        assert!(mm.lock(pid, base.0, PAGE_SIZE).is_err());
+        assert_eq!(
+            status(mm.lock(pid, base.0, PAGE_SIZE)),
+            NtStatus::INCOMPATIBLE_FILE_MAP
+        );
+        assert_eq!(
+            status(mm.unlock(pid, base.0, PAGE_SIZE)),
+            NtStatus::INCOMPATIBLE_FILE_MAP
+        );
+        let mut reset = AllocRequest::new(base.0, PAGE_SIZE, RW);
+        reset.reset = true;
+        assert_eq!(
+            status(mm.allocate(pid, &reset)),
+            NtStatus::CONFLICTING_ADDRESSES
+        );
         assert_eq!(snapshot(&mm, pid), snap, "{arch:?}");
         // PAGE_READWRITE is what it is already.
         let old = mm.protect(pid, base.0, PAGE_SIZE, RW).unwrap();
