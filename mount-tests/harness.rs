@@ -540,6 +540,7 @@ scenarios! {
     kernel_mdls,
     access_processes,
     access_files,
+    large_pages,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -150,7 +150,8 @@ system/: the whole simulated machine.
              fault.demand-zero fault.transition fault.hard fault.exception
              ws.trim ws.replace page.repurposed pagefile.write pagefile.write-error
              pagefile.read-error pagefile.extend pagefile.shrink thread.run process.outswap
-             process.inswap list.empty-standby. An event about a process ends with
+             process.inswap list.empty-standby vm.large-page (va, first pfn,
+             pages). An event about a process ends with
              `name=NAME` (its pid is `pid=N`); ws.trim and ws.replace give the
              page's va and pfn. Reads block until an event comes;
              Ctrl-C ends it. A slow reader loses the oldest events and sees
@@ -266,7 +267,8 @@ processes/<name>/: one process.
               EIO when the page cannot be read in (STATUS_IN_PAGE_ERROR)
   vads        table `# start end commit_pages type protection flags name`
   ptes        table `# va pte state pfn_or_offset protection`, every page of every
-              VAD whose page table exists. protection is the page's effective
+              VAD whose page table exists (a large page's pages show its PDE:
+              its address and value, state valid, the frame of each page). protection is the page's effective
               protection, the same as pte/<VA> shows: a valid page's comes
               from its working-set entry; a prototype pointer's is its own, or
               the prototype PTE's when the pointer holds zero-access (which
@@ -305,6 +307,20 @@ processes/<name>/: one process.
                                  list. reset: the pages' contents are not wanted
                                  (modified pages go to standby without a paging
                                  file copy, valid ones are made clean and old)
+                                 large-pages (with reserve,commit; SIZE a
+                                 multiple of the large page, 4 MB on x86, 2 MB
+                                 on PAE and x64, else STATUS_INVALID_PARAMETER_4;
+                                 ADDR rounds down to it): each large page is
+                                 physically contiguous (aligned frames from the
+                                 free lists, else standby pages repurposed;
+                                 none: ENOMEM STATUS_INSUFFICIENT_RESOURCES),
+                                 zeroed, mapped by one PDE (vads type
+                                 largepages), charged to commit and to
+                                 ResidentAvailablePages, never in the working
+                                 set. Always read/write (WRK maps it so);
+                                 protect accepts only readwrite, free only
+                                 `release` of the whole VAD; fork does not
+                                 copy it
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
@@ -444,6 +460,11 @@ Keys, in order:
                       PTE); State and the keys after it then describe the PTE
                       the paged-out table holds, read without bringing it back.
                       A touch of the address brings the table back first.
+  LargePage LargePageExplanation   only in a large page (alloc ... large-pages):
+                      the walk ends at the PDE, which has the large-page bit
+                      (PdeWinDbgFlags shows L) and no page table below it;
+                      State, Pfn and Flags are the PDE's, Pfn being its first
+                      frame + this page's index in the large page
 ";
 
 const PAGEFILES: &str = "\

@@ -231,6 +231,13 @@ fn appended_keys(mm: &Mm, d: &PteDetail, kv: &mut KeyValue) {
     if let Some(t) = d.table_paged_out {
         kv.put("PageTable", paged_out_table(mm, t));
     }
+    if d.large_page {
+        kv.put("LargePage", "yes").put(
+            "LargePageExplanation",
+            "the PDE maps a large page (MEM_LARGE_PAGES) with no page table below it; \
+             the frame is the PDE's first frame plus this page's index in the large page",
+        );
+    }
 }
 
 /// `PageTable:` for a paged-out page table (the PTE shown is the one it holds).

@@ -62,6 +62,15 @@ impl Mm {
                         pfn.0
                     ));
                 }
+                _ if st.db.page_use(pfn) == PageUse::LargePage => {
+                    // Nothing faults on a large page (its PDE stays valid), so
+                    // the error could never be reported to a toucher.
+                    return Err(mm_err!(
+                        INVALID_PARAMETER,
+                        "pfn {:#x} is part of a large page, which is never unmapped; only pageable data pages can be marked bad",
+                        pfn.0
+                    ));
+                }
                 _ if in_hyperspace(m, st.db.pte_address(pfn)) => {
                     return Err(mm_err!(
                         INVALID_PARAMETER,

@@ -7,7 +7,9 @@
 //! - `prototype.rs`: a page found through a prototype PTE (views, fork clones),
 //!   collided faults included;
 //! - `copy_on_write.rs`: a write to a copy-on-write page, and making a fork's
-//!   shared page private before its protection changes.
+//!   shared page private before its protection changes;
+//! - `large_page.rs`: an access under a large-page PDE (no page table, never
+//!   a fault: the MMU's translation and its Accessed/Dirty bits).
 //!
 //! `touch` is what the simulated MMU calls for every page a thread reads or
 //! writes: a valid PTE that allows the access is a hit (accessed/dirty bits are
@@ -18,6 +20,7 @@
 
 mod copy_on_write;
 mod demand_zero;
+mod large_page;
 mod page_file;
 pub mod prefetch;
 mod prototype;
@@ -145,6 +148,12 @@ fn dispatch(
         if space.make_table_resident(m, va).map_err(table_fault)? {
             loc = tables.leaf(va);
         }
+    }
+    if loc.is_none()
+        && let Some(pde) = tables.large_pde(va)
+    {
+        // No page table: a large page's PDE maps the page itself.
+        return large_page::large_page(m, space, pde, va, access);
     }
     let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
     // A PTE that names anything has a location; only `Zero` may lack one.

@@ -29,14 +29,22 @@ pub struct LeafCursor {
     table: Option<Pfn>,
 }
 
-/// What a table walk visits: `[start, end]`, and either every valid entry
-/// and leaf PTE (`paged_out` false) or only the non-valid, non-zero PDEs of
-/// paged-out page tables (`paged_out` true).
+/// What a table walk visits in `[start, end]`.
 #[derive(Clone, Copy)]
 struct WalkRange {
     start: u64,
     end: u64,
-    paged_out: bool,
+    mode: WalkMode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WalkMode {
+    /// Every valid table entry and every leaf PTE (large PDEs left out).
+    All,
+    /// Only the non-valid, non-zero PDEs of paged-out page tables.
+    PagedOut,
+    /// Only the large-page PDEs.
+    Large,
 }
 
 /// One process's page tables, rooted at its directory table base.
@@ -82,6 +90,24 @@ impl<'a> PageTables<'a> {
         self.fmt.valid_pfn(raw)
     }
 
+    /// The table a valid entry at `level` points at: none for a large-page
+    /// PDE, whose frame is the first of the page's data, never a table (a
+    /// walk must not read or write "PTEs" in it).
+    pub fn table_below(&self, level: Level, raw: Mmpte) -> Option<Pfn> {
+        if level == Level::Pde && self.fmt.is_large_page(raw) {
+            return None;
+        }
+        self.valid_pfn(raw)
+    }
+
+    /// The large-page PDE mapping `va`, if there is one: its location and
+    /// value.
+    pub fn large_pde(&self, va: Va) -> Option<(EntryLoc, Mmpte)> {
+        let loc = self.entry(va, Level::Pde)?;
+        let raw = self.read(loc);
+        self.fmt.is_large_page(raw).then_some((loc, raw))
+    }
+
     /// The entry mapping `va` at `level`, if every table above it exists.
     pub fn entry(&self, va: Va, level: Level) -> Option<EntryLoc> {
         let mut table = self.dtb;
@@ -94,7 +120,7 @@ impl<'a> PageTables<'a> {
             if l == level {
                 return Some(loc);
             }
-            table = self.valid_pfn(self.read(loc))?;
+            table = self.table_below(l, self.read(loc))?;
             l = Level::from_number(l.number() - 1)?;
         }
     }
@@ -134,7 +160,7 @@ impl<'a> PageTables<'a> {
             if l == Level::Pte {
                 return out;
             }
-            match (self.valid_pfn(raw), Level::from_number(l.number() - 1)) {
+            match (self.table_below(l, raw), Level::from_number(l.number() - 1)) {
                 (Some(next), Some(lower)) => {
                     table = next;
                     l = lower;
@@ -168,7 +194,7 @@ impl<'a> PageTables<'a> {
         let range = WalkRange {
             start,
             end,
-            paged_out: false,
+            mode: WalkMode::All,
         };
         self.visit_table(self.dtb, self.top(), 0, range, visit);
     }
@@ -191,7 +217,7 @@ impl<'a> PageTables<'a> {
         let range = WalkRange {
             start,
             end,
-            paged_out: true,
+            mode: WalkMode::PagedOut,
         };
         self.visit_table(self.dtb, self.top(), 0, range, &mut pdes);
     }
@@ -204,11 +230,7 @@ impl<'a> PageTables<'a> {
         range: WalkRange,
         visit: &mut dyn FnMut(Level, u64, EntryLoc, Mmpte),
     ) {
-        let WalkRange {
-            start,
-            end,
-            paged_out,
-        } = range;
+        let WalkRange { start, end, mode } = range;
         let span = self.span(level);
         let count = self.fmt.entries_per_table(level);
         for index in 0..count {
@@ -220,28 +242,52 @@ impl<'a> PageTables<'a> {
             let loc = EntryLoc { table, index };
             let raw = self.read(loc);
             if level == Level::Pte {
-                if !paged_out {
+                if mode == WalkMode::All {
+                    visit(level, va, loc, raw);
+                }
+                continue;
+            }
+            if level == Level::Pde && self.fmt.is_large_page(raw) {
+                // A large page: no table below it, and not a table entry to
+                // the other walks' visitors.
+                if mode == WalkMode::Large {
                     visit(level, va, loc, raw);
                 }
                 continue;
             }
             let Some(child) = self.valid_pfn(raw) else {
-                // `paged_out` walks want the non-valid PDEs that name a table.
-                if paged_out && level == Level::Pde && !raw.is_zero() {
+                // `PagedOut` walks want the non-valid PDEs that name a table.
+                if mode == WalkMode::PagedOut && level == Level::Pde && !raw.is_zero() {
                     visit(level, va, loc, raw);
                 }
                 continue;
             };
-            if !paged_out {
+            if mode == WalkMode::All {
                 visit(level, va, loc, raw);
             }
-            if level == Level::Pde && paged_out {
+            if level == Level::Pde && mode != WalkMode::All {
                 continue;
             }
             if let Some(lower) = Level::from_number(level.number() - 1) {
                 self.visit_table(child, lower, va, range, visit);
             }
         }
+    }
+
+    /// The large-page PDEs mapping part of `[start, end]`, which the other
+    /// walks leave out: `(first va mapped, location, value)`. Only valid
+    /// upper entries are followed, and no leaf table is read.
+    pub fn large_pdes(&self, start: u64, end: u64) -> Vec<(u64, EntryLoc, Mmpte)> {
+        let mut out = Vec::new();
+        let range = WalkRange {
+            start,
+            end,
+            mode: WalkMode::Large,
+        };
+        self.visit_table(self.dtb, self.top(), 0, range, &mut |_, va, loc, raw| {
+            out.push((va, loc, raw))
+        });
+        out
     }
 
     /// The leaf PTEs of existing page tables in `[first, last]` that hold

@@ -280,6 +280,13 @@ impl Mm {
             .flatten();
         let va = match cached {
             Some(va) => Some(va),
+            // A large page's frames record its PDE: the page's base plus the
+            // frame's index in the run.
+            None if e.use_ == PageUse::LargePage => {
+                let frames = fmt.large_page_size() / PAGE_SIZE;
+                fmt.va_of_pde(e.pte_address)
+                    .map(|v| v.0 + (pfn.0 as u64 % frames) * PAGE_SIZE)
+            }
             None => (e.pte_address.0 != 0)
                 .then(|| fmt.va_of_pte(e.pte_address).map(|v| v.0))
                 .flatten(),

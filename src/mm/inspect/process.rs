@@ -6,12 +6,12 @@ use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, Va};
-use crate::mm::hw::pte::{Level, PteState};
+use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::process::address_space::Exception;
 use crate::mm::process::page_tables::pte_va;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::process::{AddressSpace, ProcessState};
-use crate::mm::vad::Vad;
+use crate::mm::vad::{Vad, VadType};
 
 use super::pte::effective_protection;
 
@@ -201,7 +201,39 @@ impl Mm {
         }
     }
 
-    /// `processes/<name>/ptes`: every page of every VAD whose page table exists.
+    /// The `ptes` rows of a large-page VAD: one per 4 KB page, each showing
+    /// the large PDE that maps it (its self-map address and value) and its
+    /// frame, the PDE's first frame plus the page's index.
+    fn large_page_rows(&self, space: &AddressSpace, vad: &Vad) -> Vec<PteRow> {
+        let m = &self.machine;
+        let frames = m.fmt.large_page_size() / PAGE_SIZE;
+        let mut rows = Vec::new();
+        for (base, _, raw) in space.tables(m).large_pdes(vad.start_va().0, vad.end_va().0) {
+            let PteState::Valid(h) = m.fmt.decode(raw) else {
+                continue;
+            };
+            let pde = m.fmt.entry_va(Va(base), Level::Pde).unwrap_or_default();
+            for i in 0..frames {
+                let va = base + i * PAGE_SIZE;
+                let state = PteState::Valid(HardwarePte {
+                    pfn: Pfn(h.pfn.0 + i as u32),
+                    ..h
+                });
+                rows.push(PteRow {
+                    va,
+                    pte_address: pde.0,
+                    raw: raw.0,
+                    state: table_state_name(&state),
+                    pfn_or_offset: Some(u64::from(h.pfn.0) + i),
+                    protection: effective_protection(m, None, space, Va(va), &state, Some(vad)),
+                });
+            }
+        }
+        rows
+    }
+
+    /// `processes/<name>/ptes`: every page of every VAD whose page table exists
+    /// (a large-page VAD's pages through their large PDEs).
     pub fn ptes(&self, pid: Pid) -> MmResult<Vec<PteRow>> {
         let p = self.process(pid)?;
         // Terminated since the lookup: its page tables are freed.
@@ -210,6 +242,10 @@ impl Mm {
         let tables = space.tables(m);
         let mut rows = Vec::new();
         for v in space.vads.iter() {
+            if v.vad_type == VadType::LargePages {
+                rows.extend(self.large_page_rows(&space, v));
+                continue;
+            }
             tables.for_each_entry(v.start_va().0, v.end_va().0, &mut |level, va, _, raw| {
                 if level == Level::Pte {
                     rows.push(self.pte_row(&space, v, va, raw));

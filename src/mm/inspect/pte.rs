@@ -145,6 +145,10 @@ pub struct PteDetail {
     /// The page table holding the PTE, if it is paged out: the PTE shown is
     /// the one it held (read without bringing it back).
     pub table_paged_out: Option<PagedOutTable>,
+    /// The walk ended at a large-page PDE (MEM_LARGE_PAGES): the state, frame
+    /// and flags shown are the PDE's, the frame being its first plus the 4 KB
+    /// page's index in the large page.
+    pub large_page: bool,
     /// For a system address every process shares: whether this process's
     /// top-level copy of the System process's entry is made (`Copied`), or
     /// not yet (`NotYet`: the walk shown is the System process's, which the
@@ -186,7 +190,8 @@ impl Mm {
         if table_paged_out.is_some() {
             leaf = space.paged_tables.pte(m, Va(va)).unwrap_or(Mmpte::ZERO);
         }
-        let state = m.fmt.decode(leaf);
+        let large_page = large_page_state(m, &levels, Va(va));
+        let state = large_page.unwrap_or_else(|| m.fmt.decode(leaf));
         let vad = space.vads.find(Va(va).vpn());
         let st = m.pfn_lock();
         let prototype = prototype_behind(m, &st, &space, Va(va), &state).map(|at| {
@@ -216,6 +221,7 @@ impl Mm {
             byte_offset: va & (PAGE_SIZE - 1),
             physical_address: None,
             shared_system_entry: shared,
+            large_page: large_page.is_some(),
         };
         page_facts(&mut d, &state);
         Ok(d)
@@ -294,6 +300,23 @@ fn pte_levels(m: &Machine, tables: &PageTables, va: Va) -> (Vec<PteLevelView>, M
         .filter(|(l, _, _)| *l == Level::Pte)
         .map_or(Mmpte::ZERO, |w| w.2);
     (levels, leaf)
+}
+
+/// The state of the 4 KB page `va` when the walk stopped at a large-page
+/// PDE: valid, with the PDE's flags and the frame of that page in the run.
+fn large_page_state(m: &Machine, levels: &[PteLevelView], va: Va) -> Option<PteState> {
+    let last = levels.last().filter(|l| l.name == level_name(Level::Pde))?;
+    let PteState::Valid(h) = m.fmt.decode(Mmpte(last.raw)) else {
+        return None;
+    };
+    if !h.large_page {
+        return None;
+    }
+    let index = (va.0 % m.fmt.large_page_size()) / PAGE_SIZE;
+    Some(PteState::Valid(HardwarePte {
+        pfn: Pfn(h.pfn.0 + index as u32),
+        ..h
+    }))
 }
 
 /// The paged-out table a walk that stopped at a non-valid PDE names, if any.

@@ -106,6 +106,21 @@ impl Machine {
             }
             break (pfn, from);
         };
+        Some(self.claim_locked(st, pfn, from, need))
+    }
+
+    /// A frame just unlinked from list `from` for a new use: a standby page is
+    /// repurposed (its owner's PTE restored from OriginalPte), the frame is
+    /// zeroed if asked, and what it was is cleared. It stays in Transition, on
+    /// no list. `allocate_locked`'s second half, and MiFindLargePageMemory's
+    /// for each frame of a large page's run (`large_pages.rs`).
+    pub(super) fn claim_locked(
+        &self,
+        st: &mut PfnState,
+        pfn: Pfn,
+        from: PageLocation,
+        need: PageNeed,
+    ) -> NewPage {
         if from == PageLocation::Standby {
             bump(&self.counters.pages_repurposed);
             let priority = st.db.priority(pfn) as usize;
@@ -129,11 +144,11 @@ impl Machine {
         st.db.set_deleted(pfn, false);
         st.db.set_priority(pfn, DEFAULT_PRIORITY);
         self.note_allocation_locked(st);
-        Some(NewPage {
+        NewPage {
             pfn,
             from,
             must_zero: unzeroed && need == PageNeed::ZeroedByCaller,
-        })
+        }
     }
 
     /// The zeroing a `PageNeed::ZeroedByCaller` allocation left to its caller,

@@ -8,6 +8,9 @@
 //! - `prototype.rs`: the same for frames that belong to prototype PTEs (sections
 //!   and fork clone blocks).
 //! - `commit.rs`: the commit charge and the commit limit.
+//! - `large_pages.rs`: physically contiguous runs for MEM_LARGE_PAGES
+//!   (MiFindLargePageMemory): found, taken off the lists (standby pages
+//!   repurposed), zeroed, and freed.
 //!
 //! Transitions that only one caller makes stay with that caller, under the PFN
 //! lock all the same: a hard fault's neighbours (`fault/page_file.rs`,
@@ -32,6 +35,7 @@
 
 mod commit;
 mod frames;
+mod large_pages;
 mod prototype;
 mod resident;
 
@@ -54,6 +58,7 @@ use crate::mm::segment::Segments;
 
 pub use commit::{COMMIT_RAM_RESERVE, CommitState, PAGEFILE_GROWTH_PAGES};
 pub use frames::{ActivePage, Extent, NewPage, PageNeed, activate_locked};
+pub use large_pages::LargeRun;
 pub use prototype::MAPPED_WRITE_DELAY_MS;
 pub use resident::{RESIDENT_AVAILABLE_RESERVE, ResidentCharges};
 

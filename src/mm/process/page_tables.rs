@@ -29,7 +29,14 @@ impl AddressSpace {
     /// (each added to the working set; their commit was charged with the VAD,
     /// see `table_charges.rs`).
     pub fn ensure_leaf(&mut self, m: &Machine, va: Va) -> MmResult<EntryLoc> {
-        self.walk_to_leaf(m, va, &mut |space, m| {
+        self.ensure_entry(m, va, Level::Pte)
+    }
+
+    /// The location of `va`'s entry at `level`, creating the tables above it
+    /// that are missing (`ensure_leaf` is `level` PTE; a large page's PDE
+    /// needs only the directories, `vm/large_pages.rs`).
+    pub fn ensure_entry(&mut self, m: &Machine, va: Va, level: Level) -> MmResult<EntryLoc> {
+        self.walk_to(m, va, level, &mut |space, m| {
             space.obtain_page(m, PageNeed::Zeroed)
         })
     }
@@ -41,6 +48,19 @@ impl AddressSpace {
         va: Va,
         source: &mut TableSource<'_, 'm>,
     ) -> MmResult<EntryLoc> {
+        self.walk_to(m, va, Level::Pte, source)
+    }
+
+    /// `ensure_entry` with the frames of new tables taken from `source`. A
+    /// large-page PDE on the way is refused (STATUS_CONFLICTING_ADDRESSES):
+    /// there is no page table below it, and it is never replaced by one.
+    fn walk_to<'m>(
+        &mut self,
+        m: &'m Machine,
+        va: Va,
+        target: Level,
+        source: &mut TableSource<'_, 'm>,
+    ) -> MmResult<EntryLoc> {
         let tables = self.tables(m);
         let mut level = tables.top();
         let mut table = self.dtb;
@@ -50,11 +70,18 @@ impl AddressSpace {
                 .index(va, level)
                 .ok_or_else(|| mm_err!(INVALID_ADDRESS, "{:#x} is not translatable", va.0))?;
             let loc = EntryLoc { table, index };
-            if level == Level::Pte {
+            if level <= target {
                 return Ok(loc);
             }
             let lower = Level::from_number(level.number() - 1).expect("level below");
             let mut raw = tables.read(loc);
+            if level == Level::Pde && m.fmt.is_large_page(raw) {
+                return Err(mm_err!(
+                    CONFLICTING_ADDRESSES,
+                    "{:#x} is in a large page: its PDE maps the page itself, with no page table below",
+                    va.0
+                ));
+            }
             if level == Level::Pde
                 && user_va(m, va)
                 && !raw.is_zero()

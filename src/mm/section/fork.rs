@@ -27,7 +27,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::data_pte;
 use crate::mm::process::working_set::{Wsle, WsleKind};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
-use crate::mm::vad::Vad;
+use crate::mm::vad::{Vad, VadType};
 
 use super::view::count_view;
 
@@ -178,7 +178,10 @@ fn plan_shared_page(
 /// what it holds (a view VAD left uncounted would be uncounted twice).
 fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     let mut inserted: Vec<&Vad> = Vec::new();
-    for v in ps.vads.iter() {
+    // Large-page VADs are not inherited: their frames are the parent's alone
+    // and cannot be shared copy-on-write, so the child's range stays free
+    // (WRK MiCloneProcessAddressSpace copies no physical or large-page VAD).
+    for v in ps.vads.iter().filter(|v| v.vad_type != VadType::LargePages) {
         if let Err(e) = cs.insert_vad(m, v.clone()) {
             for v in inserted {
                 cs.vads.remove(v.starting_vpn);

@@ -10,8 +10,11 @@ use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{ALLOCATION_GRANULARITY, Arch, PAGE_SIZE, Va, Vpn};
 use crate::mm::hw::layout::Layout;
 
-/// MM_PROTECTION code of PAGE_READWRITE (facts §2); MEM_PHYSICAL and
-/// large-page memory accept nothing else.
+/// MM_PROTECTION code of PAGE_READWRITE (facts §2): MEM_PHYSICAL accepts
+/// nothing else, and NtProtectVirtualMemory nothing else for AWE and
+/// large-page memory. (A MEM_LARGE_PAGES allocation takes any protection
+/// private memory may have, as WRK's NtAllocateVirtualMemory checks none
+/// more; MiAllocateLargePages maps it read/write all the same.)
 pub(super) const MM_READWRITE: u8 = 4;
 
 /// The part of user space NtAllocateVirtualMemory may hand out.

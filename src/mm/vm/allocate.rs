@@ -19,13 +19,18 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
     // types' rules, _2/_4 for the range): only a valid request meets the
     // kinds mmfs does not simulate yet.
     let plan = vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))?;
-    if req.large_pages || req.physical || req.write_watch {
+    if req.physical || req.write_watch {
         return Err(mm_err!(
             NOT_SUPPORTED,
-            "large-pages, physical (AWE) and write-watch allocations are not simulated yet"
+            "physical (AWE) and write-watch allocations are not simulated yet"
         ));
     }
     match plan {
+        AllocPlan::Reserve { base, size, vad } if req.large_pages => {
+            // MiAllocateLargePages: contiguous frames, mapped by large PDEs.
+            super::large_pages::allocate_large(m, space, vad)?;
+            Ok((base, size))
+        }
         AllocPlan::Reserve { base, size, vad } => {
             // Charges the VAD's committed pages and its page tables.
             space.insert_vad(m, vad)?;

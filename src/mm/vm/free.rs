@@ -6,7 +6,7 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::count_committed;
-use crate::mm::vad;
+use crate::mm::vad::{self, VadType};
 
 /// NtFreeVirtualMemory (decommit or release). Returns the base and size freed.
 pub fn free(
@@ -36,6 +36,10 @@ pub fn free(
         })?;
         for (va, loc) in tables.nonzero_ptes(first, last) {
             space.delete_pte(m, loc, va, Mmpte::ZERO);
+        }
+        if plan.vad_type == VadType::LargePages {
+            // Released whole (`vad::plan_free`): its large PDEs and frames.
+            super::large_pages::release_large(m, space, first, last);
         }
         m.uncharge_commit(released);
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);

@@ -1,7 +1,7 @@
 //! Layer 10, NT's virtual memory services on one address space:
 //! NtAllocateVirtualMemory (`allocate.rs`), NtFreeVirtualMemory (`free.rs`),
-//! NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
-//! NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
+//! its MEM_LARGE_PAGES path (`large_pages.rs`), NtProtectVirtualMemory
+//! (`protect.rs`), NtLockVirtualMemory and NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
 //! (`ws_limits.rs`). The VAD rules (what may be reserved, split, released) are in
 //! `vad/`; this layer does the page-table and commit side. Rules follow the WRK
 //! (Server 2003 SP1). Callers hold the process's address-space lock.
@@ -14,6 +14,7 @@
 
 mod allocate;
 mod free;
+pub mod large_pages;
 pub mod lock;
 mod protect;
 mod reset;

@@ -321,6 +321,29 @@ impl PteFormat {
             .then(|| Pfn(((pte.0 >> bits::PFN_SHIFT) & self.pfn_mask()) as u32))
     }
 
+    /// Whether `pte` is a valid entry with the LargePage bit (bit 7): at the
+    /// PDE level, a large page (4 MB on x86, 2 MB on PAE and x64) mapped with
+    /// no page table below it. mmfs sets the bit nowhere else (bit 7 of a
+    /// leaf PTE is PAT, of a PPE a 1 GB page: neither is simulated).
+    pub fn is_large_page(&self, pte: Mmpte) -> bool {
+        self.is_valid(pte) && pte.0 & bits::LARGE_PAGE != 0
+    }
+
+    /// Bytes one large page maps: what one PDE maps (MM_MINIMUM_VA_FOR_LARGE_PAGE).
+    pub fn large_page_size(&self) -> u64 {
+        1u64 << self.table_span_shift()
+    }
+
+    /// The inverse of `entry_va(_, Level::Pde)`: the first address the PDE at
+    /// `pde_va` maps (a large page's base).
+    pub fn va_of_pde(&self, pde_va: PteAddress) -> Option<Va> {
+        let base = (*self.spec.self_map.get(1)?)?;
+        let (shift, _) = self.geometry(Level::Pde)?;
+        let span = (1u64 << (self.spec.va_bits - shift)) * self.spec.pte_size;
+        let offset = pde_va.0.checked_sub(base).filter(|&o| o < span)?;
+        Some(Va(self.sign_extend((offset / self.spec.pte_size) << shift)))
+    }
+
     /// Whether a valid PTE's Accessed bit is set (false for any other PTE).
     pub fn accessed(&self, pte: Mmpte) -> bool {
         self.is_valid(pte) && pte.0 & bits::ACCESSED != 0

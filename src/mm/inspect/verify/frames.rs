@@ -72,6 +72,21 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
             pfn.0
         ));
     }
+    // A large page released while an MDL locks it waits in Transition,
+    // deleted, for the last unlock.
+    let waits_for_unlock = location == Some(PageLocation::Transition)
+        && st.db.deleted(pfn)
+        && t.mdl_locked.contains_key(&pfn);
+    if st.db.page_use(pfn) == PageUse::LargePage
+        && location != Some(PageLocation::Active)
+        && !waits_for_unlock
+    {
+        t.v.push(format!(
+            "pfn {:#x} is a LargePage frame but {}",
+            pfn.0,
+            location.map_or("beyond RAM", PageLocation::name)
+        ));
+    }
     let seen = t.seen.contains_key(&pfn);
     match location {
         Some(PageLocation::Active) if !seen => {

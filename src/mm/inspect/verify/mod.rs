@@ -1,7 +1,8 @@
 //! `verify`: every invariant of the PFN database, page tables, working sets and
 //! commit charge, checked from scratch. Tests call it after every step; users read
 //! it from `system/verify`. One checker per structure, as `pfn/verify.rs` does
-//! for the lists: `space.rs` (each address space), `segments.rs` (control areas
+//! for the lists: `space.rs` (each address space, its large pages in
+//! `large_pages.rs`), `segments.rs` (control areas
 //! and prototype PTEs), `pool.rs` (the executive pool's pages, headers, lists
 //! and tags), `frames.rs` (every frame, and the totals).
 //!
@@ -36,6 +37,7 @@
 mod cache;
 mod frames;
 mod kernel;
+mod large_pages;
 mod pool;
 mod segments;
 mod shared_tables;
@@ -157,6 +159,9 @@ struct Tally<'a> {
     /// Frames MDLs lock, and how many times (`kernel.rs`): such a frame may
     /// sit in Transition with no I/O in flight.
     mdl_locked: HashMap<Pfn, u32>,
+    /// Frames of the processes' large pages (`large_pages.rs`): resident for
+    /// good, charged against resident available memory.
+    large_page_frames: u64,
 }
 
 impl Tally<'_> {
@@ -223,6 +228,7 @@ impl Mm {
             commit_sum: kernel.pool.paged_commit(),
             pool_ranges: kernel.pool.ranges,
             mdl_locked: HashMap::new(),
+            large_page_frames: 0,
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
@@ -233,7 +239,9 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
-            let locked_in_ws = spaces.iter().map(|(_, s)| s.ws.locked_count()).sum();
+            // Large pages are resident for good, like locked pages.
+            let locked_in_ws =
+                spaces.iter().map(|(_, s)| s.ws.locked_count()).sum::<u64>() + t.large_page_frames;
             kernel::check(&mut t, &kernel, system, locked_in_ws);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();

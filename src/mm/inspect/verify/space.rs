@@ -96,6 +96,7 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
             }
         });
     }
+    super::large_pages::check(t, space, &tables, &mut w.children);
     w.hyperspace(t, space, &tables);
     w.paged_out_tables(t, space, &tables);
     w.check_tables(t, space);
