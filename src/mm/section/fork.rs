@@ -27,7 +27,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::data_pte;
 use crate::mm::process::working_set::{Wsle, WsleKind};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
-use crate::mm::vad::Vad;
+use crate::mm::vad::{Vad, VadType};
 
 use super::view::count_view;
 
@@ -102,7 +102,7 @@ fn plan_clone(m: &Machine, ps: &AddressSpace) -> ClonePlan {
     };
     let st = m.pfn_lock();
     let tables = ps.tables(m);
-    for vad in ps.vads.iter() {
+    for vad in ps.vads.iter().filter(|v| inherited(v)) {
         let view_ca = vad.section.as_ref().map(|s| s.id);
         for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
             let raw = tables.read(loc);
@@ -171,6 +171,14 @@ fn plan_shared_page(
     }
 }
 
+/// Whether the child gets this VAD. WRK `physical.c`: "fork() style child
+/// processes don't inherit physical VADs" (MiCloneProcessAddressSpace skips
+/// AWE VADs): the range is free in the child, and the AWE pages stay the
+/// parent's alone.
+fn inherited(v: &Vad) -> bool {
+    v.vad_type != VadType::Awe
+}
+
 /// Step 2, first part: the child gets the parent's VADs, charged as the
 /// parent's are (their commit and their page tables); its views are counted
 /// in their control areas. A failure part way takes out the VADs inserted so
@@ -178,7 +186,7 @@ fn plan_shared_page(
 /// what it holds (a view VAD left uncounted would be uncounted twice).
 fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     let mut inserted: Vec<&Vad> = Vec::new();
-    for v in ps.vads.iter() {
+    for v in ps.vads.iter().filter(|v| inherited(v)) {
         if let Err(e) = cs.insert_vad(m, v.clone()) {
             for v in inserted {
                 cs.vads.remove(v.starting_vpn);
