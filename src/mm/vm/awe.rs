@@ -134,8 +134,8 @@ pub fn map_user_physical_pages(
     let base = address - address % PAGE_SIZE;
     let end = count
         .checked_mul(PAGE_SIZE)
-        .and_then(|bytes| base.checked_add(bytes - 1))
-        .filter(|_| count > 0)
+        .and_then(|bytes| bytes.checked_sub(1))
+        .and_then(|last| base.checked_add(last))
         .ok_or_else(|| mm_err!(INVALID_PARAMETER_2, "{count} pages at {base:#x} is no range"))?;
     check_awe_range(space, base, end)?;
     // Frames: one PTE per frame listed. Unmap: only the PTEs that map

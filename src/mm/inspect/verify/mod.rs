@@ -7,7 +7,7 @@
 //!
 //! Invariants checked (on top of the PFN database's own list checks):
 //! - every valid PTE points at an Active page whose PteAddress, owner and use agree
-//!   and whose working-set entry points back;
+//!   and whose working-set entry points back (an AWE page has none: `awe.rs`);
 //! - every transition PTE points at a page on the standby/modified lists (or in
 //!   transition) whose PteAddress agrees;
 //! - a page table's ShareCount is 1 + its valid entries (within user space); a
@@ -33,6 +33,7 @@
 //!   block's CloneRefCount is the number of process PTEs referring to it; a
 //!   paging-file slot in a prototype PTE is named once like any other.
 
+mod awe;
 mod cache;
 mod frames;
 mod kernel;
@@ -233,7 +234,11 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
-            let locked_in_ws = spaces.iter().map(|(_, s)| s.ws.locked_count()).sum();
+            // NtLockVirtualMemory's pages, and AWE's frames and page tables.
+            let locked_in_ws = spaces
+                .iter()
+                .map(|(_, s)| s.ws.locked_count() + s.awe.resident_charge())
+                .sum();
             kernel::check(&mut t, &kernel, system, locked_in_ws);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();

@@ -1,0 +1,430 @@
+//! AWE: MEM_PHYSICAL reservations, AllocateUserPhysicalPages,
+//! MapUserPhysicalPages and FreeUserPhysicalPages, every status they answer,
+//! all or nothing on each refusal, and the pages left alone by trimming,
+//! outswap and fork, freed at exit.
+
+use super::{RW, assert_verified, machine, meminfo, req};
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::fault::FaultKind;
+use crate::mm::inspect::{AweRow, PteRow};
+use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::{Mm, NtStatus};
+
+const ARCHES: [Arch; 3] = [Arch::X86, Arch::Pae, Arch::X64];
+
+/// `alloc ADDR SIZE reserve,physical readwrite`.
+fn reserve_awe(mm: &Mm, pid: Pid, address: u64, size: u64) -> (Va, u64) {
+    let mut r = req(address, size, "reserve", RW);
+    r.physical = true;
+    mm.allocate(pid, &r).unwrap()
+}
+
+fn awe_row(mm: &Mm) -> [u64; 9] {
+    mm.usecounts()
+        .into_iter()
+        .find(|r| r.name == "AWE")
+        .unwrap()
+        .counts
+}
+
+/// Everything a refused AWE call must leave as it was.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    awe: Vec<AweRow>,
+    ptes: Vec<PteRow>,
+    use_row: [u64; 9],
+    commit: u64,
+    resident: u64,
+    available: u64,
+}
+
+fn snapshot(mm: &Mm, pid: Pid) -> Snapshot {
+    Snapshot {
+        awe: mm.awe_pages(pid).unwrap(),
+        ptes: mm.ptes(pid).unwrap(),
+        use_row: awe_row(mm),
+        commit: meminfo(mm, "CommitCharge"),
+        resident: meminfo(mm, "ResidentAvailablePages"),
+        available: meminfo(mm, "AvailablePages"),
+    }
+}
+
+fn mapped_at(mm: &Mm, pid: Pid, pfn: Pfn) -> Option<Va> {
+    mm.awe_pages(pid)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.pfn == pfn)
+        .unwrap()
+        .va
+}
+
+fn read_page(mm: &Mm, pid: Pid, va: u64) -> Result<Vec<u8>, FaultKind> {
+    let mut buf = vec![0u8; PAGE_SIZE as usize];
+    mm.read_memory(pid, va, &mut buf).map_err(|f| f.kind)?;
+    Ok(buf)
+}
+
+#[test]
+fn pages_are_allocated_mapped_remapped_and_unmapped_on_every_arch() {
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let (base, size) = reserve_awe(&mm, pid, 0, 0x10000);
+        assert_eq!(size, 0x10000);
+        let vads = mm.vads(pid).unwrap();
+        assert_eq!(vads[0].type_name, "awe");
+        assert_eq!(vads[0].commit_pages, 0, "{arch:?}: no commit for the VAD");
+        assert_verified(&mm);
+        let commit = meminfo(&mm, "CommitCharge");
+        let resident = meminfo(&mm, "ResidentAvailablePages");
+        let pfns = mm.allocate_user_physical_pages(pid, 4).unwrap();
+        assert_eq!(pfns.len(), 4);
+        assert_eq!(meminfo(&mm, "CommitCharge"), commit + 4, "{arch:?}");
+        assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident - 4);
+        assert_eq!(awe_row(&mm)[0..2], [4, 4], "{arch:?}: total, active");
+        assert_eq!(mm.process_status(pid).unwrap().awe_pages, 4);
+        for &p in &pfns {
+            let e = mm.pfn_detail(p).unwrap();
+            assert_eq!((e.location, e.use_), (PageLocation::Active, PageUse::Awe));
+        }
+        // Allocated pages are zeroed and mapped nowhere yet: the VA faults.
+        assert_eq!(read_page(&mm, pid, base.0), Err(FaultKind::NotCommitted));
+        assert_verified(&mm);
+
+        assert_eq!(
+            mm.map_user_physical_pages(pid, base.0, Some(&pfns[..2]), 0)
+                .unwrap(),
+            2
+        );
+        assert_eq!(read_page(&mm, pid, base.0).unwrap(), vec![0; 4096]);
+        let data: Vec<u8> = (0..2 * PAGE_SIZE).map(|i| (i % 251) as u8).collect();
+        assert_eq!(mm.write_memory(pid, base.0, &data).unwrap(), data.len());
+        assert_eq!(mapped_at(&mm, pid, pfns[1]), Some(Va(base.0 + PAGE_SIZE)));
+        // pfn/db: AWE, the process, the address.
+        let row = mm.pfn_detail(pfns[1]).unwrap();
+        assert_eq!((row.pid, row.va), (Some(pid), Some(base.0 + PAGE_SIZE)));
+        assert_eq!(mm.pfn_detail(pfns[3]).unwrap().pid, Some(pid));
+        // Valid, in no working set.
+        assert!(mm.workingset(pid).unwrap().iter().all(|w| !pfns.contains(&w.pfn)));
+        assert_verified(&mm);
+
+        // Unmap the second page, map its frame at the VAD's last page: the
+        // same bytes appear there.
+        mm.map_user_physical_pages(pid, base.0 + PAGE_SIZE, None, 1)
+            .unwrap();
+        assert_eq!(
+            read_page(&mm, pid, base.0 + PAGE_SIZE),
+            Err(FaultKind::NotCommitted)
+        );
+        let last = base.0 + size - PAGE_SIZE;
+        mm.map_user_physical_pages(pid, last, Some(&pfns[1..2]), 0)
+            .unwrap();
+        assert_eq!(
+            read_page(&mm, pid, last).unwrap(),
+            data[PAGE_SIZE as usize..]
+        );
+        assert_eq!(mapped_at(&mm, pid, pfns[1]), Some(Va(last)));
+        assert_verified(&mm);
+
+        // A page mapped at the target is replaced (and unmapped).
+        mm.map_user_physical_pages(pid, base.0, Some(&pfns[2..3]), 0)
+            .unwrap();
+        assert_eq!(mapped_at(&mm, pid, pfns[0]), None);
+        assert_eq!(mapped_at(&mm, pid, pfns[2]), Some(base));
+        assert_eq!(read_page(&mm, pid, base.0).unwrap(), vec![0; 4096]);
+        assert_verified(&mm);
+
+        // Unmap the whole VAD at once.
+        assert_eq!(
+            mm.map_user_physical_pages(pid, base.0, None, size / PAGE_SIZE)
+                .unwrap(),
+            size / PAGE_SIZE
+        );
+        assert!(mm.awe_pages(pid).unwrap().iter().all(|r| r.va.is_none()));
+        assert_verified(&mm);
+    }
+}
+
+#[test]
+fn every_refusal_answers_nt_s_status_and_changes_nothing() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let other = mm.create_process("other").unwrap();
+    let (base, _) = reserve_awe(&mm, pid, 0x100000, 0x10000);
+    let (private, _) = mm
+        .allocate(pid, &req(0x200000, 0x10000, "reserve,commit", RW))
+        .unwrap();
+    let status = |r: Result<u64, crate::mm::MmError>| r.unwrap_err().status;
+    // No AllocateUserPhysicalPages yet: no bitmap.
+    let s0 = snapshot(&mm, pid);
+    assert_eq!(
+        status(mm.map_user_physical_pages(pid, base.0, None, 1)),
+        NtStatus::INVALID_PARAMETER_1
+    );
+    assert_eq!(
+        status(mm.free_user_physical_pages(pid, &[Pfn(1)])),
+        NtStatus::INVALID_PARAMETER_1
+    );
+    assert_eq!(snapshot(&mm, pid), s0);
+
+    let pfns = mm.allocate_user_physical_pages(pid, 3).unwrap();
+    let theirs = mm.allocate_user_physical_pages(other, 1).unwrap();
+    mm.map_user_physical_pages(pid, base.0, Some(&pfns[..1]), 0)
+        .unwrap();
+    let before = snapshot(&mm, pid);
+    let refusals: Vec<(Result<u64, crate::mm::MmError>, NtStatus)> = vec![
+        // Not inside one AWE VAD: private memory, past the end, nothing there.
+        (
+            mm.map_user_physical_pages(pid, private.0, Some(&pfns[1..2]), 0),
+            NtStatus::INVALID_PARAMETER_1,
+        ),
+        (
+            mm.map_user_physical_pages(pid, base.0 + 0xF000, Some(&pfns[1..3]), 0),
+            NtStatus::INVALID_PARAMETER_1,
+        ),
+        (
+            mm.map_user_physical_pages(pid, 0x7000_0000, None, 1),
+            NtStatus::INVALID_PARAMETER_1,
+        ),
+        // Unmapping no pages, or more than the address space holds.
+        (
+            mm.map_user_physical_pages(pid, base.0, None, 0),
+            NtStatus::INVALID_PARAMETER_2,
+        ),
+        (
+            mm.map_user_physical_pages(pid, base.0, None, u64::MAX / 2),
+            NtStatus::INVALID_PARAMETER_2,
+        ),
+        // Another process's frame, a frame beyond RAM: not ours.
+        (
+            mm.map_user_physical_pages(pid, base.0 + 0x1000, Some(&[pfns[1], theirs[0]]), 0),
+            NtStatus::CONFLICTING_ADDRESSES,
+        ),
+        (
+            mm.map_user_physical_pages(pid, base.0 + 0x1000, Some(&[Pfn(u32::MAX)]), 0),
+            NtStatus::CONFLICTING_ADDRESSES,
+        ),
+        // Listed twice; mapped elsewhere; mapped at this very page.
+        (
+            mm.map_user_physical_pages(pid, base.0 + 0x1000, Some(&[pfns[1], pfns[1]]), 0),
+            NtStatus::INVALID_PARAMETER_3,
+        ),
+        (
+            mm.map_user_physical_pages(pid, base.0 + 0x1000, Some(&[pfns[1], pfns[0]]), 0),
+            NtStatus::INVALID_PARAMETER_3,
+        ),
+        (
+            mm.map_user_physical_pages(pid, base.0, Some(&pfns[..1]), 0),
+            NtStatus::INVALID_PARAMETER_3,
+        ),
+        // FreeUserPhysicalPages: nothing, not ours, listed twice.
+        (
+            mm.free_user_physical_pages(pid, &[]),
+            NtStatus::INVALID_PARAMETER_2,
+        ),
+        (
+            mm.free_user_physical_pages(pid, &[pfns[2], theirs[0]]),
+            NtStatus::CONFLICTING_ADDRESSES,
+        ),
+        (
+            mm.free_user_physical_pages(pid, &[pfns[0], pfns[0]]),
+            NtStatus::CONFLICTING_ADDRESSES,
+        ),
+    ];
+    for (i, (r, want)) in refusals.into_iter().enumerate() {
+        assert_eq!(status(r), want, "refusal {i}");
+        assert_eq!(snapshot(&mm, pid), before, "refusal {i} changed something");
+    }
+    // An empty frame list maps nothing and succeeds (NT's early return).
+    assert_eq!(mm.map_user_physical_pages(pid, base.0, Some(&[]), 0), Ok(0));
+    // Zero pages asked: success, none given.
+    assert_eq!(mm.allocate_user_physical_pages(pid, 0), Ok(vec![]));
+    assert_eq!(snapshot(&mm, pid), before);
+    // MEM_PHYSICAL needs MEM_RESERVE and PAGE_READWRITE only.
+    let mut r = req(0x300000, 0x10000, "reserve,commit", RW);
+    r.physical = true;
+    assert_eq!(
+        mm.allocate(pid, &r).unwrap_err().status,
+        NtStatus::INVALID_PARAMETER_5
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn free_unmaps_wherever_mapped_and_gives_the_charges_back() {
+    let mm = machine(Arch::Pae);
+    let pid = mm.create_process("app").unwrap();
+    let (base, _) = reserve_awe(&mm, pid, 0, 0x10000);
+    let commit = meminfo(&mm, "CommitCharge");
+    let resident = meminfo(&mm, "ResidentAvailablePages");
+    let pfns = mm.allocate_user_physical_pages(pid, 3).unwrap();
+    mm.map_user_physical_pages(pid, base.0 + 0x2000, Some(&pfns), 0)
+        .unwrap();
+    assert_eq!(mm.free_user_physical_pages(pid, &pfns[1..]), Ok(2));
+    assert_eq!(read_page(&mm, pid, base.0 + 0x3000), Err(FaultKind::NotCommitted));
+    assert!(read_page(&mm, pid, base.0 + 0x2000).is_ok());
+    assert_eq!(meminfo(&mm, "CommitCharge"), commit + 1);
+    assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident - 1);
+    assert_eq!(awe_row(&mm)[0], 1);
+    for &p in &pfns[1..] {
+        assert_eq!(mm.pfn_detail(p).unwrap().use_, PageUse::Unused);
+    }
+    // Freed frames are no longer the process's.
+    assert_eq!(
+        mm.map_user_physical_pages(pid, base.0, Some(&pfns[1..2]), 0)
+            .unwrap_err()
+            .status,
+        NtStatus::CONFLICTING_ADDRESSES
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn trimming_outswap_and_the_working_set_manager_leave_awe_pages_alone() {
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let (base, _) = reserve_awe(&mm, pid, 0, 0x10000);
+        let pfns = mm.allocate_user_physical_pages(pid, 2).unwrap();
+        mm.map_user_physical_pages(pid, base.0, Some(&pfns), 0)
+            .unwrap();
+        mm.write_memory(pid, base.0, b"awe page").unwrap();
+        let before = mm.awe_pages(pid).unwrap();
+        mm.trim(pid).unwrap();
+        mm.empty_working_sets();
+        mm.outswap(pid).unwrap();
+        mm.empty_standby();
+        mm.run_thread(crate::mm::base::wakeups::SystemThread::WorkingSetManager);
+        assert_eq!(mm.awe_pages(pid).unwrap(), before, "{arch:?}");
+        // The page table of an AWE VAD is held even when nothing is mapped.
+        mm.map_user_physical_pages(pid, base.0, None, 2).unwrap();
+        let tables = mm.process_status(pid).unwrap().page_table_pages;
+        mm.trim(pid).unwrap();
+        mm.empty_working_sets();
+        assert_eq!(mm.process_status(pid).unwrap().page_table_pages, tables);
+        mm.map_user_physical_pages(pid, base.0 + 0x4000, Some(&pfns[..1]), 0)
+            .unwrap();
+        let mut back = [0u8; 8];
+        mm.read_memory(pid, base.0 + 0x4000, &mut back).unwrap();
+        assert_eq!(&back, b"awe page", "{arch:?}");
+        for &p in &pfns {
+            assert_eq!(mm.pfn_detail(p).unwrap().location, PageLocation::Active);
+        }
+        assert_verified(&mm);
+    }
+}
+
+#[test]
+fn release_unmaps_and_rmdir_frees_everything() {
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let commit = meminfo(&mm, "CommitCharge");
+        let resident = meminfo(&mm, "ResidentAvailablePages");
+        let pid = mm.create_process("app").unwrap();
+        let after_create = (
+            meminfo(&mm, "CommitCharge"),
+            meminfo(&mm, "ResidentAvailablePages"),
+        );
+        let (base, size) = reserve_awe(&mm, pid, 0, 0x20000);
+        // A private VAD beside it, in the same page table: releasing it must
+        // not free the table the AWE VAD holds.
+        let (private, _) = mm
+            .allocate(pid, &req(base.0 + size, 0x10000, "reserve,commit", RW))
+            .unwrap();
+        mm.write_memory(pid, private.0, b"x").unwrap();
+        mm.free(pid, private.0, 0, true).unwrap();
+        assert_verified(&mm);
+        let pfns = mm.allocate_user_physical_pages(pid, 5).unwrap();
+        mm.map_user_physical_pages(pid, base.0, Some(&pfns), 0)
+            .unwrap();
+        mm.free(pid, base.0, 0, true).unwrap();
+        assert_eq!(read_page(&mm, pid, base.0), Err(FaultKind::NotCommitted));
+        assert_eq!(mm.awe_pages(pid).unwrap().len(), 5, "{arch:?}: still owned");
+        assert!(mm.awe_pages(pid).unwrap().iter().all(|r| r.va.is_none()));
+        assert_eq!(
+            (
+                meminfo(&mm, "CommitCharge"),
+                meminfo(&mm, "ResidentAvailablePages")
+            ),
+            (after_create.0 + 5, after_create.1 - 5),
+            "{arch:?}: the tables' charges came back"
+        );
+        assert_verified(&mm);
+        // A new AWE VAD can map them again.
+        let (again, _) = reserve_awe(&mm, pid, 0, 0x10000);
+        mm.map_user_physical_pages(pid, again.0, Some(&pfns[..2]), 0)
+            .unwrap();
+        assert_verified(&mm);
+        mm.terminate_process(pid).unwrap();
+        assert_eq!(awe_row(&mm)[0], 0, "{arch:?}");
+        assert_eq!(meminfo(&mm, "CommitCharge"), commit);
+        assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident);
+        assert_verified(&mm);
+    }
+}
+
+#[test]
+fn fork_does_not_inherit_awe_reservations() {
+    let mm = machine(Arch::X64);
+    let pid = mm.create_process("app").unwrap();
+    let (base, _) = reserve_awe(&mm, pid, 0, 0x10000);
+    let (private, _) = mm
+        .allocate(pid, &req(0, 0x10000, "reserve,commit", RW))
+        .unwrap();
+    mm.write_memory(pid, private.0, b"private").unwrap();
+    let pfns = mm.allocate_user_physical_pages(pid, 1).unwrap();
+    mm.map_user_physical_pages(pid, base.0, Some(&pfns), 0)
+        .unwrap();
+    mm.write_memory(pid, base.0, b"parent").unwrap();
+    let child = mm.fork_process(pid, "child").unwrap();
+    assert!(mm.vads(child).unwrap().iter().all(|v| v.type_name != "awe"));
+    assert!(mm.awe_pages(child).unwrap().is_empty());
+    assert_eq!(read_page(&mm, child, base.0), Err(FaultKind::NotCommitted));
+    let mut b = [0u8; 7];
+    mm.read_memory(child, private.0, &mut b).unwrap();
+    assert_eq!(&b, b"private");
+    let mut p = [0u8; 6];
+    mm.read_memory(pid, base.0, &mut p).unwrap();
+    assert_eq!(&p, b"parent");
+    // The child may reserve the range for itself.
+    reserve_awe(&mm, child, base.0, 0x10000);
+    assert_verified(&mm);
+}
+
+#[test]
+fn allocation_returns_what_ram_allows_then_refuses_with_nothing_changed() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let resident = meminfo(&mm, "ResidentAvailablePages");
+    let got = mm.allocate_user_physical_pages(pid, 1 << 40).unwrap();
+    assert!(!got.is_empty() && (got.len() as u64) < 1 << 40);
+    // What is left: the resident reserve, or no available page.
+    let left = meminfo(&mm, "ResidentAvailablePages");
+    assert!(
+        left == 100 || meminfo(&mm, "AvailablePages") == 0,
+        "resident {resident} -> {left}"
+    );
+    assert_verified(&mm);
+    let before = snapshot(&mm, pid);
+    assert_eq!(
+        mm.allocate_user_physical_pages(pid, 1).unwrap_err().status,
+        NtStatus::INSUFFICIENT_RESOURCES
+    );
+    assert_eq!(snapshot(&mm, pid), before);
+    // An AWE reservation's page tables need resident memory too.
+    let mut r = req(0, 0x10000, "reserve", RW);
+    r.physical = true;
+    let vads = mm.vads(pid).unwrap();
+    assert_eq!(
+        mm.allocate(pid, &r).unwrap_err().status,
+        NtStatus::INSUFFICIENT_RESOURCES
+    );
+    assert_eq!(mm.vads(pid).unwrap(), vads);
+    assert_eq!(snapshot(&mm, pid), before);
+    assert_eq!(
+        mm.free_user_physical_pages(pid, &got).unwrap(),
+        got.len() as u64
+    );
+    assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident);
+    assert_verified(&mm);
+}
