@@ -97,7 +97,7 @@ pub fn awe_table_pages(m: &Machine, first: Vpn, last: Vpn) -> u64 {
 }
 
 /// An address in each leaf table that maps part of `[first, last]`.
-fn leaf_tables(m: &Machine, first: Vpn, last: Vpn) -> impl Iterator<Item = Va> {
+pub fn leaf_tables(m: &Machine, first: Vpn, last: Vpn) -> impl Iterator<Item = Va> {
     let shift = m.fmt.table_span_shift();
     let (a, b) = (first.va().0 >> shift, last.va().0 >> shift);
     let start = first.va().0;

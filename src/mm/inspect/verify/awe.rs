@@ -13,7 +13,7 @@ use crate::mm::base::types::{Pfn, Pid, Va};
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
-use crate::mm::process::awe::awe_table_pages;
+use crate::mm::process::awe::{awe_table_pages, leaf_tables};
 use crate::mm::process::page_tables::pte_va;
 use crate::mm::vad::VadType;
 
@@ -45,12 +45,19 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
             mapped_at(t, pid, space, pfn, e.pte_address);
         }
     }
-    let tables: u64 = space
-        .vads
-        .iter()
-        .filter(|v| v.vad_type == VadType::Awe)
-        .map(|v| awe_table_pages(m, v.starting_vpn, v.ending_vpn))
-        .sum();
+    let mut tables = 0;
+    let walk = space.tables(m);
+    for v in space.vads.iter().filter(|v| v.vad_type == VadType::Awe) {
+        tables += awe_table_pages(m, v.starting_vpn, v.ending_vpn);
+        // Made with the VAD, held until it goes (`space.rs` counts the holds).
+        if let Some(va) = leaf_tables(m, v.starting_vpn, v.ending_vpn).find(|&va| walk.leaf(va).is_none()) {
+            t.v.push(format!(
+                "pid {pid}: the page table for {:#x} of AWE VAD {} is missing",
+                va.0,
+                v.range_text()
+            ));
+        }
+    }
     if tables != space.awe.table_charge {
         t.v.push(format!(
             "pid {pid}: its AWE reservations have {tables} page-table pages but {} are charged",
