@@ -16,7 +16,7 @@ pub fn alloc(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
         .map_err(|_| mm_err!(INVALID_PARAMETER, "usage: awe-alloc PAGES"))?;
     let pages = parse_number(n).map_err(|e| mm_err!(INVALID_PARAMETER_2, "pages: {e}"))?;
     let pfns = mm.allocate_user_physical_pages(pid, pages)?;
-    Ok(pfn_list(&pfns))
+    Ok(pfn_list(mm, &pfns))
 }
 
 /// `awe-map ADDR PFN...` or `awe-map ADDR none COUNT`. Result: the pages
@@ -66,9 +66,13 @@ fn parse_pfns(words: &[&str]) -> Result<Vec<Pfn>, MmError> {
         .collect()
 }
 
-fn pfn_list(pfns: &[Pfn]) -> String {
+/// The PFNs in the width `pfn/db` and `awe` print them (at least five hex
+/// digits, enough for the highest frame), so a script can match them.
+fn pfn_list(mm: &Mm, pfns: &[Pfn]) -> String {
+    let max = mm.physical_pages().saturating_sub(1).max(1);
+    let width = (64 - max.leading_zeros()).div_ceil(4).max(5) as usize;
     pfns.iter()
-        .map(|p| format!("{:#x}", p.0))
+        .map(|p| format!("0x{:0width$x}", p.0))
         .collect::<Vec<_>>()
         .join(" ")
 }
