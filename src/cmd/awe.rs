@@ -70,7 +70,7 @@ fn parse_pfns(words: &[&str]) -> Result<Vec<Pfn>, MmError> {
 /// digits, enough for the highest frame), so a script can match them.
 fn pfn_list(mm: &Mm, pfns: &[Pfn]) -> String {
     let max = mm.physical_pages().saturating_sub(1).max(1);
-    let width = (64 - max.leading_zeros()).div_ceil(4).max(5) as usize;
+    let width = (32 - max.leading_zeros()).div_ceil(4).max(5) as usize;
     pfns.iter()
         .map(|p| format!("0x{:0width$x}", p.0))
         .collect::<Vec<_>>()
