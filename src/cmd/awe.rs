@@ -22,7 +22,12 @@ pub fn alloc(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
 /// `awe-map ADDR PFN...` or `awe-map ADDR none COUNT`. Result: the pages
 /// mapped or unmapped.
 pub fn map(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
-    let usage = || mm_err!(INVALID_PARAMETER, "usage: awe-map ADDR PFN... | awe-map ADDR none COUNT");
+    let usage = || {
+        mm_err!(
+            INVALID_PARAMETER,
+            "usage: awe-map ADDR PFN... | awe-map ADDR none COUNT"
+        )
+    };
     let (a, rest) = w.args.split_first().ok_or_else(usage)?;
     let address = parse_number(a).map_err(|e| mm_err!(INVALID_PARAMETER_1, "address: {e}"))?;
     let n = match rest {
@@ -56,12 +61,9 @@ fn parse_pfns(words: &[&str]) -> Result<Vec<Pfn>, MmError> {
         .iter()
         .map(|s| {
             let n = parse_number(s).map_err(|e| mm_err!(INVALID_PARAMETER, "pfn: {e}"))?;
-            u32::try_from(n).map(Pfn).map_err(|_| {
-                mm_err!(
-                    CONFLICTING_ADDRESSES,
-                    "{n:#x} is beyond any physical page"
-                )
-            })
+            u32::try_from(n)
+                .map(Pfn)
+                .map_err(|_| mm_err!(CONFLICTING_ADDRESSES, "{n:#x} is beyond any physical page"))
         })
         .collect()
 }

@@ -135,7 +135,8 @@ system/: the whole simulated machine.
              fault.demand-zero fault.transition fault.hard fault.exception
              ws.trim ws.replace page.repurposed pagefile.write pagefile.write-error
              pagefile.read-error pagefile.extend pagefile.shrink thread.run process.outswap
-             process.inswap list.empty-standby. An event about a process ends with
+             process.inswap list.empty-standby awe.alloc awe.map awe.free. An
+             event about a process ends with
              `name=NAME` (its pid is `pid=N`); ws.trim and ws.replace give the
              page's va and pfn. Reads block until an event comes;
              Ctrl-C ends it. A slow reader loses the oldest events and sees

@@ -4,10 +4,10 @@
 //! PFN locks as it goes; none does I/O or reclaims (AllocateUserPhysicalPages
 //! takes only pages already available, as MmAllocatePagesForMdl does).
 
+use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pfn, Pid};
 use crate::mm::vm::awe::{self, AweMapping};
-use crate::mm::Mm;
 
 impl Mm {
     /// NtAllocateUserPhysicalPages: up to `pages` AWE frames (fewer when RAM

@@ -27,9 +27,7 @@ impl Mm {
             .iter()
             .map(|pfn| {
                 let at = st.db.pte_address(pfn);
-                let va = (at != PteAddress(0))
-                    .then(|| m.fmt.va_of_pte(at))
-                    .flatten();
+                let va = (at != PteAddress(0)).then(|| m.fmt.va_of_pte(at)).flatten();
                 AweRow { pfn, va }
             })
             .collect())

@@ -105,7 +105,12 @@ fn pages_are_allocated_mapped_remapped_and_unmapped_on_every_arch() {
         assert_eq!((row.pid, row.va), (Some(pid), Some(base.0 + PAGE_SIZE)));
         assert_eq!(mm.pfn_detail(pfns[3]).unwrap().pid, Some(pid));
         // Valid, in no working set.
-        assert!(mm.workingset(pid).unwrap().iter().all(|w| !pfns.contains(&w.pfn)));
+        assert!(
+            mm.workingset(pid)
+                .unwrap()
+                .iter()
+                .all(|w| !pfns.contains(&w.pfn))
+        );
         assert_verified(&mm);
 
         // Unmap the second page, map its frame at the VAD's last page: the
@@ -261,7 +266,10 @@ fn free_unmaps_wherever_mapped_and_gives_the_charges_back() {
     mm.map_user_physical_pages(pid, base.0 + 0x2000, Some(&pfns), 0)
         .unwrap();
     assert_eq!(mm.free_user_physical_pages(pid, &pfns[1..]), Ok(2));
-    assert_eq!(read_page(&mm, pid, base.0 + 0x3000), Err(FaultKind::NotCommitted));
+    assert_eq!(
+        read_page(&mm, pid, base.0 + 0x3000),
+        Err(FaultKind::NotCommitted)
+    );
     assert!(read_page(&mm, pid, base.0 + 0x2000).is_ok());
     assert_eq!(meminfo(&mm, "CommitCharge"), commit + 1);
     assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident - 1);
@@ -426,5 +434,38 @@ fn allocation_returns_what_ram_allows_then_refuses_with_nothing_changed() {
         got.len() as u64
     );
     assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident);
+    assert_verified(&mm);
+}
+
+#[test]
+fn a_page_an_mdl_locks_is_freed_by_the_last_unlock() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let (base, _) = reserve_awe(&mm, pid, 0, 0x10000);
+    let pfns = mm.allocate_user_physical_pages(pid, 2).unwrap();
+    mm.map_user_physical_pages(pid, base.0, Some(&pfns), 0)
+        .unwrap();
+    let id = mm.mdl_probe_and_lock(pid, base.0, 0x2000, true).unwrap();
+    assert_verified(&mm);
+    // A trim leaves the locked AWE pages where they are.
+    mm.trim(pid).unwrap();
+    assert_eq!(mapped_at(&mm, pid, pfns[0]), Some(base));
+    // Freed while locked: out of the process, on no list until the unlock.
+    assert_eq!(mm.free_user_physical_pages(pid, &pfns), Ok(2));
+    assert!(mm.awe_pages(pid).unwrap().is_empty());
+    for &p in &pfns {
+        assert_eq!(mm.pfn_detail(p).unwrap().location, PageLocation::Transition);
+    }
+    assert_verified(&mm);
+    mm.mdl_unlock(id).unwrap();
+    mm.mdl_free(id).unwrap();
+    for &p in &pfns {
+        let row = mm.pfn_detail(p).unwrap();
+        assert!(
+            matches!(row.location, PageLocation::Free | PageLocation::Zeroed),
+            "{row:?}"
+        );
+    }
+    assert_eq!(awe_row(&mm)[0], 0);
     assert_verified(&mm);
 }

@@ -12,8 +12,10 @@ use std::collections::HashSet;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, PteAddress, Va};
 use crate::mm::hw::pagetable::EntryLoc;
-use crate::mm::machine::{ActivePage, Machine, PageNeed, RESIDENT_AVAILABLE_RESERVE, activate_locked};
-use crate::mm::pfn::PageUse;
+use crate::mm::machine::{
+    ActivePage, Machine, PageNeed, RESIDENT_AVAILABLE_RESERVE, activate_locked,
+};
+use crate::mm::pfn::{PageLocation, PageUse};
 use crate::mm::process::AddressSpace;
 use crate::mm::process::awe::awe_unmapped_locked;
 use crate::mm::vad::VadType;
@@ -136,7 +138,12 @@ pub fn map_user_physical_pages(
         .checked_mul(PAGE_SIZE)
         .and_then(|bytes| bytes.checked_sub(1))
         .and_then(|last| base.checked_add(last))
-        .ok_or_else(|| mm_err!(INVALID_PARAMETER_2, "{count} pages at {base:#x} is no range"))?;
+        .ok_or_else(|| {
+            mm_err!(
+                INVALID_PARAMETER_2,
+                "{count} pages at {base:#x} is no range"
+            )
+        })?;
     check_awe_range(space, base, end)?;
     // Frames: one PTE per frame listed. Unmap: only the PTEs that map
     // something (the range may be as long as the VAD).
@@ -263,7 +270,11 @@ pub fn free_user_physical_pages(
                 CONFLICTING_ADDRESSES,
                 "pfn {:#x} is not one of the process's AWE pages{}",
                 pfn.0,
-                if space.awe.owns(pfn) { " (it is listed twice)" } else { "" }
+                if space.awe.owns(pfn) {
+                    " (it is listed twice)"
+                } else {
+                    ""
+                }
             ));
         }
     }
@@ -292,7 +303,16 @@ fn release_frames(m: &Machine, space: &mut AddressSpace, frames: &[Pfn]) {
             st.db.decrement_share(loc.table);
         }
         awe_unmapped_locked(&mut st, pfn);
-        m.free_page_locked(&mut st, pfn);
+        if st.db.decrement_reference(pfn) > 0 {
+            // An MDL still locks it (MmProbeAndLockPages): as NT's
+            // MiFreeAwePage leaves such a page, it waits out of every list
+            // for the last unlock, which frees it (`unlock_page_locked`).
+            st.db.set_share_count(pfn, 0);
+            st.db.set_deleted(pfn, true);
+            st.db.set_location(pfn, PageLocation::Transition);
+        } else {
+            m.free_page_locked(&mut st, pfn);
+        }
         space.awe.remove(pfn);
     }
     drop(st);

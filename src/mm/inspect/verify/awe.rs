@@ -19,7 +19,8 @@ use crate::mm::vad::VadType;
 
 use super::{EntryText, Tally};
 
-/// The frames `space` owns, and its AWE charges.
+/// The frames `space` owns (one reference each, and one per MDL lock), and
+/// its AWE charges. Runs after `kernel.rs` has counted the MDL locks.
 pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
     let m = t.m;
     for pfn in space.awe.iter() {
@@ -29,10 +30,11 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
             continue;
         };
         let mapped = e.pte_address.0 != 0;
+        let locks = t.mdl_locked.get(&pfn).copied().unwrap_or(0);
         let ok = e.location == PageLocation::Active
             && e.use_ == PageUse::Awe
             && e.owner == space.slot
-            && e.reference_count == 1
+            && u32::from(e.reference_count) == 1 + locks
             && e.share_count == 1 + u32::from(mapped);
         if !ok {
             t.v.push(format!(
@@ -50,7 +52,9 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
     for v in space.vads.iter().filter(|v| v.vad_type == VadType::Awe) {
         tables += awe_table_pages(m, v.starting_vpn, v.ending_vpn);
         // Made with the VAD, held until it goes (`space.rs` counts the holds).
-        if let Some(va) = leaf_tables(m, v.starting_vpn, v.ending_vpn).find(|&va| walk.leaf(va).is_none()) {
+        if let Some(va) =
+            leaf_tables(m, v.starting_vpn, v.ending_vpn).find(|&va| walk.leaf(va).is_none())
+        {
             t.v.push(format!(
                 "pid {pid}: the page table for {:#x} of AWE VAD {} is missing",
                 va.0,

@@ -241,6 +241,10 @@ impl Mm {
                 .sum();
             kernel::check(&mut t, &kernel, system, locked_in_ws);
         }
+        // After `kernel.rs`, which counts the MDL locks on AWE frames too.
+        for (pid, space) in &spaces {
+            awe::check(&mut t, *pid, space);
+        }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
         shared_tables::check(&mut t, &held);
         segments::check(&mut t, &sections);

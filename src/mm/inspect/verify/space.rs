@@ -107,7 +107,6 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
     w.check_tables(t, space);
     check_working_set(t, pid, space, &tables, &w.table_frames);
     check_table_charges(t, pid, space);
-    super::awe::check(t, pid, space);
     for vad in space.vads.iter() {
         check_vad(t, pid, space, &tables, vad);
     }
