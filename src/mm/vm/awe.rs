@@ -129,7 +129,7 @@ pub fn map_user_physical_pages(
     what: AweMapping<'_>,
 ) -> MmResult<u64> {
     let count = match what {
-        AweMapping::Frames(f) if f.is_empty() => return Ok(0),
+        AweMapping::Frames([]) => return Ok(0),
         AweMapping::Frames(f) => f.len() as u64,
         AweMapping::Unmap(n) => n,
     };
