@@ -151,14 +151,10 @@ fn pages_are_allocated_mapped_remapped_and_unmapped_on_every_arch() {
 }
 
 #[test]
-fn every_refusal_answers_nt_s_status_and_changes_nothing() {
+fn before_awe_alloc_there_is_no_bitmap_and_physical_needs_reserve() {
     let mm = machine(Arch::X86);
     let pid = mm.create_process("app").unwrap();
-    let other = mm.create_process("other").unwrap();
     let (base, _) = reserve_awe(&mm, pid, 0x100000, 0x10000);
-    let (private, _) = mm
-        .allocate(pid, &req(0x200000, 0x10000, "reserve,commit", RW))
-        .unwrap();
     let status = |r: Result<u64, crate::mm::MmError>| r.unwrap_err().status;
     // No AllocateUserPhysicalPages yet: no bitmap.
     let s0 = snapshot(&mm, pid);
@@ -172,6 +168,26 @@ fn every_refusal_answers_nt_s_status_and_changes_nothing() {
     );
     assert_eq!(snapshot(&mm, pid), s0);
 
+    // MEM_PHYSICAL needs MEM_RESERVE and PAGE_READWRITE only.
+    let mut r = req(0x300000, 0x10000, "reserve,commit", RW);
+    r.physical = true;
+    assert_eq!(
+        mm.allocate(pid, &r).unwrap_err().status,
+        NtStatus::INVALID_PARAMETER_5
+    );
+    assert_verified(&mm);
+}
+
+#[test]
+fn every_refusal_answers_nt_s_status_and_changes_nothing() {
+    let mm = machine(Arch::X86);
+    let pid = mm.create_process("app").unwrap();
+    let other = mm.create_process("other").unwrap();
+    let (base, _) = reserve_awe(&mm, pid, 0x100000, 0x10000);
+    let (private, _) = mm
+        .allocate(pid, &req(0x200000, 0x10000, "reserve,commit", RW))
+        .unwrap();
+    let status = |r: Result<u64, crate::mm::MmError>| r.unwrap_err().status;
     let pfns = mm.allocate_user_physical_pages(pid, 3).unwrap();
     let theirs = mm.allocate_user_physical_pages(other, 1).unwrap();
     mm.map_user_physical_pages(pid, base.0, Some(&pfns[..1]), 0)
@@ -245,13 +261,6 @@ fn every_refusal_answers_nt_s_status_and_changes_nothing() {
     // Zero pages asked: success, none given.
     assert_eq!(mm.allocate_user_physical_pages(pid, 0), Ok(vec![]));
     assert_eq!(snapshot(&mm, pid), before);
-    // MEM_PHYSICAL needs MEM_RESERVE and PAGE_READWRITE only.
-    let mut r = req(0x300000, 0x10000, "reserve,commit", RW);
-    r.physical = true;
-    assert_eq!(
-        mm.allocate(pid, &r).unwrap_err().status,
-        NtStatus::INVALID_PARAMETER_5
-    );
     assert_verified(&mm);
 }
 
