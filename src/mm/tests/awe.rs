@@ -478,3 +478,58 @@ fn a_page_an_mdl_locks_is_freed_by_the_last_unlock() {
     assert_eq!(awe_row(&mm)[0], 0);
     assert_verified(&mm);
 }
+
+#[test]
+fn awe_reservations_hold_every_table_they_span_and_share_them() {
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let span = if arch == Arch::X86 { 4 << 20 } else { 2 << 20 };
+        let resident = meminfo(&mm, "ResidentAvailablePages");
+        // One reservation across a table boundary, two more in one table.
+        let (across, _) = reserve_awe(&mm, pid, span - 0x10000, 0x20000);
+        let (a, _) = reserve_awe(&mm, pid, 3 * span, 0x10000);
+        let (b, _) = reserve_awe(&mm, pid, 3 * span + 0x10000, 0x10000);
+        // x86 and PAE charge the leaf tables (2 + 1 + 1); x64 each
+        // reservation's page directory and PDPT page too (4 + 3 + 3).
+        let charged = if arch == Arch::X64 { 10 } else { 4 };
+        assert_eq!(
+            resident - meminfo(&mm, "ResidentAvailablePages"),
+            charged,
+            "{arch:?}"
+        );
+        assert_verified(&mm);
+        let pfns = mm.allocate_user_physical_pages(pid, 3).unwrap();
+        mm.map_user_physical_pages(pid, across.0 + 0xF000, Some(&pfns[..2]), 0)
+            .unwrap();
+        mm.map_user_physical_pages(pid, b.0, Some(&pfns[2..]), 0)
+            .unwrap();
+        mm.write_memory(pid, across.0 + 0xF000, &[7u8; 0x2000])
+            .unwrap();
+        assert_verified(&mm);
+        // Releasing one of two reservations in a table keeps it for the other.
+        mm.free(pid, a.0, 0, true).unwrap();
+        mm.trim(pid).unwrap();
+        mm.empty_working_sets();
+        assert_verified(&mm);
+        mm.map_user_physical_pages(pid, b.0 + 0x1000, None, 15)
+            .unwrap();
+        // Still mapped across the boundary: refused until unmapped there.
+        assert_eq!(
+            mm.map_user_physical_pages(pid, b.0 + 0x3000, Some(&pfns[..1]), 0)
+                .unwrap_err()
+                .status,
+            NtStatus::INVALID_PARAMETER_3
+        );
+        mm.map_user_physical_pages(pid, across.0 + 0xF000, None, 1)
+            .unwrap();
+        mm.map_user_physical_pages(pid, b.0 + 0x3000, Some(&pfns[..1]), 0)
+            .unwrap();
+        assert_eq!(read_page(&mm, pid, b.0 + 0x3000).unwrap(), vec![7u8; 4096]);
+        assert_verified(&mm);
+        mm.free(pid, b.0, 0, true).unwrap();
+        mm.free(pid, across.0, 0, true).unwrap();
+        assert_eq!(meminfo(&mm, "ResidentAvailablePages"), resident - 3);
+        assert_verified(&mm);
+    }
+}
