@@ -533,3 +533,200 @@ fn awe_reservations_hold_every_table_they_span_and_share_them() {
         assert_verified(&mm);
     }
 }
+
+/// The random test's expectations for one process.
+#[derive(Default)]
+struct AweModel {
+    /// AWE reservations: slot -> base (16 pages each).
+    vads: std::collections::BTreeMap<u64, u64>,
+    owned: Vec<Pfn>,
+    /// awe-alloc has run (NT's bitmap exists).
+    bitmap: bool,
+    /// Page address -> frame mapped there.
+    mapped: std::collections::BTreeMap<u64, Pfn>,
+    /// The byte each frame holds at offset 0.
+    tag: HashMap<Pfn, u8>,
+}
+
+use std::collections::HashMap;
+
+const SLOT: u64 = 0x100000;
+const VAD_PAGES: u64 = 16;
+
+impl AweModel {
+    fn random_va(&self, rng: &mut XorShift) -> Option<u64> {
+        let bases: Vec<u64> = self.vads.values().copied().collect();
+        let base = *bases.get(rng.below(bases.len().max(1) as u64) as usize)?;
+        Some(base + rng.below(VAD_PAGES) * PAGE_SIZE)
+    }
+
+    fn unmap(&mut self, from: u64, pages: u64) {
+        let end = from + pages * PAGE_SIZE;
+        self.mapped.retain(|&va, _| va < from || va >= end);
+    }
+}
+
+use crate::mm::testutil::XorShift;
+
+/// One random operation on `pid`, checked against `model`.
+fn awe_step(mm: &Mm, pid: Pid, model: &mut AweModel, rng: &mut XorShift) {
+    match rng.below(10) {
+        0 => {
+            let slot = 1 + rng.below(4);
+            let base = slot * SLOT;
+            let mut r = req(base, VAD_PAGES * PAGE_SIZE, "reserve", RW);
+            r.physical = true;
+            let got = mm.allocate(pid, &r);
+            assert_eq!(got.is_ok(), !model.vads.contains_key(&slot), "{got:?}");
+            model.vads.insert(slot, base);
+        }
+        1 => {
+            if let Some((&slot, &base)) = model.vads.iter().nth(rng.below(4) as usize) {
+                mm.free(pid, base, 0, true).unwrap();
+                model.vads.remove(&slot);
+                model.unmap(base, VAD_PAGES);
+            }
+        }
+        2 => {
+            model.bitmap = true;
+            let got = mm
+                .allocate_user_physical_pages(pid, 1 + rng.below(4))
+                .unwrap();
+            for p in got {
+                model.owned.push(p);
+                model.tag.insert(p, 0);
+            }
+        }
+        3 => awe_free_step(mm, pid, model, rng),
+        4 | 5 => awe_map_step(mm, pid, model, rng),
+        6 => {
+            if let Some(va) = model.random_va(rng) {
+                let pages = 1 + rng.below(VAD_PAGES - (va / PAGE_SIZE) % VAD_PAGES);
+                let r = mm.map_user_physical_pages(pid, va, None, pages);
+                if !model.bitmap {
+                    assert_eq!(r.unwrap_err().status, NtStatus::INVALID_PARAMETER_1);
+                    return;
+                }
+                assert_eq!(r, Ok(pages));
+                model.unmap(va, pages);
+            }
+        }
+        7 | 8 => awe_touch_step(mm, pid, model, rng),
+        _ => match rng.below(3) {
+            0 => drop(mm.trim(pid).unwrap()),
+            1 => drop(mm.empty_working_sets()),
+            _ => drop(mm.outswap(pid).unwrap()),
+        },
+    }
+}
+
+fn awe_free_step(mm: &Mm, pid: Pid, model: &mut AweModel, rng: &mut XorShift) {
+    let mut pick: Vec<Pfn> = model
+        .owned
+        .iter()
+        .copied()
+        .filter(|_| rng.below(3) == 0)
+        .collect();
+    let bogus = rng.below(4) == 0;
+    if bogus {
+        pick.push(Pfn(1));
+    }
+    let r = mm.free_user_physical_pages(pid, &pick);
+    if bogus || pick.is_empty() {
+        assert!(r.is_err(), "{r:?}");
+        return;
+    }
+    assert_eq!(r, Ok(pick.len() as u64));
+    model.owned.retain(|p| !pick.contains(p));
+    model.mapped.retain(|_, p| !pick.contains(p));
+}
+
+fn awe_map_step(mm: &Mm, pid: Pid, model: &mut AweModel, rng: &mut XorShift) {
+    let Some(va) = model.random_va(rng) else {
+        return;
+    };
+    let room = VAD_PAGES - (va / PAGE_SIZE) % VAD_PAGES;
+    let free: Vec<Pfn> = model
+        .owned
+        .iter()
+        .copied()
+        .filter(|p| !model.mapped.values().any(|m| m == p))
+        .collect();
+    let n = (1 + rng.below(3)).min(room).min(free.len() as u64) as usize;
+    if n == 0 {
+        return;
+    }
+    let mut frames = free[..n].to_vec();
+    // Now and then a frame mapped elsewhere: refused, nothing changes.
+    let clash = model
+        .mapped
+        .values()
+        .next()
+        .copied()
+        .filter(|_| rng.below(4) == 0);
+    if let Some(p) = clash {
+        frames[0] = p;
+    }
+    let r = mm.map_user_physical_pages(pid, va, Some(&frames), 0);
+    if clash.is_some() {
+        assert_eq!(r.unwrap_err().status, NtStatus::INVALID_PARAMETER_3);
+        return;
+    }
+    assert_eq!(r, Ok(n as u64));
+    for (i, &p) in frames.iter().enumerate() {
+        model.mapped.insert(va + i as u64 * PAGE_SIZE, p);
+    }
+}
+
+fn awe_touch_step(mm: &Mm, pid: Pid, model: &mut AweModel, rng: &mut XorShift) {
+    let Some(va) = model.random_va(rng) else {
+        return;
+    };
+    let mut b = [0u8; 1];
+    match model.mapped.get(&va).copied() {
+        Some(p) if rng.below(2) == 0 => {
+            let t = rng.below(256) as u8;
+            mm.write_memory(pid, va, &[t]).unwrap();
+            model.tag.insert(p, t);
+        }
+        Some(p) => {
+            mm.read_memory(pid, va, &mut b).unwrap();
+            assert_eq!(b[0], model.tag[&p], "{va:#x} pfn {:#x}", p.0);
+        }
+        None => {
+            let f = mm.read_memory(pid, va, &mut b).unwrap_err();
+            assert_eq!(f.kind, FaultKind::NotCommitted, "{va:#x}");
+        }
+    }
+}
+
+#[test]
+fn random_awe_operations_keep_every_invariant() {
+    let seed = super::env_u64("MMFS_SEED").unwrap_or(0xa3e);
+    for arch in ARCHES {
+        let mm = machine(arch);
+        let pid = mm.create_process("app").unwrap();
+        let mut rng = XorShift(seed | 1);
+        let mut model = AweModel::default();
+        for step in 0..400 {
+            awe_step(&mm, pid, &mut model, &mut rng);
+            if step % 8 == 0 {
+                let r = mm.verify();
+                assert!(r.ok(), "{arch:?} step {step}:\n{}", r.violations.join("\n"));
+            }
+            let rows = mm.awe_pages(pid).unwrap();
+            assert_eq!(rows.len(), model.owned.len(), "{arch:?} step {step}");
+            for r in rows {
+                let at = model
+                    .mapped
+                    .iter()
+                    .find(|(_, p)| **p == r.pfn)
+                    .map(|(v, _)| Va(*v));
+                assert_eq!(r.va, at, "{arch:?} step {step} pfn {:#x}", r.pfn.0);
+            }
+        }
+        mm.terminate_process(pid).unwrap();
+        assert_eq!(awe_row(&mm)[0], 0);
+        assert_verified(&mm);
+    }
+}
