@@ -1,13 +1,17 @@
 //! AWE: MEM_PHYSICAL reservations, AllocateUserPhysicalPages,
 //! MapUserPhysicalPages and FreeUserPhysicalPages, every status they answer,
 //! all or nothing on each refusal, and the pages left alone by trimming,
-//! outswap and fork, freed at exit.
+//! outswap and fork, freed at exit; and random sequences of them checked
+//! against a small model (`random_awe_operations_keep_every_invariant`).
+
+use std::collections::HashMap;
 
 use super::{RW, assert_verified, machine, meminfo, req};
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::FaultKind;
 use crate::mm::inspect::{AweRow, PteRow};
 use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, NtStatus};
 
 const ARCHES: [Arch; 3] = [Arch::X86, Arch::Pae, Arch::X64];
@@ -548,8 +552,6 @@ struct AweModel {
     tag: HashMap<Pfn, u8>,
 }
 
-use std::collections::HashMap;
-
 const SLOT: u64 = 0x100000;
 const VAD_PAGES: u64 = 16;
 
@@ -565,8 +567,6 @@ impl AweModel {
         self.mapped.retain(|&va, _| va < from || va >= end);
     }
 }
-
-use crate::mm::testutil::XorShift;
 
 /// One random operation on `pid`, checked against `model`.
 fn awe_step(mm: &Mm, pid: Pid, model: &mut AweModel, rng: &mut XorShift) {
