@@ -8,8 +8,10 @@
 //! function says `_locked`.
 //!
 //! An AWE frame is Active, use AWE, owned by the process (its owner slot),
-//! with one reference and, as WRK keeps it, ShareCount 1 while allocated
-//! and 2 while a PTE maps it (PteAddress that PTE's, else 0). It has no
+//! with one reference and ShareCount 1 whether mapped or not; a PTE maps it
+//! exactly when its PteAddress names that PTE (WRK Server 2003 SP1 swaps
+//! PteAddress in and out; the older physical.c counted ShareCount 1 to 3
+//! instead). It has no
 //! working-set entry, so trimming, aging, replacement and outswap never see
 //! it, and it is never on a list: it cannot be paged or repurposed.
 //!
@@ -176,7 +178,6 @@ impl AddressSpace {
             Some(p) => {
                 tables.write(loc, data_pte(m, p, Protection::READWRITE, true));
                 st.db.set_pte_address(p, pte_va(m, va));
-                st.db.set_share_count(p, 2);
                 if !was_valid {
                     st.db.increment_share(loc.table);
                 }
@@ -191,9 +192,9 @@ impl AddressSpace {
     }
 }
 
-/// An AWE frame no PTE maps any more: ShareCount 1, no PteAddress. The
-/// caller clears the PTE and lowers its table's ShareCount.
+/// An AWE frame no PTE maps any more: no PteAddress (WRK's
+/// InterlockedZeroPointer (Pfn1->PteAddress)). The caller clears the PTE
+/// and lowers its table's ShareCount.
 pub fn awe_unmapped_locked(st: &mut PfnState, pfn: Pfn) {
     st.db.set_pte_address(pfn, PteAddress(0));
-    st.db.set_share_count(pfn, 1);
 }

@@ -1,8 +1,7 @@
 //! AWE's invariants (`process/awe.rs`): every frame a process owns is an
-//! Active AWE frame of that process, used once, with one reference and
-//! ShareCount 1 (not mapped, no PteAddress) or 2 (mapped by the PTE its
-//! PteAddress names, which is valid for it, inside an AWE VAD of the
-//! process); every valid PTE of an AWE VAD maps such a frame (an AWE page is
+//! Active AWE frame of that process, used once, with one reference (and one
+//! per MDL lock) and ShareCount 1, mapped exactly when its PteAddress names
+//! a PTE, which is then valid for it, inside an AWE VAD of the process; every valid PTE of an AWE VAD maps such a frame (an AWE page is
 //! the one valid user page in no working set); no Active AWE frame is
 //! anyone else's; each AWE VAD charges no commit, and its page tables are
 //! held and charged (`space.rs` counts the holds in each table's ShareCount);
@@ -35,7 +34,7 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
             && e.use_ == PageUse::Awe
             && e.owner == space.slot
             && u32::from(e.reference_count) == 1 + locks
-            && e.share_count == 1 + u32::from(mapped);
+            && e.share_count == 1;
         if !ok {
             t.v.push(format!(
                 "pid {pid}: AWE pfn {:#x} is {}",
