@@ -338,7 +338,8 @@ processes/<name>/: one process.
                                  (the child gets no AWE reservation: NT's fork
                                  does not inherit physical VADs)
     awe-alloc PAGES              AllocateUserPhysicalPages: PAGES zeroed frames
-                                 for the process, charged to commit and to
+                                 for the process (above 16 MB when RAM goes
+                                 beyond it, as NT), charged to commit and to
                                  resident available memory, in no working set,
                                  never paged. Result: ok PFN... (fewer than
                                  asked when RAM runs short, as NT; none at all:

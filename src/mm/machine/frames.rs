@@ -106,6 +106,34 @@ impl Machine {
             }
             break (pfn, from);
         };
+        Some(self.prepare_taken_locked(st, pfn, from, need))
+    }
+
+    /// `allocate_locked` for one chosen page (MiAllocatePagesForMdl picks its
+    /// pages by frame number): `pfn` must be on the zeroed, free or standby
+    /// list and not marked bad. `None` (nothing changed) otherwise.
+    pub fn take_page_locked(&self, st: &mut PfnState, pfn: Pfn, need: PageNeed) -> Option<NewPage> {
+        let on_list = matches!(
+            st.db.location(pfn),
+            Some(PageLocation::Zeroed | PageLocation::Free | PageLocation::Standby)
+        );
+        if !on_list || st.db.in_page_error(pfn) {
+            return None;
+        }
+        let from = st.db.unlink(pfn)?;
+        Some(self.prepare_taken_locked(st, pfn, from, need))
+    }
+
+    /// A page just taken off list `from` for a new use: a standby page is
+    /// repurposed (its old owner's PTE restored), the page zeroed if `need`
+    /// says so, its old state cleared.
+    fn prepare_taken_locked(
+        &self,
+        st: &mut PfnState,
+        pfn: Pfn,
+        from: PageLocation,
+        need: PageNeed,
+    ) -> NewPage {
         if from == PageLocation::Standby {
             bump(&self.counters.pages_repurposed);
             let priority = st.db.priority(pfn) as usize;
@@ -129,11 +157,11 @@ impl Machine {
         st.db.set_deleted(pfn, false);
         st.db.set_priority(pfn, DEFAULT_PRIORITY);
         self.note_allocation_locked(st);
-        Some(NewPage {
+        NewPage {
             pfn,
             from,
             must_zero: unzeroed && need == PageNeed::ZeroedByCaller,
-        })
+        }
     }
 
     /// The zeroing a `PageNeed::ZeroedByCaller` allocation left to its caller,

@@ -730,3 +730,30 @@ fn random_awe_operations_keep_every_invariant() {
         assert_verified(&mm);
     }
 }
+
+#[test]
+fn awe_pages_come_from_above_16_mb_unless_ram_ends_there() {
+    let mm = Mm::new(crate::mm::base::config::MmConfig::for_tests(
+        64 << 20,
+        Arch::X86,
+    ))
+    .unwrap();
+    let pid = mm.create_process("app").unwrap();
+    let pfns = mm.allocate_user_physical_pages(pid, 64).unwrap();
+    assert_eq!(pfns.len(), 64);
+    assert!(pfns.iter().all(|p| p.0 >= 0x1000), "{pfns:x?}");
+    // The zeroed list first: every page reads as zeros.
+    let (base, _) = reserve_awe(&mm, pid, 0, 0x10000);
+    mm.map_user_physical_pages(pid, base.0, Some(&pfns[..16]), 0)
+        .unwrap();
+    let mut buf = vec![1u8; 0x10000];
+    mm.read_memory(pid, base.0, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    assert_verified(&mm);
+    // 16 MB of RAM: the low pages are all there is.
+    let small = machine(Arch::X86);
+    let pid = small.create_process("app").unwrap();
+    let low = small.allocate_user_physical_pages(pid, 4).unwrap();
+    assert!(low.iter().all(|p| p.0 < 0x1000), "{low:x?}");
+    assert_verified(&small);
+}

@@ -27,8 +27,9 @@ use crate::mm::vad::VadType;
 /// STATUS_INSUFFICIENT_RESOURCES. MmAllocatePagesForMdl charges each page
 /// against commit and resident available memory (MmFreePagesFromMdl gives
 /// both back, MiReturnCommitment and MI_INCREMENT_RESIDENT_AVAILABLE) and
-/// takes the pages off the zeroed, free and standby lists, zeroing a free or
-/// standby one, without writing anything out or trimming a working set.
+/// takes the pages off the zeroed, free and standby lists above 16 MB
+/// (`candidates`), zeroing a free or standby one, without writing anything
+/// out or trimming a working set.
 /// 0 pages is STATUS_SUCCESS with none, as NT answers it.
 pub fn allocate_user_physical_pages(
     m: &Machine,
@@ -60,10 +61,12 @@ pub fn allocate_user_physical_pages(
         ));
     }
     let mut got = Vec::with_capacity(want as usize);
-    for _ in 0..want {
+    for pfn in candidates(m, want) {
+        // Each page under its own hold of the PFN lock (zeroing one is 4 KiB
+        // of stores); one taken meanwhile is skipped.
         let mut st = m.pfn_lock();
-        let Some(page) = m.allocate_locked(&mut st, PageNeed::Zeroed) else {
-            break;
+        let Some(page) = m.take_page_locked(&mut st, pfn, PageNeed::Zeroed) else {
+            continue;
         };
         let active = ActivePage {
             use_: PageUse::Awe,
@@ -88,6 +91,36 @@ pub fn allocate_user_physical_pages(
     }
     crate::mm_event!(m, "awe.alloc", "pid={} pages={}", space.pid, got.len());
     Ok(got)
+}
+
+/// WRK NtAllocateUserPhysicalPages: "Don't use the low 16mb of memory so
+/// that at least some low pages are left for 32/24-bit device drivers",
+/// unless RAM ends there ("just take pages from anywhere").
+const LOWEST_USABLE_PHYSICAL_ADDRESS: u64 = 16 << 20;
+
+/// Up to `want` frames for AWE pages, as MiAllocatePagesForMdl chooses them:
+/// at or above LOWEST_USABLE_PHYSICAL_ADDRESS (below, when RAM ends there),
+/// from the zeroed list, then the free list, then standby (lowest priority
+/// first), none marked bad. Read under the PFN lock, taken later page by
+/// page (`take_page_locked` skips one that has moved).
+fn candidates(m: &Machine, want: u64) -> Vec<Pfn> {
+    let highest = u64::from(m.phys.pages().saturating_sub(1));
+    let low = if LOWEST_USABLE_PHYSICAL_ADDRESS >= highest * PAGE_SIZE {
+        0
+    } else {
+        LOWEST_USABLE_PHYSICAL_ADDRESS / PAGE_SIZE
+    };
+    let st = m.pfn_lock();
+    [
+        PageLocation::Zeroed,
+        PageLocation::Free,
+        PageLocation::Standby,
+    ]
+    .into_iter()
+    .flat_map(|loc| st.db.iter_list(loc))
+    .filter(|&p| u64::from(p.0) >= low && !st.db.in_page_error(p))
+    .take(want as usize)
+    .collect()
 }
 
 /// How many of `pages` the machine can give now: the pages on the zeroed,
