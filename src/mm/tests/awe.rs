@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use super::{RW, assert_verified, machine, meminfo, req};
+use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::FaultKind;
 use crate::mm::inspect::{AweRow, PteRow};
@@ -172,6 +173,18 @@ fn before_awe_alloc_there_is_no_bitmap_and_physical_needs_reserve() {
     );
     assert_eq!(snapshot(&mm, pid), s0);
 
+    // NtLockVirtualMemory refuses AWE memory; NtProtectVirtualMemory keeps it
+    // read/write.
+    assert_eq!(
+        mm.lock(pid, base.0, 0x1000).unwrap_err().status,
+        NtStatus::INCOMPATIBLE_FILE_MAP
+    );
+    assert_eq!(
+        mm.protect(pid, base.0, 0x1000, Protection::READONLY)
+            .unwrap_err()
+            .status,
+        NtStatus::CONFLICTING_ADDRESSES
+    );
     // MEM_PHYSICAL needs MEM_RESERVE and PAGE_READWRITE only.
     let mut r = req(0x300000, 0x10000, "reserve,commit", RW);
     r.physical = true;
