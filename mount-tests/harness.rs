@@ -541,6 +541,7 @@ scenarios! {
     access_processes,
     access_files,
     large_pages,
+    awe,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -5,6 +5,7 @@
 //! file sees. It knows nothing of FUSE, so it is tested (and fuzzed) on its own.
 
 pub mod args;
+mod awe;
 mod cache;
 pub mod caller;
 mod kernel;

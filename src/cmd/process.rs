@@ -11,7 +11,8 @@ use crate::mm_err;
 
 const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release, \
 protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
-map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, help";
+map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, \
+awe-alloc PAGES, awe-map ADDR PFN...|none COUNT, awe-free PFN..., help";
 
 pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>, caller: &Caller) -> Outcome {
     no_options(w)?;
@@ -62,6 +63,9 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>, caller: &Caller) -> Outcome {
             let was = mm.inswap(pid)?;
             Ok(if was { "inswapped" } else { "already in" }.to_string())
         }
+        "awe-alloc" => super::awe::alloc(mm, pid, w),
+        "awe-map" => super::awe::map(mm, pid, w),
+        "awe-free" => super::awe::free(mm, pid, w),
         "help" => Ok(KNOWN.to_string()),
         _ => Err(unknown_verb(w, "processes/<name>/control", KNOWN)),
     }

@@ -84,6 +84,8 @@ pub enum ProcessFile {
     Maps,
     /// The fork clone blocks the process's PTEs refer to.
     Clones,
+    /// Its AWE pages and where each is mapped.
+    Awe,
     Control,
 }
 
@@ -218,7 +220,7 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("control", SystemFile::Control),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 8] = [
+const PROCESS_FILES: [(&str, ProcessFile); 9] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
@@ -226,6 +228,7 @@ const PROCESS_FILES: [(&str, ProcessFile); 8] = [
     ("workingset", ProcessFile::Workingset),
     ("maps", ProcessFile::Maps),
     ("clones", ProcessFile::Clones),
+    ("awe", ProcessFile::Awe),
     ("control", ProcessFile::Control),
 ];
 

@@ -151,7 +151,7 @@ system/: the whole simulated machine.
              ws.trim ws.replace page.repurposed pagefile.write pagefile.write-error
              pagefile.read-error pagefile.extend pagefile.shrink thread.run process.outswap
              process.inswap list.empty-standby vm.large-page (va, first pfn,
-             pages). An event about a process ends with
+             pages) awe.alloc awe.map awe.free. An event about a process ends with
              `name=NAME` (its pid is `pid=N`); ws.trim and ws.replace give the
              page's va and pfn. Reads block until an event comes;
              Ctrl-C ends it. A slow reader loses the oldest events and sees
@@ -259,7 +259,8 @@ processes/<name>/: one process.
   status      key/value: Name, Pid, State, DirectoryTableBase, WorkingSetSize/
               Minimum/Maximum, PeakWorkingSetSize, PrivatePages, CommitCharge,
               LockedPages, PageFaultCount, DemandZeroFaults, TransitionFaults,
-              HardFaults, CopyOnWriteFaults, LastException, ..., PrototypeFaults
+              HardFaults, CopyOnWriteFaults, LastException, ..., PrototypeFaults,
+              AwePages
   mem         the user address space as a file: the offset is the virtual address.
               Reads and writes take page faults as a thread would. A transfer stops
               at the first page it cannot touch; with nothing done it fails:
@@ -278,6 +279,9 @@ processes/<name>/: one process.
   pte/<VA>    the !pte view of one address (lookup-only: `cat pte/0x10000`)
   workingset  table `# index va pfn age locked kind` (the !wsle view)
   maps        /proc/PID/maps format, one line per VAD
+  awe         table `# pfn va`: the process's AWE pages (awe-alloc), each with
+              the page it is mapped at, - when not mapped. A mapped AWE page is
+              a valid PTE in no working set (pfn/db: use AWE)
   clones      table `# va block_address clone_ca index refs state pfn pte`: one
               row per PTE of this process that refers to a fork clone block
               (NT's MMCLONE_BLOCK, a prototype PTE of a clone control area that
@@ -295,7 +299,8 @@ processes/<name>/: one process.
   control     NT's virtual memory services, one command per line:
     alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
                                  choose. TYPE: comma list of reserve commit
-                                 top-down reset. PROT: noaccess readonly readwrite
+                                 top-down reset physical (AWE: with reserve
+                                 and readwrite only). PROT: noaccess readonly readwrite
                                  execute execute-read execute-readwrite, with
                                  +guard and/or +nocache (PAGE_* names work too).
                                  Result: ok BASE SIZE. A reservation is charged
@@ -367,6 +372,31 @@ processes/<name>/: one process.
     fork CHILD                   a new process CHILD whose address space is a
                                  copy-on-write clone of this one's; it appears
                                  under processes/ and pids/. Result: ok PID
+                                 (the child gets no AWE reservation: NT's fork
+                                 does not inherit physical VADs)
+    awe-alloc PAGES              AllocateUserPhysicalPages: PAGES zeroed frames
+                                 for the process (above 16 MB when RAM goes
+                                 beyond it, as NT), charged to commit and to
+                                 resident available memory, in no working set,
+                                 never paged. Result: ok PFN... (fewer than
+                                 asked when RAM runs short, as NT; none at all:
+                                 STATUS_INSUFFICIENT_RESOURCES)
+    awe-map ADDR PFN...          MapUserPhysicalPages: one frame per page from
+                                 ADDR on, inside one AWE reservation (alloc ADDR
+                                 SIZE reserve,physical readwrite, else
+                                 STATUS_INVALID_PARAMETER_1); a page mapped
+                                 there is replaced. A frame not the process's:
+                                 STATUS_CONFLICTING_ADDRESSES; one mapped
+                                 anywhere, or listed twice:
+                                 STATUS_INVALID_PARAMETER_3. Result: ok PAGES
+    awe-map ADDR none COUNT      unmaps COUNT pages from ADDR on
+    awe-free PFN...              FreeUserPhysicalPages: unmapped wherever they
+                                 are and freed (a frame not the process's, or
+                                 listed twice: STATUS_CONFLICTING_ADDRESSES,
+                                 and none is freed). Result: ok PAGES. free
+                                 ... release of the reservation unmaps its
+                                 pages (they stay the process's); rmdir frees
+                                 them
   A page of a view is shared through the section's prototype PTE: `ptes` shows
   it valid once touched, prototype after a trim (sections/<name>/prototype-ptes
   shows the page itself).

@@ -45,6 +45,7 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             ProcessFile::Workingset => workingset(mm, pid)?,
             ProcessFile::Maps => maps(mm, pid)?,
             ProcessFile::Clones => clones::clones(mm, pid)?,
+            ProcessFile::Awe => awe(mm, pid)?,
             ProcessFile::Mem | ProcessFile::Control => String::new(),
         },
         File::PteEntry(pid, va) => pte::pte_entry(mm, pid, va)?,
@@ -414,7 +415,8 @@ fn process_status(mm: &Mm, pid: Pid) -> MmResult<String> {
         .put("PeakCommitCharge", s.peak_commit_charge)
         .put("PageTablePages", s.page_table_pages)
         .put("VirtualSize", s.virtual_size)
-        .put("PrototypeFaults", s.prototype_faults);
+        .put("PrototypeFaults", s.prototype_faults)
+        .put("AwePages", s.awe_pages);
     Ok(kv.0)
 }
 
@@ -488,6 +490,17 @@ fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {
             if r.locked { 1 } else { 0 },
             r.kind
         );
+    }
+    Ok(out)
+}
+
+/// `# pfn va`: the process's AWE pages, `-` for one not mapped.
+fn awe(mm: &Mm, pid: Pid) -> MmResult<String> {
+    let (vw, pw) = (va_width(mm), pfn_width(mm));
+    let mut out = String::from("# pfn va\n");
+    for r in mm.awe_pages(pid)? {
+        let va = r.va.map_or("-".to_string(), |v| hex(v.0, vw));
+        let _ = writeln!(out, "{} {va}", hex(r.pfn.0 as u64, pw));
     }
     Ok(out)
 }

@@ -175,6 +175,8 @@ impl Mm {
                 log::error!("terminating pid {}: releasing {start:#x}: {e}", process.pid);
             }
         }
+        // Its AWE VADs are gone, so its AWE pages are unmapped: free them.
+        vm::awe::free_all(m, &mut space);
         space.destroy_tables(m);
         m.pfn_lock().remove_owner(space.slot);
         m.uncharge_ws_minimum(space.ws.minimum);

@@ -19,6 +19,7 @@
 //! layer that does the work; a service that may need pages runs under
 //! `with_reclaim`, which asks other processes for pages when one cannot be found.
 
+mod awe;
 mod cache;
 mod cache_control;
 mod cache_maps;

@@ -1,10 +1,11 @@
 //! Layer 16, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
-//! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`; `memory.rs`: `system/`
+//! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`; `memory.rs`: `system/`
 //! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
+pub mod awe;
 pub mod cache;
 pub mod clones;
 pub mod memory;
@@ -18,6 +19,7 @@ pub mod verify;
 mod tests;
 
 pub use crate::mm::process::address_space::Exception;
+pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};

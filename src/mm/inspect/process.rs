@@ -49,6 +49,8 @@ pub struct ProcessStatus {
     pub prototype_faults: u64,
     /// The last exception a touch of the process's memory raised.
     pub last_exception: Option<Exception>,
+    /// AWE pages it owns (AllocateUserPhysicalPages), mapped or not.
+    pub awe_pages: u64,
 }
 
 /// One row of `processes/<name>/vads` and `maps`.
@@ -160,6 +162,7 @@ impl Mm {
             peak_working_set_size: space.ws.peak,
             private_pages: space.private_page_count(&self.machine.pfn_lock()),
             commit_charge: space.commit_charge(),
+            awe_pages: space.awe.len(),
             peak_commit_charge: space.commit_peak,
             page_table_pages: space.page_table_pages,
             locked_pages: space.ws.locked_count(),

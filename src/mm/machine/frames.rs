@@ -109,6 +109,21 @@ impl Machine {
         Some(self.claim_locked(st, pfn, from, need))
     }
 
+    /// `allocate_locked` for one chosen page (MiAllocatePagesForMdl picks its
+    /// pages by frame number): `pfn` must be on the zeroed, free or standby
+    /// list and not marked bad. `None` (nothing changed) otherwise.
+    pub fn take_page_locked(&self, st: &mut PfnState, pfn: Pfn, need: PageNeed) -> Option<NewPage> {
+        let on_list = matches!(
+            st.db.location(pfn),
+            Some(PageLocation::Zeroed | PageLocation::Free | PageLocation::Standby)
+        );
+        if !on_list || st.db.in_page_error(pfn) {
+            return None;
+        }
+        let from = st.db.unlink(pfn)?;
+        Some(self.claim_locked(st, pfn, from, need))
+    }
+
     /// A frame just unlinked from list `from` for a new use: a standby page is
     /// repurposed (its owner's PTE restored from OriginalPte), the frame is
     /// zeroed if asked, and what it was is cleared. It stays in Transition, on

@@ -16,6 +16,7 @@ use crate::mm::pfn::PageUse;
 use crate::mm::vad::VadTree;
 
 use super::ProcessState;
+use super::awe::AwePages;
 use super::hyperspace::process_commit_charge;
 use super::page_tables::{pte_va, self_map_va, table_entry};
 use super::reclaim::obtain_page_without_trim;
@@ -69,6 +70,8 @@ pub struct AddressSpace {
     /// Simulated time of the last touch of this process's memory (the swapper
     /// outswaps processes idle for long).
     pub last_access_ms: u64,
+    /// Its AWE frames and AWE page-table charge (`awe.rs`).
+    pub awe: AwePages,
 }
 
 /// A page-table frame a new address space starts with, to set up under the PFN
@@ -143,6 +146,7 @@ impl AddressSpace {
             faults: FaultCounts::default(),
             last_exception: None,
             last_access_ms: m.clock.now_ms(),
+            awe: AwePages::default(),
         };
         let setup = match m.fmt.arch() {
             Arch::X86 | Arch::X64 => space.write_self_map(m),

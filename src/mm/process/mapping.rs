@@ -229,6 +229,13 @@ impl AddressSpace {
                 }
                 true
             }
+            PteState::Valid(h) if st.db.page_use(h.pfn) == PageUse::Awe => {
+                // An AWE page (MiRemoveUserPhysicalPagesVad): unmapped, it
+                // stays the process's until FreeUserPhysicalPages or exit.
+                super::awe::awe_unmapped_locked(&mut st, h.pfn);
+                st.db.decrement_share(loc.table);
+                false
+            }
             PteState::Valid(h) => {
                 let index = st.db.ws_index(h.pfn);
                 if let Some(e) = self.ws.remove(index) {

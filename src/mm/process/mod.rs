@@ -13,6 +13,7 @@
 //! - `working_set.rs`: the working-set list (MMWSL, WSLEs).
 //! - `ws_policy.rs`: trimming, aging and replacement.
 //! - `reclaim.rs`: finding a page when none is free (write out, trim).
+//! - `awe.rs`: the AWE frames a process owns and its AWE VADs' page tables.
 //!
 //! Locks: the process table (`Processes`, lock order 3), then one address space
 //! (`Process::space`, order 4). Only fork waits for two address spaces (the
@@ -29,6 +30,7 @@
 //! address space, locks no existing one.
 
 pub mod address_space;
+pub mod awe;
 pub mod hyperspace;
 pub mod mapping;
 pub mod page_tables;

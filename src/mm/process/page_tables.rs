@@ -186,6 +186,10 @@ impl AddressSpace {
                 continue;
             }
             let mut st = m.pfn_lock();
+            if st.db.share_count(child) != 1 {
+                // Held by an AWE VAD (`awe.rs`) though it maps nothing now.
+                continue;
+            }
             let index = st.db.ws_index(child);
             self.ws.remove(index);
             tables.write(parent, Mmpte::ZERO);

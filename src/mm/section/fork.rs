@@ -102,7 +102,7 @@ fn plan_clone(m: &Machine, ps: &AddressSpace) -> ClonePlan {
     };
     let st = m.pfn_lock();
     let tables = ps.tables(m);
-    for vad in ps.vads.iter() {
+    for vad in ps.vads.iter().filter(|v| inherited(v)) {
         let view_ca = vad.section.as_ref().map(|s| s.id);
         for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
             let raw = tables.read(loc);
@@ -171,6 +171,15 @@ fn plan_shared_page(
     }
 }
 
+/// Whether the child gets this VAD. WRK `physical.c`: "fork() style child
+/// processes don't inherit physical VADs" (MiCloneProcessAddressSpace skips
+/// AWE VADs): the range is free in the child, and the AWE pages stay the
+/// parent's alone. Large-page VADs are skipped the same way: their frames
+/// cannot be shared copy-on-write.
+fn inherited(v: &Vad) -> bool {
+    !matches!(v.vad_type, VadType::Awe | VadType::LargePages)
+}
+
 /// Step 2, first part: the child gets the parent's VADs, charged as the
 /// parent's are (their commit and their page tables); its views are counted
 /// in their control areas. A failure part way takes out the VADs inserted so
@@ -178,10 +187,7 @@ fn plan_shared_page(
 /// what it holds (a view VAD left uncounted would be uncounted twice).
 fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     let mut inserted: Vec<&Vad> = Vec::new();
-    // Large-page VADs are not inherited: their frames are the parent's alone
-    // and cannot be shared copy-on-write, so the child's range stays free
-    // (WRK MiCloneProcessAddressSpace copies no physical or large-page VAD).
-    for v in ps.vads.iter().filter(|v| v.vad_type != VadType::LargePages) {
+    for v in ps.vads.iter().filter(|v| inherited(v)) {
         if let Err(e) = cs.insert_vad(m, v.clone()) {
             for v in inserted {
                 cs.vads.remove(v.starting_vpn);

@@ -1040,6 +1040,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
     assert_verified(&mm);
 }
 
+mod awe;
 mod cache;
 mod fidelity;
 mod kernel;

@@ -8,7 +8,7 @@ use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 use crate::mm::process::page_tables::count_committed;
 use crate::mm::segment::ControlAreaId;
-use crate::mm::vad::{self, AddressLimits, AllocPlan, AllocRequest};
+use crate::mm::vad::{self, AddressLimits, AllocPlan, AllocRequest, Vad, VadType};
 
 use super::page_committed;
 use super::protect::{privatize_clone_pages, set_page_protection};
@@ -19,16 +19,20 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
     // types' rules, _2/_4 for the range): only a valid request meets the
     // kinds mmfs does not simulate yet.
     let plan = vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))?;
-    if req.physical || req.write_watch {
+    if req.write_watch {
         return Err(mm_err!(
             NOT_SUPPORTED,
-            "physical (AWE) and write-watch allocations are not simulated yet"
+            "write-watch allocations are not simulated yet"
         ));
     }
     match plan {
         AllocPlan::Reserve { base, size, vad } if req.large_pages => {
             // MiAllocateLargePages: contiguous frames, mapped by large PDEs.
             super::large_pages::allocate_large(m, space, vad)?;
+            Ok((base, size))
+        }
+        AllocPlan::Reserve { base, size, vad } if vad.vad_type == VadType::Awe => {
+            reserve_awe(m, space, vad)?;
             Ok((base, size))
         }
         AllocPlan::Reserve { base, size, vad } => {
@@ -149,5 +153,22 @@ fn commit_existing(
         v.commit_charge += new;
     }
     space.note_commit_peak();
+    Ok(())
+}
+
+/// MEM_RESERVE | MEM_PHYSICAL (WRK NtAllocateVirtualMemory): the VAD charges
+/// no commit of its own (its pages come from AllocateUserPhysicalPages,
+/// which charges them), only its page tables (MiInsertVadCharges); then
+/// MiCreatePageTablesForPhysicalRange makes those tables at once and holds
+/// them (`process/awe.rs`). If that fails the VAD goes again with its
+/// charges (MiRemoveVad, MiReturnPageTablePageCommitment).
+fn reserve_awe(m: &Machine, space: &mut AddressSpace, vad: Vad) -> MmResult<()> {
+    let (first, last) = (vad.starting_vpn, vad.ending_vpn);
+    space.insert_vad(m, vad)?;
+    if let Err(e) = space.create_awe_tables(m, first, last) {
+        space.vads.remove(first);
+        space.return_table_charges(m, first, last);
+        return Err(e);
+    }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub fn free(
         .get(plan.vad_start)
         .ok_or_else(|| mm_err!(MEMORY_NOT_ALLOCATED, "the reservation went away"))?;
     let mem_commit = v.mem_commit;
+    let awe = v.vad_type == vad::VadType::Awe;
     let (first, last) = (plan.first_vpn, plan.last_vpn);
     // Paged-out page tables come back before any PTE is counted or freed
     // (MiMakePdeExistAndMakeValid); a failure here changes nothing.
@@ -42,6 +43,11 @@ pub fn free(
             super::large_pages::release_large(m, space, first, last);
         }
         m.uncharge_commit(released);
+        if awe {
+            // Its AWE pages were unmapped above (`delete_pte`) and stay the
+            // process's; its tables are let go (freevm.c, VadAwe).
+            space.delete_awe_tables(m, first, last);
+        }
         space.free_empty_tables(m, first.va().0, last.va().0 + PAGE_SIZE - 1);
         space.return_table_charges(m, first, last);
         return Ok((plan.base(), plan.size()));

@@ -13,6 +13,7 @@
 //! Every service checks what can fail before it changes anything.
 
 mod allocate;
+pub mod awe;
 mod free;
 pub mod large_pages;
 pub mod lock;

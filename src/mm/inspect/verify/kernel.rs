@@ -31,7 +31,7 @@ pub(super) fn system_pte_region(t: &Tally<'_>) -> Option<(u64, u64)> {
 }
 
 /// Checks kernel memory (see the module docs). `locked_in_ws` is the sum of
-/// the processes' NtLockVirtualMemory pages.
+/// the processes' NtLockVirtualMemory pages and AWE frames and tables.
 pub(super) fn check(t: &mut Tally<'_>, k: &KernelSpace, system: &AddressSpace, locked_in_ws: u64) {
     t.v.extend(k.sysptes.verify());
     check_runs(t, k, system);
@@ -55,7 +55,7 @@ pub(super) fn check(t: &mut Tally<'_>, k: &KernelSpace, system: &AddressSpace, l
     let charged = t.m.resident.charged.load(Ordering::Relaxed);
     if charged != resident {
         t.v.push(format!(
-            "resident available memory: {charged} pages charged but locked pages, kernel stacks, MDLs and non-paged pool account for {resident}"
+            "resident available memory: {charged} pages charged but locked pages, AWE pages and tables, kernel stacks, MDLs and non-paged pool account for {resident}"
         ));
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Invariants checked (on top of the PFN database's own list checks):
 //! - every valid PTE points at an Active page whose PteAddress, owner and use agree
-//!   and whose working-set entry points back;
+//!   and whose working-set entry points back (an AWE page has none: `awe.rs`);
 //! - every transition PTE points at a page on the standby/modified lists (or in
 //!   transition) whose PteAddress agrees;
 //! - a page table's ShareCount is 1 + its valid entries (within user space); a
@@ -34,6 +34,7 @@
 //!   block's CloneRefCount is the number of process PTEs referring to it; a
 //!   paging-file slot in a prototype PTE is named once like any other.
 
+mod awe;
 mod cache;
 mod frames;
 mod kernel;
@@ -239,10 +240,18 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
-            // Large pages are resident for good, like locked pages.
-            let locked_in_ws =
-                spaces.iter().map(|(_, s)| s.ws.locked_count()).sum::<u64>() + t.large_page_frames;
+            // NtLockVirtualMemory's pages, AWE's frames and page tables, and
+            // large pages: resident for good, like locked pages.
+            let locked_in_ws = spaces
+                .iter()
+                .map(|(_, s)| s.ws.locked_count() + s.awe.resident_charge())
+                .sum::<u64>()
+                + t.large_page_frames;
             kernel::check(&mut t, &kernel, system, locked_in_ws);
+        }
+        // After `kernel.rs`, which counts the MDL locks on AWE frames too.
+        for (pid, space) in &spaces {
+            awe::check(&mut t, *pid, space);
         }
         let held: Vec<_> = spaces.iter().map(|(pid, s)| (*pid, &**s)).collect();
         shared_tables::check(&mut t, &held);

@@ -16,7 +16,7 @@ use crate::mm::process::page_tables::{count_committed, pte_va, self_map_va};
 use crate::mm::process::table_charges::needed_by;
 use crate::mm::process::working_set::WsleKind;
 use crate::mm::segment::ControlAreaId;
-use crate::mm::vad::Vad;
+use crate::mm::vad::{Vad, VadType};
 
 use super::Tally;
 
@@ -30,6 +30,8 @@ struct SpaceWalk {
     table_frames: Vec<Pfn>,
     /// Private pages found in the PTEs (valid, transition, pagefile).
     private: u64,
+    /// Each user leaf table and the first address it maps (AWE holds).
+    leaf_bases: HashMap<Pfn, u64>,
 }
 
 /// Checks one address space (see the module docs).
@@ -39,6 +41,7 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
         children: HashMap::new(),
         table_frames: vec![space.dtb],
         private: 0,
+        leaf_bases: HashMap::new(),
     };
     t.note(space.dtb, format!("pid {pid} directory"));
     let tables = space.tables(t.m);
@@ -92,6 +95,9 @@ pub(super) fn check(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace) {
                     *w.children.entry(loc.table).or_default() += 1;
                 }
                 w.table_frames.push(child);
+                if level == Level::Pde && va <= user_end {
+                    w.leaf_bases.insert(child, va);
+                }
                 t.note(child, format!("pid {pid} table for {va:#x}"));
             }
         });
@@ -232,7 +238,13 @@ impl SpaceWalk {
             ));
         }
         let view = vad.and_then(|v| Some((v, v.section.as_ref()?)));
+        let awe = vad.is_some_and(|v| v.vad_type == VadType::Awe);
         match t.m.fmt.decode(raw) {
+            // An AWE page: valid, in no working set (`awe.rs`).
+            PteState::Valid(h) if awe => {
+                *self.children.entry(loc.table).or_default() += 1;
+                super::awe::valid(t, pid, space, va, h);
+            }
             PteState::Valid(h) if t.st.db.prototype(h.pfn) => {
                 *self.children.entry(loc.table).or_default() += 1;
                 *t.shares.entry(h.pfn).or_default() += 1;
@@ -274,7 +286,13 @@ impl SpaceWalk {
                 t.v.push(format!("pid {pid}: page table pfn {:#x} beyond RAM", f.0));
                 continue;
             };
-            let want = 1 + self.children.get(&f).copied().unwrap_or(0);
+            // An AWE VAD holds each of its tables once more (`process/awe.rs`).
+            let span = 1u64 << t.m.fmt.table_span_shift();
+            let holds = self
+                .leaf_bases
+                .get(&f)
+                .map_or(0, |&base| super::awe::table_holds(space, base, span));
+            let want = 1 + holds + self.children.get(&f).copied().unwrap_or(0);
             if e.location != PageLocation::Active || e.use_ != PageUse::PageTable {
                 t.v.push(format!(
                     "pid {pid}: page table pfn {:#x} is {} {}",
@@ -285,10 +303,10 @@ impl SpaceWalk {
             }
             if e.share_count != want {
                 t.v.push(format!(
-                    "pid {pid}: page table pfn {:#x} has ShareCount {} but 1 + {} valid entries",
+                    "pid {pid}: page table pfn {:#x} has ShareCount {} but 1 + {} valid entries + {holds} AWE holds",
                     f.0,
                     e.share_count,
-                    want - 1
+                    want - 1 - holds
                 ));
             }
             if e.owner != space.slot {
@@ -662,6 +680,17 @@ fn check_vad(t: &mut Tally<'_>, pid: Pid, space: &AddressSpace, tables: &PageTab
         if vad.commit_charge != want {
             t.v.push(format!(
                 "pid {pid}: view {} charges {} pages, not {want}",
+                vad.range_text(),
+                vad.commit_charge
+            ));
+        }
+        return;
+    }
+    if vad.vad_type == VadType::Awe {
+        // Its valid PTEs map AWE pages, charged when allocated, not here.
+        if vad.commit_charge != 0 {
+            t.v.push(format!(
+                "pid {pid}: AWE VAD {} charges {} pages",
                 vad.range_text(),
                 vad.commit_charge
             ));
