@@ -10,7 +10,8 @@ use crate::mm_err;
 
 const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release, \
 protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
-map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, help";
+map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, reset-write-watch ADDR SIZE, \
+fork CHILD, outswap, inswap, help";
 
 pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
     no_options(w)?;
@@ -40,6 +41,12 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>) -> Outcome {
             let [a, s] = args::<2>(w, "flush ADDR SIZE (SIZE 0: the rest of the view)")?;
             let (base, size, written) = mm.flush_view(pid, address(a)?, size(s)?)?;
             Ok(format!("{:#x} {size:#x} {written}", base.0))
+        }
+        // NtResetWriteWatch: like NT, it answers only with its status.
+        "reset-write-watch" => {
+            let [a, s] = args::<2>(w, "reset-write-watch ADDR SIZE")?;
+            mm.reset_write_watch(pid, address(a)?, size(s)?)?;
+            Ok(String::new())
         }
         "fork" => {
             let [child] = args::<1>(w, "fork CHILD")?;

@@ -84,6 +84,8 @@ pub enum ProcessFile {
     Maps,
     /// The fork clone blocks the process's PTEs refer to.
     Clones,
+    /// GetWriteWatch over the process's write-watch regions.
+    WriteWatch,
     Control,
 }
 
@@ -218,7 +220,7 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("control", SystemFile::Control),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 8] = [
+const PROCESS_FILES: [(&str, ProcessFile); 9] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
@@ -226,6 +228,7 @@ const PROCESS_FILES: [(&str, ProcessFile); 8] = [
     ("workingset", ProcessFile::Workingset),
     ("maps", ProcessFile::Maps),
     ("clones", ProcessFile::Clones),
+    ("write-watch", ProcessFile::WriteWatch),
     ("control", ProcessFile::Control),
 ];
 
@@ -700,6 +703,10 @@ mod tests {
         assert_eq!(
             lookup(&m, Dir::Process(pid), "clones"),
             Some(Node::File(File::Process(pid, ProcessFile::Clones)))
+        );
+        assert_eq!(
+            lookup(&m, Dir::Process(pid), "write-watch"),
+            Some(Node::File(File::Process(pid, ProcessFile::WriteWatch)))
         );
     }
 

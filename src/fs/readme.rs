@@ -268,10 +268,18 @@ processes/<name>/: one process.
               not in memory; pte: this process's PTE, valid (it maps the page,
               copy-on-write) or prototype (a pointer to the block). Empty for a
               process that neither forked nor was forked
+  write-watch table `# region va`: GetWriteWatch over every write-watch region
+              (alloc ... reserve,write-watch): one row per page written since
+              the region's last reset-write-watch, in address order. region:
+              the region's base; va: the page. A page counts as written if
+              its valid PTE is dirty, or if it was dirty when it left the
+              working set (trimmed, paged out, decommitted, MEM_RESET): the
+              VAD's bitmap keeps that. A page only read is not listed.
+              Reading the file resets nothing
   control     NT's virtual memory services, one command per line:
     alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
                                  choose. TYPE: comma list of reserve commit
-                                 top-down reset. PROT: noaccess readonly readwrite
+                                 top-down reset write-watch. PROT: noaccess readonly readwrite
                                  execute execute-read execute-readwrite, with
                                  +guard and/or +nocache (PAGE_* names work too).
                                  Result: ok BASE SIZE. A reservation is charged
@@ -282,7 +290,11 @@ processes/<name>/: one process.
                                  its page directory, hyperspace and working-set
                                  list. reset: the pages' contents are not wanted
                                  (modified pages go to standby without a paging
-                                 file copy, valid ones are made clean and old)
+                                 file copy, valid ones are made clean and old).
+                                 write-watch (needs reserve): the region records
+                                 which pages are written (the write-watch file);
+                                 it is released only whole, and a process that
+                                 has one cannot fork (STATUS_INVALID_PAGE_PROTECTION)
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
@@ -326,6 +338,11 @@ processes/<name>/: one process.
     flush ADDR SIZE              NtFlushVirtualMemory: write the view's modified
                                  pages to their file now (SIZE 0: the rest of
                                  the view). Result: ok BASE SIZE PAGES_WRITTEN
+    reset-write-watch ADDR SIZE  NtResetWriteWatch: forget the writes to the
+                                 range (it must lie in one write-watch region,
+                                 else STATUS_INVALID_PARAMETER_1; SIZE 0:
+                                 _3). Dirty pages are marked Modified first, so
+                                 their data is still written out. Result: ok
     fork CHILD                   a new process CHILD whose address space is a
                                  copy-on-write clone of this one's; it appears
                                  under processes/ and pids/. Result: ok PID

@@ -27,7 +27,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::data_pte;
 use crate::mm::process::working_set::{Wsle, WsleKind};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
-use crate::mm::vad::Vad;
+use crate::mm::vad::{Vad, VadType};
 
 use super::view::count_view;
 
@@ -54,6 +54,7 @@ struct ClonePlan {
 /// can fail is done first; a failure leaves the child holding exactly what it
 /// was charged, for the caller to terminate. NT: MiCloneProcessAddressSpace.
 pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
+    check_forkable(ps)?;
     // 1. Everything that can fail, first: the child's commit, its page tables,
     //    the clone control area.
     // The parent's paged-out tables come back before anything is planned
@@ -91,6 +92,27 @@ pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> 
     }
     drop(st);
     cs.note_commit_peak();
+    Ok(())
+}
+
+/// WRK's MiCloneProcessAddressSpace refuses to clone a process that has a
+/// physical VAD of any sort (its PhysicalVadRoot is not empty) with
+/// STATUS_INVALID_PAGE_PROTECTION, before anything is done: a write-watch
+/// VAD's bitmap (like an AWE or large-page VAD's frames) is not duplicated.
+/// So no child ever gets a write-watch VAD, and no write-watch page becomes a
+/// clone block.
+pub fn check_forkable(ps: &AddressSpace) -> MmResult<()> {
+    if let Some(v) = ps
+        .vads
+        .iter()
+        .find(|v| v.vad_type == VadType::WriteWatch)
+    {
+        return Err(mm_err!(
+            INVALID_PAGE_PROTECTION,
+            "a process with a write-watch region ({}) cannot be forked: NT does not clone write-watch regions",
+            v.range_text()
+        ));
+    }
     Ok(())
 }
 

@@ -19,10 +19,10 @@ pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> Mm
     // types' rules, _2/_4 for the range): only a valid request meets the
     // kinds mmfs does not simulate yet.
     let plan = vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))?;
-    if req.large_pages || req.physical || req.write_watch {
+    if req.large_pages || req.physical {
         return Err(mm_err!(
             NOT_SUPPORTED,
-            "large-pages, physical (AWE) and write-watch allocations are not simulated yet"
+            "large-pages and physical (AWE) allocations are not simulated yet"
         ));
     }
     match plan {
