@@ -50,8 +50,7 @@ pub(super) fn demand_zero(
     // watch does report it); the frame is Modified all the same
     // (`install_private_locked`), so it is still written out before reuse.
     let writable = protection.allows_write() && !protection.is_copy_on_write();
-    let dirty =
-        access == Access::Write || (writable && !space.vads.is_write_watched(va.vpn()));
+    let dirty = access == Access::Write || (writable && !space.vads.is_write_watched(va.vpn()));
     let map = NewMapping::new(loc, va, page.pfn, protection, dirty);
     space.install_private_locked(m, &mut st, map, original);
     drop(st);

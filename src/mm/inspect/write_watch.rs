@@ -32,7 +32,11 @@ impl Mm {
             }
             let region = v.start_va().0;
             let pages = vm::get_write_watch(&self.machine, &space, region, v.size_bytes())?;
-            rows.extend(pages.into_iter().map(|va| WriteWatchRow { region, va: va.0 }));
+            rows.extend(
+                pages
+                    .into_iter()
+                    .map(|va| WriteWatchRow { region, va: va.0 }),
+            );
         }
         Ok(rows)
     }

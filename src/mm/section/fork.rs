@@ -102,11 +102,7 @@ pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> 
 /// So no child ever gets a write-watch VAD, and no write-watch page becomes a
 /// clone block.
 pub fn check_forkable(ps: &AddressSpace) -> MmResult<()> {
-    if let Some(v) = ps
-        .vads
-        .iter()
-        .find(|v| v.vad_type == VadType::WriteWatch)
-    {
+    if let Some(v) = ps.vads.iter().find(|v| v.vad_type == VadType::WriteWatch) {
         return Err(mm_err!(
             INVALID_PAGE_PROTECTION,
             "a process with a write-watch region ({}) cannot be forked: NT does not clone write-watch regions",

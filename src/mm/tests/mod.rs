@@ -1049,6 +1049,7 @@ mod paging;
 mod pool;
 mod sections;
 mod threads;
+mod write_watch;
 
 /// Demand-zero faults on frames from the free list (dirty, as a terminated
 /// process left them): the fault zeroes after dropping the PFN lock, and a
