@@ -538,6 +538,7 @@ scenarios! {
     kernel_mem,
     pool,
     kernel_mdls,
+    write_watch,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -346,6 +346,48 @@ mod tests {
         assert!(m.verify().ok());
     }
 
+    /// `reset-write-watch ADDR SIZE` answers `ok` alone, as NtResetWriteWatch
+    /// returns only its status; bad words are refused before the core is
+    /// asked; `write-watch` is an allocation type.
+    #[test]
+    fn reset_write_watch_verb() {
+        use crate::cmd::render;
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let pid = m.create_process("app").unwrap();
+        let t = Target::Process(pid);
+        let ok = |line: &str| run(&m, t, line.as_bytes()).unwrap().expect(line);
+        assert_eq!(
+            ok("alloc 0x100000 64K reserve,commit,write-watch readwrite"),
+            "0x100000 0x10000"
+        );
+        m.write_memory(pid, 0x100000, b"w").unwrap();
+        let outcome = run(&m, t, b"reset-write-watch 0x100000 4K").unwrap();
+        assert_eq!(render(&outcome), "ok\n");
+        assert!(m.write_watch(pid).unwrap().is_empty());
+        for (line, status, says) in [
+            (
+                "reset-write-watch 0x100000",
+                "STATUS_INVALID_PARAMETER",
+                "usage: reset-write-watch ADDR SIZE",
+            ),
+            (
+                "reset-write-watch 0x100000 lots",
+                "STATUS_INVALID_PARAMETER",
+                "size: 'lots'",
+            ),
+            (
+                "reset-write-watch 0x200000 4K",
+                "STATUS_INVALID_PARAMETER_1",
+                "no write-watch region",
+            ),
+        ] {
+            let e = err(&m, t, line);
+            assert_eq!(e.status.name(), status, "{line}: {}", e.message);
+            assert!(e.message.contains(says), "{line}: {}", e.message);
+        }
+        assert!(ok("help").contains("reset-write-watch ADDR SIZE"));
+    }
+
     /// An informational status (NT_SUCCESS, but not STATUS_SUCCESS) is the last
     /// word of the result: STATUS_WAS_LOCKED from NtLockVirtualMemory,
     /// STATUS_WAS_UNLOCKED from NtProtectVirtualMemory, and
