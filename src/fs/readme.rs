@@ -279,8 +279,9 @@ processes/<name>/: one process.
   control     NT's virtual memory services, one command per line:
     alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
                                  choose. TYPE: comma list of reserve commit
-                                 top-down reset write-watch. PROT: noaccess readonly readwrite
-                                 execute execute-read execute-readwrite, with
+                                 top-down reset write-watch. PROT: noaccess
+                                 readonly readwrite execute execute-read
+                                 execute-readwrite, with
                                  +guard and/or +nocache (PAGE_* names work too).
                                  Result: ok BASE SIZE. A reservation is charged
                                  the page tables it needs (one per 4 MB on x86,
@@ -294,7 +295,8 @@ processes/<name>/: one process.
                                  write-watch (needs reserve): the region records
                                  which pages are written (the write-watch file);
                                  it is released only whole, and a process that
-                                 has one cannot fork (STATUS_INVALID_PAGE_PROTECTION)
+                                 has one cannot fork
+                                 (STATUS_INVALID_PAGE_PROTECTION)
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
