@@ -88,7 +88,7 @@ pub fn reset_write_watch(
     drop(st);
     crate::mm_event!(
         m,
-        "vm.reset-write-watch",
+        "writewatch.reset",
         "pid={} va={:#x} pages={} written={written}",
         space.pid,
         range.first.va().0,
