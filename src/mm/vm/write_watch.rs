@@ -69,15 +69,22 @@ pub fn reset_write_watch(
             v.write_watch.remove(&vpn);
         }
     }
+    // The dirty valid PTEs, found before the PFN lock is taken: a valid PTE
+    // changes only under the address-space lock, which the caller holds.
     let tables = space.tables(m);
+    let dirty: Vec<_> = tables
+        .nonzero_ptes(range.first, range.last)
+        .into_iter()
+        .filter_map(|(_, loc)| match m.fmt.decode(tables.read(loc)) {
+            PteState::Valid(h) if h.dirty => Some((loc, h)),
+            _ => None,
+        })
+        .collect();
     let mut st = m.pfn_lock();
-    for (_, loc) in tables.nonzero_ptes(range.first, range.last) {
-        let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc)) else {
-            continue;
-        };
+    for (loc, mut h) in dirty {
         // A write-watch VAD is private and never cloned (fork refuses it),
         // so no shared frame is found here (WRK asserts the same).
-        if !h.dirty || st.db.prototype(h.pfn) {
+        if st.db.prototype(h.pfn) {
             continue;
         }
         st.db.set_modified(h.pfn, true);
