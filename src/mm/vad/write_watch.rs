@@ -60,7 +60,8 @@ impl VadTree {
 /// - a size of 0 (the end before the base): _4 for Get, _3 for Reset;
 /// - no write-watch VAD holding the base, or the range running past the VAD's
 ///   end: STATUS_INVALID_PARAMETER_1 (WRK looks the base up in the process's
-///   physical-VAD table, where only write-watch and AWE VADs are).
+///   physical-VAD table, which holds only its AWE, large-page and write-watch
+///   VADs).
 pub fn plan_write_watch(
     tree: &VadTree,
     address: u64,
