@@ -11,8 +11,8 @@ use crate::mm_err;
 
 const KNOWN: &str = "alloc ADDR SIZE TYPE PROT, free ADDR SIZE decommit|release, \
 protect ADDR SIZE PROT, lock ADDR SIZE, unlock ADDR SIZE, ws-limits MIN MAX [hard|soft], trim, \
-map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, fork CHILD, outswap, inswap, \
-awe-alloc PAGES, awe-map ADDR PFN...|none COUNT, awe-free PFN..., help";
+map SECTION ADDR SIZE OFFSET PROT, unmap ADDR, flush ADDR SIZE, reset-write-watch ADDR SIZE, \
+fork CHILD, outswap, inswap, awe-alloc PAGES, awe-map ADDR PFN...|none COUNT, awe-free PFN..., help";
 
 pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>, caller: &Caller) -> Outcome {
     no_options(w)?;
@@ -45,6 +45,12 @@ pub fn execute(mm: &Mm, pid: Pid, w: &Words<'_>, caller: &Caller) -> Outcome {
             let [a, s] = args::<2>(w, "flush ADDR SIZE (SIZE 0: the rest of the view)")?;
             let (base, size, written) = mm.flush_view(pid, address(a)?, size(s)?)?;
             Ok(format!("{:#x} {size:#x} {written}", base.0))
+        }
+        // NtResetWriteWatch: like NT, it answers only with its status.
+        "reset-write-watch" => {
+            let [a, s] = args::<2>(w, "reset-write-watch ADDR SIZE")?;
+            mm.reset_write_watch(pid, address(a)?, size(s)?)?;
+            Ok(String::new())
         }
         "fork" => {
             let [child] = args::<1>(w, "fork CHILD")?;
@@ -345,6 +351,48 @@ mod tests {
         assert_eq!(m.vads(pid).unwrap().len(), 1);
         assert_eq!(m.process_status(pid).unwrap().commit_charge, commit);
         assert!(m.verify().ok());
+    }
+
+    /// `reset-write-watch ADDR SIZE` answers `ok` alone, as NtResetWriteWatch
+    /// returns only its status; bad words are refused before the core is
+    /// asked; `write-watch` is an allocation type.
+    #[test]
+    fn reset_write_watch_verb() {
+        use crate::cmd::render;
+        let m = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+        let pid = m.create_process("app").unwrap();
+        let t = Target::Process(pid);
+        let ok = |line: &str| run(&m, t, line.as_bytes()).unwrap().expect(line);
+        assert_eq!(
+            ok("alloc 0x100000 64K reserve,commit,write-watch readwrite"),
+            "0x100000 0x10000"
+        );
+        m.write_memory(pid, 0x100000, b"w").unwrap();
+        let outcome = run(&m, t, b"reset-write-watch 0x100000 4K").unwrap();
+        assert_eq!(render(&outcome), "ok\n");
+        assert!(m.write_watch(pid).unwrap().is_empty());
+        for (line, status, says) in [
+            (
+                "reset-write-watch 0x100000",
+                "STATUS_INVALID_PARAMETER",
+                "usage: reset-write-watch ADDR SIZE",
+            ),
+            (
+                "reset-write-watch 0x100000 lots",
+                "STATUS_INVALID_PARAMETER",
+                "size: 'lots'",
+            ),
+            (
+                "reset-write-watch 0x200000 4K",
+                "STATUS_INVALID_PARAMETER_1",
+                "no write-watch region",
+            ),
+        ] {
+            let e = err(&m, t, line);
+            assert_eq!(e.status.name(), status, "{line}: {}", e.message);
+            assert!(e.message.contains(says), "{line}: {}", e.message);
+        }
+        assert!(ok("help").contains("reset-write-watch ADDR SIZE"));
     }
 
     /// An informational status (NT_SUCCESS, but not STATUS_SUCCESS) is the last

@@ -86,6 +86,8 @@ pub enum ProcessFile {
     Clones,
     /// Its AWE pages and where each is mapped.
     Awe,
+    /// GetWriteWatch over the process's write-watch regions.
+    WriteWatch,
     Control,
 }
 
@@ -229,6 +231,7 @@ const PROCESS_FILES: [(&str, ProcessFile); 9] = [
     ("maps", ProcessFile::Maps),
     ("clones", ProcessFile::Clones),
     ("awe", ProcessFile::Awe),
+    ("write-watch", ProcessFile::WriteWatch),
     ("control", ProcessFile::Control),
 ];
 
@@ -703,6 +706,10 @@ mod tests {
         assert_eq!(
             lookup(&m, Dir::Process(pid), "clones"),
             Some(Node::File(File::Process(pid, ProcessFile::Clones)))
+        );
+        assert_eq!(
+            lookup(&m, Dir::Process(pid), "write-watch"),
+            Some(Node::File(File::Process(pid, ProcessFile::WriteWatch)))
         );
     }
 

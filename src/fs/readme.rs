@@ -296,12 +296,21 @@ processes/<name>/: one process.
               not in memory; pte: this process's PTE, valid (it maps the page,
               copy-on-write) or prototype (a pointer to the block). Empty for a
               process that neither forked nor was forked
+  write-watch table `# region va`: GetWriteWatch over every write-watch region
+              (alloc ... reserve,write-watch): one row per page written since
+              the region's last reset-write-watch, in address order. region:
+              the region's base; va: the page. A page counts as written if
+              its valid PTE is dirty, or if it was dirty when it left the
+              working set (trimmed, paged out, decommitted, MEM_RESET): the
+              VAD's bitmap keeps that. A page only read is not listed.
+              Reading the file resets nothing
   control     NT's virtual memory services, one command per line:
     alloc ADDR SIZE TYPE PROT    NtAllocateVirtualMemory; ADDR 0 lets the system
                                  choose. TYPE: comma list of reserve commit
-                                 top-down reset physical (AWE: with reserve
-                                 and readwrite only). PROT: noaccess readonly readwrite
-                                 execute execute-read execute-readwrite, with
+                                 top-down reset write-watch large-pages physical
+                                 (AWE: with reserve and readwrite only). PROT:
+                                 noaccess readonly readwrite execute
+                                 execute-read execute-readwrite, with
                                  +guard and/or +nocache (PAGE_* names work too).
                                  Result: ok BASE SIZE. A reservation is charged
                                  the page tables it needs (one per 4 MB on x86,
@@ -311,21 +320,26 @@ processes/<name>/: one process.
                                  its page directory, hyperspace and working-set
                                  list. reset: the pages' contents are not wanted
                                  (modified pages go to standby without a paging
-                                 file copy, valid ones are made clean and old)
-                                 large-pages (with reserve,commit; SIZE a
-                                 multiple of the large page, 4 MB on x86, 2 MB
-                                 on PAE and x64, else STATUS_INVALID_PARAMETER_4;
-                                 ADDR rounds down to it): each large page is
-                                 physically contiguous (aligned frames from the
-                                 free lists, else standby pages repurposed;
-                                 none: ENOMEM STATUS_INSUFFICIENT_RESOURCES),
-                                 zeroed, mapped by one PDE (vads type
-                                 largepages), charged to commit and to
-                                 ResidentAvailablePages, never in the working
-                                 set. Always read/write (WRK maps it so);
-                                 protect accepts only readwrite, free only
-                                 `release` of the whole VAD; fork does not
-                                 copy it
+                                 file copy, valid ones are made clean and old).
+                                 write-watch (needs reserve): the region records
+                                 which pages are written (the write-watch file);
+                                 it is released only whole. large-pages (with
+                                 reserve,commit; SIZE a multiple of the large
+                                 page, 4 MB on x86, 2 MB on PAE and x64, else
+                                 STATUS_INVALID_PARAMETER_4; ADDR rounds down to
+                                 it): each large page is physically contiguous
+                                 (aligned frames from the free lists, else
+                                 standby pages repurposed; none: ENOMEM
+                                 STATUS_INSUFFICIENT_RESOURCES), zeroed, mapped
+                                 by one PDE (vads type largepages), charged to
+                                 commit and to ResidentAvailablePages, never in
+                                 the working set. Always read/write (WRK maps it
+                                 so); protect accepts only readwrite, free only
+                                 `release` of the whole VAD. A process with a
+                                 write-watch, large-page or AWE region cannot
+                                 fork (STATUS_INVALID_PAGE_PROTECTION, as WRK's
+                                 MiCloneProcessAddressSpace refuses a process
+                                 with physical VADs)
     free ADDR SIZE decommit|release   NtFreeVirtualMemory (release: SIZE 0, ADDR
                                  the base). Result: ok BASE SIZE
     protect ADDR SIZE PROT       NtProtectVirtualMemory. Result: ok OLD_PROT
@@ -369,6 +383,11 @@ processes/<name>/: one process.
     flush ADDR SIZE              NtFlushVirtualMemory: write the view's modified
                                  pages to their file now (SIZE 0: the rest of
                                  the view). Result: ok BASE SIZE PAGES_WRITTEN
+    reset-write-watch ADDR SIZE  NtResetWriteWatch: forget the writes to the
+                                 range (it must lie in one write-watch region,
+                                 else STATUS_INVALID_PARAMETER_1; SIZE 0:
+                                 _3). Dirty pages are marked Modified first, so
+                                 their data is still written out. Result: ok
     fork CHILD                   a new process CHILD whose address space is a
                                  copy-on-write clone of this one's; it appears
                                  under processes/ and pids/. Result: ok PID

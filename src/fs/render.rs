@@ -8,6 +8,7 @@ mod kernel;
 mod pool;
 mod pte;
 mod sections;
+mod write_watch;
 
 use std::fmt::Write;
 
@@ -46,6 +47,7 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             ProcessFile::Maps => maps(mm, pid)?,
             ProcessFile::Clones => clones::clones(mm, pid)?,
             ProcessFile::Awe => awe(mm, pid)?,
+            ProcessFile::WriteWatch => write_watch::write_watch(mm, pid)?,
             ProcessFile::Mem | ProcessFile::Control => String::new(),
         },
         File::PteEntry(pid, va) => pte::pte_entry(mm, pid, va)?,

@@ -12,7 +12,7 @@ use crate::mm::process::working_set::{
 };
 use crate::mm::process::{AddressSpace, Process, ProcessState, SYSTEM_PROCESS_NAME, system_tables};
 use crate::mm::section::delete::delete_if_unreferenced;
-use crate::mm::section::fork::clone_into;
+use crate::mm::section::fork::{check_forkable, clone_into};
 use crate::mm::section::view;
 use crate::mm::segment::ControlAreaId;
 use crate::mm::{Mm, vm};
@@ -194,6 +194,9 @@ impl Mm {
                 "the System process has no user address space to fork"
             ));
         }
+        // Refused before a child is made (clone_into checks again, under
+        // both locks): a fork that NT refuses changes nothing.
+        check_forkable(&*parent.live_space()?)?;
         // The pages a fork needs are the child's (page tables, clone blocks),
         // so the parent's own working set is as fair a source as any other's.
         self.with_reclaim(Pid(0), || {

@@ -1,6 +1,7 @@
 //! The virtual memory services on a process (NtAllocateVirtualMemory,
 //! NtFreeVirtualMemory, NtProtectVirtualMemory, NtLockVirtualMemory,
-//! NtUnlockVirtualMemory, SetProcessWorkingSetSize), and emptying a working set.
+//! NtUnlockVirtualMemory, SetProcessWorkingSetSize, NtGetWriteWatch,
+//! NtResetWriteWatch), and emptying a working set.
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmResult, WithStatus};
@@ -94,6 +95,22 @@ impl Mm {
             bytes(max),
             hard_maximum,
         )
+    }
+
+    /// NtGetWriteWatch (without WRITE_WATCH_FLAG_RESET): the pages of the
+    /// range, inside one write-watch region, written since its last reset.
+    pub fn get_write_watch(&self, pid: Pid, address: u64, size: u64) -> MmResult<Vec<Va>> {
+        let p = self.process(pid)?;
+        let space = p.live_space()?;
+        vm::get_write_watch(&self.machine, &space, address, size)
+    }
+
+    /// NtResetWriteWatch; returns how many pages of the range had been
+    /// written since the last reset.
+    pub fn reset_write_watch(&self, pid: Pid, address: u64, size: u64) -> MmResult<u64> {
+        let p = self.process(pid)?;
+        let mut space = p.live_space()?;
+        vm::reset_write_watch(&self.machine, &mut space, address, size)
     }
 
     /// Empties a process's working set; returns the pages trimmed.

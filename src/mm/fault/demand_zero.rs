@@ -45,14 +45,13 @@ pub(super) fn demand_zero(
     // WRK sets Dirty in a writable page's new PTE whatever the access: the
     // page exists only in memory, so it must be written out before its frame
     // is reused (a read of never-written memory still makes a page to save).
+    // In a write-watch VAD a read leaves the PTE clean, or GetWriteWatch would
+    // report a page that was only read (a deviation from WRK, whose write
+    // watch does report it); the frame is Modified all the same
+    // (`install_private_locked`), so it is still written out before reuse.
     let writable = protection.allows_write() && !protection.is_copy_on_write();
-    let map = NewMapping::new(
-        loc,
-        va,
-        page.pfn,
-        protection,
-        access == Access::Write || writable,
-    );
+    let dirty = access == Access::Write || (writable && !space.vads.is_write_watched(va.vpn()));
+    let map = NewMapping::new(loc, va, page.pfn, protection, dirty);
     space.install_private_locked(m, &mut st, map, original);
     drop(st);
     // The PTE is valid now, but only through this address space, whose lock we

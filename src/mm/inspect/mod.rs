@@ -1,6 +1,7 @@
 //! Layer 16, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
-//! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`; `memory.rs`: `system/`
+//! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`,
+//! `write_watch.rs` its `write-watch`; `memory.rs`: `system/`
 //! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
@@ -14,6 +15,7 @@ pub mod process;
 pub mod pte;
 pub mod sections;
 pub mod verify;
+pub mod write_watch;
 
 #[cfg(test)]
 mod tests;
@@ -31,3 +33,4 @@ pub use pte::{
 };
 pub use sections::{ProtoPteRow, SectionInfo, ViewRow};
 pub use verify::VerifyReport;
+pub use write_watch::WriteWatchRow;

@@ -237,6 +237,14 @@ impl AddressSpace {
                 false
             }
             PteState::Valid(h) => {
+                if h.dirty {
+                    // Decommit of a written write-watch page: its write is
+                    // still reported (release drops the VAD and its bits
+                    // with it). WRK's MiDecommitPages drops the dirty bit
+                    // uncaptured; mmfs keeps it, so the answer does not
+                    // depend on whether the page had been trimmed first.
+                    self.vads.capture_write_watch(va.vpn());
+                }
                 let index = st.db.ws_index(h.pfn);
                 if let Some(e) = self.ws.remove(index) {
                     debug_assert_eq!(e.pfn, h.pfn);

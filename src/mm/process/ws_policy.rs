@@ -118,6 +118,11 @@ impl AddressSpace {
             // Written since it came in: any copy in the paging file is stale.
             st.db.set_modified(h.pfn, true);
             m.release_backing_locked(&mut st, h.pfn);
+            // The dirty bit leaves with the PTE: a write-watch VAD keeps it
+            // in its bitmap (WRK MiEliminateWorkingSetEntry calls
+            // MiCaptureWriteWatchDirtyBit). Trim, replacement, outswap and
+            // empty-working-sets all come through here.
+            self.vads.capture_write_watch(e.va.vpn());
         }
         // A clean page goes to standby even with no copy anywhere (only
         // MEM_RESET makes one: its OriginalPte is demand zero, so if the frame

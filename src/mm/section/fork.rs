@@ -54,6 +54,7 @@ struct ClonePlan {
 /// can fail is done first; a failure leaves the child holding exactly what it
 /// was charged, for the caller to terminate. NT: MiCloneProcessAddressSpace.
 pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
+    check_forkable(ps)?;
     // 1. Everything that can fail, first: the child's commit, its page tables,
     //    the clone control area.
     // The parent's paged-out tables come back before anything is planned
@@ -91,6 +92,37 @@ pub fn clone_into(m: &Machine, ps: &mut AddressSpace, cs: &mut AddressSpace) -> 
     }
     drop(st);
     cs.note_commit_peak();
+    Ok(())
+}
+
+/// WRK's MiCloneProcessAddressSpace refuses to clone a process that has a
+/// physical VAD of any sort (its PhysicalVadRoot is not empty) with
+/// STATUS_INVALID_PAGE_PROTECTION, before anything is done: a write-watch
+/// VAD's bitmap (like an AWE or large-page VAD's frames) is not duplicated.
+/// So no child ever gets a write-watch VAD, and no write-watch page becomes a
+/// clone block.
+pub fn check_forkable(ps: &AddressSpace) -> MmResult<()> {
+    // WRK MiCloneProcessAddressSpace: "AWE, write watch and large page
+    // regions are not duplicated so fork is not allowed": any entry in the
+    // process's PhysicalVadRoot refuses the clone.
+    let physical = |t: VadType| {
+        matches!(
+            t,
+            VadType::WriteWatch
+                | VadType::Awe
+                | VadType::LargePages
+                | VadType::DevicePhysicalMemory
+                | VadType::RotatePhysical
+        )
+    };
+    if let Some(v) = ps.vads.iter().find(|v| physical(v.vad_type)) {
+        return Err(mm_err!(
+            INVALID_PAGE_PROTECTION,
+            "a process with a {} region ({}) cannot be forked: NT does not clone AWE, write-watch or large-page regions",
+            v.type_name(),
+            v.range_text()
+        ));
+    }
     Ok(())
 }
 
@@ -172,10 +204,9 @@ fn plan_shared_page(
 }
 
 /// Whether the child gets this VAD. WRK `physical.c`: "fork() style child
-/// processes don't inherit physical VADs" (MiCloneProcessAddressSpace skips
-/// AWE VADs): the range is free in the child, and the AWE pages stay the
-/// parent's alone. Large-page VADs are skipped the same way: their frames
-/// cannot be shared copy-on-write.
+/// processes don't inherit physical VADs"; `check_forkable` refuses a process
+/// that has one, so this filter only restates WRK's copy loop, which skips
+/// AWE and large-page VADs.
 fn inherited(v: &Vad) -> bool {
     !matches!(v.vad_type, VadType::Awe | VadType::LargePages)
 }

@@ -1052,6 +1052,7 @@ mod pool;
 mod sections;
 mod threads;
 mod token;
+mod write_watch;
 
 /// Demand-zero faults on frames from the free list (dirty, as a terminated
 /// process left them): the fault zeroes after dropping the PFN lock, and a

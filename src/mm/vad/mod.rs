@@ -11,6 +11,7 @@ mod alloc;
 mod free;
 mod protect;
 mod tree;
+mod write_watch;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use alloc::{AddressLimits, AllocPlan, AllocRequest, plan_allocate};
 pub use free::{FreeKind, FreePlan, apply_release, plan_free};
 pub use protect::{ProtectCheck, check_protect_change, plan_protect};
 pub use tree::VadTree;
+pub use write_watch::{WriteWatchCall, WriteWatchRange, plan_write_watch};
 
 /// NT's `VadType:3` field (WRK `MI_VAD_TYPE`), values 0–7.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -15,16 +15,9 @@ use super::protect::{privatize_clone_pages, set_page_protection};
 
 /// NtAllocateVirtualMemory. Returns the base and size of the range.
 pub fn allocate(m: &Machine, space: &mut AddressSpace, req: &AllocRequest) -> MmResult<(Va, u64)> {
-    // NT checks the parameters first (STATUS_INVALID_PARAMETER_5/_6 for these
-    // types' rules, _2/_4 for the range): only a valid request meets the
-    // kinds mmfs does not simulate yet.
+    // NT checks the parameters first (STATUS_INVALID_PARAMETER_5/_6 for the
+    // types' rules, _2/_4 for the range), then takes the path of the VAD's kind.
     let plan = vad::plan_allocate(&space.vads, req, AddressLimits::for_layout(&m.layout))?;
-    if req.write_watch {
-        return Err(mm_err!(
-            NOT_SUPPORTED,
-            "write-watch allocations are not simulated yet"
-        ));
-    }
     match plan {
         AllocPlan::Reserve { base, size, vad } if req.large_pages => {
             // MiAllocateLargePages: contiguous frames, mapped by large PDEs.

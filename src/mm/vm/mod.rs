@@ -1,9 +1,11 @@
 //! Layer 10, NT's virtual memory services on one address space:
 //! NtAllocateVirtualMemory (`allocate.rs`), NtFreeVirtualMemory (`free.rs`),
-//! its MEM_LARGE_PAGES path (`large_pages.rs`), NtProtectVirtualMemory
-//! (`protect.rs`), NtLockVirtualMemory and NtUnlockVirtualMemory (`lock.rs`) and SetProcessWorkingSetSize
-//! (`ws_limits.rs`). The VAD rules (what may be reserved, split, released) are in
-//! `vad/`; this layer does the page-table and commit side. Rules follow the WRK
+//! its MEM_LARGE_PAGES path (`large_pages.rs`), AWE (`awe.rs`),
+//! NtProtectVirtualMemory (`protect.rs`), NtLockVirtualMemory and
+//! NtUnlockVirtualMemory (`lock.rs`), SetProcessWorkingSetSize
+//! (`ws_limits.rs`) and NtGetWriteWatch/NtResetWriteWatch (`write_watch.rs`).
+//! The VAD rules (what may be reserved, split, released) are in `vad/`; this
+//! layer does the page-table and commit side. Rules follow the WRK
 //! (Server 2003 SP1). Callers hold the process's address-space lock.
 //!
 //! Cost: a reservation can span all of user space (8 TB on x64) at no charge, so no
@@ -19,12 +21,14 @@ pub mod large_pages;
 pub mod lock;
 mod protect;
 mod reset;
+mod write_watch;
 mod ws_limits;
 
 pub use allocate::allocate;
 pub use free::free;
 pub use lock::{lock, unlock};
 pub use protect::protect;
+pub use write_watch::{get_write_watch, reset_write_watch};
 pub use ws_limits::{WsLimits, maximum_working_set_size, resident_available, set_ws_limits};
 
 use crate::mm::base::types::{Mmpte, Vpn};

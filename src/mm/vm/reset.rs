@@ -93,6 +93,13 @@ fn reset_valid(m: &Machine, space: &mut AddressSpace, va: Va, loc: EntryLoc, mut
         m.release_backing_locked(&mut st, h.pfn);
     }
     drop(st);
+    if h.dirty {
+        // A write-watch page keeps its write in the VAD's bitmap: MEM_RESET
+        // discards the contents, not the record that the page was written
+        // (WRK's MiResetVirtualMemory clears the dirty bit uncaptured; mmfs
+        // reports a write until ResetWriteWatch).
+        space.vads.capture_write_watch(va.vpn());
+    }
     if h.accessed || h.dirty {
         h.accessed = false;
         h.dirty = false;

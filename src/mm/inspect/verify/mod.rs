@@ -32,7 +32,9 @@
 //!   NumberOfUserReferences and NumberOfSectionReferences match what exists; a
 //!   valid or transition prototype PTE's frame points back at it; a clone
 //!   block's CloneRefCount is the number of process PTEs referring to it; a
-//!   paging-file slot in a prototype PTE is named once like any other.
+//!   paging-file slot in a prototype PTE is named once like any other;
+//! - write watch: bits only in write-watch VADs and inside them; a write-watch
+//!   VAD is private and maps no shared frame (`write_watch.rs`).
 
 mod awe;
 mod cache;
@@ -43,6 +45,7 @@ mod pool;
 mod segments;
 mod shared_tables;
 mod space;
+mod write_watch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -233,6 +236,7 @@ impl Mm {
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
+            write_watch::check(&mut t, *pid, space);
             if t.full() {
                 break;
             }

@@ -32,6 +32,17 @@ pub(super) enum Op {
         commit: bool,
         protection: Protection,
     },
+    /// MEM_RESERVE | MEM_WRITE_WATCH (and MEM_COMMIT) anywhere.
+    AllocWriteWatch {
+        pages: u64,
+        commit: bool,
+        protection: Protection,
+    },
+    /// GetWriteWatch, then ResetWriteWatch, of `size` bytes at `address`.
+    ResetWriteWatch {
+        address: u64,
+        size: u64,
+    },
     /// MEM_RESET of `size` bytes at `address` (the protection is not used).
     Reset {
         address: u64,
@@ -212,6 +223,13 @@ impl Chooser<'_> {
             return None;
         }
         let protection = self.private_protection();
+        if self.chance(6) {
+            return Some(Op::AllocWriteWatch {
+                pages,
+                commit,
+                protection,
+            });
+        }
         Some(Op::AllocAnywhere {
             pages,
             commit,
@@ -254,6 +272,9 @@ impl Chooser<'_> {
     /// reserved. Pages a write-copy view has copied are left alone
     /// (`reset.rs` says why). Any protection goes with it: MEM_RESET ignores it.
     fn reset(&mut self, pi: usize) -> Option<Op> {
+        if self.chance(3) {
+            return self.reset_write_watch(pi);
+        }
         let (address, size) = match self.random_region(pi, |_| true) {
             Some(r) if !self.chance(4) => {
                 let fi = self.rng.below(r.pages);
@@ -499,7 +520,7 @@ impl Chooser<'_> {
 
     /// A byte range for commit/protect: usually inside one region, sometimes
     /// running past its end, sometimes where nothing is reserved.
-    fn random_range(&mut self, pi: usize, allow_free: bool) -> (u64, u64) {
+    pub(super) fn random_range(&mut self, pi: usize, allow_free: bool) -> (u64, u64) {
         match self.random_region(pi, |_| true) {
             Some(r) if !(allow_free && self.chance(8)) => {
                 let fi = self.rng.below(r.pages);
@@ -575,6 +596,19 @@ impl Op {
                 protection: p,
             } => {
                 format!("reset {} {}", range(address, size), p.name())
+            }
+            Op::AllocWriteWatch {
+                pages,
+                commit,
+                protection: p,
+            } => {
+                format!(
+                    "allocate {pages} pages write-watch commit={commit} {}",
+                    p.name()
+                )
+            }
+            Op::ResetWriteWatch { address, size } => {
+                format!("get and reset write watch {}", range(address, size))
             }
             Op::FreeNowhere { address, release } => {
                 format!("free nothing at {address:#x} release={release}")

@@ -16,7 +16,8 @@
 //! process's commit charge (its own pages, its regions', its page tables') and
 //! the system's against the model's.
 //!
-//! `reference` is the model, `reset` its part for MEM_RESET, `files` its part
+//! `reference` is the model, `reset` its part for MEM_RESET, `write_watch` its
+//! part for write-watch regions, `files` its part
 //! for the cached files (a byte vector per file: the rules it checks, and what
 //! it leaves out, are in its doc), `generators` chooses the operations and their
 //! arguments (every random draw; the file operations' in `files`), `runner`
@@ -35,6 +36,7 @@ mod generators;
 pub(super) mod reference;
 mod reset;
 mod runner;
+mod write_watch;
 
 use super::env_u64;
 use crate::mm::base::types::Arch;
@@ -120,6 +122,11 @@ fn model_random_sequences_match_the_reference_model() {
             "model: seed {seed:#x} {arch:?}: {} page tables paged out, {} brought back by a fault",
             s.tables_trimmed, s.table_faults
         );
+        eprintln!(
+            "model: seed {seed:#x} {arch:?}: {} write-watch resets, after {} pages reported written",
+            s.watch_resets, s.watch_pages
+        );
+        assert!(s.watch_pages > 0, "write watch was not exercised");
         assert!(
             s.hard_faults > 0 && s.pages_written > 0,
             "RAM was not overcommitted"

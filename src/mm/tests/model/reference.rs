@@ -7,7 +7,7 @@
 //! The section twin (`random_section_sequences_lose_no_byte`) keeps its
 //! sections and views in the same `SectionModel` and `ViewModel`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
 use crate::mm::NtStatus;
@@ -176,6 +176,12 @@ pub(super) struct Region {
     pub(super) base: u64,
     pub(super) pages: u64,
     pub(super) kind: Kind,
+    /// A write-watch region (MEM_WRITE_WATCH): the indexes of its pages
+    /// written since its last ResetWriteWatch. A page counts once a write
+    /// reached it; decommit, MEM_RESET, trims and paging keep it (mmfs
+    /// captures the dirty bit wherever it goes); only a reset or the
+    /// region's release forgets it. None for any other region.
+    pub(super) write_watch: Option<BTreeSet<u64>>,
 }
 
 impl Region {
@@ -184,6 +190,7 @@ impl Region {
             base,
             pages: pages.len() as u64,
             kind: Kind::Private(pages),
+            write_watch: None,
         }
     }
     /// The first and last page of this region that `size` bytes at
@@ -740,7 +747,7 @@ impl Model {
     /// `first_i` of region `r`: the pages it frees, `first_i..=last_i`.
     pub(super) fn free(
         r: &Region,
-        what: &'static str,
+        (what, release): (&'static str, bool),
         first_i: u64,
         address: u64,
         size: u64,
@@ -759,11 +766,19 @@ impl Model {
         if size == 0 && first_i != 0 {
             return refuse(what, NtStatus::FREE_VM_NOT_AT_BASE);
         }
-        Ok(if size == 0 {
+        let range = if size == 0 {
             (0, r.pages - 1)
         } else {
             (first_i, last_i)
-        })
+        };
+        // A write-watch region is released whole or not at all.
+        if release && r.write_watch.is_some() && range != (0, r.pages - 1) {
+            return refuse(
+                "release part of a write-watch region",
+                NtStatus::FREE_VM_NOT_AT_BASE,
+            );
+        }
+        Ok(range)
     }
 
     pub(super) fn apply_free(
@@ -1075,6 +1090,9 @@ impl Model {
             Chunk::Write(d) => {
                 bytes[span.clone()].copy_from_slice(d);
                 write_candidates(bytes, &mut page.reset, span, d);
+                if let Some(written) = &mut region.write_watch {
+                    written.insert(index as u64);
+                }
             }
             Chunk::Read(out) => {
                 let uncertain = page.reset.is_some();

@@ -49,6 +49,10 @@ pub(super) struct Run {
     reset_lost: u64,
     /// Forks done.
     forks: u64,
+    /// ResetWriteWatch calls done, and the pages GetWriteWatch reported
+    /// written just before them.
+    watch_resets: u64,
+    watch_pages: u64,
 }
 
 /// What a run did, for the line the test prints.
@@ -65,6 +69,8 @@ pub(super) struct Summary {
     pub(super) reset_reads: u64,
     pub(super) reset_lost: u64,
     pub(super) forks: u64,
+    pub(super) watch_resets: u64,
+    pub(super) watch_pages: u64,
     pub(super) files: FileStats,
     /// The cache manager's counters (`cache/stats`).
     pub(super) cache: Vec<(&'static str, u64)>,
@@ -92,6 +98,8 @@ impl Run {
             reset_reads: 0,
             reset_lost: 0,
             forks: 0,
+            watch_resets: 0,
+            watch_pages: 0,
         }
     }
 
@@ -154,6 +162,12 @@ impl Run {
                 size,
                 protection,
             } => self.reset(pi, address, size, protection),
+            Op::AllocWriteWatch {
+                pages,
+                commit,
+                protection,
+            } => self.alloc_write_watch(pi, pages, commit, protection),
+            Op::ResetWriteWatch { address, size } => self.reset_write_watch(pi, address, size),
             Op::FreeNowhere { address, release } => self.free_nowhere(pi, address, release),
             Op::Free {
                 region,
@@ -322,6 +336,58 @@ impl Run {
         p.insert_private(base.0, pages, commit, protection);
     }
 
+    /// MEM_RESERVE | MEM_WRITE_WATCH anywhere: a write-watch region with
+    /// nothing written yet.
+    fn alloc_write_watch(&mut self, pi: usize, pages: u64, commit: bool, protection: Protection) {
+        let flags = if commit { "reserve,commit" } else { "reserve" };
+        let mut request = req(0, pages * PAGE_SIZE, flags, protection);
+        request.write_watch = true;
+        let pid = self.model.procs[pi].pid;
+        let (base, size) = self.expect_ok("alloc write-watch", self.mm.allocate(pid, &request));
+        assert_eq!(size, pages * PAGE_SIZE, "{}: size", self.ctx());
+        let p = &mut self.model.procs[pi];
+        p.insert_private(base.0, pages, commit, protection);
+        if let Some(r) = p.regions.get_mut(&base.0) {
+            r.write_watch = Some(Default::default());
+        }
+    }
+
+    /// GetWriteWatch of the range, compared with the model, then
+    /// ResetWriteWatch of it.
+    fn reset_write_watch(&mut self, pi: usize, address: u64, size: u64) {
+        let pid = self.model.procs[pi].pid;
+        let got = self.mm.get_write_watch(pid, address, size);
+        let want = self.model.watch_range(pi, address, size, true);
+        if let Some((pages, at)) = self.expect("get write watch", got, want) {
+            let pages: Vec<u64> = pages.into_iter().map(|va| va.0).collect();
+            let written = self.model.written_in(pi, at);
+            assert_eq!(pages, written, "{}: GetWriteWatch", self.ctx());
+            self.watch_pages += pages.len() as u64;
+        }
+        let got = self.mm.reset_write_watch(pid, address, size);
+        let want = self.model.watch_range(pi, address, size, false);
+        if let Some((_, at)) = self.expect("reset write watch", got, want) {
+            self.model.apply_reset_write_watch(pi, at);
+            self.watch_resets += 1;
+        }
+    }
+
+    /// The `write-watch` view of process `pi` against the model's.
+    fn check_write_watch(&self, pi: usize) {
+        let pid = self.model.procs[pi].pid;
+        let rows: Vec<(u64, u64)> = self
+            .expect_ok("write-watch", self.mm.write_watch(pid))
+            .into_iter()
+            .map(|r| (r.region, r.va))
+            .collect();
+        assert_eq!(
+            rows,
+            self.model.write_watch_rows(pi),
+            "{}: pid {pid}'s write-watch",
+            self.ctx()
+        );
+    }
+
     fn reserve_at(
         &mut self,
         pi: usize,
@@ -474,7 +540,7 @@ impl Run {
         let res = self
             .mm
             .free(self.model.procs[pi].pid, address, size, release);
-        let want = Model::free(r, what, first_i, address, size);
+        let want = Model::free(r, (what, release), first_i, address, size);
         let Some(((got, bytes), (first_i, last_i))) = self.expect(what, res, want) else {
             return;
         };
@@ -767,6 +833,7 @@ impl Run {
                 base: base.0,
                 pages,
                 kind: Kind::View(view),
+                write_watch: None,
             },
         );
     }
@@ -790,6 +857,12 @@ impl Run {
     fn fork(&mut self, pi: usize) {
         let name = self.model.next_name("f");
         let parent = self.model.procs[pi].pid;
+        if self.model.has_write_watch(pi) {
+            // MiCloneProcessAddressSpace: no fork with a physical VAD.
+            let refused = self.mm.fork_process(parent, &name);
+            self.expect_refused("fork", refused, NtStatus::INVALID_PAGE_PROTECTION);
+            return;
+        }
         let physical = self.mm.config().physical_pages();
         self.model.stacks_out = self.stacks_out();
         if !self.model.new_process_fits(physical) {
@@ -869,6 +942,7 @@ impl Run {
         assert!(r.ok(), "{}:\n{}", self.ctx(), r.violations.join("\n"));
         for pi in 0..self.model.procs.len() {
             self.check_locks(pi);
+            self.check_write_watch(pi);
         }
         self.check_commit();
         self.check_files();
@@ -1008,6 +1082,8 @@ impl Run {
             reset_reads: self.reset_reads,
             reset_lost: self.reset_lost,
             forks: self.forks,
+            watch_resets: self.watch_resets,
+            watch_pages: self.watch_pages,
             files: self.model.files.stats,
             cache: self.mm.cache_stats(),
             hard_faults: self.mm.counter("hard_faults"),

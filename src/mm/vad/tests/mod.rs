@@ -6,6 +6,7 @@ mod free;
 mod protect;
 mod random;
 mod tree;
+mod write_watch;
 
 use super::*;
 use crate::mm::base::protection::Protection;
