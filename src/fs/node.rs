@@ -222,7 +222,7 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("control", SystemFile::Control),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 9] = [
+const PROCESS_FILES: [(&str, ProcessFile); 10] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
