@@ -1,6 +1,8 @@
 //! MEM_LARGE_PAGES (WRK Server 2003 SP1, NtAllocateVirtualMemory's large-page
 //! path and MiAllocateLargePages): contiguous aligned runs of frames mapped
-//! by large PDEs, on x86 (4 MB), PAE and x64 (2 MB).
+//! by large PDEs, on x86 (4 MB), PAE and x64 (2 MB); and random sequences of
+//! them among ordinary pages under paging pressure
+//! (`random_large_page_operations_keep_bytes_counts_and_invariants`).
 
 use super::{RW, assert_verified, meminfo};
 use crate::mm::base::config::MmConfig;
@@ -549,4 +551,149 @@ fn a_large_page_frame_cannot_be_marked_bad() {
     assert_eq!(status(mm.mark_page_bad(pfn)), NtStatus::INVALID_PARAMETER);
     assert!(!mm.pfn_detail(pfn).unwrap().in_page_error);
     assert_verified(&mm);
+}
+
+/// The random test's expectations: every large-page region and ordinary
+/// region of one process, with the bytes it must hold.
+struct Region {
+    pid: Pid,
+    base: u64,
+    bytes: Vec<u8>,
+    large: bool,
+}
+
+/// One random step: a large-page allocation (which may find no run and must
+/// then change nothing), a release, a write or read through either kind of
+/// region, or paging pressure (trim everything, write the modified pages,
+/// empty standby) that must leave large pages where they are and let runs be
+/// made from what standby held.
+fn large_page_step(
+    mm: &Mm,
+    arch: Arch,
+    pids: &[Pid],
+    model: &mut Vec<Region>,
+    rng: &mut crate::mm::testutil::XorShift,
+) {
+    let pid = pids[rng.below(pids.len() as u64) as usize];
+    match rng.below(10) {
+        0 | 1 => {
+            let n = 1 + rng.below(2);
+            let vads = mm.vads(pid).unwrap().len();
+            let free = meminfo(mm, "FreePages") + meminfo(mm, "ZeroedPages");
+            match mm.allocate(pid, &req_large(0, n * large(arch), RW)) {
+                Ok((base, size)) => model.push(Region {
+                    pid,
+                    base: base.0,
+                    bytes: vec![0; size as usize],
+                    large: true,
+                }),
+                Err(e) => {
+                    assert!(
+                        matches!(
+                            e.status,
+                            NtStatus::INSUFFICIENT_RESOURCES | NtStatus::COMMITMENT_LIMIT
+                        ),
+                        "{arch:?}: {e:?}"
+                    );
+                    assert_eq!(
+                        mm.vads(pid).unwrap().len(),
+                        vads,
+                        "{arch:?}: a refused allocation left a VAD"
+                    );
+                    assert_eq!(meminfo(mm, "FreePages") + meminfo(mm, "ZeroedPages"), free);
+                }
+            }
+        }
+        2 => {
+            if let Some(i) = (!model.is_empty()).then(|| rng.below(model.len() as u64) as usize) {
+                let r = model.swap_remove(i);
+                mm.free(r.pid, r.base, 0, true).unwrap();
+            }
+        }
+        3 => {
+            mm.empty_working_sets();
+            mm.flush_modified();
+            if rng.below(2) == 0 {
+                mm.empty_standby();
+            }
+        }
+        _ => large_page_access(mm, model, rng),
+    }
+}
+
+/// A write or a read of a few bytes somewhere in a random region, checked
+/// against the model.
+fn large_page_access(mm: &Mm, model: &mut [Region], rng: &mut crate::mm::testutil::XorShift) {
+    if model.is_empty() {
+        return;
+    }
+    let r = &mut model[rng.below(model.len() as u64) as usize];
+    let len = 1 + rng.below(3 * PAGE_SIZE) as usize;
+    let off = rng.below(r.bytes.len() as u64 - len as u64 + 1) as usize;
+    if rng.below(2) == 0 {
+        let data = pattern(len, rng.below(256) as u8);
+        assert_eq!(
+            mm.write_memory(r.pid, r.base + off as u64, &data).unwrap(),
+            len
+        );
+        r.bytes[off..off + len].copy_from_slice(&data);
+    } else {
+        let mut got = vec![0u8; len];
+        mm.read_memory(r.pid, r.base + off as u64, &mut got)
+            .unwrap();
+        assert!(
+            got == r.bytes[off..off + len],
+            "large={} at {:#x}",
+            r.large,
+            r.base + off as u64
+        );
+    }
+}
+
+/// Random large-page allocations and releases among ordinary pages under
+/// paging pressure, on every arch: the bytes of both kinds always read back,
+/// the LargePage use count is exactly the regions' frames, and `verify` holds.
+#[test]
+fn random_large_page_operations_keep_bytes_counts_and_invariants() {
+    for (seed, arch) in [(7u64, Arch::X86), (11, Arch::Pae), (13, Arch::X64)] {
+        let mm = machine(arch);
+        let mut rng = crate::mm::testutil::XorShift(seed);
+        let pids = [
+            mm.create_process("a").unwrap(),
+            mm.create_process("b").unwrap(),
+        ];
+        let mut model = Vec::new();
+        let (mut made, mut held) = (0u64, 0u64);
+        for &pid in &pids {
+            let mut r = AllocRequest::new(0, large(arch), RW);
+            r.reserve = true;
+            r.commit = true;
+            let (base, size) = mm.allocate(pid, &r).unwrap();
+            model.push(Region {
+                pid,
+                base: base.0,
+                bytes: vec![0; size as usize],
+                large: false,
+            });
+        }
+        for step in 0..400 {
+            large_page_step(&mm, arch, &pids, &mut model, &mut rng);
+            made += u64::from(model.iter().filter(|r| r.large).count() as u64 > held);
+            held = model.iter().filter(|r| r.large).count() as u64;
+            if step % 20 == 19 {
+                let frames_held: u64 = model
+                    .iter()
+                    .filter(|r| r.large)
+                    .map(|r| r.bytes.len() as u64 / PAGE_SIZE)
+                    .sum();
+                assert_eq!(large_use(&mm).0, frames_held, "{arch:?} step {step}");
+                assert_verified(&mm);
+            }
+        }
+        // The sequence must have exercised what it claims to.
+        assert!(
+            made >= 5,
+            "{arch:?}: only {made} large-page allocations succeeded"
+        );
+    }
 }
