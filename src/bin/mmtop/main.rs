@@ -30,7 +30,7 @@ struct Args {
     /// The mmfs mount to watch (default: the only mmfs mount in /proc/self/mounts).
     #[arg(short = 'm', long = "mount", value_name = "DIR")]
     mount: Option<PathBuf>,
-    /// Seconds between refreshes (0.1 or more; fractions allowed).
+    /// Seconds between refreshes (0.1 to 3600; fractions allowed).
     #[arg(short = 'd', long = "delay", value_name = "SECS", default_value = "1", value_parser = parse_delay)]
     delay: Duration,
 }
