@@ -30,7 +30,8 @@ cols() { screen | awk -v n="$1" '$2 == n && $1 ~ /^[0-9]+$/'; }
 wait_screen() { wait_until 50 shows "$1" || fail "$2; the screen:"$'\n'"$(screen)"; }
 
 type_line 'stty -g > tty-before'
-type_line "$MMTOP -m $MMFS; echo mmtop-exit=\$?; stty -g > tty-after"
+# Every 2 s: a rate stays on screen long enough to be read on a loaded machine.
+type_line "$MMTOP -m $MMFS -d 2; echo mmtop-exit=\$?; stty -g > tty-after"
 wait_screen '^SYSTEM THREAD' "mmtop did not draw its screen"
 wait_screen '^ +4 System ' "the System process is not listed"
 
@@ -54,17 +55,17 @@ wait_until 50 faulting || fail "no faults/s shown after the writes: $(screen)"
 st=$MMFS/processes/big/status
 want="big running $(kv "$st" WorkingSetSize) $(kv "$st" PeakWorkingSetSize) $(kv "$st" PrivatePages) $(kv "$st" CommitCharge) 0 $(kv "$st" PageFaultCount)"
 row_is() { [[ $(cols big | awk '{ print $2, $3, $4, $5, $6, $7, $8, $9 }') == "$want" ]]; }
-wait_until 30 row_is || fail "big's row is not '$want': $(screen)"
+wait_until 50 row_is || fail "big's row is not '$want': $(screen)"
 (( $(kv "$st" PageFaultCount) >= 128 )) || fail "big took fewer faults than pages written"
 order=$(screen | awk '$1 ~ /^[0-9]+$/ && NF >= 10 { printf "%s ", $2 }')
 assert_eq "$order" "big small System " "processes by working set"
 assert_match "$(screen | grep '^Memory')" "*available $(meminfo AvailablePages) (*" "available pages"
-wait_until 30 eval '[[ $(cols big | awk "{ print \$10 }") == 0 ]]' \
+wait_until 50 eval '[[ $(cols big | awk "{ print \$10 }") == 0 ]]' \
     || fail "big's faults/s did not fall back to 0: $(screen)"
 
 # A process that goes away leaves the screen.
 rmdir "$MMFS/processes/small"
-wait_until 30 eval '! shows " small "' || fail "small is still shown after rmdir: $(screen)"
+wait_until 50 eval '! shows " small "' || fail "small is still shown after rmdir: $(screen)"
 
 # Narrow and short: the top wraps, columns give way, the threads table goes.
 "${T[@]}" resize-window -t top -x 60 -y 16

@@ -91,7 +91,9 @@ pub fn flow(label: &str, items: &[(&str, String)], width: usize) -> Vec<String> 
 }
 
 fn percent(part: u64, whole: u64) -> u64 {
-    (part * 100).checked_div(whole).unwrap_or(0)
+    // In u128: a value read from a file cannot overflow the product.
+    let p = (u128::from(part) * 100).checked_div(u128::from(whole));
+    p.map_or(0, |p| u64::try_from(p).unwrap_or(u64::MAX))
 }
 
 fn memory_items(s: &Sample) -> Vec<(&'static str, String)> {
@@ -542,6 +544,8 @@ mod tests {
         assert_eq!(cell("12", 4, false), "  12");
         assert_eq!(format_rate(0.04), "0.0");
         assert_eq!(format_rate(63.7), "64");
+        assert_eq!(percent(u64::MAX, 0), 0);
+        assert_eq!(percent(u64::MAX, u64::MAX), 100);
         assert_eq!(
             flow("L", &[("a", "1".into()), ("b", "2".into())], 14),
             ["L         a 1", "          b 2"]
