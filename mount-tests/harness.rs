@@ -543,6 +543,7 @@ scenarios! {
     large_pages,
     awe,
     write_watch,
+    tool_mmtop,
 }
 
 /// Every script in the scenario directory runs as a test.
