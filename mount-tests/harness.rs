@@ -543,6 +543,10 @@ scenarios! {
     large_pages,
     awe,
     tool_mmstat,
+    tool_rammap,
+    tool_vmmap,
+    tool_pte,
+    tool_pte_x86,
 }
 
 /// Every script in the scenario directory runs as a test.

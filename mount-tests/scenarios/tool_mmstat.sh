@@ -9,7 +9,8 @@ TOOL=$(dirname "$MMFS_LIB")/../tools/mmstat
 P=$MMFS/processes/app
 mkdir "$P"
 
-"$TOOL" --help | grep -q '^mmstat \[-m DIR\] \[INTERVAL \[COUNT\]\]' || fail "mmstat --help"
+"$TOOL" --help > help || fail "--help exits non-zero"
+grep -q '^mmstat \[-m DIR\] \[INTERVAL \[COUNT\]\]' help || fail "mmstat --help"
 expect_error "INTERVAL must be a positive number" "$TOOL" -m "$MMFS" 0 1
 expect_error "COUNT must be a positive whole number" "$TOOL" -m "$MMFS" 1 x
 expect_error "not an mmfs mount" "$TOOL" -m . 1 1

@@ -1,0 +1,18 @@
+# tools/pte on x86 (two levels, 32-bit entries): a written page's PDE names its
+# page table and its PTE names the page pfn/db maps there.
+# mmfs-args: --ram 16M
+source "$MMFS_LIB"
+TOOL=$(dirname "$MMFS_LIB")/../tools/pte
+P=$MMFS/processes/app
+mkdir "$P"
+read -r base _ <<< "$(cmd "$P/control" 'alloc 0 64K reserve,commit readwrite')"
+va=$(printf '0x%08x' "$base")
+poke "$P" "$va" "x86"
+"$TOOL" -m "$MMFS" app "$va" > out
+cat out
+pfn=$(awk -v va="$va" '$5 == va { print $1 }' "$MMFS/pfn/db")
+assert_eq "$(awk 'NR > 2 && NR <= 4 { printf "%s ", $1 }' out)" "PDE PTE " "two levels"
+assert_match "$(awk '$1 == "PDE"' out)" "PDE   0x000  0xc0300000 * page table at PFN 0x* (active PageTable)"
+assert_match "$(awk '$1 == "PTE"' out)" "PTE   * page at PFN $pfn (active ProcessPrivate)"
+assert_file_contains out "^State: valid"
+verify_ok
