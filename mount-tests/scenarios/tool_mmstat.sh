@@ -2,7 +2,7 @@
 # the counters): a quiet interval shows no faults; 100 demand-zero faults, a
 # cache read and a round trip through the paging file show in the next
 # intervals' rates; the list columns end equal to system/meminfo; a header
-# every 20 lines; --help and bad arguments.
+# every 20 lines; --help and bad arguments. And every tool passes shellcheck.
 # mmfs-args: --ram 16M
 source "$MMFS_LIB"
 TOOL=$(dirname "$MMFS_LIB")/../tools/mmstat
@@ -62,4 +62,9 @@ cat out2
 "$TOOL" -m "$MMFS" 0.01 21 > out3
 assert_eq "$(grep -c '^ *free' out3)" "2" "headers"
 assert_eq "$(wc -l < out3)" "23"
+
+# The tools are the examples of scripts against mmfs: they pass shellcheck.
+need shellcheck shellcheck
+tools=$(dirname "$TOOL")
+shellcheck -x "$tools"/{mmstat,rammap,vmmap,pte} "$tools"/lib/mm.sh || fail "shellcheck"
 verify_ok

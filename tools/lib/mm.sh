@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the mmfs shell tools (tools/mmstat, rammap, vmmap, pte): finds the
 # mount and parses the options they share. Reads only the files of SPEC.md.
 # A tool sets its usage in its leading comment block; --help prints that block.
@@ -44,7 +45,7 @@ mm_options() {
         case $(printf '%s' "$mounts" | grep -c '') in
         0) usage_error "no mmfs mount in /proc/self/mounts; name one with -m DIR" ;;
         1) dir=$(printf '%b' "$mounts") ;;
-        *) usage_error "several mmfs mounts ($(echo $mounts)); pick one with -m DIR" ;;
+        *) usage_error "several mmfs mounts (${mounts//$'\n'/ }); pick one with -m DIR" ;;
         esac
     fi
     [ -r "$dir/system/meminfo" ] || usage_error "$dir is not an mmfs mount (no system/meminfo)"
@@ -67,6 +68,7 @@ proc_dir() {
 
 # AWK_HEX: an awk function hex(s) turning `0x...` into a number (mawk has no strtonum).
 # Exact below 2^53, which covers every user-space address.
+# shellcheck disable=SC2034 # used by the tools that source this file
 AWK_HEX='function hex(s,   i, n) {
     n = 0; s = tolower(s); sub(/^0x/, "", s)
     for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
