@@ -57,4 +57,15 @@ assert_eq "$ws" "$(( ($(kv "$P/status" WorkingSetSize) - system) * 4 ))" "workin
 # By pid, the same table.
 "$TOOL" -m "$MMFS" "$(kv "$P/status" Pid)" > out2
 cmp out out2 || fail "vmmap by pid differs"
+
+# The System process: the cache manager's view of data.bin (read through files/
+# above) is a Mapped File in system space, which is not taken from Free.
+"$TOOL" -m "$MMFS" System > out3 2> err3
+cat out3 err3
+assert_eq "$(cat err3)" "" "vmmap System: stderr"
+blocks=$(awk '$1 == "Mapped" && $2 == "File" { print $NF }' out3)
+(( blocks >= 1 )) || fail "System has no Mapped File view"
+awk '/section data.bin file data.bin$/ { found = 1 } END { exit !found }' out3 || fail "no view of data.bin"
+read -r free _ <<< "$(awk '$1 == "Free" { print $2 }' out3)"
+assert_eq "$free" "$(( (0x7ffeffff - 0x10000 + 1) / 1024 ))" "System's Free"
 verify_ok
