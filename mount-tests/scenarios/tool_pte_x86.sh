@@ -16,6 +16,8 @@ assert_eq "$(awk 'NR > 2 && NR <= 4 { printf "%s ", $1 }' out)" "PDE PTE " "two 
 assert_match "$(awk '$1 == "PDE"' out)" "PDE   0x000  0xc0300000 * page table at PFN 0x* (active PageTable)"
 assert_match "$(awk '$1 == "PTE"' out)" "PTE   * page at PFN $pfn (active ProcessPrivate)"
 assert_file_contains out "^State: valid"
+# Past 4 GB there is no such address: one line says so.
+expect_error "pte: cannot walk 0x1ffffffff in app: No such file or directory" "$TOOL" -m "$MMFS" app 0x1ffffffff
 
 # A 4 MB large page: the PDE maps it (LargePage set), there is no page table.
 read -r big _ <<< "$(cmd "$P/control" 'alloc 0 4M reserve,commit,large-pages readwrite')"
