@@ -36,7 +36,11 @@ assert_eq "$(head -1 out | awk '{ print $1, $7, $8, $9, $10, $11, $12, $13 }')" 
     "free dz/s tr/s hard/s pgin/s pgout/s crd/s hit%"
 assert_eq "$(awk 'NR == 2 { print $7 + $8 + $9 + $10 + $11 }' out)" "0" "a quiet first interval"
 dz=$(awk 'NR > 2 { s += $7 } END { print s }' out)
-(( dz >= 90 && dz <= 110 )) || fail "100 demand-zero faults in about a second each: dz/s $dz"
+# 100 faults over intervals of 1 s or more (a loaded machine samples late): at
+# most 100 per second, and some.
+(( dz > 0 && dz <= 101 )) || fail "100 demand-zero faults in 1 s or more: dz/s $dz"
+# The zeroed list gave those 100 pages (and the page table's).
+(( $(awk 'NR == 2 { z = $2 } END { print z - $2 }' out) >= 100 )) || fail "zeroed pages taken"
 (( $(awk 'NR > 2 { s += $12 } END { print s }' out) > 0 )) || fail "no copy reads"
 awk 'NR > 2 && $13 != "-" { found = 1 } END { exit !found }' out || fail "no hit%"
 # The list columns are meminfo's at the end of the last interval (nothing moved since).
@@ -45,7 +49,7 @@ assert_eq "$(tail -1 out | awk '{ print $1, $2, $3, $4, $5, $6 }')" \
 
 # Out to the paging file and back: trim, write the modified pages, drop standby,
 # read them again (hard faults).
-"$TOOL" -m "$MMFS" 1 2 > out2 &
+"$TOOL" -m "$MMFS" 1 3 > out2 &
 stat_pid=$!
 wait_until 100 has_lines out2 2 || fail "no first line: $(cat out2)"
 cmd "$P/control" trim > /dev/null
@@ -54,9 +58,11 @@ cmd "$MMFS/system/control" empty-standby > /dev/null
 mem_read "$P" "$base" bs=4K count=100 > /dev/null
 wait "$stat_pid" || fail "mmstat failed: $(cat out2)"
 cat out2
-(( $(tail -1 out2 | awk '{ print $9 }') > 0 )) || fail "no hard faults"
-(( $(tail -1 out2 | awk '{ print $10 }') > 0 )) || fail "no pagefile reads"
-(( $(tail -1 out2 | awk '{ print $11 }') > 0 )) || fail "no pagefile writes"
+# The work lands in the second or third interval (2 s or more to do it).
+later() { awk -v c="$1" 'NR > 2 { s += $c } END { print s }' out2; }
+(( $(later 9) > 0 )) || fail "no hard faults"
+(( $(later 10) > 0 )) || fail "no pagefile reads"
+(( $(later 11) > 0 )) || fail "no pagefile writes"
 
 # A header every 20 lines: 21 lines, 2 headers.
 "$TOOL" -m "$MMFS" 0.01 21 > out3
