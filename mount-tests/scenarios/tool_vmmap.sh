@@ -54,6 +54,15 @@ read -r _ _ _ ws _ <<< "$(summary Total)"
 system=$(rows "$P/workingset" '$6 == "system"')
 assert_eq "$ws" "$(( ($(kv "$P/status" WorkingSetSize) - system) * 4 ))" "working set"
 
+# A copy-on-write view: the page written is copied, private to the process;
+# the page only read is the section's, shareable.
+read -r cow _ <<< "$(cmd "$P/control" 'map shared 0 0 0 writecopy')"
+poke "$P" "$cow" "mine"
+mem_read "$P" "$(hexadd "$cow" 0x1000)" bs=4K count=1 > /dev/null
+"$TOOL" -m "$MMFS" app > out
+assert_eq "$(region "$cow")" "$(printf 0x%08x "$cow") Shareable 256 256 4 8 4 0 writecopy section shared" "the copy-on-write view"
+assert_eq "$(summary Shareable)" "512 512 4 8 4 4 0 2"
+
 # By pid, the same table.
 "$TOOL" -m "$MMFS" "$(kv "$P/status" Pid)" > out2
 cmp out out2 || fail "vmmap by pid differs"
