@@ -19,6 +19,14 @@ assert_file_contains out "^State: valid"
 # Past 4 GB there is no such address: one line says so.
 expect_error "pte: cannot walk 0x1ffffffff in app: No such file or directory" "$TOOL" -m "$MMFS" app 0x1ffffffff
 
+# A section's page: its PteAddress is the prototype PTE, not this process's PTE.
+cmd "$MMFS/sections/control" "create shared 64K" > /dev/null
+read -r view _ <<< "$(cmd "$P/control" 'map shared 0 0 0 readwrite')"
+poke "$P" "$view" "shared"
+"$TOOL" -m "$MMFS" app "$view" > out
+assert_match "$(awk '$1 == "PTE"' out)" "PTE   * page at PFN 0x* (active Shareable)"
+assert_file_contains out "PteAddress is not this PTE: the page belongs to a prototype PTE"
+
 # A 4 MB large page: the PDE maps it (LargePage set), there is no page table.
 read -r big _ <<< "$(cmd "$P/control" 'alloc 0 4M reserve,commit,large-pages readwrite')"
 va=$(printf '0x%08x' $(( big + 0x5000 )))
