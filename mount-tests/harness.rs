@@ -544,6 +544,11 @@ scenarios! {
     awe,
     write_watch,
     tool_mmtop,
+    tool_mmstat,
+    tool_rammap,
+    tool_vmmap,
+    tool_pte,
+    tool_pte_x86,
 }
 
 /// Every script in the scenario directory runs as a test.

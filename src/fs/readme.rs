@@ -69,6 +69,14 @@ A first session:
   dd if=processes/app/mem of=/dev/null bs=64K skip=1 count=1   # soft faults
   cat system/verify
 
+Shell tools (tools/ in the mmfs source; they read only these files, so they
+are also examples of scripts written against mmfs; each has --help and takes
+-m DIR, default the only mmfs mount): mmstat [INTERVAL [COUNT]] (vmstat: the
+lists, faults per second by kind, paging I/O, cache hits), rammap (use counts
+with percentages, each process's private, standby and modified pages), vmmap
+PROCESS (VMMap's summary by type and its table of regions), pte PROCESS VA
+(the walk, level by level, with the page each entry names).
+
 files/: the directory given by --files (`Files:` in system/config), shown as
 it is: host sizes, modes, owners, times and link counts in `stat`, so ls, du,
 cp -a, tar, rsync, git and editors work as on any disk. mmfs resolves every
