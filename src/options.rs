@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(mount_point(&["run", "--"]), PathBuf::from("run"));
         assert_eq!(mount_point(&["/tmp/run"]), PathBuf::from("/tmp/run"));
         assert_eq!(mount_point(&["./run", "--clock", "manual"]), PathBuf::from("./run"));
-        assert_eq!(mount_point(&["/tmp/mm", "--", "run"]), PathBuf::from("/tmp/mm"));
+        assert_eq!(mount_point(&["--", "run"]), PathBuf::from("run"));
 
         let Ok(CommandLine::Run(r)) = command_line(&[
             "run", "--ram", "16M", "--clock", "manual", "--", "sh", "-c", "exit 3", "--ram",
