@@ -17,6 +17,7 @@ use mmfs::fs::{FUSE_THREADS, MmFs};
 use mmfs::mm::base::config::ClockMode;
 use mmfs::mm::{Dispatcher, Mm};
 use mmfs::options::{CommandLine, MachineOptions, Options, RunOptions, asks_for_run};
+use mmfs::test_mount::unescape_mountinfo;
 
 /// Exit code for a bad mount point or command line (clap uses 2 too).
 const EXIT_USAGE: u8 = 2;
@@ -201,7 +202,11 @@ fn run_child(command: &[OsString], mountpoint: &Path) -> Result<u8, Failure> {
         Err(e) => {
             eprintln!("mmfs run: {}: {e}", program.to_string_lossy());
             let not_found = e.kind() == std::io::ErrorKind::NotFound;
-            return Ok(if not_found { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE });
+            return Ok(if not_found {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXECUTE
+            });
         }
     };
     let mut kill_at: Option<Instant> = None;
@@ -370,11 +375,19 @@ impl Daemon {
 
 /// A size as the command line writes it: 256M, 1G, 4100K.
 fn size_text(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
     UNITS
         .iter()
         .find(|(unit, _)| bytes >= *unit && bytes % unit == 0)
-        .map_or_else(|| bytes.to_string(), |(unit, s)| format!("{}{s}", bytes / unit))
+        .map_or_else(
+            || bytes.to_string(),
+            |(unit, s)| format!("{}{s}", bytes / unit),
+        )
 }
 
 /// The FUSE session's options: named mmfs, the kernel checks permissions
@@ -568,27 +581,6 @@ fn mounts() -> Vec<MountEntry> {
             })
         })
         .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A panic anywhere is a bug; make sure it does not leave a dead mount behind.

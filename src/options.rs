@@ -287,7 +287,10 @@ mod tests {
         assert_eq!(mount_point(&["run", "--ram", "16M"]), PathBuf::from("run"));
         assert_eq!(mount_point(&["run", "--"]), PathBuf::from("run"));
         assert_eq!(mount_point(&["/tmp/run"]), PathBuf::from("/tmp/run"));
-        assert_eq!(mount_point(&["./run", "--clock", "manual"]), PathBuf::from("./run"));
+        assert_eq!(
+            mount_point(&["./run", "--clock", "manual"]),
+            PathBuf::from("./run")
+        );
         assert_eq!(mount_point(&["--", "run"]), PathBuf::from("run"));
 
         let Ok(CommandLine::Run(r)) = command_line(&[
