@@ -372,3 +372,100 @@ fn no_fuse_device_is_one_line() {
     );
     assert!(!mp.exists(), "the mount point mmfs made is still there");
 }
+
+/// Ctrl-C at a terminal reaches `mmfs run` and its command together (they share
+/// the terminal's foreground process group): a command that handles SIGINT
+/// finishes its clean-up and its own status comes back, and the mount is gone.
+/// (mmfs does not pass that SIGINT on again; a second one sent within
+/// microseconds of the first mostly merges with it in the kernel, so this test
+/// cannot tell, but a command that handles SIGINT sees it once here.) Driven in
+/// tmux, on its own server socket.
+#[test]
+fn ctrl_c_at_a_terminal_ends_the_run_with_the_commands_status() {
+    if skip() {
+        return;
+    }
+    need_tmux();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("tmp")).unwrap();
+    let command = format!(
+        "{CHECK_MOUNT}\ntrap 'echo INT >> ints' INT\n\
+         while [ ! -s ints ]; do sleep 0.1; done\nsleep 1\nexit 7"
+    );
+    // bash waits for mmfs and goes on when it exits normally, whatever the
+    // terminal's SIGINT did (wait-and-cooperative-exit).
+    let outer = format!(
+        "cd '{}' && TMPDIR='{}' '{MMFS}' run --clock manual -- sh -c \"$0\" 2> run.err; echo $? > status",
+        d.display(),
+        d.join("tmp").display()
+    );
+    let socket = format!("mmfs-run-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    struct Server<F: Fn(&[&str]) -> std::process::Output>(F);
+    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Server<F> {
+        fn drop(&mut self) {
+            (self.0)(&["kill-server"]);
+        }
+    }
+    let tmux = Server(tmux);
+    let started = (tmux.0)(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "--",
+        "bash",
+        "-c",
+        &outer,
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    assert!(
+        wait_until(RUN_WAIT, || d.join("ready").exists()),
+        "the command did not get going: {}",
+        read(&d.join("run.err"))
+    );
+    let mp = seen_mount(d);
+    (tmux.0)(&["send-keys", "-t", "0", "C-c"]);
+    assert!(
+        wait_until(RUN_WAIT, || read(&d.join("status")).ends_with('\n')),
+        "mmfs run did not end: {}",
+        read(&d.join("run.err"))
+    );
+    assert_eq!(
+        read(&d.join("status")),
+        "7\n",
+        "{}",
+        read(&d.join("run.err"))
+    );
+    assert_eq!(
+        read(&d.join("ints")),
+        "INT\n",
+        "the command saw SIGINT other than once"
+    );
+    assert!(!is_mounted(&mp) && !mp.exists());
+    assert_eq!(left_in_tmp(d), Vec::<String>::new());
+}
+
+/// tmux drives the terminal test; installed with apt-get when the tests run as
+/// root, as `need` does for the scenarios.
+fn need_tmux() {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return;
+    }
+    let st = Command::new("bash")
+        .args(["-c", &format!(". '{LIB_SH}' && need tmux tmux")])
+        .status()
+        .unwrap();
+    assert!(st.success(), "tmux is needed (Debian package tmux)");
+}

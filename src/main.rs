@@ -184,8 +184,9 @@ fn run_command(options: &RunOptions) -> Result<u8, Failure> {
 
 /// Runs the command with `MMFS_MOUNT` set, passes SIGINT, SIGTERM and SIGHUP sent
 /// to mmfs on to it, and waits for it (killing it `CHILD_GRACE` after the first
-/// such signal). The command runs in mmfs's process group, so Ctrl-C at a terminal
-/// reaches it directly too, and an interactive shell keeps the terminal.
+/// such signal). The command runs in mmfs's process group, so an interactive shell
+/// keeps the terminal, and Ctrl-C at the terminal reaches it directly (that one is
+/// not passed on again).
 fn run_child(command: &[OsString], mountpoint: &Path) -> Result<u8, Failure> {
     let signals = signal_channel()?;
     let (program, args) = command
@@ -221,10 +222,14 @@ fn run_child(command: &[OsString], mountpoint: &Path) -> Result<u8, Failure> {
             }
         }
         match signals.recv_timeout(Duration::from_millis(50)) {
-            Ok(sig) => {
-                log::info!("{sig}: passed on to the command");
-                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-                let _ = nix::sys::signal::kill(pid, sig);
+            Ok(arrival) => {
+                // Ctrl-C at the terminal reached the command already: passing it
+                // on again would interrupt its clean-up (a second KeyboardInterrupt).
+                if !arrival.to_the_group {
+                    log::info!("{}: passed on to the command", arrival.signal);
+                    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                    let _ = nix::sys::signal::kill(pid, arrival.signal);
+                }
                 kill_at.get_or_insert(Instant::now() + CHILD_GRACE);
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -418,16 +423,45 @@ fn fuse_config(allow_other: bool) -> fuser::Config {
     config
 }
 
-/// The termination signals, as they arrive, taken by one thread with `sigwait`
-/// (they are blocked in every thread: `Daemon::start`).
-fn signal_channel() -> Result<Receiver<Signal>, Failure> {
+/// A termination signal taken from the queue.
+#[derive(Clone, Copy, Debug)]
+struct Arrival {
+    signal: Signal,
+    /// Sent by the kernel to the whole foreground process group (Ctrl-C at the
+    /// terminal: `si_code` SI_KERNEL), so `mmfs run`'s command had it already.
+    to_the_group: bool,
+}
+
+/// The termination signals, as they arrive, taken by one thread with
+/// `sigwaitinfo` (they are blocked in every thread: `Daemon::start`).
+fn signal_channel() -> Result<Receiver<Arrival>, Failure> {
     let (tx, rx) = std::sync::mpsc::channel();
     let signals = termination_signals();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            while let Ok(sig) = signals.wait() {
-                if tx.send(sig).is_err() {
+            loop {
+                // SAFETY: zeroes are a valid siginfo_t, which sigwaitinfo fills.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: a valid signal set and a siginfo_t to fill.
+                let n = unsafe { libc::sigwaitinfo(signals.as_ref(), &mut info) };
+                if n < 0 {
+                    if nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                        continue;
+                    }
+                    break;
+                }
+                let Ok(signal) = Signal::try_from(n) else {
+                    continue;
+                };
+                let to_the_group = info.si_code == libc::SI_KERNEL;
+                if tx
+                    .send(Arrival {
+                        signal,
+                        to_the_group,
+                    })
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -439,14 +473,14 @@ fn signal_channel() -> Result<Receiver<Signal>, Failure> {
 /// Waits for a termination signal, or for the mount to go away under us
 /// (`umount` by hand, or `umount -l`).
 fn wait_for_the_end(
-    signals: &Receiver<Signal>,
+    signals: &Receiver<Arrival>,
     background: &fuser::BackgroundSession,
     mount_id: Option<u64>,
 ) -> Result<(), Failure> {
     loop {
         match signals.recv_timeout(Duration::from_millis(200)) {
-            Ok(sig) => {
-                log::info!("{sig}: unmounting");
+            Ok(arrival) => {
+                log::info!("{}: unmounting", arrival.signal);
                 return Ok(());
             }
             Err(RecvTimeoutError::Timeout) => {
