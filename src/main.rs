@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -34,6 +35,10 @@ const JOIN_GRACE: Duration = Duration::from_secs(3);
 const CHILD_GRACE: Duration = Duration::from_secs(10);
 
 static MOUNTPOINT: OnceLock<PathBuf> = OnceLock::new();
+/// `mmfs run`: the command's pid while it runs (0: none), and whether the mount
+/// point is mmfs's own temporary directory, for the panic hook.
+static RUN_CHILD: AtomicI32 = AtomicI32::new(0);
+static RUN_TEMPORARY: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -171,6 +176,7 @@ fn run_command(options: &RunOptions) -> Result<u8, Failure> {
         .canonicalize()
         .map_err(|e| Failure::Runtime(format!("{}: {e}", mountpoint.display())))
         .and_then(|canonical| {
+            RUN_TEMPORARY.store(true, Ordering::Relaxed);
             let daemon = Daemon::start(&options.machine, &canonical)?;
             let status = run_child(&options.command, &daemon.mountpoint);
             daemon.stop();
@@ -210,12 +216,17 @@ fn run_child(command: &[OsString], mountpoint: &Path) -> Result<u8, Failure> {
             });
         }
     };
+    RUN_CHILD.store(child.id() as i32, Ordering::Relaxed);
     let mut kill_at: Option<Instant> = None;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Ok(exit_code_of(status)),
+            Ok(Some(status)) => {
+                RUN_CHILD.store(0, Ordering::Relaxed);
+                return Ok(exit_code_of(status));
+            }
             Ok(None) => {}
             Err(e) => {
+                RUN_CHILD.store(0, Ordering::Relaxed);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Failure::Runtime(format!("waiting for the command: {e}")));
@@ -388,7 +399,7 @@ fn size_text(bytes: u64) -> String {
     ];
     UNITS
         .iter()
-        .find(|(unit, _)| bytes >= *unit && bytes % unit == 0)
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
         .map_or_else(
             || bytes.to_string(),
             |(unit, s)| format!("{}{s}", bytes / unit),
@@ -622,8 +633,16 @@ fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
+        // `mmfs run`: the command would go on against a dead mount.
+        let child = RUN_CHILD.load(Ordering::Relaxed);
+        if child > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGTERM);
+        }
         if let Some(mp) = MOUNTPOINT.get() {
             let _ = nix::mount::umount2(mp.as_path(), nix::mount::MntFlags::MNT_DETACH);
+            if RUN_TEMPORARY.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_dir(mp);
+            }
         }
         std::process::exit(101);
     }));
