@@ -147,6 +147,7 @@ impl TestMount {
         TestMount::builder().start()
     }
 
+    /// Options for a mount: `TestMount::builder().ram("16M").start()`.
     pub fn builder() -> TestMountBuilder {
         TestMountBuilder::default()
     }
@@ -172,6 +173,7 @@ impl TestMount {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Where the daemon's stderr goes.
     pub fn log_path(&self) -> &Path {
         &self.log
     }
