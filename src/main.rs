@@ -164,6 +164,12 @@ fn serve(options: Options) -> Result<(), Failure> {
 /// returns the exit status to give (the command's).
 fn run_command(options: &RunOptions) -> Result<u8, Failure> {
     check_allow_other(&options.machine)?;
+    // From the first thing made: a signal while the machine starts waits in the
+    // queue (and reaches the command as soon as it runs) instead of killing mmfs
+    // with its temporary directories left behind.
+    termination_signals()
+        .thread_block()
+        .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
     let dir = tempfile::Builder::new()
         .prefix("mmfs-run-")
         .tempdir()
