@@ -343,7 +343,8 @@ fn every_failure_to_start_is_one_line() {
 
 /// Without a working /dev/fuse (a plain file bound over it in a mount
 /// namespace of its own) mmfs says in one line that it cannot mount, and why
-/// to look at /dev/fuse.
+/// to look at /dev/fuse; `mmfs run` says the same, exits 125 without running
+/// the command and leaves nothing in its `$TMPDIR`.
 #[test]
 fn no_fuse_device_is_one_line() {
     if skip() {
@@ -353,24 +354,37 @@ fn no_fuse_device_is_one_line() {
     let fake = dir.path().join("fuse");
     std::fs::write(&fake, "").unwrap();
     let mp = dir.path().join("mnt");
-    let script = format!(
-        "mount --make-rprivate / && mount --bind '{}' /dev/fuse && exec '{MMFS}' '{}'",
-        fake.display(),
-        mp.display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    assert!(
-        err.starts_with("mmfs: cannot mount on ") && err.contains("/dev/fuse"),
-        "{err}"
-    );
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let without_fuse = |command: &str| {
+        let script = format!(
+            "mount --make-rprivate / && mount --bind '{}' /dev/fuse && exec {command}",
+            fake.display()
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "sh", "-c", &script])
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+        assert!(
+            err.contains("cannot mount on ") && err.contains("/dev/fuse"),
+            "{err}"
+        );
+        (out.status.code(), err)
+    };
+    let (code, err) = without_fuse(&format!("'{MMFS}' '{}'", mp.display()));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.starts_with("mmfs: "), "{err}");
     assert!(!mp.exists(), "the mount point mmfs made is still there");
+
+    let (code, err) = without_fuse(&format!("'{MMFS}' run -- touch '{}'", mp.display()));
+    assert_eq!(code, Some(125), "{err}");
+    assert!(err.starts_with("mmfs run: "), "{err}");
+    assert!(!mp.exists(), "the command ran without a mount");
+    assert_eq!(names_ending_in(&tmp, ""), Vec::<String>::new());
 }
 
 /// Ctrl-C at a terminal reaches `mmfs run` and its command together (they share
