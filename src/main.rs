@@ -653,3 +653,29 @@ fn install_panic_hook() {
         std::process::exit(101);
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn sizes_read_as_the_command_line_writes_them() {
+        assert_eq!(size_text(256 << 20), "256M");
+        assert_eq!(size_text(1 << 30), "1G");
+        assert_eq!(size_text(16 << 40), "16T");
+        assert_eq!(size_text(4100 << 10), "4100K");
+        assert_eq!(size_text(5000), "5000");
+    }
+
+    /// What a shell's `$?` would say: the code, or 128+N after signal N.
+    #[test]
+    fn exit_codes_are_a_shells() {
+        let status = std::process::ExitStatus::from_raw;
+        assert_eq!(exit_code_of(status(0)), 0);
+        assert_eq!(exit_code_of(status(3 << 8)), 3);
+        assert_eq!(exit_code_of(status(255 << 8)), 255);
+        assert_eq!(exit_code_of(status(libc::SIGKILL)), 137);
+        assert_eq!(exit_code_of(status(libc::SIGTERM)), 143);
+    }
+}
