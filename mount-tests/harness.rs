@@ -2,9 +2,10 @@
 //! and runs the shell scenarios in `mount-tests/scenarios/` against it, plus the
 //! lifecycle tests (signals, bad mount points) that need a real mount.
 //!
-//! Every mount is unmounted whatever happens: the `Mount` guard stops the daemon
-//! and detaches the mount point in `Drop`, so a failing or hanging scenario (each
-//! runs under a timeout) leaves nothing behind.
+//! Every mount is unmounted whatever happens: the `Mount` guard is the public
+//! `mmfs::TestMount`, which stops the daemon and detaches the mount point in
+//! `Drop`, so a failing or hanging scenario (each runs under a timeout) leaves
+//! nothing behind.
 //!
 //! If FUSE cannot be mounted the tests fail with a clear message. They skip only
 //! when `MMFS_SKIP_MOUNT_TESTS=1` is set.
@@ -14,6 +15,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use mmfs::test_mount::{TestMount, TestMountBuilder, detach, is_mounted};
 
 const MMFS: &str = env!("CARGO_BIN_EXE_mmfs");
 const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mount-tests/scenarios");
@@ -65,31 +68,6 @@ fn names_ending_in(dir: &Path, suffix: &str) -> Vec<String> {
     names
 }
 
-fn is_mounted(mp: &Path) -> bool {
-    let want = mp.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|m| m == want)
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
-}
-
-fn detach(mp: &Path) {
-    if let Ok(c) = std::ffi::CString::new(mp.as_os_str().as_encoded_bytes()) {
-        // SAFETY: umount2 with a valid NUL-terminated path.
-        unsafe {
-            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-        }
-    }
-}
-
 fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let mut status = None;
     wait_until(limit, || {
@@ -135,24 +113,19 @@ impl Drop for Guarded {
     }
 }
 
-/// A running, mounted mmfs. Dropping it always unmounts.
+/// A running, mounted mmfs: the public `mmfs::TestMount` (which always unmounts
+/// when it drops) with the harness's failure messages.
 struct Mount {
-    /// The test's own directory (mount point, log, scratch files); `None` when the
-    /// mount borrows another test's mount point (`start_on`).
-    _dir: Option<tempfile::TempDir>,
+    tm: TestMount,
+    /// The test's own directory (mount point, log, scratch files).
     dir: PathBuf,
     mp: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
 }
 
 impl Mount {
     /// Mounts on `mnt` in a fresh temporary directory.
     fn start(extra: &[&str]) -> Mount {
-        let (dir, mp) = temp_dir_with("mmfs-test-", "mnt");
-        let mut m = Mount::start_on(&mp, &dir.path().join("mmfs.log"), extra);
-        m._dir = Some(dir);
-        m
+        Mount::launch(TestMount::builder(), extra)
     }
 
     /// `start`, unless the mount tests are skipped.
@@ -162,69 +135,56 @@ impl Mount {
 
     /// Mounts on an existing directory `mp`, logging to `log`.
     fn start_on(mp: &Path, log: &Path, extra: &[&str]) -> Mount {
-        let mp = mp.canonicalize().unwrap();
-        let dir = log.parent().unwrap().to_path_buf();
-        let log = log.to_path_buf();
+        Mount::launch(TestMount::builder().mount_point(mp, log), extra)
+    }
+
+    fn launch(builder: TestMountBuilder, extra: &[&str]) -> Mount {
         // Manual clock unless the scenario asks for another.
         let clock: &[&str] = if extra.contains(&"--clock") {
             &[]
         } else {
             &["--clock", "manual"]
         };
-        let child = Command::new(MMFS)
-            .arg(&mp)
+        let tm = builder
+            .binary(MMFS)
             .args(clock)
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("cannot start the mmfs binary");
-        let mut m = Mount {
-            _dir: None,
-            dir,
-            mp,
-            log,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + MOUNT_WAIT;
-        while !is_mounted(&m.mp) {
-            if let Ok(Some(status)) = m.child.as_mut().unwrap().try_wait() {
-                m.child = None;
+            .mount_wait(MOUNT_WAIT)
+            .start()
+            .unwrap_or_else(|e| {
                 panic!(
-                    "mmfs could not mount FUSE ({status}): {}\n\
-                     The mount tests need /dev/fuse and root (or fusermount3). \
-                     Set MMFS_SKIP_MOUNT_TESTS=1 to skip them explicitly.",
-                    m.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mmfs did not mount within {MOUNT_WAIT:?}: {}",
-                m.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+                    "{e}\nThe mount tests need /dev/fuse and root (or fusermount3). \
+                     Set MMFS_SKIP_MOUNT_TESTS=1 to skip them explicitly."
+                )
+            });
+        Mount {
+            dir: tm.dir().to_path_buf(),
+            mp: tm.path().to_path_buf(),
+            tm,
         }
-        m
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.mp.join(rel)
+        self.tm.join(rel)
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.tm.log()
+    }
+
+    fn pid(&self) -> u32 {
+        self.tm.pid().expect("mmfs is running")
     }
 
     /// Sends `sig` and waits for the daemon to exit; returns its exit status.
     fn stop_with(&mut self, sig: i32) -> ExitStatus {
-        signal(self.child.as_ref().expect("mmfs already stopped"), sig);
+        self.tm.signal(sig).expect("mmfs already stopped");
         self.wait_exit(&format!("signal {sig}"))
     }
 
     /// Sends `sig`: the daemon must exit 0 and leave no mount.
     fn stop_cleanly(&mut self, sig: i32) {
-        signal(self.child.as_ref().expect("mmfs already stopped"), sig);
+        self.tm.signal(sig).expect("mmfs already stopped");
         self.exits_cleanly(&format!("signal {sig}"));
     }
 
@@ -246,44 +206,21 @@ impl Mount {
     /// `limit` (`None`: it was still running, and is killed now), with its dead
     /// mount detached.
     fn killed(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take().expect("mmfs already stopped");
-        let status = wait_timeout(&mut child, limit);
-        if status.is_none() {
-            signal(&child, libc::SIGKILL);
-            let _ = child.wait();
-        }
-        detach(&self.mp);
+        let status = self.tm.wait_timeout(limit);
+        self.tm.kill();
         status
     }
 
     /// Waits for the daemon to exit after `cause`; if it does not exit in time it
     /// is killed and the test fails.
     fn wait_exit(&mut self, cause: &str) -> ExitStatus {
-        let mut child = self.child.take().expect("mmfs already stopped");
-        wait_timeout(&mut child, STOP_WAIT).unwrap_or_else(|| {
-            signal(&child, libc::SIGKILL);
-            let _ = child.wait();
-            detach(&self.mp);
+        self.tm.wait_timeout(STOP_WAIT).unwrap_or_else(|| {
+            self.tm.kill();
             panic!(
                 "mmfs did not exit within {STOP_WAIT:?} of {cause}: {}",
                 self.log_text()
             );
         })
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(&child, libc::SIGTERM);
-            if wait_timeout(&mut child, STOP_WAIT).is_none() {
-                signal(&child, libc::SIGKILL);
-                let _ = child.wait();
-            }
-        }
-        if is_mounted(&self.mp) {
-            detach(&self.mp);
-        }
     }
 }
 
@@ -455,7 +392,7 @@ fn run_script(
     timeout: Duration,
 ) -> (Option<ExitStatus>, String) {
     let out_path = mount.dir.join("scenario.out");
-    let pid = mount.child.as_ref().expect("mmfs is running").id();
+    let pid = mount.pid();
     let mut child = Command::new("bash")
         .arg(path)
         .env("MMFS", &mount.mp)
@@ -811,3 +748,4 @@ fn unmount_writes_mapped_files_back() {
 }
 
 mod lifecycle;
+mod run_and_start;

@@ -5,6 +5,8 @@
 //!   calls an `mm` service. No FUSE either, so it can be tested and fuzzed alone.
 //! - [`fs`] is the FUSE adapter: inodes, generated files, control files, errno.
 //! - [`options`] is the command line.
+//! - [`test_mount`]: [`TestMount`], an mmfs mounted in a temporary directory for one
+//!   test and unmounted on drop.
 //! - [`beneath`] opens names inside the `--files` volume without ever leaving it.
 //! - `fuzzing` holds the bodies of the fuzz targets in `fuzz/` (hidden: not an API).
 
@@ -15,3 +17,6 @@ pub mod fs;
 pub mod fuzzing;
 pub mod mm;
 pub mod options;
+pub mod test_mount;
+
+pub use test_mount::TestMount;

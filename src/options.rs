@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use std::ffi::OsString;
+
+use clap::{Args, Parser};
 
 use crate::cmd::args::parse_size;
 use crate::mm::base::config::{ClockMode, MmConfig, PagefileSpec};
@@ -21,17 +23,29 @@ pub const DEFAULT_PAGEFILE: PagefileSpec = PagefileSpec {
 #[command(
     name = "mmfs",
     version,
+    override_usage = "mmfs MOUNTPOINT [OPTIONS]\n       mmfs run [OPTIONS] -- COMMAND [ARGS]...",
     about = "Run a simulated Windows NT memory manager and mount it as a FUSE filesystem.",
     long_about = "Run a simulated Windows NT memory manager and mount it as a FUSE filesystem.\n\n\
         Processes, sections, paging files and PFN lists are files under MOUNTPOINT; every \
         directory has a README. mmfs runs in the foreground: Ctrl-C or SIGTERM unmounts \
         cleanly and exits 0.\n\n\
+        `mmfs run [OPTIONS] -- COMMAND [ARGS]` mounts in a fresh temporary directory instead, \
+        runs COMMAND with MMFS_MOUNT set to it, unmounts and exits with COMMAND's status \
+        (`mmfs run --help` says more).\n\n\
         Sizes accept decimal, 0x hex and K/M/G suffixes (binary units)."
 )]
 pub struct Options {
     /// Directory to mount on (created if it does not exist; it must not already be a mount point).
     pub mountpoint: PathBuf,
 
+    #[command(flatten)]
+    pub machine: MachineOptions,
+}
+
+/// The simulated machine and its mount: every option but the mount point, shared by
+/// `mmfs MOUNTPOINT` and `mmfs run`.
+#[derive(Args, Debug, Clone)]
+pub struct MachineOptions {
     /// Simulated physical memory; page contents are real bytes, untouched pages cost no host memory.
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_ram)]
     pub ram: u64,
@@ -66,6 +80,74 @@ pub struct Options {
     /// Let other users into the mount (per-process permissions still apply).
     #[arg(long)]
     pub allow_other: bool,
+}
+
+/// `mmfs run [OPTIONS] -- COMMAND [ARGS]`: a mount for the length of one command.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "mmfs run",
+    version,
+    about = "Mount mmfs in a fresh temporary directory, run COMMAND with MMFS_MOUNT set to it, \
+        unmount, and exit with COMMAND's status.",
+    long_about = "Mount mmfs in a fresh temporary directory, run COMMAND with MMFS_MOUNT set to \
+        it, unmount, and exit with COMMAND's status.\n\n\
+        The temporary directory is removed afterwards, whether COMMAND succeeds, fails or \
+        is interrupted: SIGINT, SIGTERM or SIGHUP sent to mmfs is passed on to COMMAND, \
+        and mmfs unmounts once COMMAND has ended (it kills COMMAND if it is still running \
+        10 seconds later).\n\n\
+        Exit status: COMMAND's; 128+N if it died of signal N (as shells report it); \
+        125 if mmfs could not mount, 126 if COMMAND cannot be run, 127 if it is not found \
+        (as env and timeout do).\n\n\
+        Example: mmfs run --ram 16M --clock manual -- sh -c 'cat \"$MMFS_MOUNT\"/system/meminfo'"
+)]
+pub struct RunOptions {
+    #[command(flatten)]
+    pub machine: MachineOptions,
+
+    /// The command to run (after `--`) and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum CommandLine {
+    /// `mmfs MOUNTPOINT [OPTIONS]`: mount and serve until stopped.
+    Mount(Options),
+    /// `mmfs run [OPTIONS] -- COMMAND [ARGS]`.
+    Run(RunOptions),
+}
+
+/// Whether `args` (without the program name) ask for `mmfs run`: the first argument is
+/// exactly `run` and either `--` with a command after it follows, or `--help`/`-h`
+/// before any `--`.
+///
+/// Every command line that mounted before `mmfs run` existed keeps its meaning: such a
+/// line has no argument after a `--` (the one positional is the mount point), so
+/// `mmfs run --ram 16M` still mounts on the directory `./run`. `mmfs /tmp/run` is a
+/// mount point as always; only the bare word `run` is looked at.
+pub fn asks_for_run(args: &[OsString]) -> bool {
+    if args.first().is_none_or(|a| a != "run") {
+        return false;
+    }
+    let rest = &args[1..];
+    match rest.iter().position(|a| a == "--") {
+        Some(dash) => dash + 1 < rest.len(),
+        None => rest.iter().any(|a| a == "--help" || a == "-h"),
+    }
+}
+
+impl CommandLine {
+    /// Parses `args` (the program name first, as `std::env::args_os` gives them).
+    pub fn try_parse_from(args: Vec<OsString>) -> Result<CommandLine, clap::Error> {
+        if asks_for_run(args.get(1..).unwrap_or(&[])) {
+            let mut rest = args;
+            rest.remove(0);
+            // `run` stands in for the program name, so that clap names it `mmfs run`.
+            return RunOptions::try_parse_from(rest).map(CommandLine::Run);
+        }
+        Options::try_parse_from(args).map(CommandLine::Mount)
+    }
 }
 
 fn parse_ram(s: &str) -> Result<u64, String> {
@@ -132,7 +214,7 @@ pub fn fuse_conf_allows_other(text: &str) -> bool {
         .any(|l| l == "user_allow_other")
 }
 
-impl Options {
+impl MachineOptions {
     /// `--allow-other` as a user other than root (`uid`) needs
     /// `user_allow_other` in /etc/fuse.conf (`fuse_conf`: its text, `None`
     /// if it cannot be read): fusermount3 would refuse the mount, so mmfs
@@ -183,8 +265,60 @@ impl Options {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+    fn parse(args: &[&str]) -> Result<MachineOptions, clap::Error> {
         Options::try_parse_from(std::iter::once("mmfs").chain(args.iter().copied()))
+            .map(|o| o.machine)
+    }
+
+    fn command_line(args: &[&str]) -> Result<CommandLine, clap::Error> {
+        let all = std::iter::once("mmfs").chain(args.iter().copied());
+        CommandLine::try_parse_from(all.map(OsString::from).collect())
+    }
+
+    /// `run` is the subcommand only with `-- COMMAND` (or asking for help): every
+    /// line that mounted before still mounts, on the same directory.
+    #[test]
+    fn run_is_a_subcommand_only_before_a_command() {
+        let mount_point = |args: &[&str]| match command_line(args) {
+            Ok(CommandLine::Mount(o)) => o.mountpoint,
+            other => panic!("{args:?} gave {other:?}"),
+        };
+        assert_eq!(mount_point(&["run"]), PathBuf::from("run"));
+        assert_eq!(mount_point(&["run", "--ram", "16M"]), PathBuf::from("run"));
+        assert_eq!(mount_point(&["run", "--"]), PathBuf::from("run"));
+        assert_eq!(mount_point(&["/tmp/run"]), PathBuf::from("/tmp/run"));
+        assert_eq!(
+            mount_point(&["./run", "--clock", "manual"]),
+            PathBuf::from("./run")
+        );
+        assert_eq!(mount_point(&["--", "run"]), PathBuf::from("run"));
+
+        let Ok(CommandLine::Run(r)) = command_line(&[
+            "run", "--ram", "16M", "--clock", "manual", "--", "sh", "-c", "exit 3", "--ram",
+        ]) else {
+            panic!("not a run");
+        };
+        assert_eq!(r.machine.ram, 16 << 20);
+        assert_eq!(r.machine.clock, ClockMode::Manual);
+        assert_eq!(r.command, ["sh", "-c", "exit 3", "--ram"]);
+        let Ok(CommandLine::Run(r)) = command_line(&["run", "--", "true"]) else {
+            panic!("not a run");
+        };
+        assert_eq!(r.machine.ram, DEFAULT_RAM);
+        assert_eq!(r.command, ["true"]);
+
+        // Help for `run` is `run`'s; `--help` after `--` belongs to the command.
+        let help = command_line(&["run", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("MMFS_MOUNT"), "{help}");
+        let Ok(CommandLine::Run(r)) = command_line(&["run", "--", "ls", "--help"]) else {
+            panic!("not a run");
+        };
+        assert_eq!(r.command, ["ls", "--help"]);
+        // The machine's options are checked the same way.
+        assert!(command_line(&["run", "--arch", "sparc", "--", "true"]).is_err());
+        // Before `mmfs run`, a command after the mount point was refused: still refused.
+        assert!(command_line(&["run", "ls"]).is_err());
     }
 
     #[test]
