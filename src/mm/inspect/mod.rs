@@ -1,13 +1,14 @@
 //! Layer 16, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`; `memory.rs`: `system/`
-//! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
+//! and `pfn/`; `history.rs`: `system/history.svg`'s samples; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
 pub mod awe;
 pub mod cache;
 pub mod clones;
+pub mod history;
 pub mod memory;
 pub mod pool;
 pub mod process;
@@ -22,6 +23,7 @@ pub use crate::mm::process::address_space::Exception;
 pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
+pub use crate::mm::threads::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
 pub use memory::{PfnRow, PriorityRow, UseRow};
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};
