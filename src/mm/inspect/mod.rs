@@ -20,10 +20,10 @@ pub mod verify;
 mod tests;
 
 pub use crate::mm::process::address_space::Exception;
+pub use crate::mm::threads::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
 pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
-pub use crate::mm::threads::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
 pub use memory::{PfnRow, PriorityRow, UseRow};
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};

@@ -224,8 +224,14 @@ mod tests {
         assert!(h.record(2500, &reading(2, 10)));
         let s = h.samples();
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].time_ms, s[0].interval_ms, s[0].faults[2]), (1000, 1000, 4));
-        assert_eq!((s[1].time_ms, s[1].interval_ms, s[1].faults[2]), (2500, 1500, 6));
+        assert_eq!(
+            (s[0].time_ms, s[0].interval_ms, s[0].faults[2]),
+            (1000, 1000, 4)
+        );
+        assert_eq!(
+            (s[1].time_ms, s[1].interval_ms, s[1].faults[2]),
+            (2500, 1500, 6)
+        );
         assert_eq!(s[1].fault_rate(2), 4.0);
         assert_eq!(s[1].pages_in(PageLocation::Active), 2);
     }
