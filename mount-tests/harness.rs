@@ -542,6 +542,7 @@ scenarios! {
     access_files,
     large_pages,
     awe,
+    history_dashboard,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -1,9 +1,9 @@
 //! `system/dashboard.html`: a page to open from the mount in a browser
 //! (file:///MOUNT/system/dashboard.html). It shows the key numbers and the
 //! three pictures the mount draws: `history.svg` (beside it), `../pfn/map.png`
-//! and the address space of the process with the largest working set,
-//! `../processes/<name>/map.svg`, with a table of every process linking to
-//! its own map.
+//! and the address space of the user process with the largest working set
+//! (System's if there is none), `../processes/<name>/map.svg`, with a table of
+//! the processes linking to their own maps.
 //!
 //! The numbers are written into the page when it is opened, like every
 //! generated file; a `<meta http-equiv="refresh">` reopens the page every
@@ -19,7 +19,7 @@
 use std::fmt::Write;
 
 use crate::mm::Mm;
-use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::{PAGE_SIZE, Pid};
 use crate::mm::inspect::{FAULT_KINDS, HistorySample, ProcessStatus};
 use crate::mm::process::ProcessState;
 
@@ -248,17 +248,30 @@ fn pictures(out: &mut String, n: &Numbers, nonce: &str) {
          <img class=\"pixels\" src=\"../pfn/map.png?n={nonce}\" \
          alt=\"every physical page coloured by its list\"/></figure>\n"
     );
-    match n.processes.first() {
+    // The user process with the largest working set (the list's order), or
+    // System when there is none: what a user watches is their own.
+    let featured = n
+        .processes
+        .iter()
+        .find(|p| p.pid != Pid::SYSTEM)
+        .or(n.processes.first());
+    match featured {
         Some(p) => {
             let (name, path) = (escape(&p.name), url_segment(&p.name));
+            let why = if p.pid == Pid::SYSTEM {
+                "no user process runs".to_string()
+            } else {
+                format!(
+                    "the user process with the largest working set, {} pages",
+                    p.working_set_size
+                )
+            };
             let _ = write!(
                 out,
-                "<figure style=\"margin-top:12px\"><figcaption>Address space of {name}, \
-                 the largest working set ({} pages) \
-                 (<a href=\"../processes/{path}/map.svg\">processes/{name}/map.svg</a>)\
+                "<figure style=\"margin-top:12px\"><figcaption>Address space of {name} \
+                 ({why}; <a href=\"../processes/{path}/map.svg\">processes/{name}/map.svg</a>)\
                  </figcaption><img src=\"../processes/{path}/map.svg?n={nonce}\" \
-                 alt=\"the address space of {name}\"/></figure>\n",
-                p.working_set_size
+                 alt=\"the address space of {name}\"/></figure>\n"
             );
         }
         None => out.push_str("<p>No process.</p>\n"),

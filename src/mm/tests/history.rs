@@ -1,7 +1,7 @@
 //! `system/history.svg`'s samples: one per simulated second, what the
 //! machine was at the end of it and the faults during it.
 
-use super::{RW, machine, meminfo, req};
+use super::{RW, assert_verified, machine, meminfo, req};
 use crate::mm::base::types::{Arch, PAGE_SIZE};
 use crate::mm::inspect::{FAULT_KINDS, HISTORY_SAMPLES};
 use crate::mm::pfn::PageLocation;
@@ -51,6 +51,7 @@ fn a_sample_per_ticked_second_with_that_seconds_faults() {
         last.pages_in(PageLocation::Zeroed),
         meminfo(&mm, "ZeroedPages")
     );
+    assert_verified(&mm);
 }
 
 #[test]
@@ -76,4 +77,5 @@ fn half_seconds_make_one_sample_and_ten_minutes_are_kept() {
     assert_eq!(h.last().unwrap().time_ms, now);
     assert!(h.windows(2).all(|w| w[1].time_ms == w[0].time_ms + 1000));
     assert!(h.iter().all(|s| s.interval_ms == 1000));
+    assert_verified(&mm);
 }
