@@ -33,7 +33,7 @@ h1{font-size:20px;margin:0 0 4px}p.sub{margin:0 0 12px;color:#555;font-size:13px
 .tile .label{display:block;font-size:12px;color:#666;text-transform:uppercase}\
 .tile .value{display:block;font-size:22px;font-weight:bold;margin:2px 0}\
 .tile .detail{display:block;font-size:12px;color:#555}\
-.pictures{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:12px}\
+.pictures{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,1fr);gap:12px}\
 figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px}\
 figcaption{font-size:13px;font-weight:bold;margin-bottom:6px}\
 figure img{display:block;max-width:100%;height:auto}\
@@ -241,8 +241,8 @@ fn pictures(out: &mut String, n: &Numbers, nonce: &str) {
         out,
         "<div class=\"pictures\">\n<figure><figcaption>The last ten minutes \
          (<a href=\"history.svg\">history.svg</a>)</figcaption>\
-         <img src=\"history.svg?n={nonce}\" width=\"1000\" height=\"770\" \
-         alt=\"list sizes, commit charge and faults per second over time\"/></figure>\n\
+         <a href=\"history.svg\"><img src=\"history.svg?n={nonce}\" width=\"1000\" height=\"770\" \
+         alt=\"list sizes, commit charge and faults per second over time\"/></a></figure>\n\
          <div>\n<figure><figcaption>Physical memory, a pixel per page \
          (<a href=\"../pfn/map.png\">pfn/map.png</a>)</figcaption>\
          <img class=\"pixels\" src=\"../pfn/map.png?n={nonce}\" \
@@ -315,26 +315,29 @@ fn pages_and_size(pages: u64) -> String {
     format!("{pages} ({})", size(pages.saturating_mul(PAGE_SIZE)))
 }
 
-/// Bytes in KB, MB or GB, with one decimal below ten.
-fn size(bytes: u64) -> String {
+/// Bytes in KB, MB or GB, with one decimal below ten (also `history.svg`'s
+/// legend).
+pub(super) fn size(bytes: u64) -> String {
     let (value, unit) = match bytes {
         b if b >= 1 << 30 => (b as f64 / (1u64 << 30) as f64, "GB"),
         b if b >= 1 << 20 => (b as f64 / (1u64 << 20) as f64, "MB"),
         b => (b as f64 / 1024.0, "KB"),
     };
-    if value < 10.0 && value.fract() != 0.0 {
-        format!("{value:.1} {unit}")
+    let text = if value < 10.0 {
+        format!("{value:.1}")
     } else {
-        format!("{value:.0} {unit}")
-    }
+        format!("{value:.0}")
+    };
+    format!("{} {unit}", text.strip_suffix(".0").unwrap_or(&text))
 }
 
 fn rate(r: f64) -> String {
-    if r < 10.0 && r.fract() != 0.0 {
+    let text = if r < 10.0 {
         format!("{r:.1}")
     } else {
         format!("{r:.0}")
-    }
+    };
+    text.strip_suffix(".0").unwrap_or(&text).to_string()
 }
 
 /// Text as HTML (and XML) character data or an attribute value.

@@ -209,18 +209,27 @@ fn nice_step(raw: f64) -> f64 {
 /// A value for a label: whole numbers without decimals, small ones with one
 /// or two (a few pages are 0.01 MB, not 0).
 fn number(v: f64) -> String {
-    if v >= 10.0 || v.fract() == 0.0 {
+    let text = if v >= 10.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
+    };
+    match text.strip_suffix(".0") {
+        Some(whole) => whole.to_string(),
+        None => text,
     }
 }
 
 /// Pages as MB (in floating point: no count can overflow it).
 fn mb(pages: u64) -> f64 {
     pages as f64 * (PAGE_SIZE as f64 / (1 << 20) as f64)
+}
+
+/// Pages as a size for a legend (KB, MB or GB).
+fn bytes(pages: u64) -> String {
+    super::dashboard::size(pages.saturating_mul(PAGE_SIZE))
 }
 
 /// The pages of the first `layers` of `LAYERS` in `s`, as MB.
@@ -283,9 +292,7 @@ fn memory_panel(out: &mut String, p: &Panel, time: &TimeAxis, samples: &[History
         .iter()
         .rev()
         .map(|(loc, colour)| {
-            let value = last.map_or("-".into(), |s| {
-                format!("{} MB", number(mb(s.pages_in(*loc))))
-            });
+            let value = last.map_or("-".into(), |s| bytes(s.pages_in(*loc)));
             (loc.name().to_string(), *colour, value)
         })
         .collect();
@@ -313,9 +320,7 @@ fn commit_panel(out: &mut String, p: &Panel, time: &TimeAxis, samples: &[History
         if !samples.is_empty() {
             line(out, name, colour, dash, &xs, samples, |s| p.y(mb(value(s))));
         }
-        let now = samples
-            .last()
-            .map_or("-".into(), |s| format!("{} MB", number(mb(value(s)))));
+        let now = samples.last().map_or("-".into(), |s| bytes(value(s)));
         rows.push((name.replace('-', " "), colour, now));
     }
     legend(out, p.top, &rows, false);
@@ -576,8 +581,8 @@ mod tests {
         let text: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
         let meminfo = mm.meminfo();
         let get = |k: &str| meminfo.iter().find(|(n, _)| *n == k).unwrap().1;
-        let commit = format!("{} MB", number(mb(get("CommitCharge"))));
-        let active = format!("{} MB", number(mb(get("ActivePages"))));
+        let commit = bytes(get("CommitCharge"));
+        let active = bytes(get("ActivePages"));
         assert!(text.contains(&commit.as_str()), "{commit} in {text:?}");
         assert!(text.contains(&active.as_str()), "{active} in {text:?}");
         // 200 demand-zero faults in the eleventh second: that vertex is the
