@@ -543,6 +543,7 @@ scenarios! {
     large_pages,
     awe,
     history_dashboard,
+    history_auto,
 }
 
 /// Every script in the scenario directory runs as a test.
