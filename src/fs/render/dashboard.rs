@@ -266,12 +266,12 @@ fn pictures(out: &mut String, n: &Numbers, nonce: &str) {
                     p.working_set_size
                 )
             };
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<figure style=\"margin-top:12px\"><figcaption>Address space of {name} \
                  ({why}; <a href=\"../processes/{path}/map.svg\">processes/{name}/map.svg</a>)\
                  </figcaption><img src=\"../processes/{path}/map.svg?n={nonce}\" \
-                 alt=\"the address space of {name}\"/></figure>\n"
+                 alt=\"the address space of {name}\"/></figure>"
             );
         }
         None => out.push_str("<p>No process.</p>\n"),

@@ -299,10 +299,18 @@ fn memory_panel(out: &mut String, p: &Panel, time: &TimeAxis, samples: &[History
     legend(out, p.top, &rows, true);
 }
 
+/// A line series: its class, colour, extra stroke attributes and value.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&HistorySample) -> u64,
+);
+
 /// The commit charge (solid) and the commit limit (dashed).
 fn commit_panel(out: &mut String, p: &Panel, time: &TimeAxis, samples: &[HistorySample]) {
     p.axes(out, time);
-    let series: [(&str, &str, &str, fn(&HistorySample) -> u64); 2] = [
+    let series: [Series; 2] = [
         ("commit-charge", "#6a1b9a", "", |s| s.commit_charge),
         (
             "commit-limit",
