@@ -171,6 +171,9 @@ system/: the whole simulated machine.
              active, processes), history.svg, ../pfn/map.png, the address space
              (processes/NAME/map.svg) of the largest working set and a table
              of the processes. Made when opened; it reopens itself every second.
+             Both show a fixed size to stat (ls -l) and are padded to it with
+             blank space after their last element: Chromium reads a file:// URL
+             only as far as stat says.
   control    commands for the whole machine (one per line; root's to write,
              like every machine-wide control file: see the top README):
                tick [SECONDS]   with --clock manual: advance simulated time

@@ -12,10 +12,13 @@
 //! (`fast_forward.rs`) get the samples single steps would have left: the
 //! same counts, no fault (a skip needs every counter unchanged).
 //!
-//! Lock: `SystemThreads::history`, a leaf (order 7), taken alone: a reading
-//! of the machine (the PFN lock, then the commit lock, one after the other)
-//! is made before it is taken. Its memory is fixed: [`HISTORY_SAMPLES`]
-//! samples of a hundred-odd bytes, allocated once.
+//! Lock: `SystemThreads::history`, a leaf (order 7): nothing is taken under
+//! it. A reading of the machine (the PFN lock, then the commit lock, one
+//! after the other) is made before it is taken. It is taken alone (`tick`'s
+//! steps, the dispatcher, `system/history.svg`), under
+//! `SystemThreads::running` (fast-forward's quiet seconds) or under the
+//! exclusive `Mm::lifecycle` (`verify`). Its memory is fixed:
+//! [`HISTORY_SAMPLES`] samples of a hundred-odd bytes, allocated once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;

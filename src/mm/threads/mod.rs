@@ -120,7 +120,7 @@ pub struct SystemThreads {
     /// accessed (0: aging has nothing left to do until a page is touched).
     aging_changes: AtomicU64,
     /// The last ten minutes, a sample a second (`history.rs`). A leaf (lock
-    /// order 7), taken alone.
+    /// order 7): nothing is taken under it.
     history: Mutex<history::History>,
 }
 
