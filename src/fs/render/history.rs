@@ -453,11 +453,17 @@ fn render(samples: &[HistorySample], physical: u64) -> String {
          <title>mmfs: the last ten minutes of simulated time</title><style>{STYLE}</style>\
          <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\
          <text class=\"title\" x=\"{LEFT}\" y=\"24\">Memory over the last 10 minutes of simulated time, a sample a second</text>\
-         <text x=\"{}\" y=\"24\" text-anchor=\"end\">{} samples, latest at {} s</text>\n",
+         <text x=\"{}\" y=\"24\" text-anchor=\"end\">{}</text>\n",
         samples.len(),
         WIDTH - 10.0,
-        samples.len(),
-        samples.last().map_or(0, |s| s.time_ms) / 1000
+        match samples.last() {
+            Some(last) => format!(
+                "{} samples, latest at {} s",
+                samples.len(),
+                last.time_ms / 1000
+            ),
+            None => "no samples yet".to_string(),
+        }
     );
     memory_panel(&mut out, &memory, &time, samples);
     out.push('\n');
