@@ -486,6 +486,8 @@ scenarios! {
     tool_vmmap,
     tool_pte,
     tool_pte_x86,
+    history_dashboard,
+    history_auto,
 }
 
 /// Every script in the scenario directory runs as a test.

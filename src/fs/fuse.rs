@@ -35,7 +35,7 @@ impl MmFs {
             }
             Node::File(f) => match f.class() {
                 FileClass::Generated | FileClass::Events | FileClass::Control(_) => {
-                    (FileType::RegularFile, 1, 0)
+                    (FileType::RegularFile, 1, f.fixed_size().unwrap_or(0))
                 }
                 // Sized as the address space, like a view of it.
                 FileClass::Mem(space) => (

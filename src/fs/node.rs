@@ -71,6 +71,10 @@ pub enum SystemFile {
     Events,
     Verify,
     Control,
+    /// `history.svg`: the last ten minutes, a sample a second.
+    HistorySvg,
+    /// `dashboard.html`: the key numbers and the pictures, for a browser.
+    Dashboard,
 }
 
 /// Files of a process directory.
@@ -210,7 +214,7 @@ pub enum FileClass {
     Events,
 }
 
-const SYSTEM_FILES: [(&str, SystemFile); 9] = [
+const SYSTEM_FILES: [(&str, SystemFile); 11] = [
     ("meminfo", SystemFile::Meminfo),
     ("counters", SystemFile::Counters),
     ("usecounts", SystemFile::Usecounts),
@@ -220,6 +224,8 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("events", SystemFile::Events),
     ("verify", SystemFile::Verify),
     ("control", SystemFile::Control),
+    ("history.svg", SystemFile::HistorySvg),
+    ("dashboard.html", SystemFile::Dashboard),
 ];
 
 const PROCESS_FILES: [(&str, ProcessFile); 10] = [
@@ -311,6 +317,26 @@ impl File {
             File::Kernel(KernelFile::Mem) => FileClass::Mem(MemSpace::Kernel),
             File::Kernel(KernelFile::MdlsControl) => FileClass::Control(Target::Mdls),
             _ => FileClass::Generated,
+        }
+    }
+}
+
+/// What `stat` reports as the size of `system/history.svg` and
+/// `system/dashboard.html`; every rendering is padded to it (`File::fixed_size`).
+pub const HISTORY_SVG_SIZE: u64 = 256 * 1024;
+pub const DASHBOARD_SIZE: u64 = 64 * 1024;
+
+impl File {
+    /// The size a file shows to `stat`, if not 0 (every other generated file,
+    /// like /proc's): the pages and pictures a browser opens. Chromium reads
+    /// a file:// URL only up to the size `stat` gave, so a size-0 file shows
+    /// as an empty page; each rendering of these is padded with blank lines
+    /// to this size (`render::render`), which holds the largest there can be.
+    pub fn fixed_size(self) -> Option<u64> {
+        match self {
+            File::System(SystemFile::HistorySvg) => Some(HISTORY_SVG_SIZE),
+            File::System(SystemFile::Dashboard) => Some(DASHBOARD_SIZE),
+            _ => None,
         }
     }
 }

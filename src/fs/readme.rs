@@ -26,7 +26,8 @@ pub fn text(class: DirClass) -> &'static str {
 const ROOT: &str = "\
 mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
 
-  system/      the whole machine: memory counts, counters, layout, verify, control
+  system/      the whole machine: memory counts, counters, layout, verify, control,
+               history.svg and dashboard.html (pictures for a browser)
   pfn/         the PFN database: one entry per physical page, and the page lists
   processes/   one directory per process; mkdir creates one, rmdir terminates it
   pids/        <pid> -> ../processes/<name>
@@ -166,6 +167,21 @@ system/: the whole simulated machine.
              `events.lost count=N`. Nobody reading costs nothing.
   verify     reading it checks every invariant of the PFN database, page tables,
              working sets and commit charge: `ok: ...` or one line per violation
+  history.svg  a picture of the last 10 minutes of simulated time, a sample
+             each simulated second (with --clock manual, one per ticked second:
+             `tick 30` adds 30): the page lists stacked (MB), the commit charge
+             and limit (MB), and faults per second by kind (demand-zero,
+             transition, hard, prototype, copy-on-write, page-table). Each
+             legend gives the latest value. Open it in a browser or an image
+             viewer; the root element's data-samples says how many samples.
+  dashboard.html  open file://MOUNT/system/dashboard.html in a browser: the
+             key numbers (available, commit/limit, faults per second, modified,
+             active, processes), history.svg, ../pfn/map.png, the address space
+             (processes/NAME/map.svg) of the largest working set and a table
+             of the processes. Made when opened; it reopens itself every second.
+             Both show a fixed size to stat (ls -l) and are padded to it with
+             blank space after their last element: Chromium reads a file:// URL
+             only as far as stat says.
   control    commands for the whole machine (one per line; root's to write,
              like every machine-wide control file: see the top README):
                tick [SECONDS]   with --clock manual: advance simulated time

@@ -4,6 +4,8 @@
 
 mod cache;
 mod clones;
+mod dashboard;
+mod history;
 mod kernel;
 mod pool;
 mod pte;
@@ -32,6 +34,8 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             SystemFile::Config => config(mm),
             SystemFile::Threads => threads(mm),
             SystemFile::Verify => verify(mm),
+            SystemFile::HistorySvg => history::history_svg(mm),
+            SystemFile::Dashboard => dashboard::dashboard_html(mm),
             SystemFile::Control | SystemFile::Events => String::new(),
         },
         File::PfnList(loc) => pfn_lines(mm, &mm.pfn_list(loc)),
@@ -74,7 +78,36 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
         File::Kernel(KernelFile::Mdl(id)) => kernel::mdl(mm, id)?,
         File::PagefilesControl | File::SectionsControl | File::Kernel(_) => String::new(),
     };
-    Ok(text.into_bytes())
+    let mut bytes = text.into_bytes();
+    if let Some(size) = file.fixed_size() {
+        pad(&mut bytes, size);
+    }
+    Ok(bytes)
+}
+
+/// Pads a page or picture with blank lines to the size `stat` reports for it
+/// (`File::fixed_size`): whitespace after the root element, which XML and
+/// HTML ignore. One larger than that is served whole (a browser would cut
+/// it; the tests check the largest fits).
+fn pad(bytes: &mut Vec<u8>, size: u64) {
+    let Ok(size) = usize::try_from(size) else {
+        return;
+    };
+    if bytes.len() > size {
+        log::warn!(
+            "a generated file of {} bytes exceeds its size {size}",
+            bytes.len()
+        );
+        return;
+    }
+    const NOTE: &[u8] = b"<!-- padded to the size stat reports: browsers read no further -->\n";
+    if bytes.len() + NOTE.len() < size {
+        bytes.extend_from_slice(NOTE);
+    }
+    bytes.resize(size, b' ');
+    if let Some(last) = bytes.last_mut() {
+        *last = b'\n';
+    }
 }
 
 /// A key/value file (SPEC §2): one `Key: value` per line.

@@ -63,6 +63,7 @@ fn run(mm: &Mm, stop: &AtomicBool) {
         if now >= next_second {
             mm.run_thread(SystemThread::BalanceSetManager);
             mm.run_thread(SystemThread::LazyWriter);
+            mm.record_history();
             // A pass that overran does not make the timer fire in a burst.
             next_second = (next_second + 1000).max(now + 1);
         }

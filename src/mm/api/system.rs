@@ -204,6 +204,13 @@ impl Mm {
         self.threads.tick(self.system(), ms)
     }
 
+    /// Takes the history sample of this second (`threads/history.rs`), if
+    /// the clock reached a new whole second since the last; `tick` does so
+    /// at each step, the auto clock's dispatcher at each one-second timer.
+    pub fn record_history(&self) {
+        self.threads.record_history(self.system())
+    }
+
     /// Rows of `system/threads`.
     pub fn thread_rows(&self) -> Vec<ThreadRow> {
         self.threads.rows(&self.machine)

@@ -1,14 +1,16 @@
 //! Layer 16, inspection: read-only snapshots of the memory manager as plain
 //! data, for the filesystem to render (`process.rs`: a process's files,
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`,
-//! `write_watch.rs` its `write-watch`; `memory.rs`: `system/`
-//! and `pfn/`; `sections.rs`: `sections/`; `pool.rs`: `pool/`), and
+//! `write_watch.rs` its `write-watch`; `memory.rs`: `system/` and `pfn/`;
+//! `history.rs`: `system/history.svg`'s samples; `sections.rs`: `sections/`;
+//! `pool.rs`: `pool/`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
 pub mod awe;
 pub mod cache;
 pub mod clones;
+pub mod history;
 pub mod memory;
 pub mod pool;
 pub mod process;
@@ -21,6 +23,7 @@ pub mod write_watch;
 mod tests;
 
 pub use crate::mm::process::address_space::Exception;
+pub use crate::mm::threads::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
 pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;

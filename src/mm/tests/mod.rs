@@ -1043,6 +1043,7 @@ fn recommit_changes_protection_and_ws_limits_trim() {
 mod awe;
 mod cache;
 mod fidelity;
+mod history;
 mod kernel;
 mod large_pages;
 mod model;

@@ -84,6 +84,10 @@ fn observe(mm: &Mm, scene: &Scene) -> String {
     }
     let _ = writeln!(s, "{:?}", mm.counters());
     let _ = writeln!(s, "{:?}", mm.meminfo());
+    // `system/history.svg`'s samples: a skipped quiet second leaves its own.
+    for sample in mm.history() {
+        let _ = writeln!(s, "{sample:?}");
+    }
     let _ = writeln!(s, "{:?}", mm.processes());
     for &pid in &scene.pids {
         let _ = writeln!(s, "{:?}", mm.process_status(pid).unwrap());

@@ -18,7 +18,8 @@
 //!
 //! Each skipped step would have woken the balance set manager, the
 //! working-set manager and the lazy writer once, and the swapper on every fourth tick, each
-//! processing no page; those statistics are added here. Each would also have
+//! processing no page; those statistics are added here, and the history
+//! sample each would have ended with (`history.rs`). Each would also have
 //! emitted `thread.run` events, so nothing is skipped while anyone reads
 //! `system/events`.
 
@@ -30,11 +31,14 @@ use crate::mm::base::wakeups::{SystemThread, THREADS};
 use crate::mm::process::ProcessState;
 
 use super::balance_set::SWAPPER_EVERY;
+use super::history::Reading;
 use super::swapper::OUTSWAP_IDLE_MS;
 use super::{System, SystemThreads, ThreadStats};
 
 /// Simulated milliseconds of one step of `tick`.
 pub(super) const STEP_MS: u64 = 1000;
+// A skipped step is one history sample (`History::record_quiet`).
+const _: () = assert!(STEP_MS == super::history::SAMPLE_MS);
 
 /// What a step is judged by: the counters and the threads' statistics.
 pub(super) struct Snapshot {
@@ -78,6 +82,10 @@ pub(super) fn fast_forward(
     }
     account_skipped(threads, now, skip);
     sys.m.clock.advance(skip * STEP_MS)?;
+    // Each skipped step would have ended with a history sample of the
+    // unchanged machine.
+    let reading = Reading::take(sys.m);
+    threads.history_lock().record_quiet(now, skip, &reading);
     Ok(skip)
 }
 

@@ -31,6 +31,7 @@
 
 mod balance_set;
 mod fast_forward;
+mod history;
 mod lazy_writer;
 mod read_ahead;
 mod segment_dereference;
@@ -50,6 +51,7 @@ use crate::mm::paging::modified_writer::modified_page_writer_pass;
 use crate::mm::process::Processes;
 use crate::mm::section::delete::mapped_page_writer_pass;
 
+pub use history::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
 pub use swapper::OUTSWAP_IDLE_MS;
 
 /// What the system threads work on: the machine and every process.
@@ -117,6 +119,9 @@ pub struct SystemThreads {
     /// Working-set entries the last full working-set manager pass aged or found
     /// accessed (0: aging has nothing left to do until a page is touched).
     aging_changes: AtomicU64,
+    /// The last ten minutes, a sample a second (`history.rs`). A leaf (lock
+    /// order 7): nothing is taken under it.
+    history: Mutex<history::History>,
 }
 
 impl SystemThreads {
@@ -206,6 +211,7 @@ impl SystemThreads {
             self.run(sys, SystemThread::BalanceSetManager);
             self.run(sys, SystemThread::LazyWriter);
             self.serve_wakeups(sys);
+            self.record_history(sys);
             let whole_steps = left / fast_forward::STEP_MS;
             if whole_steps > 0 {
                 let skipped = fast_forward::fast_forward(self, sys, &before, whole_steps)?;
@@ -213,6 +219,24 @@ impl SystemThreads {
             }
         }
         Ok(clock.now_ms())
+    }
+
+    /// Takes this second's history sample, if the clock has reached a new
+    /// whole second since the last (`history.rs`): at the end of each of
+    /// `tick`'s steps and of the auto clock's one-second timer.
+    pub fn record_history(&self, sys: System<'_>) {
+        let reading = history::Reading::take(sys.m);
+        let now = sys.m.clock.now_ms();
+        self.history_lock().record(now, &reading);
+    }
+
+    fn history_lock(&self) -> MutexGuard<'_, history::History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The history samples, oldest first (at most `HISTORY_SAMPLES`).
+    pub fn history(&self) -> Vec<HistorySample> {
+        self.history_lock().samples()
     }
 
     /// Rows of `system/threads`, in `SystemThread::ALL` order.

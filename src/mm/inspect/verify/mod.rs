@@ -35,10 +35,13 @@
 //!   paging-file slot in a prototype PTE is named once like any other;
 //! - write watch: bits only in write-watch VADs and inside them; a write-watch
 //!   VAD is private and maps no shared frame (`write_watch.rs`).
+//! - the history ring (`history.rs`): samples a whole second apart or more,
+//!   none in the future, each accounting for every physical page.
 
 mod awe;
 mod cache;
 mod frames;
+mod history;
 mod kernel;
 mod large_pages;
 mod pool;
@@ -204,6 +207,10 @@ impl Mm {
         // a process gone from the table may still own pages, and one leaving it
         // after the snapshot below frees its page tables under our feet.
         let _lifecycle = self.lifecycle_exclusive();
+        // The history ring's leaf lock, alone, before the others: a sample
+        // taken after this is not checked this time.
+        let history = self.history();
+        let now_ms = m.clock.now_ms();
         // Lock order: the section table before any address space.
         let sections = self.sections_lock();
         let cc = self.cache_lock();
@@ -213,6 +220,7 @@ impl Mm {
         // picture is consistent, then the PFN lock.
         let spaces: Vec<_> = processes.iter().map(|p| (p.pid, p.space())).collect();
         let mut early = check_minimums(m, spaces.iter().map(|(_, s)| &**s));
+        early.extend(history::check(&history, u64::from(m.phys.pages()), now_ms));
         let commit = *m.commit_lock();
         let st = m.pfn_lock();
         early.extend(st.db.verify());
