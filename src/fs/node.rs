@@ -87,6 +87,8 @@ pub enum ProcessFile {
     /// Its AWE pages and where each is mapped.
     Awe,
     Control,
+    /// Its address space as a picture (VMMap's).
+    MapSvg,
 }
 
 /// Files of a section directory.
@@ -111,6 +113,8 @@ pub enum File {
     PfnPriorities,
     /// `pfn/<PFN>` (lookup-only).
     PfnEntry(u32),
+    /// `pfn/map.png`: every physical page as a pixel (RAMMap's picture).
+    PfnMap,
     Process(Pid, ProcessFile),
     /// `processes/<name>/pte/<VA>` (lookup-only).
     PteEntry(Pid, u64),
@@ -220,7 +224,7 @@ const SYSTEM_FILES: [(&str, SystemFile); 9] = [
     ("control", SystemFile::Control),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 9] = [
+const PROCESS_FILES: [(&str, ProcessFile); 10] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
@@ -230,6 +234,7 @@ const PROCESS_FILES: [(&str, ProcessFile); 9] = [
     ("clones", ProcessFile::Clones),
     ("awe", ProcessFile::Awe),
     ("control", ProcessFile::Control),
+    ("map.svg", ProcessFile::MapSvg),
 ];
 
 const SECTION_FILES: [(&str, SectionFile); 4] = [
@@ -397,6 +402,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
             "db" => Some(Node::File(File::PfnDb)),
             "priorities" => Some(Node::File(File::PfnPriorities)),
+            "map.png" => Some(Node::File(File::PfnMap)),
             _ => {
                 let pfn = u32::try_from(parse_number(name).ok()?).ok()?;
                 (pfn < mm.physical_pages()).then_some(Node::File(File::PfnEntry(pfn)))
@@ -498,6 +504,7 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("lists", Node::Dir(Dir::PfnLists));
             add("db", Node::File(File::PfnDb));
             add("priorities", Node::File(File::PfnPriorities));
+            add("map.png", Node::File(File::PfnMap));
         }
         Dir::PfnLists => {
             for (n, l) in PFN_LISTS {
