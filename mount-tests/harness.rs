@@ -542,6 +542,7 @@ scenarios! {
     access_files,
     large_pages,
     awe,
+    pictures_map,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -216,7 +216,11 @@ pfn/: the PFN database, one entry per physical page (MMPFN).
             (1024 at 4 GB, 4096 at 64 GB). Two bands: the page's state (its
             list) and its use (system/usecounts' rows), each with a legend of
             colours and page counts drawn in the image. Open it in a browser or
-            an image viewer, or `cp pfn/map.png /tmp/` first.
+            an image viewer, or `cp pfn/map.png /tmp/` first. It is an 8-bit
+            indexed PNG whose palette scripts may count on: 0 background, 1
+            text, 2-9 the states below in their order, 10-23 the uses in
+            system/usecounts' row order; each legend swatch is 8x8 pixels at
+            512 pages a row (16x16 at 1024, ...)
 
 States: zeroed free standby modified modified-no-write bad active transition.
 ";

@@ -8,6 +8,12 @@
 //! table to palette indexes; the image is an 8-bit indexed PNG (one byte per
 //! pixel, no filter, `png`'s fdeflate-based `Compression::Fast`), so the whole
 //! is a few linear passes over 16–40 MB.
+//!
+//! The palette is part of the file's contract (pfn/README), so scripts can
+//! count pixels: 0 background, 1 text, 2–9 the states in MMLISTS order
+//! (zeroed .. transition), 10–23 the uses in `system/usecounts`' row order.
+//! Each legend swatch is 8 × 8 pixels at 512 pages a row (scaled with the
+//! row), one per state and per use.
 
 use font8x8::legacy::BASIC_LEGACY;
 use png::{BitDepth, ColorType, Compression, Encoder, Filter};
@@ -23,7 +29,7 @@ const BACKGROUND: u8 = 0;
 const INK: u8 = 1;
 /// Palette index of the first state colour (MMLISTS order follows).
 const FIRST_STATE: u8 = 2;
-/// Palette index of the first use colour (by `PageUse` code).
+/// Palette index of the first use colour (`PageUse::ALL` order follows).
 const FIRST_USE: u8 = FIRST_STATE + 8;
 
 /// The colour of each state, in MMLISTS order: free memory in blues, the
@@ -40,9 +46,9 @@ pub const STATE_COLOURS: [[u8; 3]; 8] = [
     [0x94, 0x67, 0xbd], // transition
 ];
 
-/// The colour of each use, by `PageUse` code (0 = Unused .. 13 = LargePage).
+/// The colour of each use, in RAMMap's row order (`PageUse::ALL`, the rows of
+/// `system/usecounts`).
 pub const USE_COLOURS: [[u8; 3]; 14] = [
-    [0xe4, 0xe4, 0xe4], // Unused
     [0x1f, 0x77, 0xb4], // ProcessPrivate
     [0xff, 0x7f, 0x0e], // MappedFile
     [0xff, 0xbb, 0x78], // Shareable
@@ -56,7 +62,16 @@ pub const USE_COLOURS: [[u8; 3]; 14] = [
     [0x5a, 0x5a, 0x5a], // DriverLocked
     [0xbc, 0xbd, 0x22], // KernelStack
     [0x33, 0x8a, 0x3e], // LargePage
+    [0xe4, 0xe4, 0xe4], // Unused
 ];
+
+/// A use's place in `PageUse::ALL` (its row, its colour), by its code.
+fn use_row(code: u8) -> Option<u8> {
+    PageUse::ALL
+        .iter()
+        .position(|u| *u as u8 == code)
+        .map(|i| i as u8)
+}
 
 const BACKGROUND_RGB: [u8; 3] = [0xff, 0xff, 0xff];
 const INK_RGB: [u8; 3] = [0x1a, 0x1a, 0x1a];
@@ -175,6 +190,17 @@ impl Canvas {
         }
     }
 
+    /// A line of text colour round a band, a font pixel wide, so its edge
+    /// shows where the pages are pale (zeroed, unused).
+    fn frame(&mut self, g: &Geometry, top: usize) {
+        let s = g.scale;
+        let (x, w) = (g.left - s, g.row_pages + 2 * s);
+        self.fill(x, top - s, w, s, INK);
+        self.fill(x, top + g.rows, w, s, INK);
+        self.fill(x, top, s, g.rows, INK);
+        self.fill(g.left + g.row_pages, top, s, g.rows, INK);
+    }
+
     /// A legend under a band: a swatch, a name and a page count per entry.
     fn legend(&mut self, g: &Geometry, top: usize, entries: &[(u8, &str, u64)]) {
         let s = g.scale;
@@ -203,12 +229,7 @@ fn luts() -> ([u8; 256], [u8; 256]) {
     let mut use_ = [BACKGROUND; 256];
     for b in 0..=255u8 {
         state[b as usize] = FIRST_STATE + PageMap::location_of(b) as u8;
-        let code = PageMap::use_code_of(b);
-        use_[b as usize] = if (code as usize) < USE_COLOURS.len() {
-            FIRST_USE + code
-        } else {
-            BACKGROUND
-        };
+        use_[b as usize] = use_row(PageMap::use_code_of(b)).map_or(BACKGROUND, |r| FIRST_USE + r);
     }
     (state, use_)
 }
@@ -242,6 +263,7 @@ fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
     let (state_lut, use_lut) = luts();
     c.text(g.left, g.state_top - line, s, "State (pfn/lists)");
     c.band(g, g.state_top, map.bytes(), &state_lut);
+    c.frame(g, g.state_top);
     let counts = map.location_counts();
     let states: Vec<(u8, &str, u64)> = PageLocation::ALL
         .iter()
@@ -250,10 +272,12 @@ fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
     c.legend(g, g.state_top + g.rows + g.left / 2, &states);
     c.text(g.left, g.use_top - line, s, "Use (system/usecounts)");
     c.band(g, g.use_top, map.bytes(), &use_lut);
+    c.frame(g, g.use_top);
     let counts = map.use_counts();
     let uses: Vec<(u8, &str, u64)> = PageUse::ALL
         .iter()
-        .map(|u| (FIRST_USE + *u as u8, u.name(), counts[*u as usize]))
+        .enumerate()
+        .map(|(row, u)| (FIRST_USE + row as u8, u.name(), counts[*u as usize]))
         .collect();
     c.legend(g, g.use_top + g.rows + g.left / 2, &uses);
     c.px

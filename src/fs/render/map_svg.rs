@@ -202,18 +202,21 @@ fn summary(out: &mut String, map: &AddressMap, top: u64) -> u64 {
 }
 
 /// The whole user space as one bar, each region where it lies (at least a
-/// pixel wide), with the address at each quarter; returns the y below it.
+/// pixel wide), on a scale of the power of two above the top of user space
+/// (2 GB on x86, 8 TB on x64) so the quarters fall on round addresses;
+/// returns the y below it.
 fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
     let span = (WIDTH - 2 * LEFT) as f64;
-    let top_va = map.highest_user_address as f64 + 1.0;
+    let scale = map.highest_user_address.saturating_add(1).next_power_of_two();
+    let end = map.highest_user_address as f64 / scale as f64 * span;
     let _ = writeln!(
         out,
-        "<text x=\"{LEFT}\" y=\"{top}\" class=\"head\">Address space (free space in grey)</text>\n<g class=\"overview\"><rect x=\"{LEFT}\" y=\"{}\" width=\"{span}\" height=\"22\" fill=\"#e8e8e8\"/>",
+        "<text x=\"{LEFT}\" y=\"{top}\" class=\"head\">Address space (free space in grey)</text>\n<g class=\"overview\"><rect x=\"{LEFT}\" y=\"{}\" width=\"{end:.2}\" height=\"22\" fill=\"#e8e8e8\"/>",
         top + 8
     );
     for r in &map.regions {
-        let x = LEFT as f64 + r.vad.start as f64 / top_va * span;
-        let width = ((r.vad.end + 1 - r.vad.start) as f64 / top_va * span).max(1.0);
+        let x = LEFT as f64 + r.vad.start as f64 / scale as f64 * span;
+        let width = ((r.vad.end + 1 - r.vad.start) as f64 / scale as f64 * span).max(1.0);
         let _ = writeln!(
             out,
             "<rect x=\"{x:.2}\" y=\"{}\" width=\"{width:.2}\" height=\"22\" fill=\"{}\"><title>0x{:0w$x} {}</title></rect>",
@@ -224,13 +227,18 @@ fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
         );
     }
     for q in 0..=4u64 {
-        let va = (map.highest_user_address / 4).saturating_mul(q) & !0xFFFF;
-        let va = if q == 4 { map.highest_user_address } else { va };
+        let va = if q == 4 {
+            map.highest_user_address
+        } else {
+            scale / 4 * q
+        };
         let x = LEFT as f64 + q as f64 / 4.0 * span;
         let anchor = ["start", "middle", "middle", "middle", "end"][q as usize];
         let _ = writeln!(
             out,
-            "<text x=\"{x:.0}\" y=\"{}\" text-anchor=\"{anchor}\" class=\"axis\">0x{va:0w$x}</text>",
+            "<line x1=\"{x:.0}\" y1=\"{}\" x2=\"{x:.0}\" y2=\"{}\" stroke=\"#555\"/><text x=\"{x:.0}\" y=\"{}\" text-anchor=\"{anchor}\" class=\"axis\">0x{va:0w$x}</text>",
+            top + 30,
+            top + 34,
             top + 44
         );
     }

@@ -14,7 +14,7 @@ use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
 use crate::mm::inspect::PageClass;
-use crate::mm::pfn::{PageLocation, PageUse};
+use crate::mm::pfn::PageLocation;
 use crate::mm::vad::AllocRequest;
 
 const RW: Protection = Protection::READWRITE;
@@ -146,13 +146,13 @@ fn the_png_decodes_and_its_colours_are_the_lists() {
     assert_eq!(px[at], STATE_COLOURS[PageLocation::Modified as usize]);
 
     let uses = count(&band(&px, width, &g, g.use_top, pages));
-    for row in mm.usecounts() {
-        let Some(u) = PageUse::ALL.iter().find(|u| u.name() == row.name) else {
-            continue;
-        };
-        let pixels = uses.get(&USE_COLOURS[*u as usize]).copied();
-        assert_eq!(pixels.unwrap_or(0), row.counts[0], "{}", row.name);
+    let rows = mm.usecounts();
+    assert_eq!(rows.len(), USE_COLOURS.len() + 1, "the uses, then Total");
+    for (row, colour) in rows.iter().zip(USE_COLOURS) {
+        let pixels = uses.get(&colour).copied().unwrap_or(0);
+        assert_eq!(pixels, row.counts[0], "{}", row.name);
     }
+    assert!(rows[0].counts[0] > 0 && rows[3].counts[0] > 0, "private pages and page tables");
     assert!(mm.process_status(pid).unwrap().private_pages > 0);
 }
 
