@@ -54,8 +54,13 @@ assert len(raw) == h * (w + 1), (len(raw), h, w)
 counts = Counter()
 for y in range(h):
     row = raw[y * (w + 1):(y + 1) * (w + 1)]
-    assert row[0] == 0, "filter type"
-    counts.update(row[1:])
+    # Filter type 1 (Sub): each byte is stored less its left neighbour.
+    assert row[0] in (0, 1), "filter type %d" % row[0]
+    px, left = bytearray(row[1:]), 0
+    if row[0] == 1:
+        for x in range(w):
+            left = px[x] = (px[x] + left) & 0xff
+    counts.update(px)
 lists = [int(l.split()[1]) for l in open(sys.argv[2])]
 assert sum(lists) == 4096, lists
 got = [counts[2 + i] - 64 for i in range(8)]

@@ -207,7 +207,10 @@ fn summary(out: &mut String, map: &AddressMap, top: u64) -> u64 {
 /// returns the y below it.
 fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
     let span = (WIDTH - 2 * LEFT) as f64;
-    let scale = map.highest_user_address.saturating_add(1).next_power_of_two();
+    let scale = map
+        .highest_user_address
+        .saturating_add(1)
+        .next_power_of_two();
     let end = map.highest_user_address as f64 / scale as f64 * span;
     let _ = writeln!(
         out,
@@ -216,12 +219,16 @@ fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
     );
     for r in &map.regions {
         let x = LEFT as f64 + r.vad.start as f64 / scale as f64 * span;
-        let width = ((r.vad.end + 1 - r.vad.start) as f64 / scale as f64 * span).max(1.0);
+        let size = (r.vad.end + 1 - r.vad.start) / PAGE_SIZE;
+        let width = (size as f64 * PAGE_SIZE as f64 / scale as f64 * span).max(1.0);
+        // Solid as far as it is committed: a reservation shows as a tint.
+        let committed = (size - r.pages(PageClass::Reserved)) as f64 / size.max(1) as f64;
         let _ = writeln!(
             out,
-            "<rect x=\"{x:.2}\" y=\"{}\" width=\"{width:.2}\" height=\"22\" fill=\"{}\"><title>0x{:0w$x} {}</title></rect>",
+            "<rect x=\"{x:.2}\" y=\"{}\" width=\"{width:.2}\" height=\"22\" fill=\"{}\" fill-opacity=\"{:.2}\"><title>0x{:0w$x} {}</title></rect>",
             top + 8,
             type_colour(r.vad.type_name),
+            0.25 + 0.75 * committed,
             r.vad.start,
             r.vad.type_name
         );

@@ -152,7 +152,10 @@ fn the_png_decodes_and_its_colours_are_the_lists() {
         let pixels = uses.get(&colour).copied().unwrap_or(0);
         assert_eq!(pixels, row.counts[0], "{}", row.name);
     }
-    assert!(rows[0].counts[0] > 0 && rows[3].counts[0] > 0, "private pages and page tables");
+    assert!(
+        rows[0].counts[0] > 0 && rows[3].counts[0] > 0,
+        "private pages and page tables"
+    );
     assert!(mm.process_status(pid).unwrap().private_pages > 0);
 }
 
