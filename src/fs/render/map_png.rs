@@ -234,6 +234,16 @@ fn luts() -> ([u8; 256], [u8; 256]) {
     (state, use_)
 }
 
+/// `256 MB`, `64 GB`.
+pub(super) fn size_text(bytes: u64) -> String {
+    let mb = bytes >> 20;
+    if mb >= 1024 && mb.is_multiple_of(1024) {
+        format!("{} GB", mb / 1024)
+    } else {
+        format!("{mb} MB")
+    }
+}
+
 /// Draws the picture of `map` into palette indexes.
 fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
     let mut c = Canvas {
@@ -246,8 +256,8 @@ fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
         g.left,
         s,
         &format!(
-            "PHYSICAL MEMORY: {pages} pages, {} MB",
-            pages * PAGE_SIZE >> 20
+            "PHYSICAL MEMORY: {pages} pages, {}",
+            size_text(pages * PAGE_SIZE)
         ),
     );
     c.text(
@@ -257,7 +267,7 @@ fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
         &format!(
             "1 pixel = 1 page, {} pages ({} KB) a row",
             g.row_pages,
-            g.row_pages as u64 * PAGE_SIZE >> 10
+            (g.row_pages as u64 * PAGE_SIZE) >> 10
         ),
     );
     let (state_lut, use_lut) = luts();

@@ -100,6 +100,9 @@ fn rows_are_a_power_of_two_of_at_least_512_pages() {
     assert_eq!(row_pages(262_145), 1024);
     assert_eq!(row_pages(1 << 20), 1024, "4 GB: 1024 x 1024");
     assert_eq!(row_pages(1 << 24), 4096, "64 GB: 4096 x 4096");
+    assert_eq!(super::map_png::size_text(256 << 20), "256 MB");
+    assert_eq!(super::map_png::size_text(64 << 30), "64 GB");
+    assert_eq!(super::map_png::size_text(1536 << 20), "1536 MB");
     let g = Geometry::new(1 << 24);
     assert_eq!((g.row_pages, g.rows), (4096, 4096));
     assert!(g.use_top >= g.state_top + g.rows && g.height >= g.use_top + g.rows);
