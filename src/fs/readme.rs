@@ -27,8 +27,10 @@ const ROOT: &str = "\
 mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
 
   system/      the whole machine: memory counts, counters, layout, verify, control
-  pfn/         the PFN database: one entry per physical page, and the page lists
-  processes/   one directory per process; mkdir creates one, rmdir terminates it
+  pfn/         the PFN database: one entry per physical page, the page lists,
+               and map.png, a picture of every page (RAMMap's)
+  processes/   one directory per process; mkdir creates one, rmdir terminates it;
+               map.svg in each draws its address space (VMMap's picture)
   pids/        <pid> -> ../processes/<name>
   sections/    section objects: memory processes share by mapping views of it
   pagefiles/   the paging files (real files in the state directory)

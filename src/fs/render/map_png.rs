@@ -245,11 +245,20 @@ pub(super) fn size_text(bytes: u64) -> String {
 }
 
 /// Draws the picture of `map` into palette indexes.
-fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
-    let mut c = Canvas {
-        width: g.width,
-        px: vec![BACKGROUND; g.width * g.height],
-    };
+fn draw(map: &PageMap, g: &Geometry) -> MmResult<Vec<u8>> {
+    // Asked of the host, not assumed: 16 TB of simulated RAM (2^32 pages)
+    // would need 9 GB of pixels.
+    let mut px = Vec::new();
+    px.try_reserve_exact(g.width * g.height).map_err(|_| {
+        crate::mm_err!(
+            INSUFFICIENT_RESOURCES,
+            "no host memory for a {} x {} picture",
+            g.width,
+            g.height
+        )
+    })?;
+    px.resize(g.width * g.height, BACKGROUND);
+    let mut c = Canvas { width: g.width, px };
     let (s, line, pages) = (g.scale, g.line(), map.pages() as u64);
     c.text(
         g.left,
@@ -290,7 +299,7 @@ fn draw(map: &PageMap, g: &Geometry) -> Vec<u8> {
         .map(|(row, u)| (FIRST_USE + row as u8, u.name(), counts[*u as usize]))
         .collect();
     c.legend(g, g.use_top + g.rows + g.left / 2, &uses);
-    c.px
+    Ok(c.px)
 }
 
 /// Encodes indexed pixels as a PNG.
@@ -315,9 +324,9 @@ fn encode(g: &Geometry, px: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
 
 /// `pfn/map.png`.
 pub fn map_png(mm: &Mm) -> MmResult<Vec<u8>> {
-    let map = mm.page_map();
+    let map = mm.page_map()?;
     let g = Geometry::new(map.pages());
-    let px = draw(&map, &g);
+    let px = draw(&map, &g)?;
     encode(&g, &px)
         .map_err(|e| crate::mm_err!(INSUFFICIENT_RESOURCES, "cannot encode pfn/map.png: {e}"))
 }

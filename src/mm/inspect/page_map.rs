@@ -4,6 +4,7 @@
 //! and it is filled in one pass over the PFN database.
 
 use crate::mm::Mm;
+use crate::mm::base::status::MmResult;
 use crate::mm::pfn::{PageLocation, PageUse};
 
 /// Pages read per hold of the PFN lock: long enough to make the pass cheap,
@@ -73,10 +74,17 @@ impl PageMap {
 
 impl Mm {
     /// `pfn/map.png`'s data: every page's location and use, read under the
-    /// PFN lock `CHUNK` pages at a time.
-    pub fn page_map(&self) -> PageMap {
+    /// PFN lock `CHUNK` pages at a time. STATUS_INSUFFICIENT_RESOURCES if the
+    /// host cannot lend a byte per page (a machine of terabytes).
+    pub fn page_map(&self) -> MmResult<PageMap> {
         let pages = self.machine.phys.pages();
-        let mut bytes = Vec::with_capacity(pages as usize);
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(pages as usize).map_err(|_| {
+            crate::mm_err!(
+                INSUFFICIENT_RESOURCES,
+                "no host memory for a {pages}-page map of physical memory"
+            )
+        })?;
         let mut start = 0u32;
         while start < pages {
             let end = start.saturating_add(CHUNK).min(pages);
@@ -85,6 +93,6 @@ impl Mm {
             drop(st);
             start = end;
         }
-        PageMap { bytes }
+        Ok(PageMap { bytes })
     }
 }
