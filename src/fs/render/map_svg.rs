@@ -201,8 +201,8 @@ fn summary(out: &mut String, map: &AddressMap, top: u64) -> u64 {
     y + ROW
 }
 
-/// The whole user space as one bar, each region where it lies (at least a
-/// pixel wide), on a scale of the power of two above the top of user space
+/// The whole user space as one bar, each region where it lies (at least two
+/// pixels wide), on a scale of the power of two above the top of user space
 /// (2 GB on x86, 8 TB on x64) so the quarters fall on round addresses;
 /// returns the y below it.
 fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
@@ -220,7 +220,7 @@ fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
     for r in &map.regions {
         let x = LEFT as f64 + r.vad.start as f64 / scale as f64 * span;
         let size = (r.vad.end + 1 - r.vad.start) / PAGE_SIZE;
-        let width = (size as f64 * PAGE_SIZE as f64 / scale as f64 * span).max(1.0);
+        let width = (size as f64 * PAGE_SIZE as f64 / scale as f64 * span).max(2.0);
         // Solid as far as it is committed: a reservation shows as a tint.
         let committed = (size - r.pages(PageClass::Reserved)) as f64 / size.max(1) as f64;
         let _ = writeln!(
@@ -228,7 +228,7 @@ fn overview(out: &mut String, map: &AddressMap, top: u64, w: usize) -> u64 {
             "<rect x=\"{x:.2}\" y=\"{}\" width=\"{width:.2}\" height=\"22\" fill=\"{}\" fill-opacity=\"{:.2}\"><title>0x{:0w$x} {}</title></rect>",
             top + 8,
             type_colour(r.vad.type_name),
-            0.25 + 0.75 * committed,
+            0.4 + 0.6 * committed,
             r.vad.start,
             r.vad.type_name
         );
