@@ -488,6 +488,7 @@ scenarios! {
     tool_pte_x86,
     history_dashboard,
     history_auto,
+    pictures_map,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -13,7 +13,9 @@
 //! - a process directory and its files belong to the user who made the
 //!   process (its token, `Mm::process_token`); the System process and the
 //!   rest of the tree belong to the machine: the user mmfs runs as;
-//! - anyone may read a process's `status`, `vads` and `maps` (0444) and list
+//! - anyone may read a process's `status`, `vads`, `maps` and `map.svg`
+//!   (0444: the picture shows the regions `vads` lists, with how much of each
+//!   is committed and resident, VMMap's view; not frames or PTEs) and list
 //!   its directory; only its owner reads or writes `mem` and `control`
 //!   (0600), and reads `ptes`, `workingset`, `clones`, `pte/<VA>`, and every
 //!   other process file (`awe`, `write-watch`, whatever is added: 0400, a
@@ -58,7 +60,7 @@ pub const SEARCH: u16 = 1;
 fn public_process_file(f: ProcessFile) -> bool {
     matches!(
         f,
-        ProcessFile::Status | ProcessFile::Vads | ProcessFile::Maps
+        ProcessFile::Status | ProcessFile::Vads | ProcessFile::Maps | ProcessFile::MapSvg
     )
 }
 
@@ -218,12 +220,13 @@ mod tests {
             ProcessFile::Maps,
             ProcessFile::Clones,
             ProcessFile::Control,
+            ProcessFile::MapSvg,
         ];
         for f in every {
             let node = file(pid, f);
             let public = matches!(
                 f,
-                ProcessFile::Status | ProcessFile::Vads | ProcessFile::Maps
+                ProcessFile::Status | ProcessFile::Vads | ProcessFile::Maps | ProcessFile::MapSvg
             );
             assert_eq!(
                 check(&mm, node, MACHINE, BOB, READ).is_ok(),

@@ -34,6 +34,9 @@ impl MmFs {
                 (FileType::Symlink, 1, len)
             }
             Node::File(f) => match f.class() {
+                FileClass::Generated if f.sized_at_stat() => {
+                    (FileType::RegularFile, 1, self.rendered_for_stat(ino, f))
+                }
                 FileClass::Generated | FileClass::Events | FileClass::Control(_) => {
                     (FileType::RegularFile, 1, f.fixed_size().unwrap_or(0))
                 }

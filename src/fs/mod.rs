@@ -19,7 +19,7 @@ pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use fuser::Errno;
 
@@ -46,10 +46,18 @@ pub struct MmFs {
     outcomes: Mutex<HashMap<Target, String>>,
     /// `files/`: the `--files` volume, with its own inodes and handles.
     volume: Volume,
+    /// Pictures rendered for `stat` (`File::sized_at_stat`), by inode, kept
+    /// for the `open` that usually follows. A leaf: never held while calling
+    /// into `Mm`.
+    stat_renderings: Mutex<HashMap<u64, (Instant, Arc<Vec<u8>>)>>,
     uid: u32,
     gid: u32,
     mount_time: SystemTime,
 }
+
+/// How long a picture rendered for `stat` may be served to an `open`: long
+/// enough for a browser's stat-then-open, short enough that `cat` shows now.
+const STAT_RENDERING_LIFETIME: Duration = Duration::from_secs(1);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The tables stay structurally valid even if a holder panicked mid-request.
@@ -79,10 +87,33 @@ impl MmFs {
             handles: Mutex::new(HandleTable::new()),
             outcomes: Mutex::new(HashMap::new()),
             volume,
+            stat_renderings: Mutex::new(HashMap::new()),
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
             mount_time: SystemTime::now(),
         })
+    }
+
+    /// The size `stat` reports for a picture sized at stat: it is rendered
+    /// now and kept for the next `open` of the same inode. 0 if it cannot be.
+    pub fn rendered_for_stat(&self, ino: u64, file: node::File) -> u64 {
+        let Ok(bytes) = render::render(&self.mm, file) else {
+            return 0;
+        };
+        let len = bytes.len() as u64;
+        let mut kept = lock(&self.stat_renderings);
+        // Old renderings nobody opened are dropped as new ones come.
+        kept.retain(|_, (at, _)| at.elapsed() < STAT_RENDERING_LIFETIME);
+        kept.insert(ino, (Instant::now(), Arc::new(bytes)));
+        len
+    }
+
+    /// The rendering a recent `stat` made of `ino`, if it is still fresh: a
+    /// browser stats a file and opens it at once, and must read what it was
+    /// told the size of.
+    fn take_rendered_for_stat(&self, ino: u64) -> Option<Arc<Vec<u8>>> {
+        let (at, bytes) = lock(&self.stat_renderings).remove(&ino)?;
+        (at.elapsed() < STAT_RENDERING_LIFETIME).then_some(bytes)
     }
 
     pub fn mm(&self) -> &Arc<Mm> {
@@ -224,9 +255,12 @@ impl MmFs {
                 if write {
                     return Err(Errno::EACCES);
                 }
-                let bytes =
-                    render::render(&self.mm, file).map_err(|e| errno::errno_for(e.status))?;
-                Handle::Snapshot(Arc::new(bytes))
+                match self.take_rendered_for_stat(ino) {
+                    Some(bytes) => Handle::Snapshot(bytes),
+                    None => Handle::Snapshot(Arc::new(
+                        render::render(&self.mm, file).map_err(|e| errno::errno_for(e.status))?,
+                    )),
+                }
             }
             FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
             FileClass::Mem(space) => Handle::Mem(space),

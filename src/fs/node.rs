@@ -93,6 +93,8 @@ pub enum ProcessFile {
     /// GetWriteWatch over the process's write-watch regions.
     WriteWatch,
     Control,
+    /// Its address space as a picture (VMMap's).
+    MapSvg,
 }
 
 /// Files of a section directory.
@@ -117,6 +119,8 @@ pub enum File {
     PfnPriorities,
     /// `pfn/<PFN>` (lookup-only).
     PfnEntry(u32),
+    /// `pfn/map.png`: every physical page as a pixel (RAMMap's picture).
+    PfnMap,
     Process(Pid, ProcessFile),
     /// `processes/<name>/pte/<VA>` (lookup-only).
     PteEntry(Pid, u64),
@@ -228,7 +232,7 @@ const SYSTEM_FILES: [(&str, SystemFile); 11] = [
     ("dashboard.html", SystemFile::Dashboard),
 ];
 
-const PROCESS_FILES: [(&str, ProcessFile); 10] = [
+const PROCESS_FILES: [(&str, ProcessFile); 11] = [
     ("status", ProcessFile::Status),
     ("mem", ProcessFile::Mem),
     ("vads", ProcessFile::Vads),
@@ -239,6 +243,7 @@ const PROCESS_FILES: [(&str, ProcessFile); 10] = [
     ("awe", ProcessFile::Awe),
     ("write-watch", ProcessFile::WriteWatch),
     ("control", ProcessFile::Control),
+    ("map.svg", ProcessFile::MapSvg),
 ];
 
 const SECTION_FILES: [(&str, SectionFile); 4] = [
@@ -332,6 +337,15 @@ impl File {
     /// a file:// URL only up to the size `stat` gave, so a size-0 file shows
     /// as an empty page; each rendering of these is padded with blank lines
     /// to this size (`render::render`), which holds the largest there can be.
+    /// Pictures whose size has no useful bound (it grows with RAM or with the
+    /// number of regions): `stat` renders them and reports the exact length,
+    /// and an `open` soon after serves that same rendering
+    /// (`MmFs::rendered_for_stat`), so a browser that reads up to the size it
+    /// was told gets the whole picture.
+    pub fn sized_at_stat(self) -> bool {
+        matches!(self, File::PfnMap | File::Process(_, ProcessFile::MapSvg))
+    }
+
     pub fn fixed_size(self) -> Option<u64> {
         match self {
             File::System(SystemFile::HistorySvg) => Some(HISTORY_SVG_SIZE),
@@ -426,6 +440,7 @@ pub fn lookup(mm: &Mm, dir: Dir, name: &str) -> Option<Node> {
             "lists" => Some(Node::Dir(Dir::PfnLists)),
             "db" => Some(Node::File(File::PfnDb)),
             "priorities" => Some(Node::File(File::PfnPriorities)),
+            "map.png" => Some(Node::File(File::PfnMap)),
             _ => {
                 let pfn = u32::try_from(parse_number(name).ok()?).ok()?;
                 (pfn < mm.physical_pages()).then_some(Node::File(File::PfnEntry(pfn)))
@@ -527,6 +542,7 @@ pub fn list(mm: &Mm, dir: Dir) -> Vec<(String, Node)> {
             add("lists", Node::Dir(Dir::PfnLists));
             add("db", Node::File(File::PfnDb));
             add("priorities", Node::File(File::PfnPriorities));
+            add("map.png", Node::File(File::PfnMap));
         }
         Dir::PfnLists => {
             for (n, l) in PFN_LISTS {

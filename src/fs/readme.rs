@@ -28,8 +28,10 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
 
   system/      the whole machine: memory counts, counters, layout, verify, control,
                history.svg and dashboard.html (pictures for a browser)
-  pfn/         the PFN database: one entry per physical page, and the page lists
-  processes/   one directory per process; mkdir creates one, rmdir terminates it
+  pfn/         the PFN database: one entry per physical page, the page lists,
+               and map.png, a picture of every page (RAMMap's)
+  processes/   one directory per process; mkdir creates one, rmdir terminates it;
+               map.svg in each draws its address space (VMMap's picture)
   pids/        <pid> -> ../processes/<name>
   sections/    section objects: memory processes share by mapping views of it
   pagefiles/   the paging files (real files in the state directory)
@@ -94,9 +96,10 @@ back are not watched for.
 Access (with --allow-other; without it only the user who mounted mmfs gets
 in). `ls -l` shows the rules; the kernel and mmfs both check them:
   - a process belongs to the user who made it (mkdir; a fork's child to its
-    parent's user). Anyone reads its status, vads and maps; only its owner
-    (and root) its mem, ptes, pte/, workingset, clones, awe, write-watch and
-    control (EACCES), and only they rmdir it (EPERM: processes/ is sticky);
+    parent's user). Anyone reads its status, vads, maps and map.svg; only
+    its owner (and root) its mem, ptes, pte/, workingset, clones, awe,
+    write-watch and control (EACCES), and only they rmdir it (EPERM:
+    processes/ is sticky);
   - lock, unlock, awe-alloc and an alloc with large-pages need the lock-memory
     privilege (SeLockMemoryPrivilege), which root and the user running mmfs
     hold: others get EPERM and `error STATUS_PRIVILEGE_NOT_HELD: ...`;
@@ -233,6 +236,17 @@ pfn/: the PFN database, one entry per physical page (MMPFN).
             pages_repurposed in system/counters.
   <PFN>     one page in detail (the !pfn view), e.g. `cat pfn/0x1a3`. These are
             not listed; any PFN below PhysicalPages works, in hex or decimal.
+  map.png   a picture of physical memory (RAMMap's Physical Pages): one pixel
+            per page, PFN 0 at the top left, row by row, 512 pages (2 MB) a
+            row, or the next power of two that keeps the picture about square
+            (1024 at 4 GB, 4096 at 64 GB). Two bands: the page's state (its
+            list) and its use (system/usecounts' rows), each with a legend of
+            colours and page counts drawn in the image. Open it in a browser or
+            an image viewer, or `cp pfn/map.png /tmp/` first. It is an 8-bit
+            indexed PNG whose palette scripts may count on: 0 background, 1
+            text, 2-9 the states below in their order, 10-23 the uses in
+            system/usecounts' row order; each legend swatch is 8x8 pixels at
+            512 pages a row (16x16 at 1024, ...)
 
 States: zeroed free standby modified modified-no-write bad active transition.
 ";
@@ -303,6 +317,11 @@ processes/<name>/: one process.
   pte/<VA>    the !pte view of one address (lookup-only: `cat pte/0x10000`)
   workingset  table `# index va pfn age locked kind` (the !wsle view)
   maps        /proc/PID/maps format, one line per VAD
+  map.svg     the address space as a picture (VMMap's): a summary by region
+              type (size, committed, resident), the whole user space as a bar
+              with each region where it lies, and one row per VAD with its
+              pages drawn resident (solid), committed (pale) or reserved (a
+              tint). Anyone may read it, like vads and maps
   awe         table `# pfn va`: the process's AWE pages (awe-alloc), each with
               the page it is mapped at, - when not mapped. A mapped AWE page is
               a valid PTE in no working set (pfn/db: use AWE)
@@ -449,13 +468,13 @@ processes/<name>/: one process.
   writer lacks (below).
 
 Access: the directory and its files belong to the process's creator (`ls -l`).
-Anyone may read status, vads and maps (mode 0444); mem and control (0600), and
-ptes, pte/, workingset, clones, awe, write-watch and any other file (0400) are
-the owner's and root's: others get EACCES. lock, unlock, awe-alloc and an
-alloc whose TYPE has large-pages need SeLockMemoryPrivilege (the lock-memory
-privilege), held by root and the user running mmfs: the SPEC asks it of every
-lock (WRK's NtLockVirtualMemory only of MAP_SYSTEM). Without it the write fails
-with EPERM, nothing changes, and control reads `error
+Anyone may read status, vads, maps and map.svg (mode 0444); mem and control
+(0600), and ptes, pte/, workingset, clones, awe, write-watch and any other file
+(0400) are the owner's and root's: others get EACCES. lock, unlock, awe-alloc
+and an alloc whose TYPE has large-pages need SeLockMemoryPrivilege (the
+lock-memory privilege), held by root and the user running mmfs: the SPEC asks
+it of every lock (WRK's NtLockVirtualMemory only of MAP_SYSTEM). Without it the
+write fails with EPERM, nothing changes, and control reads `error
 STATUS_PRIVILEGE_NOT_HELD: lock needs SeLockMemoryPrivilege ...`. A command
 runs with the privileges of the user who wrote it.
 ";

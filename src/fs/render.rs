@@ -7,6 +7,10 @@ mod clones;
 mod dashboard;
 mod history;
 mod kernel;
+pub mod map_png;
+pub mod map_svg;
+#[cfg(test)]
+mod map_tests;
 mod pool;
 mod pte;
 mod sections;
@@ -25,6 +29,7 @@ use crate::mm::{Mm, MmResult};
 /// Renders a generated file. Control and mem files are not rendered here.
 pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
     let text = match file {
+        File::PfnMap => return map_png::map_png(mm),
         File::Readme(class) => readme::text(class).to_string(),
         File::System(f) => match f {
             SystemFile::Meminfo => key_values(&mm.meminfo()),
@@ -52,6 +57,7 @@ pub fn render(mm: &Mm, file: File) -> MmResult<Vec<u8>> {
             ProcessFile::Clones => clones::clones(mm, pid)?,
             ProcessFile::Awe => awe(mm, pid)?,
             ProcessFile::WriteWatch => write_watch::write_watch(mm, pid)?,
+            ProcessFile::MapSvg => map_svg::map_svg(mm, pid)?,
             ProcessFile::Mem | ProcessFile::Control => String::new(),
         },
         File::PteEntry(pid, va) => pte::pte_entry(mm, pid, va)?,

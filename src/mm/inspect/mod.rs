@@ -3,15 +3,18 @@
 //! `pte.rs` its `pte/<VA>`, `clones.rs` its `clones`, `awe.rs` its `awe`,
 //! `write_watch.rs` its `write-watch`; `memory.rs`: `system/` and `pfn/`;
 //! `history.rs`: `system/history.svg`'s samples; `sections.rs`: `sections/`;
-//! `pool.rs`: `pool/`), and
+//! `pool.rs`: `pool/`; `page_map.rs`: `pfn/map.png`; `address_map.rs`:
+//! `processes/<name>/map.svg`), and
 //! `verify` (`verify/`). Nothing here changes state; each snapshot takes the
 //! locks it needs briefly and in order.
 
+pub mod address_map;
 pub mod awe;
 pub mod cache;
 pub mod clones;
 pub mod history;
 pub mod memory;
+pub mod page_map;
 pub mod pool;
 pub mod process;
 pub mod pte;
@@ -24,10 +27,12 @@ mod tests;
 
 pub use crate::mm::process::address_space::Exception;
 pub use crate::mm::threads::{FAULT_KINDS, HISTORY_SAMPLES, HistorySample, SAMPLE_MS};
+pub use address_map::{AddressMap, MapRegion, PageClass, PageRun};
 pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
 pub use memory::{PfnRow, PriorityRow, UseRow};
+pub use page_map::PageMap;
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};
 pub use pte::{
