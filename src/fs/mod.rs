@@ -49,11 +49,14 @@ pub struct MmFs {
     /// Pictures rendered for `stat` (`File::sized_at_stat`), by inode, kept
     /// for the `open` that usually follows. A leaf: never held while calling
     /// into `Mm`.
-    stat_renderings: Mutex<HashMap<u64, (Instant, Arc<Vec<u8>>)>>,
+    stat_renderings: Mutex<HashMap<u64, StatRendering>>,
     uid: u32,
     gid: u32,
     mount_time: SystemTime,
 }
+
+/// A picture rendered for `stat`: when, and its bytes.
+type StatRendering = (Instant, Arc<Vec<u8>>);
 
 /// How long a picture rendered for `stat` may be served to an `open`: long
 /// enough for a browser's stat-then-open, short enough that `cat` shows now.
