@@ -22,6 +22,8 @@ use crate::mm::Mm;
 use crate::mm::base::types::{PAGE_SIZE, Pid};
 use crate::mm::inspect::{FAULT_KINDS, HistorySample, ProcessStatus};
 use crate::mm::process::ProcessState;
+// One escaping for every picture and page (`map_svg.rs`).
+use super::map_svg::escape;
 
 /// Rows of the process table (the largest working sets first).
 const MAX_PROCESS_ROWS: usize = 20;
@@ -338,22 +340,6 @@ fn rate(r: f64) -> String {
         format!("{r:.0}")
     };
     text.strip_suffix(".0").unwrap_or(&text).to_string()
-}
-
-/// Text as HTML (and XML) character data or an attribute value.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A name as one segment of a relative URL: process names are letters,

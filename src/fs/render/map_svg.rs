@@ -58,7 +58,9 @@ fn class_name(class: PageClass) -> &'static str {
     }
 }
 
-/// Text made safe for XML (section and process names are the user's).
+/// Text made safe for XML and HTML, as character data or an attribute value
+/// (section and process names are the user's); `&#39;` rather than `&apos;`,
+/// which HTML before 5 does not know.
 pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -67,7 +69,7 @@ pub(super) fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '\'' => out.push_str("&#39;"),
             c if (c as u32) < 0x20 => out.push('?'),
             c => out.push(c),
         }

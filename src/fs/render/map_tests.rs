@@ -303,6 +303,6 @@ fn the_address_map_runs_cover_each_vad() {
 fn names_are_escaped() {
     assert_eq!(
         super::map_svg::escape("a<b>&\"c'\u{1}"),
-        "a&lt;b&gt;&amp;&quot;c&apos;?"
+        "a&lt;b&gt;&amp;&quot;c&#39;?"
     );
 }

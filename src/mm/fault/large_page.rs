@@ -11,7 +11,7 @@ use crate::mm::hw::pte::PteState;
 use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 
-use super::{Access, AccessFault, protection_fault};
+use super::{Access, AccessFault, protection_fault, set_accessed_and_dirty};
 
 /// The frame of `va` under the large PDE at `loc` holding `raw`.
 pub(super) fn large_page(
@@ -31,16 +31,7 @@ pub(super) fn large_page(
             "the large page is not writable",
         ));
     }
-    let mut h2 = h;
-    h2.accessed = true;
-    if access == Access::Write {
-        h2.dirty = true;
-    }
-    if h2 != h {
-        space
-            .tables(m)
-            .write(loc, m.fmt.encode(&PteState::Valid(h2)));
-    }
+    set_accessed_and_dirty(m, space, loc, h, access);
     let index = (va.0 % m.fmt.large_page_size()) / PAGE_SIZE;
     Ok(Pfn(h.pfn.0 + index as u32))
 }

@@ -227,6 +227,20 @@ fn valid(
             m.mark_shared_dirty_locked(&mut st, h.pfn);
         }
     }
+    set_accessed_and_dirty(m, space, loc, h, access);
+    Ok(h.pfn)
+}
+
+/// What the MMU does to a valid entry it translates through (a PTE, or a
+/// large page's PDE): sets Accessed, and Dirty on a write; the entry is
+/// written back only if that changed it.
+pub(super) fn set_accessed_and_dirty(
+    m: &Machine,
+    space: &AddressSpace,
+    loc: EntryLoc,
+    h: HardwarePte,
+    access: Access,
+) {
     let mut h2 = h;
     h2.accessed = true;
     if access == Access::Write {
@@ -237,7 +251,6 @@ fn valid(
             .tables(m)
             .write(loc, m.fmt.encode(&PteState::Valid(h2)));
     }
-    Ok(h.pfn)
 }
 
 /// A zero PTE: the VAD says what it means. A view's page comes from its
