@@ -30,11 +30,11 @@ idle=$(rss)
 exec 3< "$db"
 head -c 100000 <&3 > /dev/null
 open_rss=$(rss)
-(( open_rss - idle < 65536 )) || fail "RSS with pfn/db open: ${open_rss} kB, idle ${idle} kB"
+(( open_rss - idle < 16384 )) || fail "RSS with pfn/db open: ${open_rss} kB, idle ${idle} kB"
 exec 3<&-
 sleep 0.2
 closed=$(rss)
-(( closed - idle < 65536 )) || fail "RSS after close: ${closed} kB, idle ${idle} kB"
+(( closed - idle < 16384 )) || fail "RSS after close: ${closed} kB, idle ${idle} kB"
 
 # ptes and workingset of a process with a few page tables: chunks = one read.
 mkdir "$MMFS/processes/app"
