@@ -489,6 +489,7 @@ scenarios! {
     history_dashboard,
     history_auto,
     pictures_map,
+    listing_stream,
 }
 
 /// Every script in the scenario directory runs as a test.

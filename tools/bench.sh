@@ -14,7 +14,7 @@ set -euo pipefail
 shopt -s inherit_errexit # a failed step inside $(...) stops the bench too
 cd "$(dirname "$0")/.."
 
-ALL_ROWS=(fresh random parallel listing control paging files pictures)
+ALL_ROWS=(fresh random parallel listing control paging files pictures stream)
 rows=("$@")
 [[ ${#rows[@]} -gt 0 ]] || rows=("${ALL_ROWS[@]}")
 for r in "${rows[@]}"; do
@@ -214,6 +214,21 @@ if [[ -e $db ]]; then
     t_tmp=$(seconds cat "$work/tmpfs/db")
     report "pfn/db cat vs tmpfs cat" "$mb" "$t_mm" "$t_tmp" tmpfs
 fi
+# A large ptes listing: 512 MB committed, a byte written every 4 MB, so every
+# page table of the region exists (131,072 rows), read in 4 KiB chunks.
+local P=$work/mm/processes/lister base
+mkdir "$P"
+echo "alloc 0 512M reserve,commit readwrite" > "$P/control"
+read -r base _ < <(sed 's/^ok //' "$P/control")
+for i in $(seq 0 127); do
+    printf x | dd of="$P/mem" bs=1 seek=$(( base + i * 4194304 )) oflag=seek_bytes conv=notrunc status=none
+done
+bytes=$(cat "$P/ptes" | wc -c)
+mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+t_mm=$(seconds dd if="$P/ptes" of=/dev/null bs=4096)
+t_null=$(seconds dd if="$work/null/data" of=/dev/null bs=4096 count=$(( (bytes + 4095) / 4096 )))
+report "ptes (${mb} MB) read, bs=4096" "$mb" "$t_mm" "$t_null" nullfs
+rmdir "$P"
 }
 
 bench_control() {
@@ -348,6 +363,34 @@ for rep in $(seq 1 "$REPS"); do
     t+=("$(seconds cat "$work/big/pfn/map.png")")
 done
 printf '%-44s %8s s   (%s bytes)\n' "cat pfn/map.png, --ram 64G (median/$REPS)" "$(med "${t[@]}")" "$bytes"
+}
+
+bench_stream() {
+# 9. The listings stream: on a 64 GB machine (16 M pages, pfn/db 1.6 GB of
+#    text), the time to the first bytes of pfn/db and of the zeroed list
+#    (medians of REPS), and the daemon's RSS idle, with pfn/db open and read
+#    a little, and after it is closed.
+mkdir -p "$work/huge"
+"$MMFS_BIN" "$work/huge" --clock manual --ram 64G 2>"$work/huge.log" &
+local pid=$!
+pids+=("$pid")
+wait_mounted "$work/huge"
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"; }
+local t=() z=() idle open closed
+for rep in $(seq 1 "$REPS"); do
+    t+=("$(seconds head -c 200 "$work/huge/pfn/db")")
+    z+=("$(seconds head -c 200 "$work/huge/pfn/lists/zeroed")")
+done
+printf '%-44s %8s s\n' "head -c 200 pfn/db, --ram 64G (median/$REPS)" "$(med "${t[@]}")"
+printf '%-44s %8s s\n' "head -c 200 pfn/lists/zeroed, --ram 64G" "$(med "${z[@]}")"
+idle=$(rss)
+exec 3<"$work/huge/pfn/db"
+head -c 1000000 <&3 >/dev/null
+open=$(rss)
+exec 3<&-
+sleep 0.2
+closed=$(rss)
+printf '%-44s idle %s kB, pfn/db open %s kB, closed %s kB\n' "daemon RSS, --ram 64G" "$idle" "$open" "$closed"
 }
 
 for r in "${rows[@]}"; do "bench_$r"; done

@@ -17,6 +17,9 @@ pub enum Handle {
     /// through the Arc so no lock is held while replying.
     Snapshot(Arc<Vec<u8>>),
     Control(ControlHandle),
+    /// A listing that streams (`pfn/db`, `pfn/lists/*`, `ptes`,
+    /// `workingset`): a cursor and one chunk, made as it is read.
+    Stream(Arc<super::stream::Stream>),
     Dir(Listing),
     /// A `mem` file: reads and writes go to the simulated MMU.
     Mem(super::node::MemSpace),

@@ -15,6 +15,7 @@ pub mod inode;
 pub mod node;
 mod readme;
 pub mod render;
+pub mod stream;
 pub mod volume;
 
 use std::collections::HashMap;
@@ -258,11 +259,17 @@ impl MmFs {
                 if write {
                     return Err(Errno::EACCES);
                 }
-                match self.take_rendered_for_stat(ino) {
-                    Some(bytes) => Handle::Snapshot(bytes),
-                    None => Handle::Snapshot(Arc::new(
-                        render::render(&self.mm, file).map_err(|e| errno::errno_for(e.status))?,
-                    )),
+                if let Some(source) = stream::Source::of(file) {
+                    let opened = stream::Stream::open(&self.mm, source);
+                    Handle::Stream(Arc::new(opened.map_err(|e| errno::errno_for(e.status))?))
+                } else {
+                    match self.take_rendered_for_stat(ino) {
+                        Some(bytes) => Handle::Snapshot(bytes),
+                        None => Handle::Snapshot(Arc::new(
+                            render::render(&self.mm, file)
+                                .map_err(|e| errno::errno_for(e.status))?,
+                        )),
+                    }
                 }
             }
             FileClass::Control(target) => Handle::Control(ControlHandle::new(target)),
@@ -295,6 +302,13 @@ impl MmFs {
                 }
                 Handle::Events(sub) => return Ok(ReadFrom::Events(Arc::clone(sub))),
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
+                Handle::Stream(s) => {
+                    // Made outside the handle table's lock (the stream's own
+                    // lock is held while it calls into `Mm`).
+                    let s = Arc::clone(s);
+                    drop(handles);
+                    return Ok(ReadFrom::Bytes(s.read(&self.mm, offset, size)));
+                }
                 Handle::Control(c) => {
                     let text = match &c.own_outcome {
                         Some(t) => t.clone(),

@@ -47,7 +47,11 @@ mmfs: a simulated Windows NT memory manager, mounted as a filesystem.
                special pool, and a control file to allocate and free
 
 Conventions (the full contract is SPEC.md in the project):
-  - every generated file is a snapshot taken when it is opened;
+  - every generated file is a snapshot taken when it is opened, but for the
+    listings that grow with RAM or address space (pfn/db, pfn/lists/*, ptes,
+    workingset): they stream, made in chunks as they are read, so the first
+    bytes come at once on any machine; each row is consistent, the whole is
+    not one instant;
   - addresses, PTE values and PFNs are 0x hex, counts are decimal, sizes in
     tables are in pages;
   - key/value files have one `Key: value` per line; tables start with a `#`
@@ -223,7 +227,11 @@ pfn/: the PFN database, one entry per physical page (MMPFN).
   db        table `# pfn state use pid va pte_address share ref priority flags
             original_pte`, one fixed-width row per physical page. flags: M
             modified, R read in progress, W write in progress, P prototype PTE,
-            E in-page error (- when clear)
+            E in-page error (- when clear). Fixed-width rows: the row of PFN
+            N is at offset (header + N x row) bytes, so `dd` or `tail -c` can
+            start anywhere; a number too wide for its column shows as #s.
+            Streamed: rows are read 2048 at a time under the PFN lock, each
+            row one instant, the whole not
   lists/    the page lists, one PFN per line, head first; standby also by
             priority: lists/standby-0 ... standby-7
   priorities  table `# priority standby repurposed` (RAMMap's Priority Summary),
@@ -265,6 +273,13 @@ Zeroed pages are inserted at the head; the other lists insert at the tail
 (oldest first). standby lists priority 0 first, as NT repurposes it: it is
 standby-0, then standby-1, ... standby-7, one after the other. A page's
 priority is in pfn/db (priority column); NT's default is 3.
+
+The lists stream: read in chunks of 8192 pages, each chunk one instant. A
+chunk goes on after the latest page of the one before that is still on the
+list, or, if none is, at the same position from the head, so a list that
+changes while it is read may show a page twice or miss one (as /proc files
+read in pieces do). A read at an offset before the current chunk starts over
+from the head.
 ";
 
 const PROCESSES: &str = "\
@@ -313,7 +328,11 @@ processes/<name>/: one process.
               the prototype PTE's when the pointer holds zero-access (which
               means 'use the prototype PTE's': fork leaves such pointers, and
               x86 can store nothing else beside an address); a zero PTE's
-              (state none) is the VAD's if the VAD is committed, else -
+              (state none) is the VAD's if the VAD is committed, else -.
+              Streamed, like workingset: made 2048 rows at a time under the
+              address space, each chunk one instant, the whole not; a read
+              before the current chunk starts over from the first row, and a
+              process that ends while it is read ends the file there
   pte/<VA>    the !pte view of one address (lookup-only: `cat pte/0x10000`)
   workingset  table `# index va pfn age locked kind` (the !wsle view)
   maps        /proc/PID/maps format, one line per VAD

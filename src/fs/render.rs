@@ -23,7 +23,7 @@ use super::readme;
 use crate::mm::base::types::Pid;
 use crate::mm::base::types::{Arch, Pfn};
 use crate::mm::hw::layout::Layout;
-use crate::mm::inspect::{Exception, PfnRow, VadRow};
+use crate::mm::inspect::{Exception, PfnRow, PteRow, VadRow, WsRow};
 use crate::mm::{Mm, MmResult};
 
 /// Renders a generated file. Control and mem files are not rendered here.
@@ -142,15 +142,15 @@ fn on_off(b: bool) -> &'static str {
 }
 
 /// Hex digits an address or PTE needs on this arch (fixed width keeps tables aligned).
-fn va_width(mm: &Mm) -> usize {
+pub(super) fn va_width(mm: &Mm) -> usize {
     if mm.config().arch == Arch::X64 { 16 } else { 8 }
 }
 
-fn pte_width(mm: &Mm) -> usize {
+pub(super) fn pte_width(mm: &Mm) -> usize {
     if mm.config().arch == Arch::X86 { 8 } else { 16 }
 }
 
-fn pfn_width(mm: &Mm) -> usize {
+pub(super) fn pfn_width(mm: &Mm) -> usize {
     let max = mm.physical_pages().saturating_sub(1).max(1);
     (32 - max.leading_zeros()).div_ceil(4).max(5) as usize
 }
@@ -161,11 +161,27 @@ fn push_hex(out: &mut String, v: u64, width: usize) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     out.push_str("0x");
     let digits = (64 - v.leading_zeros()).div_ceil(4).max(1) as usize;
-    for _ in digits..width {
-        out.push('0');
+    push_repeated(out, b'0', width.saturating_sub(digits));
+    // Built in a buffer and appended once: a streamed pfn/db makes a row per
+    // page, and a char at a time cost a fifth of a 4 KiB read's time.
+    let mut buf = [0u8; 16];
+    for (i, b) in buf[..digits].iter_mut().enumerate() {
+        *b = DIGITS[((v >> ((digits - 1 - i) * 4)) & 0xf) as usize];
     }
-    for i in (0..digits).rev() {
-        out.push(DIGITS[((v >> (i * 4)) & 0xf) as usize] as char);
+    // The buffer holds ASCII hex digits only.
+    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or("?"));
+}
+
+/// Appends `n` copies of the ASCII byte `c` (a space or a zero).
+fn push_repeated(out: &mut String, c: u8, n: usize) {
+    const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    const SPACES: &str = "                                                                ";
+    let run = if c == b'0' { ZEROS } else { SPACES };
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(run.len());
+        out.push_str(&run[..k]);
+        left -= k;
     }
 }
 
@@ -255,7 +271,7 @@ fn verify(mm: &Mm) -> String {
 }
 
 /// A list file (`pfn/lists/`): one PFN per line, head first, no header.
-fn pfn_lines(mm: &Mm, list: &[Pfn]) -> String {
+pub(super) fn pfn_lines(mm: &Mm, list: &[Pfn]) -> String {
     let w = pfn_width(mm);
     let mut out = String::with_capacity(list.len() * (w + 3));
     for p in list {
@@ -288,7 +304,7 @@ fn flag_chars(r: &PfnRow) -> [u8; 5] {
 /// Appends `s` left-aligned in `width` columns.
 fn push_left(out: &mut String, s: &str, width: usize) {
     out.push_str(s);
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(s.len())));
+    push_repeated(out, b' ', width.saturating_sub(s.len()));
 }
 
 /// Appends `v` in decimal, right-aligned in `width` columns.
@@ -305,49 +321,92 @@ fn push_dec(out: &mut String, v: u64, width: usize) {
         }
     }
     let digits = buf.len() - i;
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(digits)));
+    push_repeated(out, b' ', width.saturating_sub(digits));
     // The buffer holds ASCII digits only.
     out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("?"));
 }
 
+/// `pfn/db`'s header line.
+pub(super) const PFN_DB_HEADER: &str =
+    "# pfn state use pid va pte_address share ref priority flags original_pte\n";
+
+/// The hex widths of `pfn/db`'s columns on this machine: PFN, address, PTE.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PfnDbWidths {
+    pfn: usize,
+    va: usize,
+    pte: usize,
+}
+
+impl PfnDbWidths {
+    pub(super) fn of(mm: &Mm) -> PfnDbWidths {
+        PfnDbWidths {
+            pfn: pfn_width(mm),
+            va: va_width(mm),
+            pte: pte_width(mm),
+        }
+    }
+
+    /// Bytes in every row (newline included): the rows are fixed-width, so
+    /// an offset into the file names a PFN (the streamed `pfn/db` seeks so).
+    pub(super) fn row_len(self) -> usize {
+        // pfn state use pid va pte_address share ref priority flags original_pte
+        (self.pfn + 2) + 17 + 14 + 6 + 2 * (self.va + 2) + 5 + 5 + 1 + 5 + (self.pte + 2) + 11
+    }
+}
+
 fn pfn_db(mm: &Mm) -> String {
     let pages = mm.physical_pages() as usize;
-    let (pw, vw, tw) = (pfn_width(mm), va_width(mm), pte_width(mm));
-    let mut out = String::with_capacity(pages * (pw + 2 * vw + tw + 70));
-    out.push_str("# pfn state use pid va pte_address share ref priority flags original_pte\n");
-    mm.for_each_pfn_row(|r| {
-        push_hex(&mut out, r.pfn.0 as u64, pw);
-        out.push(' ');
-        push_left(&mut out, r.location.name(), 17);
-        out.push(' ');
-        push_left(&mut out, r.use_.name(), 14);
-        out.push(' ');
-        match r.pid {
-            Some(p) => push_dec(&mut out, p.0 as u64, 6),
-            None => out.push_str("     -"),
-        }
-        out.push(' ');
-        match r.va {
-            Some(va) => push_hex(&mut out, va, vw),
-            None => push_left(&mut out, "-", vw + 2),
-        }
-        out.push(' ');
-        push_hex(&mut out, r.pte_address, vw);
-        out.push(' ');
-        push_dec(&mut out, r.share_count as u64, 5);
-        out.push(' ');
-        push_dec(&mut out, r.reference_count as u64, 5);
-        out.push(' ');
-        push_dec(&mut out, r.priority as u64, 1);
-        out.push(' ');
-        for c in flag_chars(r) {
-            out.push(c as char);
-        }
-        out.push(' ');
-        push_hex(&mut out, r.original_pte, tw);
-        out.push('\n');
-    });
+    let w = PfnDbWidths::of(mm);
+    let mut out = String::with_capacity(pages * w.row_len());
+    out.push_str(PFN_DB_HEADER);
+    mm.for_each_pfn_row(|r| push_pfn_db_row(&mut out, r, w));
     out
+}
+
+/// Appends `v` in decimal in exactly `width` columns, right-aligned; one
+/// too wide for its column shows as `#`s (as a spreadsheet does), so that
+/// every `pfn/db` row keeps its width.
+fn push_dec_fixed(out: &mut String, v: u64, width: usize) {
+    if v.checked_ilog10().unwrap_or(0) as usize + 1 > width {
+        (0..width).for_each(|_| out.push('#'));
+    } else {
+        push_dec(out, v, width);
+    }
+}
+
+/// One `pfn/db` row, `PfnDbWidths::row_len` bytes.
+pub(super) fn push_pfn_db_row(out: &mut String, r: &PfnRow, w: PfnDbWidths) {
+    push_hex(out, r.pfn.0 as u64, w.pfn);
+    out.push(' ');
+    push_left(out, r.location.name(), 17);
+    out.push(' ');
+    push_left(out, r.use_.name(), 14);
+    out.push(' ');
+    match r.pid {
+        Some(p) => push_dec_fixed(out, p.0 as u64, 6),
+        None => out.push_str("     -"),
+    }
+    out.push(' ');
+    match r.va {
+        Some(va) => push_hex(out, va, w.va),
+        None => push_left(out, "-", w.va + 2),
+    }
+    out.push(' ');
+    push_hex(out, r.pte_address, w.va);
+    out.push(' ');
+    push_dec_fixed(out, r.share_count as u64, 5);
+    out.push(' ');
+    push_dec_fixed(out, r.reference_count as u64, 5);
+    out.push(' ');
+    push_dec_fixed(out, r.priority as u64, 1);
+    out.push(' ');
+    for c in flag_chars(r) {
+        out.push(c as char);
+    }
+    out.push(' ');
+    push_hex(out, r.original_pte, w.pte);
+    out.push('\n');
 }
 
 fn pfn_entry(mm: &Mm, pfn: Pfn) -> MmResult<String> {
@@ -495,44 +554,59 @@ fn vads(mm: &Mm, pid: Pid) -> MmResult<String> {
     Ok(out)
 }
 
+/// `ptes`'s header line.
+pub(super) const PTES_HEADER: &str = "# va pte state pfn_or_offset protection\n";
+
 fn ptes(mm: &Mm, pid: Pid) -> MmResult<String> {
     let (vw, tw) = (va_width(mm), pte_width(mm));
     let rows = mm.ptes(pid)?;
     let mut out = String::with_capacity(rows.len() * (vw + tw + 50));
-    out.push_str("# va pte state pfn_or_offset protection\n");
-    for r in rows {
-        push_hex(&mut out, r.va, vw);
-        out.push(' ');
-        push_hex(&mut out, r.raw, tw);
-        let _ = write!(out, " {:<11} ", r.state);
-        match r.pfn_or_offset {
-            Some(v) => push_hex(&mut out, v, 8),
-            None => out.push_str("-         "),
-        }
-        out.push(' ');
-        out.push_str(&r.protection.map_or("-".to_string(), |p| p.name()));
-        out.push('\n');
+    out.push_str(PTES_HEADER);
+    for r in &rows {
+        push_pte_row(&mut out, r, vw, tw);
     }
     Ok(out)
 }
 
+/// One `ptes` row; `vw` and `tw` are `va_width` and `pte_width`.
+pub(super) fn push_pte_row(out: &mut String, r: &PteRow, vw: usize, tw: usize) {
+    push_hex(out, r.va, vw);
+    out.push(' ');
+    push_hex(out, r.raw, tw);
+    let _ = write!(out, " {:<11} ", r.state);
+    match r.pfn_or_offset {
+        Some(v) => push_hex(out, v, 8),
+        None => out.push_str("-         "),
+    }
+    out.push(' ');
+    out.push_str(&r.protection.map_or("-".to_string(), |p| p.name()));
+    out.push('\n');
+}
+
+/// `workingset`'s header line.
+pub(super) const WORKINGSET_HEADER: &str = "# index va pfn age locked kind\n";
+
 fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {
-    let vw = va_width(mm);
-    let pw = pfn_width(mm);
-    let mut out = String::from("# index va pfn age locked kind\n");
+    let (vw, pw) = (va_width(mm), pfn_width(mm));
+    let mut out = String::from(WORKINGSET_HEADER);
     for r in mm.workingset(pid)? {
-        let _ = writeln!(
-            out,
-            "{:>6} {} {} {} {} {}",
-            r.index,
-            hex(r.va, vw),
-            hex(r.pfn.0 as u64, pw),
-            r.age,
-            if r.locked { 1 } else { 0 },
-            r.kind
-        );
+        push_ws_row(&mut out, &r, vw, pw);
     }
     Ok(out)
+}
+
+/// One `workingset` row; `vw` and `pw` are `va_width` and `pfn_width`.
+pub(super) fn push_ws_row(out: &mut String, r: &WsRow, vw: usize, pw: usize) {
+    let _ = writeln!(
+        out,
+        "{:>6} {} {} {} {} {}",
+        r.index,
+        hex(r.va, vw),
+        hex(r.pfn.0 as u64, pw),
+        r.age,
+        if r.locked { 1 } else { 0 },
+        r.kind
+    );
 }
 
 /// `# pfn va`: the process's AWE pages, `-` for one not mapped.

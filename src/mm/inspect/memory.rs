@@ -57,6 +57,21 @@ pub struct UseRow {
     pub counts: [u64; 9],
 }
 
+/// Where a `pfn/lists/` file read in chunks stands (`Mm::pfn_list_chunk`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The pages of the last chunk given: the walk goes on after the latest
+    /// of them still on the list (one chunk's worth, so bounded).
+    pub recent: Vec<Pfn>,
+    /// Pages given so far: the position to resume at if none of `recent` is
+    /// on the list any more.
+    pub emitted: u64,
+    /// `active`: the next PFN to look at.
+    pub scan_from: u32,
+    /// Nothing more to give.
+    pub done: bool,
+}
+
 /// Cache views by (control area, chunk).
 type CacheViews = HashMap<(ControlAreaId, u64), u64>;
 /// The pids of the owner slots, and the cache's views.
@@ -322,21 +337,84 @@ impl Mm {
     /// The PFN lock is held only in chunks, so a large listing does not stall
     /// faults for long; rows are each consistent, the whole is not one instant.
     pub fn for_each_pfn_row(&self, mut visit: impl FnMut(&PfnRow)) {
-        let owners = (self.owner_pids(), self.cache_view_bases());
         let pages = self.machine.phys.pages();
         const CHUNK: u32 = 4096;
-        let mut rows = Vec::with_capacity(CHUNK as usize);
         let mut start = 0u32;
         while start < pages {
             let end = start.saturating_add(CHUNK).min(pages);
-            {
-                let st = self.machine.pfn_lock();
-                rows.extend((start..end).filter_map(|p| self.row_of(&st, &owners, Pfn(p))));
-            }
-            rows.iter().for_each(&mut visit);
-            rows.clear();
+            self.pfn_rows(start, end - start)
+                .iter()
+                .for_each(&mut visit);
             start = end;
         }
+    }
+
+    /// The `pfn/db` rows of PFNs `[first, first + count)` (fewer past the end
+    /// of RAM): the owner slots and the cache's views first, then the PFN lock
+    /// once for the whole range (a streamed `pfn/db` reads it so, chunk by chunk).
+    pub fn pfn_rows(&self, first: u32, count: u32) -> Vec<PfnRow> {
+        let owners = (self.owner_pids(), self.cache_view_bases());
+        let end = first.saturating_add(count).min(self.machine.phys.pages());
+        let st = self.machine.pfn_lock();
+        (first..end)
+            .filter_map(|p| self.row_of(&st, &owners, Pfn(p)))
+            .collect()
+    }
+
+    /// The next at most `max` pages of a `pfn/lists/` file (`priority`: a
+    /// standby sublist, `standby-N`), continuing where `cursor` stands; under
+    /// the PFN lock once. A list is followed from the latest page of the last
+    /// chunk still on it (pages taken off or put on before that point change
+    /// nothing); if none is, by position from the head (as Linux's seq_file:
+    /// the listing is not one instant). `active` is not a list: it is the PFN
+    /// range scanned on.
+    pub fn pfn_list_chunk(
+        &self,
+        loc: PageLocation,
+        priority: Option<u8>,
+        cursor: &mut ListCursor,
+        max: usize,
+    ) -> Vec<Pfn> {
+        let st = self.machine.pfn_lock();
+        let db = &st.db;
+        if !loc.is_list() {
+            // Scan at most 16 pages per row wanted, so one chunk holds the lock briefly.
+            let end = cursor
+                .scan_from
+                .saturating_add(max.saturating_mul(16) as u32)
+                .min(db.pages());
+            let out: Vec<Pfn> = (cursor.scan_from..end)
+                .map(Pfn)
+                .filter(|&p| db.location(p) == Some(loc))
+                .take(max)
+                .collect();
+            cursor.scan_from = out.last().map_or(end, |p| p.0 + 1);
+            cursor.done = cursor.scan_from >= db.pages();
+            return out;
+        }
+        let after = cursor.recent.iter().rev().find_map(|&p| match priority {
+            Some(n) => db.iter_standby_after(n, p),
+            None => db.iter_list_after(loc, p),
+        });
+        let out: Vec<Pfn> = match (after, priority) {
+            (Some(rest), _) => rest.take(max).collect(),
+            (None, Some(n)) => db
+                .iter_standby(n)
+                .skip(cursor.emitted as usize)
+                .take(max)
+                .collect(),
+            (None, None) => db
+                .iter_list(loc)
+                .skip(cursor.emitted as usize)
+                .take(max)
+                .collect(),
+        };
+        cursor.emitted += out.len() as u64;
+        if !out.is_empty() {
+            cursor.recent.clone_from(&out);
+        }
+        cursor.done = out.len() < max;
+        out
     }
 
     /// `pfn/<PFN>`.

@@ -31,7 +31,7 @@ pub use address_map::{AddressMap, MapRegion, PageClass, PageRun};
 pub use awe::AweRow;
 pub use cache::{CacheFileRow, CacheViewRow};
 pub use clones::CloneRow;
-pub use memory::{PfnRow, PriorityRow, UseRow};
+pub use memory::{ListCursor, PfnRow, PriorityRow, UseRow};
 pub use page_map::PageMap;
 pub use pool::{PoolBlockRow, PoolPageView, PoolTagRow};
 pub use process::{ProcessEntry, ProcessStatus, PteRow, VadRow, WsRow};

@@ -6,10 +6,11 @@ use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, Va};
+use crate::mm::hw::pagetable::PageTables;
 use crate::mm::hw::pte::{HardwarePte, Level, PteState};
 use crate::mm::process::address_space::Exception;
 use crate::mm::process::page_tables::pte_va;
-use crate::mm::process::working_set::WsleKind;
+use crate::mm::process::working_set::{Wsle, WsleKind};
 use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::vad::{Vad, VadType};
 
@@ -207,17 +208,21 @@ impl Mm {
     /// The `ptes` rows of a large-page VAD: one per 4 KB page, each showing
     /// the large PDE that maps it (its self-map address and value) and its
     /// frame, the PDE's first frame plus the page's index.
-    fn large_page_rows(&self, space: &AddressSpace, vad: &Vad) -> Vec<PteRow> {
+    /// Only the pages in `[from, to]`.
+    fn large_page_rows(&self, space: &AddressSpace, vad: &Vad, from: u64, to: u64) -> Vec<PteRow> {
         let m = &self.machine;
         let frames = m.fmt.large_page_size() / PAGE_SIZE;
         let mut rows = Vec::new();
-        for (base, _, raw) in space.tables(m).large_pdes(vad.start_va().0, vad.end_va().0) {
+        for (base, _, raw) in space.tables(m).large_pdes(from, to) {
             let PteState::Valid(h) = m.fmt.decode(raw) else {
                 continue;
             };
             let pde = m.fmt.entry_va(Va(base), Level::Pde).unwrap_or_default();
             for i in 0..frames {
                 let va = base + i * PAGE_SIZE;
+                if va < from || va > to {
+                    continue;
+                }
                 let state = PteState::Valid(HardwarePte {
                     pfn: Pfn(h.pfn.0 + i as u32),
                     ..h
@@ -246,7 +251,7 @@ impl Mm {
         let mut rows = Vec::new();
         for v in space.vads.iter() {
             if v.vad_type == VadType::LargePages {
-                rows.extend(self.large_page_rows(&space, v));
+                rows.extend(self.large_page_rows(&space, v, v.start_va().0, v.end_va().0));
                 continue;
             }
             tables.for_each_entry(v.start_va().0, v.end_va().0, &mut |level, va, _, raw| {
@@ -282,20 +287,126 @@ impl Mm {
     pub fn workingset(&self, pid: Pid) -> MmResult<Vec<WsRow>> {
         let p = self.process(pid)?;
         let space = p.space();
-        Ok(space
-            .ws
-            .iter()
-            .map(|(index, e)| WsRow {
-                index,
-                va: e.va.0,
-                pfn: e.pfn,
-                age: e.age,
-                locked: e.locked,
-                kind: match e.kind {
-                    WsleKind::PageTable => "pagetable",
-                    other => other.name(),
-                },
-            })
-            .collect())
+        Ok(space.ws.iter().map(|(index, e)| ws_row(index, e)).collect())
+    }
+
+    /// The `workingset` rows from WSLE index `from` on, at most `max`, and the
+    /// index the next chunk starts at (`None`: the end). Under the address
+    /// space once: each chunk is one instant of the working set, the whole
+    /// file is not.
+    pub fn workingset_chunk(
+        &self,
+        pid: Pid,
+        from: u32,
+        max: usize,
+    ) -> MmResult<(Vec<WsRow>, Option<u32>)> {
+        let p = self.process(pid)?;
+        let space = p.space();
+        let slots = u32::try_from(space.ws.slots()).unwrap_or(u32::MAX);
+        let mut rows = Vec::new();
+        let mut index = from;
+        while index < slots && rows.len() < max {
+            if let Some(e) = space.ws.get(index) {
+                rows.push(ws_row(index, e));
+            }
+            index += 1;
+        }
+        Ok((rows, (index < slots).then_some(index)))
+    }
+
+    /// The `ptes` rows from address `from` on, in address order: at least
+    /// `max` of them (a page table's worth more at most) unless the address
+    /// space ends first, and the address the next chunk starts at (`None`:
+    /// the end). Under the address space once: each chunk is one instant of
+    /// it, the whole file is not. The rows `ptes` gives, walked one page
+    /// table's span at a time, skipping what no table maps.
+    pub fn ptes_chunk(
+        &self,
+        pid: Pid,
+        from: u64,
+        max: usize,
+    ) -> MmResult<(Vec<PteRow>, Option<u64>)> {
+        let p = self.process(pid)?;
+        let space = p.live_space()?;
+        let m = &self.machine;
+        let tables = space.tables(m);
+        let span = 1u64 << m.fmt.table_span_shift();
+        let mut rows = Vec::new();
+        for v in space.vads.iter().filter(|v| v.end_va().0 >= from) {
+            let mut at = from.max(v.start_va().0);
+            while at <= v.end_va().0 {
+                if rows.len() >= max {
+                    return Ok((rows, Some(at)));
+                }
+                let to = (at | (span - 1)).min(v.end_va().0);
+                match self.pte_window(&space, &tables, v, (at, to), &mut rows) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+        Ok((rows, None))
+    }
+
+    /// Appends the rows of `v`'s pages in `[at, to]` (within one page table's
+    /// span) and gives the next address to look at: past the window, or,
+    /// where no table exists, past what the entry the walk stopped at maps
+    /// (but not past a paged-out table).
+    fn pte_window(
+        &self,
+        space: &AddressSpace,
+        tables: &PageTables,
+        v: &Vad,
+        (at, to): (u64, u64),
+        rows: &mut Vec<PteRow>,
+    ) -> Option<u64> {
+        let m = &self.machine;
+        let span = 1u64 << m.fmt.table_span_shift();
+        if v.vad_type == VadType::LargePages {
+            rows.extend(self.large_page_rows(space, v, at, to));
+            return to.checked_add(1);
+        }
+        let stop = tables.walk(Va(at)).last().map(|(l, _, _)| *l);
+        if stop == Some(Level::Pte) {
+            tables.for_each_entry(at, to, &mut |level, va, _, raw| {
+                if level == Level::Pte {
+                    rows.push(self.pte_row(space, v, va, raw));
+                }
+            });
+            return to.checked_add(1);
+        }
+        let base = at & !(span - 1);
+        if let Some(ptes) = space.paged_tables.table(base) {
+            // A paged-out table: the PTEs it held, read without bringing it back.
+            for va in (at..=to).step_by(PAGE_SIZE as usize) {
+                let index = (va - base) / PAGE_SIZE;
+                let raw = ptes
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map_or(Mmpte::ZERO, |(_, raw)| *raw);
+                rows.push(self.pte_row(space, v, va, raw));
+            }
+            return to.checked_add(1);
+        }
+        let level_span = stop.map_or(span, |l| tables.span(l)).max(span);
+        let paged = space.paged_tables.next_base(at);
+        match (at | (level_span - 1)).checked_add(1) {
+            Some(skip) => Some(paged.map_or(skip, |b| b.min(skip))),
+            None => paged,
+        }
+    }
+}
+
+fn ws_row(index: u32, e: &Wsle) -> WsRow {
+    WsRow {
+        index,
+        va: e.va.0,
+        pfn: e.pfn,
+        age: e.age,
+        locked: e.locked,
+        kind: match e.kind {
+            WsleKind::PageTable => "pagetable",
+            other => other.name(),
+        },
     }
 }

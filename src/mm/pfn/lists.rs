@@ -283,6 +283,35 @@ impl PfnDatabase {
         ListIter::new(self, start..(start + 1).min(LIST_COUNT))
     }
 
+    /// The pages of list `loc` after `pfn`, head-to-tail order, for a
+    /// listing read in chunks (`pfn/lists/NAME`): `None` if `pfn` is no longer
+    /// on that list (the reader then resumes by position).
+    pub fn iter_list_after(&self, loc: PageLocation, pfn: Pfn) -> Option<ListIter<'_>> {
+        self.iter_after(list_range(loc), pfn)
+    }
+
+    /// The pages of standby sublist `priority` after `pfn`, as `iter_list_after`.
+    pub fn iter_standby_after(&self, priority: u8, pfn: Pfn) -> Option<ListIter<'_>> {
+        let start = STANDBY_BASE + priority.min(8) as usize;
+        self.iter_after(start..(start + 1).min(LIST_COUNT), pfn)
+    }
+
+    /// Continues a walk of the lists `lists` after `pfn`, if it is on one of them.
+    fn iter_after(&self, lists: std::ops::Range<usize>, pfn: Pfn) -> Option<ListIter<'_>> {
+        let e = self.pfns.get(pfn.0 as usize)?;
+        let index = list_index(e.location(), e.priority())?;
+        if !lists.contains(&index) {
+            return None;
+        }
+        Some(ListIter {
+            db: self,
+            lists: index + 1..lists.end,
+            next: e.flink(pfn.0),
+            // A bound on the links followed (as `new`'s), not an exact count.
+            left: self.lists[index].total,
+        })
+    }
+
     /// A copy of list head `index` (for iteration and verification).
     pub(super) fn head(&self, index: usize) -> ListHead {
         self.lists[index]

@@ -69,6 +69,16 @@ impl PagedTables {
         self.tables.iter().map(|(&va, ptes)| (va, ptes.as_slice()))
     }
 
+    /// The paged-out table that maps from `base`, its non-zero PTEs.
+    pub fn table(&self, base: u64) -> Option<&[(u64, Mmpte)]> {
+        self.tables.get(&base).map(|v| v.as_slice())
+    }
+
+    /// The first address a paged-out table at or after `from` maps.
+    pub fn next_base(&self, from: u64) -> Option<u64> {
+        self.tables.range(from..).next().map(|(&b, _)| b)
+    }
+
     /// The saved PTE of `va`, if its table is paged out.
     pub fn pte(&self, m: &Machine, va: Va) -> Option<Mmpte> {
         let base = table_base(m, va);

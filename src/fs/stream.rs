@@ -1,0 +1,264 @@
+//! The listings that stream (SPEC §2): `pfn/db`, `pfn/lists/*`,
+//! `processes/<name>/ptes` and `workingset`. They grow with RAM or address
+//! space, so instead of one snapshot rendered at open, an open file holds a
+//! cursor and the bytes of one chunk of rows, made as the reads reach it: the
+//! first bytes come at once on any machine, and the daemon's memory for an
+//! open listing is one chunk, freed at close.
+//!
+//! Each chunk is made under the core locks its rows need, taken once and
+//! briefly (`Mm::pfn_rows`, `pfn_list_chunk`: the PFN lock; `ptes_chunk`,
+//! `workingset_chunk`: the address space), so each row (each chunk) is
+//! consistent and the whole file is not one instant.
+//!
+//! Offsets: `pfn/db`'s rows are fixed-width, so any offset names a PFN and a
+//! read anywhere makes just the chunk it needs. The others go forward from
+//! the cursor: a read past the current chunk makes the chunks up to it, and a
+//! read before it starts over from the first row (what a second `cat` on the
+//! same descriptor after a seek to 0 does). A read past the end returns 0.
+//! A process that ends while its listing is read ends the listing there.
+//!
+//! Lock: `Stream::state`, one per open listing, is held while its next chunk
+//! is made, that is while calling into `Mm`; nothing in `Mm` or the rest of
+//! `fs` takes it, so it comes before every core lock and no cycle can close.
+//! It serializes concurrent reads of one descriptor, which share its cursor.
+
+use std::sync::{Mutex, MutexGuard};
+
+use super::node::{File, ProcessFile};
+use super::render::{self, PfnDbWidths};
+use crate::mm::base::types::Pid;
+use crate::mm::inspect::ListCursor;
+use crate::mm::pfn::PageLocation;
+use crate::mm::{Mm, MmResult};
+
+/// `pfn/db` rows per chunk (about 100 bytes each).
+pub const PFN_DB_CHUNK: u32 = 2048;
+/// PFNs per chunk of a `pfn/lists/` file (about 10 bytes each).
+pub const LIST_CHUNK: u32 = 8192;
+/// `ptes` and `workingset` rows per chunk (about 60 bytes each).
+pub const ROW_CHUNK: u32 = 2048;
+
+/// Which listing a stream reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    PfnDb,
+    /// A `pfn/lists/` file: a location, and for `standby-N` the priority.
+    List(PageLocation, Option<u8>),
+    Ptes(Pid),
+    Workingset(Pid),
+}
+
+impl Source {
+    /// The listing `file` is, if it streams.
+    pub fn of(file: File) -> Option<Source> {
+        match file {
+            File::PfnDb => Some(Source::PfnDb),
+            File::PfnList(loc) => Some(Source::List(loc, None)),
+            File::StandbyList(p) => Some(Source::List(PageLocation::Standby, Some(p))),
+            File::Process(pid, ProcessFile::Ptes) => Some(Source::Ptes(pid)),
+            File::Process(pid, ProcessFile::Workingset) => Some(Source::Workingset(pid)),
+            _ => None,
+        }
+    }
+}
+
+/// Where the next chunk starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cursor {
+    Pfn(u32),
+    List(ListCursor),
+    Va(u64),
+    Wsle(u32),
+    Done,
+}
+
+/// The chunk an open listing holds: its bytes, where they start in the file,
+/// and where the chunk after it starts.
+struct Chunk {
+    start: u64,
+    bytes: Vec<u8>,
+    next: Cursor,
+}
+
+impl Chunk {
+    fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+}
+
+/// An open streaming listing.
+pub struct Stream {
+    source: Source,
+    widths: PfnDbWidths,
+    /// Rows per chunk (`pfn/db`: PFNs): `PFN_DB_CHUNK`, `LIST_CHUNK` or
+    /// `ROW_CHUNK` (smaller in tests, to cross many chunks).
+    chunk_rows: u32,
+    /// The current chunk; see the module's note on this lock.
+    state: Mutex<Chunk>,
+}
+
+fn lock(m: &Mutex<Chunk>) -> MutexGuard<'_, Chunk> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Stream {
+    /// Opens a listing: its first chunk is made now, so a process that is
+    /// gone fails the open as a snapshot's would.
+    pub fn open(mm: &Mm, source: Source) -> MmResult<Stream> {
+        let rows = match source {
+            Source::PfnDb => PFN_DB_CHUNK,
+            Source::List(..) => LIST_CHUNK,
+            Source::Ptes(_) | Source::Workingset(_) => ROW_CHUNK,
+        };
+        Stream::with_chunk(mm, source, rows)
+    }
+
+    /// `open`, with `chunk_rows` rows per chunk.
+    pub(super) fn with_chunk(mm: &Mm, source: Source, chunk_rows: u32) -> MmResult<Stream> {
+        let widths = PfnDbWidths::of(mm);
+        let mut s = Stream {
+            source,
+            widths,
+            chunk_rows: chunk_rows.max(1),
+            state: Mutex::new(Chunk {
+                start: 0,
+                bytes: Vec::new(),
+                next: Cursor::Done,
+            }),
+        };
+        let first = s.first_chunk(mm)?;
+        *s.state.get_mut().unwrap_or_else(|e| e.into_inner()) = first;
+        Ok(s)
+    }
+
+    /// Up to `size` bytes from `offset`, made from as many chunks as needed.
+    pub fn read(&self, mm: &Mm, offset: u64, size: u32) -> Vec<u8> {
+        let mut chunk = lock(&self.state);
+        let end = offset.saturating_add(size as u64);
+        let mut out = Vec::with_capacity((size as usize).min(1 << 17));
+        let mut pos = offset;
+        while pos < end {
+            if pos < chunk.start || (pos >= chunk.end() && self.source == Source::PfnDb) {
+                match self.chunk_at(mm, pos) {
+                    Some(c) => *chunk = c,
+                    None => break,
+                }
+                if pos >= chunk.end() && self.source == Source::PfnDb {
+                    break; // Nothing there (the end of RAM): never loop.
+                }
+                continue;
+            }
+            if pos >= chunk.end() {
+                if chunk.next == Cursor::Done {
+                    break;
+                }
+                let start = chunk.end();
+                let next = std::mem::replace(&mut chunk.next, Cursor::Done);
+                *chunk = self.chunk_after(mm, start, next);
+                continue;
+            }
+            let from = (pos - chunk.start) as usize;
+            let to = ((end - chunk.start) as usize).min(chunk.bytes.len());
+            out.extend_from_slice(&chunk.bytes[from..to]);
+            pos += (to - from) as u64;
+        }
+        out
+    }
+
+    /// The chunk holding `pos` when going back (or, for `pfn/db`, anywhere):
+    /// `pfn/db` computes it; the others start over. `None` past the end.
+    fn chunk_at(&self, mm: &Mm, pos: u64) -> Option<Chunk> {
+        if self.source != Source::PfnDb {
+            // A process gone since the open: nothing more to read.
+            return self.first_chunk(mm).ok();
+        }
+        let header = render::PFN_DB_HEADER.len() as u64;
+        let row = self.widths.row_len() as u64;
+        let pfn = pos.saturating_sub(header) / row;
+        if pfn >= u64::from(mm.physical_pages()) {
+            return None;
+        }
+        let index = u32::try_from(pfn / self.chunk_rows as u64).ok()?;
+        let first = index.checked_mul(self.chunk_rows)?;
+        if index == 0 {
+            return self.first_chunk(mm).ok();
+        }
+        Some(self.chunk_after(mm, header + first as u64 * row, Cursor::Pfn(first)))
+    }
+
+    /// The header and the first rows.
+    fn first_chunk(&self, mm: &Mm) -> MmResult<Chunk> {
+        let (header, cursor) = match self.source {
+            Source::PfnDb => (render::PFN_DB_HEADER, Cursor::Pfn(0)),
+            Source::List(..) => ("", Cursor::List(ListCursor::default())),
+            Source::Ptes(_) => (render::PTES_HEADER, Cursor::Va(0)),
+            Source::Workingset(_) => (render::WORKINGSET_HEADER, Cursor::Wsle(0)),
+        };
+        let mut text = String::from(header);
+        let next = self.rows(mm, cursor, &mut text)?;
+        Ok(Chunk {
+            start: 0,
+            bytes: text.into_bytes(),
+            next,
+        })
+    }
+
+    /// The chunk of rows from `cursor`, starting at `start` in the file.
+    fn chunk_after(&self, mm: &Mm, start: u64, cursor: Cursor) -> Chunk {
+        let mut text = String::new();
+        // A process gone since the open ends its listing.
+        let next = self.rows(mm, cursor, &mut text).unwrap_or(Cursor::Done);
+        Chunk {
+            start,
+            bytes: text.into_bytes(),
+            next,
+        }
+    }
+
+    /// Appends one chunk's rows from `cursor` to `out`; the cursor after them.
+    fn rows(&self, mm: &Mm, cursor: Cursor, out: &mut String) -> MmResult<Cursor> {
+        Ok(match (self.source, cursor) {
+            (Source::PfnDb, Cursor::Pfn(first)) => {
+                for r in mm.pfn_rows(first, self.chunk_rows) {
+                    render::push_pfn_db_row(out, &r, self.widths);
+                }
+                let next = first.saturating_add(self.chunk_rows);
+                if next >= mm.physical_pages() {
+                    Cursor::Done
+                } else {
+                    Cursor::Pfn(next)
+                }
+            }
+            (Source::List(loc, priority), Cursor::List(mut c)) => {
+                let pfns = mm.pfn_list_chunk(loc, priority, &mut c, self.chunk_rows as usize);
+                out.push_str(&render::pfn_lines(mm, &pfns));
+                if c.done {
+                    Cursor::Done
+                } else {
+                    Cursor::List(c)
+                }
+            }
+            (Source::Ptes(pid), Cursor::Va(from)) => {
+                let (rows, next) = mm.ptes_chunk(pid, from, self.chunk_rows as usize)?;
+                let (vw, tw) = (render::va_width(mm), render::pte_width(mm));
+                for r in &rows {
+                    render::push_pte_row(out, r, vw, tw);
+                }
+                next.map_or(Cursor::Done, Cursor::Va)
+            }
+            (Source::Workingset(pid), Cursor::Wsle(from)) => {
+                let (rows, next) = mm.workingset_chunk(pid, from, self.chunk_rows as usize)?;
+                let (vw, pw) = (render::va_width(mm), render::pfn_width(mm));
+                for r in &rows {
+                    render::push_ws_row(out, r, vw, pw);
+                }
+                next.map_or(Cursor::Done, Cursor::Wsle)
+            }
+            _ => Cursor::Done,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

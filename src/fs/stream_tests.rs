@@ -1,0 +1,273 @@
+//! The streamed listings against the snapshot rendering (`render::render`):
+//! on a quiet machine, the chunks read one after another, in reads of any
+//! size, are byte for byte the whole file; `pfn/db` read at any offset is
+//! the same slice of it; the lists count their pages; a read before the
+//! current chunk starts over; a list whose pages move while it is read goes
+//! on.
+
+use super::{Source, Stream};
+use crate::fs::node::{File, ProcessFile};
+use crate::fs::render;
+use crate::mm::Mm;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::protection::Protection;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
+use crate::mm::pfn::PageLocation;
+use crate::mm::testutil::XorShift;
+use crate::mm::vad::AllocRequest;
+
+const RW: Protection = Protection::READWRITE;
+const ARCHES: [Arch; 3] = [Arch::X86, Arch::Pae, Arch::X64];
+const LISTS: [PageLocation; 7] = [
+    PageLocation::Zeroed,
+    PageLocation::Free,
+    PageLocation::Standby,
+    PageLocation::Modified,
+    PageLocation::ModifiedNoWrite,
+    PageLocation::Bad,
+    PageLocation::Active,
+];
+
+fn alloc(mm: &Mm, pid: Pid, at: u64, size: u64, commit: bool) -> u64 {
+    let mut r = AllocRequest::new(at, size, RW);
+    r.reserve = true;
+    r.commit = commit;
+    mm.allocate(pid, &r).unwrap().0.0
+}
+
+fn dirty(mm: &Mm, pid: Pid, va: u64, pages: u64) {
+    for i in 0..pages {
+        mm.write_memory(pid, va + i * PAGE_SIZE, &[0x5a]).unwrap();
+    }
+}
+
+/// A machine with pages on every list, a page table paged out, pages far
+/// apart in a large reservation (tables missing at every level between),
+/// and a view of a section.
+fn busy_machine(arch: Arch) -> (Mm, Pid) {
+    let mm = Mm::new(MmConfig::for_tests(4 << 20, arch)).unwrap();
+    let pid = mm.create_process("app").unwrap();
+    // A table of its own, paged out at the end.
+    let out = alloc(&mm, pid, 0x1000_0000, 16 * PAGE_SIZE, true);
+    dirty(&mm, pid, out, 16);
+    let a = alloc(&mm, pid, 0, 96 * PAGE_SIZE, true);
+    dirty(&mm, pid, a, 96);
+    mm.trim(pid).unwrap();
+    mm.flush_modified();
+    mm.empty_standby();
+    mm.empty_working_sets();
+    let b = alloc(&mm, pid, 0, 40 * PAGE_SIZE, true);
+    dirty(&mm, pid, b, 40);
+    mm.flush_modified();
+    let c = alloc(&mm, pid, 0, 24 * PAGE_SIZE, true);
+    dirty(&mm, pid, c, 24);
+    mm.trim(pid).unwrap();
+    let d = alloc(&mm, pid, 0, 16 * PAGE_SIZE, true);
+    dirty(&mm, pid, d, 16);
+    // 1 GB reserved, committed and touched at both ends.
+    let span = 1u64 << 30;
+    let big = alloc(&mm, pid, 0x2000_0000, span, false);
+    for (at, pages) in [(big, 3), (big + span - 2 * PAGE_SIZE, 2)] {
+        let mut r = AllocRequest::new(at, pages * PAGE_SIZE, RW);
+        r.commit = true;
+        mm.allocate(pid, &r).unwrap();
+        dirty(&mm, pid, at, pages);
+    }
+    mm.create_section("shm", 0x10000, None, RW, false).unwrap();
+    let (v, _) = mm.map_view(pid, "shm", 0, 0, 0, RW).unwrap();
+    dirty(&mm, pid, v.0, 4);
+    assert!(
+        mm.pte_detail(pid, out).unwrap().table_paged_out.is_some(),
+        "{arch:?}: the machine has a paged-out table"
+    );
+    (mm, pid)
+}
+
+/// Every streamed file of the machine.
+fn files(pid: Pid) -> Vec<File> {
+    let mut v = vec![
+        File::PfnDb,
+        File::Process(pid, ProcessFile::Ptes),
+        File::Process(pid, ProcessFile::Workingset),
+    ];
+    v.extend(LISTS.iter().map(|&l| File::PfnList(l)));
+    v.extend((0..8).map(File::StandbyList));
+    v
+}
+
+/// The whole file, read from offset 0 in reads of `size` bytes.
+fn read_all(mm: &Mm, s: &Stream, size: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let got = s.read(mm, out.len() as u64, size);
+        if got.is_empty() {
+            return out;
+        }
+        assert!(got.len() <= size as usize);
+        out.extend_from_slice(&got);
+    }
+}
+
+fn open(mm: &Mm, file: File, chunk: u32) -> Stream {
+    Stream::with_chunk(mm, Source::of(file).unwrap(), chunk).unwrap()
+}
+
+#[test]
+fn chunks_read_in_a_row_are_the_snapshot() {
+    for arch in ARCHES {
+        let (mm, pid) = busy_machine(arch);
+        for file in files(pid) {
+            let whole = render::render(&mm, file).unwrap();
+            for (chunk, size) in [(1, 4096), (7, 1000), (64, 131_072), (2048, 4096), (3, 1)] {
+                if size == 1 && whole.len() > 20_000 {
+                    continue; // byte by byte only for the small ones
+                }
+                let got = read_all(&mm, &open(&mm, file, chunk), size);
+                assert!(
+                    got == whole,
+                    "{arch:?} {file:?} chunk {chunk} reads of {size}: {} bytes, not the {} of the snapshot",
+                    got.len(),
+                    whole.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_chunks_are_the_snapshot() {
+    let (mm, pid) = busy_machine(Arch::Pae);
+    for file in files(pid) {
+        let s = Stream::open(&mm, Source::of(file).unwrap()).unwrap();
+        assert_eq!(read_all(&mm, &s, 4096), render::render(&mm, file).unwrap());
+    }
+}
+
+#[test]
+fn pfn_db_reads_at_any_offset() {
+    for arch in ARCHES {
+        let (mm, _) = busy_machine(arch);
+        let whole = render::render(&mm, File::PfnDb).unwrap();
+        let row = render::PfnDbWidths::of(&mm).row_len();
+        let header = render::PFN_DB_HEADER.len();
+        assert_eq!(
+            whole.len(),
+            header + row * mm.physical_pages() as usize,
+            "fixed-width rows"
+        );
+        let s = open(&mm, File::PfnDb, 16);
+        let mut rng = XorShift(18);
+        for _ in 0..300 {
+            let offset = rng.below(whole.len() as u64 + 500);
+            let size = 1 + rng.below(20_000) as u32;
+            let got = s.read(&mm, offset, size);
+            let want = crate::fs::handles::slice_at(&whole, offset, size);
+            assert!(got == want, "{arch:?} offset {offset} size {size}");
+        }
+        assert!(s.read(&mm, u64::MAX - 10, 100).is_empty());
+    }
+}
+
+#[test]
+fn a_read_before_the_chunk_starts_over_and_past_the_end_is_empty() {
+    let (mm, pid) = busy_machine(Arch::X64);
+    for file in [
+        File::Process(pid, ProcessFile::Ptes),
+        File::Process(pid, ProcessFile::Workingset),
+        File::PfnList(PageLocation::Free),
+    ] {
+        let whole = render::render(&mm, file).unwrap();
+        let s = open(&mm, file, 5);
+        let tail = whole.len() as u64 - 10;
+        assert_eq!(s.read(&mm, tail, 4096), &whole[tail as usize..]);
+        assert_eq!(
+            s.read(&mm, 3, 50),
+            &whole[3..53],
+            "{file:?}: back to the start"
+        );
+        assert_eq!(s.read(&mm, 200, 100), &whole[200..300]);
+        assert!(s.read(&mm, whole.len() as u64, 10).is_empty());
+        assert!(s.read(&mm, whole.len() as u64 + 7777, 10).is_empty());
+    }
+}
+
+#[test]
+fn each_list_counts_its_pages() {
+    let (mm, _) = busy_machine(Arch::X86);
+    let meminfo = mm.meminfo();
+    let count = |key: &str| meminfo.iter().find(|(k, _)| *k == key).unwrap().1;
+    for (loc, key) in [
+        (PageLocation::Zeroed, "ZeroedPages"),
+        (PageLocation::Free, "FreePages"),
+        (PageLocation::Standby, "StandbyPages"),
+        (PageLocation::Modified, "ModifiedPages"),
+        (PageLocation::Active, "ActivePages"),
+    ] {
+        let text = read_all(&mm, &open(&mm, File::PfnList(loc), 3), 4096);
+        let lines = text.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(lines, count(key), "{loc:?}");
+        assert!(
+            count(key) > 0 || loc == PageLocation::Zeroed,
+            "{loc:?} is empty"
+        );
+    }
+    let by_priority: u64 = (0..8)
+        .map(|p| {
+            let t = read_all(&mm, &open(&mm, File::StandbyList(p), 2), 4096);
+            t.iter().filter(|&&b| b == b'\n').count() as u64
+        })
+        .sum();
+    assert_eq!(by_priority, count("StandbyPages"));
+}
+
+/// Pages taken off the zeroed list while it is read: the listing goes on
+/// after the latest page it gave that is still there, and each line is a
+/// page that was free when its chunk was made.
+#[test]
+fn a_list_that_changes_while_it_is_read_goes_on() {
+    let mm = Mm::new(MmConfig::for_tests(4 << 20, Arch::X86)).unwrap();
+    let pid = mm.create_process("app").unwrap();
+    let before: Vec<u8> = render::render(&mm, File::PfnList(PageLocation::Zeroed)).unwrap();
+    let zeroed_before = before.split(|&b| b == b'\n').count() - 1;
+    let s = open(&mm, File::PfnList(PageLocation::Zeroed), 8);
+    let first = s.read(&mm, 0, 8 * 8);
+    assert!(!first.is_empty());
+    // Take pages off the free list (from its head: the ones just read).
+    let va = alloc(&mm, pid, 0, 64 * PAGE_SIZE, true);
+    dirty(&mm, pid, va, 64);
+    let mut all = first.clone();
+    loop {
+        let got = s.read(&mm, all.len() as u64, 4096);
+        if got.is_empty() {
+            break;
+        }
+        all.extend_from_slice(&got);
+    }
+    let lines = all.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    assert!(lines > 8, "the listing went on past its first chunk");
+    assert!(
+        lines <= zeroed_before,
+        "{lines} lines, {zeroed_before} pages were zeroed"
+    );
+    assert!(all.ends_with(b"\n"));
+}
+
+#[test]
+fn a_process_gone_fails_the_open_and_ends_an_open_listing() {
+    let (mm, pid) = busy_machine(Arch::X86);
+    let s = open(&mm, File::Process(pid, ProcessFile::Ptes), 4);
+    let first = s.read(&mm, 0, 100);
+    assert!(!first.is_empty());
+    mm.terminate_process(pid).unwrap();
+    let mut all = first;
+    for _ in 0..10_000 {
+        let got = s.read(&mm, all.len() as u64, 4096);
+        if got.is_empty() {
+            break;
+        }
+        all.extend_from_slice(&got);
+    }
+    assert!(s.read(&mm, all.len() as u64, 4096).is_empty(), "it ends");
+    assert!(Stream::open(&mm, Source::Ptes(pid)).is_err());
+    assert!(Stream::open(&mm, Source::Workingset(pid)).is_err());
+}
