@@ -196,6 +196,20 @@ impl Machine {
     pub fn new(config: &MmConfig) -> MmResult<Machine> {
         let pages = u32::try_from(config.physical_pages())
             .map_err(|_| mm_err!(INVALID_PARAMETER, "--ram is too large"))?;
+        let fmt = PteFormat::new(config.arch);
+        // A frame whose number does not fit the PTE's PFN field would be mapped as
+        // another frame (its number truncated): refused rather than corrupt. NT's
+        // non-PAE x86 kernel uses no memory above 4 GB (Server 2003 SP1 boots
+        // ntkrnlpa.exe for that); mmfs makes the choice explicit.
+        if u64::from(pages) > fmt.max_physical_pages() {
+            return Err(mm_err!(
+                INVALID_PARAMETER,
+                "--ram {} is more than {} paging can address ({} GB); use --arch pae or x64",
+                config.ram_bytes,
+                config.arch.name(),
+                fmt.max_physical_pages() * PAGE_SIZE >> 30
+            ));
+        }
         let phys = PhysicalMemory::new(pages).map_err(|e| {
             mm_err!(
                 INSUFFICIENT_RESOURCES,
@@ -203,7 +217,6 @@ impl Machine {
                 config.ram_bytes
             )
         })?;
-        let fmt = PteFormat::new(config.arch);
         let mut pagefiles = PagingFiles::new(config.state_dir.clone(), fmt.max_pagefile_slots());
         for (i, spec) in config.pagefiles.iter().enumerate() {
             let name = if i == 0 {
