@@ -8,6 +8,7 @@
 #   tools/scale.sh                     # 125 250 500 1000 processes
 #   tools/scale.sh 100 200             # other sizes
 #   SCALE_RAM=4G tools/scale.sh 1000
+#   tools/scale.sh pages               # pfn/lists/*, verify, usecounts at 1G 2G 4G 8G of RAM
 #   tools/scale.sh rss                 # 64 GiB of RAM, 16 GiB written: the daemon's RSS
 #   SCALE_RSS_RAM=64G SCALE_RSS_WRITE_GB=16 tools/scale.sh rss
 set -euo pipefail
@@ -48,6 +49,9 @@ secs() {
     t1=$EPOCHREALTIME
     echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
 }
+# The daemon's CPU time so far (user + system), in seconds: less swayed by other load
+# on the machine than the wall clock.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat"; }
 rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"; }
 
 # create N : mkdir, alloc 1 MB, write it, read it back, for N processes.
@@ -66,17 +70,20 @@ terminate() {
     local i
     for ((i = 1; i <= $1; i++)); do rmdir "$work/mm/processes/s$i"; done
 }
+per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { print (a - b) * 1000 / n }'; }
 lists() { cat "$work"/mm/pfn/lists/*; }
 
 scale_rows() {
     head -c 1M /dev/urandom > "$work/data"
-    printf '%6s %9s %8s %10s %9s %9s %9s %10s %9s %9s\n' procs create ms/proc ls_procs \
-        usecounts verify lists list_lines terminate rss_MB
+    printf '%6s %9s %8s %8s %10s %9s %9s %9s %10s %9s %8s %9s\n' procs create ms/proc cpu_ms/p \
+        ls_procs usecounts verify lists list_lines terminate cpu_ms/p rss_MB
     local n
     for n in "$@"; do
         mount_mmfs --ram "${SCALE_RAM:-2G}"
-        local tc tl tu tv tp lines tt rss v
+        local tc tl tu tv tp lines tt rss v c0 c1 c2 c3
+        c0=$(cpu_s)
         tc=$(secs create "$n")
+        c1=$(cpu_s)
         [[ $(ls "$work/mm/processes" | grep -c '^s') == "$n" ]] || { echo "scale: not $n listed" >&2; exit 1; }
         tl=$(secs ls -l "$work/mm/processes")
         tu=$(secs cat "$work/mm/system/usecounts")
@@ -86,12 +93,14 @@ scale_rows() {
         tp=$(secs lists)
         lines=$(lists | wc -l)
         rss=$(($(rss_kb) / 1024))
+        c2=$(cpu_s)
         tt=$(secs terminate "$n")
+        c3=$(cpu_s)
         v=$(cat "$work/mm/system/verify")
         [[ $v == ok* ]] || { echo "scale: verify after terminate: $v" >&2; exit 1; }
-        printf '%6d %9s %8.2f %10s %9s %9s %9s %10d %9s %9d\n' "$n" "$tc" \
-            "$(awk -v t="$tc" -v n="$n" 'BEGIN { print t * 1000 / n }')" "$tl" "$tu" "$tv" "$tp" \
-            "$lines" "$tt" "$rss"
+        printf '%6d %9s %8.2f %8.2f %10s %9s %9s %9s %10d %9s %8.2f %9d\n' "$n" "$tc" \
+            "$(per "$tc" 0 "$n")" "$(per "$c1" "$c0" "$n")" "$tl" "$tu" "$tv" "$tp" \
+            "$lines" "$tt" "$(per "$c3" "$c2" "$n")" "$rss"
         unmount_mmfs
     done
 }
@@ -126,8 +135,34 @@ rss_row() {
     unmount_mmfs
 }
 
+# pages SIZE... : the listings against the pages they show: a fresh mount of each RAM
+# size with 256 MB written (one process), then pfn/lists/*, verify and usecounts timed.
+pages_rows() {
+    printf '%8s %10s %10s %9s %9s %9s\n' ram pages list_lines lists verify usecounts
+    local ram
+    for ram in "$@"; do
+        mount_mmfs --ram "$ram"
+        local m=$work/mm/processes/p base tp tv tu lines pages
+        mkdir "$m"
+        printf 'alloc 0 256M reserve,commit readwrite\n' > "$m/control"
+        read -r _ base _ < "$m/control"
+        dd if=/dev/zero of="$m/mem" seek=$((base)) oflag=seek_bytes bs=1M count=256 status=none
+        tp=$(secs lists)
+        lines=$(lists | wc -l)
+        tv=$(secs cat "$work/mm/system/verify")
+        tu=$(secs cat "$work/mm/system/usecounts")
+        pages=$(awk '$1 == "PhysicalPages:" { print $2 }' "$work/mm/system/meminfo")
+        printf '%8s %10d %10d %9s %9s %9s\n' "$ram" "$pages" "$lines" "$tp" "$tv" "$tu"
+        unmount_mmfs
+    done
+}
+
 if [[ ${1:-} == rss ]]; then
     rss_row
+elif [[ ${1:-} == pages ]]; then
+    shift
+    [[ $# -gt 0 ]] || set -- 1G 2G 4G 8G
+    pages_rows "$@"
 else
     [[ $# -gt 0 ]] || set -- 125 250 500 1000
     scale_rows "$@"

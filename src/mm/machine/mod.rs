@@ -204,8 +204,8 @@ impl Machine {
         if u64::from(pages) > fmt.max_physical_pages() {
             return Err(mm_err!(
                 INVALID_PARAMETER,
-                "--ram {} is more than {} paging can address ({} GB); use --arch pae or x64",
-                config.ram_bytes,
+                "--ram {} MB is more than {} paging can address ({} GB); use --arch pae or x64",
+                config.ram_bytes >> 20,
                 config.arch.name(),
                 fmt.max_physical_pages() * PAGE_SIZE >> 30
             ));
