@@ -340,7 +340,11 @@ mod tests {
         assert_eq!(parse(&["/m", "--ram", "64G"]).unwrap().arch(), Arch::Pae);
         assert_eq!(parse(&["/m", "--ram", "128G"]).unwrap().arch(), Arch::X64);
         let o = parse(&["/m", "--ram", "64G", "--arch", "x86"]).unwrap();
-        assert_eq!(o.arch(), Arch::X86, "an explicit --arch is kept (the core refuses it)");
+        assert_eq!(
+            o.arch(),
+            Arch::X86,
+            "an explicit --arch is kept (the core refuses it)"
+        );
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl Machine {
                 "--ram {} MB is more than {} paging can address ({} GB); use --arch pae or x64",
                 config.ram_bytes >> 20,
                 config.arch.name(),
-                fmt.max_physical_pages() * PAGE_SIZE >> 30
+                (fmt.max_physical_pages() * PAGE_SIZE) >> 30
             ));
         }
         let phys = PhysicalMemory::new(pages).map_err(|e| {
