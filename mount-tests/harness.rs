@@ -444,6 +444,7 @@ scenarios! {
     readme_files,
     control_files,
     processes_and_pids,
+    scale_processes,
     config_and_layout,
     mem_roundtrip,
     error_paths,

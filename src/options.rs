@@ -51,9 +51,10 @@ pub struct MachineOptions {
     pub ram: u64,
 
     /// Paging format and address-space layout: x86 (2-level, 4-byte PTEs), pae (3-level,
-    /// 8-byte PTEs) or x64 (4-level).
-    #[arg(long, value_name = "ARCH", default_value = "x86", value_parser = parse_arch)]
-    pub arch: Arch,
+    /// 8-byte PTEs) or x64 (4-level). Default x86, or pae when --ram is above the 4 GB
+    /// x86 paging addresses (x64 above pae's 64 GB).
+    #[arg(long, value_name = "ARCH", value_parser = parse_arch)]
+    pub arch: Option<Arch>,
 
     /// x86/pae: give user mode 3 GB of address space (the /3GB boot option).
     #[arg(long = "3gb")]
@@ -231,10 +232,22 @@ impl MachineOptions {
         ))
     }
 
+    /// The arch asked for, or the default for the RAM: x86 up to 4 GB; above that the
+    /// PAE kernel, as Server 2003 SP1's loader boots ntkrnlpa.exe on a machine with
+    /// memory above 4 GB; x64 above PAE's 64 GB.
+    pub fn arch(&self) -> Arch {
+        match self.arch {
+            Some(a) => a,
+            None if self.ram <= 4 << 30 => Arch::X86,
+            None if self.ram <= 64 << 30 => Arch::Pae,
+            None => Arch::X64,
+        }
+    }
+
     /// The memory manager's configuration. Temporary directories are supplied by the caller,
     /// which owns their lifetime.
     pub fn to_config(&self, state_dir: PathBuf, files_dir: PathBuf) -> Result<MmConfig, String> {
-        if self.three_gb && self.arch == Arch::X64 {
+        if self.three_gb && self.arch() == Arch::X64 {
             return Err("--3gb applies to x86 and pae only".to_string());
         }
         let pagefiles = if self.pagefile.is_empty() {
@@ -247,7 +260,7 @@ impl MachineOptions {
         }
         Ok(MmConfig {
             ram_bytes: self.ram,
-            arch: self.arch,
+            arch: self.arch(),
             three_gb: self.three_gb,
             pagefiles,
             state_dir,
@@ -322,10 +335,23 @@ mod tests {
     }
 
     #[test]
+    fn ram_above_what_x86_paging_addresses_defaults_to_pae_then_x64() {
+        assert_eq!(parse(&["/m", "--ram", "4G"]).unwrap().arch(), Arch::X86);
+        assert_eq!(parse(&["/m", "--ram", "64G"]).unwrap().arch(), Arch::Pae);
+        assert_eq!(parse(&["/m", "--ram", "128G"]).unwrap().arch(), Arch::X64);
+        let o = parse(&["/m", "--ram", "64G", "--arch", "x86"]).unwrap();
+        assert_eq!(
+            o.arch(),
+            Arch::X86,
+            "an explicit --arch is kept (the core refuses it)"
+        );
+    }
+
+    #[test]
     fn defaults_follow_the_spec() {
         let o = parse(&["/tmp/mm"]).unwrap();
         assert_eq!(o.ram, 256 << 20);
-        assert_eq!(o.arch, Arch::X86);
+        assert_eq!(o.arch(), Arch::X86);
         assert!(!o.three_gb);
         assert_eq!(o.clock, ClockMode::Auto);
         assert!(o.pagefile.is_empty());
@@ -357,7 +383,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.ram, 64 << 20);
-        assert_eq!(o.arch, Arch::Pae);
+        assert_eq!(o.arch(), Arch::Pae);
         assert!(o.three_gb && o.allow_other);
         assert_eq!(o.clock, ClockMode::Manual);
         assert_eq!(

@@ -47,7 +47,7 @@ use crate::mm::base::config::MmConfig;
 use crate::mm::base::counters::SystemCounters;
 use crate::mm::base::events::EventLog;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid};
 use crate::mm::base::wakeups::Wakeups;
 use crate::mm::hw::layout::Layout;
 use crate::mm::hw::physmem::PhysicalMemory;
@@ -189,6 +189,27 @@ pub struct Machine {
     pub resident: ResidentCharges,
 }
 
+/// A frame whose number does not fit the PTE's PFN field would be mapped as another
+/// frame (its number truncated): such RAM is refused at boot rather than corrupted.
+/// NT's non-PAE x86 kernel uses no memory above 4 GB (Server 2003 SP1 boots
+/// ntkrnlpa.exe for that); mmfs makes the choice explicit (STATUS_INVALID_PARAMETER).
+fn ram_fits_pfn_field(config: &MmConfig, fmt: &PteFormat) -> MmResult<()> {
+    if config.physical_pages() <= fmt.max_physical_pages() {
+        return Ok(());
+    }
+    let wider = match config.arch {
+        Arch::X64 => "",
+        _ => "; use --arch pae or x64",
+    };
+    Err(mm_err!(
+        INVALID_PARAMETER,
+        "--ram {} MB is more than {} PTEs can name ({} GB){wider}",
+        config.ram_bytes >> 20,
+        config.arch.name(),
+        (fmt.max_physical_pages() * PAGE_SIZE) >> 30
+    ))
+}
+
 impl Machine {
     /// Boots the hardware and the memory manager's global state: simulated RAM
     /// (every page zeroed), the PFN database, the paging files (host files in
@@ -196,6 +217,8 @@ impl Machine {
     pub fn new(config: &MmConfig) -> MmResult<Machine> {
         let pages = u32::try_from(config.physical_pages())
             .map_err(|_| mm_err!(INVALID_PARAMETER, "--ram is too large"))?;
+        let fmt = PteFormat::new(config.arch);
+        ram_fits_pfn_field(config, &fmt)?;
         let phys = PhysicalMemory::new(pages).map_err(|e| {
             mm_err!(
                 INSUFFICIENT_RESOURCES,
@@ -203,7 +226,6 @@ impl Machine {
                 config.ram_bytes
             )
         })?;
-        let fmt = PteFormat::new(config.arch);
         let mut pagefiles = PagingFiles::new(config.state_dir.clone(), fmt.max_pagefile_slots());
         for (i, spec) in config.pagefiles.iter().enumerate() {
             let name = if i == 0 {

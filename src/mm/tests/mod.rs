@@ -1228,3 +1228,20 @@ fn kernel_mem_reads_the_system_space_through_the_system_process() {
         assert_verified(&mm);
     }
 }
+
+/// RAM beyond what the PTE's PFN field names is refused at boot: before, a 64 GB x86
+/// machine mapped frame 0x1000013 as frame 0x13 (a page table), so writes landed in
+/// another page. Exactly as much as the field names boots.
+#[test]
+fn ram_beyond_the_pfn_field_is_refused_at_boot() {
+    for (ram, arch) in [(4u64 << 30, Arch::X86), (64 << 30, Arch::Pae)] {
+        let Err(e) = Mm::new(MmConfig::for_tests(ram + PAGE_SIZE, arch)) else {
+            panic!("{arch:?} booted with a frame its PTEs cannot name");
+        };
+        assert_eq!(e.status, NtStatus::INVALID_PARAMETER);
+    }
+    for (ram, arch) in [(4u64 << 30, Arch::X86), (64 << 30, Arch::Pae)] {
+        let mm = Mm::new(MmConfig::for_tests(ram, arch)).unwrap();
+        assert_eq!(u64::from(mm.physical_pages()), ram / PAGE_SIZE);
+    }
+}

@@ -218,6 +218,12 @@ impl PteFormat {
     /// How many pages a paging file may hold: PageFileHigh's range (x86: 20 bits,
     /// 4 GB; PAE and x64: 32 bits). The all-ones offset is left out: x86 reserves
     /// it (MI_PTE_LOOKUP_NEEDED) in prototype pointers.
+    /// How many physical pages the PFN field can name: 4 GB of RAM on x86 (20 bits),
+    /// 64 GB on PAE (24), 1 TB on x64 (28, as modelled here).
+    pub fn max_physical_pages(&self) -> u64 {
+        1u64 << self.spec.pfn_bits
+    }
+
     pub fn max_pagefile_slots(&self) -> u64 {
         (1u64 << self.spec.page_file_high_bits) - 1
     }
