@@ -163,7 +163,8 @@ fn install_handler() -> bool {
             libc::sigemptyset(&mut new.sa_mask);
             let old = Box::into_raw(Box::new(std::mem::zeroed::<libc::sigaction>()));
             if libc::sigaction(libc::SIGBUS, &new, old) == 0 {
-                PREVIOUS_IS_SIGINFO.store((*old).sa_flags & libc::SA_SIGINFO != 0, Ordering::SeqCst);
+                PREVIOUS_IS_SIGINFO
+                    .store((*old).sa_flags & libc::SA_SIGINFO != 0, Ordering::SeqCst);
                 PREVIOUS.store(old as usize, Ordering::SeqCst);
                 INSTALLED.store(true, Ordering::SeqCst);
             } else {
