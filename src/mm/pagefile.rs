@@ -77,8 +77,10 @@ pub struct PagingFileInfo {
 }
 
 /// Does a paging file's I/O without the paging-file lock: clone the `Arc` under the
-/// lock, drop the lock, then read or write. Positioned I/O (pread/pwrite) needs no
-/// file position, so any number of threads may use one handle at once.
+/// lock, drop the lock, then read or write. A memcpy through the mapping of the
+/// minimum size (`host_map.rs`, guarded against SIGBUS), positioned I/O
+/// (pread/pwrite) beyond it or once the mapping is retired: neither needs a file
+/// position, so any number of threads may use one handle at once.
 pub struct PagefileIo {
     file: File,
     /// The first `minimum` pages mapped (`host_map.rs`); None when the host
