@@ -19,6 +19,8 @@
 //! Page I/O goes through [`PagefileIo`], which the caller clones out under that lock
 //! and uses after dropping it, so no disk access happens with the lock held.
 
+mod host_map;
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -28,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::PAGE_SIZE;
+use host_map::HostMap;
 
 /// NT supports at most 16 paging files (`PageFileLow` is 4 bits).
 pub const MAX_PAGING_FILES: usize = 16;
@@ -74,10 +77,15 @@ pub struct PagingFileInfo {
 }
 
 /// Does a paging file's I/O without the paging-file lock: clone the `Arc` under the
-/// lock, drop the lock, then read or write. Positioned I/O (pread/pwrite) needs no
-/// file position, so any number of threads may use one handle at once.
+/// lock, drop the lock, then read or write. A memcpy through the mapping of the
+/// minimum size (`host_map.rs`, guarded against SIGBUS), positioned I/O
+/// (pread/pwrite) beyond it or once the mapping is retired: neither needs a file
+/// position, so any number of threads may use one handle at once.
 pub struct PagefileIo {
     file: File,
+    /// The first `minimum` pages mapped (`host_map.rs`); None when the host
+    /// refused, and pread/pwrite do everything.
+    map: Option<HostMap>,
     pages_written: AtomicU64,
     pages_read: AtomicU64,
 }
@@ -87,7 +95,13 @@ impl PagefileIo {
     /// Counts pages_written on success.
     pub fn write_pages(&self, first_slot: u32, data: &[u8]) -> io::Result<()> {
         let pages = whole_pages(data.len())?;
-        self.file.write_all_at(data, slot_offset(first_slot))?;
+        let at = slot_offset(first_slot);
+        // A memcpy into the mapping when it can (the minimum size, never retired);
+        // pwrite otherwise, and whenever the copy faulted, so a host error comes
+        // back as an error and the page stays dirty.
+        if !self.map.as_ref().is_some_and(|m| m.write(at, data)) {
+            self.file.write_all_at(data, at)?;
+        }
         self.pages_written.fetch_add(pages, Ordering::Relaxed);
         Ok(())
     }
@@ -96,7 +110,12 @@ impl PagefileIo {
     /// (`UnexpectedEof`). Counts pages_read on success.
     pub fn read_pages(&self, first_slot: u32, buf: &mut [u8]) -> io::Result<()> {
         let pages = whole_pages(buf.len())?;
-        self.file.read_exact_at(buf, slot_offset(first_slot))?;
+        let at = slot_offset(first_slot);
+        // As for `write_pages`: a failed copy is redone by pread, whose error
+        // becomes STATUS_IN_PAGE_ERROR.
+        if !self.map.as_ref().is_some_and(|m| m.read(at, buf)) {
+            self.file.read_exact_at(buf, at)?;
+        }
         self.pages_read.fetch_add(pages, Ordering::Relaxed);
         Ok(())
     }
@@ -457,6 +476,9 @@ impl PagingFiles {
             hint: 1,
             longest_bound: (minimum_pages - 1).min(u64::from(MAX_CLUSTER)) as u32,
             io: Arc::new(PagefileIo {
+                map: usize::try_from(minimum_pages * PAGE_SIZE)
+                    .ok()
+                    .and_then(|len| HostMap::new(&file, len)),
                 file,
                 pages_written: AtomicU64::new(0),
                 pages_read: AtomicU64::new(0),
@@ -914,6 +936,49 @@ mod tests {
         );
         assert!(pf.find("nope").is_none());
         assert!(pf.verify().is_empty());
+    }
+
+    #[test]
+    fn pages_go_through_the_mapping_and_reach_the_host_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pf = files(dir.path());
+        pf.create("a", 16, 32).unwrap();
+        let io = pf.io(0).unwrap();
+        assert!(io.map.is_some(), "the minimum size is mapped");
+        io.write_pages(2, &[9; 8192]).unwrap();
+        // pread of the host file sees what the memcpy put in the page cache.
+        let mut page = [0; 4096];
+        io.file.read_exact_at(&mut page, 3 * PAGE_SIZE).unwrap();
+        assert_eq!(page, [9; 4096]);
+        // Beyond the minimum (a grown file) pread/pwrite do it.
+        pf.io(0).unwrap().file.set_len(20 * PAGE_SIZE).unwrap();
+        io.write_pages(18, &[5; 4096]).unwrap();
+        io.read_pages(18, &mut page).unwrap();
+        assert_eq!(page, [5; 4096]);
+        assert_eq!((io.pages_written(), io.pages_read()), (3, 1));
+    }
+
+    #[test]
+    fn a_host_error_under_the_mapping_is_an_error_not_a_sigbus() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pf = files(dir.path());
+        pf.create("a", 16, 16).unwrap();
+        let io = pf.io(0).unwrap();
+        io.write_pages(1, &[7; 4096]).unwrap();
+        // The host file cut short under the mapping: touching slot 4 through it
+        // raises SIGBUS; the guarded copy survives it and pread reports the error.
+        io.file.set_len(2 * PAGE_SIZE).unwrap();
+        let mut page = [0; 4096];
+        let e = io.read_pages(4, &mut page).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(io.map.as_ref().unwrap().is_retired());
+        assert_eq!(io.pages_read(), 0, "a failed read is not counted");
+        // From then on pread/pwrite: slot 1 is still there, and writes extend the file.
+        io.read_pages(1, &mut page).unwrap();
+        assert_eq!(page, [7; 4096]);
+        io.write_pages(4, &[3; 4096]).unwrap();
+        io.read_pages(4, &mut page).unwrap();
+        assert_eq!(page, [3; 4096]);
     }
 
     #[test]
