@@ -489,6 +489,7 @@ scenarios! {
     history_dashboard,
     history_auto,
     pictures_map,
+    control_round_trips,
 }
 
 /// Every script in the scenario directory runs as a test.
