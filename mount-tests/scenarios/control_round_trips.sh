@@ -4,6 +4,7 @@
 # generated ones; a read-only descriptor gets no FLUSH at close; getxattr is
 # answered by the kernel (EOPNOTSUPP) once mmfs has said it has none.
 source "$MMFS_LIB"
+need python3 python3
 ctl=$MMFS/system/control
 
 # `>` on files/: the open truncates, read-write or read-only (as truncate(2) did).
