@@ -54,7 +54,7 @@ fn writable(flags: i32) -> bool {
 impl Volume {
     /// Opens the regular file `id`. Returns the handle.
     /// With O_TRUNC (FUSE_ATOMIC_O_TRUNC: no setattr follows) the file is
-    /// truncated through the cache first, as the setattr did; if that fails
+    /// then truncated through the cache, as the setattr did; if that fails
     /// (a process maps it: EBUSY) the open fails and nothing is kept.
     pub fn open(&self, mm: &Mm, id: u64, flags: i32) -> Result<u64, Errno> {
         let (fd, st, path) = self.open_node(id, host_flags(flags))?;
