@@ -3,7 +3,9 @@
 //! mmfs, so `tools/bench.sh` measures what mmfs adds on top of FUSE itself.
 //! `data2` is a second name (and inode) for the same bytes: the kernel lets only
 //! one direct-I/O write into an inode at a time, so two parallel writers need two
-//! inodes, as two processes' `mem` files are on mmfs.
+//! inodes, as two processes' `mem` files are on mmfs. `small` is the first
+//! `SMALL_SIZE` bytes of the same bytes: a file short enough to `cat`, as the
+//! bench's control row does with a control file's outcome.
 //!
 //!     cargo run --release --example nullfs -- MOUNTPOINT [SIZE]
 //!
@@ -27,6 +29,9 @@ use nix::sys::signal::{SigSet, Signal};
 
 const DATA_INO: u64 = 2;
 const DATA2_INO: u64 = 3;
+const SMALL_INO: u64 = 4;
+/// `small`'s size: room for a control-file outcome line (`ok 0x10000 0x10000`).
+const SMALL_SIZE: u64 = 64;
 const TTL: Duration = Duration::from_secs(60);
 
 struct NullFs {
@@ -54,11 +59,18 @@ fn pages(offset: u64, len: usize) -> impl Iterator<Item = (Pfn, usize, usize)> {
 }
 
 impl NullFs {
-    fn attr(&self, ino: u64) -> FileAttr {
-        let (kind, perm, size) = if ino == DATA_INO || ino == DATA2_INO {
-            (FileType::RegularFile, 0o666, self.size)
+    fn size_of(&self, ino: u64) -> u64 {
+        if ino == SMALL_INO {
+            SMALL_SIZE.min(self.size)
         } else {
-            (FileType::Directory, 0o755, 0)
+            self.size
+        }
+    }
+
+    fn attr(&self, ino: u64) -> FileAttr {
+        let (kind, perm, size) = match ino {
+            DATA_INO | DATA2_INO | SMALL_INO => (FileType::RegularFile, 0o666, self.size_of(ino)),
+            _ => (FileType::Directory, 0o755, 0),
         };
         FileAttr {
             ino: INodeNo(ino),
@@ -85,13 +97,14 @@ impl Filesystem for NullFs {
         match (parent.0, name.to_str()) {
             (1, Some("data")) => reply.entry(&TTL, &self.attr(DATA_INO), Generation(0)),
             (1, Some("data2")) => reply.entry(&TTL, &self.attr(DATA2_INO), Generation(0)),
+            (1, Some("small")) => reply.entry(&TTL, &self.attr(SMALL_INO), Generation(0)),
             _ => reply.error(Errno::ENOENT),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match ino.0 {
-            1 | DATA_INO | DATA2_INO => reply.attr(&TTL, &self.attr(ino.0)),
+            1 | DATA_INO | DATA2_INO | SMALL_INO => reply.attr(&TTL, &self.attr(ino.0)),
             _ => reply.error(Errno::ENOENT),
         }
     }
@@ -117,7 +130,7 @@ impl Filesystem for NullFs {
         reply: ReplyAttr,
     ) {
         match ino.0 {
-            1 | DATA_INO | DATA2_INO => reply.attr(&TTL, &self.attr(ino.0)),
+            1 | DATA_INO | DATA2_INO | SMALL_INO => reply.attr(&TTL, &self.attr(ino.0)),
             _ => reply.error(Errno::ENOENT),
         }
     }
@@ -129,7 +142,7 @@ impl Filesystem for NullFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         size: u32,
@@ -137,7 +150,7 @@ impl Filesystem for NullFs {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let end = (offset.saturating_add(size as u64)).min(self.size);
+        let end = (offset.saturating_add(size as u64)).min(self.size_of(ino.0));
         let n = end.saturating_sub(offset) as usize;
         let mut out = vec![0u8; n];
         let mut done = 0;
@@ -151,7 +164,7 @@ impl Filesystem for NullFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -160,10 +173,11 @@ impl Filesystem for NullFs {
         _lock: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        if offset >= self.size {
+        let size = self.size_of(ino.0);
+        if offset >= size {
             return reply.error(Errno::ENOSPC);
         }
-        let n = data.len().min((self.size - offset) as usize);
+        let n = data.len().min((size - offset) as usize);
         let mut done = 0;
         for (page, off, len) in pages(offset, n) {
             self.data.write(page, off, &data[done..done + len]);
@@ -188,6 +202,7 @@ impl Filesystem for NullFs {
             (1, FileType::Directory, ".."),
             (DATA_INO, FileType::RegularFile, "data"),
             (DATA2_INO, FileType::RegularFile, "data2"),
+            (SMALL_INO, FileType::RegularFile, "small"),
         ];
         for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {

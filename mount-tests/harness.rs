@@ -491,6 +491,7 @@ scenarios! {
     history_auto,
     pictures_map,
     listing_stream,
+    control_round_trips,
 }
 
 /// Every script in the scenario directory runs as a test.

@@ -162,6 +162,45 @@ mod tests {
         assert!(h.take_lines(&with_nl, 1).is_err());
     }
 
+    /// Only a control file opened for writing asks the kernel for a FLUSH at
+    /// each close (FOPEN_NOFLUSH otherwise, issue 18): its partial line runs when
+    /// its writer closes, so that descriptor must still see the close.
+    #[test]
+    fn only_control_files_opened_for_writing_are_flushed() {
+        use crate::fs::access::{READ, WRITE, Who};
+        use crate::fs::inode::ROOT_INO;
+        use crate::fs::{MmFs, ReadFrom};
+        let mm = std::sync::Arc::new(Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap());
+        let fs = MmFs::new(std::sync::Arc::clone(&mm)).unwrap();
+        let root = Who { uid: 0, gid: 0 };
+        let (system, _) = fs.lookup(ROOT_INO, "system", root).unwrap();
+        let (control, _) = fs.lookup(system, "control", root).unwrap();
+        let (counters, _) = fs.lookup(system, "counters", root).unwrap();
+        assert!(!fs.open(control, READ, root).unwrap().flush);
+        assert!(!fs.open(counters, READ, root).unwrap().flush);
+        let (procs, _) = fs.lookup(ROOT_INO, "processes", root).unwrap();
+        let (app, _) = fs.mkdir(procs, "app", root).unwrap();
+        let (mem, _) = fs.lookup(app, "mem", root).unwrap();
+        assert!(!fs.open(mem, READ | WRITE, root).unwrap().flush);
+        for want in [WRITE, READ | WRITE] {
+            let o = fs.open(control, want, root).unwrap();
+            assert!(o.flush);
+            fs.write(o.fh, 0, b"tick 1", 7, root).unwrap();
+            let before = mm.clock().now_ms();
+            fs.flush(o.fh, Some(7)).unwrap();
+            assert_eq!(
+                mm.clock().now_ms(),
+                before + 1000,
+                "the partial line ran at close"
+            );
+            let Ok(ReadFrom::Bytes(text)) = fs.read(o.fh, 0, 100) else {
+                panic!("no outcome")
+            };
+            assert!(text.starts_with(b"ok time_ms="));
+            fs.release(o.fh).unwrap();
+        }
+    }
+
     #[test]
     fn lines_stop_at_the_first_failure() {
         let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();

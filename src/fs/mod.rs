@@ -73,6 +73,9 @@ pub struct Opened {
     pub fh: u64,
     /// A stream (`system/events`): no offsets, reads may block.
     pub stream: bool,
+    /// Whether a close must reach [`MmFs::flush`]: only a control file opened
+    /// for writing, where a partial line runs when its writer closes (SPEC §3).
+    pub flush: bool,
 }
 
 /// What a read is served from.
@@ -282,9 +285,11 @@ impl MmFs {
             }
         };
         let stream = matches!(handle, Handle::Events(_));
+        let flush = write && matches!(handle, Handle::Control(_));
         Ok(Opened {
             fh: lock(&self.handles).insert(handle),
             stream,
+            flush,
         })
     }
 

@@ -53,10 +53,29 @@ fn writable(flags: i32) -> bool {
 
 impl Volume {
     /// Opens the regular file `id`. Returns the handle.
+    /// With O_TRUNC (FUSE_ATOMIC_O_TRUNC: no setattr follows) the file is
+    /// then truncated through the cache, as the setattr did; if that fails
+    /// (a process maps it: EBUSY) the open fails and nothing is kept.
     pub fn open(&self, mm: &Mm, id: u64, flags: i32) -> Result<u64, Errno> {
         let (fd, st, path) = self.open_node(id, host_flags(flags))?;
         st.require_file()?;
-        Ok(self.open_cached(mm, id, fd, &st, &path, flags)?.0)
+        let (fh, open) = self.open_cached(mm, id, fd, &st, &path, flags)?;
+        if flags & libc::O_TRUNC != 0 {
+            let truncated = if writable(flags) {
+                match open.cached().as_ref() {
+                    Some(c) => mm.cache_set_size(c, 0).map_err(errno),
+                    None => Ok(()),
+                }
+            } else {
+                // A read-only descriptor cannot truncate: by name, as the setattr did.
+                self.truncate_by_name(mm, id, 0)
+            };
+            if let Err(e) = truncated {
+                let _ = self.release(mm, fh);
+                return Err(e);
+            }
+        }
+        Ok(fh)
     }
 
     /// Hands the host file `fd` (stat `st`) to the cache and records the

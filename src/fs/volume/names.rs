@@ -344,7 +344,7 @@ impl Volume {
     }
 
     /// truncate(2) without an open file: opened for it, through the cache.
-    fn truncate_by_name(&self, mm: &Mm, id: u64, size: u64) -> Result<(), Errno> {
+    pub(super) fn truncate_by_name(&self, mm: &Mm, id: u64, size: u64) -> Result<(), Errno> {
         let flags = libc::O_RDWR | libc::O_NONBLOCK;
         let (fd, st, path) = self.open_node(id, flags)?;
         st.require_file()?;
