@@ -367,9 +367,8 @@ impl PagingFile {
     /// allocates it: paging files are never sparse).
     /// On an error the file is cut back to `old` pages, as it was.
     fn grow_host_file(&self, old: u64, new: u64) -> io::Result<()> {
-        allocate_host_pages(&self.io.file, old, new).map_err(|e| {
+        allocate_host_pages(&self.io.file, old, new).inspect_err(|_| {
             let _ = self.set_host_len(old);
-            e
         })
     }
 
@@ -1004,7 +1003,11 @@ mod tests {
             "{} bytes allocated for a 1 MB minimum",
             allocated_bytes(dir.path(), "a")
         );
-        assert_eq!(pf.unallocated_bytes(), 0, "nothing promised but unallocated");
+        assert_eq!(
+            pf.unallocated_bytes(),
+            0,
+            "nothing promised but unallocated"
+        );
         assert_eq!(pf.extend(300), 300);
         assert!(allocated_bytes(dir.path(), "a") >= 556 * PAGE_SIZE);
         assert_eq!(pf.unallocated_bytes(), 0);
