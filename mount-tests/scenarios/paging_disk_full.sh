@@ -1,5 +1,6 @@
-# The paging file's volume fills up (a 12 MB tmpfs as --state-dir, then a file
-# takes every free byte): paging-file writes fail with ENOSPC and the pages stay
+# The paging file's volume fills up (a 12 MB tmpfs as --state-dir, then the
+# paging file's unwritten slots are punched out and a file takes every free
+# byte): paging-file writes fail with ENOSPC and the pages stay
 # modified, counted and traced; the paging file cannot grow, so a commit beyond
 # the limit fails with STATUS_COMMITMENT_LIMIT; memory runs out (ENOMEM) rather
 # than lose a byte; readers see the bytes written or an error, never others.
@@ -24,6 +25,17 @@ head -c 2M /dev/urandom > a.bin
 head -c 4M /dev/urandom > b.bin
 mkdir "$A" "$B"
 
+# The minimum size of the paging file is on the volume from the start (not
+# sparse): 4 MB of blocks before a page is written.
+(( $(stat -c %b "$STATE/pagefile.sys") * 512 >= 4194304 )) || fail "the minimum is not allocated"
+# A paging file larger than the volume's free space is refused at creation with
+# STATUS_DISK_FULL, and leaves neither a host file nor a pagefiles/ entry.
+limit=$(meminfo CommitLimit)
+expect_cmd_error "No space left on device" STATUS_DISK_FULL "$MMFS/pagefiles/control" 'create huge.sys 16M 32M'
+[[ ! -e "$STATE/huge.sys" ]] || fail "huge.sys left on the volume"
+! listed "$MMFS/pagefiles" huge.sys || fail "huge.sys listed"
+assert_eq "$(meminfo CommitLimit)" "$limit" "commit limit after the refused create"
+
 # With room on the volume: a's 2 MB go to the paging file.
 read -r abase _ <<< "$(cmd "$A/control" 'alloc 0 2M reserve,commit readwrite')"
 mem_write "$A" "$abase" if=a.bin bs=64K conv=notrunc
@@ -32,7 +44,13 @@ assert_eq "$(cmd "$S" flush-modified)" "pages=512" "the first flush"
 assert_eq "$(pf PagesWritten)" "512"
 assert_eq "$(pf CurrentSize)" "4194304" "the paging file at its minimum"
 
-# Another file takes every free byte of the volume.
+# The minimum was allocated when the paging file was created (NtCreatePagingFile;
+# fallocate), so a full volume alone could not fail a page write. Another program
+# punches the blocks of the slots a did not write out of the file (as a host
+# without fallocate would have left them: sparse); then another file takes every
+# free byte of the volume.
+a_end=$(( (512 + 1) * 4096 ))
+fallocate --punch-hole --offset "$a_end" --length $(( 4194304 - a_end )) "$STATE/pagefile.sys"
 dd if=/dev/zero of="$STATE/filler" bs=64K status=none 2> /dev/null || true
 assert_eq "$(stat -f -c %a "$STATE")" "0" "free blocks on the full volume"
 

@@ -592,12 +592,15 @@ files (by at least 16 MB, up to their maximum) before failing with ENOMEM
 (STATUS_COMMITMENT_LIMIT); the segment dereference thread grows them above 90%
 use and shrinks them below 80%.
 
-The host files are sparse, but space is reckoned as NT allocates it: a file is
-created only if the state directory's volume has room for its minimum (else
-ENOSPC, STATUS_DISK_FULL), and grows only while 1 MB of the volume stays free
-(MmMinimumFreeDiskSpace), counting slots never written as taken; on a full
-volume the files quietly stay as they are, and so does the commit limit. If
-the volume fills anyway (another file takes the space), writes of modified
+As NT's, the host files are allocated, not sparse (fallocate): a file is
+created with its minimum size on the state directory's volume (else ENOSPC,
+STATUS_DISK_FULL, and no file is left), and each extension is allocated when
+the file grows, only while 1 MB of the volume stays free
+(MmMinimumFreeDiskSpace); on a full volume the files quietly stay as they are,
+and so does the commit limit, while page writes into the allocated slots go on.
+On a host file system without fallocate the files are sparse (the log says so)
+and slots never written count as taken. If the blocks go anyway (a sparse file
+on a volume another file fills, or blocks punched out), writes of modified
 pages fail: the pages stay on the modified list, pagefile_write_errors in
 system/counters counts the failed writes and system/events shows
 pagefile.write-error ... error=ENOSPC. Nothing is lost; once RAM is full of

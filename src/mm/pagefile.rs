@@ -362,8 +362,18 @@ impl PagingFile {
         self.io.file.set_len(pages * PAGE_SIZE)
     }
 
-    /// Bytes of the file's length the host has not allocated yet (slots never
-    /// written: the host file is sparse).
+    /// Grows the host file from `old` to `new` pages with the new blocks allocated
+    /// (MiAttemptPageFileExtension sets the new end of file on the volume, and NTFS
+    /// allocates it: paging files are never sparse).
+    /// On an error the file is cut back to `old` pages, as it was.
+    fn grow_host_file(&self, old: u64, new: u64) -> io::Result<()> {
+        allocate_host_pages(&self.io.file, old, new).inspect_err(|_| {
+            let _ = self.set_host_len(old);
+        })
+    }
+
+    /// Bytes of the file's length the host has not allocated (0 once fallocate
+    /// allocated it; slots never written where the host has no fallocate).
     fn unallocated_bytes(&self) -> u64 {
         use std::os::unix::fs::MetadataExt;
         let len = self.current() * PAGE_SIZE;
@@ -416,7 +426,7 @@ impl PagingFiles {
     }
 
     /// NtCreatePagingFile: creates (or truncates) the host file `dir/name`, sized to
-    /// `minimum_pages` with set_len (sparse), and returns its index. On failure nothing
+    /// `minimum_pages` with its blocks allocated (fallocate), and returns its index. On failure nothing
     /// changes and no host file is left behind. NT allocates the minimum on the
     /// volume, so it fails with STATUS_DISK_FULL when the volume cannot hold it
     /// (see [`PagingFiles::volume_room`]).
@@ -495,9 +505,9 @@ impl PagingFiles {
 
     /// What the host volume of the state directory can still give the paging
     /// files: its free space less the slots they own but never wrote. NT's paging
-    /// files are allocated in full; mmfs's host files are sparse, so the space a
-    /// slot will take when written counts as taken already. `None` when the volume
-    /// cannot be asked.
+    /// files are allocated in full, and so are mmfs's (fallocate); where the host
+    /// cannot, they are sparse, and the space a slot will take when written counts
+    /// as taken already. `None` when the volume cannot be asked.
     fn volume_room(&self) -> Option<u64> {
         let free = free_bytes(&nix::sys::statvfs::statvfs(&self.dir).ok()?);
         Some(free.saturating_sub(self.unallocated_bytes()))
@@ -670,7 +680,7 @@ impl PagingFiles {
                 );
                 continue;
             }
-            if let Err(e) = f.set_host_len(new) {
+            if let Err(e) = f.grow_host_file(old, new) {
                 f.bitmap.truncate(old);
                 log::error!(
                     "cannot extend paging file {i} ({}) to {new} pages: {}: {e}",
@@ -877,12 +887,50 @@ fn create_host_file(dir: &Path, path: &Path, pages: u64, promised: u64) -> MmRes
             ));
         }
     }
-    if let Err(e) = file.set_len(pages * PAGE_SIZE) {
+    if let Err(e) = allocate_host_pages(&file, 0, pages) {
         drop(file);
         let _ = std::fs::remove_file(path);
+        if e.kind() == io::ErrorKind::StorageFull {
+            // The volume-room check above raced with another writer, or the
+            // host counts blocks differently (metadata): still NT's disk full.
+            return Err(mm_err!(
+                DISK_FULL,
+                "cannot allocate the minimum size of {} bytes of paging file {}: {e}",
+                pages * PAGE_SIZE,
+                path.display()
+            ));
+        }
         return Err(host_error(&format!("size to {pages} pages the"), e));
     }
     Ok(file)
+}
+
+/// Makes the host file `to` pages long with the blocks of pages `[from, to)`
+/// allocated (fallocate mode 0): NT's paging file is allocated on the volume when
+/// created or extended (NtCreatePagingFile, MiAttemptPageFileExtension), so a full
+/// disk is reported then, never later as a failed page write (or, through the
+/// mapping, a SIGBUS). A host file system without fallocate (EOPNOTSUPP) gets the
+/// length only, sparse as before, and a warning; the free-space accounting
+/// ([`PagingFiles::volume_room`]) still counts its unwritten slots as taken.
+fn allocate_host_pages(file: &File, from: u64, to: u64) -> io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{FallocateFlags, fallocate};
+    let too_big = || io::Error::from(io::ErrorKind::FileTooLarge);
+    let offset = i64::try_from(from * PAGE_SIZE).map_err(|_| too_big())?;
+    let len = i64::try_from((to - from) * PAGE_SIZE).map_err(|_| too_big())?;
+    loop {
+        match fallocate(file, FallocateFlags::empty(), offset, len) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EOPNOTSUPP) => {
+                log::warn!(
+                    "the host file system cannot allocate paging file space up front (fallocate: EOPNOTSUPP): the file is sparse, and a full volume shows as failed page writes"
+                );
+                return file.set_len(to * PAGE_SIZE);
+            }
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
 }
 
 /// A caller broke the paging-file contract: stop a debug build, log in release.
@@ -935,6 +983,34 @@ mod tests {
             (100, 0, 99)
         );
         assert!(pf.find("nope").is_none());
+        assert!(pf.verify().is_empty());
+    }
+
+    /// Blocks the host allocated to paging file `name`, in bytes.
+    fn allocated_bytes(dir: &Path, name: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir.join(name)).unwrap().blocks() * 512
+    }
+
+    #[test]
+    fn the_minimum_and_each_extension_are_allocated_on_the_host() {
+        // NtCreatePagingFile allocates the minimum; an extension its extent.
+        let dir = tempfile::tempdir().unwrap();
+        let mut pf = files(dir.path());
+        pf.create("a", 256, 1024).unwrap();
+        assert!(
+            allocated_bytes(dir.path(), "a") >= 256 * PAGE_SIZE,
+            "{} bytes allocated for a 1 MB minimum",
+            allocated_bytes(dir.path(), "a")
+        );
+        assert_eq!(
+            pf.unallocated_bytes(),
+            0,
+            "nothing promised but unallocated"
+        );
+        assert_eq!(pf.extend(300), 300);
+        assert!(allocated_bytes(dir.path(), "a") >= 556 * PAGE_SIZE);
+        assert_eq!(pf.unallocated_bytes(), 0);
         assert!(pf.verify().is_empty());
     }
 
