@@ -342,12 +342,6 @@ impl Filesystem for MmFs {
         }
         match MmFs::read(self, fh.0, offset, size) {
             Ok(ReadFrom::Bytes(bytes)) => reply.data(&bytes),
-            Ok(ReadFrom::Streamed(bytes, stream)) => {
-                reply.data(&bytes);
-                // After the reply: the reader goes on (its next read taken by
-                // another FUSE thread) while this one makes the next chunk.
-                stream.read_ahead(self.mm());
-            }
             Ok(ReadFrom::Events(sub)) => {
                 // May block: the reply is finished by a waiter thread, never here.
                 let nonblock = flags.0 & libc::O_NONBLOCK != 0;

@@ -82,9 +82,6 @@ pub struct Opened {
 pub enum ReadFrom {
     Bytes(Vec<u8>),
     Events(Arc<crate::mm::base::events::Subscription>),
-    /// Bytes of a streaming listing: once they are replied to, the FUSE layer
-    /// calls `Stream::read_ahead` (the next chunk is made off the read path).
-    Streamed(Vec<u8>, Arc<stream::Stream>),
 }
 
 impl MmFs {
@@ -315,7 +312,7 @@ impl MmFs {
                     // lock is held while it calls into `Mm`).
                     let s = Arc::clone(s);
                     drop(handles);
-                    return Ok(ReadFrom::Streamed(s.read(&self.mm, offset, size), s));
+                    return Ok(ReadFrom::Bytes(s.read(&self.mm, offset, size)));
                 }
                 Handle::Control(c) => {
                     let text = match &c.own_outcome {

@@ -598,7 +598,9 @@ pub(super) fn push_pte_row(out: &mut String, r: &PteRow, vw: usize, tw: usize) {
     push_hex(out, r.va, vw);
     out.push(' ');
     push_hex(out, r.raw, tw);
-    let _ = write!(out, " {:<11} ", r.state);
+    out.push(' ');
+    push_left(out, r.state, 11);
+    out.push(' ');
     match r.pfn_or_offset {
         Some(v) => push_hex(out, v, 8),
         None => out.push_str("-         "),

@@ -17,23 +17,10 @@
 //! same descriptor after a seek to 0 does). A read past the end returns 0.
 //! A process that ends while its listing is read ends the listing there.
 //!
-//! Read-ahead: after a read is replied to, the FUSE thread that served it
-//! makes the chunk after the current one (`Stream::read_ahead`), so the
-//! reader's next requests, taken by the other FUSE threads, are served from
-//! ready bytes while the rows are made: the rendering leaves the read path.
-//! At most two chunks are held (the current one and the one ahead); the bytes
-//! and the offsets are the same as without it.
-//!
-//! Locks, one pair per open listing, nothing in `Mm` or the rest of `fs`
-//! takes either, so they come before every core lock and no cycle can close:
-//! `Stream::making` is held while a chunk is made, that is while calling into
-//! `Mm` (by a read that needs a chunk not made yet, and by the read-ahead,
-//! which only tries it and never waits); `Stream::state` (the chunks) is
-//! taken after it, or alone, briefly, to copy ready bytes or install a chunk.
-//! A read that finds its bytes ready takes `state` only, so it is not kept
-//! waiting by a read-ahead in flight; one that needs a chunk made waits for
-//! `making`, so a chunk is never made twice. They serialize concurrent reads
-//! of one descriptor, which share its cursor.
+//! Lock: `Stream::state`, one per open listing, is held while its next chunk
+//! is made, that is while calling into `Mm`; nothing in `Mm` or the rest of
+//! `fs` takes it, so it comes before every core lock and no cycle can close.
+//! It serializes concurrent reads of one descriptor, which share its cursor.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -106,21 +93,11 @@ pub struct Stream {
     /// Rows per chunk (`pfn/db`: PFNs): `PFN_DB_CHUNK`, `LIST_CHUNK` or
     /// `ROW_CHUNK` (smaller in tests, to cross many chunks).
     chunk_rows: u32,
-    /// Held while a chunk is made; see the module's note on the locks.
-    making: Mutex<()>,
-    /// The chunks; see the module's note on the locks.
-    state: Mutex<Chunks>,
+    /// The current chunk; see the module's note on this lock.
+    state: Mutex<Chunk>,
 }
 
-/// The chunks an open listing holds.
-struct Chunks {
-    current: Chunk,
-    /// The chunk after `current`, made by the read-ahead (its `start` is
-    /// `current.end()`).
-    ahead: Option<Chunk>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock(m: &Mutex<Chunk>) -> MutexGuard<'_, Chunk> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -143,83 +120,30 @@ impl Stream {
             source,
             widths,
             chunk_rows: chunk_rows.max(1),
-            making: Mutex::new(()),
-            state: Mutex::new(Chunks {
-                current: Chunk {
-                    start: 0,
-                    bytes: Vec::new(),
-                    next: Cursor::Done,
-                },
-                ahead: None,
+            state: Mutex::new(Chunk {
+                start: 0,
+                bytes: Vec::new(),
+                next: Cursor::Done,
             }),
         };
         let first = s.first_chunk(mm)?;
-        s.state.get_mut().unwrap_or_else(|e| e.into_inner()).current = first;
+        *s.state.get_mut().unwrap_or_else(|e| e.into_inner()) = first;
         Ok(s)
     }
 
     /// Up to `size` bytes from `offset`, made from as many chunks as needed.
     pub fn read(&self, mm: &Mm, offset: u64, size: u32) -> Vec<u8> {
-        // Ready bytes (the current chunk and the one ahead) under `state` only.
-        if let Some(out) = self.fill(&mut lock(&self.state), None, offset, size) {
-            return out;
-        }
-        // A chunk to make: `making` first (waiting for a read-ahead in flight,
-        // whose chunk may be the one needed), then `state`.
-        let _making = lock(&self.making);
-        self.fill(&mut lock(&self.state), Some(mm), offset, size)
-            .unwrap_or_default()
-    }
-
-    /// Makes the chunk after the current one, if it is not made yet and no
-    /// chunk is being made: called after a read has been replied to, so the
-    /// next reads find their bytes ready. Never waits for a lock.
-    pub fn read_ahead(&self, mm: &Mm) {
-        let Ok(_making) = self.making.try_lock() else {
-            return; // A read or a read-ahead is making a chunk already.
-        };
-        let (start, cursor) = {
-            let chunks = lock(&self.state);
-            if chunks.ahead.is_some() || chunks.current.next == Cursor::Done {
-                return;
-            }
-            (chunks.current.end(), chunks.current.next.clone())
-        };
-        // Made under `making` only: reads of ready bytes go on meanwhile, and
-        // none replaces `current` without `making` (it has no chunk ahead).
-        let chunk = self.chunk_after(mm, start, cursor);
-        let mut chunks = lock(&self.state);
-        if chunks.ahead.is_none() && chunks.current.end() == start {
-            chunks.ahead = Some(chunk);
-        }
-    }
-
-    /// Up to `size` bytes from `offset`; chunks not made yet are made with
-    /// `mm`, and without it (`None`) such a read gives `None`, to be done
-    /// again under `making`. The chunk ahead becomes the current one when a
-    /// read reaches it; a chunk made here drops it.
-    fn fill(&self, st: &mut Chunks, mm: Option<&Mm>, offset: u64, size: u32) -> Option<Vec<u8>> {
+        let mut chunk = lock(&self.state);
         let end = offset.saturating_add(size as u64);
         let mut out = Vec::with_capacity((size as usize).min(1 << 17));
         let mut pos = offset;
         while pos < end {
-            // The chunk ahead starts where the current one ends: a read going
-            // forward into it (for `pfn/db`, into its bytes) makes it current.
-            let forward =
-                |a: &Chunk| pos >= a.start && (pos < a.end() || self.source != Source::PfnDb);
-            if let Some(a) = st.ahead.take_if(|a| forward(a)) {
-                st.current = a;
-                continue;
-            }
-            let chunk = &st.current;
             if pos < chunk.start || (pos >= chunk.end() && self.source == Source::PfnDb) {
-                let made = self.chunk_at(mm?, pos);
-                st.ahead = None;
-                match made {
-                    Some(c) => st.current = c,
+                match self.chunk_at(mm, pos) {
+                    Some(c) => *chunk = c,
                     None => break,
                 }
-                if pos >= st.current.end() && self.source == Source::PfnDb {
+                if pos >= chunk.end() && self.source == Source::PfnDb {
                     break; // Nothing there (the end of RAM): never loop.
                 }
                 continue;
@@ -228,11 +152,9 @@ impl Stream {
                 if chunk.next == Cursor::Done {
                     break;
                 }
-                let mm = mm?;
                 let start = chunk.end();
-                let next = std::mem::replace(&mut st.current.next, Cursor::Done);
-                st.ahead = None;
-                st.current = self.chunk_after(mm, start, next);
+                let next = std::mem::replace(&mut chunk.next, Cursor::Done);
+                *chunk = self.chunk_after(mm, start, next);
                 continue;
             }
             let from = (pos - chunk.start) as usize;
@@ -240,7 +162,7 @@ impl Stream {
             out.extend_from_slice(&chunk.bytes[from..to]);
             pos += (to - from) as u64;
         }
-        Some(out)
+        out
     }
 
     /// The chunk holding `pos` when going back (or, for `pfn/db`, anywhere):

@@ -272,46 +272,6 @@ fn a_process_gone_fails_the_open_and_ends_an_open_listing() {
     assert!(Stream::open(&mm, Source::Workingset(pid)).is_err());
 }
 
-/// The whole file read in reads of `size` bytes at `offsets`-driven
-/// positions, with a read-ahead after every read (as the FUSE layer does).
-fn read_all_ahead(mm: &Mm, s: &Stream, size: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let got = s.read(mm, out.len() as u64, size);
-        s.read_ahead(mm);
-        if got.is_empty() {
-            return out;
-        }
-        out.extend_from_slice(&got);
-    }
-}
-
-#[test]
-fn reads_with_a_read_ahead_are_the_snapshot() {
-    for arch in ARCHES {
-        let (mm, pid) = busy_machine(arch);
-        for file in files(pid) {
-            let whole = render::render(&mm, file).unwrap();
-            for (chunk, size) in [(1, 4096), (7, 1000), (64, 131_072), (3, 37)] {
-                let s = open(&mm, file, chunk);
-                let got = read_all_ahead(&mm, &s, size);
-                assert!(got == whole, "{arch:?} {file:?} chunk {chunk} reads {size}");
-                // Going back after a read-ahead: the same bytes again.
-                s.read_ahead(&mm);
-                let n = whole.len().min(300);
-                assert_eq!(s.read(&mm, 0, n as u32), &whole[..n]);
-                s.read_ahead(&mm);
-                if file == File::PfnDb {
-                    let mid = whole.len() / 2;
-                    let got = s.read(&mm, mid as u64, 5000);
-                    let to = (mid + 5000).min(whole.len());
-                    assert_eq!(got, &whole[mid..to], "{arch:?} pfn/db mid");
-                }
-            }
-        }
-    }
-}
-
 /// `v` in exactly `width` columns, right-aligned, or `#`s.
 fn dec_fixed(v: u64, width: usize) -> String {
     let s = v.to_string();
