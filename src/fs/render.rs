@@ -364,49 +364,74 @@ fn pfn_db(mm: &Mm) -> String {
     out
 }
 
-/// Appends `v` in decimal in exactly `width` columns, right-aligned; one
-/// too wide for its column shows as `#`s (as a spreadsheet does), so that
-/// every `pfn/db` row keeps its width.
-fn push_dec_fixed(out: &mut String, v: u64, width: usize) {
-    if v.checked_ilog10().unwrap_or(0) as usize + 1 > width {
-        (0..width).for_each(|_| out.push('#'));
-    } else {
-        push_dec(out, v, width);
-    }
+/// One `pfn/db` row, `PfnDbWidths::row_len` bytes: made in a buffer of
+/// spaces with each field written at its column, and appended once (the
+/// streamed `pfn/db` makes a row per page on the read path; field by field
+/// appends cost about 4 µs of a 4 KiB read's 9).
+pub(super) fn push_pfn_db_row(out: &mut String, r: &PfnRow, w: PfnDbWidths) {
+    // Widest row: 8 + 2 PFN digits, 16 + 2 for each address and the PTE.
+    let mut buf = [b' '; 160];
+    let mut at = put_hex(&mut buf, 0, r.pfn.0 as u64, w.pfn) + 1;
+    at = put_left(&mut buf, at, r.location.name(), 17) + 1;
+    at = put_left(&mut buf, at, r.use_.name(), 14) + 1;
+    at = match r.pid {
+        Some(p) => put_dec_fixed(&mut buf, at, p.0 as u64, 6),
+        None => put_left(&mut buf, at + 5, "-", 1),
+    } + 1;
+    at = match r.va {
+        Some(va) => put_hex(&mut buf, at, va, w.va),
+        None => put_left(&mut buf, at, "-", w.va + 2),
+    } + 1;
+    at = put_hex(&mut buf, at, r.pte_address, w.va) + 1;
+    at = put_dec_fixed(&mut buf, at, r.share_count as u64, 5) + 1;
+    at = put_dec_fixed(&mut buf, at, r.reference_count as u64, 5) + 1;
+    at = put_dec_fixed(&mut buf, at, r.priority as u64, 1) + 1;
+    buf[at..at + 5].copy_from_slice(&flag_chars(r));
+    at = put_hex(&mut buf, at + 6, r.original_pte, w.pte);
+    buf[at] = b'\n';
+    // The buffer holds ASCII only.
+    out.push_str(std::str::from_utf8(&buf[..=at]).unwrap_or("?"));
 }
 
-/// One `pfn/db` row, `PfnDbWidths::row_len` bytes.
-pub(super) fn push_pfn_db_row(out: &mut String, r: &PfnRow, w: PfnDbWidths) {
-    push_hex(out, r.pfn.0 as u64, w.pfn);
-    out.push(' ');
-    push_left(out, r.location.name(), 17);
-    out.push(' ');
-    push_left(out, r.use_.name(), 14);
-    out.push(' ');
-    match r.pid {
-        Some(p) => push_dec_fixed(out, p.0 as u64, 6),
-        None => out.push_str("     -"),
+/// Writes `0x` and `v` in at least `width` hex digits (zero-padded) at
+/// `at` in `buf`, as `push_hex` appends them; where they end.
+fn put_hex(buf: &mut [u8; 160], at: usize, v: u64, width: usize) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = ((64 - v.leading_zeros()).div_ceil(4) as usize).max(width.min(16));
+    buf[at] = b'0';
+    buf[at + 1] = b'x';
+    let end = at + 2 + digits;
+    for (k, b) in buf[at + 2..end].iter_mut().rev().enumerate() {
+        *b = DIGITS[((v >> (k * 4)) & 0xf) as usize];
     }
-    out.push(' ');
-    match r.va {
-        Some(va) => push_hex(out, va, w.va),
-        None => push_left(out, "-", w.va + 2),
+    end
+}
+
+/// Writes `s` at `at` in `buf` (spaces already fill the rest of `width`
+/// columns); where the columns end.
+fn put_left(buf: &mut [u8; 160], at: usize, s: &str, width: usize) -> usize {
+    let n = s.len().min(buf.len() - at);
+    buf[at..at + n].copy_from_slice(&s.as_bytes()[..n]);
+    at + n.max(width)
+}
+
+/// Writes `v` in decimal right-aligned in exactly `width` columns at `at`,
+/// or `#`s if it is too wide (as a spreadsheet does, so that every row keeps
+/// its width); where the columns end.
+fn put_dec_fixed(buf: &mut [u8; 160], at: usize, v: u64, width: usize) -> usize {
+    let end = at + width;
+    let mut n = v;
+    for b in buf[at..end].iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    out.push(' ');
-    push_hex(out, r.pte_address, w.va);
-    out.push(' ');
-    push_dec_fixed(out, r.share_count as u64, 5);
-    out.push(' ');
-    push_dec_fixed(out, r.reference_count as u64, 5);
-    out.push(' ');
-    push_dec_fixed(out, r.priority as u64, 1);
-    out.push(' ');
-    for c in flag_chars(r) {
-        out.push(c as char);
+    if n != 0 {
+        buf[at..end].fill(b'#');
     }
-    out.push(' ');
-    push_hex(out, r.original_pte, w.pte);
-    out.push('\n');
+    end
 }
 
 fn pfn_entry(mm: &Mm, pfn: Pfn) -> MmResult<String> {
@@ -573,7 +598,9 @@ pub(super) fn push_pte_row(out: &mut String, r: &PteRow, vw: usize, tw: usize) {
     push_hex(out, r.va, vw);
     out.push(' ');
     push_hex(out, r.raw, tw);
-    let _ = write!(out, " {:<11} ", r.state);
+    out.push(' ');
+    push_left(out, r.state, 11);
+    out.push(' ');
     match r.pfn_or_offset {
         Some(v) => push_hex(out, v, 8),
         None => out.push_str("-         "),

@@ -271,3 +271,71 @@ fn a_process_gone_fails_the_open_and_ends_an_open_listing() {
     assert!(Stream::open(&mm, Source::Ptes(pid)).is_err());
     assert!(Stream::open(&mm, Source::Workingset(pid)).is_err());
 }
+
+/// `v` in exactly `width` columns, right-aligned, or `#`s.
+fn dec_fixed(v: u64, width: usize) -> String {
+    let s = v.to_string();
+    if s.len() > width {
+        "#".repeat(width)
+    } else {
+        format!("{s:>width$}")
+    }
+}
+
+/// A `pfn/db` row by the formatting machinery: what `push_pfn_db_row` must make.
+fn reference_row(r: &crate::mm::inspect::PfnRow, pw: usize, vw: usize, tw: usize) -> String {
+    let f = |on: bool, c: char| if on { c } else { '-' };
+    format!(
+        "0x{:0pw$x} {:<17} {:<14} {} {} 0x{:0vw$x} {} {} {} {}{}{}{}{} 0x{:0tw$x}\n",
+        r.pfn.0,
+        r.location.name(),
+        r.use_.name(),
+        r.pid
+            .map_or("     -".to_string(), |p| dec_fixed(p.0 as u64, 6)),
+        r.va.map_or(format!("{:<w$}", "-", w = vw + 2), |v| format!(
+            "0x{v:0vw$x}"
+        )),
+        r.pte_address,
+        dec_fixed(r.share_count as u64, 5),
+        dec_fixed(r.reference_count as u64, 5),
+        dec_fixed(r.priority as u64, 1),
+        f(r.modified, 'M'),
+        f(r.read_in_progress, 'R'),
+        f(r.write_in_progress, 'W'),
+        f(r.prototype, 'P'),
+        f(r.in_page_error, 'E'),
+        r.original_pte,
+    )
+}
+
+#[test]
+fn pfn_db_rows_are_the_formatted_ones() {
+    let mut rng = XorShift(18);
+    for arch in ARCHES {
+        let (mm, _) = busy_machine(arch);
+        let w = render::PfnDbWidths::of(&mm);
+        let (pw, vw, tw) = (
+            render::pfn_width(&mm),
+            render::va_width(&mm),
+            render::pte_width(&mm),
+        );
+        let bits = |v: u64, n: u32| v.checked_shr(64 - n.min(64)).unwrap_or(0);
+        for mut r in mm.pfn_rows(0, mm.physical_pages()) {
+            // Every width of every field, the too-wide ones included.
+            let x = rng.next();
+            let wide = vw as u32 * 4; // what the arch's addresses hold
+            r.pid = (x & 1 == 0).then(|| Pid(bits(rng.next(), (x >> 1) as u32 % 24) as u32));
+            r.va = (x & 2 == 0).then(|| bits(rng.next(), (x >> 6) as u32 % wide + 1));
+            r.share_count = bits(rng.next(), (x >> 12) as u32 % 32) as u32;
+            r.reference_count = bits(rng.next(), (x >> 18) as u32 % 16) as u16;
+            r.priority = bits(rng.next(), (x >> 24) as u32 % 8) as u8;
+            r.modified = x & 4 == 0;
+            r.in_page_error = x & 8 == 0;
+            r.original_pte = bits(rng.next(), (x >> 30) as u32 % (tw as u32 * 4) + 1);
+            let mut got = String::new();
+            render::push_pfn_db_row(&mut got, &r, w);
+            assert_eq!(got, reference_row(&r, pw, vw, tw), "{arch:?}");
+            assert_eq!(got.len(), w.row_len(), "{arch:?}: fixed width");
+        }
+    }
+}
