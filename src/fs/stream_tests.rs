@@ -13,7 +13,7 @@ use crate::mm::base::config::MmConfig;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
 use crate::mm::pfn::PageLocation;
-use crate::mm::testutil::XorShift;
+use crate::mm::testutil::{XorShift, dirty_pages as dirty, reserve as alloc};
 use crate::mm::vad::AllocRequest;
 
 const RW: Protection = Protection::READWRITE;
@@ -27,19 +27,6 @@ const LISTS: [PageLocation; 7] = [
     PageLocation::Bad,
     PageLocation::Active,
 ];
-
-fn alloc(mm: &Mm, pid: Pid, at: u64, size: u64, commit: bool) -> u64 {
-    let mut r = AllocRequest::new(at, size, RW);
-    r.reserve = true;
-    r.commit = commit;
-    mm.allocate(pid, &r).unwrap().0.0
-}
-
-fn dirty(mm: &Mm, pid: Pid, va: u64, pages: u64) {
-    for i in 0..pages {
-        mm.write_memory(pid, va + i * PAGE_SIZE, &[0x5a]).unwrap();
-    }
-}
 
 /// A machine with pages on every list, a page table paged out, pages far
 /// apart in a large reservation (tables missing at every level between),

@@ -26,3 +26,32 @@ impl XorShift {
         self.next() % n.max(1)
     }
 }
+
+/// NtAllocateVirtualMemory of `size` read-write bytes at `at` (0: the system
+/// chooses), reserved and, if `commit`, committed; the base. Panics on
+/// failure: for tests that set a machine up.
+pub fn reserve(
+    mm: &crate::mm::Mm,
+    pid: crate::mm::base::types::Pid,
+    at: u64,
+    size: u64,
+    commit: bool,
+) -> u64 {
+    let mut r = crate::mm::vad::AllocRequest::new(
+        at,
+        size,
+        crate::mm::base::protection::Protection::READWRITE,
+    );
+    r.reserve = true;
+    r.commit = commit;
+    mm.allocate(pid, &r).unwrap().0.0
+}
+
+/// Writes one byte into each of `pages` pages from `va` (a demand-zero fault,
+/// or a dirty bit, per page).
+pub fn dirty_pages(mm: &crate::mm::Mm, pid: crate::mm::base::types::Pid, va: u64, pages: u64) {
+    for i in 0..pages {
+        mm.write_memory(pid, va + i * crate::mm::base::types::PAGE_SIZE, &[0x5a])
+            .unwrap();
+    }
+}

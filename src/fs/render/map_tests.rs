@@ -15,6 +15,7 @@ use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
 use crate::mm::inspect::PageClass;
 use crate::mm::pfn::PageLocation;
+use crate::mm::testutil::{dirty_pages as dirty, reserve};
 use crate::mm::vad::AllocRequest;
 
 const RW: Protection = Protection::READWRITE;
@@ -24,17 +25,7 @@ fn machine(ram: u64, arch: Arch) -> Mm {
 }
 
 fn alloc(mm: &Mm, pid: Pid, size: u64, commit: bool) -> u64 {
-    let mut r = AllocRequest::new(0, size, RW);
-    r.reserve = true;
-    r.commit = commit;
-    mm.allocate(pid, &r).unwrap().0.0
-}
-
-/// Writes one byte into each of `pages` pages from `va`.
-fn dirty(mm: &Mm, pid: Pid, va: u64, pages: u64) {
-    for i in 0..pages {
-        mm.write_memory(pid, va + i * PAGE_SIZE, &[0x5a]).unwrap();
-    }
+    reserve(mm, pid, 0, size, commit)
 }
 
 /// A machine with pages on most lists: active, modified, standby, zeroed
