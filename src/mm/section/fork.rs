@@ -134,7 +134,7 @@ fn plan_clone(m: &Machine, ps: &AddressSpace) -> ClonePlan {
     };
     let st = m.pfn_lock();
     let tables = ps.tables(m);
-    for vad in ps.vads.iter().filter(|v| inherited(v)) {
+    for vad in ps.vads.iter() {
         let view_ca = vad.section.as_ref().map(|s| s.id);
         for (va, loc) in tables.nonzero_ptes(vad.starting_vpn, vad.ending_vpn) {
             let raw = tables.read(loc);
@@ -203,14 +203,6 @@ fn plan_shared_page(
     }
 }
 
-/// Whether the child gets this VAD. WRK `physical.c`: "fork() style child
-/// processes don't inherit physical VADs"; `check_forkable` refuses a process
-/// that has one, so this filter only restates WRK's copy loop, which skips
-/// AWE and large-page VADs.
-fn inherited(v: &Vad) -> bool {
-    !matches!(v.vad_type, VadType::Awe | VadType::LargePages)
-}
-
 /// Step 2, first part: the child gets the parent's VADs, charged as the
 /// parent's are (their commit and their page tables); its views are counted
 /// in their control areas. A failure part way takes out the VADs inserted so
@@ -218,7 +210,7 @@ fn inherited(v: &Vad) -> bool {
 /// what it holds (a view VAD left uncounted would be uncounted twice).
 fn copy_vads(m: &Machine, ps: &AddressSpace, cs: &mut AddressSpace) -> MmResult<()> {
     let mut inserted: Vec<&Vad> = Vec::new();
-    for v in ps.vads.iter().filter(|v| inherited(v)) {
+    for v in ps.vads.iter() {
         if let Err(e) = cs.insert_vad(m, v.clone()) {
             for v in inserted {
                 cs.vads.remove(v.starting_vpn);
