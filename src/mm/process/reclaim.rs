@@ -10,7 +10,8 @@ use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pid, Va};
 use crate::mm::machine::{Machine, NewPage, PageNeed, PfnState};
 use crate::mm::paging::mapped_writer::write_mapped_cluster;
-use crate::mm::paging::modified_writer::{flush_modified, write_modified_cluster};
+use crate::mm::paging::modified_writer::flush_modified;
+use crate::mm::paging::write_behind::write_for_reclaim;
 
 use super::address_space::AddressSpace;
 use super::{Process, Processes};
@@ -33,7 +34,8 @@ pub fn obtain_page_without_trim(
             return Some((st, p));
         }
         drop(st);
-        if write_modified_cluster(m).written == 0 && write_mapped_cluster(m).written == 0 {
+        // Behind, when this thread's transfer opened a scope for it.
+        if !write_for_reclaim(m) && write_mapped_cluster(m).written == 0 {
             return None;
         }
     }
