@@ -10,7 +10,6 @@ use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
 use crate::mm::machine::Machine;
 use crate::mm::paging::modified_writer::flush_modified;
-use crate::mm::paging::write_behind::WriteBehindScope;
 use crate::mm::process::address_space::Exception;
 use crate::mm::process::{AddressSpace, ProcessState};
 use crate::mm::{Mm, MmError};
@@ -126,11 +125,6 @@ impl Mm {
         }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
-        // Reclaim's cluster writes run behind on the page-write thread; the
-        // scope completes them all before the address space is let go (it is
-        // declared after `space`, so it drops first): nothing is in flight
-        // when the request returns (`paging/write_behind.rs`).
-        let _writes = WriteBehindScope::begin(m);
         self.transfer_locked(&mut space, va, len, user_end, t)
     }
 

@@ -8,9 +8,6 @@
 //!   (MiModifiedPageWriter), in 16-page clusters.
 //! - `mapped_writer.rs`: pages of file-backed sections to their files
 //!   (MiMappedPageWriter), the five-minute rule, and `flush`'s writes.
-//! - `write_behind.rs`: a `mem` transfer's inline cluster writes made
-//!   asynchronous (IoAsynchronousPageWrite, MiWriteComplete) on a page-write
-//!   thread, one cluster ahead, completed by the transfer's own thread.
 //!
 //! The writers run from the system threads, from `flush`, and inline from a
 //! fault that finds no available page (`process::reclaim`): the allocator in
@@ -18,4 +15,3 @@
 
 pub mod mapped_writer;
 pub mod modified_writer;
-pub mod write_behind;

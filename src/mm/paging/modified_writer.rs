@@ -35,15 +35,13 @@
 //! emptying a working set keeps that order across trims (the free entry list
 //! is rebuilt lowest first, as MiRemoveWorkingSetPages does).
 
-use std::sync::Arc;
-
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::Pfn;
 use crate::mm::base::wakeups::SystemThread;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Injected, Machine, PAGEFILE_GROWTH_PAGES, PfnState};
-use crate::mm::pagefile::{PagefileIo, SlotRun};
+use crate::mm::pagefile::SlotRun;
 use crate::mm::pfn::PageLocation;
 
 /// Pages per cluster write (WRK: MM_MAXIMUM_WRITE_CLUSTER, 64 KB).
@@ -72,16 +70,6 @@ pub(crate) enum Gather {
 /// lock twice and does the I/O between. Locks the caller holds (an address
 /// space, for an inline write) are held across the write.
 pub fn write_modified_cluster(m: &Machine) -> ClusterOutcome {
-    match gather_cluster(m) {
-        Some(c) => write_cluster(m, c),
-        None => ClusterOutcome::default(),
-    }
-}
-
-/// Step 1: a cluster gathered under the PFN lock (growing a paging file once
-/// if every slot is taken), or `None` when there is nothing to write or no
-/// slot for it.
-pub(crate) fn gather_cluster(m: &Machine) -> Option<Cluster> {
     let mut grown = false;
     loop {
         let gathered = {
@@ -89,20 +77,20 @@ pub(crate) fn gather_cluster(m: &Machine) -> Option<Cluster> {
             gather_cluster_locked(m, &mut st)
         };
         match gathered {
-            Gather::Empty => return None,
+            Gather::Empty => return ClusterOutcome::default(),
             Gather::NoSlots if !grown => {
                 // Every slot is taken at the current sizes: grow toward the
                 // maximum (the commit limit rises with it), then try again.
                 grown = true;
                 let added = m.pagefiles_lock().extend(PAGEFILE_GROWTH_PAGES);
                 if added == 0 {
-                    return None;
+                    return ClusterOutcome::default();
                 }
                 m.refresh_commit_limit();
                 crate::mm_event!(m, "pagefile.extend", "pages={added}");
             }
-            Gather::NoSlots => return None,
-            Gather::Cluster(c) => return Some(c),
+            Gather::NoSlots => return ClusterOutcome::default(),
+            Gather::Cluster(c) => return write_cluster(m, c),
         }
     }
 }
@@ -135,47 +123,17 @@ pub(crate) fn gather_cluster_locked(m: &Machine, st: &mut PfnState) -> Gather {
     Gather::Cluster(Cluster { pages, run })
 }
 
-/// Steps 2 and 3 on this thread.
 pub(crate) fn write_cluster(m: &Machine, c: Cluster) -> ClusterOutcome {
-    let result = match cluster_io(m, &c) {
-        Ok(io) => io.write_frames(c.run.first, &c.pages, &m.phys),
-        Err(e) => Err(e),
-    };
-    complete_cluster(m, c, result)
-}
-
-/// The paging file a cluster goes to, or the error its write ends with at
-/// once (an injected failure, a paging file gone).
-pub(crate) fn cluster_io(m: &Machine, c: &Cluster) -> std::io::Result<Arc<PagefileIo>> {
     // A statement of its own: the `pagefiles` guard drops before the I/O.
     let io = m.pagefiles_lock().io(c.run.file);
-    match io {
+    let result = match io {
         _ if Injected::take(&m.injected.pagefile_writes) => {
             Err(std::io::Error::from_raw_os_error(libc::EIO))
         }
-        Some(io) => Ok(io),
+        // The frames stay put: WriteInProgress and the I/O's reference.
+        Some(io) => io.write_frames(c.run.first, &c.pages, &m.phys),
         None => Err(std::io::Error::other("the paging file is gone")),
-    }
-}
-
-impl Cluster {
-    /// The frames in slot order, for the write (they stay put: WriteInProgress
-    /// and the I/O's reference).
-    pub(crate) fn frames(&self) -> &[Pfn] {
-        &self.pages
-    }
-
-    pub(crate) fn first_slot(&self) -> u32 {
-        self.run.first
-    }
-}
-
-/// Step 3 (MiWriteComplete): every page of the cluster placed after its write.
-pub(crate) fn complete_cluster(
-    m: &Machine,
-    c: Cluster,
-    result: std::io::Result<()>,
-) -> ClusterOutcome {
+    };
     let mut st = m.pfn_lock();
     st.slots_in_flight -= c.run.count as u64;
     let ok = result.is_ok();

@@ -10,8 +10,7 @@ use crate::mm::base::status::MmResult;
 use crate::mm::base::types::{Pid, Va};
 use crate::mm::machine::{Machine, NewPage, PageNeed, PfnState};
 use crate::mm::paging::mapped_writer::write_mapped_cluster;
-use crate::mm::paging::modified_writer::flush_modified;
-use crate::mm::paging::write_behind::write_for_reclaim;
+use crate::mm::paging::modified_writer::{flush_modified, write_modified_cluster};
 
 use super::address_space::AddressSpace;
 use super::{Process, Processes};
@@ -34,8 +33,7 @@ pub fn obtain_page_without_trim(
             return Some((st, p));
         }
         drop(st);
-        // Behind, when this thread's transfer opened a scope for it.
-        if !write_for_reclaim(m) && write_mapped_cluster(m).written == 0 {
+        if write_modified_cluster(m).written == 0 && write_mapped_cluster(m).written == 0 {
             return None;
         }
     }
