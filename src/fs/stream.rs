@@ -194,29 +194,25 @@ impl Stream {
             Source::Ptes(_) => (render::PTES_HEADER, Cursor::Va(0)),
             Source::Workingset(_) => (render::WORKINGSET_HEADER, Cursor::Wsle(0)),
         };
-        let mut text = String::from(header);
-        let next = self.rows(mm, cursor, &mut text)?;
+        let mut bytes = header.as_bytes().to_vec();
+        let next = self.rows(mm, cursor, &mut bytes)?;
         Ok(Chunk {
             start: 0,
-            bytes: text.into_bytes(),
+            bytes,
             next,
         })
     }
 
     /// The chunk of rows from `cursor`, starting at `start` in the file.
     fn chunk_after(&self, mm: &Mm, start: u64, cursor: Cursor) -> Chunk {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         // A process gone since the open ends its listing.
-        let next = self.rows(mm, cursor, &mut text).unwrap_or(Cursor::Done);
-        Chunk {
-            start,
-            bytes: text.into_bytes(),
-            next,
-        }
+        let next = self.rows(mm, cursor, &mut bytes).unwrap_or(Cursor::Done);
+        Chunk { start, bytes, next }
     }
 
     /// Appends one chunk's rows from `cursor` to `out`; the cursor after them.
-    fn rows(&self, mm: &Mm, cursor: Cursor, out: &mut String) -> MmResult<Cursor> {
+    fn rows(&self, mm: &Mm, cursor: Cursor, out: &mut Vec<u8>) -> MmResult<Cursor> {
         Ok(match (self.source, cursor) {
             (Source::PfnDb, Cursor::Pfn(first)) => {
                 for r in mm.pfn_rows(first, self.chunk_rows) {
@@ -231,7 +227,7 @@ impl Stream {
             }
             (Source::List(loc, priority), Cursor::List(mut c)) => {
                 let pfns = mm.pfn_list_chunk(loc, priority, &mut c, self.chunk_rows as usize);
-                out.push_str(&render::pfn_lines(mm, &pfns));
+                out.extend_from_slice(render::pfn_lines(mm, &pfns).as_bytes());
                 if c.done {
                     Cursor::Done
                 } else {
@@ -249,9 +245,11 @@ impl Stream {
             (Source::Workingset(pid), Cursor::Wsle(from)) => {
                 let (rows, next) = mm.workingset_chunk(pid, from, self.chunk_rows as usize)?;
                 let (vw, pw) = (render::va_width(mm), render::pfn_width(mm));
+                let mut text = String::new();
                 for r in &rows {
-                    render::push_ws_row(out, r, vw, pw);
+                    render::push_ws_row(&mut text, r, vw, pw);
                 }
+                out.extend_from_slice(text.as_bytes());
                 next.map_or(Cursor::Done, Cursor::Wsle)
             }
             _ => Cursor::Done,

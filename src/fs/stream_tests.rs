@@ -319,8 +319,9 @@ fn pfn_db_rows_are_the_formatted_ones() {
             r.modified = x & 4 == 0;
             r.in_page_error = x & 8 == 0;
             r.original_pte = bits(rng.next(), (x >> 30) as u32 % (tw as u32 * 4) + 1);
-            let mut got = String::new();
+            let mut got = Vec::new();
             render::push_pfn_db_row(&mut got, &r, w);
+            let got = String::from_utf8(got).unwrap();
             assert_eq!(got, reference_row(&r, pw, vw, tw), "{arch:?}");
             assert_eq!(got.len(), w.row_len(), "{arch:?}: fixed width");
         }
