@@ -150,7 +150,8 @@ impl PagefileIo {
                 phys.write(*pfn, 0, bytes);
             }
         }
-        self.pages_read.fetch_add(frames.len() as u64, Ordering::Relaxed);
+        self.pages_read
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -182,7 +183,8 @@ impl PagefileIo {
             }
             self.file.write_all_at(&buf, at)?;
         }
-        self.pages_written.fetch_add(frames.len() as u64, Ordering::Relaxed);
+        self.pages_written
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1134,7 +1136,8 @@ mod tests {
             phys.write(Pfn(i), 0, &[fill; 4096]);
         }
         // Frames 2, 0, 1 into slots 5, 6, 7 (slot order, not frame order).
-        io.write_frames(5, &[Pfn(2), Pfn(0), Pfn(1)], &phys).unwrap();
+        io.write_frames(5, &[Pfn(2), Pfn(0), Pfn(1)], &phys)
+            .unwrap();
         assert_eq!(io.pages_written(), 3);
         let mut page = [0; 4096];
         io.read_pages(5, &mut page).unwrap();

@@ -116,7 +116,9 @@ impl HostMap {
         // SAFETY: `src..src + len` is inside the mapping and its slots are the
         // caller's (nobody writes them meanwhile); a SIGBUS during `f` finds an
         // anonymous page put there, so the slice stays mapped.
-        self.guarded(src, len, || f(unsafe { std::slice::from_raw_parts(src, len) }))
+        self.guarded(src, len, || {
+            f(unsafe { std::slice::from_raw_parts(src, len) })
+        })
     }
 
     /// Hands `f` the `len` bytes at `offset` to copy into, guarded; `false` as
@@ -126,7 +128,9 @@ impl HostMap {
             return false;
         };
         // SAFETY: as for `read_with`; the slots are the caller's alone.
-        self.guarded(dst, len, || f(unsafe { std::slice::from_raw_parts_mut(dst, len) }))
+        self.guarded(dst, len, || {
+            f(unsafe { std::slice::from_raw_parts_mut(dst, len) })
+        })
     }
 
     fn range(&self, offset: u64, len: usize) -> Option<*mut u8> {
