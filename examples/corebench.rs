@@ -70,7 +70,7 @@ fn main() {
 }
 
 /// The streamed listings read as `dd bs=4096` reads them (issue 18): every
-/// 4 KiB read through `Stream::read`, chunks made on the way, no FUSE. A
+/// 4 KiB read through `Stream::read_with`, chunks made on the way, no FUSE. A
 /// process with 512 MB committed and a page written every 4 MB gives `ptes`
 /// its rows, as in `tools/bench.sh listing`.
 fn stream(ram: u64) {
@@ -88,7 +88,8 @@ fn stream(ram: u64) {
             let s = Stream::open(&mm, source).unwrap();
             let mut at = 0u64;
             loop {
-                let n = s.read(&mm, at, 4096).len() as u64;
+                // As the FUSE read replies: a slice of the chunk.
+                let n = s.read_with(&mm, at, 4096, |b| b.len()) as u64;
                 if n == 0 {
                     break;
                 }
