@@ -333,9 +333,9 @@ pub(super) const PFN_DB_HEADER: &str =
 /// The hex widths of `pfn/db`'s columns on this machine: PFN, address, PTE.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PfnDbWidths {
-    pfn: usize,
-    va: usize,
-    pte: usize,
+    pub(super) pfn: usize,
+    pub(super) va: usize,
+    pub(super) pte: usize,
 }
 
 impl PfnDbWidths {
@@ -371,7 +371,7 @@ pub(super) fn ascii_text(bytes: Vec<u8>) -> String {
 
 /// The longest row `put_row` makes room for (`pfn/db`'s widest: 8 + 2 PFN
 /// digits, 16 + 2 for each address and the PTE; `ptes`'s is shorter).
-const ROW_MAX: usize = 160;
+pub(super) const ROW_MAX: usize = 160;
 
 /// Appends a row made by `make` in place: `ROW_MAX` spaces, each field
 /// written at its column, then cut to where `make` says the row ends (its
@@ -419,16 +419,37 @@ fn pfn_db_row_in(buf: &mut [u8; ROW_MAX], r: &PfnRow, w: PfnDbWidths) -> usize {
     at + 1
 }
 
-/// Writes `0x` and `v` in at least `width` hex digits (zero-padded) at
-/// `at` in `buf`, as `push_hex` appends them; where they end.
-fn put_hex(buf: &mut [u8; ROW_MAX], at: usize, v: u64, width: usize) -> usize {
+/// Every byte as two hex digits, for `put_hex`.
+const HEX_PAIRS: [[u8; 2]; 256] = {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes `0x` and `v` in at least `width` hex digits (zero-padded) at
+/// `at` in `buf`, as `push_hex` appends them; where they end. Two digits a
+/// step, from a table (a digit a step was a quarter of a `pfn/db` row).
+fn put_hex(buf: &mut [u8; ROW_MAX], at: usize, v: u64, width: usize) -> usize {
     let digits = ((64 - v.leading_zeros()).div_ceil(4) as usize).max(width.min(16));
     buf[at] = b'0';
     buf[at + 1] = b'x';
-    let end = at + 2 + digits;
-    for (k, b) in buf[at + 2..end].iter_mut().rev().enumerate() {
-        *b = DIGITS[((v >> (k * 4)) & 0xf) as usize];
+    let start = at + 2;
+    let end = start + digits;
+    let (mut i, mut n) = (end, v);
+    while i >= start + 2 {
+        let [hi, lo] = HEX_PAIRS[(n & 0xff) as usize];
+        buf[i - 2] = hi;
+        buf[i - 1] = lo;
+        n >>= 8;
+        i -= 2;
+    }
+    if i > start {
+        buf[i - 1] = HEX_PAIRS[(n & 0xf) as usize][1];
     }
     end
 }

@@ -225,7 +225,8 @@ impl Stream {
             Source::Ptes(_) => (render::PTES_HEADER, Cursor::Va(0)),
             Source::Workingset(_) => (render::WORKINGSET_HEADER, Cursor::Wsle(0)),
         };
-        let mut bytes = header.as_bytes().to_vec();
+        let mut bytes = self.chunk_buffer();
+        bytes.extend_from_slice(header.as_bytes());
         let next = self.rows(mm, cursor, &mut bytes)?;
         Ok(Chunk {
             start: 0,
@@ -236,14 +237,7 @@ impl Stream {
 
     /// The chunk of rows from `cursor`, starting at `start` in the file.
     fn chunk_after(&self, mm: &Mm, start: u64, cursor: Cursor) -> Chunk {
-        // Room for the chunk at once (no copies as it grows): pfn/db's rows
-        // are fixed-width; the others' about 60 bytes, 10 for a list's.
-        let row = match self.source {
-            Source::PfnDb => self.widths.row_len(),
-            Source::List(..) => 12,
-            Source::Ptes(_) | Source::Workingset(_) => 64,
-        };
-        let mut bytes = Vec::with_capacity(row * self.chunk_rows as usize);
+        let mut bytes = self.chunk_buffer();
         // A process gone since the open ends its listing.
         let next = self.rows(mm, cursor, &mut bytes).unwrap_or(Cursor::Done);
         Chunk {
@@ -251,6 +245,23 @@ impl Stream {
             bytes: Arc::new(bytes),
             next,
         }
+    }
+
+    /// Room for a chunk at once, so that it is never copied as it grows:
+    /// pfn/db's rows are fixed-width, a list's a PFN and a newline, the
+    /// others' about two addresses and 48 bytes (a `ptes` row's state,
+    /// offset and a usual protection), plus the header and
+    /// `render::ROW_MAX` for the last row, made in place at the end
+    /// (measured: without it, each chunk was copied once more by `realloc`
+    /// at its last row).
+    fn chunk_buffer(&self) -> Vec<u8> {
+        let w = self.widths;
+        let row = match self.source {
+            Source::PfnDb => w.row_len(),
+            Source::List(..) => w.pfn + 3,
+            Source::Ptes(_) | Source::Workingset(_) => w.va + w.pte + 48,
+        };
+        Vec::with_capacity(row * self.chunk_rows as usize + 2 * render::ROW_MAX)
     }
 
     /// Appends one chunk's rows from `cursor` to `out`; the cursor after them.
