@@ -342,6 +342,7 @@ impl Filesystem for MmFs {
         }
         match MmFs::read(self, fh.0, offset, size) {
             Ok(ReadFrom::Bytes(bytes)) => reply.data(&bytes),
+            Ok(ReadFrom::Stream(s)) => s.read_with(&self.mm, offset, size, |b| reply.data(b)),
             Ok(ReadFrom::Events(sub)) => {
                 // May block: the reply is finished by a waiter thread, never here.
                 let nonblock = flags.0 & libc::O_NONBLOCK != 0;

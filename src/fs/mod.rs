@@ -82,6 +82,9 @@ pub struct Opened {
 pub enum ReadFrom {
     Bytes(Vec<u8>),
     Events(Arc<crate::mm::base::events::Subscription>),
+    /// A streamed listing: the reply is sent from its chunk
+    /// (`Stream::read_with`), outside the handle table's lock.
+    Stream(Arc<stream::Stream>),
 }
 
 impl MmFs {
@@ -307,13 +310,9 @@ impl MmFs {
                 }
                 Handle::Events(sub) => return Ok(ReadFrom::Events(Arc::clone(sub))),
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
-                Handle::Stream(s) => {
-                    // Made outside the handle table's lock (the stream's own
-                    // lock is held while it calls into `Mm`).
-                    let s = Arc::clone(s);
-                    drop(handles);
-                    return Ok(ReadFrom::Bytes(s.read(&self.mm, offset, size)));
-                }
+                // Read outside the handle table's lock (the stream's own lock
+                // is held while it calls into `Mm`).
+                Handle::Stream(s) => return Ok(ReadFrom::Stream(Arc::clone(s))),
                 Handle::Control(c) => {
                     let text = match &c.own_outcome {
                         Some(t) => t.clone(),

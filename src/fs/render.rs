@@ -333,9 +333,9 @@ pub(super) const PFN_DB_HEADER: &str =
 /// The hex widths of `pfn/db`'s columns on this machine: PFN, address, PTE.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PfnDbWidths {
-    pfn: usize,
-    va: usize,
-    pte: usize,
+    pub(super) pfn: usize,
+    pub(super) va: usize,
+    pub(super) pte: usize,
 }
 
 impl PfnDbWidths {
@@ -358,58 +358,105 @@ impl PfnDbWidths {
 fn pfn_db(mm: &Mm) -> String {
     let pages = mm.physical_pages() as usize;
     let w = PfnDbWidths::of(mm);
-    let mut out = String::with_capacity(pages * w.row_len());
-    out.push_str(PFN_DB_HEADER);
+    let mut out = Vec::with_capacity(PFN_DB_HEADER.len() + pages * w.row_len());
+    out.extend_from_slice(PFN_DB_HEADER.as_bytes());
     mm.for_each_pfn_row(|r| push_pfn_db_row(&mut out, r, w));
-    out
+    ascii_text(out)
 }
 
-/// One `pfn/db` row, `PfnDbWidths::row_len` bytes: made in a buffer of
-/// spaces with each field written at its column, and appended once (the
-/// streamed `pfn/db` makes a row per page on the read path; field by field
-/// appends cost about 4 µs of a 4 KiB read's 9).
-pub(super) fn push_pfn_db_row(out: &mut String, r: &PfnRow, w: PfnDbWidths) {
-    // Widest row: 8 + 2 PFN digits, 16 + 2 for each address and the PTE.
-    let mut buf = [b' '; 160];
-    let mut at = put_hex(&mut buf, 0, r.pfn.0 as u64, w.pfn) + 1;
-    at = put_left(&mut buf, at, r.location.name(), 17) + 1;
-    at = put_left(&mut buf, at, r.use_.name(), 14) + 1;
+/// Text made as bytes (ASCII only, so the check never fails).
+pub(super) fn ascii_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The longest row `put_row` makes room for (`pfn/db`'s widest: 8 + 2 PFN
+/// digits, 16 + 2 for each address and the PTE; `ptes`'s is shorter).
+pub(super) const ROW_MAX: usize = 160;
+
+/// Appends a row made by `make` in place: `ROW_MAX` spaces, each field
+/// written at its column, then cut to where `make` says the row ends (its
+/// newline included). No copy of the row: appending one made in a buffer
+/// was most of the streamed listings' `memmove`.
+fn put_row(out: &mut Vec<u8>, make: impl FnOnce(&mut [u8; ROW_MAX]) -> usize) {
+    let start = out.len();
+    out.resize(start + ROW_MAX, b' ');
+    let end = match <&mut [u8; ROW_MAX]>::try_from(&mut out[start..]) {
+        Ok(buf) => make(buf),
+        Err(_) => 0, // never: the slice is ROW_MAX long
+    };
+    out.truncate(start + end);
+}
+
+/// One `pfn/db` row, `PfnDbWidths::row_len` bytes: made at fixed columns
+/// (`put_row`; the streamed `pfn/db` makes a row per page on the read path;
+/// field by field appends cost about 4 µs of a 4 KiB read's 9).
+pub(super) fn push_pfn_db_row(out: &mut Vec<u8>, r: &PfnRow, w: PfnDbWidths) {
+    put_row(out, |buf| pfn_db_row_in(buf, r, w));
+}
+
+/// `push_pfn_db_row`'s row in `buf` (spaces); where it ends.
+fn pfn_db_row_in(buf: &mut [u8; ROW_MAX], r: &PfnRow, w: PfnDbWidths) -> usize {
+    let mut at = put_hex(buf, 0, r.pfn.0 as u64, w.pfn) + 1;
+    at = put_left(buf, at, r.location.name(), 17) + 1;
+    at = put_left(buf, at, r.use_.name(), 14) + 1;
     at = match r.pid {
-        Some(p) => put_dec_fixed(&mut buf, at, p.0 as u64, 6),
-        None => put_left(&mut buf, at + 5, "-", 1),
+        Some(p) => put_dec_fixed(buf, at, p.0 as u64, 6),
+        None => put_left(buf, at + 5, "-", 1),
     } + 1;
     at = match r.va {
-        Some(va) => put_hex(&mut buf, at, va, w.va),
-        None => put_left(&mut buf, at, "-", w.va + 2),
+        Some(va) => put_hex(buf, at, va, w.va),
+        None => put_left(buf, at, "-", w.va + 2),
     } + 1;
-    at = put_hex(&mut buf, at, r.pte_address, w.va) + 1;
-    at = put_dec_fixed(&mut buf, at, r.share_count as u64, 5) + 1;
-    at = put_dec_fixed(&mut buf, at, r.reference_count as u64, 5) + 1;
-    at = put_dec_fixed(&mut buf, at, r.priority as u64, 1) + 1;
+    at = put_hex(buf, at, r.pte_address, w.va) + 1;
+    at = put_dec_fixed(buf, at, r.share_count as u64, 5) + 1;
+    at = put_dec_fixed(buf, at, r.reference_count as u64, 5) + 1;
+    at = put_dec_fixed(buf, at, r.priority as u64, 1) + 1;
     buf[at..at + 5].copy_from_slice(&flag_chars(r));
-    at = put_hex(&mut buf, at + 6, r.original_pte, w.pte);
+    at = put_hex(buf, at + 6, r.original_pte, w.pte);
+    // Bytes, not a `String`: checking each row's UTF-8 was a tenth of a
+    // streamed read's time (the row is ASCII only).
     buf[at] = b'\n';
-    // The buffer holds ASCII only.
-    out.push_str(std::str::from_utf8(&buf[..=at]).unwrap_or("?"));
+    at + 1
 }
 
-/// Writes `0x` and `v` in at least `width` hex digits (zero-padded) at
-/// `at` in `buf`, as `push_hex` appends them; where they end.
-fn put_hex(buf: &mut [u8; 160], at: usize, v: u64, width: usize) -> usize {
+/// Every byte as two hex digits, for `put_hex`.
+const HEX_PAIRS: [[u8; 2]; 256] = {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes `0x` and `v` in at least `width` hex digits (zero-padded) at
+/// `at` in `buf`, as `push_hex` appends them; where they end. Two digits a
+/// step, from a table (a digit a step was a quarter of a `pfn/db` row).
+fn put_hex(buf: &mut [u8; ROW_MAX], at: usize, v: u64, width: usize) -> usize {
     let digits = ((64 - v.leading_zeros()).div_ceil(4) as usize).max(width.min(16));
     buf[at] = b'0';
     buf[at + 1] = b'x';
-    let end = at + 2 + digits;
-    for (k, b) in buf[at + 2..end].iter_mut().rev().enumerate() {
-        *b = DIGITS[((v >> (k * 4)) & 0xf) as usize];
+    let start = at + 2;
+    let end = start + digits;
+    let (mut i, mut n) = (end, v);
+    while i >= start + 2 {
+        let [hi, lo] = HEX_PAIRS[(n & 0xff) as usize];
+        buf[i - 2] = hi;
+        buf[i - 1] = lo;
+        n >>= 8;
+        i -= 2;
+    }
+    if i > start {
+        buf[i - 1] = HEX_PAIRS[(n & 0xf) as usize][1];
     }
     end
 }
 
 /// Writes `s` at `at` in `buf` (spaces already fill the rest of `width`
 /// columns); where the columns end.
-fn put_left(buf: &mut [u8; 160], at: usize, s: &str, width: usize) -> usize {
+fn put_left(buf: &mut [u8; ROW_MAX], at: usize, s: &str, width: usize) -> usize {
     let n = s.len().min(buf.len() - at);
     buf[at..at + n].copy_from_slice(&s.as_bytes()[..n]);
     at + n.max(width)
@@ -418,7 +465,7 @@ fn put_left(buf: &mut [u8; 160], at: usize, s: &str, width: usize) -> usize {
 /// Writes `v` in decimal right-aligned in exactly `width` columns at `at`,
 /// or `#`s if it is too wide (as a spreadsheet does, so that every row keeps
 /// its width); where the columns end.
-fn put_dec_fixed(buf: &mut [u8; 160], at: usize, v: u64, width: usize) -> usize {
+fn put_dec_fixed(buf: &mut [u8; ROW_MAX], at: usize, v: u64, width: usize) -> usize {
     let end = at + width;
     let mut n = v;
     for b in buf[at..end].iter_mut().rev() {
@@ -585,29 +632,42 @@ pub(super) const PTES_HEADER: &str = "# va pte state pfn_or_offset protection\n"
 fn ptes(mm: &Mm, pid: Pid) -> MmResult<String> {
     let (vw, tw) = (va_width(mm), pte_width(mm));
     let rows = mm.ptes(pid)?;
-    let mut out = String::with_capacity(rows.len() * (vw + tw + 50));
-    out.push_str(PTES_HEADER);
+    let mut out = Vec::with_capacity(PTES_HEADER.len() + rows.len() * (vw + tw + 50));
+    out.extend_from_slice(PTES_HEADER.as_bytes());
     for r in &rows {
         push_pte_row(&mut out, r, vw, tw);
     }
-    Ok(out)
+    Ok(ascii_text(out))
 }
 
-/// One `ptes` row; `vw` and `tw` are `va_width` and `pte_width`.
-pub(super) fn push_pte_row(out: &mut String, r: &PteRow, vw: usize, tw: usize) {
-    push_hex(out, r.va, vw);
-    out.push(' ');
-    push_hex(out, r.raw, tw);
-    out.push(' ');
-    push_left(out, r.state, 11);
-    out.push(' ');
-    match r.pfn_or_offset {
-        Some(v) => push_hex(out, v, 8),
-        None => out.push_str("-         "),
+/// One `ptes` row; `vw` and `tw` are `va_width` and `pte_width`. Made at
+/// fixed columns in a buffer and appended once, as `pfn/db`'s rows, with the
+/// protection's name from static pieces (a `String` per row was a tenth of
+/// a streamed read's time).
+pub(super) fn push_pte_row(out: &mut Vec<u8>, r: &PteRow, vw: usize, tw: usize) {
+    put_row(out, |buf| pte_row_in(buf, r, vw, tw));
+}
+
+/// `push_pte_row`'s row in `buf` (spaces); where it ends.
+fn pte_row_in(buf: &mut [u8; ROW_MAX], r: &PteRow, vw: usize, tw: usize) -> usize {
+    let mut at = put_hex(buf, 0, r.va, vw) + 1;
+    at = put_hex(buf, at, r.raw, tw) + 1;
+    at = put_left(buf, at, r.state, 11) + 1;
+    at = match r.pfn_or_offset {
+        Some(v) => put_hex(buf, at, v, 8),
+        None => put_left(buf, at, "-", 10),
+    } + 1;
+    match r.protection {
+        Some(p) => {
+            for part in p.name_parts() {
+                at = put_left(buf, at, part, 0);
+            }
+        }
+        None => at = put_left(buf, at, "-", 1),
     }
-    out.push(' ');
-    out.push_str(&r.protection.map_or("-".to_string(), |p| p.name()));
-    out.push('\n');
+    let end = at.min(buf.len() - 1);
+    buf[end] = b'\n';
+    end + 1
 }
 
 /// `workingset`'s header line.

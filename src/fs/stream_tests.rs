@@ -319,10 +319,47 @@ fn pfn_db_rows_are_the_formatted_ones() {
             r.modified = x & 4 == 0;
             r.in_page_error = x & 8 == 0;
             r.original_pte = bits(rng.next(), (x >> 30) as u32 % (tw as u32 * 4) + 1);
-            let mut got = String::new();
+            let mut got = Vec::new();
             render::push_pfn_db_row(&mut got, &r, w);
+            let got = String::from_utf8(got).unwrap();
             assert_eq!(got, reference_row(&r, pw, vw, tw), "{arch:?}");
             assert_eq!(got.len(), w.row_len(), "{arch:?}: fixed width");
+        }
+    }
+}
+
+/// A `ptes` row by the formatting machinery: what `push_pte_row` must make
+/// (the row as it was made before it was made at fixed columns).
+fn reference_pte_row(r: &crate::mm::inspect::PteRow, vw: usize, tw: usize) -> String {
+    format!(
+        "0x{:0vw$x} 0x{:0tw$x} {:<11} {} {}\n",
+        r.va,
+        r.raw,
+        r.state,
+        r.pfn_or_offset
+            .map_or("-         ".to_string(), |v| format!("0x{v:08x}")),
+        r.protection.map_or("-".to_string(), |p| p.name()),
+    )
+}
+
+#[test]
+fn ptes_rows_are_the_formatted_ones() {
+    let mut rng = XorShift(19);
+    for arch in ARCHES {
+        let (mm, pid) = busy_machine(arch);
+        let (vw, tw) = (render::va_width(&mm), render::pte_width(&mm));
+        let rows = mm.ptes(pid).unwrap();
+        assert!(rows.len() > 100, "{arch:?}: a listing to compare");
+        for mut r in rows {
+            // Every protection (guard and no-cache included) and none, every
+            // width of the frame or offset.
+            let x = rng.next();
+            r.protection = (x & 1 == 0).then(|| Protection::from_raw((x >> 1) as u8));
+            r.pfn_or_offset = (x & 2 == 0).then(|| rng.next() >> ((x >> 12) % 64));
+            let mut got = Vec::new();
+            render::push_pte_row(&mut got, &r, vw, tw);
+            let got = String::from_utf8(got).unwrap();
+            assert_eq!(got, reference_pte_row(&r, vw, tw), "{arch:?}");
         }
     }
 }

@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::{PAGE_SIZE, Pfn};
+use crate::mm::hw::physmem::PhysicalMemory;
 use host_map::HostMap;
 
 /// NT supports at most 16 paging files (`PageFileLow` is 4 bits).
@@ -117,6 +118,73 @@ impl PagefileIo {
             self.file.read_exact_at(buf, at)?;
         }
         self.pages_read.fetch_add(pages, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads the slots from `first_slot` on straight into `frames`, one frame a
+    /// slot in slot order (the disk's DMA into RAM, IoPageRead into an MDL): a copy
+    /// out of the mapping with no bounce buffer (issue 18). The caller owns the
+    /// frames for the read (ReadInProgress). Beyond the mapping, or when its copy
+    /// faulted, a pread as `read_pages` does, whose error is the caller's
+    /// STATUS_IN_PAGE_ERROR (the frames then hold garbage the caller frees).
+    pub fn read_frames(
+        &self,
+        first_slot: u32,
+        frames: &[Pfn],
+        phys: &PhysicalMemory,
+    ) -> io::Result<()> {
+        let page = PAGE_SIZE as usize;
+        let at = slot_offset(first_slot);
+        let len = frames.len() * page;
+        let copied = self.map.as_ref().is_some_and(|m| {
+            m.read_with(at, len, |src| {
+                for (pfn, bytes) in frames.iter().zip(src.chunks_exact(page)) {
+                    phys.write(*pfn, 0, bytes);
+                }
+            })
+        });
+        if !copied {
+            let mut buf = vec![0u8; len];
+            self.file.read_exact_at(&mut buf, at)?;
+            for (pfn, bytes) in frames.iter().zip(buf.chunks_exact(page)) {
+                phys.write(*pfn, 0, bytes);
+            }
+        }
+        self.pages_read
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes `frames` (one a slot, in slot order) to the slots from `first_slot`
+    /// on, straight from the frames (IoAsynchronousPageWrite of an MDL): a copy
+    /// into the mapping, or a pwrite from a buffer beyond it or once it is
+    /// retired, whose error leaves the pages dirty. The caller keeps the frames'
+    /// bytes still for the write: WriteInProgress, which a fault waits out.
+    pub fn write_frames(
+        &self,
+        first_slot: u32,
+        frames: &[Pfn],
+        phys: &PhysicalMemory,
+    ) -> io::Result<()> {
+        let page = PAGE_SIZE as usize;
+        let at = slot_offset(first_slot);
+        let len = frames.len() * page;
+        let copied = self.map.as_ref().is_some_and(|m| {
+            m.write_with(at, len, |dst| {
+                for (pfn, bytes) in frames.iter().zip(dst.chunks_exact_mut(page)) {
+                    phys.read(*pfn, 0, bytes);
+                }
+            })
+        });
+        if !copied {
+            let mut buf = vec![0u8; len];
+            for (pfn, bytes) in frames.iter().zip(buf.chunks_exact_mut(page)) {
+                phys.read(*pfn, 0, bytes);
+            }
+            self.file.write_all_at(&buf, at)?;
+        }
+        self.pages_written
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1055,6 +1123,42 @@ mod tests {
         io.write_pages(4, &[3; 4096]).unwrap();
         io.read_pages(4, &mut page).unwrap();
         assert_eq!(page, [3; 4096]);
+    }
+
+    #[test]
+    fn frames_go_straight_to_and_from_slots_and_a_host_error_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pf = files(dir.path());
+        pf.create("a", 16, 16).unwrap();
+        let io = pf.io(0).unwrap();
+        let phys = PhysicalMemory::new(8).unwrap();
+        for (i, fill) in [(0u32, 1u8), (1, 2), (2, 3)] {
+            phys.write(Pfn(i), 0, &[fill; 4096]);
+        }
+        // Frames 2, 0, 1 into slots 5, 6, 7 (slot order, not frame order).
+        io.write_frames(5, &[Pfn(2), Pfn(0), Pfn(1)], &phys)
+            .unwrap();
+        assert_eq!(io.pages_written(), 3);
+        let mut page = [0; 4096];
+        io.read_pages(5, &mut page).unwrap();
+        assert_eq!(page, [3; 4096]);
+        io.read_frames(5, &[Pfn(5), Pfn(6), Pfn(7)], &phys).unwrap();
+        for (pfn, fill) in [(5u32, 3u8), (6, 1), (7, 2)] {
+            phys.read(Pfn(pfn), 0, &mut page);
+            assert_eq!(page, [fill; 4096], "frame {pfn}");
+        }
+        // The host file cut short under the mapping: the guarded copy survives
+        // the SIGBUS, pread reports the error, and the mapping is retired.
+        io.file.set_len(2 * PAGE_SIZE).unwrap();
+        let e = io.read_frames(4, &[Pfn(3)], &phys).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(io.map.as_ref().unwrap().is_retired());
+        assert_eq!(io.pages_read(), 4, "a failed read is not counted");
+        // pwrite from the frames from then on, and back through pread.
+        io.write_frames(4, &[Pfn(1)], &phys).unwrap();
+        io.read_frames(4, &[Pfn(4)], &phys).unwrap();
+        phys.read(Pfn(4), 0, &mut page);
+        assert_eq!(page, [2; 4096]);
     }
 
     #[test]

@@ -242,20 +242,32 @@ impl Protection {
     /// The canonical command-language spelling, e.g. `readwrite+guard`, `noaccess`,
     /// `decommit`. `parse(name())` gives the value back whenever Win32 can express it.
     pub fn name(self) -> String {
+        self.name_parts().concat()
+    }
+
+    /// `name` in three pieces to append one after another, no allocation
+    /// (a streamed `ptes` listing names a protection per row): the base,
+    /// then `+guard` and `+nocache` or empty strings.
+    pub fn name_parts(self) -> [&'static str; 3] {
         if self.is_noaccess() {
-            return "noaccess".into();
+            return ["noaccess", "", ""];
         }
         if self.is_decommit() {
-            return "decommit".into();
+            return ["decommit", "", ""];
         }
-        let mut name = String::from(BASES[(self.0 & 7) as usize].0);
-        if self.0 & Self::GUARD_BIT != 0 {
-            name.push_str("+guard");
-        }
-        if self.0 & Self::NOCACHE_BIT != 0 {
-            name.push_str("+nocache");
-        }
-        name
+        [
+            BASES[(self.0 & 7) as usize].0,
+            if self.0 & Self::GUARD_BIT != 0 {
+                "+guard"
+            } else {
+                ""
+            },
+            if self.0 & Self::NOCACHE_BIT != 0 {
+                "+nocache"
+            } else {
+                ""
+            },
+        ]
     }
 
     /// The copy-on-write form of a protection: what a fork's clone block

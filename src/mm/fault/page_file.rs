@@ -49,10 +49,16 @@ struct ClusterRead {
 }
 
 impl ClusterRead {
-    /// The bytes of slot `s` in the buffer the run was read into.
-    fn slice<'b>(&self, buf: &'b [u8], s: u32) -> &'b [u8] {
-        let at = (s - self.first_slot) as usize * PAGE_SIZE as usize;
-        &buf[at..at + PAGE_SIZE as usize]
+    /// The frames in the order of their slots (the run from `first_slot`): the
+    /// read copies each slot straight into its frame, with no bounce buffer.
+    fn frames_by_slot(&self, slot: u32) -> Vec<Pfn> {
+        let place = |s: u32| (s - self.first_slot) as usize;
+        let mut out = vec![self.frames[0]; self.frames.len()];
+        debug_assert!(place(slot) < out.len());
+        for (n, &f) in self.neighbours.iter().zip(&self.frames[1..]) {
+            out[place(n.slot)] = f;
+        }
+        out
     }
 }
 
@@ -78,14 +84,14 @@ pub(super) fn page_file(
     })?;
     space.replace_if_at_maximum(m);
     let read = start_cluster(m, space, loc, va, at)?;
-    let mut buf = vec![0u8; read.frames.len() * PAGE_SIZE as usize];
     // A statement of its own: the `pagefiles` guard drops before the I/O.
     let io = m.pagefiles_lock().io(file);
     let result = match io {
         _ if Injected::take(&m.injected.pagefile_reads) => {
             Err(std::io::Error::from_raw_os_error(libc::EIO))
         }
-        Some(io) => io.read_pages(read.first_slot, &mut buf),
+        // Straight into the ReadInProgress frames, which are this thread's.
+        Some(io) => io.read_frames(read.first_slot, &read.frames_by_slot(slot), &m.phys),
         None => Err(std::io::Error::other("no such paging file")),
     };
     let mut st = m.pfn_lock();
@@ -106,9 +112,8 @@ pub(super) fn page_file(
         let why = format!("reading it from paging file {file} at slot {slot:#x} failed: {e}");
         return Err(in_page(va, access, why));
     }
-    install_neighbours_locked(m, space, &mut st, &read, &buf, file);
+    install_neighbours_locked(m, space, &mut st, &read, file);
     let pfn = read.frames[0];
-    m.phys.write(pfn, 0, read.slice(&buf, slot));
     st.db.set_read_in_progress(pfn, false);
     let original = m.fmt.encode(&PteState::PageFile {
         file,
@@ -195,11 +200,9 @@ fn install_neighbours_locked(
     space: &AddressSpace,
     st: &mut PfnState,
     read: &ClusterRead,
-    buf: &[u8],
     file: u8,
 ) {
     for (n, &f) in read.neighbours.iter().zip(&read.frames[1..]) {
-        m.phys.write(f, 0, read.slice(buf, n.slot));
         let original = m.fmt.encode(&PteState::PageFile {
             file,
             slot: n.slot,

@@ -16,6 +16,13 @@
 //! contract is a data race on the simulated bytes (like racing DMA on real hardware);
 //! the bounds checks below still keep every access inside the mapping.
 //!
+//! One such race is allowed on purpose, as on NT: a paging write copies its frames
+//! (WriteInProgress) into the paging file without the PFN lock, and a fault may take
+//! one of them back and write it meanwhile, as a thread may write a page NT's disk is
+//! reading by DMA. The bytes written out may then be torn; the write made the PTE
+//! dirty, so the page is modified again by the time it is trimmed and that copy is
+//! released unread (`paging/modified_writer.rs`).
+//!
 //! # Bad arguments
 //!
 //! A PFN beyond the end of RAM, or `offset + len > PAGE_SIZE`, is a caller bug:

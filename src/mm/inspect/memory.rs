@@ -355,10 +355,14 @@ impl Mm {
     pub fn pfn_rows(&self, first: u32, count: u32) -> Vec<PfnRow> {
         let owners = (self.owner_pids(), self.cache_view_bases());
         let end = first.saturating_add(count).min(self.machine.phys.pages());
+        // Sized up front: a collect through `filter_map` grew the vector by
+        // doubling, copying the rows again, under the PFN lock.
+        let mut rows = Vec::with_capacity(end.saturating_sub(first) as usize);
         let st = self.machine.pfn_lock();
-        (first..end)
-            .filter_map(|p| self.row_of(&st, &owners, Pfn(p)))
-            .collect()
+        for p in first..end {
+            rows.extend(self.row_of(&st, &owners, Pfn(p)));
+        }
+        rows
     }
 
     /// The next at most `max` pages of a `pfn/lists/` file (`priority`: a

@@ -107,6 +107,32 @@ impl HostMap {
         })
     }
 
+    /// Hands `f` the `len` bytes at `offset` to copy out of, guarded; `false` as
+    /// for `read` (then pread). `f` only copies: it may be cut short by a fault.
+    pub(super) fn read_with(&self, offset: u64, len: usize, f: impl FnOnce(&[u8])) -> bool {
+        let Some(src) = self.range(offset, len) else {
+            return false;
+        };
+        // SAFETY: `src..src + len` is inside the mapping and its slots are the
+        // caller's (nobody writes them meanwhile); a SIGBUS during `f` finds an
+        // anonymous page put there, so the slice stays mapped.
+        self.guarded(src, len, || {
+            f(unsafe { std::slice::from_raw_parts(src, len) })
+        })
+    }
+
+    /// Hands `f` the `len` bytes at `offset` to copy into, guarded; `false` as
+    /// for `write` (then pwrite).
+    pub(super) fn write_with(&self, offset: u64, len: usize, f: impl FnOnce(&mut [u8])) -> bool {
+        let Some(dst) = self.range(offset, len) else {
+            return false;
+        };
+        // SAFETY: as for `read_with`; the slots are the caller's alone.
+        self.guarded(dst, len, || {
+            f(unsafe { std::slice::from_raw_parts_mut(dst, len) })
+        })
+    }
+
     fn range(&self, offset: u64, len: usize) -> Option<*mut u8> {
         if self.retired.load(Ordering::Relaxed) {
             return None;

@@ -6,10 +6,16 @@
 //! 1. Under the PFN lock: take up to 16 pagefile-bound pages from the head of the
 //!    modified list and a run of as many consecutive paging-file slots; each page
 //!    leaves the list (location Transition), gains a reference for the I/O, gets
-//!    WriteInProgress, and loses Modified (so a write to it meanwhile shows). Its
-//!    contents are copied into the I/O buffer while the lock is held.
-//! 2. Without the PFN lock: one `pwrite` of the cluster (the caller's own
-//!    locks, if any, stay held; the `pagefiles` guard is dropped first).
+//!    WriteInProgress, and loses Modified (so a write to it meanwhile shows).
+//! 2. Without the PFN lock: the frames are copied straight into the paging
+//!    file (its mapping, or a `pwrite`), as NT's IoAsynchronousPageWrite
+//!    hands the disk an MDL of the frames themselves (issue 18: no bounce
+//!    buffer). The caller's own locks, if any, stay held; the `pagefiles`
+//!    guard is dropped first. A fault may take a page back meanwhile (its
+//!    transition PTE names the frame) and even write it, as on NT while the
+//!    DMA reads it: the write sets the PTE's Dirty bit, so the page is
+//!    modified again at the latest when it is trimmed, and the slot's copy,
+//!    torn or not, is released then and never read.
 //! 3. Under the PFN lock again, per page: drop the I/O reference. On success the
 //!    OriginalPte names the slot, and an unreferenced page goes to the tail of
 //!    standby — unless it was dirtied meanwhile (back to modified, slot released).
@@ -31,7 +37,7 @@
 
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{PAGE_SIZE, Pfn};
+use crate::mm::base::types::Pfn;
 use crate::mm::base::wakeups::SystemThread;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Injected, Machine, PAGEFILE_GROWTH_PAGES, PfnState};
@@ -56,7 +62,7 @@ pub(crate) struct Cluster {
 pub(crate) enum Gather {
     Empty,
     NoSlots,
-    Cluster(Cluster, Vec<u8>),
+    Cluster(Cluster),
 }
 
 /// Writes one cluster of modified pages (growing a paging file if every slot is
@@ -84,7 +90,7 @@ pub fn write_modified_cluster(m: &Machine) -> ClusterOutcome {
                 crate::mm_event!(m, "pagefile.extend", "pages={added}");
             }
             Gather::NoSlots => return ClusterOutcome::default(),
-            Gather::Cluster(c, data) => return write_cluster(m, c, data),
+            Gather::Cluster(c) => return write_cluster(m, c),
         }
     }
 }
@@ -105,29 +111,27 @@ pub(crate) fn gather_cluster_locked(m: &Machine, st: &mut PfnState) -> Gather {
         return Gather::NoSlots;
     };
     let pages: Vec<Pfn> = bound.into_iter().take(run.count as usize).collect();
-    let mut data = vec![0u8; pages.len() * PAGE_SIZE as usize];
-    for (i, &pfn) in pages.iter().enumerate() {
+    for &pfn in &pages {
         st.db.unlink(pfn);
         st.db.increment_reference(pfn);
         st.db.set_write_in_progress(pfn, true);
         st.db.set_modified(pfn, false);
-        let at = i * PAGE_SIZE as usize;
-        m.phys.read(pfn, 0, &mut data[at..at + PAGE_SIZE as usize]);
     }
     // The run is at most `want`, which is at most the list's length.
     debug_assert_eq!(pages.len() as u32, run.count);
     st.slots_in_flight += run.count as u64;
-    Gather::Cluster(Cluster { pages, run }, data)
+    Gather::Cluster(Cluster { pages, run })
 }
 
-pub(crate) fn write_cluster(m: &Machine, c: Cluster, data: Vec<u8>) -> ClusterOutcome {
+pub(crate) fn write_cluster(m: &Machine, c: Cluster) -> ClusterOutcome {
     // A statement of its own: the `pagefiles` guard drops before the I/O.
     let io = m.pagefiles_lock().io(c.run.file);
     let result = match io {
         _ if Injected::take(&m.injected.pagefile_writes) => {
             Err(std::io::Error::from_raw_os_error(libc::EIO))
         }
-        Some(io) => io.write_pages(c.run.first, &data),
+        // The frames stay put: WriteInProgress and the I/O's reference.
+        Some(io) => io.write_frames(c.run.first, &c.pages, &m.phys),
         None => Err(std::io::Error::other("the paging file is gone")),
     };
     let mut st = m.pfn_lock();

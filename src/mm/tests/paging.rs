@@ -174,7 +174,7 @@ fn a_write_during_the_cluster_write_is_not_lost() {
     mm.trim(pid).unwrap();
     let m = mm.machine();
     let gathered = gather_cluster_locked(m, &mut m.pfn_lock());
-    let Gather::Cluster(c, data) = gathered else {
+    let Gather::Cluster(c) = gathered else {
         panic!("nothing gathered")
     };
     assert_verified(&mm); // a write in flight is a consistent state
@@ -183,7 +183,7 @@ fn a_write_during_the_cluster_write_is_not_lost() {
     mm.write_memory(pid, base + PAGE_SIZE, b"changed while in flight")
         .unwrap();
     assert_verified(&mm);
-    let outcome = write_cluster(m, c, data);
+    let outcome = write_cluster(m, c);
     assert_eq!(outcome.written, 16);
     assert_verified(&mm);
     // Everything trimmed again and pushed out and back: page 1 keeps the new bytes.
@@ -210,10 +210,10 @@ fn freeing_or_terminating_during_a_cluster_write_frees_at_completion() {
     write_all(&mm, pid, base, 32 * PAGE_SIZE, 4);
     mm.trim(pid).unwrap();
     let m = mm.machine();
-    let Gather::Cluster(first, first_data) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
+    let Gather::Cluster(first) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
         panic!("nothing gathered")
     };
-    let Gather::Cluster(second, second_data) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
+    let Gather::Cluster(second) = gather_cluster_locked(m, &mut m.pfn_lock()) else {
         panic!("nothing gathered")
     };
     // Decommit the first cluster's pages, then terminate the process.
@@ -222,8 +222,8 @@ fn freeing_or_terminating_during_a_cluster_write_frees_at_completion() {
     mm.terminate_process(pid).unwrap();
     assert_verified(&mm);
     assert_eq!(m.pfn_lock().db.list_count(PageLocation::Transition), 32);
-    write_cluster(m, first, first_data);
-    write_cluster(m, second, second_data);
+    write_cluster(m, first);
+    write_cluster(m, second);
     assert_eq!(m.pfn_lock().db.list_count(PageLocation::Transition), 0);
     assert_eq!(m.pagefiles_lock().used_pages(), 0);
     assert_verified(&mm);
