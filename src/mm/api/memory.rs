@@ -125,7 +125,55 @@ impl Mm {
         }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
-        self.transfer_locked(&mut space, va, len, user_end, t)
+        let mut t = t;
+        let mut done = 0usize;
+        let mut retries = 0;
+        loop {
+            let error = match self.transfer_steps(&mut space, (va, len, user_end), &mut t, &mut done) {
+                Ok(()) => return Ok(done),
+                Err(AccessFault {
+                    kind: FaultKind::PrototypePage(page),
+                    ..
+                }) if retries < MAX_PROTO_RETRIES => {
+                    // The prototype PTE's page is paged out: this space goes,
+                    // the System process faults the page in (its space alone,
+                    // so address spaces are still taken in pid order), this
+                    // space comes back and the touch starts over (NT:
+                    // MiMakeSystemAddressValidPfn).
+                    drop(space);
+                    retries += 1;
+                    let made = self.make_prototype_page_resident(page);
+                    space = process.live_space().map_err(not_found)?;
+                    match made {
+                        Ok(()) => continue,
+                        Err(e) => AccessFault {
+                            kind: FaultKind::InPage,
+                            error: e,
+                        },
+                    }
+                }
+                Err(f) => f,
+            };
+            return if done > 0 { Ok(done) } else { Err(error) };
+        }
+    }
+
+    /// Gives new prototype pages their System pages and deletes those of
+    /// pages no subsection uses (`kernel/proto_pages.rs`). Call with no
+    /// address space held (the section table or the cache's lock may be).
+    pub(in crate::mm) fn settle_prototype_pages(&self) {
+        if let Ok(system) = self.system_process() {
+            crate::mm::kernel::proto_pages::settle(&self.machine, &mut system.space());
+        }
+    }
+
+    /// Faults the prototype page at `page` into the System working set (a
+    /// System process fault, counted as pid 4's), holding only the System
+    /// process's address space.
+    pub(in crate::mm) fn make_prototype_page_resident(&self, page: u64) -> Result<(), MmError> {
+        let system = self.system_process()?;
+        let mut space = system.space();
+        crate::mm::kernel::proto_pages::make_resident(&self.machine, &mut space, page).map(|_| ())
     }
 
     /// A kernel-mode copy to or from system space in the System process's
@@ -168,17 +216,36 @@ impl Mm {
     where
         F: FnMut(&Machine, Pfn, usize, usize, usize),
     {
+        let mut done = 0usize;
+        match self.transfer_steps(space, (va, len, limit), &mut t, &mut done) {
+            Ok(()) => Ok(done),
+            Err(_) if done > 0 => Ok(done),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// The pages of a transfer from byte `*done` on, advancing `*done`;
+    /// stops at the first page that cannot be touched, with its fault.
+    fn transfer_steps<F>(
+        &self,
+        space: &mut AddressSpace,
+        (va, len, limit): (u64, usize, u64),
+        t: &mut Transfer<F>,
+        done: &mut usize,
+    ) -> Result<(), AccessFault>
+    where
+        F: FnMut(&Machine, Pfn, usize, usize, usize),
+    {
         let m = &self.machine;
         let pid = space.pid;
-        let mut done = 0usize;
-        while done < len {
-            let addr = va.checked_add(done as u64).filter(|&a| a <= limit);
+        while *done < len {
+            let addr = va.checked_add(*done as u64).filter(|&a| a <= limit);
             let Some(addr) = addr else {
-                let f = above_user_space(m, space, va.saturating_add(done as u64), t.access);
-                return if done > 0 { Ok(done) } else { Err(f) };
+                let at = va.saturating_add(*done as u64);
+                return Err(above_user_space(m, space, at, t.access));
             };
             let page_off = (addr % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - page_off).min(len - done);
+            let n = (PAGE_SIZE as usize - page_off).min(len - *done);
             let extent = if n == PAGE_SIZE as usize {
                 t.full_pages
             } else {
@@ -193,13 +260,11 @@ impl Mm {
                 let page = (Va(addr), t.access, extent);
                 touched = self.touch_after_reclaim(pid, space, touched, page);
             }
-            match touched {
-                Ok(pfn) => (t.copy)(m, pfn, page_off, done, n),
-                Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
-            }
-            done += n;
+            let pfn = touched?;
+            (t.copy)(m, pfn, page_off, *done, n);
+            *done += n;
         }
-        Ok(done)
+        Ok(())
     }
 
     /// A touch found no page even after this process gave up its own
@@ -236,6 +301,10 @@ impl Mm {
         others + tables
     }
 }
+
+/// How many times one transfer faults a prototype page back in before it
+/// gives up (each time the page was trimmed again before the touch).
+const MAX_PROTO_RETRIES: u32 = 8;
 
 /// Whether a touch failed for want of a physical page (which reclaiming from
 /// other processes may cure).

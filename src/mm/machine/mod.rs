@@ -37,6 +37,7 @@ mod commit;
 mod frames;
 mod large_pages;
 mod prototype;
+mod proto_pages;
 mod resident;
 
 use std::sync::atomic::AtomicU64;

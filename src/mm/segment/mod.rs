@@ -189,13 +189,56 @@ impl PrototypePool {
 
     /// `bytes` of pool, or `None` when paged pool is exhausted.
     pub fn allocate(&mut self, bytes: u64) -> Option<u64> {
+        self.allocate_avoiding(bytes, |_| false)
+    }
+
+    /// `allocate`, first fit, but never in a page for which `avoid` is true:
+    /// a prototype page that is out of the working set takes no new prototype
+    /// PTEs, since its frame or slot, not the arrays, holds that page's PTEs.
+    pub fn allocate_avoiding(&mut self, bytes: u64, avoid: impl Fn(u64) -> bool) -> Option<u64> {
         let want = bytes.max(1).div_ceil(POOL_ALIGN) * POOL_ALIGN;
-        let (&at, &len) = self.free.iter().find(|&(_, &len)| len >= want)?;
+        let found = self.free.iter().find_map(|(&at, &len)| {
+            let mut cand = at;
+            while cand.checked_add(want)? <= at + len {
+                let bad = (cand / PAGE_SIZE * PAGE_SIZE..cand + want)
+                    .step_by(PAGE_SIZE as usize)
+                    .find(|&p| avoid(p));
+                match bad {
+                    None => return Some((at, len, cand)),
+                    Some(p) => cand = p + PAGE_SIZE,
+                }
+            }
+            None
+        });
+        let (at, len, cand) = found?;
         self.free.remove(&at);
-        if len > want {
-            self.free.insert(at + want, len - want);
+        if cand > at {
+            self.free.insert(at, cand - at);
         }
-        Some(at)
+        if at + len > cand + want {
+            self.free.insert(cand + want, at + len - cand - want);
+        }
+        Some(cand)
+    }
+
+    /// Takes the free range `[at, at + len)` (inside one free run) out of the
+    /// free map: a prototype page no subsection uses any more stays claimed
+    /// until its System PTE is deleted. False if it is not wholly free.
+    pub fn carve(&mut self, at: u64, len: u64) -> bool {
+        let Some((&start, &flen)) = self.free.range(..=at).next_back() else {
+            return false;
+        };
+        if start + flen < at + len {
+            return false;
+        }
+        self.free.remove(&start);
+        if at > start {
+            self.free.insert(start, at - start);
+        }
+        if start + flen > at + len {
+            self.free.insert(at + len, start + flen - at - len);
+        }
+        true
     }
 
     /// Gives back a range from `allocate`, merging it with free neighbours.
@@ -245,6 +288,39 @@ impl PrototypePool {
     }
 }
 
+/// Where the prototype PTEs of one page of paged pool are (NT: prototype
+/// PTEs are paged pool, so a page of them is in the System working set, or
+/// out of it and faulted back by MiMakeSystemAddressValidPfn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoPageState {
+    /// No System PTE maps the page yet (its subsection was made where the
+    /// System process's address space could not be taken, e.g. fork's clone
+    /// blocks): the arrays hold the PTEs and the page is never trimmed.
+    Unbacked,
+    /// Valid in the System working set: the arrays hold the PTEs; the frame
+    /// gets their bytes when the page leaves (and when `kernel/mem` reads it).
+    Resident,
+    /// Out of the System working set (transition or in a paging file): the
+    /// frame or slot holds the PTEs; the arrays are stale and must not be read.
+    Absent,
+}
+
+/// One page of paged pool holding prototype PTEs.
+#[derive(Clone, Debug)]
+pub struct ProtoPage {
+    /// Subsections with prototype PTEs in this page.
+    pub users: u32,
+    pub state: ProtoPageState,
+    /// PTE runs (byte offset in the page, count) of deleted pagefile-backed
+    /// subsections that were in the page while it was absent: the paging-file
+    /// slots they name are freed when the page comes back (NT faults the
+    /// prototype PTEs in for MiSegmentDelete).
+    pub orphans: Vec<(u64, u64)>,
+    /// While absent: how many of its PTEs name a paging-file slot (what
+    /// `verify` counts as named without reading the page in).
+    pub slots: u64,
+}
+
 /// Every control area and subsection of the machine.
 #[derive(Debug)]
 pub struct Segments {
@@ -254,6 +330,10 @@ pub struct Segments {
     /// Subsection bases, for finding a prototype PTE by address.
     by_base: BTreeMap<u64, u32>,
     pub pool: PrototypePool,
+    /// The pages of paged pool holding prototype PTEs, by address.
+    pages: BTreeMap<u64, ProtoPage>,
+    /// How many of `pages` are `Absent` (0: reads need no page lookup).
+    absent: usize,
     next_id: u32,
     pte_size: u64,
 }
@@ -265,6 +345,8 @@ impl Segments {
             subsections: vec![None],
             by_base: BTreeMap::new(),
             pool: PrototypePool::new(pool_start, pool_end),
+            pages: BTreeMap::new(),
+            absent: 0,
             next_id: 1,
             pte_size,
         }
@@ -333,7 +415,12 @@ impl Segments {
         let area = self.control_areas.get(&ca)?;
         let first_index = area.total_ptes;
         let bytes = count.max(1).checked_mul(self.pte_size)?;
-        let base = self.pool.allocate(bytes)?;
+        let pages = &self.pages;
+        let base = self.pool.allocate_avoiding(bytes, |p| {
+            pages
+                .get(&p)
+                .is_some_and(|g| g.state == ProtoPageState::Absent)
+        })?;
         // Paged pool bounds the array; a host that still cannot hold it fails
         // like an exhausted pool instead of aborting the daemon.
         let mut ptes = Vec::new();
@@ -343,6 +430,15 @@ impl Segments {
             return None;
         }
         ptes.resize(count as usize, initial);
+        for page in page_span(base, bytes) {
+            let p = self.pages.entry(page).or_insert(ProtoPage {
+                users: 0,
+                state: ProtoPageState::Unbacked,
+                orphans: Vec::new(),
+                slots: 0,
+            });
+            p.users += 1;
+        }
         self.subsections[number as usize] = Some(Subsection {
             control_area: ca,
             first_index,
@@ -361,17 +457,251 @@ impl Segments {
     }
 
     /// Removes a control area and its subsections, giving their pool back. The
-    /// caller has released every page and slot its prototype PTEs named.
+    /// caller has released every page and slot its prototype PTEs named,
+    /// except those in absent pages: for a pagefile-backed area those runs
+    /// become the page's orphans. A backed page no subsection uses any more
+    /// stays claimed (`dying_pages`) until its System PTE is deleted.
     pub fn remove_control_area(&mut self, ca: ControlAreaId) -> Option<ControlArea> {
         let area = self.control_areas.remove(&ca)?;
+        let orphaning = matches!(area.backing, Backing::PagingFile);
         for &n in &area.subsections {
             if let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::take) {
                 self.by_base.remove(&s.base);
-                self.pool
-                    .release(s.base, (s.ptes.len() as u64).max(1) * self.pte_size);
+                let bytes = (s.ptes.len() as u64).max(1) * self.pte_size;
+                self.pool.release(s.base, bytes);
+                let end = s.base + s.ptes.len() as u64 * self.pte_size;
+                for page in page_span(s.base, bytes) {
+                    self.leave_page(page, orphaning.then_some((s.base, end)));
+                }
             }
         }
         Some(area)
+    }
+
+    /// A subsection stops using `page`; `run` is its PTEs' byte range, kept
+    /// as an orphan if the page is absent.
+    fn leave_page(&mut self, page: u64, run: Option<(u64, u64)>) {
+        let Some(p) = self.pages.get_mut(&page) else {
+            return;
+        };
+        p.users = p.users.saturating_sub(1);
+        if let Some((from, to)) = run
+            && p.state == ProtoPageState::Absent
+        {
+            let (a, b) = (from.max(page), to.min(page + PAGE_SIZE));
+            if b > a {
+                p.orphans.push((a - page, (b - a) / self.pte_size));
+            }
+        }
+        if p.users > 0 {
+            return;
+        }
+        if p.state == ProtoPageState::Unbacked {
+            self.pages.remove(&page);
+        } else {
+            // The whole page is free in the map now (no subsection and no
+            // pool page shares it): hold it until the System PTE is gone.
+            let carved = self.pool.carve(page, PAGE_SIZE);
+            debug_assert!(carved, "a prototype page no one uses is free");
+        }
+    }
+
+    /// The prototype pages, by address.
+    pub fn proto_pages(&self) -> &BTreeMap<u64, ProtoPage> {
+        &self.pages
+    }
+
+    /// The prototype page at page address `page`, if there is one.
+    pub fn proto_page(&self, page: u64) -> Option<&ProtoPage> {
+        self.pages.get(&page)
+    }
+
+    /// Pages waiting for a System page (see `ProtoPageState::Unbacked`).
+    pub fn unbacked_pages(&self) -> Vec<u64> {
+        self.pages
+            .iter()
+            .filter(|(_, p)| p.users > 0 && p.state == ProtoPageState::Unbacked)
+            .map(|(&a, _)| a)
+            .collect()
+    }
+
+    /// Backed pages no subsection uses: their System PTEs are to be deleted.
+    pub fn dying_pages(&self) -> Vec<u64> {
+        self.pages
+            .iter()
+            .filter(|(_, p)| p.users == 0)
+            .map(|(&a, _)| a)
+            .collect()
+    }
+
+    /// Pages backed by a System page (resident or absent), each charged one
+    /// page of commit.
+    pub fn backed_pages(&self) -> u64 {
+        self.pages
+            .values()
+            .filter(|p| p.state != ProtoPageState::Unbacked)
+            .count() as u64
+    }
+
+    /// Page `page` changes state (backed, trimmed, faulted back).
+    pub fn set_page_state(&mut self, page: u64, state: ProtoPageState) {
+        if let Some(p) = self.pages.get_mut(&page) {
+            if p.state == ProtoPageState::Absent {
+                self.absent -= 1;
+            }
+            if state == ProtoPageState::Absent {
+                self.absent += 1;
+            }
+            p.state = state;
+        }
+    }
+
+    /// Forgets a dying page once its System PTE is deleted, giving its
+    /// address back to the pool.
+    pub fn forget_page(&mut self, page: u64) {
+        if self.pages.get(&page).is_some_and(|p| p.users == 0) {
+            self.set_page_state(page, ProtoPageState::Unbacked);
+            self.pages.remove(&page);
+            self.pool.release_pages(page, 1);
+        }
+    }
+
+    /// The prototype pages whose addresses are in `[from, to]`.
+    pub fn pages_in(&self, from: u64, to: u64) -> Vec<(u64, ProtoPageState)> {
+        if from > to {
+            return Vec::new();
+        }
+        let first = from / PAGE_SIZE * PAGE_SIZE;
+        self.pages
+            .range(first..=to)
+            .map(|(&a, p)| (a, p.state))
+            .collect()
+    }
+
+    /// Records how many paging-file slots the absent page's PTEs name.
+    pub fn set_page_slots(&mut self, page: u64, slots: u64) {
+        if let Some(p) = self.pages.get_mut(&page) {
+            p.slots = slots;
+        }
+    }
+
+    /// Every prototype PTE in `page` with its byte offset in the page.
+    pub fn page_offsets(&self, page: u64) -> Vec<(ProtoLoc, u64)> {
+        let size = self.pte_size;
+        self.page_runs(page)
+            .into_iter()
+            .flat_map(|(n, first, count, offset)| {
+                (0..count).map(move |k| {
+                    let at = ProtoLoc {
+                        subsection: n,
+                        slot: first + k,
+                    };
+                    (at, offset + k as u64 * size)
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the orphan runs of `page` (see `ProtoPage::orphans`).
+    pub fn take_orphans(&mut self, page: u64) -> Vec<(u64, u64)> {
+        self.pages
+            .get_mut(&page)
+            .map(|p| std::mem::take(&mut p.orphans))
+            .unwrap_or_default()
+    }
+
+    /// Whether the page holding `at` is out of the working set, so `read`
+    /// and `write` may not touch it.
+    pub fn is_absent(&self, at: ProtoLoc) -> bool {
+        self.absent > 0
+            && self
+                .pages
+                .get(&(self.address(at).0 / PAGE_SIZE * PAGE_SIZE))
+                .is_some_and(|p| p.state == ProtoPageState::Absent)
+    }
+
+    /// The page address of prototype PTE `at`.
+    pub fn page_of(&self, at: ProtoLoc) -> u64 {
+        self.address(at).0 / PAGE_SIZE * PAGE_SIZE
+    }
+
+    /// `read`, or `None` when the page is absent (nothing in it is valid or
+    /// in transition, so a caller looking for pages in memory may skip it).
+    pub fn try_read(&self, at: ProtoLoc) -> Option<Mmpte> {
+        (!self.is_absent(at)).then(|| self.read_unchecked(at))
+    }
+
+    /// The byte image of the prototype PTEs in `page` as runs (offset in the
+    /// page, little-endian PTEs of `pte_size` bytes): what the frame holds.
+    pub fn page_image(&self, page: u64) -> Vec<(u64, Vec<u8>)> {
+        let size = self.pte_size as usize;
+        self.page_runs(page)
+            .into_iter()
+            .filter_map(|(n, first, count, offset)| {
+                let s = self.subsection(n)?;
+                let ptes = s.ptes.get(first..first + count)?;
+                let bytes = ptes
+                    .iter()
+                    .flat_map(|p| p.0.to_le_bytes().into_iter().take(size))
+                    .collect();
+                Some((offset, bytes))
+            })
+            .collect()
+    }
+
+    /// Loads the arrays' PTEs in `page` from its frame's bytes (`frame`, a
+    /// whole page): the page came back into the working set.
+    pub fn load_page(&mut self, page: u64, frame: &[u8]) {
+        let size = self.pte_size as usize;
+        for (n, first, count, offset) in self.page_runs(page) {
+            let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            for k in 0..count {
+                let at = offset as usize + k * size;
+                let mut raw = [0u8; 8];
+                if let (Some(src), Some(p)) = (frame.get(at..at + size), s.ptes.get_mut(first + k))
+                {
+                    raw[..size].copy_from_slice(src);
+                    *p = Mmpte(u64::from_le_bytes(raw));
+                }
+            }
+        }
+    }
+
+    /// Every prototype PTE in `page`.
+    pub fn page_locations(&self, page: u64) -> Vec<ProtoLoc> {
+        self.page_runs(page)
+            .into_iter()
+            .flat_map(|(n, first, count, _)| {
+                (first..first + count).map(move |slot| ProtoLoc {
+                    subsection: n,
+                    slot,
+                })
+            })
+            .collect()
+    }
+
+    /// The subsection runs inside `page`: (subsection, first slot, count,
+    /// byte offset in the page).
+    fn page_runs(&self, page: u64) -> Vec<(u32, usize, usize, u64)> {
+        let end = page + PAGE_SIZE;
+        let mut runs = Vec::new();
+        for (&base, &n) in self.by_base.range(..end).rev() {
+            let Some(s) = self.subsection(n) else {
+                continue;
+            };
+            let s_end = base + s.ptes.len() as u64 * self.pte_size;
+            if s_end <= page {
+                break;
+            }
+            let from = base.max(page);
+            let to = s_end.min(end);
+            let first = ((from - base) / self.pte_size) as usize;
+            let count = ((to - from) / self.pte_size) as usize;
+            runs.push((n, first, count, from - page));
+        }
+        runs
     }
 
     pub fn control_area(&self, ca: ControlAreaId) -> Option<&ControlArea> {
@@ -416,13 +746,22 @@ impl Segments {
         })
     }
 
+    /// The prototype PTE at `at`. Its page must not be absent (a caller that
+    /// may meet one checks `is_absent` or uses `try_read`).
     pub fn read(&self, at: ProtoLoc) -> Mmpte {
+        debug_assert!(!self.is_absent(at), "read of a paged-out prototype PTE");
+        self.read_unchecked(at)
+    }
+
+    fn read_unchecked(&self, at: ProtoLoc) -> Mmpte {
         self.subsection(at.subsection)
             .and_then(|s| s.ptes.get(at.slot).copied())
             .unwrap_or(Mmpte::ZERO)
     }
 
+    /// Sets the prototype PTE at `at`; its page must not be absent.
     pub fn write(&mut self, at: ProtoLoc, raw: Mmpte) {
+        debug_assert!(!self.is_absent(at), "write of a paged-out prototype PTE");
         if let Some(p) = self
             .subsections
             .get_mut(at.subsection as usize)
@@ -475,6 +814,13 @@ impl Segments {
             })
             .collect()
     }
+}
+
+/// The pages `[base, base + bytes)` touches.
+fn page_span(base: u64, bytes: u64) -> impl Iterator<Item = u64> {
+    let first = base / PAGE_SIZE * PAGE_SIZE;
+    let end = base + bytes.max(1);
+    (first..end).step_by(PAGE_SIZE as usize)
 }
 
 #[cfg(test)]

@@ -1012,11 +1012,15 @@ impl Run {
 
     /// The commit charged to processes the model does not keep (System).
     fn unmodelled_charge(&self) -> u64 {
+        // The pages of paged pool holding prototype PTEs: one page of commit
+        // each (how sections share them is not the model's business).
+        let proto_pages = self.mm.machine().pfn_lock().segments.backed_pages();
         (self.mm.processes().iter())
             .filter(|e| !self.model.procs.iter().any(|p| p.pid == e.pid))
             .map(|e| self.expect_ok("status", self.mm.process_status(e.pid)))
             .map(|st| st.commit_charge)
-            .sum()
+            .sum::<u64>()
+            + proto_pages
     }
 
     /// Locked pages are exactly the model's.

@@ -1,0 +1,202 @@
+//! Paged prototype PTEs (`machine/proto_pages.rs`, `kernel/proto_pages.rs`):
+//! the pages of paged pool holding a section's prototype PTEs are System
+//! pages (use PagedPool, in the System working set, charged to commit); once
+//! every page they name is out of memory they are trimmed like any paged pool
+//! page, reach the paging file, and a touch through a view faults them back
+//! as the System process (pid 4) before the data page; deleting the sections
+//! frees every slot. `verify` accepts every step.
+
+use super::{RW, assert_verified};
+use crate::mm::Mm;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
+use crate::mm::pfn::PageUse;
+
+const PAGES: u64 = 8;
+
+fn used_slots(mm: &Mm) -> u64 {
+    mm.pagefiles().iter().map(|p| p.used_pages).sum()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(13) ^ ((i >> 12) as u8) ^ seed)
+        .collect()
+}
+
+/// The page of paged pool holding section `name`'s first prototype PTE.
+fn proto_page(mm: &Mm, name: &str) -> u64 {
+    let rows = mm.section_prototype_ptes(name).unwrap();
+    rows[0].address / PAGE_SIZE * PAGE_SIZE
+}
+
+fn states(mm: &Mm, name: &str) -> Vec<&'static str> {
+    let rows = mm.section_prototype_ptes(name).unwrap();
+    rows.iter().map(|r| r.state).collect()
+}
+
+/// The System process's PTE state for `va`.
+fn system_state(mm: &Mm, va: u64) -> &'static str {
+    mm.pte_detail(Pid::SYSTEM, va).unwrap().state
+}
+
+/// A machine with a pagefile-backed section `pf` and a file-backed `f` of
+/// `PAGES` pages each, both mapped in processes `a` and `b`; `a` wrote a
+/// pattern into `pf`, both read everything. Returns (a, b, pf views, f views).
+fn two_views(arch: Arch) -> (Mm, [Pid; 2], [u64; 2], [u64; 2]) {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    std::fs::write(dir.join("data.bin"), pattern(bytes, 7)).unwrap();
+    mm.create_section("pf", PAGES * PAGE_SIZE, None, RW, false)
+        .unwrap();
+    mm.create_section("f", 0, Some("data.bin"), RW, false)
+        .unwrap();
+    let pids = [mm.create_process("a").unwrap(), mm.create_process("b").unwrap()];
+    let mut pf = [0; 2];
+    let mut f = [0; 2];
+    for (i, &pid) in pids.iter().enumerate() {
+        pf[i] = mm.map_view(pid, "pf", 0, 0, 0, RW).unwrap().0.0;
+        f[i] = mm.map_view(pid, "f", 0, 0, 0, RW).unwrap().0.0;
+    }
+    let data = pattern(bytes, 3);
+    assert_eq!(mm.write_memory(pids[0], pf[0], &data).unwrap(), bytes);
+    for (i, &pid) in pids.iter().enumerate() {
+        let mut buf = vec![0u8; bytes];
+        mm.read_memory(pid, pf[i], &mut buf).unwrap();
+        assert!(buf == data);
+        mm.read_memory(pid, f[i], &mut buf).unwrap();
+        assert!(buf == pattern(bytes, 7));
+    }
+    (mm, pids, pf, f)
+}
+
+/// Trims every working set, writes what is modified and reuses every
+/// standby frame, checking `verify` after each step.
+fn everything_out(mm: &Mm) {
+    mm.empty_working_sets();
+    assert_verified(mm);
+    mm.flush_modified();
+    mm.mapped_page_writer_pass();
+    assert_verified(mm);
+    mm.empty_standby();
+    assert_verified(mm);
+}
+
+/// Whether the System frame of `page` is in use as paged pool.
+fn frame_is_paged_pool(mm: &Mm, page: u64) -> bool {
+    let Some(pfn) = mm.pte_detail(Pid::SYSTEM, page).unwrap().pfn else {
+        return false;
+    };
+    mm.pfn_rows(pfn.0, 1)
+        .first()
+        .is_some_and(|r| r.use_ == PageUse::PagedPool)
+}
+
+fn paged_out_and_back(arch: Arch) {
+    let slots_before = used_slots(&Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap());
+    let (mm, pids, pf, f) = two_views(arch);
+    let page = proto_page(&mm, "pf");
+    assert_eq!(system_state(&mm, page), "valid", "a real System page");
+    assert!(frame_is_paged_pool(&mm, page));
+    assert_verified(&mm);
+
+    // The data pages go first; their prototype pages stay while any of
+    // their PTEs is valid or in transition.
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "pagefile"));
+    assert!(states(&mm, "f").iter().all(|&s| s == "mapped-file"));
+    assert_eq!(system_state(&mm, page), "valid");
+
+    // Now the prototype pages leave, are written, and their frames reused.
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    assert!(states(&mm, "f").iter().all(|&s| s == "paged-out"));
+    assert_eq!(system_state(&mm, page), "pagefile");
+    let slots_out = used_slots(&mm);
+
+    // A touch through a view: the System process hard-faults the prototype
+    // page in, then the process hard-faults the data page.
+    let system = mm.process_status(Pid::SYSTEM).unwrap();
+    let user = mm.process_status(pids[1]).unwrap();
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let mut buf = vec![0u8; bytes];
+    mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
+    assert!(buf == pattern(bytes, 3), "the section's bytes are intact");
+    let system2 = mm.process_status(Pid::SYSTEM).unwrap();
+    let user2 = mm.process_status(pids[1]).unwrap();
+    assert!(system2.hard_faults > system.hard_faults, "pid 4 faulted");
+    assert!(user2.hard_faults >= user.hard_faults + PAGES);
+    assert_eq!(system_state(&mm, page), "valid");
+    assert!(states(&mm, "pf").iter().all(|&s| s == "valid"));
+    assert!(frame_is_paged_pool(&mm, page));
+    mm.read_memory(pids[0], f[0], &mut buf).unwrap();
+    assert!(buf == pattern(bytes, 7));
+    assert_verified(&mm);
+    assert!(slots_out > 0);
+
+    // Out again, then everything deleted: every slot is free again.
+    everything_out(&mm);
+    everything_out(&mm);
+    for (i, &pid) in pids.iter().enumerate() {
+        mm.unmap_view(pid, pf[i]).unwrap();
+        mm.unmap_view(pid, f[i]).unwrap();
+        assert_verified(&mm);
+    }
+    mm.delete_section("pf").unwrap();
+    mm.delete_section("f").unwrap();
+    assert_verified(&mm);
+    assert_eq!(used_slots(&mm), slots_before, "every slot freed");
+    assert_eq!(system_state(&mm, page), "none", "the System page is gone");
+}
+
+#[test]
+fn prototype_pages_page_out_and_fault_back_on_every_arch() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        paged_out_and_back(arch);
+    }
+}
+
+/// `kernel/mem` at a subsection's base shows the prototype PTEs
+/// `prototype-ptes` lists, in the arch's encoding; writes there are refused.
+#[test]
+fn kernel_mem_shows_the_prototype_ptes() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let (mm, _, _, _) = two_views(arch);
+        let size = if arch == Arch::X86 { 4 } else { 8 };
+        for name in ["pf", "f"] {
+            let rows = mm.section_prototype_ptes(name).unwrap();
+            let mut buf = vec![0u8; rows.len() * size];
+            mm.read_kernel_memory(rows[0].address, &mut buf).unwrap();
+            for (i, r) in rows.iter().enumerate() {
+                let mut raw = [0u8; 8];
+                raw[..size].copy_from_slice(&buf[i * size..(i + 1) * size]);
+                assert_eq!(u64::from_le_bytes(raw), r.pte, "{arch:?} {name} row {i}");
+            }
+            let denied = mm.write_kernel_memory(rows[0].address, &[0u8; 4]);
+            assert!(denied.is_err());
+        }
+        assert_verified(&mm);
+    }
+}
+
+/// A section deleted while its prototype page is in the paging file frees
+/// the slots its prototype PTEs name (the page is faulted back for it).
+#[test]
+fn deleting_a_section_whose_prototype_page_is_out_frees_its_slots() {
+    let arch = Arch::X86;
+    let slots_before = used_slots(&Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap());
+    let (mm, pids, pf, f) = two_views(arch);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    for (i, &pid) in pids.iter().enumerate() {
+        mm.unmap_view(pid, pf[i]).unwrap();
+        mm.unmap_view(pid, f[i]).unwrap();
+    }
+    mm.delete_section("pf").unwrap();
+    assert_verified(&mm);
+    mm.delete_section("f").unwrap();
+    assert_verified(&mm);
+    assert_eq!(used_slots(&mm), slots_before);
+}
