@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::mm::base::status::MmResult;
 use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
@@ -129,31 +130,32 @@ impl Mm {
         let mut done = 0usize;
         let mut retries = 0;
         loop {
-            let error = match self.transfer_steps(&mut space, (va, len, user_end), &mut t, &mut done) {
-                Ok(()) => return Ok(done),
-                Err(AccessFault {
-                    kind: FaultKind::PrototypePage(page),
-                    ..
-                }) if retries < MAX_PROTO_RETRIES => {
-                    // The prototype PTE's page is paged out: this space goes,
-                    // the System process faults the page in (its space alone,
-                    // so address spaces are still taken in pid order), this
-                    // space comes back and the touch starts over (NT:
-                    // MiMakeSystemAddressValidPfn).
-                    drop(space);
-                    retries += 1;
-                    let made = self.make_prototype_page_resident(page);
-                    space = process.live_space().map_err(not_found)?;
-                    match made {
-                        Ok(()) => continue,
-                        Err(e) => AccessFault {
-                            kind: FaultKind::InPage,
-                            error: e,
-                        },
+            let error =
+                match self.transfer_steps(&mut space, (va, len, user_end), &mut t, &mut done) {
+                    Ok(()) => return Ok(done),
+                    Err(AccessFault {
+                        kind: FaultKind::PrototypePage(page),
+                        ..
+                    }) if retries < MAX_PROTO_RETRIES => {
+                        // The prototype PTE's page is paged out: this space goes,
+                        // the System process faults the page in (its space alone,
+                        // so address spaces are still taken in pid order), this
+                        // space comes back and the touch starts over (NT:
+                        // MiMakeSystemAddressValidPfn).
+                        drop(space);
+                        retries += 1;
+                        let made = self.make_prototype_page_resident(page);
+                        space = process.live_space().map_err(not_found)?;
+                        match made {
+                            Ok(()) => continue,
+                            Err(e) => AccessFault {
+                                kind: FaultKind::InPage,
+                                error: e,
+                            },
+                        }
                     }
-                }
-                Err(f) => f,
-            };
+                    Err(f) => f,
+                };
             return if done > 0 { Ok(done) } else { Err(error) };
         }
     }
@@ -165,6 +167,72 @@ impl Mm {
         if let Ok(system) = self.system_process() {
             crate::mm::kernel::proto_pages::settle(&self.machine, &mut system.space());
         }
+    }
+
+    /// Runs `service` on `pid`'s range `[va, va + len)` and, if it failed
+    /// with STATUS_IN_PAGE_ERROR because a page of the prototype PTEs behind
+    /// the range's views was paged out, faults those pages in as the System
+    /// process and runs it again (NT faults them under the working-set lock:
+    /// MiMakeSystemAddressValidPfnWs). `service` takes the address space
+    /// itself and undoes what it did when it fails (VirtualLock,
+    /// MmProbeAndLockPages), so no address space is held here between runs.
+    pub(in crate::mm) fn with_prototype_pages<T>(
+        &self,
+        pid: Pid,
+        (va, len): (u64, u64),
+        mut service: impl FnMut() -> MmResult<T>,
+    ) -> MmResult<T> {
+        let mut tries = 0;
+        loop {
+            let r = service();
+            match &r {
+                Err(e) if e.status == NtStatus::IN_PAGE_ERROR && tries < MAX_PROTO_RETRIES => {}
+                _ => return r,
+            }
+            let pages = self.absent_prototype_pages(pid, va, len);
+            if pages.is_empty()
+                || pages
+                    .iter()
+                    .any(|&p| self.make_prototype_page_resident(p).is_err())
+            {
+                return r;
+            }
+            tries += 1;
+        }
+    }
+
+    /// The paged-out pages of prototype PTEs behind `pid`'s views in
+    /// `[va, va + len)` (its address space briefly, then the PFN lock).
+    fn absent_prototype_pages(&self, pid: Pid, va: u64, len: u64) -> Vec<u64> {
+        let Ok(p) = self.process(pid) else {
+            return Vec::new();
+        };
+        let space = p.space();
+        let (first, last) = (
+            Va(va).vpn().0,
+            Va(va.saturating_add(len.max(1) - 1)).vpn().0,
+        );
+        let st = self.machine.pfn_lock();
+        let mut pages = Vec::new();
+        for vad in space.vads.iter() {
+            let Some(s) = &vad.section else {
+                continue;
+            };
+            let (from, to) = (first.max(vad.starting_vpn.0), last.min(vad.ending_vpn.0));
+            if from > to {
+                continue;
+            }
+            for vpn in from..=to {
+                let index = s.first_prototype_index + (vpn - vad.starting_vpn.0);
+                if let Some(at) = st.segments.locate(s.id, index)
+                    && st.segments.is_absent(at)
+                    && !pages.contains(&st.segments.page_of(at))
+                {
+                    pages.push(st.segments.page_of(at));
+                }
+            }
+        }
+        pages
     }
 
     /// Faults the prototype page at `page` into the System working set (a

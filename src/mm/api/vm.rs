@@ -52,8 +52,10 @@ impl Mm {
     pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<WithStatus<u64>> {
         let p = self.process(pid)?;
         self.with_reclaim(pid, || {
-            let mut space = p.live_space()?;
-            vm::lock(&self.machine, &mut space, address, size)
+            self.with_prototype_pages(pid, (address, size), || {
+                let mut space = p.live_space()?;
+                vm::lock(&self.machine, &mut space, address, size)
+            })
         })
     }
 

@@ -19,15 +19,22 @@ use crate::mm::machine::Machine;
 use crate::mm::process::AddressSpace;
 use crate::mm::segment::ProtoPageState;
 
-/// Backs every page that waits for a System page and deletes the System
-/// PTEs of pages no subsection uses (MiSegmentDelete's ExFreePool). Pages
+/// Backs every page that waits for a System page, deletes the System PTEs
+/// of pages no subsection uses (MiSegmentDelete's ExFreePool), and faults
+/// back the pages holding a deleted section's PTEs (to free their slots). Pages
 /// that cannot be backed now (no commit, no frame) stay unbacked, resident
 /// in the arrays, and are tried again next time.
 pub fn settle(m: &Machine, system: &mut AddressSpace) {
-    let (unbacked, dying) = {
+    let (unbacked, dying, orphaned) = {
         let st = m.pfn_lock();
-        (st.segments.unbacked_pages(), st.segments.dying_pages())
+        let s = &st.segments;
+        (s.unbacked_pages(), s.dying_pages(), s.orphaned_pages())
     };
+    // A deleted section's PTEs in a page other sections still use: the page
+    // comes back now so the slots they name are freed (MiSegmentDelete).
+    for page in orphaned {
+        let _ = make_resident(m, system, page);
+    }
     for page in unbacked {
         if back_page(m, system, page).is_err() {
             break;

@@ -36,8 +36,8 @@
 mod commit;
 mod frames;
 mod large_pages;
-mod prototype;
 mod proto_pages;
+mod prototype;
 mod resident;
 
 use std::sync::atomic::AtomicU64;

@@ -534,6 +534,15 @@ impl Segments {
             .collect()
     }
 
+    /// Absent pages still in use whose orphans wait for them to come back.
+    pub fn orphaned_pages(&self) -> Vec<u64> {
+        self.pages
+            .iter()
+            .filter(|(_, p)| p.users > 0 && !p.orphans.is_empty())
+            .map(|(&a, _)| a)
+            .collect()
+    }
+
     /// Pages backed by a System page (resident or absent), each charged one
     /// page of commit.
     pub fn backed_pages(&self) -> u64 {
@@ -654,7 +663,11 @@ impl Segments {
     pub fn load_page(&mut self, page: u64, frame: &[u8]) {
         let size = self.pte_size as usize;
         for (n, first, count, offset) in self.page_runs(page) {
-            let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::as_mut) else {
+            let Some(s) = self
+                .subsections
+                .get_mut(n as usize)
+                .and_then(Option::as_mut)
+            else {
                 continue;
             };
             for k in 0..count {

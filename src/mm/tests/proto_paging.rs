@@ -52,7 +52,10 @@ fn two_views(arch: Arch) -> (Mm, [Pid; 2], [u64; 2], [u64; 2]) {
         .unwrap();
     mm.create_section("f", 0, Some("data.bin"), RW, false)
         .unwrap();
-    let pids = [mm.create_process("a").unwrap(), mm.create_process("b").unwrap()];
+    let pids = [
+        mm.create_process("a").unwrap(),
+        mm.create_process("b").unwrap(),
+    ];
     let mut pf = [0; 2];
     let mut f = [0; 2];
     for (i, &pid) in pids.iter().enumerate() {
