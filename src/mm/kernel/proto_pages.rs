@@ -21,27 +21,43 @@ use crate::mm::segment::ProtoPageState;
 
 /// Backs every page that waits for a System page, deletes the System PTEs
 /// of pages no subsection uses (MiSegmentDelete's ExFreePool), and faults
-/// back the pages holding a deleted section's PTEs (to free their slots). Pages
-/// that cannot be backed now (no commit, no frame) stay unbacked, resident
-/// in the arrays, and are tried again next time.
+/// back the pages holding a deleted section's PTEs (to free their slots):
+/// the pages `Segments` marked pending, so a call with nothing to do costs
+/// one hold of the PFN lock. A page whose work fails now (no commit, no
+/// frame, a read error) stays pending, resident in the arrays if unbacked,
+/// and is tried again next time.
 pub fn settle(m: &Machine, system: &mut AddressSpace) {
-    let (unbacked, dying, orphaned) = {
-        let st = m.pfn_lock();
-        let s = &st.segments;
-        (s.unbacked_pages(), s.dying_pages(), s.orphaned_pages())
-    };
-    // A deleted section's PTEs in a page other sections still use: the page
-    // comes back now so the slots they name are freed (MiSegmentDelete).
-    for page in orphaned {
-        let _ = make_resident(m, system, page);
-    }
-    for page in unbacked {
-        if back_page(m, system, page).is_err() {
-            break;
+    let pending = m.pfn_lock().segments.take_pending();
+    for page in pending {
+        let done = match work_of(m, page) {
+            Work::Back => back_page(m, system, page).is_ok(),
+            Work::Delete => delete_page(m, system, page),
+            // A deleted section's PTEs in a page other sections still use:
+            // the page comes back now so the slots they name are freed.
+            Work::Orphans => make_resident(m, system, page).is_ok(),
+            Work::Nothing => true,
+        };
+        if !done {
+            m.pfn_lock().segments.mark_pending(page);
         }
     }
-    for page in dying {
-        delete_page(m, system, page);
+}
+
+/// What a pending page needs.
+enum Work {
+    Back,
+    Delete,
+    Orphans,
+    Nothing,
+}
+
+fn work_of(m: &Machine, page: u64) -> Work {
+    let st = m.pfn_lock();
+    match st.segments.proto_page(page) {
+        Some(p) if p.users == 0 => Work::Delete,
+        Some(p) if p.state == ProtoPageState::Unbacked => Work::Back,
+        Some(p) if p.state == ProtoPageState::Absent && !p.orphans.is_empty() => Work::Orphans,
+        _ => Work::Nothing,
     }
 }
 
@@ -84,23 +100,24 @@ fn back_page(m: &Machine, system: &mut AddressSpace, page: u64) -> MmResult<()> 
 
 /// Deletes the System PTE of a page no subsection uses. An absent page with
 /// orphans (a deleted pagefile-backed section's PTEs naming slots) is
-/// faulted in first, which frees those slots.
-fn delete_page(m: &Machine, system: &mut AddressSpace, page: u64) {
+/// faulted in first, which frees those slots. False if that read failed:
+/// the slots stay named (`verify` counts them as the page's) until a later
+/// settle reads it.
+fn delete_page(m: &Machine, system: &mut AddressSpace, page: u64) -> bool {
     let orphans = {
         let st = m.pfn_lock();
         match st.segments.proto_page(page) {
             Some(p) if p.users == 0 => !p.orphans.is_empty(),
-            _ => return,
+            _ => return true,
         }
     };
     if orphans && make_resident(m, system, page).is_err() {
-        // The page could not be read: its slots stay named until a later
-        // pass reads it (`verify` counts them as the page's).
-        return;
+        return false;
     }
     unmap(m, system, page);
     m.uncharge_commit(1);
     m.pfn_lock().segments.forget_page(page);
+    true
 }
 
 /// Takes the System PTE of `page` away, freeing its frame or slot.

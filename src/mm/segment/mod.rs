@@ -11,7 +11,7 @@
 //! Lock: all of it is protected by the PFN lock (`Machine::pfn`), as NT changes
 //! prototype PTEs holding the PFN lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -334,6 +334,9 @@ pub struct Segments {
     pages: BTreeMap<u64, ProtoPage>,
     /// How many of `pages` are `Absent` (0: reads need no page lookup).
     absent: usize,
+    /// Pages with work for the System process's side (`take_pending`): to
+    /// be backed, deleted, or faulted back for their orphans.
+    pending: BTreeSet<u64>,
     next_id: u32,
     pte_size: u64,
 }
@@ -347,6 +350,7 @@ impl Segments {
             pool: PrototypePool::new(pool_start, pool_end),
             pages: BTreeMap::new(),
             absent: 0,
+            pending: BTreeSet::new(),
             next_id: 1,
             pte_size,
         }
@@ -438,6 +442,9 @@ impl Segments {
                 slots: 0,
             });
             p.users += 1;
+            if p.state == ProtoPageState::Unbacked {
+                self.pending.insert(page);
+            }
         }
         self.subsections[number as usize] = Some(Subsection {
             control_area: ca,
@@ -491,6 +498,7 @@ impl Segments {
             let (a, b) = (from.max(page), to.min(page + PAGE_SIZE));
             if b > a {
                 p.orphans.push((a - page, (b - a) / self.pte_size));
+                self.pending.insert(page);
             }
         }
         if p.users > 0 {
@@ -498,7 +506,9 @@ impl Segments {
         }
         if p.state == ProtoPageState::Unbacked {
             self.pages.remove(&page);
+            self.pending.remove(&page);
         } else {
+            self.pending.insert(page);
             // The whole page is free in the map now (no subsection and no
             // pool page shares it): hold it until the System PTE is gone.
             let carved = self.pool.carve(page, PAGE_SIZE);
@@ -516,31 +526,17 @@ impl Segments {
         self.pages.get(&page)
     }
 
-    /// Pages waiting for a System page (see `ProtoPageState::Unbacked`).
-    pub fn unbacked_pages(&self) -> Vec<u64> {
-        self.pages
-            .iter()
-            .filter(|(_, p)| p.users > 0 && p.state == ProtoPageState::Unbacked)
-            .map(|(&a, _)| a)
-            .collect()
+    /// The pages with work for the System process's side (new pages to
+    /// back, pages no subsection uses, absent pages with orphans), emptied.
+    pub fn take_pending(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.pending).into_iter().collect()
     }
 
-    /// Backed pages no subsection uses: their System PTEs are to be deleted.
-    pub fn dying_pages(&self) -> Vec<u64> {
-        self.pages
-            .iter()
-            .filter(|(_, p)| p.users == 0)
-            .map(|(&a, _)| a)
-            .collect()
-    }
-
-    /// Absent pages still in use whose orphans wait for them to come back.
-    pub fn orphaned_pages(&self) -> Vec<u64> {
-        self.pages
-            .iter()
-            .filter(|(_, p)| p.users > 0 && !p.orphans.is_empty())
-            .map(|(&a, _)| a)
-            .collect()
+    /// `page` still has work (its System page could not be made now).
+    pub fn mark_pending(&mut self, page: u64) {
+        if self.pages.contains_key(&page) {
+            self.pending.insert(page);
+        }
     }
 
     /// Pages backed by a System page (resident or absent), each charged one

@@ -203,3 +203,113 @@ fn deleting_a_section_whose_prototype_page_is_out_frees_its_slots() {
     assert_verified(&mm);
     assert_eq!(used_slots(&mm), slots_before);
 }
+
+/// VirtualLock and MmProbeAndLockPages over a view whose prototype page is in
+/// the paging file: the page is faulted back (by pid 4) and the call works.
+#[test]
+fn lock_and_probe_bring_a_paged_out_prototype_page_back() {
+    let (mm, pids, pf, _) = two_views(Arch::Pae);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let system = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    mm.lock(pids[0], pf[0], PAGE_SIZE).unwrap();
+    assert!(mm.process_status(Pid::SYSTEM).unwrap().hard_faults > system);
+    assert_eq!(states(&mm, "pf")[0], "valid");
+    assert_verified(&mm);
+    mm.unlock(pids[0], pf[0], PAGE_SIZE).unwrap();
+
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let id = mm
+        .mdl_probe_and_lock(pids[1], pf[1] + PAGE_SIZE, PAGE_SIZE, false)
+        .unwrap();
+    assert_eq!(states(&mm, "pf")[1], "valid");
+    assert_verified(&mm);
+    mm.mdl_unlock(id).unwrap();
+    mm.mdl_free(id).unwrap();
+    assert_verified(&mm);
+}
+
+/// A file read only through the cache manager: its prototype PTEs' page is a
+/// System page as soon as a view of the system cache maps it.
+#[test]
+fn a_cached_files_prototype_page_is_a_system_page() {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    std::fs::write(dir.join("c.bin"), pattern(65536, 1)).unwrap();
+    let f = mm
+        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
+    assert!(buf == pattern(65536, 1));
+    let unbacked = mm
+        .machine()
+        .pfn_lock()
+        .segments
+        .proto_pages()
+        .values()
+        .filter(|p| p.state == crate::mm::segment::ProtoPageState::Unbacked)
+        .count();
+    assert_eq!(unbacked, 0, "every prototype page is backed");
+    assert!(mm.machine().pfn_lock().segments.backed_pages() > 0);
+    assert_verified(&mm);
+    // Out of memory, then read again: the cache's own fault (the System
+    // process's, in its view) brings the prototype page back first.
+    everything_out(&mm);
+    everything_out(&mm);
+    let absent = |mm: &Mm| {
+        let st = mm.machine().pfn_lock();
+        let pages = st.segments.proto_pages();
+        pages
+            .values()
+            .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
+    };
+    assert!(absent(&mm), "the prototype page is out");
+    let hard = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
+    assert!(buf == pattern(65536, 1));
+    assert!(!absent(&mm), "the prototype page is back");
+    assert!(mm.process_status(Pid::SYSTEM).unwrap().hard_faults > hard);
+    assert_verified(&mm);
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// A fork's clone blocks: their prototype page is a System page once the
+/// fork is done, and stays in the working set whatever is trimmed (mmfs
+/// keeps it resident: fork makes the blocks under two user address spaces).
+#[test]
+fn a_forks_clone_blocks_page_is_backed_and_stays_resident() {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+    let pid = mm.create_process("parent").unwrap();
+    let r = super::req(0x1000_0000, 4 * PAGE_SIZE, "reserve,commit", RW);
+    mm.allocate(pid, &r).unwrap();
+    let data = pattern(4 * PAGE_SIZE as usize, 9);
+    mm.write_memory(pid, 0x1000_0000, &data).unwrap();
+    let child = mm.fork_process(pid, "child").unwrap();
+    let clone_pages = |mm: &Mm| {
+        let st = mm.machine().pfn_lock();
+        let segs = &st.segments;
+        let mut pages: Vec<_> = segs
+            .control_areas
+            .values()
+            .filter(|a| a.is_clone())
+            .flat_map(|a| segs.locations(a.id))
+            .map(|at| segs.proto_page(segs.page_of(at)).unwrap().state)
+            .collect();
+        pages.dedup();
+        pages
+    };
+    use crate::mm::segment::ProtoPageState::Resident;
+    assert_eq!(clone_pages(&mm), vec![Resident]);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert_eq!(clone_pages(&mm), vec![Resident], "never trimmed");
+    let mut buf = vec![0u8; data.len()];
+    mm.read_memory(child, 0x1000_0000, &mut buf).unwrap();
+    assert!(buf == data);
+    assert_verified(&mm);
+}
