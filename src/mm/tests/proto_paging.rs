@@ -102,6 +102,9 @@ fn paged_out_and_back(arch: Arch) {
     let page = proto_page(&mm, "pf");
     assert_eq!(system_state(&mm, page), "valid", "a real System page");
     assert!(frame_is_paged_pool(&mm, page));
+    let backed = mm.machine().pfn_lock().segments.backed_pages();
+    assert!(backed >= 1);
+    assert_eq!(super::meminfo(&mm, "PagedPoolPages"), backed, "counted as paged pool");
     assert_verified(&mm);
 
     // The data pages go first; their prototype pages stay while any of
