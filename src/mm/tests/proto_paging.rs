@@ -104,7 +104,11 @@ fn paged_out_and_back(arch: Arch) {
     assert!(frame_is_paged_pool(&mm, page));
     let backed = mm.machine().pfn_lock().segments.backed_pages();
     assert!(backed >= 1);
-    assert_eq!(super::meminfo(&mm, "PagedPoolPages"), backed, "counted as paged pool");
+    assert_eq!(
+        super::meminfo(&mm, "PagedPoolPages"),
+        backed,
+        "counted as paged pool"
+    );
     assert_verified(&mm);
 
     // The data pages go first; their prototype pages stay while any of
@@ -314,5 +318,66 @@ fn a_forks_clone_blocks_page_is_backed_and_stays_resident() {
     let mut buf = vec![0u8; data.len()];
     mm.read_memory(child, 0x1000_0000, &mut buf).unwrap();
     assert!(buf == data);
+    assert_verified(&mm);
+}
+
+/// Readers through both views and a thread paging everything out over and
+/// over, at once: the readers' faults meet paged-out prototype pages (and the
+/// trimmer takes them while faults are under way); no deadlock, no lost
+/// byte, and `verify` accepts the end.
+#[test]
+fn readers_and_trimmers_race_without_deadlock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mm, pids, pf, f) = two_views(Arch::X86);
+    let mm = std::sync::Arc::new(mm);
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let trimmer = {
+        let (mm, done) = (mm.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                mm.empty_working_sets();
+                mm.flush_modified();
+                mm.empty_standby();
+            }
+        })
+    };
+    let system = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    let readers: Vec<_> = (0..2)
+        .map(|i| {
+            let mm = mm.clone();
+            let (pid, view, file) = (pids[i], pf[i], f[i]);
+            std::thread::spawn(move || {
+                // One page at a time, pausing between, so the trimmer often
+                // finds every PTE of the prototype page out of memory.
+                let (all3, all7) = (pattern(bytes, 3), pattern(bytes, 7));
+                let mut buf = vec![0u8; PAGE_SIZE as usize];
+                let paged_back =
+                    |mm: &Mm| mm.process_status(Pid::SYSTEM).unwrap().hard_faults > system + 2;
+                // At least 100 rounds, and on until the System process has
+                // brought a prototype page back a few times (a bound keeps a
+                // broken trimmer from hanging the test).
+                for round in 0..20_000u64 {
+                    if round >= 100 && paged_back(&mm) {
+                        break;
+                    }
+                    let off = (round % PAGES * PAGE_SIZE) as usize;
+                    let range = off..off + PAGE_SIZE as usize;
+                    mm.read_memory(pid, view + off as u64, &mut buf).unwrap();
+                    assert!(buf[..] == all3[range.clone()]);
+                    mm.read_memory(pid, file + off as u64, &mut buf).unwrap();
+                    assert!(buf[..] == all7[range]);
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    trimmer.join().unwrap();
+    let faults = mm.process_status(Pid::SYSTEM).unwrap().hard_faults - system;
+    assert!(faults > 2, "the readers met paged-out prototype pages");
     assert_verified(&mm);
 }
