@@ -381,3 +381,50 @@ fn readers_and_trimmers_race_without_deadlock() {
     assert!(faults > 2, "the readers met paged-out prototype pages");
     assert_verified(&mm);
 }
+
+/// The same race with `verify` (every address space in pid order, System's
+/// first), `kernel/mem` reads of the prototype PTEs, and VirtualLock/unlock
+/// of a view page all running too: nothing deadlocks and every `verify` is ok.
+#[test]
+fn verify_kernel_mem_and_locks_join_the_race() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mm, pids, pf, _) = two_views(Arch::X64);
+    let mm = std::sync::Arc::new(mm);
+    let address = mm.section_prototype_ptes("pf").unwrap()[0].address;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let spawn = |work: Box<dyn Fn(&Mm) + Send>| {
+        let (mm, done) = (mm.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                work(&mm);
+            }
+        })
+    };
+    let others = vec![
+        spawn(Box::new(|mm| {
+            mm.empty_working_sets();
+            mm.flush_modified();
+            mm.empty_standby();
+        })),
+        spawn(Box::new(|mm| assert_verified(mm))),
+        spawn(Box::new(move |mm| {
+            let mut buf = [0u8; 64];
+            mm.read_kernel_memory(address, &mut buf).unwrap();
+        })),
+    ];
+    let (a, va) = (pids[0], pf[0]);
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let mut buf = vec![0u8; bytes];
+    for round in 0..200u64 {
+        let page = va + round % PAGES * PAGE_SIZE;
+        mm.lock(a, page, PAGE_SIZE).unwrap();
+        mm.unlock(a, page, PAGE_SIZE).unwrap();
+        mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
+        assert!(buf == pattern(bytes, 3));
+    }
+    done.store(true, Ordering::Relaxed);
+    for t in others {
+        t.join().unwrap();
+    }
+    assert_verified(&mm);
+}
