@@ -406,7 +406,7 @@ fn verify_kernel_mem_and_locks_join_the_race() {
             mm.flush_modified();
             mm.empty_standby();
         })),
-        spawn(Box::new(|mm| assert_verified(mm))),
+        spawn(Box::new(assert_verified)),
         spawn(Box::new(move |mm| {
             let mut buf = [0u8; 64];
             mm.read_kernel_memory(address, &mut buf).unwrap();
