@@ -201,6 +201,15 @@ impl Mm {
         }
     }
 
+    /// Faults back the paged-out pages of prototype PTEs behind `pid`'s
+    /// views in `[va, va + len)` (as the System process, no address space
+    /// held); what cannot be read stays out.
+    pub(in crate::mm) fn fault_prototype_pages(&self, pid: Pid, va: u64, len: u64) {
+        for page in self.absent_prototype_pages(pid, va, len) {
+            let _ = self.make_prototype_page_resident(page);
+        }
+    }
+
     /// The paged-out pages of prototype PTEs behind `pid`'s views in
     /// `[va, va + len)` (its address space briefly, then the PFN lock).
     fn absent_prototype_pages(&self, pid: Pid, va: u64, len: u64) -> Vec<u64> {

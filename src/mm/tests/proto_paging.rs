@@ -428,3 +428,19 @@ fn verify_kernel_mem_and_locks_join_the_race() {
     }
     assert_verified(&mm);
 }
+
+/// MEM_RESET over a view whose prototype page is in the paging file: the page
+/// comes back first and the reset pages' paging-file copies are discarded
+/// (their prototype PTEs demand zero again), as MiResetVirtualMemory does.
+#[test]
+fn mem_reset_over_a_paged_out_prototype_page_discards_the_copies() {
+    let (mm, pids, pf, _) = two_views(Arch::X86);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let r = super::req(pf[0], 2 * PAGE_SIZE, "reset", RW);
+    mm.allocate(pids[0], &r).unwrap();
+    let s = states(&mm, "pf");
+    assert_eq!(&s[..3], &["demand-zero", "demand-zero", "pagefile"]);
+    assert_verified(&mm);
+}

@@ -129,9 +129,10 @@ fn reset_prototype(m: &Machine, space: &AddressSpace, va: Va, pointer: Option<Pt
     let Some(at) = proto_of(&st, space, va, pointer) else {
         return;
     };
-    // A paged-out page of prototype PTEs holds nothing in memory; a
-    // paging-file copy named there is kept (MEM_RESET only allows the data
-    // to go; it does not require it), so no System fault is taken here.
+    // A paged-out page of prototype PTEs: `Mm::allocate` faulted the range's
+    // back before taking this address space; one trimmed again meanwhile
+    // holds nothing in memory, and a paging-file copy named there is kept
+    // (MEM_RESET allows the data to go; it does not require it).
     let Some(raw) = st.segments.try_read(at) else {
         return;
     };
