@@ -6,7 +6,11 @@
 //! paged pool handed out by [`PrototypePool`]: process PTEs in prototype-pointer
 //! form and PFN entries (`PteAddress`) name prototype PTEs by that address, as
 //! in NT. A subsection PTE (a prototype PTE saying "read me from the file")
-//! carries the subsection's number where NT keeps its address.
+//! carries the subsection's number where NT keeps its address. The pages
+//! holding the arrays are System pages that page like any paged pool page
+//! (`pages.rs`): while one is out of the working set its PTEs are in its frame
+//! or paging-file slot, not the arrays, and may not be read or written here
+//! (`is_absent`, `try_read`).
 //!
 //! Lock: all of it is protected by the PFN lock (`Machine::pfn`), as NT changes
 //! prototype PTEs holding the PFN lock.
