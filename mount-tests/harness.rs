@@ -474,6 +474,7 @@ scenarios! {
     files_disk_full,
     files_read_ahead,
     kernel_mem,
+    proto_paging,
     pool,
     kernel_mdls,
     access_processes,

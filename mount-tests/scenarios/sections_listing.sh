@@ -22,7 +22,8 @@ assert_eq "$(kv "$S/shm/info" Pages)" "16"
 assert_eq "$(kv "$S/shm/info" Backing)" "pagefile"
 assert_eq "$(kv "$S/shm/info" Protection)" "readwrite"
 assert_eq "$(kv "$S/shm/info" NumberOfMappedViews)" "0"
-assert_eq "$(meminfo CommitCharge)" "$((commit0 + 16))" "a pagefile-backed section is committed"
+# Its 16 pages, and the page of paged pool holding its prototype PTEs.
+assert_eq "$(meminfo CommitCharge)" "$((commit0 + 17))" "a pagefile-backed section is committed"
 
 ppte=$S/shm/prototype-ptes
 assert_eq "$(head -n 1 "$ppte")" "# index offset pte state pfn address share"

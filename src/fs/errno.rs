@@ -13,6 +13,8 @@ pub fn errno_for_fault(f: &AccessFault) -> Errno {
         FaultKind::Protection => Errno::EACCES,
         FaultKind::InPage => Errno::EIO,
         FaultKind::Resources => errno_for(f.error.status),
+        // Retried inside the core; never reaches a user.
+        FaultKind::PrototypePage(_) => Errno::EAGAIN,
     }
 }
 

@@ -662,7 +662,10 @@ sections/<name>/: one section object and the control area behind it.
   prototype-ptes  table `# index offset pte state pfn address share`, one fixed-
                   width row per page: the prototype PTE's value, its state
                   (valid, transition, modified-no-write, demand-zero, pagefile,
-                  mapped-file), the page frame when it has one (- otherwise),
+                  mapped-file; paged-out, with pte 0, when the page of paged
+                  pool holding it is out of the System working set: looking
+                  does not fault it back), the page frame when it has one (-
+                  otherwise),
                   the PTE's own address in paged pool, and the frame's share
                   count (how many process PTEs map it valid)
   views           table `# process base size offset protection pid`: every
@@ -696,7 +699,9 @@ kernel/: system space, the part of every address space above the user range
            kernel-mode thread's would: paged pool and system cache views fault
            in (as pid 4), an address nothing maps is EFAULT, and the
            self-mapped page tables can be read (the System process's own) but
-           not written (EACCES).
+           not written (EACCES); so can the prototype PTEs (each section's at
+           the addresses sections/<name>/prototype-ptes gives, in the arch's
+           PTE encoding: 4 bytes on x86, 8 on PAE and x64).
   sysptes  the system PTE pool (the system-ptes region of system/layout,
            MmNumberOfSystemPtes of it for this RAM, as WRK sizes it):
            key/value TotalPtes, FreePtes, LargestFreeRun, Failures (requests

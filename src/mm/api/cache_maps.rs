@@ -308,6 +308,8 @@ impl Mm {
             area.cache_references = 0;
         }
         delete_if_unreferenced(m, ca);
+        // No address space is held here (the cache's lock is).
+        self.settle_prototype_pages();
     }
 
     /// Lets the least recently closed files go past `KEEP_CLOSED_MAPS`.

@@ -170,9 +170,14 @@ impl Mm {
         let process = self.process(pid)?;
         m.charge_resident(pages, &format!("locking {pages} pages"))?;
         let access = if write { Access::Write } else { Access::Read };
+        // Under `Mm::kernel`: a paged-out prototype page behind the range is
+        // faulted in with the System process's space alone (kernel, then
+        // System's space: the order `kernel/mem` takes too).
         let locked = self.with_reclaim(pid, || {
-            let mut space = process.live_space()?;
-            mdl::probe_and_lock(m, &mut space, first, pages, access)
+            self.with_prototype_pages(pid, (address, size), || {
+                let mut space = process.live_space()?;
+                mdl::probe_and_lock(m, &mut space, first, pages, access)
+            })
         });
         let pfns = match locked {
             Ok(p) => p,

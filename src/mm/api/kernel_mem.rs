@@ -10,6 +10,9 @@ use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{Arch, Va};
 use crate::mm::fault::{AccessFault, FaultKind, fault};
 use crate::mm::hw::layout::names::PAGE_TABLES;
+use crate::mm::kernel::pool::pages::resident_frame;
+use crate::mm::process::AddressSpace;
+use crate::mm::segment::ProtoPageState;
 use crate::mm::{Mm, MmError};
 
 use super::memory::SystemCopy;
@@ -71,7 +74,32 @@ impl Mm {
         self.inswap_stacks_in_locked(&mut k, va, buf.len() as u64)?;
         let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
+        self.show_prototype_pages(&space, va, buf.len() as u64);
         self.system_copy(&mut space, va, SystemCopy::Read(buf))
+    }
+
+    /// A resident page of prototype PTEs keeps them in the subsections'
+    /// arrays; its frame gets their bytes before `kernel/mem` reads it (an
+    /// absent one's frame already holds them). The System process's space
+    /// is held, so the page stays resident; the PFN lock is taken here.
+    fn show_prototype_pages(&self, space: &AddressSpace, va: u64, len: u64) {
+        let m = &self.machine;
+        let last = va.saturating_add(len.max(1) - 1);
+        let st = m.pfn_lock();
+        for (page, state) in st.segments.pages_in(va, last) {
+            if state == ProtoPageState::Resident
+                && let Some(pfn) = resident_frame(m, space, page)
+            {
+                m.write_proto_image_locked(&st, page, pfn);
+            }
+        }
+    }
+
+    /// The first page of prototype PTEs in `[va, va + len)`, if any.
+    fn first_prototype_page(&self, va: u64, len: u64) -> Option<u64> {
+        let last = va.saturating_add(len.max(1) - 1);
+        let st = self.machine.pfn_lock();
+        st.segments.pages_in(va, last).first().map(|&(p, _)| p)
     }
 
     /// Writes system memory at `va` (see `read_kernel_memory`); the
@@ -95,6 +123,21 @@ impl Mm {
                     "write of {:#x}: the self-mapped page tables are read-only through kernel/mem",
                     Va(va.max(r.start)).0
                 ),
+            ));
+        }
+        if let Some(page) = self.first_prototype_page(va, len)
+            && len > 0
+        {
+            // Prototype PTEs are read-only here for the same reason: the
+            // simulation decodes them (bytes before them are still written).
+            if va < page {
+                let n = (page - va) as usize;
+                return self.write_kernel_memory(va, &data[..n]);
+            }
+            return Err(fault(
+                FaultKind::Protection,
+                NtStatus::ACCESS_VIOLATION,
+                format!("write of {va:#x}: prototype PTEs are read-only through kernel/mem"),
             ));
         }
         let mut k = self.kernel_lock();

@@ -147,6 +147,7 @@ impl Mm {
         for ca in control_areas {
             delete_if_unreferenced(&self.machine, ca);
         }
+        self.settle_prototype_pages();
         Ok(())
     }
 
@@ -216,6 +217,9 @@ impl Mm {
                 }
                 return Err(e);
             }
+            // The clone blocks' prototype pages (made under two user
+            // address spaces) get their System pages now.
+            self.settle_prototype_pages();
             crate::mm_event!(
                 self.machine,
                 "process.fork",

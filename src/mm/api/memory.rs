@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::mm::base::status::MmResult;
 use crate::mm::base::status::NtStatus;
 use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{Access, AccessFault, Extent, FaultKind, touch_extent};
@@ -125,7 +126,131 @@ impl Mm {
         }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
-        self.transfer_locked(&mut space, va, len, user_end, t)
+        let mut t = t;
+        let mut done = 0usize;
+        let mut retries = 0;
+        loop {
+            let error =
+                match self.transfer_steps(&mut space, (va, len, user_end), &mut t, &mut done) {
+                    Ok(()) => return Ok(done),
+                    Err(AccessFault {
+                        kind: FaultKind::PrototypePage(page),
+                        ..
+                    }) if retries < MAX_PROTO_RETRIES => {
+                        // The prototype PTE's page is paged out: this space goes,
+                        // the System process faults the page in (its space alone,
+                        // so address spaces are still taken in pid order), this
+                        // space comes back and the touch starts over (NT:
+                        // MiMakeSystemAddressValidPfn).
+                        drop(space);
+                        retries += 1;
+                        let made = self.make_prototype_page_resident(page);
+                        space = process.live_space().map_err(not_found)?;
+                        match made {
+                            Ok(()) => continue,
+                            Err(e) => AccessFault {
+                                kind: FaultKind::InPage,
+                                error: e,
+                            },
+                        }
+                    }
+                    Err(f) => f,
+                };
+            return if done > 0 { Ok(done) } else { Err(error) };
+        }
+    }
+
+    /// Gives new prototype pages their System pages and deletes those of
+    /// pages no subsection uses (`kernel/proto_pages.rs`). Call with no
+    /// address space held (the section table or the cache's lock may be).
+    pub(in crate::mm) fn settle_prototype_pages(&self) {
+        if let Ok(system) = self.system_process() {
+            crate::mm::kernel::proto_pages::settle(&self.machine, &mut system.space());
+        }
+    }
+
+    /// Runs `service` on `pid`'s range `[va, va + len)` and, if it failed
+    /// with STATUS_IN_PAGE_ERROR because a page of the prototype PTEs behind
+    /// the range's views was paged out, faults those pages in as the System
+    /// process and runs it again (NT faults them under the working-set lock:
+    /// MiMakeSystemAddressValidPfnWs). `service` takes the address space
+    /// itself and undoes what it did when it fails (VirtualLock,
+    /// MmProbeAndLockPages), so no address space is held here between runs.
+    pub(in crate::mm) fn with_prototype_pages<T>(
+        &self,
+        pid: Pid,
+        (va, len): (u64, u64),
+        mut service: impl FnMut() -> MmResult<T>,
+    ) -> MmResult<T> {
+        let mut tries = 0;
+        loop {
+            let r = service();
+            match &r {
+                Err(e) if e.status == NtStatus::IN_PAGE_ERROR && tries < MAX_PROTO_RETRIES => {}
+                _ => return r,
+            }
+            let pages = self.absent_prototype_pages(pid, va, len);
+            if pages.is_empty()
+                || pages
+                    .iter()
+                    .any(|&p| self.make_prototype_page_resident(p).is_err())
+            {
+                return r;
+            }
+            tries += 1;
+        }
+    }
+
+    /// Faults back the paged-out pages of prototype PTEs behind `pid`'s
+    /// views in `[va, va + len)` (as the System process, no address space
+    /// held); what cannot be read stays out.
+    pub(in crate::mm) fn fault_prototype_pages(&self, pid: Pid, va: u64, len: u64) {
+        for page in self.absent_prototype_pages(pid, va, len) {
+            let _ = self.make_prototype_page_resident(page);
+        }
+    }
+
+    /// The paged-out pages of prototype PTEs behind `pid`'s views in
+    /// `[va, va + len)` (its address space briefly, then the PFN lock).
+    fn absent_prototype_pages(&self, pid: Pid, va: u64, len: u64) -> Vec<u64> {
+        let Ok(p) = self.process(pid) else {
+            return Vec::new();
+        };
+        let space = p.space();
+        let (first, last) = (
+            Va(va).vpn().0,
+            Va(va.saturating_add(len.max(1) - 1)).vpn().0,
+        );
+        let st = self.machine.pfn_lock();
+        let mut pages = Vec::new();
+        for vad in space.vads.iter() {
+            let Some(s) = &vad.section else {
+                continue;
+            };
+            let (from, to) = (first.max(vad.starting_vpn.0), last.min(vad.ending_vpn.0));
+            if from > to {
+                continue;
+            }
+            for vpn in from..=to {
+                let index = s.first_prototype_index + (vpn - vad.starting_vpn.0);
+                if let Some(at) = st.segments.locate(s.id, index)
+                    && st.segments.is_absent(at)
+                    && !pages.contains(&st.segments.page_of(at))
+                {
+                    pages.push(st.segments.page_of(at));
+                }
+            }
+        }
+        pages
+    }
+
+    /// Faults the prototype page at `page` into the System working set (a
+    /// System process fault, counted as pid 4's), holding only the System
+    /// process's address space.
+    pub(in crate::mm) fn make_prototype_page_resident(&self, page: u64) -> Result<(), MmError> {
+        let system = self.system_process()?;
+        let mut space = system.space();
+        crate::mm::kernel::proto_pages::make_resident(&self.machine, &mut space, page).map(|_| ())
     }
 
     /// A kernel-mode copy to or from system space in the System process's
@@ -168,17 +293,36 @@ impl Mm {
     where
         F: FnMut(&Machine, Pfn, usize, usize, usize),
     {
+        let mut done = 0usize;
+        match self.transfer_steps(space, (va, len, limit), &mut t, &mut done) {
+            Ok(()) => Ok(done),
+            Err(_) if done > 0 => Ok(done),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// The pages of a transfer from byte `*done` on, advancing `*done`;
+    /// stops at the first page that cannot be touched, with its fault.
+    fn transfer_steps<F>(
+        &self,
+        space: &mut AddressSpace,
+        (va, len, limit): (u64, usize, u64),
+        t: &mut Transfer<F>,
+        done: &mut usize,
+    ) -> Result<(), AccessFault>
+    where
+        F: FnMut(&Machine, Pfn, usize, usize, usize),
+    {
         let m = &self.machine;
         let pid = space.pid;
-        let mut done = 0usize;
-        while done < len {
-            let addr = va.checked_add(done as u64).filter(|&a| a <= limit);
+        while *done < len {
+            let addr = va.checked_add(*done as u64).filter(|&a| a <= limit);
             let Some(addr) = addr else {
-                let f = above_user_space(m, space, va.saturating_add(done as u64), t.access);
-                return if done > 0 { Ok(done) } else { Err(f) };
+                let at = va.saturating_add(*done as u64);
+                return Err(above_user_space(m, space, at, t.access));
             };
             let page_off = (addr % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - page_off).min(len - done);
+            let n = (PAGE_SIZE as usize - page_off).min(len - *done);
             let extent = if n == PAGE_SIZE as usize {
                 t.full_pages
             } else {
@@ -193,13 +337,11 @@ impl Mm {
                 let page = (Va(addr), t.access, extent);
                 touched = self.touch_after_reclaim(pid, space, touched, page);
             }
-            match touched {
-                Ok(pfn) => (t.copy)(m, pfn, page_off, done, n),
-                Err(f) => return if done > 0 { Ok(done) } else { Err(f) },
-            }
-            done += n;
+            let pfn = touched?;
+            (t.copy)(m, pfn, page_off, *done, n);
+            *done += n;
         }
-        Ok(done)
+        Ok(())
     }
 
     /// A touch found no page even after this process gave up its own
@@ -236,6 +378,10 @@ impl Mm {
         others + tables
     }
 }
+
+/// How many times one transfer faults a prototype page back in before it
+/// gives up (each time the page was trimmed again before the touch).
+const MAX_PROTO_RETRIES: u32 = 8;
 
 /// Whether a touch failed for want of a physical page (which reclaiming from
 /// other processes may cure).

@@ -78,6 +78,8 @@ impl Mm {
                 file: file.map(str::to_string),
             },
         );
+        // The new prototype PTEs' pages of paged pool become System pages.
+        self.settle_prototype_pages();
         crate::mm_event!(
             m,
             "section.create",
@@ -104,6 +106,7 @@ impl Mm {
             }
         }
         delete_if_unreferenced(m, section.control_area);
+        self.settle_prototype_pages();
         crate::mm_event!(m, "section.delete", "name={name}");
         Ok(())
     }
@@ -122,6 +125,7 @@ impl Mm {
         let new_size = extend_segment(&self.machine, section, size)?;
         file_size_at_least(&mut cc, section.control_area, new_size);
         section.size = new_size;
+        self.settle_prototype_pages();
         Ok(new_size)
     }
 
@@ -196,6 +200,7 @@ impl Mm {
             view::unmap(&self.machine, &mut space, address)
         })?;
         delete_if_unreferenced(&self.machine, ca);
+        self.settle_prototype_pages();
         Ok((base, size))
     }
 
@@ -245,6 +250,8 @@ impl Mm {
     /// modified page of a file-backed section to its file, then deletes the
     /// control areas a failed write kept alive. Returns pages written.
     pub fn mapped_page_writer_pass(&self) -> u64 {
-        mapped_page_writer_pass(&self.machine)
+        let written = mapped_page_writer_pass(&self.machine);
+        self.settle_prototype_pages();
+        written
     }
 }

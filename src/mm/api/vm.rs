@@ -14,6 +14,13 @@ impl Mm {
     /// NtAllocateVirtualMemory.
     pub fn allocate(&self, pid: Pid, req: &AllocRequest) -> MmResult<(Va, u64)> {
         let p = self.process(pid)?;
+        if req.reset {
+            // MiResetVirtualMemory makes a view's prototype PTEs valid
+            // (MiMakeSystemAddressValidPfnWs) to discard their paging-file
+            // copies: the paged-out pages of them come back first, with no
+            // address space held. One trimmed again meanwhile is skipped.
+            self.fault_prototype_pages(pid, req.address, req.size);
+        }
         self.with_reclaim(pid, || {
             let mut space = p.live_space()?;
             vm::allocate(&self.machine, &mut space, req)
@@ -52,8 +59,10 @@ impl Mm {
     pub fn lock(&self, pid: Pid, address: u64, size: u64) -> MmResult<WithStatus<u64>> {
         let p = self.process(pid)?;
         self.with_reclaim(pid, || {
-            let mut space = p.live_space()?;
-            vm::lock(&self.machine, &mut space, address, size)
+            self.with_prototype_pages(pid, (address, size), || {
+                let mut space = p.live_space()?;
+                vm::lock(&self.machine, &mut space, address, size)
+            })
         })
     }
 

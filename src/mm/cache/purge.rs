@@ -24,7 +24,10 @@ pub fn purge(m: &Machine, ca: ControlAreaId, first: u64, last: u64) -> u64 {
         let Some(at) = st.segments.locate(ca, index) else {
             continue;
         };
-        let raw = st.segments.read(at);
+        // A paged-out page of prototype PTEs holds no page in memory.
+        let Some(raw) = st.segments.try_read(at) else {
+            continue;
+        };
         let pfn = match m.fmt.decode_prototype(raw) {
             PteState::Transition { pfn, .. } => pfn,
             PteState::Valid(_) => {

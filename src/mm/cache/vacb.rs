@@ -96,6 +96,9 @@ pub fn view_of(
     // The segment covers whole views (NT rounds a cached file's section to
     // the VACB granularity), so a view never runs past its prototype PTEs.
     grow_segment(m, ca, offset + VACB_SIZE)?;
+    // New prototype PTEs' pages of paged pool become System pages now, with
+    // the System process's space this map holds (one PFN lock if none).
+    crate::mm::kernel::proto_pages::settle(m, space);
     let shown = cc.maps.get(&ca).map_or("", |s| s.shown.as_str());
     map_in_system_cache(m, space, ca, shown, base, offset, VACB_SIZE)?;
     cc.vacbs.vacbs[i].mapping = Some((ca, chunk));

@@ -29,7 +29,7 @@ mod transition;
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::{MmError, NtStatus};
-use crate::mm::base::types::{Mmpte, Pfn, Va};
+use crate::mm::base::types::{Mmpte, Pfn, Pid, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::Machine;
@@ -63,6 +63,13 @@ pub enum FaultKind {
     InPage,
     /// No physical page or commit for a page table: STATUS_NO_MEMORY / COMMITMENT_LIMIT.
     Resources,
+    /// The prototype PTE the fault needs is in a page of paged pool that is
+    /// out of the System working set (the page's address). Not an error: the
+    /// caller lets its own address space go, faults the page in as the
+    /// System process (`kernel/proto_pages.rs` `make_resident`) and touches
+    /// again (NT: MiMakeSystemAddressValidPfn, which drops the working-set
+    /// lock). Never seen by a System fault, which faults the page itself.
+    PrototypePage(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,13 +113,25 @@ pub fn touch_extent(
     access: Access,
     extent: Extent,
 ) -> Result<Pfn, AccessFault> {
+    let faults_before = space.faults.page_faults;
     let result = dispatch(m, space, va, access, extent);
-    if let Err(f) = &result {
+    if let Ok(pfn) = result
+        && space.pid == Pid::SYSTEM
+        && space.faults.page_faults != faults_before
+        && m.layout.is_paged_pool(va.0)
+    {
+        // A System fault brought a paged pool page in: if it holds
+        // prototype PTEs, they are read back from the frame.
+        m.proto_page_in_locked(&mut m.pfn_lock(), va.0, pfn);
+    }
+    if let Err(f) = &result
+        && !matches!(f.kind, FaultKind::PrototypePage(_))
+    {
         match f.kind {
             FaultKind::NotCommitted | FaultKind::Protection => bump(&m.counters.access_violations),
             FaultKind::Guard => bump(&m.counters.guard_page_faults),
             FaultKind::InPage => bump(&m.counters.in_page_errors),
-            FaultKind::Resources => {}
+            FaultKind::Resources | FaultKind::PrototypePage(_) => {}
         }
         space.last_exception = Some(Exception {
             status: f.error.status,

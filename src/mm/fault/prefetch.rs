@@ -80,7 +80,11 @@ fn start_run(
     let mut offset = 0;
     while index < end && (run.len() as u64) < MAX_RUN_PAGES {
         let at = st.segments.locate(ca, index)?;
-        let raw = st.segments.read(at);
+        // A paged-out page of prototype PTEs ends the run: read-ahead is a
+        // hint, not worth a System fault under the PFN lock's caller.
+        let Some(raw) = st.segments.try_read(at) else {
+            break;
+        };
         let absent = matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. });
         let follows = run
             .last()
@@ -173,7 +177,10 @@ pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64
         let Some(at) = st.segments.locate(ca, index) else {
             continue;
         };
-        let raw = st.segments.read(at);
+        // A paged-out page of prototype PTEs is left to the copy's fault.
+        let Some(raw) = st.segments.try_read(at) else {
+            continue;
+        };
         if !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
             continue;
         }
@@ -210,7 +217,10 @@ pub(super) fn take_cluster(
         let Some(next) = st.segments.locate(ca, index + k) else {
             break;
         };
-        let raw = st.segments.read(next);
+        // The cluster stops at a paged-out page of prototype PTEs.
+        let Some(raw) = st.segments.try_read(next) else {
+            break;
+        };
         let same_run = next.subsection == at.subsection && next.slot == at.slot + k as usize;
         if !same_run || !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
             break;

@@ -23,7 +23,7 @@ use std::sync::{Arc, MutexGuard};
 use super::prefetch::{finish_run, take_cluster};
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
-use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, PteAddress, Va};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
 use crate::mm::hw::pagetable::EntryLoc;
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Injected, Machine, NewPage, PageNeed, PfnState};
@@ -153,7 +153,7 @@ pub(super) fn prototype_fault(
 /// to check the access against.
 fn target(
     m: &Machine,
-    space: &AddressSpace,
+    space: &mut AddressSpace,
     va: Va,
     access: Access,
     pointer: Option<PteAddress>,
@@ -167,7 +167,7 @@ fn target(
         let index = section.first_prototype_index + (va.vpn().0 - vad.starting_vpn.0);
         return Ok((section.id, index, pte_protection));
     };
-    let st = m.pfn_lock();
+    let mut st = m.pfn_lock();
     let at = st.segments.locate_address(address).ok_or_else(|| {
         let why = format!(
             "its PTE points at {:#x}, which is no prototype PTE",
@@ -175,6 +175,16 @@ fn target(
         );
         in_page(va, access, why)
     })?;
+    if pte_protection.raw() == 0 && st.segments.is_absent(at) {
+        // The protection is the prototype PTE's own: its page comes first.
+        let page = st.segments.page_of(at);
+        drop(st);
+        proto_page_fault(m, space, page, va, access)?;
+        st = m.pfn_lock();
+        if st.segments.is_absent(at) {
+            return Err(proto_page_out(page, va, access));
+        }
+    }
     let p = if pte_protection.raw() == 0 {
         m.proto_protection_locked(&st, st.segments.read(at))
     } else {
@@ -198,6 +208,12 @@ fn look(m: &Machine, space: &mut AddressSpace, f: &ProtoFault) -> Result<Step, A
         let why = format!("control area {} has no prototype PTE {}", f.ca, f.index);
         in_page(f.va, f.access, why)
     })?;
+    if st.segments.is_absent(at) {
+        let page = st.segments.page_of(at);
+        drop(st);
+        proto_page_fault(m, space, page, f.va, f.access)?;
+        return Ok(Step::Again);
+    }
     let raw = st.segments.read(at);
     match m.fmt.decode_prototype(raw) {
         PteState::Valid(h) => map_valid(m, space, st, f, h.pfn),
@@ -435,7 +451,10 @@ fn disarm_prototype(m: &Machine, ca: ControlAreaId, index: u64, disarmed: Protec
     let Some(at) = st.segments.locate(ca, index) else {
         return;
     };
-    let raw = st.segments.read(at);
+    // Clone blocks' pages never leave the working set; `try_read` all the same.
+    let Some(raw) = st.segments.try_read(at) else {
+        return;
+    };
     let new = match m.fmt.decode_prototype(raw) {
         PteState::Transition { pfn, .. } => {
             let original = m.fmt.reprotect_original(st.db.original_pte(pfn), disarmed);
@@ -472,7 +491,10 @@ fn page_for<'m>(
     let (mut st, page) = space.obtain_page(m, need).map_err(resources)?;
     let at = st.segments.locate(f.ca, f.index);
     match at {
-        Some(at) if space.tables(m).read(f.loc) == f.expected && st.segments.read(at) == raw => {
+        Some(at)
+            if space.tables(m).read(f.loc) == f.expected
+                && st.segments.try_read(at) == Some(raw) =>
+        {
             Ok(Some((st, page, at)))
         }
         _ => {
@@ -513,5 +535,41 @@ fn read_page(m: &Machine, source: &Source, buf: &mut [u8]) -> std::io::Result<()
             buf[done..].fill(0);
             Ok(())
         }
+    }
+}
+
+/// The prototype PTE's page (`page`) is out of the System working set. The
+/// System process (a cache manager's fault in its views, holding its own
+/// address space) faults it in here and the caller looks again; any other
+/// process may not take the System process's address space while it holds
+/// its own (both order 4, taken only in pid order), so the fault goes back
+/// to where its lock can be let go (`FaultKind::PrototypePage`).
+fn proto_page_fault(
+    m: &Machine,
+    space: &mut AddressSpace,
+    page: u64,
+    va: Va,
+    access: Access,
+) -> Result<(), AccessFault> {
+    if space.pid != Pid::SYSTEM {
+        return Err(proto_page_out(page, va, access));
+    }
+    touch(m, space, Va(page), Access::Read)
+        .map(|_| ())
+        .map_err(|e| in_page(va, access, format!("its prototype PTEs' page: {}", e.error)))
+}
+
+/// The fault a user process's touch returns for an absent prototype page.
+fn proto_page_out(page: u64, va: Va, access: Access) -> AccessFault {
+    AccessFault {
+        kind: super::FaultKind::PrototypePage(page),
+        error: crate::mm::base::status::MmError::new(
+            crate::mm::base::status::NtStatus::IN_PAGE_ERROR,
+            format!(
+                "{} of {:#x}: its prototype PTE's page {page:#x} is paged out",
+                super::verb(access),
+                va.0
+            ),
+        ),
     }
 }

@@ -104,7 +104,8 @@ fn clone_row(m: &Machine, st: &PfnState, va: Va, state: &PteState) -> Option<Clo
     let ca = st.segments.owner(at)?;
     let area = st.segments.control_area(ca).filter(|a| a.is_clone())?;
     let index = st.segments.index(at);
-    let raw = st.segments.read(at);
+    // Clone blocks' pages never leave the working set.
+    let raw = st.segments.try_read(at)?;
     let pfn = m.fmt.pfn(raw);
     let mnw = pfn.is_some_and(|p| st.db.location(p) == Some(PageLocation::ModifiedNoWrite));
     Some(CloneRow {

@@ -92,6 +92,9 @@ impl Mm {
             )
         };
         let st = m.pfn_lock();
+        // Paged pool's pages of prototype PTEs are paged pool too (NT counts
+        // them in MmPagedPoolInfo.AllocatedPagedPool), in memory or not.
+        let paged_pool = paged_pool + st.segments.backed_pages();
         let c = |l| st.db.list_count(l);
         let (zeroed, free, standby) = (
             c(PageLocation::Zeroed),

@@ -17,7 +17,7 @@ use crate::mm::segment::ProtoLoc;
 use crate::mm::vad::Vad;
 
 use super::process::{VadRow, state_name, vad_row};
-use super::sections::proto_state_name;
+use super::sections::{PAGED_OUT, proto_state_name};
 
 /// One paging level of the `pte/<VA>` view.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +195,11 @@ impl Mm {
         let vad = space.vads.find(Va(va).vpn());
         let st = m.pfn_lock();
         let prototype = prototype_behind(m, &st, &space, Va(va), &state).map(|at| {
-            let raw = st.segments.read(at);
+            // Looking never faults: a paged-out page of prototype PTEs is
+            // shown as such.
+            let Some(raw) = st.segments.try_read(at) else {
+                return (st.segments.address(at).0, PAGED_OUT);
+            };
             let pfn = m.fmt.pfn(raw);
             let mnw = pfn.is_some_and(|p| st.db.location(p) == Some(PageLocation::ModifiedNoWrite));
             (
@@ -423,8 +427,16 @@ pub(super) fn effective_protection(
         | PteState::DemandZero { protection } => Some(protection),
         PteState::Prototype { protection, .. } if protection.raw() != 0 => Some(protection),
         PteState::Prototype { .. } => with_pfn(m, st, |st| {
-            prototype_behind(m, st, space, va, state)
-                .map(|at| m.proto_protection_locked(st, st.segments.read(at)))
+            prototype_behind(m, st, space, va, state).and_then(|at| {
+                let raw = st.segments.try_read(at);
+                // Paged out: the segment's protection (only a clone block's,
+                // never paged out, differs from it).
+                let template = || {
+                    let ca = st.segments.owner(at)?;
+                    st.segments.control_area(ca).map(|a| a.protection)
+                };
+                raw.map_or_else(template, |raw| Some(m.proto_protection_locked(st, raw)))
+            })
         }),
         PteState::Zero => vad.filter(|v| v.mem_commit).map(|v| v.protection),
         _ => None,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::mm::Mm;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::types::{PAGE_SIZE, Pfn, Pid};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid};
 use crate::mm::hw::pte::PteState;
 use crate::mm::pfn::PageLocation;
 use crate::mm::section::SectionObject;
@@ -73,6 +73,10 @@ pub struct ViewRow {
 /// The name of a prototype PTE's state, as `prototype-ptes` shows it. A
 /// transition page on the modified-no-write list is its own state (the seed's
 /// sixth).
+/// The state shown for a prototype PTE whose page of paged pool is out of
+/// the System working set (`sections/NAME/prototype-ptes`, `pte`).
+pub const PAGED_OUT: &str = "paged-out";
+
 pub fn proto_state_name(state: &PteState, on_modified_no_write: bool) -> &'static str {
     match state {
         PteState::Valid(_) => "valid",
@@ -100,7 +104,9 @@ impl Mm {
         let mut resident_pages = 0u64;
         let mut modified_pages = 0u64;
         for at in st.segments.locations(ca.id) {
-            if let Some(pfn) = m.fmt.pfn(st.segments.read(at)) {
+            // A paged-out page of prototype PTEs names no page in memory.
+            let raw = st.segments.try_read(at).unwrap_or(Mmpte::ZERO);
+            if let Some(pfn) = m.fmt.pfn(raw) {
                 resident_pages += 1;
                 if st.db.modified(pfn) {
                     modified_pages += 1;
@@ -147,7 +153,10 @@ impl Mm {
             .into_iter()
             .take(pages as usize)
             .map(|at| {
-                let raw = st.segments.read(at);
+                // Looking never faults: a row whose page of prototype PTEs
+                // is paged out says so (raw 0, no frame).
+                let peek = st.segments.try_read(at);
+                let raw = peek.unwrap_or(Mmpte::ZERO);
                 let state = m.fmt.decode_prototype(raw);
                 let pfn = m.fmt.pfn(raw);
                 let mnw =
@@ -157,7 +166,10 @@ impl Mm {
                     index,
                     offset: index * PAGE_SIZE,
                     pte: raw.0,
-                    state: proto_state_name(&state, mnw),
+                    state: match peek {
+                        Some(_) => proto_state_name(&state, mnw),
+                        None => PAGED_OUT,
+                    },
                     pfn,
                     address: st.segments.address(at).0,
                     share: pfn.map_or(0, |p| st.db.share_count(p)),

@@ -11,6 +11,7 @@
 
 pub mod mdl;
 pub mod pool;
+pub mod proto_pages;
 pub mod stacks;
 pub mod sysptes;
 

@@ -36,6 +36,7 @@
 mod commit;
 mod frames;
 mod large_pages;
+mod proto_pages;
 mod prototype;
 mod resident;
 

@@ -183,9 +183,10 @@ fn write_gathered(
     }
 }
 
-/// The frame a prototype PTE names, if it is valid or in transition.
+/// The frame a prototype PTE names, if it is valid or in transition (never
+/// in a paged-out page of prototype PTEs, which holds neither).
 fn frame_at(m: &Machine, st: &PfnState, at: ProtoLoc) -> Option<Pfn> {
-    m.fmt.pfn(st.segments.read(at))
+    m.fmt.pfn(st.segments.try_read(at)?)
 }
 
 /// Writes the modified pages of control area `ca` whose prototype PTEs have

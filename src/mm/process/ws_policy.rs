@@ -6,6 +6,7 @@
 use std::sync::MutexGuard;
 
 use crate::mm::base::counters::bump;
+use crate::mm::base::types::Pid;
 use crate::mm::hw::pagetable::{EntryLoc, LeafCursor};
 use crate::mm::hw::pte::{HardwarePte, PteState};
 use crate::mm::machine::{Machine, PfnState};
@@ -48,10 +49,22 @@ impl AddressSpace {
         let Some(loc) = tables.leaf(e.va) else {
             return false;
         };
-        let st = m.pfn_lock();
-        let PteState::Valid(h) = m.fmt.decode(tables.read(loc)) else {
+        let mut st = m.pfn_lock();
+        let PteState::Valid(mut h) = m.fmt.decode(tables.read(loc)) else {
             return false;
         };
+        if self.pid == Pid::SYSTEM
+            && e.kind != WsleKind::Shared
+            && let Some(page) = m.proto_page_at_locked(&st, e.va.0)
+        {
+            // A page of prototype PTEs stays while any of them is valid or
+            // in transition (their frames' PteFrame); leaving, its PTEs go
+            // into the frame (`machine/proto_pages.rs`).
+            if !m.proto_page_trimmable_locked(&st, page) {
+                return false;
+            }
+            h.dirty |= m.proto_page_out_locked(&mut st, page, h.pfn);
+        }
         self.ws.remove(index);
         let leaving = Leaving {
             entry: e,

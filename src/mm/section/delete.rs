@@ -40,8 +40,9 @@ pub fn delete_if_unreferenced(m: &Machine, ca: ControlAreaId) {
         // Anything still dirty (a write failed) or being written keeps the
         // area alive until the writer has it on disk.
         let pending = locations.iter().any(|&at| {
-            m.fmt
-                .pfn(st.segments.read(at))
+            st.segments
+                .try_read(at)
+                .and_then(|raw| m.fmt.pfn(raw))
                 .is_some_and(|p| st.db.modified(p) || st.db.write_in_progress(p))
         });
         if pending {
@@ -49,7 +50,15 @@ pub fn delete_if_unreferenced(m: &Machine, ca: ControlAreaId) {
         }
     }
     for at in locations {
-        match m.fmt.decode_prototype(st.segments.read(at)) {
+        // A paged-out page of prototype PTEs holds no page in memory; the
+        // paging-file slots its PTEs name are freed when the System process
+        // faults it back (`remove_control_area` makes them the page's
+        // orphans; `kernel/proto_pages.rs` settles them), as NT's
+        // MiSegmentDelete faults the prototype PTEs in.
+        let Some(raw) = st.segments.try_read(at) else {
+            continue;
+        };
+        match m.fmt.decode_prototype(raw) {
             PteState::Transition { pfn, .. } | PteState::Valid(HardwarePte { pfn, .. }) => {
                 if st.db.location(pfn).is_some_and(PageLocation::is_list) {
                     st.db.unlink(pfn);

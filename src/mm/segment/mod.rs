@@ -6,17 +6,26 @@
 //! paged pool handed out by [`PrototypePool`]: process PTEs in prototype-pointer
 //! form and PFN entries (`PteAddress`) name prototype PTEs by that address, as
 //! in NT. A subsection PTE (a prototype PTE saying "read me from the file")
-//! carries the subsection's number where NT keeps its address.
+//! carries the subsection's number where NT keeps its address. The pages
+//! holding the arrays are System pages that page like any paged pool page
+//! (`pages.rs`): while one is out of the working set its PTEs are in its frame
+//! or paging-file slot, not the arrays, and may not be read or written here
+//! (`is_absent`, `try_read`).
 //!
 //! Lock: all of it is protected by the PFN lock (`Machine::pfn`), as NT changes
 //! prototype PTEs holding the PFN lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, PteAddress};
+
+mod pages;
+
+use pages::page_span;
+pub use pages::{ProtoPage, ProtoPageState};
 
 /// A control area's number: what sections, views (`SectionRef`) and
 /// subsections name their control area by (NT keeps a pointer).
@@ -189,13 +198,56 @@ impl PrototypePool {
 
     /// `bytes` of pool, or `None` when paged pool is exhausted.
     pub fn allocate(&mut self, bytes: u64) -> Option<u64> {
+        self.allocate_avoiding(bytes, |_| false)
+    }
+
+    /// `allocate`, first fit, but never in a page for which `avoid` is true:
+    /// a prototype page that is out of the working set takes no new prototype
+    /// PTEs, since its frame or slot, not the arrays, holds that page's PTEs.
+    pub fn allocate_avoiding(&mut self, bytes: u64, avoid: impl Fn(u64) -> bool) -> Option<u64> {
         let want = bytes.max(1).div_ceil(POOL_ALIGN) * POOL_ALIGN;
-        let (&at, &len) = self.free.iter().find(|&(_, &len)| len >= want)?;
+        let found = self.free.iter().find_map(|(&at, &len)| {
+            let mut cand = at;
+            while cand.checked_add(want)? <= at + len {
+                let bad = (cand / PAGE_SIZE * PAGE_SIZE..cand + want)
+                    .step_by(PAGE_SIZE as usize)
+                    .find(|&p| avoid(p));
+                match bad {
+                    None => return Some((at, len, cand)),
+                    Some(p) => cand = p + PAGE_SIZE,
+                }
+            }
+            None
+        });
+        let (at, len, cand) = found?;
         self.free.remove(&at);
-        if len > want {
-            self.free.insert(at + want, len - want);
+        if cand > at {
+            self.free.insert(at, cand - at);
         }
-        Some(at)
+        if at + len > cand + want {
+            self.free.insert(cand + want, at + len - cand - want);
+        }
+        Some(cand)
+    }
+
+    /// Takes the free range `[at, at + len)` (inside one free run) out of the
+    /// free map: a prototype page no subsection uses any more stays claimed
+    /// until its System PTE is deleted. False if it is not wholly free.
+    pub fn carve(&mut self, at: u64, len: u64) -> bool {
+        let Some((&start, &flen)) = self.free.range(..=at).next_back() else {
+            return false;
+        };
+        if start + flen < at + len {
+            return false;
+        }
+        self.free.remove(&start);
+        if at > start {
+            self.free.insert(start, at - start);
+        }
+        if start + flen > at + len {
+            self.free.insert(at + len, start + flen - at - len);
+        }
+        true
     }
 
     /// Gives back a range from `allocate`, merging it with free neighbours.
@@ -254,6 +306,13 @@ pub struct Segments {
     /// Subsection bases, for finding a prototype PTE by address.
     by_base: BTreeMap<u64, u32>,
     pub pool: PrototypePool,
+    /// The pages of paged pool holding prototype PTEs, by address.
+    pages: BTreeMap<u64, ProtoPage>,
+    /// How many of `pages` are `Absent` (0: reads need no page lookup).
+    absent: usize,
+    /// Pages with work for the System process's side (`take_pending`): to
+    /// be backed, deleted, or faulted back for their orphans.
+    pending: BTreeSet<u64>,
     next_id: u32,
     pte_size: u64,
 }
@@ -265,6 +324,9 @@ impl Segments {
             subsections: vec![None],
             by_base: BTreeMap::new(),
             pool: PrototypePool::new(pool_start, pool_end),
+            pages: BTreeMap::new(),
+            absent: 0,
+            pending: BTreeSet::new(),
             next_id: 1,
             pte_size,
         }
@@ -333,7 +395,12 @@ impl Segments {
         let area = self.control_areas.get(&ca)?;
         let first_index = area.total_ptes;
         let bytes = count.max(1).checked_mul(self.pte_size)?;
-        let base = self.pool.allocate(bytes)?;
+        let pages = &self.pages;
+        let base = self.pool.allocate_avoiding(bytes, |p| {
+            pages
+                .get(&p)
+                .is_some_and(|g| g.state == ProtoPageState::Absent)
+        })?;
         // Paged pool bounds the array; a host that still cannot hold it fails
         // like an exhausted pool instead of aborting the daemon.
         let mut ptes = Vec::new();
@@ -343,6 +410,18 @@ impl Segments {
             return None;
         }
         ptes.resize(count as usize, initial);
+        for page in page_span(base, bytes) {
+            let p = self.pages.entry(page).or_insert(ProtoPage {
+                users: 0,
+                state: ProtoPageState::Unbacked,
+                orphans: Vec::new(),
+                slots: 0,
+            });
+            p.users += 1;
+            if p.state == ProtoPageState::Unbacked {
+                self.pending.insert(page);
+            }
+        }
         self.subsections[number as usize] = Some(Subsection {
             control_area: ca,
             first_index,
@@ -361,14 +440,22 @@ impl Segments {
     }
 
     /// Removes a control area and its subsections, giving their pool back. The
-    /// caller has released every page and slot its prototype PTEs named.
+    /// caller has released every page and slot its prototype PTEs named,
+    /// except those in absent pages: for a pagefile-backed area those runs
+    /// become the page's orphans. A backed page no subsection uses any more
+    /// stays claimed (`dying_pages`) until its System PTE is deleted.
     pub fn remove_control_area(&mut self, ca: ControlAreaId) -> Option<ControlArea> {
         let area = self.control_areas.remove(&ca)?;
+        let orphaning = matches!(area.backing, Backing::PagingFile);
         for &n in &area.subsections {
             if let Some(s) = self.subsections.get_mut(n as usize).and_then(Option::take) {
                 self.by_base.remove(&s.base);
-                self.pool
-                    .release(s.base, (s.ptes.len() as u64).max(1) * self.pte_size);
+                let bytes = (s.ptes.len() as u64).max(1) * self.pte_size;
+                self.pool.release(s.base, bytes);
+                let end = s.base + s.ptes.len() as u64 * self.pte_size;
+                for page in page_span(s.base, bytes) {
+                    self.leave_page(page, orphaning.then_some((s.base, end)));
+                }
             }
         }
         Some(area)
@@ -416,13 +503,22 @@ impl Segments {
         })
     }
 
+    /// The prototype PTE at `at`. Its page must not be absent (a caller that
+    /// may meet one checks `is_absent` or uses `try_read`).
     pub fn read(&self, at: ProtoLoc) -> Mmpte {
+        debug_assert!(!self.is_absent(at), "read of a paged-out prototype PTE");
+        self.read_unchecked(at)
+    }
+
+    fn read_unchecked(&self, at: ProtoLoc) -> Mmpte {
         self.subsection(at.subsection)
             .and_then(|s| s.ptes.get(at.slot).copied())
             .unwrap_or(Mmpte::ZERO)
     }
 
+    /// Sets the prototype PTE at `at`; its page must not be absent.
     pub fn write(&mut self, at: ProtoLoc, raw: Mmpte) {
+        debug_assert!(!self.is_absent(at), "write of a paged-out prototype PTE");
         if let Some(p) = self
             .subsections
             .get_mut(at.subsection as usize)

@@ -1050,6 +1050,7 @@ mod model;
 mod page_tables;
 mod paging;
 mod pool;
+mod proto_paging;
 mod sections;
 mod threads;
 mod token;

@@ -166,7 +166,15 @@ impl SystemThreads {
             }
             SystemThread::Swapper => swapper::pass(sys),
             SystemThread::ModifiedPageWriter => modified_page_writer_pass(m),
-            SystemThread::MappedPageWriter => mapped_page_writer_pass(m),
+            SystemThread::MappedPageWriter => {
+                let written = mapped_page_writer_pass(m);
+                // Control areas it deleted leave prototype pages behind:
+                // their System PTEs go now (`running`, then System's space).
+                if let Ok(system) = sys.processes.get(crate::mm::base::types::Pid::SYSTEM) {
+                    crate::mm::kernel::proto_pages::settle(m, &mut system.space());
+                }
+                written
+            }
             SystemThread::SegmentDereference => segment_dereference::pass(m),
             SystemThread::ZeroPageThread => zero_page::pass(m),
             SystemThread::LazyWriter => lazy_writer::pass(sys),

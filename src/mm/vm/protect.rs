@@ -34,6 +34,14 @@ pub(super) fn page_protection(m: &Machine, space: &AddressSpace, vpn: Vpn) -> Op
         } => {
             let st = m.pfn_lock();
             let at = st.segments.locate_address(address)?;
+            if st.segments.is_absent(at) {
+                // Its page of prototype PTEs is paged out. Only a clone
+                // block's PTE (never paged out) changes protection on its
+                // own: any other has the segment's (SegmentPteTemplate), so
+                // no System fault is needed under this address space.
+                let ca = st.segments.owner(at)?;
+                return st.segments.control_area(ca).map(|a| a.protection);
+            }
             Some(m.proto_protection_locked(&st, st.segments.read(at)))
         }
         PteState::Zero => space

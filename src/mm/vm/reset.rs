@@ -129,7 +129,14 @@ fn reset_prototype(m: &Machine, space: &AddressSpace, va: Va, pointer: Option<Pt
     let Some(at) = proto_of(&st, space, va, pointer) else {
         return;
     };
-    match m.fmt.decode_prototype(st.segments.read(at)) {
+    // A paged-out page of prototype PTEs: `Mm::allocate` faulted the range's
+    // back before taking this address space; one trimmed again meanwhile
+    // holds nothing in memory, and a paging-file copy named there is kept
+    // (MEM_RESET allows the data to go; it does not require it).
+    let Some(raw) = st.segments.try_read(at) else {
+        return;
+    };
+    match m.fmt.decode_prototype(raw) {
         PteState::Valid(h) if st.db.reference_count(h.pfn) == 1 => {
             st.db.set_modified(h.pfn, false);
             m.release_backing_locked(&mut st, h.pfn);

@@ -125,7 +125,7 @@ fn frame(t: &mut Tally<'_>, pfn: Pfn) {
 /// OriginalPte, or a cluster write in flight); the commit charge is what the
 /// processes and control areas charge.
 pub(super) fn check_totals(t: &mut Tally<'_>, commit_total: u64) {
-    let named = t.slots.len() as u64 + t.st.slots_in_flight;
+    let named = t.slots.len() as u64 + t.st.slots_in_flight + t.hidden_slots;
     let used = t.pagefiles.used_pages();
     if named != used {
         t.v.push(format!(

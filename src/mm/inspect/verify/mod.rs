@@ -45,6 +45,7 @@ mod history;
 mod kernel;
 mod large_pages;
 mod pool;
+mod proto_pages;
 mod segments;
 mod shared_tables;
 mod space;
@@ -169,6 +170,9 @@ struct Tally<'a> {
     /// Frames of the processes' large pages (`large_pages.rs`): resident for
     /// good, charged against resident available memory.
     large_page_frames: u64,
+    /// Paging-file slots named by the PTEs of paged-out prototype pages
+    /// (`proto_pages.rs`), which are not read.
+    hidden_slots: u64,
 }
 
 impl Tally<'_> {
@@ -238,9 +242,18 @@ impl Mm {
             views: HashMap::new(),
             cache_views: HashMap::new(),
             commit_sum: kernel.pool.paged_commit(),
-            pool_ranges: kernel.pool.ranges,
+            // Paged pool's range from the layout: prototype pages are in it
+            // even before the pool's first use sets its ranges.
+            pool_ranges: [
+                kernel.pool.ranges[0],
+                (
+                    m.layout.paged_pool_start(),
+                    m.layout.paged_pool_end(u64::from(m.phys.pages())),
+                ),
+            ],
             mdl_locked: HashMap::new(),
             large_page_frames: 0,
+            hidden_slots: 0,
         };
         for (pid, space) in &spaces {
             space::check(&mut t, *pid, space);
@@ -252,6 +265,7 @@ impl Mm {
         if let Some((_, system)) = spaces.iter().find(|(pid, _)| *pid == Pid::SYSTEM) {
             cache::check(&mut t, &cc, system);
             pool::check(&mut t, &kernel.pool, system);
+            proto_pages::check(&mut t, system);
             // NtLockVirtualMemory's pages, AWE's frames and page tables, and
             // large pages: resident for good, like locked pages.
             let locked_in_ws = spaces

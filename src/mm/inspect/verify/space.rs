@@ -355,7 +355,7 @@ fn shared_valid(
     }
     match st.segments.locate_address(e.pte_address) {
         Some(at) => {
-            let proto = st.segments.read(at);
+            let proto = st.segments.try_read(at).unwrap_or(Mmpte::ZERO);
             if m.fmt.pfn(proto) != Some(h.pfn) || !m.fmt.is_valid(proto) {
                 t.v.push(format!(
                     "pid {pid}: {:#x} maps pfn {:#x} but its prototype PTE at {:#x} is not valid for it",

@@ -1011,12 +1011,46 @@ impl Run {
     }
 
     /// The commit charged to processes the model does not keep (System).
+    /// Paging-file slots the System process's pages of prototype PTEs hold:
+    /// a page out in the paging file, or a resident page's clean copy.
+    fn proto_page_slots(&self) -> u64 {
+        let m = self.mm.machine();
+        let pages: Vec<u64> = m
+            .pfn_lock()
+            .segments
+            .proto_pages()
+            .keys()
+            .copied()
+            .collect();
+        let mut slots = 0;
+        for p in pages {
+            let Ok(d) = self.mm.pte_detail(crate::mm::base::types::Pid::SYSTEM, p) else {
+                continue;
+            };
+            let copy = d.pfn.is_some_and(|pfn| {
+                let original = m.pfn_lock().db.original_pte(pfn);
+                matches!(
+                    m.fmt.decode(original),
+                    crate::mm::hw::pte::PteState::PageFile { .. }
+                )
+            });
+            if d.state == "pagefile" || copy {
+                slots += 1;
+            }
+        }
+        slots
+    }
+
     fn unmodelled_charge(&self) -> u64 {
+        // The pages of paged pool holding prototype PTEs: one page of commit
+        // each (how sections share them is not the model's business).
+        let proto_pages = self.mm.machine().pfn_lock().segments.backed_pages();
         (self.mm.processes().iter())
             .filter(|e| !self.model.procs.iter().any(|p| p.pid == e.pid))
             .map(|e| self.expect_ok("status", self.mm.process_status(e.pid)))
             .map(|st| st.commit_charge)
-            .sum()
+            .sum::<u64>()
+            + proto_pages
     }
 
     /// Locked pages are exactly the model's.
@@ -1068,9 +1102,13 @@ impl Run {
                 );
             }
         }
+        // Only the pages of prototype PTEs of the files the cache keeps
+        // after their close may still hold slots (in the paging file, or a
+        // clean copy of a resident one).
+        let proto_slots = self.proto_page_slots();
         assert_eq!(
             self.mm.machine().pagefiles_lock().used_pages(),
-            0,
+            proto_slots,
             "{}",
             self.ctx()
         );

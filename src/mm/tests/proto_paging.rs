@@ -1,0 +1,446 @@
+//! Paged prototype PTEs (`machine/proto_pages.rs`, `kernel/proto_pages.rs`):
+//! the pages of paged pool holding a section's prototype PTEs are System
+//! pages (use PagedPool, in the System working set, charged to commit); once
+//! every page they name is out of memory they are trimmed like any paged pool
+//! page, reach the paging file, and a touch through a view faults them back
+//! as the System process (pid 4) before the data page; deleting the sections
+//! frees every slot. `verify` accepts every step.
+
+use super::{RW, assert_verified};
+use crate::mm::Mm;
+use crate::mm::base::config::MmConfig;
+use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
+use crate::mm::pfn::PageUse;
+
+const PAGES: u64 = 8;
+
+fn used_slots(mm: &Mm) -> u64 {
+    mm.pagefiles().iter().map(|p| p.used_pages).sum()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(13) ^ ((i >> 12) as u8) ^ seed)
+        .collect()
+}
+
+/// The page of paged pool holding section `name`'s first prototype PTE.
+fn proto_page(mm: &Mm, name: &str) -> u64 {
+    let rows = mm.section_prototype_ptes(name).unwrap();
+    rows[0].address / PAGE_SIZE * PAGE_SIZE
+}
+
+fn states(mm: &Mm, name: &str) -> Vec<&'static str> {
+    let rows = mm.section_prototype_ptes(name).unwrap();
+    rows.iter().map(|r| r.state).collect()
+}
+
+/// The System process's PTE state for `va`.
+fn system_state(mm: &Mm, va: u64) -> &'static str {
+    mm.pte_detail(Pid::SYSTEM, va).unwrap().state
+}
+
+/// A machine with a pagefile-backed section `pf` and a file-backed `f` of
+/// `PAGES` pages each, both mapped in processes `a` and `b`; `a` wrote a
+/// pattern into `pf`, both read everything. Returns (a, b, pf views, f views).
+fn two_views(arch: Arch) -> (Mm, [Pid; 2], [u64; 2], [u64; 2]) {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    std::fs::write(dir.join("data.bin"), pattern(bytes, 7)).unwrap();
+    mm.create_section("pf", PAGES * PAGE_SIZE, None, RW, false)
+        .unwrap();
+    mm.create_section("f", 0, Some("data.bin"), RW, false)
+        .unwrap();
+    let pids = [
+        mm.create_process("a").unwrap(),
+        mm.create_process("b").unwrap(),
+    ];
+    let mut pf = [0; 2];
+    let mut f = [0; 2];
+    for (i, &pid) in pids.iter().enumerate() {
+        pf[i] = mm.map_view(pid, "pf", 0, 0, 0, RW).unwrap().0.0;
+        f[i] = mm.map_view(pid, "f", 0, 0, 0, RW).unwrap().0.0;
+    }
+    let data = pattern(bytes, 3);
+    assert_eq!(mm.write_memory(pids[0], pf[0], &data).unwrap(), bytes);
+    for (i, &pid) in pids.iter().enumerate() {
+        let mut buf = vec![0u8; bytes];
+        mm.read_memory(pid, pf[i], &mut buf).unwrap();
+        assert!(buf == data);
+        mm.read_memory(pid, f[i], &mut buf).unwrap();
+        assert!(buf == pattern(bytes, 7));
+    }
+    (mm, pids, pf, f)
+}
+
+/// Trims every working set, writes what is modified and reuses every
+/// standby frame, checking `verify` after each step.
+fn everything_out(mm: &Mm) {
+    mm.empty_working_sets();
+    assert_verified(mm);
+    mm.flush_modified();
+    mm.mapped_page_writer_pass();
+    assert_verified(mm);
+    mm.empty_standby();
+    assert_verified(mm);
+}
+
+/// Whether the System frame of `page` is in use as paged pool.
+fn frame_is_paged_pool(mm: &Mm, page: u64) -> bool {
+    let Some(pfn) = mm.pte_detail(Pid::SYSTEM, page).unwrap().pfn else {
+        return false;
+    };
+    mm.pfn_rows(pfn.0, 1)
+        .first()
+        .is_some_and(|r| r.use_ == PageUse::PagedPool)
+}
+
+fn paged_out_and_back(arch: Arch) {
+    let slots_before = used_slots(&Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap());
+    let (mm, pids, pf, f) = two_views(arch);
+    let page = proto_page(&mm, "pf");
+    assert_eq!(system_state(&mm, page), "valid", "a real System page");
+    assert!(frame_is_paged_pool(&mm, page));
+    let backed = mm.machine().pfn_lock().segments.backed_pages();
+    assert!(backed >= 1);
+    assert_eq!(
+        super::meminfo(&mm, "PagedPoolPages"),
+        backed,
+        "counted as paged pool"
+    );
+    assert_verified(&mm);
+
+    // The data pages go first; their prototype pages stay while any of
+    // their PTEs is valid or in transition.
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "pagefile"));
+    assert!(states(&mm, "f").iter().all(|&s| s == "mapped-file"));
+    assert_eq!(system_state(&mm, page), "valid");
+
+    // Now the prototype pages leave, are written, and their frames reused.
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    assert!(states(&mm, "f").iter().all(|&s| s == "paged-out"));
+    assert_eq!(system_state(&mm, page), "pagefile");
+    let slots_out = used_slots(&mm);
+
+    // A touch through a view: the System process hard-faults the prototype
+    // page in, then the process hard-faults the data page.
+    let system = mm.process_status(Pid::SYSTEM).unwrap();
+    let user = mm.process_status(pids[1]).unwrap();
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let mut buf = vec![0u8; bytes];
+    mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
+    assert!(buf == pattern(bytes, 3), "the section's bytes are intact");
+    let system2 = mm.process_status(Pid::SYSTEM).unwrap();
+    let user2 = mm.process_status(pids[1]).unwrap();
+    assert!(system2.hard_faults > system.hard_faults, "pid 4 faulted");
+    assert!(user2.hard_faults >= user.hard_faults + PAGES);
+    assert_eq!(system_state(&mm, page), "valid");
+    assert!(states(&mm, "pf").iter().all(|&s| s == "valid"));
+    assert!(frame_is_paged_pool(&mm, page));
+    mm.read_memory(pids[0], f[0], &mut buf).unwrap();
+    assert!(buf == pattern(bytes, 7));
+    assert_verified(&mm);
+    assert!(slots_out > 0);
+
+    // Out again, then everything deleted: every slot is free again.
+    everything_out(&mm);
+    everything_out(&mm);
+    for (i, &pid) in pids.iter().enumerate() {
+        mm.unmap_view(pid, pf[i]).unwrap();
+        mm.unmap_view(pid, f[i]).unwrap();
+        assert_verified(&mm);
+    }
+    mm.delete_section("pf").unwrap();
+    mm.delete_section("f").unwrap();
+    assert_verified(&mm);
+    assert_eq!(used_slots(&mm), slots_before, "every slot freed");
+    assert_eq!(system_state(&mm, page), "none", "the System page is gone");
+}
+
+#[test]
+fn prototype_pages_page_out_and_fault_back_on_every_arch() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        paged_out_and_back(arch);
+    }
+}
+
+/// `kernel/mem` at a subsection's base shows the prototype PTEs
+/// `prototype-ptes` lists, in the arch's encoding; writes there are refused.
+#[test]
+fn kernel_mem_shows_the_prototype_ptes() {
+    for arch in [Arch::X86, Arch::Pae, Arch::X64] {
+        let (mm, _, _, _) = two_views(arch);
+        let size = if arch == Arch::X86 { 4 } else { 8 };
+        for name in ["pf", "f"] {
+            let rows = mm.section_prototype_ptes(name).unwrap();
+            let mut buf = vec![0u8; rows.len() * size];
+            mm.read_kernel_memory(rows[0].address, &mut buf).unwrap();
+            for (i, r) in rows.iter().enumerate() {
+                let mut raw = [0u8; 8];
+                raw[..size].copy_from_slice(&buf[i * size..(i + 1) * size]);
+                assert_eq!(u64::from_le_bytes(raw), r.pte, "{arch:?} {name} row {i}");
+            }
+            let denied = mm.write_kernel_memory(rows[0].address, &[0u8; 4]);
+            assert!(denied.is_err());
+        }
+        assert_verified(&mm);
+    }
+}
+
+/// A section deleted while its prototype page is in the paging file frees
+/// the slots its prototype PTEs name (the page is faulted back for it).
+#[test]
+fn deleting_a_section_whose_prototype_page_is_out_frees_its_slots() {
+    let arch = Arch::X86;
+    let slots_before = used_slots(&Mm::new(MmConfig::for_tests(16 << 20, arch)).unwrap());
+    let (mm, pids, pf, f) = two_views(arch);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    for (i, &pid) in pids.iter().enumerate() {
+        mm.unmap_view(pid, pf[i]).unwrap();
+        mm.unmap_view(pid, f[i]).unwrap();
+    }
+    mm.delete_section("pf").unwrap();
+    assert_verified(&mm);
+    mm.delete_section("f").unwrap();
+    assert_verified(&mm);
+    assert_eq!(used_slots(&mm), slots_before);
+}
+
+/// VirtualLock and MmProbeAndLockPages over a view whose prototype page is in
+/// the paging file: the page is faulted back (by pid 4) and the call works.
+#[test]
+fn lock_and_probe_bring_a_paged_out_prototype_page_back() {
+    let (mm, pids, pf, _) = two_views(Arch::Pae);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let system = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    mm.lock(pids[0], pf[0], PAGE_SIZE).unwrap();
+    assert!(mm.process_status(Pid::SYSTEM).unwrap().hard_faults > system);
+    assert_eq!(states(&mm, "pf")[0], "valid");
+    assert_verified(&mm);
+    mm.unlock(pids[0], pf[0], PAGE_SIZE).unwrap();
+
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let id = mm
+        .mdl_probe_and_lock(pids[1], pf[1] + PAGE_SIZE, PAGE_SIZE, false)
+        .unwrap();
+    assert_eq!(states(&mm, "pf")[1], "valid");
+    assert_verified(&mm);
+    mm.mdl_unlock(id).unwrap();
+    mm.mdl_free(id).unwrap();
+    assert_verified(&mm);
+}
+
+/// A file read only through the cache manager: its prototype PTEs' page is a
+/// System page as soon as a view of the system cache maps it.
+#[test]
+fn a_cached_files_prototype_page_is_a_system_page() {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    std::fs::write(dir.join("c.bin"), pattern(65536, 1)).unwrap();
+    let f = mm
+        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
+    assert!(buf == pattern(65536, 1));
+    let unbacked = mm
+        .machine()
+        .pfn_lock()
+        .segments
+        .proto_pages()
+        .values()
+        .filter(|p| p.state == crate::mm::segment::ProtoPageState::Unbacked)
+        .count();
+    assert_eq!(unbacked, 0, "every prototype page is backed");
+    assert!(mm.machine().pfn_lock().segments.backed_pages() > 0);
+    assert_verified(&mm);
+    // Out of memory, then read again: the cache's own fault (the System
+    // process's, in its view) brings the prototype page back first.
+    everything_out(&mm);
+    everything_out(&mm);
+    let absent = |mm: &Mm| {
+        let st = mm.machine().pfn_lock();
+        let pages = st.segments.proto_pages();
+        pages
+            .values()
+            .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
+    };
+    assert!(absent(&mm), "the prototype page is out");
+    let hard = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
+    assert!(buf == pattern(65536, 1));
+    assert!(!absent(&mm), "the prototype page is back");
+    assert!(mm.process_status(Pid::SYSTEM).unwrap().hard_faults > hard);
+    assert_verified(&mm);
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// A fork's clone blocks: their prototype page is a System page once the
+/// fork is done, and stays in the working set whatever is trimmed (mmfs
+/// keeps it resident: fork makes the blocks under two user address spaces).
+#[test]
+fn a_forks_clone_blocks_page_is_backed_and_stays_resident() {
+    let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
+    let pid = mm.create_process("parent").unwrap();
+    let r = super::req(0x1000_0000, 4 * PAGE_SIZE, "reserve,commit", RW);
+    mm.allocate(pid, &r).unwrap();
+    let data = pattern(4 * PAGE_SIZE as usize, 9);
+    mm.write_memory(pid, 0x1000_0000, &data).unwrap();
+    let child = mm.fork_process(pid, "child").unwrap();
+    let clone_pages = |mm: &Mm| {
+        let st = mm.machine().pfn_lock();
+        let segs = &st.segments;
+        let mut pages: Vec<_> = segs
+            .control_areas
+            .values()
+            .filter(|a| a.is_clone())
+            .flat_map(|a| segs.locations(a.id))
+            .map(|at| segs.proto_page(segs.page_of(at)).unwrap().state)
+            .collect();
+        pages.dedup();
+        pages
+    };
+    use crate::mm::segment::ProtoPageState::Resident;
+    assert_eq!(clone_pages(&mm), vec![Resident]);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert_eq!(clone_pages(&mm), vec![Resident], "never trimmed");
+    let mut buf = vec![0u8; data.len()];
+    mm.read_memory(child, 0x1000_0000, &mut buf).unwrap();
+    assert!(buf == data);
+    assert_verified(&mm);
+}
+
+/// Readers through both views and a thread paging everything out over and
+/// over, at once: the readers' faults meet paged-out prototype pages (and the
+/// trimmer takes them while faults are under way); no deadlock, no lost
+/// byte, and `verify` accepts the end.
+#[test]
+fn readers_and_trimmers_race_without_deadlock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mm, pids, pf, f) = two_views(Arch::X86);
+    let mm = std::sync::Arc::new(mm);
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let trimmer = {
+        let (mm, done) = (mm.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                mm.empty_working_sets();
+                mm.flush_modified();
+                mm.empty_standby();
+            }
+        })
+    };
+    let system = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
+    let readers: Vec<_> = (0..2)
+        .map(|i| {
+            let mm = mm.clone();
+            let (pid, view, file) = (pids[i], pf[i], f[i]);
+            std::thread::spawn(move || {
+                // One page at a time, pausing between, so the trimmer often
+                // finds every PTE of the prototype page out of memory.
+                let (all3, all7) = (pattern(bytes, 3), pattern(bytes, 7));
+                let mut buf = vec![0u8; PAGE_SIZE as usize];
+                let paged_back =
+                    |mm: &Mm| mm.process_status(Pid::SYSTEM).unwrap().hard_faults > system + 2;
+                // At least 100 rounds, and on until the System process has
+                // brought a prototype page back a few times (a bound keeps a
+                // broken trimmer from hanging the test).
+                for round in 0..20_000u64 {
+                    if round >= 100 && paged_back(&mm) {
+                        break;
+                    }
+                    let off = (round % PAGES * PAGE_SIZE) as usize;
+                    let range = off..off + PAGE_SIZE as usize;
+                    mm.read_memory(pid, view + off as u64, &mut buf).unwrap();
+                    assert!(buf[..] == all3[range.clone()]);
+                    mm.read_memory(pid, file + off as u64, &mut buf).unwrap();
+                    assert!(buf[..] == all7[range]);
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    trimmer.join().unwrap();
+    let faults = mm.process_status(Pid::SYSTEM).unwrap().hard_faults - system;
+    assert!(faults > 2, "the readers met paged-out prototype pages");
+    assert_verified(&mm);
+}
+
+/// The same race with `verify` (every address space in pid order, System's
+/// first), `kernel/mem` reads of the prototype PTEs, and VirtualLock/unlock
+/// of a view page all running too: nothing deadlocks and every `verify` is ok.
+#[test]
+fn verify_kernel_mem_and_locks_join_the_race() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mm, pids, pf, _) = two_views(Arch::X64);
+    let mm = std::sync::Arc::new(mm);
+    let address = mm.section_prototype_ptes("pf").unwrap()[0].address;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let spawn = |work: Box<dyn Fn(&Mm) + Send>| {
+        let (mm, done) = (mm.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                work(&mm);
+            }
+        })
+    };
+    let others = vec![
+        spawn(Box::new(|mm| {
+            mm.empty_working_sets();
+            mm.flush_modified();
+            mm.empty_standby();
+        })),
+        spawn(Box::new(assert_verified)),
+        spawn(Box::new(move |mm| {
+            let mut buf = [0u8; 64];
+            mm.read_kernel_memory(address, &mut buf).unwrap();
+        })),
+    ];
+    let (a, va) = (pids[0], pf[0]);
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let mut buf = vec![0u8; bytes];
+    for round in 0..200u64 {
+        let page = va + round % PAGES * PAGE_SIZE;
+        mm.lock(a, page, PAGE_SIZE).unwrap();
+        mm.unlock(a, page, PAGE_SIZE).unwrap();
+        mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
+        assert!(buf == pattern(bytes, 3));
+    }
+    done.store(true, Ordering::Relaxed);
+    for t in others {
+        t.join().unwrap();
+    }
+    assert_verified(&mm);
+}
+
+/// MEM_RESET over a view whose prototype page is in the paging file: the page
+/// comes back first and the reset pages' paging-file copies are discarded
+/// (their prototype PTEs demand zero again), as MiResetVirtualMemory does.
+#[test]
+fn mem_reset_over_a_paged_out_prototype_page_discards_the_copies() {
+    let (mm, pids, pf, _) = two_views(Arch::X86);
+    everything_out(&mm);
+    everything_out(&mm);
+    assert!(states(&mm, "pf").iter().all(|&s| s == "paged-out"));
+    let r = super::req(pf[0], 2 * PAGE_SIZE, "reset", RW);
+    mm.allocate(pids[0], &r).unwrap();
+    let s = states(&mm, "pf");
+    assert_eq!(&s[..3], &["demand-zero", "demand-zero", "pagefile"]);
+    assert_verified(&mm);
+}
