@@ -23,7 +23,7 @@ use crate::mm::base::types::PAGE_SIZE;
 use crate::mm::base::types::Va;
 use crate::mm::cache::vacb::view_of;
 use crate::mm::cache::write_behind::{MAX_RUN_PAGES, harvest_cache_views};
-use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
+use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_PAGES, VACB_SIZE};
 use crate::mm::fault::Access;
 use crate::mm::fault::prefetch::zero_fill;
 use crate::mm::fault::transition_run::resolve_transition_run;
@@ -412,13 +412,15 @@ impl Mm {
                 SystemCopy::Read(_) => Access::Read,
                 SystemCopy::Write(_) => Access::Write,
             };
-            resolve_transition_run(m, space, Va(va), pages, access);
+            let mut known = [None; VACB_PAGES as usize + 1];
+            let known = &mut known[..pages as usize];
+            resolve_transition_run(m, space, Va(va), access, known);
             let result = match &mut copy {
                 SystemCopy::Read(b) => {
-                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]))
+                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]), known)
                 }
                 SystemCopy::Write(d) => {
-                    self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]))
+                    self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]), known)
                 }
             };
             match result {

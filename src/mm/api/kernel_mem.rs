@@ -71,7 +71,7 @@ impl Mm {
         self.inswap_stacks_in_locked(&mut k, va, buf.len() as u64)?;
         let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
-        self.system_copy(&mut space, va, SystemCopy::Read(buf))
+        self.system_copy(&mut space, va, SystemCopy::Read(buf), &[])
     }
 
     /// Writes system memory at `va` (see `read_kernel_memory`); the
@@ -101,7 +101,7 @@ impl Mm {
         self.inswap_stacks_in_locked(&mut k, va, len)?;
         let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
-        self.system_copy(&mut space, va, SystemCopy::Write(data))
+        self.system_copy(&mut space, va, SystemCopy::Write(data), &[])
     }
 }
 

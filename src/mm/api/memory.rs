@@ -125,7 +125,7 @@ impl Mm {
         }
         space.last_access_ms = m.clock.now_ms();
         let user_end = m.layout.highest_user_address();
-        self.transfer_locked(&mut space, va, len, user_end, t)
+        self.transfer_locked(&mut space, (va, len), user_end, &[], t)
     }
 
     /// A kernel-mode copy to or from system space in the System process's
@@ -136,11 +136,12 @@ impl Mm {
         space: &mut AddressSpace,
         va: u64,
         buf: SystemCopy<'_>,
+        known: &[Option<Pfn>],
     ) -> Result<usize, AccessFault> {
         match buf {
             SystemCopy::Read(buf) => {
                 let len = buf.len();
-                self.transfer_locked(space, va, len, u64::MAX, reader(buf))
+                self.transfer_locked(space, (va, len), u64::MAX, known, reader(buf))
             }
             SystemCopy::Write(data) => {
                 let t = Transfer {
@@ -150,19 +151,24 @@ impl Mm {
                         m.phys.write(pfn, off, &data[done..done + n]);
                     },
                 };
-                self.transfer_locked(space, va, data.len(), u64::MAX, t)
+                self.transfer_locked(space, (va, data.len()), u64::MAX, known, t)
             }
         }
     }
 
     /// `transfer` with the address space held; addresses above `limit` are
-    /// access violations.
+    /// access violations. `known[k]`, when given, is the frame the page `k`
+    /// pages from `va`'s was just made valid with by a fault the caller took
+    /// for it (`fault::transition_run`): it is copied without another touch,
+    /// as a fault's own page is, until the first page that is touched (whose
+    /// fault might trim the working set at its maximum, so the frames known
+    /// after it are looked at again).
     fn transfer_locked<F>(
         &self,
         space: &mut AddressSpace,
-        va: u64,
-        len: usize,
+        (va, len): (u64, usize),
         limit: u64,
+        known: &[Option<Pfn>],
         mut t: Transfer<F>,
     ) -> Result<usize, AccessFault>
     where
@@ -171,6 +177,7 @@ impl Mm {
         let m = &self.machine;
         let pid = space.pid;
         let mut done = 0usize;
+        let mut known = known;
         while done < len {
             let addr = va.checked_add(done as u64).filter(|&a| a <= limit);
             let Some(addr) = addr else {
@@ -184,6 +191,13 @@ impl Mm {
             } else {
                 Extent::Part
             };
+            let page = ((addr / PAGE_SIZE).saturating_sub(va / PAGE_SIZE)) as usize;
+            if let Some(&Some(pfn)) = known.get(page) {
+                (t.copy)(m, pfn, page_off, done, n);
+                done += n;
+                continue;
+            }
+            known = &[];
             // Looked at in place, not moved: a resident page's touch returns
             // here millions of times a second.
             let mut touched = touch_extent(m, space, Va(addr), t.access, extent);

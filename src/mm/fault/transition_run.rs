@@ -23,7 +23,7 @@
 //! after any page table is made.
 
 use crate::mm::base::counters::bump;
-use crate::mm::base::types::{Mmpte, PAGE_SIZE, Va};
+use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Va};
 use crate::mm::hw::pagetable::{EntryLoc, LeafCursor};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PfnState};
@@ -41,17 +41,20 @@ struct RunView {
     protection: crate::mm::base::protection::Protection,
 }
 
-/// Resolves, as prototype faults for `access`, the pages of `va..va + pages
-/// pages` (one view) that are in transition behind zero PTEs; leaves every
-/// other page alone. Returns how many it resolved.
+/// Resolves, as prototype faults for `access`, the pages of the
+/// `frames.len()` pages from `va` (one view) that are in transition behind
+/// zero PTEs, setting `frames[k]` to the frame page `k` is now valid with;
+/// leaves every other page alone (and its entry as it was). Returns how many
+/// it resolved.
 pub fn resolve_transition_run(
     m: &Machine,
     space: &mut AddressSpace,
     va: Va,
-    pages: u64,
     access: Access,
+    frames: &mut [Option<Pfn>],
 ) -> u64 {
     let va = va.page_base();
+    let pages = frames.len() as u64;
     let Some((view, pages)) = run_view(space, va, pages) else {
         return 0;
     };
@@ -87,7 +90,8 @@ pub fn resolve_transition_run(
         };
         last = Some((index, at));
         let page_va = Va(va.0 + k * PAGE_SIZE);
-        if map_one(m, space, &mut st, &view, (page_va, loc, at, index), access) {
+        if let Some(pfn) = map_one(m, space, &mut st, &view, (page_va, loc, at, index), access) {
+            frames[k as usize] = Some(pfn);
             done += 1;
         }
     }
@@ -157,8 +161,8 @@ fn next_in_subsection(st: &PfnState, at: ProtoLoc) -> bool {
 
 /// One page of the run: `prototype.rs`'s `map_transition` and `account`
 /// for a fault on `va` (PTE at `loc`, prototype PTE `at`, number `index`),
-/// if its prototype PTE is in transition and its frame is usable. False if
-/// the page was left for its own fault.
+/// if its prototype PTE is in transition and its frame is usable: the frame,
+/// or `None` if the page was left for its own fault.
 fn map_one(
     m: &Machine,
     space: &mut AddressSpace,
@@ -166,16 +170,16 @@ fn map_one(
     view: &RunView,
     (va, loc, at, index): (Va, EntryLoc, ProtoLoc, u64),
     access: Access,
-) -> bool {
+) -> Option<Pfn> {
     if check_protection(space, va, access, view.protection, |_, _| Ok(())).is_err() {
-        return false;
+        return None;
     }
     let PteState::Transition { pfn, protection } = m.fmt.decode_prototype(st.segments.read(at))
     else {
-        return false;
+        return None;
     };
     if st.db.read_in_progress(pfn) || st.db.in_page_error(pfn) {
-        return false;
+        return None;
     }
     let was = st.db.location(pfn);
     if was.is_some_and(crate::mm::pfn::PageLocation::is_list) {
@@ -200,5 +204,5 @@ fn map_one(
         view.ca,
         was.map_or("valid", |l| l.name())
     );
-    true
+    Some(pfn)
 }
