@@ -160,6 +160,11 @@ fn dispatch(
         return large_page::large_page(m, space, pde, va, access);
     }
     let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
+    // A valid PTE the access changes nothing in (Accessed set; for a write,
+    // Write and Dirty too) is what `valid` below would return at once.
+    if let Some(pfn) = m.fmt.resident_hit(raw, access == Access::Write) {
+        return Ok(pfn);
+    }
     // A PTE that names anything has a location; only `Zero` may lack one.
     let at = || loc.expect("a non-zero PTE has a location");
     match m.fmt.decode(raw) {
