@@ -3,9 +3,10 @@
 //! view, and a cold or newly written file has every one of them in
 //! transition (read ahead, or zeroed by MmCopyToCachedPage's stand-in, onto
 //! standby). Each page is the same prototype fault `prototype.rs` takes for
-//! it, page by page, in the same order: counted as its own fault
-//! (`page_faults`, `prototype_faults`, the process's counts), traced as its
-//! own `fault.prototype` event, taken off its list, made valid in the
+//! it, page by page, in the same order: counted as its own fault (the
+//! process's counts page by page; the machine's `page_faults` and
+//! `prototype_faults` by the run's total when its hold ends, the same sums),
+//! traced as its own `fault.prototype` event, taken off its list, made valid in the
 //! prototype PTE and in the view's PTE, and entered in the working set. What
 //! the run shares is the look-up work: one VAD, one protection check, one
 //! page-table walk per table, one PFN-lock hold (WRK resolves a fault's
@@ -22,7 +23,7 @@
 //! Lock: the caller holds the address space; the PFN lock is taken once,
 //! after any page table is made.
 
-use crate::mm::base::counters::bump;
+use crate::mm::base::counters::add;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Va};
 use crate::mm::hw::pagetable::{EntryLoc, LeafCursor};
 use crate::mm::hw::pte::PteState;
@@ -31,7 +32,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::NewMapping;
 use crate::mm::segment::{ControlAreaId, ProtoLoc};
 
-use super::{Access, check_protection, count_fault};
+use super::{Access, check_protection};
 
 /// The view a run lies in: its control area, the prototype index of its
 /// first page, and the protection its pages are checked against.
@@ -95,7 +96,19 @@ pub fn resolve_transition_run(
             done += 1;
         }
     }
+    drop(st);
+    count_run(m, done);
     done
+}
+
+/// `count_fault` and the prototype-fault count of `faults` faults, added to
+/// the machine's counters at once: a locked increment per page, on a line
+/// the read-ahead thread's counters share, was most of a page's cost.
+fn count_run(m: &Machine, faults: u64) {
+    if faults > 0 {
+        add(&m.counters.page_faults, faults);
+        add(&m.counters.prototype_faults, faults);
+    }
 }
 
 /// The view holding `va`, and how many of `pages` lie in it, if the access
@@ -160,7 +173,7 @@ fn next_in_subsection(st: &PfnState, at: ProtoLoc) -> bool {
 }
 
 /// One page of the run: `prototype.rs`'s `map_transition` and `account`
-/// for a fault on `va` (PTE at `loc`, prototype PTE `at`, number `index`),
+/// (the machine's counters but for `count_run`) for a fault on `va` (PTE at `loc`, prototype PTE `at`, number `index`),
 /// if its prototype PTE is in transition and its frame is usable: the frame,
 /// or `None` if the page was left for its own fault.
 fn map_one(
@@ -192,9 +205,10 @@ fn map_one(
         st,
         NewMapping::new(loc, va, pfn, view.protection, write_now),
     );
-    count_fault(m, space);
+    // The process's counts here (its lock is held); the machine's shared
+    // counters once for the run (`count_run`).
+    space.faults.page_faults += 1;
     space.faults.prototype += 1;
-    bump(&m.counters.prototype_faults);
     crate::mm_event!(
         m,
         "fault.prototype",
