@@ -56,6 +56,11 @@ pub fn resolve_transition_run(
 ) -> u64 {
     let va = va.page_base();
     let pages = frames.len() as u64;
+    // Pages all valid already (a cached file's) are the common case: their
+    // PTEs are looked at first, before the VAD or anything else.
+    if !any_zero_pte(m, space, va, pages) {
+        return 0;
+    }
     let Some((view, pages)) = run_view(space, va, pages) else {
         return 0;
     };
@@ -163,6 +168,18 @@ fn zero_ptes(
         }
     }
     Some(zero)
+}
+
+/// Whether some page of the run has a zero PTE, or no page table yet.
+fn any_zero_pte(m: &Machine, space: &AddressSpace, va: Va, pages: u64) -> bool {
+    let tables = space.tables(m);
+    let mut cursor = LeafCursor::default();
+    (0..pages).any(
+        |k| match tables.leaf_near(&mut cursor, Va(va.0 + k * PAGE_SIZE)) {
+            Some(loc) => tables.read(loc) == Mmpte::ZERO,
+            None => true,
+        },
+    )
 }
 
 /// Whether the prototype PTE after `at` is in the same subsection.
