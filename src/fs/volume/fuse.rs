@@ -240,10 +240,11 @@ impl MmFs {
         flags: OpenFlags,
         reply: ReplyData,
     ) {
-        match self.volume.read(&self.mm, fh.0, offset, size, flags.0) {
-            Ok(bytes) => reply.data(&bytes),
-            Err(e) => reply.error(e),
-        }
+        self.volume
+            .read_with(&self.mm, fh.0, (offset, size), flags.0, |r| match r {
+                Ok(bytes) => reply.data(bytes),
+                Err(e) => reply.error(e),
+            });
         // The read is answered; read-ahead it asked for runs now on this
         // thread, free until the next request, unless the system threads
         // got to it first (NT queues it to a worker that runs as soon as a

@@ -20,10 +20,13 @@ use std::sync::atomic::Ordering;
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;
 use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::Va;
 use crate::mm::cache::vacb::view_of;
 use crate::mm::cache::write_behind::{MAX_RUN_PAGES, harvest_cache_views};
-use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_SIZE};
+use crate::mm::cache::{CacheManager, SharedCacheMap, VACB_PAGES, VACB_SIZE};
+use crate::mm::fault::Access;
 use crate::mm::fault::prefetch::zero_fill;
+use crate::mm::fault::transition_run::resolve_transition_run;
 use crate::mm::paging::mapped_writer::flush_range;
 use crate::mm::process::AddressSpace;
 use crate::mm::section::create::{control_area_for_file, grow_segment};
@@ -401,12 +404,23 @@ impl Mm {
             let n = ((VACB_SIZE - within) as usize).min(len - done);
             let base = view_of(m, space, cc, ca, chunk)?;
             let va = base.0 + within;
+            // The pages of this view the copy touches that are in transition
+            // (read ahead, or zeroed for a write) take their faults in one
+            // PFN-lock hold; the copy's touches then find them valid.
+            let pages = (va + n as u64 - 1) / PAGE_SIZE - va / PAGE_SIZE + 1;
+            let access = match &copy {
+                SystemCopy::Read(_) => Access::Read,
+                SystemCopy::Write(_) => Access::Write,
+            };
+            let mut known = [None; VACB_PAGES as usize + 1];
+            let known = &mut known[..pages as usize];
+            resolve_transition_run(m, space, Va(va), access, known);
             let result = match &mut copy {
                 SystemCopy::Read(b) => {
-                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]))
+                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]), known)
                 }
                 SystemCopy::Write(d) => {
-                    self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]))
+                    self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]), known)
                 }
             };
             match result {

@@ -75,7 +75,7 @@ impl Mm {
         let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
         self.show_prototype_pages(&space, va, buf.len() as u64);
-        self.system_copy(&mut space, va, SystemCopy::Read(buf))
+        self.system_copy(&mut space, va, SystemCopy::Read(buf), &[])
     }
 
     /// A resident page of prototype PTEs keeps them in the subsections'
@@ -144,7 +144,7 @@ impl Mm {
         self.inswap_stacks_in_locked(&mut k, va, len)?;
         let system = self.system_process().map_err(no_system)?;
         let mut space = system.space();
-        self.system_copy(&mut space, va, SystemCopy::Write(data))
+        self.system_copy(&mut space, va, SystemCopy::Write(data), &[])
     }
 }
 

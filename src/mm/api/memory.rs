@@ -131,7 +131,7 @@ impl Mm {
         let mut retries = 0;
         loop {
             let error =
-                match self.transfer_steps(&mut space, (va, len, user_end), &mut t, &mut done) {
+                match self.transfer_steps(&mut space, (va, len, user_end), &[], &mut t, &mut done) {
                     Ok(()) => return Ok(done),
                     Err(AccessFault {
                         kind: FaultKind::PrototypePage(page),
@@ -261,11 +261,12 @@ impl Mm {
         space: &mut AddressSpace,
         va: u64,
         buf: SystemCopy<'_>,
+        known: &[Option<Pfn>],
     ) -> Result<usize, AccessFault> {
         match buf {
             SystemCopy::Read(buf) => {
                 let len = buf.len();
-                self.transfer_locked(space, va, len, u64::MAX, reader(buf))
+                self.transfer_locked(space, (va, len), u64::MAX, known, reader(buf))
             }
             SystemCopy::Write(data) => {
                 let t = Transfer {
@@ -275,26 +276,31 @@ impl Mm {
                         m.phys.write(pfn, off, &data[done..done + n]);
                     },
                 };
-                self.transfer_locked(space, va, data.len(), u64::MAX, t)
+                self.transfer_locked(space, (va, data.len()), u64::MAX, known, t)
             }
         }
     }
 
     /// `transfer` with the address space held; addresses above `limit` are
-    /// access violations.
+    /// access violations. `known[k]`, when given, is the frame the page `k`
+    /// pages from `va`'s was just made valid with by a fault the caller took
+    /// for it (`fault::transition_run`): it is copied without another touch,
+    /// as a fault's own page is, until the first page that is touched (whose
+    /// fault might trim the working set at its maximum, so the frames known
+    /// after it are looked at again).
     fn transfer_locked<F>(
         &self,
         space: &mut AddressSpace,
-        va: u64,
-        len: usize,
+        (va, len): (u64, usize),
         limit: u64,
+        known: &[Option<Pfn>],
         mut t: Transfer<F>,
     ) -> Result<usize, AccessFault>
     where
         F: FnMut(&Machine, Pfn, usize, usize, usize),
     {
         let mut done = 0usize;
-        match self.transfer_steps(space, (va, len, limit), &mut t, &mut done) {
+        match self.transfer_steps(space, (va, len, limit), known, &mut t, &mut done) {
             Ok(()) => Ok(done),
             Err(_) if done > 0 => Ok(done),
             Err(f) => Err(f),
@@ -303,10 +309,12 @@ impl Mm {
 
     /// The pages of a transfer from byte `*done` on, advancing `*done`;
     /// stops at the first page that cannot be touched, with its fault.
+    /// `known` as for `transfer_locked`, indexed from `va`'s page.
     fn transfer_steps<F>(
         &self,
         space: &mut AddressSpace,
         (va, len, limit): (u64, usize, u64),
+        known: &[Option<Pfn>],
         t: &mut Transfer<F>,
         done: &mut usize,
     ) -> Result<(), AccessFault>
@@ -315,6 +323,7 @@ impl Mm {
     {
         let m = &self.machine;
         let pid = space.pid;
+        let mut known = known;
         while *done < len {
             let addr = va.checked_add(*done as u64).filter(|&a| a <= limit);
             let Some(addr) = addr else {
@@ -328,6 +337,13 @@ impl Mm {
             } else {
                 Extent::Part
             };
+            let page = ((addr / PAGE_SIZE).saturating_sub(va / PAGE_SIZE)) as usize;
+            if let Some(&Some(pfn)) = known.get(page) {
+                (t.copy)(m, pfn, page_off, *done, n);
+                *done += n;
+                continue;
+            }
+            known = &[];
             // Looked at in place, not moved: a resident page's touch returns
             // here millions of times a second.
             let mut touched = touch_extent(m, space, Va(addr), t.access, extent);

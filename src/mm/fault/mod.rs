@@ -9,7 +9,10 @@
 //! - `copy_on_write.rs`: a write to a copy-on-write page, and making a fork's
 //!   shared page private before its protection changes;
 //! - `large_page.rs`: an access under a large-page PDE (no page table, never
-//!   a fault: the MMU's translation and its Accessed/Dirty bits).
+//!   a fault: the MMU's translation and its Accessed/Dirty bits);
+//! - `transition_run.rs`: the prototype faults of a run of pages in
+//!   transition in one view, resolved in one PFN-lock hold, each counted and
+//!   traced as its own (the cache manager's copies).
 //!
 //! `touch` is what the simulated MMU calls for every page a thread reads or
 //! writes: a valid PTE that allows the access is a hit (accessed/dirty bits are
@@ -25,6 +28,7 @@ mod page_file;
 pub mod prefetch;
 mod prototype;
 mod transition;
+pub mod transition_run;
 
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
@@ -175,6 +179,11 @@ fn dispatch(
         return large_page::large_page(m, space, pde, va, access);
     }
     let raw = loc.map_or(Mmpte::ZERO, |l| tables.read(l));
+    // A valid PTE the access changes nothing in (Accessed set; for a write,
+    // Write and Dirty too) is what `valid` below would return at once.
+    if let Some(pfn) = m.fmt.resident_hit(raw, access == Access::Write) {
+        return Ok(pfn);
+    }
     // A PTE that names anything has a location; only `Zero` may lack one.
     let at = || loc.expect("a non-zero PTE has a location");
     match m.fmt.decode(raw) {

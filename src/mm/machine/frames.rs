@@ -248,6 +248,12 @@ impl Machine {
     /// leaves OriginalPte in the slot-less (demand-zero) form with the same
     /// protection: the frame's contents changed, so the copy on disk is stale.
     pub fn release_backing_locked(&self, st: &mut PfnState, pfn: Pfn) {
+        // Most frames have no slot (a file page's original PTE is a
+        // subsection PTE): a look at the bits first, the decode only for a
+        // slot (every first write to a cached page comes here).
+        if !self.fmt.is_page_file(st.db.original_pte(pfn)) {
+            return;
+        }
         if let PteState::PageFile {
             file,
             slot,

@@ -476,16 +476,21 @@ impl Segments {
     /// The prototype PTE with segment-wide `index` in control area `ca`.
     pub fn locate(&self, ca: ControlAreaId, index: u64) -> Option<ProtoLoc> {
         let area = self.control_areas.get(&ca)?;
-        for &n in &area.subsections {
-            let s = self.subsection(n)?;
-            if index >= s.first_index && index < s.first_index + s.ptes.len() as u64 {
-                return Some(ProtoLoc {
-                    subsection: n,
-                    slot: (index - s.first_index) as usize,
-                });
-            }
-        }
-        None
+        // An area's subsections are appended in index order, each starting
+        // where the last ended (`add_subsection`), so a binary search finds
+        // the one holding `index`: a file the cache grew 256 KB at a time
+        // has one per view (512 for 128 MB), and every fault and read-ahead
+        // page looks one up under the PFN lock.
+        let first_index = |n: u32| self.subsection(n).map_or(u64::MAX, |s| s.first_index);
+        let after = area
+            .subsections
+            .partition_point(|&n| first_index(n) <= index);
+        let n = *area.subsections.get(after.checked_sub(1)?)?;
+        let s = self.subsection(n)?;
+        (index < s.first_index + s.ptes.len() as u64).then(|| ProtoLoc {
+            subsection: n,
+            slot: (index - s.first_index) as usize,
+        })
     }
 
     /// The prototype PTE at virtual address `address`, if it is one.
@@ -611,5 +616,34 @@ mod tests {
         assert_eq!(s.locate_address(PteAddress(s.address(at).0 + 1)), None);
         s.remove_control_area(ca);
         assert_eq!(s.locate_address(PteAddress(0xE100_0000)), None);
+    }
+
+    /// A file grown a piece at a time (the cache's 256 KB steps) has many
+    /// subsections of different sizes, interleaved in numbering with another
+    /// area's: every index finds its own, past the end none.
+    #[test]
+    fn every_index_of_many_subsections_is_located() {
+        let mut s = Segments::new(0xE100_0000, 0xE800_0000, 4);
+        let ca = s.add_control_area(Backing::PagingFile, Protection::READWRITE);
+        let other = s.add_control_area(Backing::PagingFile, Protection::READWRITE);
+        let mut expected = Vec::new();
+        for k in 0..40u64 {
+            let count = 1 + k % 5;
+            let n = s
+                .add_subsection(ca, count, Mmpte(0x80), 0, 1 << 20)
+                .unwrap();
+            s.add_subsection(other, 2, Mmpte(0x80), 0, 1 << 20).unwrap();
+            expected.extend((0..count as usize).map(|slot| ProtoLoc {
+                subsection: n,
+                slot,
+            }));
+        }
+        for (index, &at) in expected.iter().enumerate() {
+            assert_eq!(s.locate(ca, index as u64), Some(at), "index {index}");
+            assert_eq!(s.index(at), index as u64);
+        }
+        assert_eq!(s.locate(ca, expected.len() as u64), None);
+        assert_eq!(s.locate(other, 80), None);
+        assert_eq!(s.locate(other, 79).map(|at| s.index(at)), Some(79));
     }
 }

@@ -576,3 +576,112 @@ fn a_second_sequential_scan_from_the_start_is_read_ahead_again() {
     }
     assert_verified(&mm);
 }
+
+/// The System process's page faults, prototype faults and hard faults.
+fn system_faults(mm: &Mm) -> (u64, u64, u64) {
+    let s = mm.process_status(Pid::SYSTEM).unwrap();
+    (s.page_fault_count, s.prototype_faults, s.hard_faults)
+}
+
+/// The `fault.prototype` events of pid 4 in `trace`, as (va, from).
+fn system_proto_faults(trace: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(trace);
+    text.lines()
+        .filter(|l| l.contains("fault.prototype pid=4 "))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split(' ')
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (field("va="), field("from="))
+        })
+        .collect()
+}
+
+/// A copy write of whole new pages (zeroed onto standby, MmCopyToCachedPage)
+/// resolves its view's run of transition pages in one PFN-lock hold
+/// (`fault/transition_run.rs`), and each page is still the fault it was
+/// page by page: one page fault and one prototype fault each, one
+/// `fault.prototype ... from=standby` event each at its own address, in
+/// order, and a working-set entry each; the bytes are the file's.
+#[test]
+fn a_copy_write_of_new_pages_is_one_counted_fault_per_page() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let f = open(&mm, &dir, "run");
+    let reader = mm.events().subscribe();
+    let ws = stat(&mm, "SystemCacheWorkingSet");
+    let (faults, proto, hard) = system_faults(&mm);
+    let machine = (mm.counter("page_faults"), mm.counter("prototype_faults"));
+    let data = random_bytes(31, 2 * (256 << 10));
+    mm.cache_write(&f, 0, &data, WriteMode::Buffered).unwrap();
+    let (faults2, proto2, hard2) = system_faults(&mm);
+    assert_eq!(
+        (faults2 - faults, proto2 - proto, hard2 - hard),
+        (128, 128, 0)
+    );
+    let machine2 = (mm.counter("page_faults"), mm.counter("prototype_faults"));
+    assert_eq!(
+        (machine2.0 - machine.0, machine2.1 - machine.1),
+        (128, 128),
+        "the machine's counters too"
+    );
+    assert_eq!(
+        stat(&mm, "SystemCacheWorkingSet") - ws,
+        128,
+        "each page in the system cache working set"
+    );
+    let events = system_proto_faults(&reader.take(1 << 20));
+    assert_eq!(events.len(), 128, "one fault.prototype event per page");
+    assert!(
+        events.iter().all(|(_, from)| from == "standby"),
+        "{events:?}"
+    );
+    let vas: Vec<u64> = events
+        .iter()
+        .map(|(va, _)| u64::from_str_radix(va.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    assert!(vas.windows(2).all(|w| w[1] > w[0]), "in address order");
+    assert_eq!(read_all(&mm, &f, data.len()), data);
+    assert_eq!(
+        system_faults(&mm).0,
+        faults2,
+        "reading them back is all hits"
+    );
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// A copy read over pages read ahead onto standby, some of them already
+/// valid: the valid ones are hits, every other page one prototype fault
+/// (soft, from standby, or the hard fault of a page the read-ahead did not
+/// reach), and the bytes are the file's.
+#[test]
+fn a_copy_read_over_standby_pages_faults_once_per_page_not_yet_valid() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let data = random_bytes(32, 256 << 10);
+    std::fs::write(dir.join("cold"), &data).unwrap();
+    let f = open(&mm, &dir, "cold");
+    // A first small read: a miss, its cluster, and read-ahead turned on.
+    let mut head = vec![0u8; 8192];
+    mm.cache_read(&f, 0, &mut head).unwrap();
+    mm.run_thread(SystemThread::ReadAhead);
+    let (faults, proto, hard) = system_faults(&mm);
+    let valid_before = 2; // the two pages just read
+    let reader = mm.events().subscribe();
+    let mut all = vec![0u8; data.len()];
+    mm.cache_read(&f, 0, &mut all).unwrap();
+    assert_eq!(all, data);
+    let (faults2, proto2, hard2) = system_faults(&mm);
+    let expected = 64 - valid_before;
+    assert_eq!(faults2 - faults, expected);
+    assert_eq!(proto2 - proto, expected);
+    let events = system_proto_faults(&reader.take(1 << 20));
+    assert_eq!(events.len() as u64, expected);
+    let soft = events.iter().filter(|(_, from)| from == "standby").count() as u64;
+    assert_eq!(soft + (hard2 - hard), expected, "{events:?}");
+    assert!(soft > 0, "read ahead pages come back from standby");
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}

@@ -350,6 +350,27 @@ impl PteFormat {
         Some(Va(self.sign_extend((offset / self.spec.pte_size) << shift)))
     }
 
+    /// The frame of a valid PTE through which `write` (or a read) needs
+    /// nothing more from the MMU: Accessed set, and for a write Write and
+    /// Dirty set too, so the translation changes no bit. `None` for any other
+    /// entry, which the fault path decodes in full. Reads the bits in place:
+    /// a copy of resident pages asks this for every page, and decoding into
+    /// a `HardwarePte` to read three fields back stalled on store forwarding.
+    pub fn resident_hit(&self, pte: Mmpte, write: bool) -> Option<Pfn> {
+        let mut need = bits::VALID | bits::ACCESSED;
+        if write {
+            need |= bits::WRITE | bits::DIRTY;
+        }
+        (pte.0 & need == need).then(|| Pfn(((pte.0 >> bits::PFN_SHIFT) & self.pfn_mask()) as u32))
+    }
+
+    /// Whether `decode` would find a paging-file slot in `pte`
+    /// (`PteState::PageFile`), without decoding the rest.
+    pub fn is_page_file(&self, pte: Mmpte) -> bool {
+        pte.0 & (bits::VALID | bits::PROTOTYPE | bits::TRANSITION) == 0
+            && self.page_file_high(pte.0) != 0
+    }
+
     /// Whether a valid PTE's Accessed bit is set (false for any other PTE).
     pub fn accessed(&self, pte: Mmpte) -> bool {
         self.is_valid(pte) && pte.0 & bits::ACCESSED != 0

@@ -231,6 +231,34 @@ fn decode_accepts_any_bits() {
     }
 }
 
+/// `resident_hit` and `is_page_file` read the bits in place; they must say
+/// what a full decode says, for any bits on every format.
+#[test]
+fn the_quick_looks_agree_with_decode() {
+    let mut rng = Rng(0x51_7CC1_B727_220A);
+    for arch in ARCHES {
+        let f = PteFormat::new(arch);
+        for _ in 0..100_000 {
+            let raw = rng.next();
+            for raw in [raw, raw & rng.next() & rng.next(), raw & 0xFFF, raw | 0x63] {
+                let pte = Mmpte(raw);
+                let state = f.decode(pte);
+                for write in [false, true] {
+                    let expected = match state {
+                        PteState::Valid(h) if h.accessed && (!write || (h.write && h.dirty)) => {
+                            Some(h.pfn)
+                        }
+                        _ => None,
+                    };
+                    assert_eq!(f.resident_hit(pte, write), expected, "{arch:?} {raw:#x}");
+                }
+                let page_file = matches!(state, PteState::PageFile { .. });
+                assert_eq!(f.is_page_file(pte), page_file, "{arch:?} {raw:#x}");
+            }
+        }
+    }
+}
+
 #[test]
 fn accessed_and_dirty_touch_only_valid_ptes() {
     for arch in ARCHES {
