@@ -129,33 +129,44 @@ impl Mm {
         let mut t = t;
         let mut done = 0usize;
         let mut retries = 0;
+        let mut progress = 0usize;
         loop {
-            let error =
-                match self.transfer_steps(&mut space, (va, len, user_end), &[], &mut t, &mut done) {
-                    Ok(()) => return Ok(done),
-                    Err(AccessFault {
-                        kind: FaultKind::PrototypePage(page),
-                        ..
-                    }) if retries < MAX_PROTO_RETRIES => {
-                        // The prototype PTE's page is paged out: this space goes,
-                        // the System process faults the page in (its space alone,
-                        // so address spaces are still taken in pid order), this
-                        // space comes back and the touch starts over (NT:
-                        // MiMakeSystemAddressValidPfn).
-                        drop(space);
-                        retries += 1;
-                        let made = self.make_prototype_page_resident(page);
-                        space = process.live_space().map_err(not_found)?;
-                        match made {
-                            Ok(()) => continue,
-                            Err(e) => AccessFault {
-                                kind: FaultKind::InPage,
-                                error: e,
-                            },
-                        }
+            if done > progress {
+                // Pages were copied since the last retry: the trimmer is not
+                // winning every race, so the count starts over.
+                (progress, retries) = (done, 0);
+            }
+            let error = match self.transfer_steps(
+                &mut space,
+                (va, len, user_end),
+                &[],
+                &mut t,
+                &mut done,
+            ) {
+                Ok(()) => return Ok(done),
+                Err(AccessFault {
+                    kind: FaultKind::PrototypePage(page),
+                    ..
+                }) if retries < MAX_PROTO_RETRIES => {
+                    // The prototype PTE's page is paged out: this space goes,
+                    // the System process faults the page in (its space alone,
+                    // so address spaces are still taken in pid order), this
+                    // space comes back and the touch starts over (NT:
+                    // MiMakeSystemAddressValidPfn).
+                    drop(space);
+                    retries += 1;
+                    let made = self.make_prototype_page_resident(page);
+                    space = process.live_space().map_err(not_found)?;
+                    match made {
+                        Ok(()) => continue,
+                        Err(e) => AccessFault {
+                            kind: FaultKind::InPage,
+                            error: e,
+                        },
                     }
-                    Err(f) => f,
-                };
+                }
+                Err(f) => f,
+            };
             return if done > 0 { Ok(done) } else { Err(error) };
         }
     }
@@ -395,9 +406,11 @@ impl Mm {
     }
 }
 
-/// How many times one transfer faults a prototype page back in before it
-/// gives up (each time the page was trimmed again before the touch).
-const MAX_PROTO_RETRIES: u32 = 8;
+/// How many times in a row one transfer faults a prototype page back in,
+/// with no byte copied in between, before it gives up (each time the page
+/// was trimmed again before the touch: a trimmer emptying the System working
+/// set in a loop can win a few such races, not dozens).
+const MAX_PROTO_RETRIES: u32 = 64;
 
 /// Whether a touch failed for want of a physical page (which reclaiming from
 /// other processes may cure).
