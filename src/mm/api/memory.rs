@@ -193,7 +193,7 @@ impl Mm {
         (va, len): (u64, u64),
         mut service: impl FnMut() -> MmResult<T>,
     ) -> MmResult<T> {
-        let mut tries = 0;
+        let (mut tries, mut none_absent) = (0, 0);
         loop {
             let r = service();
             match &r {
@@ -201,10 +201,18 @@ impl Mm {
                 _ => return r,
             }
             let pages = self.absent_prototype_pages(pid, va, len);
-            if pages.is_empty()
-                || pages
-                    .iter()
-                    .any(|&p| self.make_prototype_page_resident(p).is_err())
+            if pages.is_empty() {
+                // Another thread's fault may have brought the page back
+                // between the failure and this look (no lock is held in
+                // between): run again, but an in-page error that twice more
+                // finds no page absent is a real one (a paging file's).
+                none_absent += 1;
+                if none_absent > 2 {
+                    return r;
+                }
+            } else if pages
+                .iter()
+                .any(|&p| self.make_prototype_page_resident(p).is_err())
             {
                 return r;
             }
