@@ -121,7 +121,9 @@ fn sections() {
 /// its rows, as in `tools/bench.sh listing`.
 fn stream(ram: u64) {
     use mmfs::fs::stream::{Source, Stream};
-    let mm = machine(ram, Arch::X86);
+    // Shared, as the FUSE adapter holds it: the next chunk is made ahead on
+    // a thread of its own.
+    let mm = std::sync::Arc::new(machine(ram, Arch::X86));
     let (pid, base) = committed(&mm, 131_072);
     for i in 0..128u64 {
         mm.write_memory(pid, base + i * (4 << 20), b"x").unwrap();

@@ -8,6 +8,7 @@
 #   BENCH_MB=512 tools/bench.sh
 #   BENCH_REPS=9 BENCH_RAND_OPS=200000 tools/bench.sh
 #   BENCH_PAR_MB=512 BENCH_VERBOSE=1 tools/bench.sh parallel   # every repetition shown
+#   BENCH_LIST_REPS=31 tools/bench.sh listing
 #
 # Random 4 KiB I/O is done by examples/randio.rs (pread/pwrite at seeded offsets).
 set -euo pipefail
@@ -82,6 +83,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 REPS=${BENCH_REPS:-5}
 
 med() { printf '%s\n' "$@" | median; }
+# Listings: a read lasts 20 to 200 ms, so one alone is mostly the machine's
+# noise; each is the median of LIST_REPS alternating with its baseline.
+LIST_REPS=${BENCH_LIST_REPS:-15}
 RAND_MB=${BENCH_RAND_MB:-64}
 RAND_OPS=${BENCH_RAND_OPS:-100000}
 # The parallel row writes 2 x HALF MB per repetition: most of mmfs's RAM, so
@@ -206,13 +210,19 @@ if [[ -e $db ]]; then
     mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
     head -c "$bytes" /dev/urandom > "$work/tmpfs/db"
     for bs in 4096 1048576; do
-        t_mm=$(seconds dd if="$db" of=/dev/null bs=$bs)
-        t_null=$(seconds dd if="$work/null/data" of=/dev/null bs=$bs count=$(( (bytes + bs - 1) / bs )))
-        report "pfn/db (${mb} MB) read, bs=$bs" "$mb" "$t_mm" "$t_null" nullfs
+        l_mm=(); l_null=()
+        for _ in $(seq 1 "$LIST_REPS"); do
+            l_mm+=("$(seconds dd if="$db" of=/dev/null bs=$bs)")
+            l_null+=("$(seconds dd if="$work/null/data" of=/dev/null bs=$bs count=$(( (bytes + bs - 1) / bs )))")
+        done
+        report "pfn/db (${mb} MB) read, bs=$bs (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" nullfs
     done
-    t_mm=$(seconds cat "$db")
-    t_tmp=$(seconds cat "$work/tmpfs/db")
-    report "pfn/db cat vs tmpfs cat" "$mb" "$t_mm" "$t_tmp" tmpfs
+    l_mm=(); l_null=()
+    for _ in $(seq 1 "$LIST_REPS"); do
+        l_mm+=("$(seconds cat "$db")")
+        l_null+=("$(seconds cat "$work/tmpfs/db")")
+    done
+    report "pfn/db cat vs tmpfs cat (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" tmpfs
 fi
 # A large ptes listing: 512 MB committed, a byte written every 4 MB, so every
 # page table of the region exists (131,072 rows), read in 4 KiB chunks.
@@ -225,9 +235,12 @@ for i in $(seq 0 127); do
 done
 bytes=$(cat "$P/ptes" | wc -c)
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
-t_mm=$(seconds dd if="$P/ptes" of=/dev/null bs=4096)
-t_null=$(seconds dd if="$work/null/data" of=/dev/null bs=4096 count=$(( (bytes + 4095) / 4096 )))
-report "ptes (${mb} MB) read, bs=4096" "$mb" "$t_mm" "$t_null" nullfs
+l_mm=(); l_null=()
+for _ in $(seq 1 "$LIST_REPS"); do
+    l_mm+=("$(seconds dd if="$P/ptes" of=/dev/null bs=4096)")
+    l_null+=("$(seconds dd if="$work/null/data" of=/dev/null bs=4096 count=$(( (bytes + 4095) / 4096 )))")
+done
+report "ptes (${mb} MB) read, bs=4096 (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" nullfs
 rmdir "$P"
 }
 

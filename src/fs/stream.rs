@@ -21,8 +21,23 @@
 //! is made, that is while calling into `Mm`; nothing in `Mm` or the rest of
 //! `fs` takes it, so it comes before every core lock and no cycle can close.
 //! It serializes concurrent reads of one descriptor, which share its cursor.
+//!
+//! Reading ahead: once a small read from the FUSE path (`read_with`, an
+//! eighth of the chunk at most) has gone past the middle of the current
+//! chunk, the next chunk is made on a thread of its own while the reads go on (the request path is one core's ping-pong
+//! between the reader and a FUSE thread; the other core makes the rows). The
+//! read that reaches the chunk's end takes it if it starts where the current
+//! one ends from the same cursor, and makes it itself otherwise (a seek, or
+//! `pfn/db` read anywhere). So an open listing holds at most two chunks, a
+//! `head` of the first bytes makes none ahead, and each chunk is still made
+//! under its core locks once, only earlier: its rows are as consistent as
+//! before, and the file was never one instant. `Stream::ahead`, the slot of
+//! the chunk being made, is a leaf: held only to put a thread's handle in or
+//! take it out, never while calling into `Mm` or waiting for the thread
+//! (which runs with no lock of this file held).
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use super::node::{File, ProcessFile};
 use super::render::{self, PfnDbWidths};
@@ -87,18 +102,35 @@ impl Chunk {
     }
 }
 
-/// An open streaming listing.
-pub struct Stream {
+/// What an open listing's chunks are made from: everything but the current
+/// chunk, so that a thread of its own can make the next one (`Ahead`).
+#[derive(Clone, Copy)]
+struct Maker {
     source: Source,
     widths: PfnDbWidths,
     /// Rows per chunk (`pfn/db`: PFNs): `PFN_DB_CHUNK`, `LIST_CHUNK` or
     /// `ROW_CHUNK` (smaller in tests, to cross many chunks).
     chunk_rows: u32,
-    /// The current chunk; see the module's note on this lock.
-    state: Mutex<Chunk>,
 }
 
-fn lock(m: &Mutex<Chunk>) -> MutexGuard<'_, Chunk> {
+/// The chunk being made ahead: where it starts in the file, the cursor it is
+/// made from, and the thread making it.
+struct Ahead {
+    start: u64,
+    cursor: Cursor,
+    made: JoinHandle<Chunk>,
+}
+
+/// An open streaming listing.
+pub struct Stream {
+    maker: Maker,
+    /// The current chunk; see the module's note on this lock.
+    state: Mutex<Chunk>,
+    /// The next chunk, being made ahead (a leaf lock; see the module's note).
+    ahead: Mutex<Option<Ahead>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -116,20 +148,17 @@ impl Stream {
 
     /// `open`, with `chunk_rows` rows per chunk.
     pub(super) fn with_chunk(mm: &Mm, source: Source, chunk_rows: u32) -> MmResult<Stream> {
-        let widths = PfnDbWidths::of(mm);
-        let mut s = Stream {
+        let maker = Maker {
             source,
-            widths,
+            widths: PfnDbWidths::of(mm),
             chunk_rows: chunk_rows.max(1),
-            state: Mutex::new(Chunk {
-                start: 0,
-                bytes: Arc::default(),
-                next: Cursor::Done,
-            }),
         };
-        let first = s.first_chunk(mm)?;
-        *s.state.get_mut().unwrap_or_else(|e| e.into_inner()) = first;
-        Ok(s)
+        let first = maker.first_chunk(mm)?;
+        Ok(Stream {
+            maker,
+            state: Mutex::new(first),
+            ahead: Mutex::new(None),
+        })
     }
 
     /// Up to `size` bytes from `offset`, made from as many chunks as needed.
@@ -142,10 +171,11 @@ impl Stream {
     /// (all but one read a chunk, for `dd bs=4096`) gets a slice of it, with
     /// no copy. `reply` (the FUSE reply) runs after this stream's lock is let
     /// go: held across it, the next read, on another FUSE thread, slept on
-    /// the lock (measured slower than the copy it saved).
+    /// the lock (measured slower than the copy it saved). A read past the
+    /// middle of the chunk has the next one made ahead, after its reply.
     pub fn read_with<R>(
         &self,
-        mm: &Mm,
+        mm: &Arc<Mm>,
         offset: u64,
         size: u32,
         reply: impl FnOnce(&[u8]) -> R,
@@ -156,12 +186,56 @@ impl Stream {
             let from = (offset - chunk.start) as usize;
             let to = (end - chunk.start) as usize;
             let bytes = Arc::clone(&chunk.bytes);
+            // Only small reads (a chunk is many of them) leave the thread
+            // time to make the next chunk before a read needs it; for reads
+            // of a large part of a chunk (`cat`'s 128 KiB) the thread's start
+            // and the rows made on the other core's cache cost more than
+            // they save (measured: `cat pfn/db` 0.31 of tmpfs's, 0.24 so).
+            let ahead = to > bytes.len() / 2 && (size as usize) * 8 <= bytes.len();
+            let next =
+                (ahead && chunk.next != Cursor::Done).then(|| (chunk.end(), chunk.next.clone()));
             drop(chunk);
-            return reply(&bytes[from..to]);
+            let r = reply(&bytes[from..to]);
+            if let Some((start, cursor)) = next {
+                self.make_ahead(mm, start, cursor);
+            }
+            return r;
         }
         let bytes = self.read_locked(mm, &mut chunk, offset, size);
         drop(chunk);
         reply(&bytes)
+    }
+
+    /// Has the chunk at `start` from `cursor` made on a thread of its own,
+    /// unless it is being made already. If no thread can be started, the
+    /// read that reaches it makes it.
+    fn make_ahead(&self, mm: &Arc<Mm>, start: u64, cursor: Cursor) {
+        let mut ahead = lock(&self.ahead);
+        if ahead.as_ref().is_some_and(|a| a.start == start) {
+            return;
+        }
+        let (maker, mm, from) = (self.maker, Arc::clone(mm), cursor.clone());
+        let made = std::thread::Builder::new()
+            .name("mmfs-listing".into())
+            .spawn(move || maker.chunk_after(&mm, start, from));
+        // A thread replaced here (a seek made the chunk it makes useless)
+        // finishes alone and its chunk is dropped.
+        *ahead = made.ok().map(|made| Ahead {
+            start,
+            cursor,
+            made,
+        });
+    }
+
+    /// The chunk made ahead, if it is the one at `start` from `cursor`
+    /// (waited for, with only `Stream::state` held, which its thread never
+    /// takes).
+    fn take_ahead(&self, start: u64, cursor: &Cursor) -> Option<Chunk> {
+        let a = lock(&self.ahead).take()?;
+        if a.start != start || a.cursor != *cursor {
+            return None;
+        }
+        a.made.join().ok()
     }
 
     fn read_locked(&self, mm: &Mm, chunk: &mut Chunk, offset: u64, size: u32) -> Vec<u8> {
@@ -169,12 +243,12 @@ impl Stream {
         let mut out = Vec::with_capacity((size as usize).min(1 << 17));
         let mut pos = offset;
         while pos < end {
-            if pos < chunk.start || (pos >= chunk.end() && self.source == Source::PfnDb) {
-                match self.chunk_at(mm, pos) {
+            if pos < chunk.start || (pos >= chunk.end() && self.maker.source == Source::PfnDb) {
+                match self.maker.chunk_at(mm, pos) {
                     Some(c) => *chunk = c,
                     None => break,
                 }
-                if pos >= chunk.end() && self.source == Source::PfnDb {
+                if pos >= chunk.end() && self.maker.source == Source::PfnDb {
                     break; // Nothing there (the end of RAM): never loop.
                 }
                 continue;
@@ -185,7 +259,10 @@ impl Stream {
                 }
                 let start = chunk.end();
                 let next = std::mem::replace(&mut chunk.next, Cursor::Done);
-                *chunk = self.chunk_after(mm, start, next);
+                *chunk = match self.take_ahead(start, &next) {
+                    Some(made) => made,
+                    None => self.maker.chunk_after(mm, start, next),
+                };
                 continue;
             }
             let from = (pos - chunk.start) as usize;
@@ -195,7 +272,9 @@ impl Stream {
         }
         out
     }
+}
 
+impl Maker {
     /// The chunk holding `pos` when going back (or, for `pfn/db`, anywhere):
     /// `pfn/db` computes it; the others start over. `None` past the end.
     fn chunk_at(&self, mm: &Mm, pos: u64) -> Option<Chunk> {

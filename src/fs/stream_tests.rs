@@ -3,7 +3,7 @@
 //! size, are byte for byte the whole file; `pfn/db` read at any offset is
 //! the same slice of it; the lists count their pages; a read before the
 //! current chunk starts over; a list whose pages move while it is read goes
-//! on.
+//! on; chunks made ahead on the FUSE path are the same bytes.
 
 use super::{Source, Stream};
 use crate::fs::node::{File, ProcessFile};
@@ -362,4 +362,84 @@ fn ptes_rows_are_the_formatted_ones() {
             assert_eq!(got, reference_pte_row(&r, vw, tw), "{arch:?}");
         }
     }
+}
+
+/// The whole file through `read_with` (the FUSE path, which has the next
+/// chunk made ahead) in reads of `size` bytes from offset 0, and how many
+/// reads left a chunk being made ahead.
+fn read_all_with(mm: &std::sync::Arc<Mm>, s: &Stream, size: u32) -> (Vec<u8>, usize) {
+    let (mut out, mut ahead) = (Vec::new(), 0);
+    loop {
+        let got = s.read_with(mm, out.len() as u64, size, |b| b.to_vec());
+        if got.is_empty() {
+            return (out, ahead);
+        }
+        ahead += usize::from(s.ahead.lock().unwrap().is_some());
+        out.extend_from_slice(&got);
+    }
+}
+
+/// Reads from the FUSE path make the next chunk ahead on a thread of their
+/// own: the bytes are still the snapshot's, in reads of any size, whether a
+/// read takes the chunk made ahead, crosses it or seeks back past it.
+#[test]
+fn chunks_made_ahead_are_the_snapshot() {
+    for arch in ARCHES {
+        let (mm, pid) = busy_machine(arch);
+        let mm = std::sync::Arc::new(mm);
+        let mut made_ahead = 0;
+        for file in files(pid) {
+            let whole = render::render(&mm, file).unwrap();
+            for (chunk, size) in [(5, 20), (16, 64), (64, 100), (2048, 4096), (64, 131_072)] {
+                let s = open(&mm, file, chunk);
+                let (got, ahead) = read_all_with(&mm, &s, size);
+                made_ahead += ahead;
+                assert!(
+                    got == whole,
+                    "{arch:?} {file:?} chunk {chunk} reads of {size}: {} bytes, not the {} of the snapshot",
+                    got.len(),
+                    whole.len()
+                );
+                // Back to the start with a chunk made ahead (or being made)
+                // for a place no read goes to now.
+                let again = s.read_with(&mm, 0, 64, |b| b.to_vec());
+                assert_eq!(again, crate::fs::handles::slice_at(&whole, 0, 64));
+            }
+        }
+        assert!(
+            made_ahead > 0,
+            "{arch:?}: small reads had chunks made ahead"
+        );
+    }
+}
+
+/// A chunk made ahead is taken only by the read that reaches it: a read
+/// past the middle of the first chunk has the second made ahead, and that
+/// read's next reads see exactly the second chunk's bytes; a stream dropped
+/// while its chunk is being made ahead leaves nothing behind to wait for.
+#[test]
+fn a_chunk_made_ahead_is_the_next_one_and_may_be_dropped() {
+    let (mm, pid) = busy_machine(Arch::X86);
+    let mm = std::sync::Arc::new(mm);
+    let file = File::Process(pid, ProcessFile::Ptes);
+    let whole = render::render(&mm, file).unwrap();
+    let s = open(&mm, file, 4);
+    let first = s.state.lock().unwrap().bytes.len();
+    assert!(whole.len() > 3 * first, "several chunks");
+    let got = s.read_with(&mm, first as u64 - 10, 10, |b| b.to_vec());
+    assert_eq!(got, &whole[first - 10..first]);
+    assert!(
+        s.ahead.lock().unwrap().as_ref().map(|a| a.start) == Some(first as u64),
+        "the second chunk is being made"
+    );
+    let got = s.read_with(&mm, first as u64, 50, |b| b.to_vec());
+    assert_eq!(got, &whole[first..first + 50]);
+    assert!(
+        s.ahead.lock().unwrap().is_none(),
+        "taken by the read that reached it"
+    );
+    let s = open(&mm, file, 4);
+    s.read_with(&mm, first as u64 - 1, 1, |b| b.len());
+    drop(s);
+    assert_eq!(read_all_with(&mm, &open(&mm, file, 4), 16).0, whole);
 }
