@@ -52,6 +52,13 @@ fn prototype_pte(t: &mut Tally<'_>, ca: &ControlArea, at: ProtoLoc) -> bool {
     let index = st.segments.index(at);
     let address = st.segments.address(at);
     let who = format!("control area {} prototype PTE {index}", ca.id);
+    if st.segments.locate(ca.id, index) != Some(at) {
+        // `locate`'s array of subsection starts disagrees with the subsections.
+        t.v.push(format!(
+            "{who}: locate finds {:?}, not {at:?}",
+            st.segments.locate(ca.id, index)
+        ));
+    }
     let in_memory = prototype_state(t, ca, at, raw, address, &who);
     if ca.is_clone() {
         let counted = t.clone_refs.get(&(ca.id, index)).copied().unwrap_or(0);
