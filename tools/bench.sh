@@ -201,6 +201,17 @@ done
 report "mem, two writers in parallel (median/$REPS)" "$(( 2 * HALF ))" "$(med "${p_mm[@]}")" "$(med "${p_null[@]}")" nullfs
 }
 
+# The medians of LIST_REPS timings of two shell commands run by turns:
+# "seconds-of-the-first seconds-of-the-second".
+alternating() {
+    local a=() b=()
+    for _ in $(seq 1 "$LIST_REPS"); do
+        a+=("$(seconds eval "$1")")
+        b+=("$(seconds eval "$2")")
+    done
+    echo "$(med "${a[@]}") $(med "${b[@]}")"
+}
+
 bench_listing() {
 # 1. A large generated listing read in 4 KiB and 1 MiB chunks, against nullfs
 #    reading the same number of bytes and against cat of a tmpfs file of the same size.
@@ -210,19 +221,12 @@ if [[ -e $db ]]; then
     mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
     head -c "$bytes" /dev/urandom > "$work/tmpfs/db"
     for bs in 4096 1048576; do
-        l_mm=(); l_null=()
-        for _ in $(seq 1 "$LIST_REPS"); do
-            l_mm+=("$(seconds dd if="$db" of=/dev/null bs=$bs)")
-            l_null+=("$(seconds dd if="$work/null/data" of=/dev/null bs=$bs count=$(( (bytes + bs - 1) / bs )))")
-        done
-        report "pfn/db (${mb} MB) read, bs=$bs (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" nullfs
+        read -r t_mm t_null < <(alternating "dd if='$db' of=/dev/null bs=$bs" \
+            "dd if='$work/null/data' of=/dev/null bs=$bs count=$(( (bytes + bs - 1) / bs ))")
+        report "pfn/db (${mb} MB) read, bs=$bs (median/$LIST_REPS)" "$mb" "$t_mm" "$t_null" nullfs
     done
-    l_mm=(); l_null=()
-    for _ in $(seq 1 "$LIST_REPS"); do
-        l_mm+=("$(seconds cat "$db")")
-        l_null+=("$(seconds cat "$work/tmpfs/db")")
-    done
-    report "pfn/db cat vs tmpfs cat (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" tmpfs
+    read -r t_mm t_tmp < <(alternating "cat '$db'" "cat '$work/tmpfs/db'")
+    report "pfn/db cat vs tmpfs cat (median/$LIST_REPS)" "$mb" "$t_mm" "$t_tmp" tmpfs
 fi
 # A large ptes listing: 512 MB committed, a byte written every 4 MB, so every
 # page table of the region exists (131,072 rows), read in 4 KiB chunks.
@@ -235,12 +239,9 @@ for i in $(seq 0 127); do
 done
 bytes=$(cat "$P/ptes" | wc -c)
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
-l_mm=(); l_null=()
-for _ in $(seq 1 "$LIST_REPS"); do
-    l_mm+=("$(seconds dd if="$P/ptes" of=/dev/null bs=4096)")
-    l_null+=("$(seconds dd if="$work/null/data" of=/dev/null bs=4096 count=$(( (bytes + 4095) / 4096 )))")
-done
-report "ptes (${mb} MB) read, bs=4096 (median/$LIST_REPS)" "$mb" "$(med "${l_mm[@]}")" "$(med "${l_null[@]}")" nullfs
+read -r t_mm t_null < <(alternating "dd if='$P/ptes' of=/dev/null bs=4096" \
+    "dd if='$work/null/data' of=/dev/null bs=4096 count=$(( (bytes + 4095) / 4096 ))")
+report "ptes (${mb} MB) read, bs=4096 (median/$LIST_REPS)" "$mb" "$t_mm" "$t_null" nullfs
 rmdir "$P"
 }
 
