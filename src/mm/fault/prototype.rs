@@ -269,13 +269,47 @@ fn map_transition(
         let why = format!("its frame {:#x} is bad", pfn.0);
         return Err(in_page(f.va, f.access, why));
     }
+    let was = validate_transition_locked(m, space, &mut st, at, (pfn, protection), f.mapping(pfn));
+    Ok(Step::Done(pfn, Resolved::Memory(was)))
+}
+
+/// A prototype PTE in transition made valid with its frame `pfn` (which the
+/// caller found neither being read nor bad): the frame off its list, the
+/// prototype PTE valid, the faulting PTE mapping it (`mapping`). Returns
+/// where the frame was. Shared with `transition_run.rs`, which resolves a
+/// run of such faults in one PFN-lock hold (`st`).
+pub(super) fn validate_transition_locked(
+    m: &Machine,
+    space: &mut AddressSpace,
+    st: &mut PfnState,
+    at: ProtoLoc,
+    (pfn, protection): (Pfn, Protection),
+    mapping: NewMapping,
+) -> Option<PageLocation> {
     let was = st.db.location(pfn);
     if was.is_some_and(PageLocation::is_list) {
         st.db.unlink(pfn);
     }
     st.segments.write(at, m.valid_proto_pte(pfn, protection));
-    space.map_shared_locked(m, &mut st, f.mapping(pfn));
-    Ok(Step::Done(pfn, Resolved::Memory(was)))
+    space.map_shared_locked(m, st, mapping);
+    was
+}
+
+/// The `fault.prototype` event of a resolved prototype fault on `va`'s page
+/// (prototype PTE `index` of `ca`), `from` where its frame came from.
+pub(super) fn trace_prototype(
+    m: &Machine,
+    (pid, va): (Pid, Va),
+    pfn: Pfn,
+    (ca, index): (ControlAreaId, u64),
+    from: &str,
+) {
+    crate::mm_event!(
+        m,
+        "fault.prototype",
+        "pid={pid} va={:#x} pfn={pfn:#x} ca={ca} index={index} from={from}",
+        va.page_base().0
+    );
 }
 
 /// The prototype PTE is demand zero: a zeroed frame becomes the page.
@@ -426,21 +460,13 @@ fn account(m: &Machine, space: &mut AddressSpace, f: &ProtoFault, pfn: Pfn, how:
         }
         Resolved::Memory(_) => {}
     }
-    crate::mm_event!(
-        m,
-        "fault.prototype",
-        "pid={} va={:#x} pfn={pfn:#x} ca={} index={} from={}",
-        space.pid,
-        f.va.page_base().0,
-        f.ca,
-        f.index,
-        match how {
-            Resolved::Memory(None) => "valid",
-            Resolved::Memory(Some(l)) => l.name(),
-            Resolved::DemandZero => "demand-zero",
-            Resolved::Read => "disk",
-        }
-    );
+    let from = match how {
+        Resolved::Memory(None) => "valid",
+        Resolved::Memory(Some(l)) => l.name(),
+        Resolved::DemandZero => "demand-zero",
+        Resolved::Read => "disk",
+    };
+    trace_prototype(m, (space.pid, f.va), pfn, (f.ca, f.index), from);
 }
 
 /// Prototype PTE `index` of control area `ca` takes protection `disarmed` (its

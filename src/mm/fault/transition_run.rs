@@ -32,6 +32,7 @@ use crate::mm::process::AddressSpace;
 use crate::mm::process::mapping::NewMapping;
 use crate::mm::segment::{ControlAreaId, ProtoLoc};
 
+use super::prototype::{trace_prototype, validate_transition_locked};
 use super::{Access, check_protection};
 
 /// The view a run lies in: its control area, the prototype index of its
@@ -195,9 +196,10 @@ fn next_in_subsection(st: &PfnState, at: ProtoLoc) -> bool {
 }
 
 /// One page of the run: `prototype.rs`'s `map_transition` and `account`
-/// (the machine's counters but for `count_run`) for a fault on `va` (PTE at `loc`, prototype PTE `at`, number `index`),
-/// if its prototype PTE is in transition and its frame is usable: the frame,
-/// or `None` if the page was left for its own fault.
+/// (the machine's counters but for `count_run`) for a fault on `va` (PTE at
+/// `loc`, prototype PTE `at`, number `index`), if its prototype PTE is in
+/// transition and its frame is usable: the frame, or `None` if the page was
+/// left for its own fault.
 fn map_one(
     m: &Machine,
     space: &mut AddressSpace,
@@ -216,29 +218,14 @@ fn map_one(
     if st.db.read_in_progress(pfn) || st.db.in_page_error(pfn) {
         return None;
     }
-    let was = st.db.location(pfn);
-    if was.is_some_and(crate::mm::pfn::PageLocation::is_list) {
-        st.db.unlink(pfn);
-    }
-    st.segments.write(at, m.valid_proto_pte(pfn, protection));
     let write_now = access == Access::Write;
-    space.map_shared_locked(
-        m,
-        st,
-        NewMapping::new(loc, va, pfn, view.protection, write_now),
-    );
+    let mapping = NewMapping::new(loc, va, pfn, view.protection, write_now);
+    let was = validate_transition_locked(m, space, st, at, (pfn, protection), mapping);
     // The process's counts here (its lock is held); the machine's shared
     // counters once for the run (`count_run`).
     space.faults.page_faults += 1;
     space.faults.prototype += 1;
-    crate::mm_event!(
-        m,
-        "fault.prototype",
-        "pid={} va={:#x} pfn={pfn:#x} ca={} index={index} from={}",
-        space.pid,
-        va.0,
-        view.ca,
-        was.map_or("valid", |l| l.name())
-    );
+    let from = was.map_or("valid", |l| l.name());
+    trace_prototype(m, (space.pid, va), pfn, (view.ca, index), from);
     Some(pfn)
 }
