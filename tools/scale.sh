@@ -112,7 +112,7 @@ rss_row() {
     mount_mmfs --ram "$ram"
     local m=$work/mm/processes base idle pages pfndb want got i t0
     idle=$(rss_kb)
-    # One process a GiB: a 32-bit user space (the default x86) holds 2 GB.
+    # One process a GiB: a 32-bit user space (pae, the default arch for 64G) holds 2 GB.
     t0=$EPOCHREALTIME
     for ((i = 1; i <= gb; i++)); do
         mkdir "$m/big$i"

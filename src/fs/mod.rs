@@ -106,15 +106,23 @@ impl MmFs {
 
     /// The size `stat` reports for a picture sized at stat: it is rendered
     /// now and kept for the next `open` of the same inode. 0 if it cannot be.
+    /// A fresh one already kept (a `lookup` then a `getattr`, or `ls -l`
+    /// twice) is reused rather than rendered again.
     pub fn rendered_for_stat(&self, ino: u64, file: node::File) -> u64 {
+        {
+            let mut kept = lock(&self.stat_renderings);
+            // Old renderings nobody opened are dropped here.
+            kept.retain(|_, (at, _)| at.elapsed() < STAT_RENDERING_LIFETIME);
+            if let Some((_, bytes)) = kept.get(&ino) {
+                return bytes.len() as u64;
+            }
+        }
+        // Rendered with no lock of this file held (it takes core locks).
         let Ok(bytes) = render::render(&self.mm, file) else {
             return 0;
         };
         let len = bytes.len() as u64;
-        let mut kept = lock(&self.stat_renderings);
-        // Old renderings nobody opened are dropped as new ones come.
-        kept.retain(|_, (at, _)| at.elapsed() < STAT_RENDERING_LIFETIME);
-        kept.insert(ino, (Instant::now(), Arc::new(bytes)));
+        lock(&self.stat_renderings).insert(ino, (Instant::now(), Arc::new(bytes)));
         len
     }
 

@@ -332,11 +332,6 @@ pub const HISTORY_SVG_SIZE: u64 = 256 * 1024;
 pub const DASHBOARD_SIZE: u64 = 64 * 1024;
 
 impl File {
-    /// The size a file shows to `stat`, if not 0 (every other generated file,
-    /// like /proc's): the pages and pictures a browser opens. Chromium reads
-    /// a file:// URL only up to the size `stat` gave, so a size-0 file shows
-    /// as an empty page; each rendering of these is padded with blank lines
-    /// to this size (`render::render`), which holds the largest there can be.
     /// Pictures whose size has no useful bound (it grows with RAM or with the
     /// number of regions): `stat` renders them and reports the exact length,
     /// and an `open` soon after serves that same rendering
@@ -346,6 +341,11 @@ impl File {
         matches!(self, File::PfnMap | File::Process(_, ProcessFile::MapSvg))
     }
 
+    /// The size a file shows to `stat`, if not 0 (every other generated file,
+    /// like /proc's): the pages and pictures a browser opens. Chromium reads
+    /// a file:// URL only up to the size `stat` gave, so a size-0 file shows
+    /// as an empty page; each rendering of these is padded with blank lines
+    /// to this size (`render::render`), which holds the largest there can be.
     pub fn fixed_size(self) -> Option<u64> {
         match self {
             File::System(SystemFile::HistorySvg) => Some(HISTORY_SVG_SIZE),

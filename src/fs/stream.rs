@@ -36,9 +36,10 @@
 //! take it out, never while calling into `Mm` or waiting for the thread
 //! (which runs with no lock of this file held).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::lock;
 use super::node::{File, ProcessFile};
 use super::render::{self, PfnDbWidths};
 use crate::mm::base::types::Pid;
@@ -128,10 +129,6 @@ pub struct Stream {
     state: Mutex<Chunk>,
     /// The next chunk, being made ahead (a leaf lock; see the module's note).
     ahead: Mutex<Option<Ahead>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Stream {
@@ -243,7 +240,10 @@ impl Stream {
         let mut out = Vec::with_capacity((size as usize).min(1 << 17));
         let mut pos = offset;
         while pos < end {
-            if pos < chunk.start || (pos >= chunk.end() && self.maker.source == Source::PfnDb) {
+            // `pfn/db` goes anywhere by computing the chunk, but the one
+            // right after the current chunk is the sequential next one (which
+            // may have been made ahead).
+            if pos < chunk.start || (pos > chunk.end() && self.maker.source == Source::PfnDb) {
                 match self.maker.chunk_at(mm, pos) {
                     Some(c) => *chunk = c,
                     None => break,

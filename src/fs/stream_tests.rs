@@ -6,7 +6,7 @@
 //! on; chunks made ahead on the FUSE path are the same bytes.
 
 use super::{Source, Stream};
-use crate::fs::node::{File, ProcessFile};
+use crate::fs::node::{File, PFN_LISTS, ProcessFile, STANDBY_PRIORITIES};
 use crate::fs::render;
 use crate::mm::Mm;
 use crate::mm::base::config::MmConfig;
@@ -18,16 +18,6 @@ use crate::mm::vad::AllocRequest;
 
 const RW: Protection = Protection::READWRITE;
 const ARCHES: [Arch; 3] = [Arch::X86, Arch::Pae, Arch::X64];
-const LISTS: [PageLocation; 7] = [
-    PageLocation::Zeroed,
-    PageLocation::Free,
-    PageLocation::Standby,
-    PageLocation::Modified,
-    PageLocation::ModifiedNoWrite,
-    PageLocation::Bad,
-    PageLocation::Active,
-];
-
 /// A machine with pages on every list, a page table paged out, pages far
 /// apart in a large reservation (tables missing at every level between),
 /// and a view of a section.
@@ -77,8 +67,9 @@ fn files(pid: Pid) -> Vec<File> {
         File::Process(pid, ProcessFile::Ptes),
         File::Process(pid, ProcessFile::Workingset),
     ];
-    v.extend(LISTS.iter().map(|&l| File::PfnList(l)));
-    v.extend((0..8).map(File::StandbyList));
+    // The directory's own lists, as `pfn/lists/` shows them.
+    v.extend(PFN_LISTS.iter().map(|&(_, l)| File::PfnList(l)));
+    v.extend((0..STANDBY_PRIORITIES).map(File::StandbyList));
     v
 }
 
@@ -421,25 +412,28 @@ fn chunks_made_ahead_are_the_snapshot() {
 fn a_chunk_made_ahead_is_the_next_one_and_may_be_dropped() {
     let (mm, pid) = busy_machine(Arch::X86);
     let mm = std::sync::Arc::new(mm);
-    let file = File::Process(pid, ProcessFile::Ptes);
-    let whole = render::render(&mm, file).unwrap();
-    let s = open(&mm, file, 4);
-    let first = s.state.lock().unwrap().bytes.len();
-    assert!(whole.len() > 3 * first, "several chunks");
-    let got = s.read_with(&mm, first as u64 - 10, 10, |b| b.to_vec());
-    assert_eq!(got, &whole[first - 10..first]);
-    assert!(
-        s.ahead.lock().unwrap().as_ref().map(|a| a.start) == Some(first as u64),
-        "the second chunk is being made"
-    );
-    let got = s.read_with(&mm, first as u64, 50, |b| b.to_vec());
-    assert_eq!(got, &whole[first..first + 50]);
-    assert!(
-        s.ahead.lock().unwrap().is_none(),
-        "taken by the read that reached it"
-    );
-    let s = open(&mm, file, 4);
-    s.read_with(&mm, first as u64 - 1, 1, |b| b.len());
-    drop(s);
-    assert_eq!(read_all_with(&mm, &open(&mm, file, 4), 16).0, whole);
+    // `pfn/db`, which computes a chunk for any offset, too: the one right
+    // after the current chunk is the one made ahead, not made again.
+    for file in [File::Process(pid, ProcessFile::Ptes), File::PfnDb] {
+        let whole = render::render(&mm, file).unwrap();
+        let s = open(&mm, file, 4);
+        let first = s.state.lock().unwrap().bytes.len();
+        assert!(whole.len() > 3 * first, "{file:?}: several chunks");
+        let got = s.read_with(&mm, first as u64 - 10, 10, |b| b.to_vec());
+        assert_eq!(got, &whole[first - 10..first]);
+        assert!(
+            s.ahead.lock().unwrap().as_ref().map(|a| a.start) == Some(first as u64),
+            "{file:?}: the second chunk is being made"
+        );
+        let got = s.read_with(&mm, first as u64, 50, |b| b.to_vec());
+        assert_eq!(got, &whole[first..first + 50]);
+        assert!(
+            s.ahead.lock().unwrap().is_none(),
+            "{file:?}: taken by the read that reached it"
+        );
+        let s = open(&mm, file, 4);
+        s.read_with(&mm, first as u64 - 1, 1, |b| b.len());
+        drop(s);
+        assert_eq!(read_all_with(&mm, &open(&mm, file, 4), 16).0, whole);
+    }
 }

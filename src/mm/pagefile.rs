@@ -133,22 +133,16 @@ impl PagefileIo {
         frames: &[Pfn],
         phys: &PhysicalMemory,
     ) -> io::Result<()> {
-        let page = PAGE_SIZE as usize;
         let at = slot_offset(first_slot);
-        let len = frames.len() * page;
-        let copied = self.map.as_ref().is_some_and(|m| {
-            m.read_with(at, len, |src| {
-                for (pfn, bytes) in frames.iter().zip(src.chunks_exact(page)) {
-                    phys.write(*pfn, 0, bytes);
-                }
-            })
-        });
+        let len = frames.len() * PAGE_SIZE as usize;
+        let copied = self
+            .map
+            .as_ref()
+            .is_some_and(|m| m.read_with(at, len, |src| phys.scatter(frames, src)));
         if !copied {
             let mut buf = vec![0u8; len];
             self.file.read_exact_at(&mut buf, at)?;
-            for (pfn, bytes) in frames.iter().zip(buf.chunks_exact(page)) {
-                phys.write(*pfn, 0, bytes);
-            }
+            phys.scatter(frames, &buf);
         }
         self.pages_read
             .fetch_add(frames.len() as u64, Ordering::Relaxed);
@@ -166,21 +160,15 @@ impl PagefileIo {
         frames: &[Pfn],
         phys: &PhysicalMemory,
     ) -> io::Result<()> {
-        let page = PAGE_SIZE as usize;
         let at = slot_offset(first_slot);
-        let len = frames.len() * page;
-        let copied = self.map.as_ref().is_some_and(|m| {
-            m.write_with(at, len, |dst| {
-                for (pfn, bytes) in frames.iter().zip(dst.chunks_exact_mut(page)) {
-                    phys.read(*pfn, 0, bytes);
-                }
-            })
-        });
+        let len = frames.len() * PAGE_SIZE as usize;
+        let copied = self
+            .map
+            .as_ref()
+            .is_some_and(|m| m.write_with(at, len, |dst| phys.gather(frames, dst)));
         if !copied {
             let mut buf = vec![0u8; len];
-            for (pfn, bytes) in frames.iter().zip(buf.chunks_exact_mut(page)) {
-                phys.read(*pfn, 0, bytes);
-            }
+            phys.gather(frames, &mut buf);
             self.file.write_all_at(&buf, at)?;
         }
         self.pages_written

@@ -213,6 +213,22 @@ impl PhysicalMemory {
         }
     }
 
+    /// Copies `src`, page by page, into `frames` (one whole page each, in
+    /// order): a transfer into memory as a DMA into an MDL's pages.
+    pub fn scatter(&self, frames: &[Pfn], src: &[u8]) {
+        for (&pfn, bytes) in frames.iter().zip(src.chunks_exact(PAGE)) {
+            self.write(pfn, 0, bytes);
+        }
+    }
+
+    /// Copies `frames` (one whole page each, in order) into `dst`, page by
+    /// page: `scatter`'s reverse.
+    pub fn gather(&self, frames: &[Pfn], dst: &mut [u8]) {
+        for (&pfn, bytes) in frames.iter().zip(dst.chunks_exact_mut(PAGE)) {
+            self.read(pfn, 0, bytes);
+        }
+    }
+
     /// Reads a page-table entry of `size` bytes (4 or 8) at `offset` of frame `pfn`
     /// atomically. PTEs are read by a process's own thread while the PFN lock holder
     /// may rewrite a transition PTE of that process, so entries use atomic accesses,

@@ -100,13 +100,8 @@ fn pte_marks(m: &Machine, space: &AddressSpace, vad: &Vad, missing: PageClass) -
                 mark(va, raw);
             }
         });
-    for (base, ptes) in space.paged_tables.iter() {
-        for &(index, raw) in ptes {
-            let va = base + index * PAGE_SIZE;
-            if (start..=end).contains(&va) {
-                mark(va, raw);
-            }
-        }
+    for (va, raw) in space.paged_tables.saved_ptes_in(m, start, end) {
+        mark(va, raw);
     }
     marks
 }

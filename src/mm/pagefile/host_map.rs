@@ -85,26 +85,12 @@ impl HostMap {
     /// Copies `data` to `offset`. `false` when the mapping cannot do it (out of
     /// range, retired, or the copy faulted): the caller uses pwrite.
     pub(super) fn write(&self, offset: u64, data: &[u8]) -> bool {
-        let Some(dst) = self.range(offset, data.len()) else {
-            return false;
-        };
-        // SAFETY: `dst..dst + len` is inside the mapping; the slots are the caller's.
-        self.guarded(dst, data.len(), || unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
-        })
+        self.write_with(offset, data.len(), |dst| dst.copy_from_slice(data))
     }
 
     /// Copies from `offset` into `buf`; `false` as for `write` (then pread).
     pub(super) fn read(&self, offset: u64, buf: &mut [u8]) -> bool {
-        let Some(src) = self.range(offset, buf.len()) else {
-            return false;
-        };
-        let len = buf.len();
-        let dst = buf.as_mut_ptr();
-        // SAFETY: as for `write`.
-        self.guarded(src, len, || unsafe {
-            std::ptr::copy_nonoverlapping(src, dst, len)
-        })
+        self.read_with(offset, buf.len(), |src| buf.copy_from_slice(src))
     }
 
     /// Hands `f` the `len` bytes at `offset` to copy out of, guarded; `false` as

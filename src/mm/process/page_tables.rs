@@ -303,17 +303,11 @@ pub fn count_committed(
     // they hold (their zero PTEs are not saved, and already counted right).
     let (start, end) = (first.va().0, last.va().0 + (PAGE_SIZE - 1));
     let mut committed = resident;
-    for (base, ptes) in paged.iter() {
-        for &(index, raw) in ptes {
-            let va = base + index * PAGE_SIZE;
-            if va < start || va > end {
-                continue;
-            }
-            match (mem_commit, committed_pte(m, raw, mem_commit)) {
-                (true, false) => committed = committed.saturating_sub(1),
-                (false, true) => committed += 1,
-                _ => {}
-            }
+    for (_, raw) in paged.saved_ptes_in(m, start, end) {
+        match (mem_commit, committed_pte(m, raw, mem_commit)) {
+            (true, false) => committed = committed.saturating_sub(1),
+            (false, true) => committed += 1,
+            _ => {}
         }
     }
     committed

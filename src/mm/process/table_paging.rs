@@ -74,6 +74,24 @@ impl PagedTables {
         self.tables.get(&base).map(|v| v.as_slice())
     }
 
+    /// The saved (non-zero) PTEs of the paged-out tables for pages in
+    /// `[start, end]`, as `(va, raw)`: only the tables that map into the
+    /// range are looked at (read without faulting them back).
+    pub fn saved_ptes_in(
+        &self,
+        m: &Machine,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, Mmpte)> + '_ {
+        self.tables
+            .range(table_base(m, Va(start))..=end)
+            .flat_map(|(&base, ptes)| {
+                ptes.iter()
+                    .map(move |&(i, raw)| (base + i * PAGE_SIZE, raw))
+            })
+            .filter(move |&(va, _)| (start..=end).contains(&va))
+    }
+
     /// The first address a paged-out table at or after `from` maps.
     pub fn next_base(&self, from: u64) -> Option<u64> {
         self.tables.range(from..).next().map(|(&b, _)| b)
