@@ -76,9 +76,9 @@ fn start_run(
         Backing::File { file, .. } => file.clone(),
         _ => return None,
     };
-    let mut run: Vec<RunPage> = Vec::new();
-    let mut offset = 0;
-    while index < end && (run.len() as u64) < MAX_RUN_PAGES {
+    // The run's pages first, then their frames: see `ascending_frames`.
+    let mut wanted: Vec<(ProtoLoc, Mmpte)> = Vec::new();
+    while index < end && (wanted.len() as u64) < MAX_RUN_PAGES {
         let at = st.segments.locate(ca, index)?;
         // A paged-out page of prototype PTEs ends the run: read-ahead is a
         // hint, not worth a System fault under the PFN lock's caller.
@@ -86,34 +86,62 @@ fn start_run(
             break;
         };
         let absent = matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. });
-        let follows = run
+        let follows = wanted
             .last()
-            .is_none_or(|p| p.at.subsection == at.subsection && p.at.slot + 1 == at.slot);
+            .is_none_or(|(p, _)| p.subsection == at.subsection && p.slot + 1 == at.slot);
         if !absent || !follows {
-            if run.is_empty() {
+            if wanted.is_empty() {
                 index += 1;
                 continue;
             }
             break;
         }
-        let Some(page) = m.allocate_locked(&mut st, PageNeed::Any) else {
-            break;
-        };
-        if run.is_empty() {
-            offset = st.segments.file_offset(at);
-        }
-        take_frame(m, &mut st, at, page.pfn, raw);
-        run.push(RunPage {
-            at,
-            pfn: page.pfn,
-            original: raw,
-        });
+        wanted.push((at, raw));
         index += 1;
     }
+    let asked = wanted.len();
+    let run = take_frames(m, &mut st, wanted);
+    // Out of frames: the run is what got one; the rest is read later.
+    index -= (asked - run.len()) as u64;
     if run.is_empty() && index < end {
         return None; // no frame for even one page
     }
+    let offset = run.first().map_or(0, |p| st.segments.file_offset(p.at));
     Some((file, offset, run, index))
+}
+
+/// Gives each of `pages` (prototype PTEs not in memory, with their values)
+/// a frame being read (`take_frame`), frames from `ascending_frames`; stops
+/// short when no frame is left.
+fn take_frames(m: &Machine, st: &mut PfnState, pages: Vec<(ProtoLoc, Mmpte)>) -> Vec<RunPage> {
+    let frames = ascending_frames(m, st, pages.len(), PageNeed::Any);
+    pages
+        .into_iter()
+        .zip(frames)
+        .map(|((at, original), pfn)| {
+            take_frame(m, st, at, pfn, original);
+            RunPage { at, pfn, original }
+        })
+        .collect()
+}
+
+/// Up to `count` frames for one run of pages (a read, or a write's zeroed
+/// pages), taken from the lists in their order and handed out lowest first. NT gives the
+/// consecutive pages of a read consecutive page colors (MiRemoveAnyPage with
+/// the next color), so neighbouring pages sit in neighbouring physical memory;
+/// mmfs has no color lists, and the same order within a run lets the host's
+/// copies into and out of the frames stream forward (the zeroed list, LIFO,
+/// hands out frames highest first).
+fn ascending_frames(m: &Machine, st: &mut PfnState, count: usize, need: PageNeed) -> Vec<Pfn> {
+    let mut frames: Vec<Pfn> = Vec::with_capacity(count);
+    while frames.len() < count {
+        let Some(page) = m.allocate_locked(st, need) else {
+            break;
+        };
+        frames.push(page.pfn);
+    }
+    frames.sort_unstable();
+    frames
 }
 
 /// Makes `pfn` the page of prototype PTE `at`, being read.
@@ -172,7 +200,7 @@ pub(super) fn finish_run(
 /// copy's fault then reads the page as usual).
 pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64>) -> u64 {
     let mut st = m.pfn_lock();
-    let mut made = 0;
+    let mut absent: Vec<(ProtoLoc, Mmpte)> = Vec::new();
     for index in pages {
         let Some(at) = st.segments.locate(ca, index) else {
             continue;
@@ -181,17 +209,17 @@ pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64
         let Some(raw) = st.segments.try_read(at) else {
             continue;
         };
-        if !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
-            continue;
+        if matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
+            absent.push((at, raw));
         }
-        let Some(page) = m.allocate_locked(&mut st, PageNeed::Zeroed) else {
-            break;
-        };
-        take_frame(m, &mut st, at, page.pfn, raw);
-        st.db.set_read_in_progress(page.pfn, false);
-        st.db.decrement_reference(page.pfn);
-        m.place_unreferenced_proto_locked(&mut st, page.pfn);
-        made += 1;
+    }
+    let frames = ascending_frames(m, &mut st, absent.len(), PageNeed::Zeroed);
+    let made = frames.len() as u64;
+    for ((at, raw), pfn) in absent.into_iter().zip(frames) {
+        take_frame(m, &mut st, at, pfn, raw);
+        st.db.set_read_in_progress(pfn, false);
+        st.db.decrement_reference(pfn);
+        m.place_unreferenced_proto_locked(&mut st, pfn);
     }
     made
 }
@@ -212,7 +240,7 @@ pub(super) fn take_cluster(
     at: ProtoLoc,
     wanted: u64,
 ) -> Vec<RunPage> {
-    let mut run: Vec<RunPage> = Vec::new();
+    let mut pages: Vec<(ProtoLoc, Mmpte)> = Vec::new();
     for k in 1..=wanted {
         let Some(next) = st.segments.locate(ca, index + k) else {
             break;
@@ -225,15 +253,7 @@ pub(super) fn take_cluster(
         if !same_run || !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
             break;
         }
-        let Some(page) = m.allocate_locked(st, PageNeed::Any) else {
-            break;
-        };
-        take_frame(m, st, next, page.pfn, raw);
-        run.push(RunPage {
-            at: next,
-            pfn: page.pfn,
-            original: raw,
-        });
+        pages.push((next, raw));
     }
-    run
+    take_frames(m, st, pages)
 }

@@ -342,6 +342,53 @@ fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
     assert_verified(&mm);
 }
 
+/// A read-ahead run's frames are handed to its pages lowest first (NT's
+/// consecutive page colors), although the zeroed list gives them out highest
+/// first: neighbouring pages of a view sit mostly in rising frames.
+#[test]
+fn a_read_ahead_run_takes_its_frames_in_ascending_order() {
+    let (mm, dir) = cache_machine(64 << 20, Arch::X86);
+    let data = random_bytes(11, 2 << 20);
+    std::fs::write(dir.join("asc"), &data).unwrap();
+    let f = open(&mm, &dir, "asc");
+    // The second pass reads into the frames the first freed, zeroed and
+    // pushed on the zeroed list's head one by one.
+    for pass in 0..2 {
+        let mut out = vec![0u8; data.len()];
+        for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
+            mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
+            mm.run_thread(SystemThread::ReadAhead);
+        }
+        assert!(out == data, "pass {pass} read other bytes");
+        if pass == 0 {
+            mm.cache_purge_path("asc").unwrap();
+            mm.run_thread(SystemThread::ZeroPageThread);
+        }
+    }
+    let mut pages: Vec<(u64, u32)> = Vec::new();
+    mm.for_each_pfn_row(|r| {
+        if let (PageUse::MappedFile, Some(va)) = (r.use_, r.va) {
+            pages.push((va, r.pfn.0));
+        }
+    });
+    pages.sort_unstable();
+    let (mut rising, mut falling) = (0, 0);
+    for w in pages.windows(2) {
+        if w[1].0 == w[0].0 + 4096 {
+            if w[1].1 > w[0].1 {
+                rising += 1
+            } else {
+                falling += 1
+            }
+        }
+    }
+    assert!(
+        rising > 4 * falling,
+        "{rising} neighbouring pages in rising frames, {falling} in falling ones"
+    );
+    assert_verified(&mm);
+}
+
 /// Every pass over a cold file is read ahead, not only the first: through
 /// the same open, and through a new one (the read-ahead once stopped for
 /// good at the end of the first pass).
