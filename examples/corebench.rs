@@ -39,7 +39,7 @@ fn committed(mm: &Mm, pages: u64) -> (mmfs::mm::base::types::Pid, u64) {
 }
 
 fn main() {
-    // `corebench [faults] [writes] [reads] [paging] [render] [stream] [pool] [sections]`: the named parts only (all
+    // `corebench [faults] [writes] [reads] [paging] [render] [stream] [pool] [sections] [cold]`: the named parts only (all
     // by default), e.g. to profile one under `perf record`.
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
@@ -70,6 +70,48 @@ fn main() {
     if wanted("sections") {
         sections();
     }
+    if wanted("cold") {
+        cold(ram);
+    }
+}
+
+/// Cold cached reads without FUSE: a 128 MB file purged from the cache (its
+/// frames freed and zeroed), then read in 1 MiB copy reads, each followed by
+/// the read-ahead it queued, on one thread: the host's copies into the frames
+/// (read-ahead) and out of them (the copy), and the faults between.
+fn cold(ram: u64) {
+    use mmfs::mm::base::wakeups::SystemThread;
+    let mm = Mm::new(MmConfig::for_tests(ram, Arch::X86)).expect("machine");
+    let path = mm.config().files_dir.join("cold");
+    let size = 128usize << 20;
+    std::fs::write(&path, vec![0x5au8; size]).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let f = mm.cache_open(file, "cold").unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut rates = Vec::new();
+    for round in 0..=ROUNDS {
+        mm.cache_purge_path("cold").unwrap();
+        mm.run_thread(SystemThread::ZeroPageThread);
+        let t = Instant::now();
+        for i in 0..size / buf.len() {
+            mm.cache_read(&f, (i * buf.len()) as u64, &mut buf).unwrap();
+            mm.run_thread(SystemThread::ReadAhead);
+        }
+        if round > 0 {
+            rates.push(size as f64 / t.elapsed().as_secs_f64() / 1e6);
+        }
+    }
+    assert!(buf.iter().all(|&b| b == 0x5a));
+    assert!(mm.verify().ok());
+    println!(
+        "x86  cold: 128 MB purged, read in 1 MiB copies: {:>7.0} MB/s ({} read-ahead I/Os)",
+        median(rates),
+        mm.counter("cache_read_ahead_ios")
+    );
 }
 
 /// Sections: a 256 MB pagefile-backed section mapped in two processes on a

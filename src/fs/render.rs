@@ -272,13 +272,23 @@ fn verify(mm: &Mm) -> String {
 
 /// A list file (`pfn/lists/`): one PFN per line, head first, no header.
 pub(super) fn pfn_lines(mm: &Mm, list: &[Pfn]) -> String {
-    let w = pfn_width(mm);
-    let mut out = String::with_capacity(list.len() * (w + 3));
+    let mut out = Vec::new();
+    push_pfn_lines(&mut out, pfn_width(mm), list);
+    // Only ASCII digits, `0x` and newlines were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `pfn_lines`' lines appended to `out` as bytes (a streamed list's chunk);
+/// `w` is `pfn_width`.
+pub(super) fn push_pfn_lines(out: &mut Vec<u8>, w: usize, list: &[Pfn]) {
+    out.reserve(list.len() * (w + 3));
     for p in list {
-        push_hex(&mut out, p.0 as u64, w);
-        out.push('\n');
+        put_row(out, |buf| {
+            let end = put_hex(buf, 0, p.0 as u64, w);
+            buf[end] = b'\n';
+            end + 1
+        });
     }
-    out
 }
 
 /// `pfn/priorities`: RAMMap's Priority Summary, in pages.
@@ -675,15 +685,18 @@ pub(super) const WORKINGSET_HEADER: &str = "# index va pfn age locked kind\n";
 
 fn workingset(mm: &Mm, pid: Pid) -> MmResult<String> {
     let (vw, pw) = (va_width(mm), pfn_width(mm));
-    let mut out = String::from(WORKINGSET_HEADER);
+    let mut out = Vec::from(WORKINGSET_HEADER);
     for r in mm.workingset(pid)? {
         push_ws_row(&mut out, &r, vw, pw);
     }
-    Ok(out)
+    // Only ASCII was written (the kind is one of WsleKind's names).
+    Ok(String::from_utf8(out).unwrap_or_default())
 }
 
-/// One `workingset` row; `vw` and `pw` are `va_width` and `pfn_width`.
-pub(super) fn push_ws_row(out: &mut String, r: &WsRow, vw: usize, pw: usize) {
+/// One `workingset` row, appended to `out` as bytes (a streamed chunk
+/// grows in place); `vw` and `pw` are `va_width` and `pfn_width`.
+pub(super) fn push_ws_row(out: &mut Vec<u8>, r: &WsRow, vw: usize, pw: usize) {
+    use std::io::Write as _;
     let _ = writeln!(
         out,
         "{:>6} {} {} {} {} {}",

@@ -244,13 +244,11 @@ impl Stream {
         let job: Job = Box::new(move || drop(tx.send(maker.chunk_after(&mm, start, from))));
         // A job replaced here (a seek made the chunk it makes useless) still
         // runs, and its chunk is dropped.
-        *ahead = worker()
-            .and_then(|w| w.send(job).ok())
-            .map(|()| Ahead {
-                start,
-                cursor,
-                made,
-            });
+        *ahead = worker().and_then(|w| w.send(job).ok()).map(|()| Ahead {
+            start,
+            cursor,
+            made,
+        });
     }
 
     /// The chunk made ahead, if it is the one at `start` from `cursor`
@@ -388,7 +386,7 @@ impl Maker {
             }
             (Source::List(loc, priority), Cursor::List(mut c)) => {
                 let pfns = mm.pfn_list_chunk(loc, priority, &mut c, self.chunk_rows as usize);
-                out.extend_from_slice(render::pfn_lines(mm, &pfns).as_bytes());
+                render::push_pfn_lines(out, render::pfn_width(mm), &pfns);
                 if c.done {
                     Cursor::Done
                 } else {
@@ -406,11 +404,9 @@ impl Maker {
             (Source::Workingset(pid), Cursor::Wsle(from)) => {
                 let (rows, next) = mm.workingset_chunk(pid, from, self.chunk_rows as usize)?;
                 let (vw, pw) = (render::va_width(mm), render::pfn_width(mm));
-                let mut text = String::new();
                 for r in &rows {
-                    render::push_ws_row(&mut text, r, vw, pw);
+                    render::push_ws_row(out, r, vw, pw);
                 }
-                out.extend_from_slice(text.as_bytes());
                 next.map_or(Cursor::Done, Cursor::Wsle)
             }
             _ => Cursor::Done,
