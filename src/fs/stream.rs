@@ -24,21 +24,20 @@
 //!
 //! Reading ahead: once a small read from the FUSE path (`read_with`, an
 //! eighth of the chunk at most) has gone past the middle of the current
-//! chunk, the next chunk is made by the `mmfs-listing` worker thread while the
-//! reads go on (the request path is one core's ping-pong between the reader
-//! and a FUSE thread; the other core makes the rows). The read that reaches
-//! the chunk's end takes it if it starts where the current one ends from the
-//! same cursor, and makes it itself otherwise (a seek, or `pfn/db` read
-//! anywhere). So an open listing holds at most two chunks, a `head` of the
-//! first bytes makes none ahead, and each chunk is still made under its core
-//! locks once, only earlier: its rows are as consistent as before, and the
-//! file was never one instant. `Stream::ahead`, the slot of the chunk being
-//! made, is a leaf: held only to put a job's receiver in or take it out,
-//! never while calling into `Mm` or waiting for the worker (which runs with
-//! no lock of this file held).
+//! chunk, the next chunk is made on a thread of its own while the reads go on (the request path is one core's ping-pong
+//! between the reader and a FUSE thread; the other core makes the rows). The
+//! read that reaches the chunk's end takes it if it starts where the current
+//! one ends from the same cursor, and makes it itself otherwise (a seek, or
+//! `pfn/db` read anywhere). So an open listing holds at most two chunks, a
+//! `head` of the first bytes makes none ahead, and each chunk is still made
+//! under its core locks once, only earlier: its rows are as consistent as
+//! before, and the file was never one instant. `Stream::ahead`, the slot of
+//! the chunk being made, is a leaf: held only to put a thread's handle in or
+//! take it out, never while calling into `Mm` or waiting for the thread
+//! (which runs with no lock of this file held).
 
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use super::lock;
 use super::node::{File, ProcessFile};
@@ -105,7 +104,7 @@ impl Chunk {
 }
 
 /// What an open listing's chunks are made from: everything but the current
-/// chunk, so that the worker thread can make the next one (`Ahead`).
+/// chunk, so that a thread of its own can make the next one (`Ahead`).
 #[derive(Clone, Copy)]
 struct Maker {
     source: Source,
@@ -116,36 +115,11 @@ struct Maker {
 }
 
 /// The chunk being made ahead: where it starts in the file, the cursor it is
-/// made from, and where the worker sends it.
+/// made from, and the thread making it.
 struct Ahead {
     start: u64,
     cursor: Cursor,
-    made: Receiver<Chunk>,
-}
-
-/// A chunk to make on the worker.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The `mmfs-listing` thread that makes every open listing's chunks ahead,
-/// one job at a time, started at the first one; `None` if it could not be
-/// started. One thread for the daemon's life rather than one per chunk: a
-/// thread per chunk cost a `clone` and its stack's `mmap` and `munmap`
-/// (whose TLB shootdown interrupts the other core) for every 27 reads of
-/// `ptes` (measured below in docs/PERFORMANCE.md). A job takes only core
-/// locks, never a `Stream`'s, so a read waiting for its chunk while holding
-/// `Stream::state` waits for nothing that waits for it.
-fn worker() -> Option<&'static Sender<Job>> {
-    static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-    WORKER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            std::thread::Builder::new()
-                .name("mmfs-listing".into())
-                .spawn(move || rx.into_iter().for_each(|job| job()))
-                .ok()
-                .map(|_| tx)
-        })
-        .as_ref()
+    made: JoinHandle<Chunk>,
 }
 
 /// An open streaming listing.
@@ -238,13 +212,12 @@ impl Stream {
             return;
         }
         let (maker, mm, from) = (self.maker, Arc::clone(mm), cursor.clone());
-        let (tx, made) = mpsc::sync_channel(1);
-        // The reader may be gone by the time it is made: the send then fails
-        // and the chunk is dropped.
-        let job: Job = Box::new(move || drop(tx.send(maker.chunk_after(&mm, start, from))));
-        // A job replaced here (a seek made the chunk it makes useless) still
-        // runs, and its chunk is dropped.
-        *ahead = worker().and_then(|w| w.send(job).ok()).map(|()| Ahead {
+        let made = std::thread::Builder::new()
+            .name("mmfs-listing".into())
+            .spawn(move || maker.chunk_after(&mm, start, from));
+        // A thread replaced here (a seek made the chunk it makes useless)
+        // finishes alone and its chunk is dropped.
+        *ahead = made.ok().map(|made| Ahead {
             start,
             cursor,
             made,
@@ -252,14 +225,14 @@ impl Stream {
     }
 
     /// The chunk made ahead, if it is the one at `start` from `cursor`
-    /// (waited for, with only `Stream::state` held, which the worker never
+    /// (waited for, with only `Stream::state` held, which its thread never
     /// takes).
     fn take_ahead(&self, start: u64, cursor: &Cursor) -> Option<Chunk> {
         let a = lock(&self.ahead).take()?;
         if a.start != start || a.cursor != *cursor {
             return None;
         }
-        a.made.recv().ok()
+        a.made.join().ok()
     }
 
     fn read_locked(&self, mm: &Mm, chunk: &mut Chunk, offset: u64, size: u32) -> Vec<u8> {

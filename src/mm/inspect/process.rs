@@ -331,7 +331,8 @@ impl Mm {
         let m = &self.machine;
         let tables = space.tables(m);
         let span = 1u64 << m.fmt.table_span_shift();
-        let mut rows = Vec::new();
+        // A window is one page table's span, and the last may go past `max`.
+        let mut rows = Vec::with_capacity(max.saturating_add((span / PAGE_SIZE) as usize));
         for v in space.vads.iter().filter(|v| v.end_va().0 >= from) {
             let mut at = from.max(v.start_va().0);
             while at <= v.end_va().0 {
