@@ -140,6 +140,18 @@ fn run_until_ready(dir: &Path, script: &str) -> (Guarded, PathBuf, i32) {
     (run, seen_mount(dir), pid)
 }
 
+/// Waits until the command has set its signal trap (it touches `armed`
+/// after): `ready` comes before the trap, and a signal sent in between
+/// ended the shell the default way (seen once in a full test run).
+fn wait_armed(dir: &Path) {
+    let armed = wait_until(RUN_WAIT, || dir.join("armed").exists());
+    assert!(
+        armed,
+        "the command never set its trap: {}",
+        read(&dir.join("run.err"))
+    );
+}
+
 fn alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -181,8 +193,9 @@ fn mmfs_run_passes_signals_on_and_always_unmounts() {
     let dir = tempfile::tempdir().unwrap();
     let (mut run, mp, pid) = run_until_ready(
         dir.path(),
-        "trap 'exit 5' INT; sleep 60 & child=$!; wait $child; kill $child",
+        "trap 'exit 5' INT; touch armed; sleep 60 & child=$!; wait $child; kill $child",
     );
+    wait_armed(dir.path());
     signal_pid(run.id(), libc::SIGINT);
     ends_cleanly(&mut run, dir.path(), &mp, pid, 5, RUN_WAIT);
 }
@@ -198,8 +211,9 @@ fn mmfs_run_kills_a_command_that_ignores_the_signal() {
     let dir = tempfile::tempdir().unwrap();
     let (mut run, mp, pid) = run_until_ready(
         dir.path(),
-        "(cd \"$MMFS_MOUNT\" && exec sleep 40) & echo $! > busy; trap '' TERM; while :; do sleep 1; done",
+        "(cd \"$MMFS_MOUNT\" && exec sleep 40) & echo $! > busy; trap '' TERM; touch armed; while :; do sleep 1; done",
     );
+    wait_armed(dir.path());
     signal_pid(run.id(), libc::SIGTERM);
     let start = Instant::now();
     ends_cleanly(

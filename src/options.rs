@@ -10,6 +10,7 @@ use clap::{Args, Parser};
 use crate::cmd::args::parse_size;
 use crate::mm::base::config::{ClockMode, MmConfig, PagefileSpec};
 use crate::mm::base::types::{Arch, PAGE_SIZE};
+use crate::mm::hw::pte::PteFormat;
 
 /// Default simulated RAM (SPEC §1).
 pub const DEFAULT_RAM: u64 = 256 << 20;
@@ -232,14 +233,15 @@ impl MachineOptions {
         ))
     }
 
-    /// The arch asked for, or the default for the RAM: x86 up to 4 GB; above that the
-    /// PAE kernel, as Server 2003 SP1's loader boots ntkrnlpa.exe on a machine with
-    /// memory above 4 GB; x64 above PAE's 64 GB.
+    /// The arch asked for, or the default for the RAM: x86 while its PTEs can name
+    /// every frame (4 GB); above that the PAE kernel, as Server 2003 SP1's loader boots
+    /// ntkrnlpa.exe on a machine with memory above 4 GB; x64 above PAE's 64 GB.
     pub fn arch(&self) -> Arch {
+        let names_all = |arch| self.ram / PAGE_SIZE <= PteFormat::new(arch).max_physical_pages();
         match self.arch {
             Some(a) => a,
-            None if self.ram <= 4 << 30 => Arch::X86,
-            None if self.ram <= 64 << 30 => Arch::Pae,
+            None if names_all(Arch::X86) => Arch::X86,
+            None if names_all(Arch::Pae) => Arch::Pae,
             None => Arch::X64,
         }
     }
