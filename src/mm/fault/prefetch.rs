@@ -1,10 +1,18 @@
-//! Reading file pages ahead of need (NT's MmPrefetchPages, which the cache
-//! manager's read-ahead calls, and the neighbours a hard fault on a mapped
-//! file reads with its page):
+//! Reading file pages ahead of need (the cache manager's read-ahead, and the
+//! neighbours a hard fault on a mapped file reads with its page):
 //! the pages of a file range that are not in memory are read in runs of
 //! consecutive pages, one host read per run of at most 64 KB, and placed on
 //! the standby list in transition, in no working set. The copy read that
 //! wanted them then takes a soft (transition) fault instead of a hard one.
+//!
+//! A known deviation from WRK: its CcPerformReadAhead touches each page
+//! through a mapped view (MmCheckCachedPageState, after
+//! MmSetPageFaultReadAhead sized the cluster to the rest of the range), so a
+//! page read ahead ends valid in the system cache working set, and the copy
+//! read takes no fault. mmfs reads without the cache's views (the copy reads
+//! hold `Mm::cache` and the System address space while they copy; read-ahead
+//! on the other core would wait for them) and leaves the pages on standby,
+//! as MmPrefetchPages (the logical prefetcher's call) does.
 //!
 //! While a run is read its pages are in transition with ReadInProgress, so a
 //! process faulting on one of them waits for the read (a collided fault), as
