@@ -74,10 +74,7 @@ impl Volume {
         let (fh, open) = self.open_cached(mm, id, fd, &st, &path, flags)?;
         if flags & libc::O_TRUNC != 0 {
             let truncated = if writable(flags) {
-                match open.cached().as_ref() {
-                    Some(c) => mm.cache_set_size(c, 0).map_err(errno),
-                    None => Ok(()),
-                }
+                open.set_size(mm, 0)
             } else {
                 // A read-only descriptor cannot truncate: by name, as the setattr did.
                 self.truncate_by_name(mm, id, 0)
@@ -152,10 +149,7 @@ impl Volume {
         let id = lock(&self.inodes).lookup(st.id(), path.clone(), true);
         let (fh, open) = self.open_cached(mm, id, fd, &st, &path, flags)?;
         if !made && flags & libc::O_TRUNC != 0 && writable(flags) {
-            let truncated = match open.cached().as_ref() {
-                Some(c) => mm.cache_set_size(c, 0).map_err(errno),
-                None => Ok(()),
-            };
+            let truncated = open.set_size(mm, 0);
             match truncated.and_then(|()| HostStat::of(open.host.as_raw_fd())) {
                 Ok(now) => st = now,
                 // The kernel gets no handle from a failed create: close it here.

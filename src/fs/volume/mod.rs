@@ -64,6 +64,14 @@ impl OpenFile {
     fn cached(&self) -> RwLockReadGuard<'_, Option<CachedFile>> {
         self.cached.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Truncates or extends the file through the cache (CcSetFileSizes:
+    /// pages past a new end purged); EBADF once released.
+    fn set_size(&self, mm: &Mm, size: u64) -> Result<(), Errno> {
+        let guard = self.cached();
+        let cached = guard.as_ref().ok_or(Errno::EBADF)?;
+        mm.cache_set_size(cached, size).map_err(errno)
+    }
 }
 
 /// One open directory: its listing, read from the host as the kernel asks.

@@ -324,11 +324,7 @@ impl Volume {
         }
         if let Some(size) = s.size {
             match open.as_ref().filter(|f| f.writable) {
-                Some(f) => {
-                    let guard = f.cached();
-                    let cached = guard.as_ref().ok_or(Errno::EBADF)?;
-                    mm.cache_set_size(cached, size).map_err(errno)?;
-                }
+                Some(f) => f.set_size(mm, size)?,
                 None => self.truncate_by_name(mm, id, size)?,
             }
         }
