@@ -74,7 +74,8 @@ pub struct Opened {
     /// A stream (`system/events`): no offsets, reads may block.
     pub stream: bool,
     /// Whether a close must reach [`MmFs::flush`]: only a control file opened
-    /// for writing, where a partial line runs when its writer closes (SPEC §3).
+    /// for writing, where a partial line runs when its writer closes (mmfs's
+    /// rule, beyond SPEC §3's one-line commands; the top README says it).
     pub flush: bool,
 }
 
@@ -447,7 +448,8 @@ impl MmFs {
             .map_err(|e: MmError| errno::errno_for(e.status))
     }
 
-    /// At close, a partial line without its newline still runs (SPEC §3): when the
+    /// At close, a partial line without its newline still runs (mmfs's rule, told
+    /// in the top README; SPEC §3 speaks of whole lines only): when the
     /// process that wrote it closes a descriptor (`closer`), or at the last close
     /// (`None`), whose failure nobody can see except by reading the outcome.
     pub fn flush(&self, fh: u64, closer: Option<u32>) -> Result<(), Errno> {

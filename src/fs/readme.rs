@@ -62,7 +62,9 @@ Conventions (the full contract is SPEC.md in the project):
     an NT informational status (STATUS_WAS_UNLOCKED, STATUS_WAS_LOCKED,
     STATUS_WORKING_SET_LIMIT_RANGE) ends its `ok` line with that name. The
     statuses are NT's own, STATUS_INVALID_PARAMETER_N included (N is the
-    service's parameter that was wrong).
+    service's parameter that was wrong). A last line without its newline
+    (`printf trim > control`) runs when its writer closes the file: a
+    failure is then the close's errno, and the control file reads it.
 
 A first session:
   mkdir processes/app
