@@ -444,3 +444,40 @@ fn mem_reset_over_a_paged_out_prototype_page_discards_the_copies() {
     assert_eq!(&s[..3], &["demand-zero", "demand-zero", "pagefile"]);
     assert_verified(&mm);
 }
+
+/// `kernel/mem` writing a resident prototype page's PTEs into its frame
+/// (their bytes changed since the page came back from its slot) makes the
+/// page modified: else its trim would find the same bytes already there,
+/// leave it clean, and the stale copy in its slot would come back instead.
+#[test]
+fn kernel_mem_over_a_changed_prototype_page_makes_it_modified() {
+    let (mm, pids, pf, _) = two_views(Arch::X86);
+    everything_out(&mm);
+    everything_out(&mm);
+    let page = proto_page(&mm, "pf");
+    assert_eq!(system_state(&mm, page), "pagefile");
+    // The page comes back from its slot: frame and slot hold the same PTEs.
+    let mut one = vec![0u8; PAGE_SIZE as usize];
+    mm.read_memory(pids[1], pf[1] + 4 * PAGE_SIZE, &mut one)
+        .unwrap();
+    let pfn = mm.pte_detail(Pid::SYSTEM, page).unwrap().pfn.unwrap();
+    let modified = |mm: &Mm| mm.pfn_rows(pfn.0, 1)[0].modified;
+    assert!(!modified(&mm), "back from its slot, clean");
+    // MEM_RESET changes two of its PTEs (pagefile -> demand zero) in the
+    // arrays only; kernel/mem then puts them into the frame.
+    mm.allocate(pids[0], &super::req(pf[0], 2 * PAGE_SIZE, "reset", RW))
+        .unwrap();
+    let rows = mm.section_prototype_ptes("pf").unwrap();
+    let mut image = vec![0u8; 8];
+    mm.read_kernel_memory(rows[0].address, &mut image).unwrap();
+    assert!(modified(&mm), "its slot's copy is stale now");
+    everything_out(&mm);
+    everything_out(&mm);
+    let s = states(&mm, "pf");
+    assert_eq!(&s[..2], &["paged-out", "paged-out"]);
+    let mut buf = vec![0u8; 2 * PAGE_SIZE as usize];
+    mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0), "the reset pages read as zeros");
+    assert_eq!(&states(&mm, "pf")[..2], &["valid", "valid"]);
+    assert_verified(&mm);
+}
