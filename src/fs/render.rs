@@ -282,12 +282,13 @@ pub(super) fn pfn_lines(mm: &Mm, list: &[Pfn]) -> String {
 /// `w` is `pfn_width`.
 pub(super) fn push_pfn_lines(out: &mut Vec<u8>, w: usize, list: &[Pfn]) {
     out.reserve(list.len() * (w + 3));
+    // One line is `0x`, the digits and a newline: no column needs spaces,
+    // so no row of ROW_MAX spaces is laid down first (`put_row`).
+    let mut buf = [0u8; ROW_MAX];
     for p in list {
-        put_row(out, |buf| {
-            let end = put_hex(buf, 0, p.0 as u64, w);
-            buf[end] = b'\n';
-            end + 1
-        });
+        let end = put_hex(&mut buf, 0, p.0 as u64, w);
+        buf[end] = b'\n';
+        out.extend_from_slice(&buf[..=end]);
     }
 }
 

@@ -82,12 +82,6 @@ impl Mm {
     /// arrays; its frame gets their bytes before `kernel/mem` reads it (an
     /// absent one's frame already holds them). The System process's space
     /// is held, so the page stays resident; the PFN lock is taken here.
-    ///
-    /// Bytes that change are the page modified: they went in past its valid
-    /// PTE's Dirty bit, and the trim that later writes the same image finds
-    /// nothing changed, so without this the page would leave clean and a
-    /// stale copy in its paging-file slot would come back in its place (the
-    /// PTEs it held, and the pages they named, lost).
     fn show_prototype_pages(&self, space: &AddressSpace, va: u64, len: u64) {
         let m = &self.machine;
         let last = va.saturating_add(len.max(1) - 1);
@@ -95,10 +89,8 @@ impl Mm {
         for (page, state) in st.segments.pages_in(va, last) {
             if state == ProtoPageState::Resident
                 && let Some(pfn) = resident_frame(m, space, page)
-                && m.write_proto_image_locked(&st, page, pfn)
             {
-                st.db.set_modified(pfn, true);
-                m.release_backing_locked(&mut st, pfn);
+                m.show_proto_image_locked(&mut st, page, pfn);
             }
         }
     }

@@ -134,12 +134,12 @@ fn take_frames(m: &Machine, st: &mut PfnState, pages: Vec<(ProtoLoc, Mmpte)>) ->
 }
 
 /// Up to `count` frames for one run of pages (a read, or a write's zeroed
-/// pages), taken from the lists in their order and handed out lowest first. NT gives the
-/// consecutive pages of a read consecutive page colors (MiRemoveAnyPage with
-/// the next color), so neighbouring pages sit in neighbouring physical memory;
-/// mmfs has no color lists, and the same order within a run lets the host's
-/// copies into and out of the frames stream forward (the zeroed list, LIFO,
-/// hands out frames highest first).
+/// pages), taken from the lists in their order and handed out lowest first.
+/// NT gives the consecutive pages of a read consecutive page colors
+/// (MiRemoveAnyPage with the next color), so neighbouring pages sit in
+/// neighbouring physical memory; mmfs has no color lists, and the same order
+/// within a run lets the host's copies into and out of the frames stream
+/// forward (the zeroed list, LIFO, hands out frames highest first).
 fn ascending_frames(m: &Machine, st: &mut PfnState, count: usize, need: PageNeed) -> Vec<Pfn> {
     let mut frames: Vec<Pfn> = Vec::with_capacity(count);
     while frames.len() < count {

@@ -94,6 +94,20 @@ impl Machine {
         changed
     }
 
+    /// Resident prototype page `page`'s PTEs written into its frame `pfn`
+    /// for someone to read the bytes (`kernel/mem`). Bytes that change make
+    /// the page modified, its paging-file copy released: they went in past
+    /// its valid PTE's Dirty bit, and the trim that later writes the same
+    /// image finds nothing changed, so the page would leave clean and the
+    /// stale copy in its slot come back in its place (the PTEs it held, and
+    /// the pages they named, lost).
+    pub fn show_proto_image_locked(&self, st: &mut PfnState, page: u64, pfn: Pfn) {
+        if self.write_proto_image_locked(st, page, pfn) {
+            st.db.set_modified(pfn, true);
+            self.release_backing_locked(st, pfn);
+        }
+    }
+
     /// The System process made page `va` valid with frame `pfn`: if it is an
     /// absent prototype page its PTEs are read back from the frame, and the
     /// orphans of deleted sections free the paging-file slots they name.

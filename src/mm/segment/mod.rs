@@ -99,10 +99,6 @@ pub struct ControlArea {
     pub backing: Backing,
     /// Subsection numbers, in index order.
     pub subsections: Vec<u32>,
-    /// The first segment-wide index of each of `subsections`, side by side
-    /// (`locate`'s binary search reads only this array: through the
-    /// subsections themselves each probe was a cache miss).
-    subsection_starts: Vec<u64>,
     /// TotalNumberOfPtes.
     pub total_ptes: u64,
     /// SizeOfSegment in bytes (the file's section size, or the pagefile
@@ -358,7 +354,6 @@ impl Segments {
                 id,
                 backing,
                 subsections: Vec::new(),
-                subsection_starts: Vec::new(),
                 total_ptes: 0,
                 size: 0,
                 committed_pages: 0,
@@ -437,7 +432,6 @@ impl Segments {
         self.by_base.insert(base, number);
         let area = self.control_areas.get_mut(&ca)?;
         area.subsections.push(number);
-        area.subsection_starts.push(first_index);
         area.total_ptes += count;
         if area.is_clone() {
             area.clone_refs.resize(area.total_ptes as usize, 0);
@@ -487,7 +481,10 @@ impl Segments {
         // the one holding `index`: a file the cache grew 256 KB at a time
         // has one per view (512 for 128 MB), and every fault and read-ahead
         // page looks one up under the PFN lock.
-        let after = area.subsection_starts.partition_point(|&f| f <= index);
+        let first_index = |n: u32| self.subsection(n).map_or(u64::MAX, |s| s.first_index);
+        let after = area
+            .subsections
+            .partition_point(|&n| first_index(n) <= index);
         let n = *area.subsections.get(after.checked_sub(1)?)?;
         let s = self.subsection(n)?;
         (index < s.first_index + s.ptes.len() as u64).then(|| ProtoLoc {

@@ -31,6 +31,17 @@ fn open(mm: &Mm, dir: &std::path::Path, name: &str) -> CachedFile {
     mm.cache_open(f, name).unwrap()
 }
 
+/// The first `len` bytes of `f` in 128 KiB copy reads, each followed by the
+/// read-ahead it queued (as the `read-ahead` thread would run it).
+fn read_sequentially(mm: &Mm, f: &CachedFile, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
+        mm.cache_read(f, (i * (128 << 10)) as u64, chunk).unwrap();
+        mm.run_thread(SystemThread::ReadAhead);
+    }
+    out
+}
+
 fn stat(mm: &Mm, key: &str) -> u64 {
     mm.cache_stats()
         .into_iter()
@@ -324,12 +335,8 @@ fn sequential_reads_of_a_cold_file_are_mostly_read_ahead() {
     let data = random_bytes(9, 4 << 20);
     std::fs::write(dir.join("seq"), &data).unwrap();
     let f = open(&mm, &dir, "seq");
-    let mut out = vec![0u8; data.len()];
     let hard_before = mm.counter("hard_faults");
-    for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
-        mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
-        mm.run_thread(SystemThread::ReadAhead);
-    }
+    let out = read_sequentially(&mm, &f, data.len());
     assert_eq!(out, data);
     let hard = mm.counter("hard_faults") - hard_before;
     let ahead = mm.counter("cache_read_ahead_ios");
@@ -354,11 +361,7 @@ fn a_read_ahead_run_takes_its_frames_in_ascending_order() {
     // The second pass reads into the frames the first freed, zeroed and
     // pushed on the zeroed list's head one by one.
     for pass in 0..2 {
-        let mut out = vec![0u8; data.len()];
-        for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
-            mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
-            mm.run_thread(SystemThread::ReadAhead);
-        }
+        let out = read_sequentially(&mm, &f, data.len());
         assert!(out == data, "pass {pass} read other bytes");
         if pass == 0 {
             mm.cache_purge_path("asc").unwrap();
@@ -401,11 +404,7 @@ fn every_sequential_pass_over_a_purged_file_is_mostly_read_ahead() {
     for pass in 0..4 {
         mm.cache_purge_path("again").unwrap();
         let (hard_before, ahead_before) = (mm.counter("hard_faults"), stat(&mm, "ReadAheadPages"));
-        let mut out = vec![0u8; data.len()];
-        for (i, chunk) in out.chunks_mut(128 << 10).enumerate() {
-            mm.cache_read(&f, (i * (128 << 10)) as u64, chunk).unwrap();
-            mm.run_thread(SystemThread::ReadAhead);
-        }
+        let out = read_sequentially(&mm, &f, data.len());
         assert!(out == data, "pass {pass} read other bytes");
         // Read-ahead reads its pages onto standby (no fault); the copies'
         // own hard faults read the rest, 4 pages a cluster.
