@@ -268,8 +268,13 @@ impl Mm {
     /// process's address space.
     pub(in crate::mm) fn make_prototype_page_resident(&self, page: u64) -> Result<(), MmError> {
         let system = self.system_process()?;
-        let mut space = system.space();
-        crate::mm::kernel::proto_pages::make_resident(&self.machine, &mut space, page).map(|_| ())
+        // No page: the others give some up (the faulting process's space is
+        // let go, so it may too) and the System process touches again.
+        self.with_reclaim(Pid::SYSTEM, || {
+            let mut space = system.space();
+            crate::mm::kernel::proto_pages::make_resident(&self.machine, &mut space, page)
+                .map(|_| ())
+        })
     }
 
     /// A kernel-mode copy to or from system space in the System process's

@@ -580,9 +580,15 @@ fn proto_page_fault(
     if space.pid != Pid::SYSTEM {
         return Err(proto_page_out(page, va, access));
     }
+    // Out of pages stays out of pages: the copy's caller reclaims from the
+    // other processes and touches again (NT's MiMakeSystemAddressValidPfn
+    // waits for a page; it does not fail the copy).
     touch(m, space, Va(page), Access::Read)
         .map(|_| ())
-        .map_err(|e| in_page(va, access, format!("its prototype PTEs' page: {}", e.error)))
+        .map_err(|e| match e.kind {
+            super::FaultKind::Resources => e,
+            _ => in_page(va, access, format!("its prototype PTEs' page: {}", e.error)),
+        })
 }
 
 /// The fault a user process's touch returns for an absent prototype page.

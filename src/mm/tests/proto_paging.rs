@@ -6,7 +6,7 @@
 //! as the System process (pid 4) before the data page; deleting the sections
 //! frees every slot. `verify` accepts every step.
 
-use super::{RW, assert_verified};
+use super::{RW, assert_verified, meminfo};
 use crate::mm::Mm;
 use crate::mm::base::config::MmConfig;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pid};
@@ -282,6 +282,120 @@ fn a_cached_files_prototype_page_is_a_system_page() {
     assert!(mm.process_status(Pid::SYSTEM).unwrap().hard_faults > hard);
     assert_verified(&mm);
     mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// A copy read whose prototype PTEs' page is paged out while every frame is
+/// in a user working set: the System process's fault for that page finds
+/// none, the user process gives some up, and the read goes on (NT's
+/// MiMakeSystemAddressValidPfn waits for a page). It failed with
+/// STATUS_IN_PAGE_ERROR before: the fault's STATUS_NO_MEMORY was reported
+/// as an in-page error, which no one reclaims for.
+#[test]
+fn a_cache_read_takes_pages_from_processes_to_bring_its_prototype_page_back() {
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    std::fs::write(dir.join("c.bin"), pattern(16384, 3)).unwrap();
+    let f = mm
+        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
+        .unwrap();
+    let mut buf = vec![0u8; 16384];
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 16384);
+    everything_out(&mm);
+    everything_out(&mm);
+    let absent = |mm: &Mm| {
+        let st = mm.machine().pfn_lock();
+        (st.segments.proto_pages().values())
+            .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
+    };
+    assert!(absent(&mm), "the prototype page is out");
+    let hog = fill_memory(&mm);
+    assert!(absent(&mm), "the prototype page is still out");
+    buf.fill(0);
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 16384);
+    assert!(buf == pattern(16384, 3));
+    assert!(!absent(&mm), "the prototype page is back");
+    hog_kept_its_bytes(&mm, hog);
+    assert_verified(&mm);
+    mm.cache_close(f).unwrap();
+}
+
+/// Where the hogs of `fill_memory` write.
+const HOG_BASE: u64 = 0x1000_0000;
+
+/// Fills physical memory with two processes' pages: one fills what its
+/// working set may hold; the System working set gives up what it can (so
+/// a fault of its own finds nothing of its own to trim) and everything
+/// trimmed is written; the second then takes the standby pages left, one
+/// touch at a time, until none is available and none is modified (which
+/// would be written inline to make one). Returns the second.
+fn fill_memory(mm: &Mm) -> Pid {
+    let ram = meminfo(mm, "PhysicalPages") * PAGE_SIZE;
+    let hogs = [
+        mm.create_process("hog").unwrap(),
+        mm.create_process("hog2").unwrap(),
+    ];
+    mm.set_ws_limits(hogs[0], Some(ram / 8), Some(ram)).unwrap();
+    // Its minimum kept (0), its maximum all of RAM.
+    mm.set_ws_limits(hogs[1], Some(0), Some(ram)).unwrap();
+    for &hog in &hogs {
+        let r = super::req(HOG_BASE, ram, "reserve,commit", RW);
+        mm.allocate(hog, &r).unwrap();
+    }
+    for at in (0..ram).step_by(PAGE_SIZE as usize) {
+        mm.write_memory(hogs[0], HOG_BASE + at, &[0xA5]).unwrap();
+    }
+    mm.set_ws_limits(Pid::SYSTEM, None, None).unwrap();
+    mm.flush_modified();
+    let mut at = 0;
+    while meminfo(mm, "AvailablePages") > 0 {
+        mm.write_memory(hogs[1], HOG_BASE + at, &[0x5A]).unwrap();
+        at += PAGE_SIZE;
+    }
+    assert_eq!(meminfo(mm, "ModifiedPages"), 0, "nothing is to be written");
+    hogs[1]
+}
+
+fn hog_kept_its_bytes(mm: &Mm, hog: Pid) {
+    let mut b = [0u8; 1];
+    mm.read_memory(hog, HOG_BASE, &mut b).unwrap();
+    assert_eq!(b[0], 0x5A, "the process's pages kept their bytes");
+}
+
+/// The same for a process reading its view of a pagefile-backed section:
+/// the System process's fault for the prototype page, made for the
+/// process (`make_prototype_page_resident`), takes pages from the others.
+#[test]
+fn a_view_read_takes_pages_from_processes_to_bring_its_prototype_page_back() {
+    let (mm, pids, pf, _) = two_views(Arch::X86);
+    everything_out(&mm);
+    everything_out(&mm);
+    let page = proto_page(&mm, "pf");
+    assert_eq!(
+        system_state(&mm, page),
+        "pagefile",
+        "the prototype page is out"
+    );
+    // The reader's page table comes back now (a private page beside its
+    // views), or its own fault for the table would take pages from the
+    // others first.
+    let at = (pf[1] & !0x3F_FFFF) + 0x3F_0000;
+    mm.allocate(pids[1], &super::req(at, PAGE_SIZE, "reserve,commit", RW))
+        .unwrap();
+    mm.write_memory(pids[1], at, &[1]).unwrap();
+    assert_eq!(system_state(&mm, page), "pagefile");
+    let hog = fill_memory(&mm);
+    assert_eq!(system_state(&mm, page), "pagefile");
+    let bytes = (PAGES * PAGE_SIZE) as usize;
+    let mut buf = vec![0u8; bytes];
+    assert_eq!(mm.read_memory(pids[1], pf[1], &mut buf).unwrap(), bytes);
+    assert!(buf == pattern(bytes, 3));
+    assert_eq!(
+        system_state(&mm, page),
+        "valid",
+        "the prototype page is back"
+    );
+    hog_kept_its_bytes(&mm, hog);
     assert_verified(&mm);
 }
 
