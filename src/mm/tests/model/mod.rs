@@ -33,6 +33,7 @@
 
 mod files;
 mod generators;
+mod in_place;
 pub(super) mod reference;
 mod reset;
 mod runner;

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use super::COMMIT_BUDGET;
 use super::files::FileStats;
 use super::generators::{Chooser, Op, SystemOp};
+use super::in_place;
 use super::reference::{
     Expect, GRANULE, Kind, Model, PAGE, ProcessModel, RW, ReadOut, Refusal, Region, SectionModel,
     ViewModel, page_span, plain_readable,
@@ -20,8 +21,10 @@ use crate::mm::api::CachedFile;
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Arch, PAGE_SIZE, Pfn, Pid, Va};
 use crate::mm::fault::{AccessFault, FaultKind};
+use crate::mm::inspect::sections::PAGED_OUT;
 use crate::mm::inspect::{PagedOutTable, PfnRow, PteRow};
 use crate::mm::pfn::PageLocation;
+use crate::mm::segment::ControlAreaId;
 use crate::mm::tests::{meminfo, req, small_machine};
 use crate::mm::testutil::XorShift;
 use crate::mm::{Mm, MmResult, NtStatus};
@@ -53,6 +56,9 @@ pub(super) struct Run {
     /// written just before them.
     watch_resets: u64,
     watch_pages: u64,
+    /// The control area of each pagefile-backed section, by name: a section
+    /// deleted while mapped keeps it, and its pages are still checked.
+    section_areas: HashMap<String, ControlAreaId>,
 }
 
 /// What a run did, for the line the test prints.
@@ -100,6 +106,7 @@ impl Run {
             forks: 0,
             watch_resets: 0,
             watch_pages: 0,
+            section_areas: HashMap::new(),
         }
     }
 
@@ -461,11 +468,15 @@ impl Run {
         // may repurpose any standby frame first: a page in transition the
         // reset would have kept may then be only in the paging file, and read
         // zeros (MiMakePdeExistAndMakeValid's fault is as unpredictable).
+        // So does bringing back a paged-out page of prototype PTEs
+        // (MiMakeSystemAddressValidPfn), which the reset does before it reads
+        // a view page's prototype PTE.
         let table_read = (first..first + bytes)
             .step_by(PAGE_SIZE as usize)
             .any(|va| {
                 self.mm.pte_detail(pid, va).is_ok_and(|d| {
                     matches!(d.table_paged_out, Some(PagedOutTable::PagingFile { .. }))
+                        || matches!(d.prototype, Some((_, PAGED_OUT)))
                 })
             });
         let rows = self.expect_ok("ptes", self.mm.ptes(pid));
@@ -501,7 +512,11 @@ impl Run {
             "prototype" => {
                 let detail = self.expect_ok("pte", self.mm.pte_detail(pid, row.va));
                 match detail.prototype {
-                    Some((_, "pagefile")) => Effect::ZeroShared,
+                    // A page of prototype PTEs leaves only while none of
+                    // its PTEs is valid or in transition: a paged-out one
+                    // names a paging-file slot (released: zeros) or demand
+                    // zero (zeros already).
+                    Some((_, "pagefile" | PAGED_OUT)) => Effect::ZeroShared,
                     Some((at, state @ ("valid" | "transition"))) => {
                         let mut found = None;
                         self.mm.for_each_pfn_row(|f| {
@@ -791,6 +806,11 @@ impl Run {
                 .create_section(&name, pages * PAGE_SIZE, None, RW, false),
         };
         self.expect_ok("create section", r);
+        if file.is_none()
+            && let Some(s) = self.mm.section(&name)
+        {
+            self.section_areas.insert(name.clone(), s.control_area);
+        }
         let data = data.unwrap_or_else(|| vec![0; (pages * PAGE_SIZE) as usize]);
         self.model
             .sections
@@ -946,11 +966,43 @@ impl Run {
         }
         self.check_commit();
         self.check_files();
+        self.check_sections_in_place();
         let pi = self.rng.below(self.model.procs.len() as u64) as usize;
         if self.trace {
             eprintln!("  check, and read pid {} back", self.model.procs[pi].pid);
         }
         self.sweep(pi);
+    }
+
+    /// Every page of a pagefile-backed section the model is sure of (not
+    /// reset) holds the model's bytes where it lies (`in_place`), whether or
+    /// not a view of it is read.
+    fn check_sections_in_place(&self) {
+        for sec in &self.model.sections {
+            let Some(&ca) = self.section_areas.get(&sec.name) else {
+                continue;
+            };
+            for page in 0..(sec.data.len() as u64).div_ceil(PAGE_SIZE) {
+                if sec.resets.contains_key(&page) {
+                    continue;
+                }
+                let Some(have) = in_place::section_page(&self.mm, ca, page) else {
+                    continue;
+                };
+                let want = sec.copy_page(page);
+                if *have != *want {
+                    let i = first_difference(&have, &want);
+                    self.dump_memory();
+                    panic!(
+                        "{}: page {page} of section {} holds {:#x} at byte {i:#x}; the model says {:#x}",
+                        self.ctx(),
+                        sec.name,
+                        have[i],
+                        want[i]
+                    );
+                }
+            }
+        }
     }
 
     /// Reads every page of every region of one process and compares it. Guard
