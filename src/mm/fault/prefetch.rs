@@ -84,38 +84,65 @@ fn start_run(
         Backing::File { file, .. } => file.clone(),
         _ => return None,
     };
-    // The run's pages first, then their frames: see `ascending_frames`.
-    let mut wanted: Vec<(ProtoLoc, Mmpte)> = Vec::new();
-    while index < end && (wanted.len() as u64) < MAX_RUN_PAGES {
+    // Pages in memory before the run are skipped; a paged-out page of
+    // prototype PTEs stops it all (read-ahead is a hint, not worth a System
+    // fault for).
+    while index < end {
         let at = st.segments.locate(ca, index)?;
-        // A paged-out page of prototype PTEs ends the run: read-ahead is a
-        // hint, not worth a System fault under the PFN lock's caller.
-        let Some(raw) = st.segments.try_read(at) else {
-            break;
-        };
-        let absent = matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. });
-        let follows = wanted
-            .last()
-            .is_none_or(|(p, _)| p.subsection == at.subsection && p.slot + 1 == at.slot);
-        if !absent || !follows {
-            if wanted.is_empty() {
-                index += 1;
-                continue;
-            }
-            break;
+        match st.segments.try_read(at) {
+            Some(raw) if !not_in_memory(m, raw) => index += 1,
+            _ => break,
         }
-        wanted.push((at, raw));
-        index += 1;
     }
-    let asked = wanted.len();
-    let run = take_frames(m, &mut st, wanted);
+    // The run's pages first, then their frames: see `ascending_frames`.
+    let wanted = absent_run(m, &st, ca, index..end, MAX_RUN_PAGES);
     // Out of frames: the run is what got one; the rest is read later.
-    index -= (asked - run.len()) as u64;
+    let run = take_frames(m, &mut st, wanted);
+    index += run.len() as u64;
     if run.is_empty() && index < end {
         return None; // no frame for even one page
     }
     let offset = run.first().map_or(0, |p| st.segments.file_offset(p.at));
     Some((file, offset, run, index))
+}
+
+/// Whether a prototype PTE says its page is in no frame and no paging file:
+/// only in the file (a subsection PTE), so a read may bring it.
+fn not_in_memory(m: &Machine, raw: Mmpte) -> bool {
+    matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. })
+}
+
+/// The pages of `indexes` (at most `limit`) from its first on that are only
+/// in the file (`not_in_memory`) and follow each other in one subsection,
+/// with their prototype PTEs' values: one host read's worth. Stops at the
+/// first page in memory, in another subsection or past a gap, or whose
+/// prototype PTEs' page is paged out.
+fn absent_run(
+    m: &Machine,
+    st: &PfnState,
+    ca: ControlAreaId,
+    indexes: std::ops::Range<u64>,
+    limit: u64,
+) -> Vec<(ProtoLoc, Mmpte)> {
+    let mut run: Vec<(ProtoLoc, Mmpte)> = Vec::new();
+    for index in indexes {
+        if run.len() as u64 == limit {
+            break;
+        }
+        let Some(at) = st.segments.locate(ca, index) else {
+            break;
+        };
+        let Some(raw) = st.segments.try_read(at) else {
+            break;
+        };
+        let follows = (run.last())
+            .is_none_or(|(p, _)| p.subsection == at.subsection && p.slot + 1 == at.slot);
+        if !follows || !not_in_memory(m, raw) {
+            break;
+        }
+        run.push((at, raw));
+    }
+    run
 }
 
 /// Gives each of `pages` (prototype PTEs not in memory, with their values)
@@ -217,7 +244,7 @@ pub fn zero_fill(m: &Machine, ca: ControlAreaId, pages: impl Iterator<Item = u64
         let Some(raw) = st.segments.try_read(at) else {
             continue;
         };
-        if matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
+        if not_in_memory(m, raw) {
             absent.push((at, raw));
         }
     }
@@ -248,20 +275,11 @@ pub(super) fn take_cluster(
     at: ProtoLoc,
     wanted: u64,
 ) -> Vec<RunPage> {
-    let mut pages: Vec<(ProtoLoc, Mmpte)> = Vec::new();
-    for k in 1..=wanted {
-        let Some(next) = st.segments.locate(ca, index + k) else {
-            break;
-        };
-        // The cluster stops at a paged-out page of prototype PTEs.
-        let Some(raw) = st.segments.try_read(next) else {
-            break;
-        };
-        let same_run = next.subsection == at.subsection && next.slot == at.slot + k as usize;
-        if !same_run || !matches!(m.fmt.decode_prototype(raw), PteState::Subsection { .. }) {
-            break;
-        }
-        pages.push((next, raw));
+    let mut pages = absent_run(m, st, ca, index + 1..index + 1 + wanted, wanted);
+    // The cluster goes on from the faulting page, in its subsection.
+    let follows = |p: &ProtoLoc| p.subsection == at.subsection && p.slot == at.slot + 1;
+    if !pages.first().is_some_and(|(p, _)| follows(p)) {
+        pages.clear();
     }
     take_frames(m, st, pages)
 }
