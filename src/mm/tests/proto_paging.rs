@@ -595,3 +595,51 @@ fn kernel_mem_over_a_changed_prototype_page_makes_it_modified() {
     assert_eq!(&states(&mm, "pf")[..2], &["valid", "valid"]);
     assert_verified(&mm);
 }
+
+/// Six files opened, read whole, written and flushed one after another, each
+/// while every frame is in a process's working set: each view, page of
+/// prototype PTEs and file page the cache needs is taken from the process,
+/// and every byte reaches the host file.
+#[test]
+fn cached_files_are_read_and_written_while_memory_is_full() {
+    let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
+    let dir = mm.config().files_dir.clone();
+    const LEN: usize = 600_000;
+    let hog = fill_memory(&mm);
+    for i in 0..6u8 {
+        let path = dir.join(format!("c{i}.bin"));
+        std::fs::write(&path, pattern(LEN, i)).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let f = mm.cache_open(file, &format!("c{i}.bin")).unwrap();
+        let mut buf = vec![0u8; LEN];
+        let mut done = 0;
+        while done < LEN {
+            let end = (done + 65536).min(LEN);
+            done += mm.cache_read(&f, done as u64, &mut buf[done..end]).unwrap();
+        }
+        assert!(buf == pattern(LEN, i), "file {i} reads as written");
+        let mode = crate::mm::api::WriteMode::Buffered;
+        mm.cache_write(&f, 100_000, &[i; 300_000], mode).unwrap();
+        mm.cache_flush(&f).unwrap();
+        mm.cache_close(f).unwrap();
+        let mut want = pattern(LEN, i);
+        want[100_000..400_000].fill(i);
+        assert!(
+            std::fs::read(&path).unwrap() == want,
+            "file {i} on the host"
+        );
+        // The process takes back what the cache let go.
+        mm.flush_modified();
+        let mut at = 0;
+        while meminfo(&mm, "AvailablePages") > 0 && at < (1 << 20) {
+            mm.write_memory(hog, HOG_BASE + at, &[0x5A]).unwrap();
+            at += PAGE_SIZE;
+        }
+    }
+    hog_kept_its_bytes(&mm, hog);
+    assert_verified(&mm);
+}
