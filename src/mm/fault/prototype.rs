@@ -514,7 +514,18 @@ fn page_for<'m>(
     raw: Mmpte,
     need: PageNeed,
 ) -> Result<Option<(MutexGuard<'m, PfnState>, NewPage, ProtoLoc)>, AccessFault> {
-    let (mut st, page) = space.obtain_page(m, need).map_err(resources)?;
+    // The System process's fault (a copy through the cache's views) never
+    // trims the page holding the prototype PTE it resolves: the fault would
+    // find that page gone, bring it back, trim it again for the frame, and
+    // so on forever. (A user process's working set holds no such page.)
+    let spare = match space.pid {
+        Pid::SYSTEM => {
+            let st = m.pfn_lock();
+            (st.segments.locate(f.ca, f.index)).map(|at| Va(st.segments.page_of(at)))
+        }
+        _ => None,
+    };
+    let (mut st, page) = (space.obtain_page_sparing(m, need, spare)).map_err(resources)?;
     let at = st.segments.locate(f.ca, f.index);
     match at {
         Some(at)

@@ -330,6 +330,12 @@ const HOG_BASE: u64 = 0x1000_0000;
 /// touch at a time, until none is available and none is modified (which
 /// would be written inline to make one). Returns the second.
 fn fill_memory(mm: &Mm) -> Pid {
+    fill_memory_but_system(mm, true)
+}
+
+/// `fill_memory`, and whether the System working set gives up what it can
+/// first.
+fn fill_memory_but_system(mm: &Mm, empty_system: bool) -> Pid {
     let ram = meminfo(mm, "PhysicalPages") * PAGE_SIZE;
     let hogs = [
         mm.create_process("hog").unwrap(),
@@ -345,7 +351,9 @@ fn fill_memory(mm: &Mm) -> Pid {
     for at in (0..ram).step_by(PAGE_SIZE as usize) {
         mm.write_memory(hogs[0], HOG_BASE + at, &[0xA5]).unwrap();
     }
-    mm.set_ws_limits(Pid::SYSTEM, None, None).unwrap();
+    if empty_system {
+        mm.set_ws_limits(Pid::SYSTEM, None, None).unwrap();
+    }
     mm.flush_modified();
     let mut at = 0;
     while meminfo(mm, "AvailablePages") > 0 {
@@ -593,6 +601,52 @@ fn kernel_mem_over_a_changed_prototype_page_makes_it_modified() {
     mm.read_memory(pids[1], pf[1], &mut buf).unwrap();
     assert!(buf.iter().all(|&b| b == 0), "the reset pages read as zeros");
     assert_eq!(&states(&mm, "pf")[..2], &["valid", "valid"]);
+    assert_verified(&mm);
+}
+
+/// A copy read whose data page must be read while no page is available and
+/// the only page the System working set could give up holds the prototype
+/// PTE the fault resolves. Trimming it for the frame would make the fault
+/// find it gone, bring it back and trim it again, forever (seed 11 of the
+/// model test hung so); the fault spares it and takes pages from the other
+/// processes instead. Run on a thread, so that a hang fails the test.
+#[test]
+fn a_system_fault_does_not_trim_the_page_of_its_own_prototype_pte() {
+    let mm = std::sync::Arc::new(Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap());
+    let dir = mm.config().files_dir.clone();
+    std::fs::write(dir.join("c.bin"), pattern(16384, 5)).unwrap();
+    let f = mm
+        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
+        .unwrap();
+    let mut buf = vec![0u8; 16384];
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 16384);
+    everything_out(&mm);
+    everything_out(&mm);
+    // The prototype page back alone (kernel/mem reads it), its data pages
+    // only in the file; then memory fills up around it.
+    let page = {
+        let st = mm.machine().pfn_lock();
+        let pages = st.segments.proto_pages();
+        let absent = crate::mm::segment::ProtoPageState::Absent;
+        *(pages.iter()).find(|(_, p)| p.state == absent).unwrap().0
+    };
+    mm.read_kernel_memory(page, &mut [0u8; 8]).unwrap();
+    assert_eq!(system_state(&mm, page), "valid");
+    let hog = fill_memory_but_system(&mm, false);
+    assert_eq!(system_state(&mm, page), "valid");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::sync::Arc::clone(&mm);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 16384];
+        let r = reader.cache_read(&f, 0, &mut buf).map(|n| (n, buf));
+        reader.cache_close(f).unwrap();
+        tx.send(r).unwrap();
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let (n, buf) = got.expect("the read finished").unwrap();
+    assert_eq!(n, 16384);
+    assert!(buf == pattern(16384, 5));
+    hog_kept_its_bytes(&mm, hog);
     assert_verified(&mm);
 }
 
