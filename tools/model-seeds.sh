@@ -18,13 +18,14 @@ test=mm::tests::model::model_random_sequences_match_the_reference_model
 cargo test --release --lib --no-run --quiet
 failed=0
 for seed in $(seq "$from" "$to"); do
-    if out=$(MMFS_SEED=$seed MMFS_MODEL_OPS=$ops \
+    # A hang is a failure too: each seed takes well under a minute.
+    if out=$(MMFS_SEED=$seed MMFS_MODEL_OPS=$ops timeout 600 \
         cargo test --release --lib --quiet -- --exact "$test" 2>&1); then
         echo "seed $seed: ok ($ops operations on each arch)"
     else
         failed=1
         echo "seed $seed: FAILED"
-        echo "$out" | grep -A2 'panicked' | head -3
+        echo "$out" | grep -A2 'panicked' | head -3 || echo "  (no panic: it ran for 600 s, a hang)"
         echo "  replay: MMFS_SEED=$seed MMFS_MODEL_OPS=$ops cargo test --release --lib $test"
     fi
 done
