@@ -239,19 +239,34 @@ fn lock_and_probe_bring_a_paged_out_prototype_page_back() {
     assert_verified(&mm);
 }
 
+/// Host file `name` of `len` bytes (`pattern(len, seed)`), opened through
+/// the cache and read whole once.
+fn cached_file(mm: &Mm, name: &str, len: usize, seed: u8) -> crate::mm::api::CachedFile {
+    let path = mm.config().files_dir.join(name);
+    std::fs::write(&path, pattern(len, seed)).unwrap();
+    let f = mm
+        .cache_open(std::fs::File::open(path).unwrap(), name)
+        .unwrap();
+    let mut buf = vec![0u8; len];
+    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), len);
+    assert!(buf == pattern(len, seed));
+    f
+}
+
+/// Whether some page of prototype PTEs is out of the System working set.
+fn a_proto_page_is_absent(mm: &Mm) -> bool {
+    let st = mm.machine().pfn_lock();
+    (st.segments.proto_pages().values())
+        .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
+}
+
 /// A file read only through the cache manager: its prototype PTEs' page is a
 /// System page as soon as a view of the system cache maps it.
 #[test]
 fn a_cached_files_prototype_page_is_a_system_page() {
     let mm = Mm::new(MmConfig::for_tests(16 << 20, Arch::X86)).unwrap();
-    let dir = mm.config().files_dir.clone();
-    std::fs::write(dir.join("c.bin"), pattern(65536, 1)).unwrap();
-    let f = mm
-        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
-        .unwrap();
+    let f = cached_file(&mm, "c.bin", 65536, 1);
     let mut buf = vec![0u8; 65536];
-    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
-    assert!(buf == pattern(65536, 1));
     let unbacked = mm
         .machine()
         .pfn_lock()
@@ -267,13 +282,7 @@ fn a_cached_files_prototype_page_is_a_system_page() {
     // process's, in its view) brings the prototype page back first.
     everything_out(&mm);
     everything_out(&mm);
-    let absent = |mm: &Mm| {
-        let st = mm.machine().pfn_lock();
-        let pages = st.segments.proto_pages();
-        pages
-            .values()
-            .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
-    };
+    let absent = a_proto_page_is_absent;
     assert!(absent(&mm), "the prototype page is out");
     let hard = mm.process_status(Pid::SYSTEM).unwrap().hard_faults;
     assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 65536);
@@ -294,20 +303,11 @@ fn a_cached_files_prototype_page_is_a_system_page() {
 #[test]
 fn a_cache_read_takes_pages_from_processes_to_bring_its_prototype_page_back() {
     let mm = Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap();
-    let dir = mm.config().files_dir.clone();
-    std::fs::write(dir.join("c.bin"), pattern(16384, 3)).unwrap();
-    let f = mm
-        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
-        .unwrap();
+    let f = cached_file(&mm, "c.bin", 16384, 3);
     let mut buf = vec![0u8; 16384];
-    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 16384);
     everything_out(&mm);
     everything_out(&mm);
-    let absent = |mm: &Mm| {
-        let st = mm.machine().pfn_lock();
-        (st.segments.proto_pages().values())
-            .any(|p| p.state == crate::mm::segment::ProtoPageState::Absent)
-    };
+    let absent = a_proto_page_is_absent;
     assert!(absent(&mm), "the prototype page is out");
     let hog = fill_memory(&mm);
     assert!(absent(&mm), "the prototype page is still out");
@@ -613,13 +613,7 @@ fn kernel_mem_over_a_changed_prototype_page_makes_it_modified() {
 #[test]
 fn a_system_fault_does_not_trim_the_page_of_its_own_prototype_pte() {
     let mm = std::sync::Arc::new(Mm::new(MmConfig::for_tests(1 << 20, Arch::X86)).unwrap());
-    let dir = mm.config().files_dir.clone();
-    std::fs::write(dir.join("c.bin"), pattern(16384, 5)).unwrap();
-    let f = mm
-        .cache_open(std::fs::File::open(dir.join("c.bin")).unwrap(), "c.bin")
-        .unwrap();
-    let mut buf = vec![0u8; 16384];
-    assert_eq!(mm.cache_read(&f, 0, &mut buf).unwrap(), 16384);
+    let f = cached_file(&mm, "c.bin", 16384, 5);
     everything_out(&mm);
     everything_out(&mm);
     // The prototype page back alone (kernel/mem reads it), its data pages
