@@ -215,18 +215,23 @@ fn look(m: &Machine, space: &mut AddressSpace, f: &ProtoFault) -> Result<Step, A
         return Ok(Step::Again);
     }
     let raw = st.segments.read(at);
+    // The page holding the prototype PTE, for a fault that needs a frame
+    // (not looked up for the soft faults, the hot path).
+    let proto_page = |st: &PfnState| Va(st.segments.page_of(at));
     match m.fmt.decode_prototype(raw) {
         PteState::Valid(h) => map_valid(m, space, st, f, h.pfn),
         PteState::Transition { pfn, protection } => {
             map_transition(m, space, st, f, at, (pfn, protection))
         }
         PteState::DemandZero { protection } => {
+            let page = proto_page(&st);
             drop(st);
-            map_demand_zero(m, space, f, raw, protection)
+            map_demand_zero(m, space, f, (raw, page), protection)
         }
         state @ (PteState::PageFile { .. } | PteState::Subsection { .. }) => {
+            let page = proto_page(&st);
             drop(st);
-            read_in(m, space, f, raw, state)
+            read_in(m, space, f, (raw, page), state)
         }
         _ => Err(not_committed(space, f.va, f.access)),
     }
@@ -317,10 +322,11 @@ fn map_demand_zero(
     m: &Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: Mmpte,
+    (raw, proto_page): (Mmpte, Va),
     protection: Protection,
 ) -> Result<Step, AccessFault> {
-    let Some((mut st, page, at)) = page_for(m, space, f, raw, PageNeed::Zeroed)? else {
+    let Some((mut st, page, at)) = page_for(m, space, f, (raw, proto_page), PageNeed::Zeroed)?
+    else {
         return Ok(Step::Again);
     };
     m.activate_proto_locked(&mut st, page.pfn, at, raw);
@@ -340,10 +346,10 @@ fn read_in(
     m: &Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: Mmpte,
+    (raw, proto_page): (Mmpte, Va),
     state: PteState,
 ) -> Result<Step, AccessFault> {
-    let Some((mut st, page, at)) = page_for(m, space, f, raw, PageNeed::Any)? else {
+    let Some((mut st, page, at)) = page_for(m, space, f, (raw, proto_page), PageNeed::Any)? else {
         return Ok(Step::Again);
     };
     let pfn = page.pfn;
@@ -511,20 +517,14 @@ fn page_for<'m>(
     m: &'m Machine,
     space: &mut AddressSpace,
     f: &ProtoFault,
-    raw: Mmpte,
+    (raw, proto_page): (Mmpte, Va),
     need: PageNeed,
 ) -> Result<Option<(MutexGuard<'m, PfnState>, NewPage, ProtoLoc)>, AccessFault> {
     // The System process's fault (a copy through the cache's views) never
     // trims the page holding the prototype PTE it resolves: the fault would
     // find that page gone, bring it back, trim it again for the frame, and
     // so on forever. (A user process's working set holds no such page.)
-    let spare = match space.pid {
-        Pid::SYSTEM => {
-            let st = m.pfn_lock();
-            (st.segments.locate(f.ca, f.index)).map(|at| Va(st.segments.page_of(at)))
-        }
-        _ => None,
-    };
+    let spare = (space.pid == Pid::SYSTEM).then_some(proto_page);
     let (mut st, page) = (space.obtain_page_sparing(m, need, spare)).map_err(resources)?;
     let at = st.segments.locate(f.ca, f.index);
     match at {

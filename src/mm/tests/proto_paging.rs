@@ -354,14 +354,21 @@ fn fill_memory_but_system(mm: &Mm, empty_system: bool) -> Pid {
     if empty_system {
         mm.set_ws_limits(Pid::SYSTEM, None, None).unwrap();
     }
-    mm.flush_modified();
-    let mut at = 0;
-    while meminfo(mm, "AvailablePages") > 0 {
-        mm.write_memory(hogs[1], HOG_BASE + at, &[0x5A]).unwrap();
-        at += PAGE_SIZE;
-    }
+    take_available(mm, hogs[1]);
     assert_eq!(meminfo(mm, "ModifiedPages"), 0, "nothing is to be written");
     hogs[1]
+}
+
+/// Modified pages are written (they become standby), then `hog` touches its
+/// pages from `HOG_BASE` on until none is available.
+fn take_available(mm: &Mm, hog: Pid) {
+    mm.flush_modified();
+    let ram = meminfo(mm, "PhysicalPages") * PAGE_SIZE;
+    let mut at = 0;
+    while meminfo(mm, "AvailablePages") > 0 && at < ram {
+        mm.write_memory(hog, HOG_BASE + at, &[0x5A]).unwrap();
+        at += PAGE_SIZE;
+    }
 }
 
 fn hog_kept_its_bytes(mm: &Mm, hog: Pid) {
@@ -681,12 +688,7 @@ fn cached_files_are_read_and_written_while_memory_is_full() {
             "file {i} on the host"
         );
         // The process takes back what the cache let go.
-        mm.flush_modified();
-        let mut at = 0;
-        while meminfo(&mm, "AvailablePages") > 0 && at < (1 << 20) {
-            mm.write_memory(hog, HOG_BASE + at, &[0x5A]).unwrap();
-            at += PAGE_SIZE;
-        }
+        take_available(&mm, hog);
     }
     hog_kept_its_bytes(&mm, hog);
     assert_verified(&mm);
