@@ -24,15 +24,22 @@
 //! MB per request, and a pass of the thread that found every page resident
 //! turns read-ahead off until a read misses again (CcPerformReadAhead).
 //!
-//! Its reads put the pages on the standby list (`fault/prefetch.rs`).
+//! Its reads put the pages on the standby list (`fault/prefetch.rs`), without
+//! the cache's lock; then, as CcPerformReadAhead touches each page through a
+//! view (MmCheckCachedPageState), the pages in memory are made valid in the
+//! views of the system cache, so the copy read that wanted them takes no fault.
 
-use crate::mm::base::types::PAGE_SIZE;
+use crate::mm::base::types::{PAGE_SIZE, Pfn, Va};
 use crate::mm::machine::Machine;
+use crate::mm::process::Process;
 
 use std::sync::Mutex;
 
-use super::{CacheManager, ReadAheadRequest, VACB_SIZE};
+use super::vacb::view_of;
+use super::{CacheManager, ReadAheadRequest, VACB_PAGES, VACB_SIZE};
+use crate::mm::fault::Access;
 use crate::mm::fault::prefetch::{Prefetched, prefetch};
+use crate::mm::fault::transition_run::resolve_transition_run;
 use crate::mm::section::create::grow_segment;
 
 /// READ_AHEAD_GRANULARITY as file systems set it: 64 KB.
@@ -141,12 +148,14 @@ impl ReadHistory {
 
 /// One pass of the `read-ahead` thread (CcPerformReadAhead): every queued
 /// request's pages that are not in memory are read, in runs of at most 64 KB,
-/// onto the standby list (`prefetch.rs`), where the copy reads find them.
-/// Returns the pages read. Takes `Mm::cache` to take the queue and to count,
-/// and lets it go for the reads, so copies go on meanwhile (a page being
-/// read ahead is in transition with ReadInProgress; a copy that needs it
-/// waits for it, as for another fault's read).
-pub fn perform(m: &Machine, cache: &Mutex<CacheManager>) -> u64 {
+/// onto the standby list (`prefetch.rs`), then made valid in the system
+/// cache's views (`validate_in_views`). Returns the pages read. Takes
+/// `Mm::cache` to take the queue, and again (then the System process's
+/// address space, the copies' order) to map views and count; lets it go for
+/// the reads, so copies go on meanwhile (a page being read ahead is in
+/// transition with ReadInProgress; a copy that needs it waits for it, as for
+/// another fault's read).
+pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: &Process) -> u64 {
     let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
     let queue = std::mem::take(&mut lock().read_ahead_queue);
     let mut brought = 0;
@@ -159,9 +168,43 @@ pub fn perform(m: &Machine, cache: &Mutex<CacheManager>) -> u64 {
         }
         let done = prefetch(m, r.ca, r.first, r.pages);
         brought += done.pages;
-        account(m, &mut lock(), r, done);
+        let mut cc = lock();
+        validate_in_views(m, system, &mut cc, &r);
+        account(m, &mut cc, r, done);
     }
     brought
+}
+
+/// MmCheckCachedPageState for every page of `r`, as CcPerformReadAhead calls
+/// it through the view CcGetVirtualAddress maps: a page in memory (just read,
+/// or on standby already) is made valid in the system cache working set by
+/// a counted prototype fault of the System process, so the copy read that
+/// wanted it finds it valid. A page the read could not bring in, or one the
+/// working set has no room for, is left for the copy's own fault; a file no
+/// longer cached, or a view that cannot be had (every VACB in use), leaves
+/// the rest on standby; pages past the file's end now are left alone. Lock: `Mm::cache` held by the caller; takes the
+/// System process's address space.
+fn validate_in_views(m: &Machine, system: &Process, cc: &mut CacheManager, r: &ReadAheadRequest) {
+    // Not past the end of the file as it is now (a truncation may have
+    // come between the request and its pass).
+    let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
+        return;
+    };
+    let end = ((r.first + r.pages) * PAGE_SIZE).min(size.next_multiple_of(PAGE_SIZE));
+    let mut space = system.space();
+    let mut at = r.first * PAGE_SIZE;
+    while at < end {
+        let chunk = at / VACB_SIZE;
+        let view_end = ((chunk + 1) * VACB_SIZE).min(end);
+        let Ok(base) = view_of(m, &mut space, cc, r.ca, chunk) else {
+            return;
+        };
+        let mut frames: [Option<Pfn>; VACB_PAGES as usize] = [None; VACB_PAGES as usize];
+        let pages = ((view_end - at) / PAGE_SIZE) as usize;
+        let va = Va(base.0 + at % VACB_SIZE);
+        resolve_transition_run(m, &mut space, va, Access::Read, &mut frames[..pages]);
+        at = view_end;
+    }
 }
 
 /// Counts a read-ahead; one that found everything in memory already turns

@@ -2,17 +2,12 @@
 //! neighbours a hard fault on a mapped file reads with its page):
 //! the pages of a file range that are not in memory are read in runs of
 //! consecutive pages, one host read per run of at most 64 KB, and placed on
-//! the standby list in transition, in no working set. The copy read that
-//! wanted them then takes a soft (transition) fault instead of a hard one.
+//! the standby list in transition, in no working set.
 //!
-//! A known deviation from WRK: its CcPerformReadAhead touches each page
-//! through a mapped view (MmCheckCachedPageState, after
-//! MmSetPageFaultReadAhead sized the cluster to the rest of the range), so a
-//! page read ahead ends valid in the system cache working set, and the copy
-//! read takes no fault. mmfs reads without the cache's views (the copy reads
-//! hold `Mm::cache` and the System address space while they copy; read-ahead
-//! on the other core would wait for them) and leaves the pages on standby,
-//! as MmPrefetchPages (the logical prefetcher's call) does.
+//! Read-ahead then makes the pages valid in the system cache's views
+//! (`cache/read_ahead.rs`, WRK's MmCheckCachedPageState through the view
+//! CcPerformReadAhead maps), so its copy read takes no fault; a hard fault's
+//! neighbours stay on standby until touched, as WRK's cluster pages do.
 //!
 //! While a run is read its pages are in transition with ReadInProgress, so a
 //! process faulting on one of them waits for the read (a collided fault), as

@@ -2,6 +2,7 @@
 //! in the system cache, coherency with mapped sections, the lazy writer, the
 //! write throttle, truncation, deletion and O_DIRECT, each against NT's rule.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 
@@ -701,12 +702,13 @@ fn a_copy_write_of_new_pages_is_one_counted_fault_per_page() {
     assert_verified(&mm);
 }
 
-/// A copy read over pages read ahead onto standby, some of them already
-/// valid: the valid ones are hits, every other page one prototype fault
-/// (soft, from standby, or the hard fault of a page the read-ahead did not
-/// reach), and the bytes are the file's.
+/// Read-ahead leaves its pages valid in the system cache, as WRK's
+/// CcPerformReadAhead does (MmCheckCachedPageState through the view): the
+/// pass itself takes a soft prototype fault from standby for each page it
+/// read, as pid 4, and the copy read after it faults only for the pages the
+/// read-ahead did not reach; the bytes are the file's.
 #[test]
-fn a_copy_read_over_standby_pages_faults_once_per_page_not_yet_valid() {
+fn read_ahead_leaves_its_pages_valid_so_the_copy_faults_only_for_the_rest() {
     let (mm, dir) = cache_machine(16 << 20, Arch::X86);
     let data = random_bytes(32, 256 << 10);
     std::fs::write(dir.join("cold"), &data).unwrap();
@@ -714,22 +716,65 @@ fn a_copy_read_over_standby_pages_faults_once_per_page_not_yet_valid() {
     // A first small read: a miss, its cluster, and read-ahead turned on.
     let mut head = vec![0u8; 8192];
     mm.cache_read(&f, 0, &mut head).unwrap();
-    mm.run_thread(SystemThread::ReadAhead);
-    let (faults, proto, hard) = system_faults(&mm);
     let valid_before = 2; // the two pages just read
+    let (faults, _, _) = system_faults(&mm);
     let reader = mm.events().subscribe();
+    let read_ahead = mm.run_thread(SystemThread::ReadAhead);
+    assert!(read_ahead > 0, "the first read asked for read-ahead");
+    // What it read, and the neighbours the first read's cluster left on
+    // standby in the range it was asked for.
+    let made_valid = system_proto_faults(&reader.take(1 << 20));
+    let valid = made_valid.len() as u64;
+    assert!(valid >= read_ahead, "{made_valid:?}");
+    assert!(made_valid.iter().all(|(_, from)| from == "standby"));
+    let (faults1, proto1, hard1) = system_faults(&mm);
+    assert_eq!(faults1 - faults, valid, "one soft fault per page");
     let mut all = vec![0u8; data.len()];
     mm.cache_read(&f, 0, &mut all).unwrap();
     assert_eq!(all, data);
     let (faults2, proto2, hard2) = system_faults(&mm);
-    let expected = 64 - valid_before;
-    assert_eq!(faults2 - faults, expected);
-    assert_eq!(proto2 - proto, expected);
+    let expected = 64 - valid_before - valid;
+    assert_eq!(faults2 - faults1, expected);
+    assert_eq!(proto2 - proto1, expected);
     let events = system_proto_faults(&reader.take(1 << 20));
     assert_eq!(events.len() as u64, expected);
     let soft = events.iter().filter(|(_, from)| from == "standby").count() as u64;
-    assert_eq!(soft + (hard2 - hard), expected, "{events:?}");
-    assert!(soft > 0, "read ahead pages come back from standby");
+    assert_eq!(soft + (hard2 - hard1), expected, "{events:?}");
+    let pages_read_ahead: HashSet<&String> = made_valid.iter().map(|(va, _)| va).collect();
+    assert!(
+        events.iter().all(|(va, _)| !pages_read_ahead.contains(va)),
+        "no page read ahead faults again"
+    );
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// A read-ahead asked for before the file was cut short maps no view past
+/// its new end: the pass validates only the pages still in the file, and
+/// `verify` finds every view within it.
+#[test]
+fn read_ahead_after_a_truncation_maps_nothing_past_the_new_end() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let data = random_bytes(33, 2 << 20);
+    std::fs::write(dir.join("cut"), &data).unwrap();
+    let f = open(&mm, &dir, "cut");
+    // Three sequential reads: the third asks for read-ahead well past 256 KB.
+    let mut buf = vec![0u8; 64 << 10];
+    for k in 0..3u64 {
+        mm.cache_read(&f, k * (64 << 10), &mut buf).unwrap();
+    }
+    mm.cache_set_size(&f, 200 << 10).unwrap();
+    mm.run_thread(SystemThread::ReadAhead);
+    let views = mm.cache_views();
+    assert!(
+        views.iter().all(|v| v.file_offset < 200 << 10),
+        "{:?}",
+        views.iter().map(|v| v.file_offset).collect::<Vec<_>>()
+    );
+    let mut tail = vec![0u8; 8192];
+    let n = mm.cache_read(&f, (200 << 10) - 4096, &mut tail).unwrap();
+    assert_eq!(n, 4096);
+    assert_eq!(tail[..n], data[(200 << 10) - 4096..200 << 10]);
     mm.cache_close(f).unwrap();
     assert_verified(&mm);
 }

@@ -5,11 +5,15 @@
 //! pass first (`Mm::serve_read_ahead`), as NT's worker runs on the first
 //! processor free.
 
+use crate::mm::base::types::Pid;
 use crate::mm::cache::read_ahead::perform;
 
 use super::System;
 
 /// One pass over the queued requests. Returns the pages brought in.
 pub(super) fn pass(sys: System<'_>) -> u64 {
-    perform(sys.m, sys.cache)
+    match sys.processes.get(Pid::SYSTEM) {
+        Ok(system) => perform(sys.m, sys.cache, &system),
+        Err(_) => 0,
+    }
 }
