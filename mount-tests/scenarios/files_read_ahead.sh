@@ -1,9 +1,9 @@
 # Read-ahead on real time: a sequential `cat` of a cold 16 MB file gets most
-# of its pages from the read-ahead thread's I/O (onto the standby list, from
-# which the copies take soft faults), not from its own hard faults, on
-# every pass (the file purged before each); with the sequential hint too;
-# with the random-access hint nothing is read ahead, and with the hint back to
-# normal read-ahead comes back.
+# of its pages from the read-ahead thread's I/O (read onto standby, then made
+# valid in the cache's views, so the copies take no fault), not from its own
+# hard faults, on every pass (the file purged before each); with the
+# sequential hint too; with the random-access hint nothing is read ahead, and
+# with the hint back to normal read-ahead comes back.
 # mmfs-args: --clock auto --ram 64M
 source "$MMFS_LIB"
 F=$MMFS/files

@@ -245,11 +245,8 @@ impl MmFs {
                 Ok(bytes) => reply.data(bytes),
                 Err(e) => reply.error(e),
             });
-        // The read is answered; read-ahead it asked for runs now on this
-        // thread, free until the next request, unless the system threads
-        // got to it first (NT queues it to a worker that runs as soon as a
-        // processor is free). Never with the manual clock.
-        self.mm.serve_read_ahead();
+        // Read-ahead the copy asked for is the `read-ahead` system thread's
+        // (NT's worker thread), never this one's: see threads/read_ahead.rs.
     }
 
     pub(in crate::fs) fn vol_write(

@@ -4,9 +4,7 @@
 //! thread may run before the system threads do.
 
 use crate::mm::Mm;
-use crate::mm::base::config::ClockMode;
 use crate::mm::base::status::MmResult;
-use crate::mm::base::wakeups::SystemThread;
 use crate::mm::cache::CacheManager;
 use crate::mm::cache::read_ahead::Hint;
 use crate::mm::segment::ControlAreaId;
@@ -95,20 +93,6 @@ impl Mm {
             .control_area(ca)
             .map_or(0, |a| a.pfn_references);
         Ok(before - after)
-    }
-
-    /// With the auto clock, runs the `read-ahead` thread's pass now if a
-    /// copy read has queued read-ahead it has not done yet (a thread that is
-    /// free, such as the file system's after it answered the read, may do
-    /// it before the system threads get to it). Returns the pages brought in.
-    pub fn serve_read_ahead(&self) -> u64 {
-        // The thread's wake-up request says whether anything was queued
-        // (an atomic load: no cache lock on every read).
-        let auto = self.clock().mode() == ClockMode::Auto;
-        if !auto || !self.machine.wakeups.is_pending(SystemThread::ReadAhead) {
-            return 0;
-        }
-        self.run_thread(SystemThread::ReadAhead)
     }
 
     fn mapped_pages_written(&self) -> u64 {
