@@ -793,11 +793,11 @@ runs of at most 64 KB, round-robin over the files; the read-ahead thread
 reads ahead what a file's recent reads predict (64 KB granularity; the third
 of three sequential reads asks for the read after the next one, the
 sequential hint keeps three reads ahead; on once a read missed the cache, off
-after a pass that found everything resident). With --clock auto a read-ahead
-runs on the system threads, or on the file system's thread as soon as it has
-answered the read that asked for it, whichever comes first. With --clock
-manual neither thread runs until `tick` or `run`; a write past the threshold
-then writes behind itself.
+after a pass that found everything resident). Only the read-ahead thread
+reads ahead, as NT's worker thread does, and it leaves the pages valid in the
+cache's views (in the System process's working set), so the copy that wants
+them takes no fault. With --clock manual neither thread runs until `tick` or
+`run`; a write past the threshold then writes behind itself.
 ";
 
 const POOL: &str = "\

@@ -405,8 +405,10 @@ impl Mm {
             let base = view_of(m, space, cc, ca, chunk)?;
             let va = base.0 + within;
             // The pages of this view the copy touches that are in transition
-            // (read ahead, or zeroed for a write) take their faults in one
-            // PFN-lock hold; the copy's touches then find them valid.
+            // (a hard fault's cluster neighbours, pages read ahead that the
+            // read-ahead could not make valid, or zeroed for a write) take
+            // their faults in one PFN-lock hold; the copy's touches then
+            // find them valid.
             let pages = (va + n as u64 - 1) / PAGE_SIZE - va / PAGE_SIZE + 1;
             let access = match &copy {
                 SystemCopy::Read(_) => Access::Read,

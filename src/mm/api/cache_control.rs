@@ -1,7 +1,6 @@
 //! `cache/control`: the hints, flushes and purges a user asks for by a file's
 //! name in the volume (FILE_FLAG_SEQUENTIAL_SCAN / RANDOM_ACCESS on its next
-//! opens, CcFlushCache, CcPurgeCacheSection), and the read-ahead a free
-//! thread may run before the system threads do.
+//! opens, CcFlushCache, CcPurgeCacheSection).
 
 use crate::mm::Mm;
 use crate::mm::base::status::MmResult;

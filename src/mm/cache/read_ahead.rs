@@ -147,32 +147,61 @@ impl ReadHistory {
 }
 
 /// One pass of the `read-ahead` thread (CcPerformReadAhead): every queued
-/// request's pages that are not in memory are read, in runs of at most 64 KB,
-/// onto the standby list (`prefetch.rs`), then made valid in the system
-/// cache's views (`validate_in_views`). Returns the pages read. Takes
-/// `Mm::cache` to take the queue, and again (then the System process's
-/// address space, the copies' order) to map views and count; lets it go for
-/// the reads, so copies go on meanwhile (a page being read ahead is in
-/// transition with ReadInProgress; a copy that needs it waits for it, as for
-/// another fault's read).
-pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: &Process) -> u64 {
+/// request's pages that are not in memory, up to the file's current end, are
+/// read in runs of at most 64 KB onto the standby list (`prefetch.rs`), then
+/// made valid in the system cache's views (`validate_in_views`, unless the
+/// System process cannot be had). Returns the pages read.
+///
+/// Lock: takes `Mm::cache` to take the queue, to read each file's size, and
+/// after the reads to drop what a truncation left past the end, count, and
+/// (view by view) validate, then with the System process's address space
+/// (the copies' order); it is not held for the reads, so copies go on
+/// meanwhile (a page being read ahead is in transition with ReadInProgress;
+/// a copy that needs it waits for it, as for another fault's read).
+pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: Option<&Process>) -> u64 {
     let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
     let queue = std::mem::take(&mut lock().read_ahead_queue);
     let mut brought = 0;
-    for r in queue {
+    for mut r in queue {
+        // Not past the end of the file as it is now: a truncation may have
+        // come since the read that asked.
+        if let Some(size) = lock().maps.get(&r.ca).map(|s| s.file_size) {
+            r.pages = r
+                .pages
+                .min(size.div_ceil(PAGE_SIZE).saturating_sub(r.first));
+        }
         // The segment covers whole views; read-ahead may run past the views
         // mapped so far.
         let end = ((r.first + r.pages) * PAGE_SIZE).next_multiple_of(VACB_SIZE);
-        if grow_segment(m, r.ca, end).is_err() {
+        if r.pages == 0 || grow_segment(m, r.ca, end).is_err() {
             continue;
         }
         let done = prefetch(m, r.ca, r.first, r.pages);
         brought += done.pages;
-        let mut cc = lock();
-        validate_in_views(m, system, &mut cc, &r);
-        account(m, &mut cc, r, done);
+        {
+            let mut cc = lock();
+            drop_past_end(m, &cc, &r);
+            account(m, &mut cc, r, done);
+        }
+        if let Some(system) = system {
+            validate_in_views(m, system, cache, &r);
+        }
     }
     brought
+}
+
+/// A truncation that came while `r`'s pages were read (after its purge, so
+/// the host file still had the old bytes) leaves pages past the new end on
+/// standby: they are purged here, as the truncation would have, so a later
+/// extension reads zeros there, not the old bytes. Lock: `Mm::cache` held.
+fn drop_past_end(m: &Machine, cc: &CacheManager, r: &ReadAheadRequest) {
+    let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
+        return;
+    };
+    let first_past = size.div_ceil(PAGE_SIZE).max(r.first);
+    if first_past < r.first + r.pages {
+        super::purge::purge(m, r.ca, first_past, r.first + r.pages - 1);
+    }
 }
 
 /// MmCheckCachedPageState for every page of `r`, as CcPerformReadAhead calls
@@ -182,21 +211,31 @@ pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: &Process) -> u6
 /// wanted it finds it valid. A page the read could not bring in, or one the
 /// working set has no room for, is left for the copy's own fault; a file no
 /// longer cached, or a view that cannot be had (every VACB in use), leaves
-/// the rest on standby; pages past the file's end now are left alone. Lock: `Mm::cache` held by the caller; takes the
-/// System process's address space.
-fn validate_in_views(m: &Machine, system: &Process, cc: &mut CacheManager, r: &ReadAheadRequest) {
-    // Not past the end of the file as it is now (a truncation may have
-    // come between the request and its pass).
-    let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
-        return;
-    };
-    let end = ((r.first + r.pages) * PAGE_SIZE).min(size.next_multiple_of(PAGE_SIZE));
-    let mut space = system.space();
+/// the rest on standby; pages past the file's end now are left alone.
+///
+/// Lock: `Mm::cache`, then the System process's address space, taken for
+/// one view at a time (a request may span 32 views), so a copy waits for
+/// one view's validation at most.
+fn validate_in_views(
+    m: &Machine,
+    system: &Process,
+    cache: &Mutex<CacheManager>,
+    r: &ReadAheadRequest,
+) {
     let mut at = r.first * PAGE_SIZE;
-    while at < end {
+    loop {
+        let mut cc = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
+            return;
+        };
+        let end = ((r.first + r.pages) * PAGE_SIZE).min(size.next_multiple_of(PAGE_SIZE));
+        if at >= end {
+            return;
+        }
         let chunk = at / VACB_SIZE;
         let view_end = ((chunk + 1) * VACB_SIZE).min(end);
-        let Ok(base) = view_of(m, &mut space, cc, r.ca, chunk) else {
+        let mut space = system.space();
+        let Ok(base) = view_of(m, &mut space, &mut cc, r.ca, chunk) else {
             return;
         };
         let mut frames: [Option<Pfn>; VACB_PAGES as usize] = [None; VACB_PAGES as usize];

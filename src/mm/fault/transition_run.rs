@@ -1,8 +1,9 @@
 //! A run of prototype faults resolved in one PFN-lock hold: the cache
 //! manager's copies (CcCopyRead, CcCopyWrite) touch up to 64 pages of one
-//! view, and a cold or newly written file has every one of them in
-//! transition (read ahead, or zeroed by MmCopyToCachedPage's stand-in, onto
-//! standby). Each page is the same prototype fault `prototype.rs` takes for
+//! view, and a newly written file has every one of them in transition
+//! (zeroed by MmCopyToCachedPage's stand-in, onto standby); read-ahead makes
+//! the pages it read valid the same way, view by view
+//! (MmCheckCachedPageState, `cache/read_ahead.rs`). Each page is the same prototype fault `prototype.rs` takes for
 //! it, page by page, in the same order: counted as its own fault (the
 //! process's counts page by page; the machine's `page_faults` and
 //! `prototype_faults` by the run's total when its hold ends, the same sums),

@@ -61,6 +61,17 @@ impl Mm {
         ]
     }
 
+    /// The read-ahead requests queued for the `read-ahead` thread: (first
+    /// page, pages) each.
+    #[cfg(test)]
+    pub fn cache_read_ahead_queue(&self) -> Vec<(u64, u64)> {
+        let cc = self.cache_lock();
+        cc.read_ahead_queue
+            .iter()
+            .map(|r| (r.first, r.pages))
+            .collect()
+    }
+
     /// `cache/views`: every VACB that maps a view, by index.
     pub fn cache_views(&self) -> Vec<CacheViewRow> {
         let cc = self.cache_lock();

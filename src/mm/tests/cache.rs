@@ -407,8 +407,9 @@ fn every_sequential_pass_over_a_purged_file_is_mostly_read_ahead() {
         let (hard_before, ahead_before) = (mm.counter("hard_faults"), stat(&mm, "ReadAheadPages"));
         let out = read_sequentially(&mm, &f, data.len());
         assert!(out == data, "pass {pass} read other bytes");
-        // Read-ahead reads its pages onto standby (no fault); the copies'
-        // own hard faults read the rest, 4 pages a cluster.
+        // Read-ahead reads its pages (no hard fault: a soft one each, as
+        // it makes them valid); the copies' own hard faults read the rest,
+        // 4 pages a cluster.
         let hard = mm.counter("hard_faults") - hard_before;
         let ahead = stat(&mm, "ReadAheadPages") - ahead_before;
         assert!(
@@ -749,21 +750,30 @@ fn read_ahead_leaves_its_pages_valid_so_the_copy_faults_only_for_the_rest() {
     assert_verified(&mm);
 }
 
-/// A read-ahead asked for before the file was cut short maps no view past
-/// its new end: the pass validates only the pages still in the file, and
-/// `verify` finds every view within it.
+/// A read-ahead asked for before the file was cut short neither reads nor
+/// maps anything past its new end: the pass reads and validates only the
+/// pages still in the file, and `verify` finds every view within it.
 #[test]
 fn read_ahead_after_a_truncation_maps_nothing_past_the_new_end() {
     let (mm, dir) = cache_machine(16 << 20, Arch::X86);
     let data = random_bytes(33, 2 << 20);
     std::fs::write(dir.join("cut"), &data).unwrap();
     let f = open(&mm, &dir, "cut");
-    // Three sequential reads: the third asks for read-ahead well past 256 KB.
+    // Three sequential reads: read-ahead asked for 128-192K, 192-256K and
+    // 256-320K (the second view).
     let mut buf = vec![0u8; 64 << 10];
     for k in 0..3u64 {
         mm.cache_read(&f, k * (64 << 10), &mut buf).unwrap();
     }
+    let queued = mm.cache_read_ahead_queue();
+    assert!(
+        queued
+            .iter()
+            .any(|&(first, pages)| first * 4096 >= 256 << 10 && pages > 0),
+        "{queued:?}"
+    );
     mm.cache_set_size(&f, 200 << 10).unwrap();
+    let reader = mm.events().subscribe();
     mm.run_thread(SystemThread::ReadAhead);
     let views = mm.cache_views();
     assert!(
@@ -771,10 +781,49 @@ fn read_ahead_after_a_truncation_maps_nothing_past_the_new_end() {
         "{:?}",
         views.iter().map(|v| v.file_offset).collect::<Vec<_>>()
     );
+    let cached = mm
+        .cache_files()
+        .into_iter()
+        .find(|r| r.file == "cut")
+        .unwrap();
+    assert!(
+        cached.cached_pages <= 50,
+        "{} pages cached",
+        cached.cached_pages
+    );
+    let base = mm
+        .cache_views()
+        .iter()
+        .find(|v| v.file_offset == 0)
+        .unwrap()
+        .base;
+    let trace = reader.take(1 << 20);
+    let read_past_end: Vec<&str> = std::str::from_utf8(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("cache.read-ahead "))
+        .filter(|l| {
+            let offset = l.split(' ').find_map(|w| w.strip_prefix("offset=0x"));
+            u64::from_str_radix(offset.unwrap(), 16).unwrap() >= 200 << 10
+        })
+        .collect();
+    assert!(read_past_end.is_empty(), "{read_past_end:?}");
+    let past_end = system_proto_faults(&trace)
+        .into_iter()
+        .filter(|(va, _)| {
+            u64::from_str_radix(va.trim_start_matches("0x"), 16).unwrap() >= base + (200 << 10)
+        })
+        .count();
+    assert_eq!(past_end, 0, "a page past the end made valid");
     let mut tail = vec![0u8; 8192];
     let n = mm.cache_read(&f, (200 << 10) - 4096, &mut tail).unwrap();
     assert_eq!(n, 4096);
     assert_eq!(tail[..n], data[(200 << 10) - 4096..200 << 10]);
+    // Extended again: zeros past the old end, not the bytes that were there.
+    mm.cache_set_size(&f, 256 << 10).unwrap();
+    let mut grown = vec![1u8; 8192];
+    mm.cache_read(&f, 200 << 10, &mut grown).unwrap();
+    assert!(grown.iter().all(|&b| b == 0), "old bytes came back");
     mm.cache_close(f).unwrap();
     assert_verified(&mm);
 }

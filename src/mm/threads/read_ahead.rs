@@ -5,7 +5,7 @@
 //! thread that asked. Tried otherwise (2026-12-04, docs/PERFORMANCE.md): the
 //! file system's thread ran the pass itself after answering the read when
 //! the system threads had not started it yet; on two cores, cold 1 MiB reads
-//! were 8 to 17% slower than with the pass left to this thread, and 98%
+//! were 10 to 17% slower than with the pass left to this thread, and 98%
 //! rather than 87% of a cold `cat` was read ahead with both cores busy.
 
 use crate::mm::base::types::Pid;
@@ -15,8 +15,6 @@ use super::System;
 
 /// One pass over the queued requests. Returns the pages brought in.
 pub(super) fn pass(sys: System<'_>) -> u64 {
-    match sys.processes.get(Pid::SYSTEM) {
-        Ok(system) => perform(sys.m, sys.cache, &system),
-        Err(_) => 0,
-    }
+    let system = sys.processes.get(Pid::SYSTEM).ok();
+    perform(sys.m, sys.cache, system.as_deref())
 }
