@@ -419,7 +419,17 @@ impl Mm {
             resolve_transition_run(m, space, Va(va), access, known);
             let result = match &mut copy {
                 SystemCopy::Read(b) => {
-                    self.system_copy(space, va, SystemCopy::Read(&mut b[done..done + n]), known)
+                    // CcCopyRead's MmSetPageFaultReadAhead: a miss reads the
+                    // rest of this view's bytes with it, in one fault.
+                    space.fault_read_ahead_end = Some(Va(va + n as u64));
+                    let copied = self.system_copy(
+                        space,
+                        va,
+                        SystemCopy::Read(&mut b[done..done + n]),
+                        known,
+                    );
+                    space.fault_read_ahead_end = None;
+                    copied
                 }
                 SystemCopy::Write(d) => {
                     self.system_copy(space, va, SystemCopy::Write(&d[done..done + n]), known)

@@ -94,6 +94,24 @@ impl ProtoFault {
 /// Pages a hard fault on a mapped data file reads at once, the faulting page
 /// included (WRK: MmDataClusterSize, 4 pages, facts §2).
 const DATA_CLUSTER: u64 = 4;
+/// The most pages MmSetPageFaultReadAhead lets a fault read besides its own
+/// (WRK MM_MAXIMUM_READ_CLUSTER_SIZE): 64 KB in all.
+const MAXIMUM_READ_CLUSTER: u64 = 15;
+
+/// The pages a hard fault at `va` on a mapped file reads besides its own: as
+/// many as the thread asked for with MmSetPageFaultReadAhead (a cache copy
+/// read: the rest of its bytes in the view, so it takes one fault, not one
+/// per cluster; none for a read within one page), at most
+/// MAXIMUM_READ_CLUSTER, forward only; otherwise MmDataClusterSize's.
+fn cluster_pages(space: &AddressSpace, va: Va) -> u64 {
+    match space.fault_read_ahead_end {
+        Some(end) => {
+            let to_go = end.0.saturating_sub(va.page_base().0).div_ceil(PAGE_SIZE);
+            to_go.saturating_sub(1).min(MAXIMUM_READ_CLUSTER)
+        }
+        None => DATA_CLUSTER - 1,
+    }
+}
 
 pub(super) fn prototype_fault(
     m: &Machine,
@@ -367,7 +385,7 @@ fn read_in(
     // A mapped file's page is read with the pages after it, in one read; they
     // go to standby (a paging-file page of a section is read alone).
     let cluster = match source {
-        Source::File(..) => take_cluster(m, &mut st, f.ca, f.index, at, DATA_CLUSTER - 1),
+        Source::File(..) => take_cluster(m, &mut st, f.ca, f.index, at, cluster_pages(space, f.va)),
         Source::PagingFile { .. } => Vec::new(),
     };
     drop(st);

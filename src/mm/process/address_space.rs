@@ -67,6 +67,13 @@ pub struct AddressSpace {
     pub commit_peak: u64,
     pub faults: FaultCounts,
     pub last_exception: Option<Exception>,
+    /// MmSetPageFaultReadAhead (ETHREAD's ReadClusterSize and
+    /// ForwardClusterOnly), kept here because the thread that sets it holds
+    /// this address space for as long as it is set: a cache copy read sets
+    /// the end of the bytes it is copying in the current view, and a hard
+    /// fault on a mapped file page then reads the pages up to it with the
+    /// faulting one (`fault/prototype.rs`). None: the default cluster.
+    pub fault_read_ahead_end: Option<Va>,
     /// Simulated time of the last touch of this process's memory (the swapper
     /// outswaps processes idle for long).
     pub last_access_ms: u64,
@@ -145,6 +152,7 @@ impl AddressSpace {
             commit_peak: charge,
             faults: FaultCounts::default(),
             last_exception: None,
+            fault_read_ahead_end: None,
             last_access_ms: m.clock.now_ms(),
             awe: AwePages::default(),
         };

@@ -409,7 +409,7 @@ fn every_sequential_pass_over_a_purged_file_is_mostly_read_ahead() {
         assert!(out == data, "pass {pass} read other bytes");
         // Read-ahead reads its pages (no hard fault: a soft one each, as
         // it makes them valid); the copies' own hard faults read the rest,
-        // 4 pages a cluster.
+        // each the rest of its copy in the view, up to 16 pages.
         let hard = mm.counter("hard_faults") - hard_before;
         let ahead = stat(&mm, "ReadAheadPages") - ahead_before;
         assert!(
@@ -824,6 +824,49 @@ fn read_ahead_after_a_truncation_maps_nothing_past_the_new_end() {
     let mut grown = vec![1u8; 8192];
     mm.cache_read(&f, 200 << 10, &mut grown).unwrap();
     assert!(grown.iter().all(|&b| b == 0), "old bytes came back");
+    mm.cache_close(f).unwrap();
+    assert_verified(&mm);
+}
+
+/// CcCopyRead tells Mm how many more pages it wants before each page it
+/// copies (MmSetPageFaultReadAhead): a miss reads the rest of the copy's
+/// bytes in the view with the faulting page, up to 16 pages (64 KB) in one
+/// read, so a 256 KB copy of a cold file takes 4 hard faults, not one per
+/// 4-page data cluster; a read within one page reads that page alone. The
+/// random-access hint keeps read-ahead out of the count.
+#[test]
+fn a_copy_read_miss_reads_the_rest_of_the_copy_up_to_64_kb_at_once() {
+    let (mm, dir) = cache_machine(16 << 20, Arch::X86);
+    let data = random_bytes(34, 1 << 20);
+    std::fs::write(dir.join("clusters"), &data).unwrap();
+    let f = open(&mm, &dir, "clusters");
+    mm.cache_hint_path("clusters", crate::mm::api::Hint::Random)
+        .unwrap();
+    let cached = |mm: &Mm| {
+        let row = mm.cache_files().into_iter().find(|r| r.file == "clusters");
+        row.unwrap().cached_pages
+    };
+    let (_, _, hard) = system_faults(&mm);
+    let mut small = vec![0u8; 100];
+    mm.cache_read(&f, 512 << 10, &mut small).unwrap();
+    assert_eq!(small, data[512 << 10..(512 << 10) + 100]);
+    let (_, _, hard1) = system_faults(&mm);
+    assert_eq!(hard1 - hard, 1);
+    assert_eq!(cached(&mm), 1, "a read within a page reads that page alone");
+    let mut view = vec![0u8; 256 << 10];
+    mm.cache_read(&f, 0, &mut view).unwrap();
+    assert_eq!(view, data[..256 << 10]);
+    let (_, _, hard2) = system_faults(&mm);
+    assert_eq!(hard2 - hard1, 4, "64 pages in reads of 16");
+    assert_eq!(cached(&mm), 65);
+    // Ten pages from the middle of a 64 KB stretch: one read of ten pages.
+    let mut part = vec![0u8; 10 << 12];
+    mm.cache_read(&f, 300 << 10, &mut part).unwrap();
+    assert_eq!(part, data[300 << 10..(300 << 10) + (10 << 12)]);
+    let (_, _, hard3) = system_faults(&mm);
+    assert_eq!(hard3 - hard2, 1);
+    assert_eq!(cached(&mm), 75);
+    assert_eq!(stat(&mm, "ReadAheads"), 0);
     mm.cache_close(f).unwrap();
     assert_verified(&mm);
 }
