@@ -165,10 +165,8 @@ pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: Option<&Process
     for mut r in queue {
         // Not past the end of the file as it is now: a truncation may have
         // come since the read that asked.
-        if let Some(size) = lock().maps.get(&r.ca).map(|s| s.file_size) {
-            r.pages = r
-                .pages
-                .min(size.div_ceil(PAGE_SIZE).saturating_sub(r.first));
+        if let Some(end) = end_page(&lock(), &r) {
+            r.pages = end.saturating_sub(r.first);
         }
         // The segment covers whole views; read-ahead may run past the views
         // mapped so far.
@@ -195,13 +193,20 @@ pub fn perform(m: &Machine, cache: &Mutex<CacheManager>, system: Option<&Process
 /// standby: they are purged here, as the truncation would have, so a later
 /// extension reads zeros there, not the old bytes. Lock: `Mm::cache` held.
 fn drop_past_end(m: &Machine, cc: &CacheManager, r: &ReadAheadRequest) {
-    let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
+    let Some(end) = end_page(cc, r) else {
         return;
     };
-    let first_past = size.div_ceil(PAGE_SIZE).max(r.first);
-    if first_past < r.first + r.pages {
-        super::purge::purge(m, r.ca, first_past, r.first + r.pages - 1);
+    if end < r.first + r.pages {
+        super::purge::purge(m, r.ca, end.max(r.first), r.first + r.pages - 1);
     }
+}
+
+/// The page after the last of `r` that is still in its file (the file may
+/// have been cut short since `r` was asked for); None if the file is no
+/// longer cached. Lock: `Mm::cache` held.
+fn end_page(cc: &CacheManager, r: &ReadAheadRequest) -> Option<u64> {
+    let size = cc.maps.get(&r.ca)?.file_size;
+    Some((r.first + r.pages).min(size.div_ceil(PAGE_SIZE)))
 }
 
 /// MmCheckCachedPageState for every page of `r`, as CcPerformReadAhead calls
@@ -225,10 +230,9 @@ fn validate_in_views(
     let mut at = r.first * PAGE_SIZE;
     loop {
         let mut cc = cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(size) = cc.maps.get(&r.ca).map(|s| s.file_size) else {
+        let Some(end) = end_page(&cc, r).map(|p| p * PAGE_SIZE) else {
             return;
         };
-        let end = ((r.first + r.pages) * PAGE_SIZE).min(size.next_multiple_of(PAGE_SIZE));
         if at >= end {
             return;
         }

@@ -3,8 +3,9 @@
 //! view, and a newly written file has every one of them in transition
 //! (zeroed by MmCopyToCachedPage's stand-in, onto standby); read-ahead makes
 //! the pages it read valid the same way, view by view
-//! (MmCheckCachedPageState, `cache/read_ahead.rs`). Each page is the same prototype fault `prototype.rs` takes for
-//! it, page by page, in the same order: counted as its own fault (the
+//! (MmCheckCachedPageState, `cache/read_ahead.rs`). Each page is the same
+//! prototype fault `prototype.rs` takes for it, page by page, in the same
+//! order: counted as its own fault (the
 //! process's counts page by page; the machine's `page_faults` and
 //! `prototype_faults` by the run's total when its hold ends, the same sums),
 //! traced as its own `fault.prototype` event, taken off its list, made valid in the
