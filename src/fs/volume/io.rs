@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::FILES_INO;
+use super::read_buffer::{READ_BUFFER_BYTES, ReadBuffer};
 use super::resolve::{Name, RelPath, check, last_errno};
 use super::sys::{self, HostStat};
 use super::{Caller, Handle, OpenDir, OpenFile, Volume, attr_with, errno, lock};
@@ -36,16 +37,10 @@ pub struct DirEntry {
 /// The inode number of the mount's root, `..` of `files/`.
 const MOUNT_ROOT_INO: u64 = 1;
 
-/// The largest read buffer a FUSE thread keeps between reads (a read asks
-/// for at most FUSE's max_read, 1 MiB here; anything larger is let go).
-const KEEP_READ_BUFFER: usize = 1 << 20;
-
 thread_local! {
-    /// Each FUSE thread's buffer for the volume's reads, kept from one read
-    /// to the next: a new zeroed `Vec` per read cost a `memset` of up to
-    /// 1 MiB (5 to 7% of the daemon's time in a cold sequential read).
-    /// Only the bytes a read wrote are ever replied.
-    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each FUSE thread's buffer for the volume's reads (`read_buffer.rs`),
+    /// made at its first read and kept.
+    static READ_BUFFER: std::cell::RefCell<Option<ReadBuffer>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The host open flags for an open asking `flags`.
@@ -189,17 +184,20 @@ impl Volume {
         flags: i32,
         reply: impl FnOnce(Result<&[u8], Errno>),
     ) {
-        READ_BUFFER.with_borrow_mut(|buf| {
-            let size = size as usize;
-            if buf.len() < size {
-                buf.resize(size, 0);
+        let size = size as usize;
+        let serve = |buf: &mut [u8]| match self.read_into(mm, fh, offset, flags, buf) {
+            Ok(n) => reply(Ok(&buf[..n])),
+            Err(e) => reply(Err(e)),
+        };
+        READ_BUFFER.with_borrow_mut(|kept| {
+            if kept.is_none() {
+                *kept = ReadBuffer::new();
             }
-            match self.read_into(mm, fh, offset, flags, &mut buf[..size]) {
-                Ok(n) => reply(Ok(&buf[..n])),
-                Err(e) => reply(Err(e)),
-            }
-            if buf.len() > KEEP_READ_BUFFER {
-                *buf = Vec::new();
+            match kept {
+                Some(b) if size <= READ_BUFFER_BYTES => serve(b.bytes(size)),
+                // FUSE asks no more than max_read (1 MiB); a host that would
+                // not map the buffer gets a buffer of its own per read.
+                _ => serve(&mut vec![0; size]),
             }
         });
     }
