@@ -17,10 +17,9 @@
 //! PTE becomes valid too, with a shared working-set entry and one more share.
 //! A write through a copy-on-write protection then takes a private copy.
 
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, MutexGuard};
 
-use super::prefetch::{finish_run, take_cluster};
+use super::prefetch::{RunPage, finish_run, take_cluster};
 use crate::mm::base::counters::{add, bump};
 use crate::mm::base::protection::Protection;
 use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn, Pid, PteAddress, Va};
@@ -389,15 +388,9 @@ fn read_in(
         Source::PagingFile { .. } => Vec::new(),
     };
     drop(st);
-    let mut buf = vec![0u8; (1 + cluster.len()) * PAGE_SIZE as usize];
-    let result = read_page(m, &source, &mut buf);
-    finish_run(
-        m,
-        f.ca,
-        &cluster,
-        Some(&buf[PAGE_SIZE as usize..]),
-        result.is_ok(),
-    );
+    // ReadInProgress: the frames are this read's alone until it finishes.
+    let result = read_page(m, &source, pfn, &cluster);
+    finish_run(m, f.ca, &cluster, None, result.is_ok());
     let mut st = m.pfn_lock();
     st.db.set_read_in_progress(pfn, false);
     if let Err(e) = result {
@@ -418,7 +411,6 @@ fn read_in(
             format!("reading it in failed: {e}"),
         ));
     }
-    m.phys.write(pfn, 0, &buf[..PAGE_SIZE as usize]);
     st.db.decrement_reference(pfn);
     st.segments.write(at, m.valid_proto_pte(pfn, protection));
     space.map_shared_locked(m, &mut st, f.mapping(pfn));
@@ -559,7 +551,11 @@ fn page_for<'m>(
     }
 }
 
-fn read_page(m: &Machine, source: &Source, buf: &mut [u8]) -> std::io::Result<()> {
+/// Reads the page into `pfn` and, for a mapped file, the cluster after it
+/// into their frames, straight from the host (`read_file`: one `preadv`, no
+/// bounce buffer; past the end of the file the pages read as zeros). The
+/// caller owns the frames for the read (ReadInProgress).
+fn read_page(m: &Machine, source: &Source, pfn: Pfn, cluster: &[RunPage]) -> std::io::Result<()> {
     match source {
         Source::PagingFile { file, slot } => {
             if Injected::take(&m.injected.pagefile_reads) {
@@ -569,26 +565,22 @@ fn read_page(m: &Machine, source: &Source, buf: &mut [u8]) -> std::io::Result<()
             // here, so the read below runs without it and a slot freed under
             // the PFN lock meanwhile does not wait for the disk.
             let io = m.pagefiles_lock().io(*file);
+            let mut buf = vec![0u8; PAGE_SIZE as usize];
             match io {
-                Some(io) => io.read_pages(*slot, buf),
-                None => Err(std::io::Error::other("no such paging file")),
+                Some(io) => io.read_pages(*slot, &mut buf)?,
+                None => return Err(std::io::Error::other("no such paging file")),
             }
+            m.phys.write(pfn, 0, &buf);
+            Ok(())
         }
         Source::File(file, offset) => {
             if Injected::take(&m.injected.mapped_reads) {
                 return Err(std::io::Error::from_raw_os_error(libc::EIO));
             }
-            // Past the end of the file the page reads as zeros.
-            let mut done = 0;
-            while done < buf.len() {
-                let n = file.read_at(&mut buf[done..], offset + done as u64)?;
-                if n == 0 {
-                    break;
-                }
-                done += n;
-            }
-            buf[done..].fill(0);
-            Ok(())
+            let frames: Vec<Pfn> = std::iter::once(pfn)
+                .chain(cluster.iter().map(|p| p.pfn))
+                .collect();
+            m.phys.read_file(file, *offset, &frames)
         }
     }
 }

@@ -149,26 +149,37 @@ impl PhysicalMemory {
     /// the read (ReadInProgress: nothing else reads or writes them).
     pub fn read_file(&self, file: &std::fs::File, offset: u64, frames: &[Pfn]) -> io::Result<()> {
         use std::os::fd::AsRawFd;
+        // One iovec per run of consecutive frames (a run's frames are handed
+        // out lowest first, so they often are): fewer segments to walk.
         let mut iov: Vec<libc::iovec> = Vec::with_capacity(frames.len());
+        let mut last: Option<Pfn> = None;
         for &pfn in frames {
             let Some(dst) = self.span(pfn, 0, PAGE) else {
                 return Err(io::Error::from_raw_os_error(libc::EFAULT));
             };
-            iov.push(libc::iovec {
-                iov_base: dst.cast(),
-                iov_len: PAGE,
-            });
+            match iov.last_mut() {
+                Some(v) if last.is_some_and(|l| l.0 + 1 == pfn.0) => v.iov_len += PAGE,
+                _ => iov.push(libc::iovec {
+                    iov_base: dst.cast(),
+                    iov_len: PAGE,
+                }),
+            }
+            last = Some(pfn);
         }
         let total = frames.len() * PAGE;
         let mut done = 0usize;
         while done < total {
             // Skip the iovecs already filled; trim the first one's start.
-            let first = done / PAGE;
-            let skip = done % PAGE;
+            let mut first = 0;
+            let mut skip = done;
+            while skip >= iov[first].iov_len {
+                skip -= iov[first].iov_len;
+                first += 1;
+            }
             let mut rest: Vec<libc::iovec> = iov[first..].to_vec();
-            // SAFETY: skip < PAGE, inside the first frame's span.
+            // SAFETY: skip < the first iovec's length, inside its span.
             rest[0].iov_base = unsafe { rest[0].iov_base.cast::<u8>().add(skip).cast() };
-            rest[0].iov_len = PAGE - skip;
+            rest[0].iov_len -= skip;
             // SAFETY: every iovec names a span of a frame inside the mapping
             // (checked by `span`), owned by the caller for this read.
             let n = unsafe {
@@ -515,6 +526,33 @@ mod tests {
         ram.write(Pfn(0), 4090, &[1u8; 7]);
         ram.write(Pfn(0), usize::MAX, &[1u8; 2]);
         assert!(ram.is_zero(Pfn(0)) && ram.is_zero(Pfn(1)));
+    }
+
+    /// A read into frames some of which follow each other (one iovec) and
+    /// some not puts each page of the file in its own frame, and zeros past
+    /// the file's end.
+    #[test]
+    fn read_file_fills_each_frame_with_its_page_and_zeros_past_the_end() {
+        let ram = PhysicalMemory::new(16).unwrap();
+        ram.write(Pfn(2), 0, &[0xEE; PAGE]); // stale bytes the read must replace
+        let bytes: Vec<u8> = (0..PAGE * 9 / 2)
+            .map(|i| (i / PAGE + 1) as u8 ^ (i as u8))
+            .collect();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let frames = [Pfn(3), Pfn(4), Pfn(5), Pfn(9), Pfn(2), Pfn(10)];
+        ram.read_file(&file, 0, &frames).unwrap();
+        let mut page = vec![0u8; PAGE];
+        for (k, &pfn) in frames.iter().enumerate() {
+            ram.read(pfn, 0, &mut page);
+            let from = (k * PAGE).min(bytes.len());
+            let have = &bytes[from..((k + 1) * PAGE).min(bytes.len())];
+            assert_eq!(&page[..have.len()], have, "frame {k}");
+            assert!(
+                page[have.len()..].iter().all(|&b| b == 0),
+                "frame {k} past the end"
+            );
+        }
     }
 
     /// Prints how long `zero` (memset) and `release` (madvise) take for one page.
