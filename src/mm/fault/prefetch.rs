@@ -82,12 +82,14 @@ fn start_run(
     // Pages in memory before the run are skipped; a paged-out page of
     // prototype PTEs stops it all (read-ahead is a hint, not worth a System
     // fault for).
+    let mut prev = None;
     while index < end {
-        let at = st.segments.locate(ca, index)?;
+        let at = st.segments.locate_next(ca, index, prev)?;
         match st.segments.try_read(at) {
             Some(raw) if !not_in_memory(m, raw) => index += 1,
             _ => break,
         }
+        prev = Some(at);
     }
     // The run's pages first, then their frames: see `ascending_frames`.
     let wanted = absent_run(m, &st, ca, index..end, MAX_RUN_PAGES);
@@ -124,7 +126,10 @@ fn absent_run(
         if run.len() as u64 == limit {
             break;
         }
-        let Some(at) = st.segments.locate(ca, index) else {
+        let Some(at) = st
+            .segments
+            .locate_next(ca, index, run.last().map(|&(p, _)| p))
+        else {
             break;
         };
         let Some(raw) = st.segments.try_read(at) else {

@@ -80,14 +80,71 @@ pub const MINIMUM_FLOOR: u64 = 20;
 /// The oldest age an entry reaches (WRK: two bits of age in the WSLE).
 pub const MAXIMUM_AGE: u8 = 3;
 
+/// Virtual pages in a chunk of `SharedIndex`: one 256 KB view of the
+/// system cache.
+const CHUNK_PAGES: u64 = 64;
+/// An empty slot of a chunk (no working set holds 2^32 - 1 entries).
+const NO_ENTRY: u32 = u32::MAX;
+
+/// The working-set indexes of shared entries by virtual page number (NT:
+/// the WSLE hash table). Pages come and go in runs of consecutive pages (a
+/// view at a time in the system cache), so the map holds chunks of 64
+/// pages, ordered by their first page: a page's insert or lookup finds its
+/// chunk and stores or reads one slot. A map of single pages cost about
+/// 7% of the read-ahead thread's time in a cold cached read (a B-tree
+/// insert per page); a hash table of single pages scattered consecutive
+/// pages over megabytes of table (cache misses on every insert).
+#[derive(Default)]
+struct SharedIndex {
+    chunks: std::collections::BTreeMap<u64, SharedChunk>,
+}
+
+struct SharedChunk {
+    slots: Box<[u32; CHUNK_PAGES as usize]>,
+    /// Slots in use: the chunk goes when its last entry does.
+    used: u32,
+}
+
+impl SharedIndex {
+    fn insert(&mut self, vpn: u64, index: u32) {
+        debug_assert_ne!(index, NO_ENTRY);
+        let chunk = self
+            .chunks
+            .entry(vpn / CHUNK_PAGES)
+            .or_insert_with(|| SharedChunk {
+                slots: Box::new([NO_ENTRY; CHUNK_PAGES as usize]),
+                used: 0,
+            });
+        let slot = &mut chunk.slots[(vpn % CHUNK_PAGES) as usize];
+        chunk.used += u32::from(*slot == NO_ENTRY);
+        *slot = index;
+    }
+
+    fn remove(&mut self, vpn: u64) {
+        let key = vpn / CHUNK_PAGES;
+        let Some(chunk) = self.chunks.get_mut(&key) else {
+            return;
+        };
+        let slot = &mut chunk.slots[(vpn % CHUNK_PAGES) as usize];
+        if *slot != NO_ENTRY {
+            *slot = NO_ENTRY;
+            chunk.used -= 1;
+            if chunk.used == 0 {
+                self.chunks.remove(&key);
+            }
+        }
+    }
+
+    fn get(&self, vpn: u64) -> Option<u32> {
+        let chunk = self.chunks.get(&(vpn / CHUNK_PAGES))?;
+        Some(chunk.slots[(vpn % CHUNK_PAGES) as usize]).filter(|&i| i != NO_ENTRY)
+    }
+}
+
 pub struct WorkingSet {
     entries: Vec<Option<Wsle>>,
-    /// Shared entries by virtual page number. Ordered, not hashed: the
-    /// system cache inserts runs of consecutive pages (a view at a time),
-    /// which land in one leaf of a B-tree where a hash table scattered them
-    /// over a table of megabytes (4% of a cold cached read's time went to
-    /// those inserts' cache misses).
-    shared: std::collections::BTreeMap<u64, u32>,
+    /// Shared entries' indexes by virtual page number (`SharedIndex`).
+    shared: SharedIndex,
     /// Free entry indexes, reused last-freed first.
     free: Vec<u32>,
     count: u64,
@@ -104,7 +161,7 @@ impl WorkingSet {
     pub fn new(minimum: u64, maximum: u64) -> WorkingSet {
         WorkingSet {
             entries: Vec::new(),
-            shared: std::collections::BTreeMap::new(),
+            shared: SharedIndex::default(),
             free: Vec::new(),
             count: 0,
             peak: 0,
@@ -143,7 +200,7 @@ impl WorkingSet {
     pub fn remove(&mut self, index: u32) -> Option<Wsle> {
         let e = self.entries.get_mut(index as usize)?.take()?;
         if e.kind == WsleKind::Shared {
-            self.shared.remove(&e.va.vpn().0);
+            self.shared.remove(e.va.vpn().0);
         }
         self.free.push(index);
         self.count -= 1;
@@ -161,7 +218,7 @@ impl WorkingSet {
 
     /// The index of the shared entry for the page at `va`.
     pub fn shared_index(&self, va: Va) -> Option<u32> {
-        self.shared.get(&va.vpn().0).copied()
+        self.shared.get(va.vpn().0)
     }
 
     pub fn get(&self, index: u32) -> Option<&Wsle> {
@@ -224,6 +281,32 @@ mod tests {
             protection: Protection::READWRITE,
             kind: WsleKind::Private,
         }
+    }
+
+    /// Shared entries are found by address across chunk edges, and an
+    /// emptied chunk is let go.
+    #[test]
+    fn shared_entries_are_found_by_address_until_removed() {
+        let mut ws = WorkingSet::new(DEFAULT_MINIMUM, DEFAULT_MAXIMUM);
+        let shared = |vpn: u64| Wsle {
+            kind: WsleKind::Shared,
+            ..e(vpn << 12)
+        };
+        let vpns = [0u64, 63, 64, 65, 127, 1 << 40];
+        let indexes: Vec<u32> = vpns.iter().map(|&v| ws.insert(shared(v))).collect();
+        ws.insert(e(62 << 12)); // private: not in the shared index
+        for (&v, &i) in vpns.iter().zip(&indexes) {
+            assert_eq!(ws.shared_index(Va(v << 12)), Some(i), "vpn {v}");
+        }
+        assert_eq!(ws.shared_index(Va(62 << 12)), None);
+        assert_eq!(ws.shared_index(Va(1 << 12)), None);
+        assert_eq!(ws.shared.chunks.len(), 3);
+        for &i in &indexes[..2] {
+            ws.remove(i);
+        }
+        assert_eq!(ws.shared_index(Va(0)), None);
+        assert_eq!(ws.shared_index(Va(64 << 12)), Some(indexes[2]));
+        assert_eq!(ws.shared.chunks.len(), 2, "the emptied chunk went");
     }
 
     #[test]

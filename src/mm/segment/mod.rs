@@ -493,6 +493,28 @@ impl Segments {
         })
     }
 
+    /// `locate(ca, index)` for a walk over consecutive indexes: `prev` is
+    /// where `index - 1` was found, and while `index` lies in the same
+    /// subsection it is the next slot, with no search.
+    pub fn locate_next(
+        &self,
+        ca: ControlAreaId,
+        index: u64,
+        prev: Option<ProtoLoc>,
+    ) -> Option<ProtoLoc> {
+        if let Some(p) = prev
+            && self
+                .subsection(p.subsection)
+                .is_some_and(|s| p.slot + 1 < s.ptes.len())
+        {
+            return Some(ProtoLoc {
+                subsection: p.subsection,
+                slot: p.slot + 1,
+            });
+        }
+        self.locate(ca, index)
+    }
+
     /// The prototype PTE at virtual address `address`, if it is one.
     pub fn locate_address(&self, address: PteAddress) -> Option<ProtoLoc> {
         let (&base, &n) = self.by_base.range(..=address.0).next_back()?;
@@ -638,11 +660,20 @@ mod tests {
                 slot,
             }));
         }
+        let mut prev = None;
         for (index, &at) in expected.iter().enumerate() {
             assert_eq!(s.locate(ca, index as u64), Some(at), "index {index}");
             assert_eq!(s.index(at), index as u64);
+            // The walk's shortcut finds the same, across subsection ends.
+            assert_eq!(
+                s.locate_next(ca, index as u64, prev),
+                Some(at),
+                "index {index}"
+            );
+            prev = Some(at);
         }
         assert_eq!(s.locate(ca, expected.len() as u64), None);
+        assert_eq!(s.locate_next(ca, expected.len() as u64, prev), None);
         assert_eq!(s.locate(other, 80), None);
         assert_eq!(s.locate(other, 79).map(|at| s.index(at)), Some(79));
     }
