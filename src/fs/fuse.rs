@@ -342,6 +342,10 @@ impl Filesystem for MmFs {
         }
         match MmFs::read(self, fh.0, offset, size) {
             Ok(ReadFrom::Bytes(bytes)) => reply.data(&bytes),
+            Ok(ReadFrom::Mem(space)) => self.read_mem_with(space, offset, size, |r| match r {
+                Ok(bytes) => reply.data(bytes),
+                Err(e) => reply.error(e),
+            }),
             Ok(ReadFrom::Stream(s)) => s.read_with(&self.mm, offset, size, |b| reply.data(b)),
             Ok(ReadFrom::Events(sub)) => {
                 // May block: the reply is finished by a waiter thread, never here.

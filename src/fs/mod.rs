@@ -13,6 +13,7 @@ mod fuse;
 pub mod handles;
 pub mod inode;
 pub mod node;
+mod read_buffer;
 mod readme;
 pub mod render;
 pub mod stream;
@@ -32,6 +33,7 @@ use control::ControlHandle;
 use handles::{Handle, HandleTable, Listing};
 use inode::InodeTable;
 use node::{Dir, FileClass, MemSpace, Node};
+use read_buffer::with_read_buffer;
 use volume::Volume;
 
 /// FUSE dispatch threads: mmfs and the nullfs baseline use the same number.
@@ -82,6 +84,9 @@ pub struct Opened {
 /// What a read is served from.
 pub enum ReadFrom {
     Bytes(Vec<u8>),
+    /// A `mem` file: read through the simulated MMU into the FUSE thread's
+    /// own buffer and replied from there (`MmFs::read_mem_with`).
+    Mem(MemSpace),
     Events(Arc<crate::mm::base::events::Subscription>),
     /// A streamed listing: the reply is sent from its chunk
     /// (`Stream::read_with`), outside the handle table's lock.
@@ -315,7 +320,7 @@ impl MmFs {
                 Handle::Mem(space) => {
                     let space = *space;
                     drop(handles);
-                    return self.read_mem(space, offset, size).map(ReadFrom::Bytes);
+                    return Ok(ReadFrom::Mem(space));
                 }
                 Handle::Events(sub) => return Ok(ReadFrom::Events(Arc::clone(sub))),
                 Handle::Snapshot(data) => (Arc::clone(data), offset),
@@ -342,28 +347,33 @@ impl MmFs {
     }
 
     /// A read of `mem`: through the simulated MMU, stopping at the first page that
-    /// cannot be touched (SPEC §7).
-    fn read_mem(&self, space: MemSpace, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        let mut buf = vec![0u8; size as usize];
-        let read = match space {
-            MemSpace::Process(pid) => self.mm.read_memory(pid, offset, &mut buf),
-            MemSpace::Kernel => match self.mm.kernel_mem_address(offset) {
-                Some(va) => {
-                    // Not past the end of the file (the top of the address space).
-                    let left = self.mm.kernel_mem_size() - offset;
-                    buf.truncate(left.min(buf.len() as u64) as usize);
-                    self.mm.read_kernel_memory(va, &mut buf)
-                }
-                None => Ok(0),
-            },
-        };
-        match read {
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(buf)
+    /// cannot be touched (SPEC §7); the bytes go to `reply` from this thread's
+    /// read buffer (`read_buffer.rs`).
+    pub fn read_mem_with(
+        &self,
+        space: MemSpace,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(Result<&[u8], Errno>),
+    ) {
+        with_read_buffer(size as usize, |buf| {
+            let read = match space {
+                MemSpace::Process(pid) => self.mm.read_memory(pid, offset, buf),
+                MemSpace::Kernel => match self.mm.kernel_mem_address(offset) {
+                    Some(va) => {
+                        // Not past the end of the file (the top of the address space).
+                        let left = self.mm.kernel_mem_size() - offset;
+                        let len = left.min(buf.len() as u64) as usize;
+                        self.mm.read_kernel_memory(va, &mut buf[..len])
+                    }
+                    None => Ok(0),
+                },
+            };
+            match read {
+                Ok(n) => reply(Ok(&buf[..n])),
+                Err(f) => reply(Err(errno::errno_for_fault(&f))),
             }
-            Err(f) => Err(errno::errno_for_fault(&f)),
-        }
+        })
     }
 
     /// A write to `mem` or to a control file, by the process `writer` of the

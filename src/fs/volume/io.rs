@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::FILES_INO;
-use super::read_buffer::{READ_BUFFER_BYTES, ReadBuffer};
 use super::resolve::{Name, RelPath, check, last_errno};
 use super::sys::{self, HostStat};
 use super::{Caller, Handle, OpenDir, OpenFile, Volume, attr_with, errno, lock};
+use crate::fs::read_buffer::with_read_buffer;
 use crate::mm::Mm;
 use crate::mm::api::WriteMode;
 
@@ -36,12 +36,6 @@ pub struct DirEntry {
 
 /// The inode number of the mount's root, `..` of `files/`.
 const MOUNT_ROOT_INO: u64 = 1;
-
-thread_local! {
-    /// Each FUSE thread's buffer for the volume's reads (`read_buffer.rs`),
-    /// made at its first read and kept.
-    static READ_BUFFER: std::cell::RefCell<Option<ReadBuffer>> = const { std::cell::RefCell::new(None) };
-}
 
 /// The host open flags for an open asking `flags`.
 fn host_flags(flags: i32) -> i32 {
@@ -175,7 +169,7 @@ impl Volume {
     }
 
     /// `read`, handing the bytes to `reply` from this thread's read buffer
-    /// (`READ_BUFFER`) instead of a new one.
+    /// (`fs/read_buffer.rs`) instead of a new one.
     pub fn read_with(
         &self,
         mm: &Mm,
@@ -184,20 +178,10 @@ impl Volume {
         flags: i32,
         reply: impl FnOnce(Result<&[u8], Errno>),
     ) {
-        let size = size as usize;
-        let serve = |buf: &mut [u8]| match self.read_into(mm, fh, offset, flags, buf) {
-            Ok(n) => reply(Ok(&buf[..n])),
-            Err(e) => reply(Err(e)),
-        };
-        READ_BUFFER.with_borrow_mut(|kept| {
-            if kept.is_none() {
-                *kept = ReadBuffer::new();
-            }
-            match kept {
-                Some(b) if size <= READ_BUFFER_BYTES => serve(b.bytes(size)),
-                // FUSE asks no more than max_read (1 MiB); a host that would
-                // not map the buffer gets a buffer of its own per read.
-                _ => serve(&mut vec![0; size]),
+        with_read_buffer(size as usize, |buf| {
+            match self.read_into(mm, fh, offset, flags, buf) {
+                Ok(n) => reply(Ok(&buf[..n])),
+                Err(e) => reply(Err(e)),
             }
         });
     }

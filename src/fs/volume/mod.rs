@@ -21,7 +21,6 @@ mod fuse;
 mod inodes;
 mod io;
 mod names;
-mod read_buffer;
 mod resolve;
 mod sys;
 #[cfg(test)]
