@@ -49,10 +49,6 @@ struct ReadBuffer {
     base: NonNull<u8>,
 }
 
-// SAFETY: the mapping is plain memory owned by this value alone (no aliases
-// are handed out beyond the borrow `bytes` returns) and unmapped only in Drop.
-unsafe impl Send for ReadBuffer {}
-
 impl ReadBuffer {
     /// Maps a new buffer; `None` if the host refuses the memory.
     fn new() -> Option<ReadBuffer> {
