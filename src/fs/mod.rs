@@ -349,7 +349,7 @@ impl MmFs {
     /// A read of `mem`: through the simulated MMU, stopping at the first page that
     /// cannot be touched (SPEC §7); the bytes go to `reply` from this thread's
     /// read buffer (`read_buffer.rs`).
-    pub fn read_mem_with(
+    fn read_mem_with(
         &self,
         space: MemSpace,
         offset: u64,

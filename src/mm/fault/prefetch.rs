@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::mm::base::types::{Mmpte, PAGE_SIZE, Pfn};
+use crate::mm::base::types::{Mmpte, Pfn};
 use crate::mm::hw::pte::PteState;
 use crate::mm::machine::{Machine, PageNeed, PfnState};
 use crate::mm::segment::{Backing, ControlAreaId, ProtoLoc};
@@ -54,7 +54,7 @@ pub fn prefetch(m: &Machine, ca: ControlAreaId, first: u64, pages: u64) -> Prefe
         }
         let frames: Vec<Pfn> = run.iter().map(|p| p.pfn).collect();
         let ok = m.phys.read_file(&file, offset, &frames).is_ok();
-        finish_run(m, ca, &run, None, ok);
+        finish_run(m, ca, &run, ok);
         if ok {
             done.pages += run.len() as u64;
             done.ios += 1;
@@ -190,22 +190,16 @@ pub(super) fn take_frame(m: &Machine, st: &mut PfnState, at: ProtoLoc, pfn: Pfn,
         .write(at, m.fmt.encode(&PteState::Transition { pfn, protection }));
 }
 
-/// Completes a run under the PFN lock: the bytes (unless they were read into
-/// the frames already, `buf` None) go into the frames and the pages onto standby (unless a fault that waited for the read has mapped one
-/// meanwhile); after a failed read the prototype PTEs get their old values
-/// back and the frames are freed.
-pub(super) fn finish_run(
-    m: &Machine,
-    ca: ControlAreaId,
-    run: &[RunPage],
-    buf: Option<&[u8]>,
-    ok: bool,
-) {
+/// Completes a run under the PFN lock (its bytes were read into its frames):
+/// the pages go onto standby (unless a fault that waited for the read has
+/// mapped one meanwhile); after a failed read the prototype PTEs get their
+/// old values back and the frames are freed.
+pub(super) fn finish_run(m: &Machine, ca: ControlAreaId, run: &[RunPage], ok: bool) {
     let mut st = m.pfn_lock();
     // The control area went while the pages were read (its deletion marked
     // them deleted): they are freed as they are placed.
     let gone = st.segments.control_area(ca).is_none();
-    for (k, p) in run.iter().enumerate() {
+    for p in run {
         st.db.set_read_in_progress(p.pfn, false);
         if !ok && !gone {
             st.segments.write(p.at, p.original);
@@ -215,10 +209,6 @@ pub(super) fn finish_run(
             st.db.set_reference_count(p.pfn, 0);
             m.free_page_locked(&mut st, p.pfn);
             continue;
-        }
-        if let Some(buf) = buf {
-            let bytes = &buf[k * PAGE_SIZE as usize..(k + 1) * PAGE_SIZE as usize];
-            m.phys.write(p.pfn, 0, bytes);
         }
         if st.db.decrement_reference(p.pfn) == 0 && st.db.share_count(p.pfn) == 0 {
             m.place_unreferenced_proto_locked(&mut st, p.pfn);

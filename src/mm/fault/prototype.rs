@@ -390,7 +390,7 @@ fn read_in(
     drop(st);
     // ReadInProgress: the frames are this read's alone until it finishes.
     let result = read_page(m, &source, pfn, &cluster);
-    finish_run(m, f.ca, &cluster, None, result.is_ok());
+    finish_run(m, f.ca, &cluster, result.is_ok());
     let mut st = m.pfn_lock();
     st.db.set_read_in_progress(pfn, false);
     if let Err(e) = result {
@@ -552,8 +552,9 @@ fn page_for<'m>(
 }
 
 /// Reads the page into `pfn` and, for a mapped file, the cluster after it
-/// into their frames, straight from the host (`read_file`: one `preadv`, no
-/// bounce buffer; past the end of the file the pages read as zeros). The
+/// into their frames, straight from the host with no bounce buffer (a
+/// paging file's `read_frames`; a mapped file's `read_file`, one `preadv`,
+/// past the end of the file the pages read as zeros). The
 /// caller owns the frames for the read (ReadInProgress).
 fn read_page(m: &Machine, source: &Source, pfn: Pfn, cluster: &[RunPage]) -> std::io::Result<()> {
     match source {
@@ -565,13 +566,10 @@ fn read_page(m: &Machine, source: &Source, pfn: Pfn, cluster: &[RunPage]) -> std
             // here, so the read below runs without it and a slot freed under
             // the PFN lock meanwhile does not wait for the disk.
             let io = m.pagefiles_lock().io(*file);
-            let mut buf = vec![0u8; PAGE_SIZE as usize];
             match io {
-                Some(io) => io.read_pages(*slot, &mut buf)?,
-                None => return Err(std::io::Error::other("no such paging file")),
+                Some(io) => io.read_frames(*slot, &[pfn], &m.phys),
+                None => Err(std::io::Error::other("no such paging file")),
             }
-            m.phys.write(pfn, 0, &buf);
-            Ok(())
         }
         Source::File(file, offset) => {
             if Injected::take(&m.injected.mapped_reads) {
